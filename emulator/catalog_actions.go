@@ -1,0 +1,650 @@
+package emulator
+
+import (
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type regionsResp struct {
+	baseResp
+	Regions struct {
+		Region []wireRegion
+	}
+}
+
+type wireRegion struct {
+	RegionId       string
+	LocalName      string
+	RegionEndpoint string
+	Status         string
+}
+
+func actDescribeRegions(s *Server, c *call) (any, *apiError) {
+	r := &regionsResp{baseResp: baseResp{c.requestID}}
+	for _, x := range s.cat.Regions {
+		r.Regions.Region = append(r.Regions.Region, wireRegion{x.RegionId, x.LocalName, "ecs." + x.RegionId + ".aliyuncs.com", "available"})
+	}
+	return r, nil
+}
+
+type zonesResp struct {
+	baseResp
+	Zones struct {
+		Zone []wireZone
+	}
+}
+
+type wireZone struct {
+	ZoneId                    string
+	LocalName                 string
+	AvailableResourceCreation struct{ ResourceTypes []string }
+	AvailableDiskCategories   struct{ DiskCategories []string }
+	AvailableVolumeCategories struct{ VolumeCategories []string }
+	AvailableInstanceTypes    struct{ InstanceTypes []string }
+	AvailableResources        struct {
+		ResourcesInfo []wireResourcesInfo
+	}
+}
+
+type wireResourcesInfo struct {
+	IoOptimized          bool
+	InstanceTypes        map[string][]string
+	InstanceTypeFamilies map[string][]string
+	SystemDiskCategories map[string][]string
+	DataDiskCategories   map[string][]string
+	NetworkTypes         map[string][]string
+}
+
+func (s *Server) zoneTypeList(zone string) []string {
+	var out []string
+	for _, t := range s.cat.InstanceTypes {
+		if s.cat.zoneTypes[zone][t.InstanceTypeId] {
+			out = append(out, t.InstanceTypeId)
+		}
+	}
+	return out
+}
+
+func actDescribeZones(s *Server, c *call) (any, *apiError) {
+	region, err := c.p.required("RegionId")
+	if err != nil {
+		return nil, err
+	}
+	r := &zonesResp{baseResp: baseResp{c.requestID}}
+	r.Zones.Zone = []wireZone{}
+	for _, z := range s.cat.Zones {
+		if z.RegionId != region {
+			continue
+		}
+		w := wireZone{ZoneId: z.ZoneId, LocalName: z.LocalName}
+		w.AvailableResourceCreation.ResourceTypes = []string{"Instance", "Disk", "VSwitch", "IoOptimized"}
+		w.AvailableDiskCategories.DiskCategories = append([]string{}, s.cat.DiskCategories...)
+		w.AvailableVolumeCategories.VolumeCategories = []string{}
+		types := s.zoneTypeList(z.ZoneId)
+		w.AvailableInstanceTypes.InstanceTypes = types
+		fams := map[string]bool{}
+		var famList []string
+		for _, t := range types {
+			if f := s.cat.types[t].InstanceTypeFamily; !fams[f] {
+				fams[f] = true
+				famList = append(famList, f)
+			}
+		}
+		w.AvailableResources.ResourcesInfo = []wireResourcesInfo{{
+			IoOptimized:          true,
+			InstanceTypes:        map[string][]string{"supportedInstanceType": types},
+			InstanceTypeFamilies: map[string][]string{"supportedInstanceTypeFamily": famList},
+			SystemDiskCategories: map[string][]string{"supportedSystemDiskCategory": s.cat.DiskCategories},
+			DataDiskCategories:   map[string][]string{"supportedDataDiskCategory": s.cat.DiskCategories},
+			NetworkTypes:         map[string][]string{"supportedNetworkCategory": {"vpc"}},
+		}}
+		r.Zones.Zone = append(r.Zones.Zone, w)
+	}
+	return r, nil
+}
+
+type instanceTypesResp struct {
+	baseResp
+	NextToken     string
+	InstanceTypes struct {
+		InstanceType []wireInstanceType
+	}
+}
+
+type wireInstanceType struct {
+	InstanceTypeId              string
+	InstanceTypeFamily          string
+	CpuCoreCount                int
+	MemorySize                  float64
+	GPUAmount                   int
+	GPUSpec                     string
+	EniQuantity                 int
+	EniPrivateIpAddressQuantity int
+	InstanceFamilyLevel         string
+	CpuArchitecture             string
+}
+
+func actDescribeInstanceTypes(s *Server, c *call) (any, *apiError) {
+	want := c.p.list("InstanceTypes")
+	family := c.p.get("InstanceTypeFamily")
+	r := &instanceTypesResp{baseResp: baseResp{c.requestID}}
+	r.InstanceTypes.InstanceType = []wireInstanceType{}
+	for _, t := range s.cat.InstanceTypes {
+		if (len(want) > 0 && !contains(want, t.InstanceTypeId)) || (family != "" && t.InstanceTypeFamily != family) {
+			continue
+		}
+		gpu := ""
+		if t.GPUAmount > 0 {
+			gpu = "NVIDIA T4"
+		}
+		r.InstanceTypes.InstanceType = append(r.InstanceTypes.InstanceType, wireInstanceType{
+			t.InstanceTypeId, t.InstanceTypeFamily, t.CpuCoreCount, t.MemorySize, t.GPUAmount, gpu,
+			t.EniQuantity, 6, "EnterpriseLevel", "X86"})
+	}
+	return r, nil
+}
+
+type availableResourceResp struct {
+	baseResp
+	AvailableZones struct {
+		AvailableZone []wireAvailableZone
+	}
+}
+
+type wireAvailableZone struct {
+	RegionId           string
+	ZoneId             string
+	Status             string
+	StatusCategory     string
+	AvailableResources struct {
+		AvailableResource []wireAvailableResource
+	}
+}
+
+type wireAvailableResource struct {
+	Type               string
+	SupportedResources struct {
+		SupportedResource []wireSupportedResource
+	}
+}
+
+type wireSupportedResource struct {
+	Value          string
+	Status         string
+	StatusCategory string
+	Min            int    `json:",omitempty"`
+	Max            int    `json:",omitempty"`
+	Unit           string `json:",omitempty"`
+}
+
+func stock(ok bool) (string, string) {
+	if ok {
+		return "Available", "WithStock"
+	}
+	return "SoldOut", "WithoutStock"
+}
+
+func actDescribeAvailableResource(s *Server, c *call) (any, *apiError) {
+	region, err := c.p.required("RegionId")
+	if err != nil {
+		return nil, err
+	}
+	dest, err := c.p.required("DestinationResource")
+	if err != nil {
+		return nil, err
+	}
+	switch dest {
+	case "Zone", "InstanceType", "SystemDisk", "DataDisk":
+	default:
+		// BUG(emulator): only Zone, InstanceType, SystemDisk and DataDisk destinations are implemented.
+		return nil, errInvalid("DestinationResource", "Zone, InstanceType, SystemDisk or DataDisk")
+	}
+	zoneF, typeF := c.p.get("ZoneId"), c.p.get("InstanceType")
+	if typeF != "" && s.cat.types[typeF] == nil {
+		return nil, newErr(http.StatusBadRequest, "InvalidInstanceType.ValueNotSupported",
+			"The specified InstanceType %q does not exist or beyond the permitted range.", typeF)
+	}
+	r := &availableResourceResp{baseResp: baseResp{c.requestID}}
+	r.AvailableZones.AvailableZone = []wireAvailableZone{}
+	for _, z := range s.cat.Zones {
+		if z.RegionId != region || (zoneF != "" && z.ZoneId != zoneF) {
+			continue
+		}
+		if typeF != "" && !s.cat.zoneTypes[z.ZoneId][typeF] {
+			continue
+		}
+		types := s.zoneTypeList(z.ZoneId)
+		if typeF != "" {
+			types = []string{typeF}
+		}
+		any := false
+		var sup []wireSupportedResource
+		for _, t := range types {
+			st, cat := stock(!s.faults.noStock(t, z.ZoneId))
+			any = any || st == "Available"
+			sup = append(sup, wireSupportedResource{Value: t, Status: st, StatusCategory: cat})
+		}
+		az := wireAvailableZone{RegionId: region, ZoneId: z.ZoneId}
+		az.Status, az.StatusCategory = stock(any)
+		res := wireAvailableResource{Type: dest}
+		switch dest {
+		case "Zone":
+			res.SupportedResources.SupportedResource = []wireSupportedResource{{Value: z.ZoneId, Status: az.Status, StatusCategory: az.StatusCategory}}
+		case "InstanceType":
+			res.SupportedResources.SupportedResource = sup
+		default:
+			if !any {
+				continue
+			}
+			for _, cat := range s.cat.DiskCategories {
+				res.SupportedResources.SupportedResource = append(res.SupportedResources.SupportedResource,
+					wireSupportedResource{Value: cat, Status: "Available", StatusCategory: "WithStock", Min: 20, Max: 32768, Unit: "GiB"})
+			}
+		}
+		az.AvailableResources.AvailableResource = []wireAvailableResource{res}
+		r.AvailableZones.AvailableZone = append(r.AvailableZones.AvailableZone, az)
+	}
+	return r, nil
+}
+
+// --- images ---------------------------------------------------------------
+
+type imagesResp struct {
+	baseResp
+	RegionId   string
+	TotalCount int
+	PageNumber int
+	PageSize   int
+	Images     struct {
+		Image []wireImage
+	}
+}
+
+type wireImage struct {
+	ImageId              string
+	ImageName            string
+	Description          string
+	ImageVersion         string
+	OSName               string
+	OSNameEn             string
+	OSType               string
+	Platform             string
+	Architecture         string
+	Size                 int
+	ImageOwnerAlias      string
+	Status               string
+	Progress             string
+	Usage                string
+	CreationTime         string
+	IsSupportIoOptimized bool
+	IsSupportCloudinit   bool
+	IsSelfShared         string
+	IsCopied             bool
+	IsSubscribed         bool
+	DiskDeviceMappings   struct {
+		DiskDeviceMapping []wireDiskMapping
+	}
+	Tags wireTags
+}
+
+type wireDiskMapping struct {
+	Device     string
+	Size       string
+	SnapshotId string
+	Type       string
+}
+
+// systemImageEpoch is the fixed CreationTime of catalogue images.
+var systemImageEpoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func (s *Server) customImageWire(im *customImage, now time.Time, used bool) wireImage {
+	w := wireImage{ImageId: im.ID, ImageName: im.Name, Description: im.Description, OSName: im.OSName, OSNameEn: im.OSName,
+		OSType: im.OSType, Platform: im.Platform, Architecture: im.Architecture, Size: im.Size, ImageOwnerAlias: "self",
+		Status: im.status(now), Progress: "100%", Usage: "none", CreationTime: fmtTime(im.Created),
+		IsSupportIoOptimized: true, IsSupportCloudinit: true, Tags: toWireTags(im.Tags)}
+	if w.Status == "Creating" {
+		w.Progress = "50%"
+	}
+	if used {
+		w.Usage = "instance"
+	}
+	w.DiskDeviceMappings.DiskDeviceMapping = []wireDiskMapping{{Device: "/dev/xvda", Size: strconv.Itoa(im.Size), SnapshotId: im.SourceSnapshot, Type: "system"}}
+	return w
+}
+
+func actDescribeImages(s *Server, c *call) (any, *apiError) {
+	region, err := c.p.required("RegionId")
+	if err != nil {
+		return nil, err
+	}
+	num, size, err := pageArgs(c.p, 100)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	if v := c.p.get("ImageId"); v != "" {
+		ids = strings.Split(v, ",")
+	}
+	name, owner, osType, arch := c.p.get("ImageName"), c.p.get("ImageOwnerAlias"), c.p.get("OSType"), c.p.get("Architecture")
+	statuses := []string{"Available"}
+	if v := c.p.get("Status"); v != "" {
+		statuses = strings.Split(v, ",")
+	}
+	unlock := s.st.lock(c.now)
+	defer unlock()
+	used := map[string]bool{}
+	for _, in := range s.st.order {
+		if !in.Released {
+			used[in.ImageID] = true
+		}
+	}
+	var all []wireImage
+	if owner == "" || owner == "system" {
+		for _, im := range s.cat.Images {
+			w := wireImage{ImageId: im.ImageId, ImageName: im.ImageName, OSName: im.OSName, OSNameEn: im.OSName,
+				OSType: im.OSType, Platform: im.Platform, Architecture: im.Architecture, Size: im.Size,
+				ImageOwnerAlias: "system", Status: "Available", Progress: "100%", Usage: "instance",
+				CreationTime: fmtTime(systemImageEpoch), IsSupportIoOptimized: true, IsSupportCloudinit: true, ImageVersion: "20240101"}
+			w.DiskDeviceMappings.DiskDeviceMapping = []wireDiskMapping{}
+			w.Tags.Tag = []wireTag{}
+			all = append(all, w)
+		}
+	}
+	if owner == "" || owner == "self" {
+		for _, im := range s.st.imgOrder {
+			if !im.Deleted && im.RegionID == region {
+				all = append(all, s.customImageWire(im, c.now, used[im.ID]))
+			}
+		}
+	}
+	r := &imagesResp{baseResp: baseResp{c.requestID}, RegionId: region, PageNumber: num, PageSize: size}
+	r.Images.Image = []wireImage{}
+	skip := (num - 1) * size
+	for _, w := range all {
+		if (len(ids) > 0 && !contains(ids, w.ImageId)) || (name != "" && !matchName(name, w.ImageName)) ||
+			(osType != "" && w.OSType != osType) || (arch != "" && w.Architecture != arch) || !contains(statuses, w.Status) {
+			continue
+		}
+		r.TotalCount++
+		if skip > 0 {
+			skip--
+		} else if len(r.Images.Image) < size {
+			r.Images.Image = append(r.Images.Image, w)
+		}
+	}
+	return r, nil
+}
+
+type createImageResp struct {
+	baseResp
+	ImageId string
+}
+
+func actCreateImage(s *Server, c *call) (any, *apiError) {
+	region, err := c.p.required("RegionId")
+	if err != nil {
+		return nil, err
+	}
+	iid, sid := c.p.get("InstanceId"), c.p.get("SnapshotId")
+	if iid == "" && sid == "" {
+		return nil, errMissing("InstanceId")
+	}
+	name := c.p.get("ImageName")
+	if name != "" && (len(name) < 2 || len(name) > 128 || strings.HasPrefix(name, "aliyun") || strings.HasPrefix(name, "acs:") ||
+		strings.HasPrefix(name, "http://") || strings.HasPrefix(name, "https://")) {
+		return nil, errInvalid("ImageName", "2 to 128 characters, not starting with aliyun, acs:, http:// or https://")
+	}
+	tags, err := parseTags(c.p)
+	if err != nil {
+		return nil, err
+	}
+	token := c.p.get("ClientToken")
+	if err := checkClientToken(token); err != nil {
+		return nil, err
+	}
+	hash := paramHash(c.p)
+	unlock := s.st.lock(c.now)
+	defer unlock()
+	if ids, err := s.st.idempotent(c.action, token, hash); err != nil {
+		return nil, err
+	} else if ids != nil {
+		return &createImageResp{baseResp{c.requestID}, ids[0]}, nil
+	}
+	im := &customImage{Seq: s.st.nextSeq(), RegionID: region, Name: name, Description: c.p.get("Description"),
+		Architecture: "x86_64", OSType: "linux", Size: 40, Tags: tags, Created: c.now, Ready: c.now.Add(ImageCreateTime)}
+	srcImage := ""
+	if iid != "" {
+		in, err := s.st.liveInstance(iid, region)
+		if err != nil {
+			return nil, err
+		}
+		if st := in.status(c.now); st != StatusRunning && st != StatusStopped {
+			return nil, errIncorrectStatus(in.ID, st)
+		}
+		im.SourceInstance, srcImage = in.ID, in.ImageID
+		if d := s.st.disks[in.SystemDiskID]; d != nil {
+			im.Size = d.Size
+		}
+	} else {
+		sn := s.st.snapshots[sid]
+		if sn == nil || sn.Deleted || sn.RegionID != region {
+			return nil, newErr(http.StatusNotFound, "InvalidSnapshotId.NotFound", "The specified SnapshotId %q does not exist.", sid)
+		}
+		im.SourceSnapshot, im.Size = sn.ID, sn.Size
+		if d := s.st.disks[sn.DiskID]; d != nil {
+			srcImage = d.ImageID
+		}
+	}
+	if base := s.cat.images[srcImage]; base != nil {
+		im.OSName, im.OSType, im.Platform, im.Architecture = base.OSName, base.OSType, base.Platform, base.Architecture
+	} else if base := s.st.images[srcImage]; base != nil {
+		im.OSName, im.OSType, im.Platform, im.Architecture = base.OSName, base.OSType, base.Platform, base.Architecture
+	}
+	for _, other := range s.st.imgOrder {
+		if name != "" && !other.Deleted && other.RegionID == region && other.Name == name {
+			return nil, newErr(http.StatusBadRequest, "InvalidImageName.Duplicated", "The specified ImageName %q is already in use.", name)
+		}
+	}
+	im.ID = s.st.newID("m", region)
+	if im.Name == "" {
+		im.Name = im.ID
+	}
+	s.st.images[im.ID] = im
+	s.st.imgOrder = append(s.st.imgOrder, im)
+	s.st.remember(c.action, token, hash, []string{im.ID})
+	c.mutated = true
+	return &createImageResp{baseResp{c.requestID}, im.ID}, nil
+}
+
+func actDeleteImage(s *Server, c *call) (any, *apiError) {
+	region, err := c.p.required("RegionId")
+	if err != nil {
+		return nil, err
+	}
+	id, err := c.p.required("ImageId")
+	if err != nil {
+		return nil, err
+	}
+	force, err := c.p.boolean("Force", false)
+	if err != nil {
+		return nil, err
+	}
+	unlock := s.st.lock(c.now)
+	defer unlock()
+	im := s.st.images[id]
+	if im == nil || im.Deleted || im.RegionID != region {
+		// System images are not the caller's to delete.
+		return nil, errImageNotFound(id)
+	}
+	if !force {
+		for _, in := range s.st.order {
+			if !in.Released && in.ImageID == id {
+				return nil, newErr(http.StatusForbidden, "IncorrectImageStatus",
+					"The image %s is used by instance %s; delete with Force=true.", id, in.ID)
+			}
+		}
+	}
+	im.Deleted = true
+	c.mutated = true
+	return &baseResp{c.requestID}, nil
+}
+
+// --- network ----------------------------------------------------------------
+
+type securityGroupsResp struct {
+	baseResp
+	RegionId       string
+	TotalCount     int
+	PageNumber     int
+	PageSize       int
+	SecurityGroups struct {
+		SecurityGroup []wireSecurityGroup
+	}
+}
+
+type wireSecurityGroup struct {
+	SecurityGroupId   string
+	SecurityGroupName string
+	SecurityGroupType string
+	Description       string
+	VpcId             string
+	CreationTime      string
+	Tags              wireTags
+}
+
+func actDescribeSecurityGroups(s *Server, c *call) (any, *apiError) {
+	region, err := c.p.required("RegionId")
+	if err != nil {
+		return nil, err
+	}
+	num, size, err := pageArgs(c.p, 50)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := c.p.jsonList("SecurityGroupIds", 100)
+	if err != nil {
+		return nil, err
+	}
+	if one := c.p.get("SecurityGroupId"); one != "" {
+		ids = append(ids, one)
+	}
+	vpc, name := c.p.get("VpcId"), c.p.get("SecurityGroupName")
+	r := &securityGroupsResp{baseResp: baseResp{c.requestID}, RegionId: region, PageNumber: num, PageSize: size}
+	r.SecurityGroups.SecurityGroup = []wireSecurityGroup{}
+	skip := (num - 1) * size
+	for _, g := range s.cat.SecurityGroups {
+		if g.RegionId != region || (vpc != "" && g.VpcId != vpc) || (len(ids) > 0 && !contains(ids, g.SecurityGroupId)) ||
+			(name != "" && g.SecurityGroupName != name) {
+			continue
+		}
+		r.TotalCount++
+		if skip > 0 {
+			skip--
+		} else if len(r.SecurityGroups.SecurityGroup) < size {
+			r.SecurityGroups.SecurityGroup = append(r.SecurityGroups.SecurityGroup, wireSecurityGroup{
+				g.SecurityGroupId, g.SecurityGroupName, "normal", "", g.VpcId, fmtTime(systemImageEpoch), wireTags{Tag: []wireTag{}}})
+		}
+	}
+	return r, nil
+}
+
+type vswitchesResp struct {
+	baseResp
+	TotalCount int
+	PageNumber int
+	PageSize   int
+	VSwitches  struct {
+		VSwitch []wireVSwitch
+	}
+}
+
+type wireVSwitch struct {
+	VSwitchId               string
+	VSwitchName             string
+	VpcId                   string
+	ZoneId                  string
+	CidrBlock               string
+	Status                  string
+	Description             string
+	AvailableIpAddressCount int
+	IsDefault               bool
+	CreationTime            string
+}
+
+func actDescribeVSwitches(s *Server, c *call) (any, *apiError) {
+	region := c.p.get("RegionId")
+	num, size, err := pageArgs(c.p, 50)
+	if err != nil {
+		return nil, err
+	}
+	vpc, id, zone := c.p.get("VpcId"), c.p.get("VSwitchId"), c.p.get("ZoneId")
+	unlock := s.st.lock(c.now)
+	defer unlock()
+	r := &vswitchesResp{baseResp: baseResp{c.requestID}, PageNumber: num, PageSize: size}
+	r.VSwitches.VSwitch = []wireVSwitch{}
+	skip := (num - 1) * size
+	for _, v := range s.cat.VSwitches {
+		if (region != "" && s.cat.vswitchRegion(&v) != region) || (vpc != "" && v.VpcId != vpc) ||
+			(id != "" && v.VSwitchId != id) || (zone != "" && v.ZoneId != zone) {
+			continue
+		}
+		r.TotalCount++
+		if skip > 0 {
+			skip--
+		} else if len(r.VSwitches.VSwitch) < size {
+			r.VSwitches.VSwitch = append(r.VSwitches.VSwitch, wireVSwitch{v.VSwitchId, v.VSwitchName, v.VpcId, v.ZoneId,
+				v.CidrBlock, "Available", "", s.st.pools[v.VSwitchId].free(), v.IsDefault, fmtTime(systemImageEpoch)})
+		}
+	}
+	return r, nil
+}
+
+type keyPairsResp struct {
+	baseResp
+	RegionId   string
+	TotalCount int
+	PageNumber int
+	PageSize   int
+	KeyPairs   struct {
+		KeyPair []wireKeyPair
+	}
+}
+
+type wireKeyPair struct {
+	KeyPairName        string
+	KeyPairFingerPrint string
+	CreationTime       string
+	Tags               wireTags
+}
+
+func actDescribeKeyPairs(s *Server, c *call) (any, *apiError) {
+	region, err := c.p.required("RegionId")
+	if err != nil {
+		return nil, err
+	}
+	num, size, err := pageArgs(c.p, 50)
+	if err != nil {
+		return nil, err
+	}
+	name, fp := c.p.get("KeyPairName"), c.p.get("KeyPairFingerPrint")
+	r := &keyPairsResp{baseResp: baseResp{c.requestID}, RegionId: region, PageNumber: num, PageSize: size}
+	r.KeyPairs.KeyPair = []wireKeyPair{}
+	skip := (num - 1) * size
+	kps := append([]KeyPair(nil), s.cat.KeyPairs...)
+	sort.SliceStable(kps, func(i, j int) bool { return kps[i].KeyPairName < kps[j].KeyPairName })
+	for _, k := range kps {
+		if k.RegionId != region || (name != "" && !matchName(name, k.KeyPairName)) || (fp != "" && fp != k.KeyPairFingerPrint) {
+			continue
+		}
+		r.TotalCount++
+		if skip > 0 {
+			skip--
+		} else if len(r.KeyPairs.KeyPair) < size {
+			r.KeyPairs.KeyPair = append(r.KeyPairs.KeyPair, wireKeyPair{k.KeyPairName, k.KeyPairFingerPrint, fmtTime(systemImageEpoch), wireTags{Tag: []wireTag{}}})
+		}
+	}
+	return r, nil
+}

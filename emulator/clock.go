@@ -1,0 +1,62 @@
+package emulator
+
+import (
+	"sync"
+	"time"
+)
+
+// clock is the emulated clock. There are no timers: instance states and
+// scheduled releases are computed from emulated timestamps whenever they are
+// read, so a test moves the world by moving this clock (TimeScale, Advance)
+// instead of sleeping.
+//
+//	emulated now = emuStart + (realNow - realStart) * scale + offset
+type clock struct {
+	now       func() time.Time // injected real clock
+	realStart time.Time
+	emuStart  time.Time
+	scale     float64
+
+	mu     sync.Mutex
+	offset time.Duration
+	last   time.Time // emulated time never runs backwards, even if now() does
+}
+
+func newClock(now func() time.Time, scale float64) *clock {
+	r := now()
+	return &clock{now: now, realStart: r, emuStart: r.UTC(), scale: scale}
+}
+
+func (c *clock) Now() time.Time {
+	r := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el := float64(r.Sub(c.realStart)) * c.scale
+	t := c.emuStart.Add(time.Duration(el) + c.offset)
+	if t.Before(c.last) {
+		t = c.last
+	}
+	c.last = t
+	return t
+}
+
+// Advance moves emulated time forward by d (negative d is ignored).
+func (c *clock) Advance(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	c.mu.Lock()
+	c.offset += d
+	c.mu.Unlock()
+}
+
+// resumeAt makes emulated time continue from at least t; used when a state
+// file saved at emulated time t is loaded, so restored timestamps never lie
+// in the future.
+func (c *clock) resumeAt(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.After(c.emuStart) {
+		c.emuStart = t.UTC()
+	}
+}

@@ -1,0 +1,318 @@
+package emulator
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+)
+
+// ErrNotFound is returned (wrapped) by Kill and Preempt for an unknown or
+// already released instance.
+var ErrNotFound = errors.New("not found")
+
+// InstanceView is the full emulator-side view of an instance, released ones
+// included (Released, ReleasedAt, ReleaseReason). Times are emulated.
+type InstanceView struct {
+	InstanceId         string
+	InstanceName       string
+	Description        string
+	HostName           string
+	RegionId           string
+	ZoneId             string
+	InstanceType       string
+	ImageId            string
+	VpcId              string
+	VSwitchId          string
+	PrivateIpAddress   string
+	PublicIpAddress    string `json:",omitempty"`
+	SecurityGroupIds   []string
+	Status             string // ECS status, or "Released"
+	Cpu                int
+	Memory             int // MiB
+	Tags               map[string]string
+	UserData           string `json:",omitempty"` // decoded (the API carries base64)
+	KeyPairName        string `json:",omitempty"`
+	RamRoleName        string `json:",omitempty"`
+	SpotStrategy       string
+	SpotPriceLimit     float64 `json:",omitempty"`
+	ClientToken        string  `json:",omitempty"`
+	DeletionProtection bool
+	SystemDiskId       string
+	DataDiskIds        []string
+	OperationLocks     []string
+	CreationTime       time.Time
+	StartTime          time.Time `json:",omitzero"`
+	PreemptedAt        time.Time `json:",omitzero"`
+	ReleaseAt          time.Time `json:",omitzero"` // scheduled spot release
+	ReleasedAt         time.Time `json:",omitzero"`
+	Released           bool
+	ReleaseReason      string `json:",omitempty"` // deleted | killed | preempted
+}
+
+// DiskView is the emulator-side view of a disk, deleted ones included.
+type DiskView struct {
+	DiskId             string
+	RegionId           string
+	ZoneId             string
+	Type               string // system | data
+	Category           string
+	Size               int
+	Status             string // In_use | Available | Deleted
+	InstanceId         string `json:",omitempty"`
+	Device             string `json:",omitempty"`
+	DeleteWithInstance bool
+	SnapshotId         string `json:",omitempty"`
+	Tags               map[string]string
+	CreationTime       time.Time
+	Deleted            bool
+	DeletedAt          time.Time `json:",omitzero"`
+}
+
+// ImageView describes catalogue (OwnerAlias "system") and custom ("self") images.
+type ImageView struct {
+	ImageId          string
+	ImageName        string
+	RegionId         string `json:",omitempty"` // empty for system images (every region)
+	OwnerAlias       string
+	Status           string
+	OSType           string
+	Size             int
+	SourceInstanceId string `json:",omitempty"`
+	Tags             map[string]string
+	CreationTime     time.Time
+	Deleted          bool
+}
+
+func tagMap(tags []Tag) map[string]string {
+	m := make(map[string]string, len(tags))
+	for _, t := range tags {
+		m[t.Key] = t.Value
+	}
+	return m
+}
+
+func (s *Server) view(in *instance, now time.Time) InstanceView {
+	ud, _ := base64.StdEncoding.DecodeString(in.UserData)
+	v := InstanceView{
+		InstanceId: in.ID, InstanceName: in.Name, Description: in.Description, HostName: in.HostName,
+		RegionId: in.RegionID, ZoneId: in.ZoneID, InstanceType: in.Type, ImageId: in.ImageID, VpcId: in.VpcID,
+		VSwitchId: in.VSwitchID, PrivateIpAddress: in.PrivateIP, PublicIpAddress: in.PublicIP,
+		SecurityGroupIds: append([]string{}, in.SecurityGroupIDs...), Status: in.status(now), Tags: tagMap(in.Tags),
+		UserData: string(ud), KeyPairName: in.KeyPairName, RamRoleName: in.RamRoleName, SpotStrategy: in.SpotStrategy,
+		SpotPriceLimit: in.SpotPriceLimit, ClientToken: in.ClientToken, DeletionProtection: in.DeletionProtection,
+		SystemDiskId: in.SystemDiskID, DataDiskIds: append([]string{}, in.DataDiskIDs...),
+		OperationLocks: append([]string{}, in.Locks...), CreationTime: in.Created, PreemptedAt: in.PreemptedAt,
+		ReleaseAt: in.ReleaseAt, ReleasedAt: in.ReleasedAt, Released: in.Released, ReleaseReason: in.ReleaseReason,
+	}
+	if !in.Started.After(now) {
+		v.StartTime = in.Started
+	}
+	if t := s.cat.types[in.Type]; t != nil {
+		v.Cpu, v.Memory = t.CpuCoreCount, int(t.MemorySize*1024)
+	}
+	return v
+}
+
+// allInstances returns every instance, released too, in creation order.
+func (st *store) allInstances() []*instance {
+	out := make([]*instance, 0, len(st.instances))
+	for _, in := range st.instances {
+		out = append(out, in)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	return out
+}
+
+// Instances returns views of all instances, released ones included, in
+// creation order.
+func (s *Server) Instances() []InstanceView {
+	now := s.clock.Now()
+	unlock := s.st.lock(now)
+	defer unlock()
+	all := s.st.allInstances()
+	out := make([]InstanceView, 0, len(all))
+	for _, in := range all {
+		out = append(out, s.view(in, now))
+	}
+	return out
+}
+
+// Instance returns the view of one instance (released ones too).
+func (s *Server) Instance(id string) (InstanceView, bool) {
+	now := s.clock.Now()
+	unlock := s.st.lock(now)
+	defer unlock()
+	in := s.st.instances[id]
+	if in == nil {
+		return InstanceView{}, false
+	}
+	return s.view(in, now), true
+}
+
+// Kill releases an instance at once, as if it was deleted outside InfraKit
+// (console, another tool, hardware loss). Disks follow DeleteWithInstance.
+func (s *Server) Kill(id string) error {
+	now := s.clock.Now()
+	unlock := s.st.lock(now)
+	in, err := s.st.liveInstance(id, "")
+	if err == nil {
+		s.st.release(in, now, ReleaseKilled)
+	}
+	unlock()
+	if err != nil {
+		return fmt.Errorf("emulator: kill %s: %w", id, ErrNotFound)
+	}
+	s.changed()
+	return nil
+}
+
+// Preempt interrupts an instance like a spot reclaim: OperationLocks gets
+// Recycling now and the instance is released PreemptNotice (emulated) later.
+// BUG(emulator): any instance can be preempted, not only spot instances.
+func (s *Server) Preempt(id string) error {
+	now := s.clock.Now()
+	unlock := s.st.lock(now)
+	in, err := s.st.liveInstance(id, "")
+	switch {
+	case err != nil:
+		unlock()
+		return fmt.Errorf("emulator: preempt %s: %w", id, ErrNotFound)
+	case !in.PreemptedAt.IsZero():
+		unlock()
+		return fmt.Errorf("emulator: preempt %s: already preempted at %s", id, in.PreemptedAt.Format(time.RFC3339))
+	}
+	in.PreemptedAt = now
+	in.ReleaseAt = now.Add(s.opts.PreemptNotice)
+	in.Locks = append(in.Locks, "Recycling")
+	s.st.pendingRelease = append(s.st.pendingRelease, in)
+	unlock()
+	s.changed()
+	return nil
+}
+
+// Disks returns views of all disks, deleted ones included, in creation order.
+func (s *Server) Disks() []DiskView {
+	unlock := s.st.lock(s.clock.Now())
+	defer unlock()
+	out := make([]DiskView, 0, len(s.st.diskOrder))
+	for _, d := range s.st.diskOrder {
+		out = append(out, DiskView{DiskId: d.ID, RegionId: d.RegionID, ZoneId: d.ZoneID, Type: d.Type, Category: d.Category,
+			Size: d.Size, Status: d.status(), InstanceId: d.InstanceID, Device: d.Device, DeleteWithInstance: d.DeleteWithInstance,
+			SnapshotId: d.SnapshotID, Tags: tagMap(d.Tags), CreationTime: d.Created, Deleted: d.Deleted, DeletedAt: d.DeletedAt})
+	}
+	return out
+}
+
+// Images returns the catalogue images followed by custom images.
+func (s *Server) Images() []ImageView {
+	now := s.clock.Now()
+	unlock := s.st.lock(now)
+	defer unlock()
+	var out []ImageView
+	for _, im := range s.cat.Images {
+		out = append(out, ImageView{ImageId: im.ImageId, ImageName: im.ImageName, OwnerAlias: "system", Status: "Available",
+			OSType: im.OSType, Size: im.Size, Tags: map[string]string{}, CreationTime: systemImageEpoch})
+	}
+	for _, im := range s.st.imgOrder {
+		st := im.status(now)
+		if im.Deleted {
+			st = "Deleted"
+		}
+		out = append(out, ImageView{ImageId: im.ID, ImageName: im.Name, RegionId: im.RegionID, OwnerAlias: "self", Status: st,
+			OSType: im.OSType, Size: im.Size, SourceInstanceId: im.SourceInstance, Tags: tagMap(im.Tags), CreationTime: im.Created, Deleted: im.Deleted})
+	}
+	return out
+}
+
+// --- HTTP control API ----------------------------------------------------------
+
+func controlJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func controlErr(w http.ResponseWriter, status int, msg string) {
+	controlJSON(w, status, map[string]string{"error": msg})
+}
+
+// serveControl routes /emulator/...; it is outside the ECS API (no
+// signature, no faults) and is meant for tests and scripts.
+func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
+	path := strings.Trim(strings.TrimPrefix(r.URL.Path, "/emulator"), "/")
+	parts := strings.Split(path, "/")
+	switch {
+	case path == "stats" && r.Method == http.MethodGet:
+		controlJSON(w, http.StatusOK, s.Stats())
+	case path == "instances" && r.Method == http.MethodGet:
+		controlJSON(w, http.StatusOK, s.Instances())
+	case path == "disks" && r.Method == http.MethodGet:
+		controlJSON(w, http.StatusOK, s.Disks())
+	case path == "images" && r.Method == http.MethodGet:
+		controlJSON(w, http.StatusOK, s.Images())
+	case path == "time" && r.Method == http.MethodGet:
+		controlJSON(w, http.StatusOK, map[string]any{"now": s.Now()})
+	case len(parts) == 2 && parts[0] == "instances" && r.Method == http.MethodGet:
+		if v, ok := s.Instance(parts[1]); ok {
+			controlJSON(w, http.StatusOK, v)
+		} else {
+			controlErr(w, http.StatusNotFound, "no instance "+parts[1])
+		}
+	case len(parts) == 2 && parts[0] == "instances" && r.Method == http.MethodDelete:
+		if err := s.Kill(parts[1]); err != nil {
+			controlErr(w, http.StatusNotFound, err.Error())
+			return
+		}
+		v, _ := s.Instance(parts[1])
+		controlJSON(w, http.StatusOK, v)
+	case len(parts) == 3 && parts[0] == "instances" && parts[2] == "preempt" && r.Method == http.MethodPost:
+		if err := s.Preempt(parts[1]); err != nil {
+			status := http.StatusConflict
+			if errors.Is(err, ErrNotFound) {
+				status = http.StatusNotFound
+			}
+			controlErr(w, status, err.Error())
+			return
+		}
+		v, _ := s.Instance(parts[1])
+		controlJSON(w, http.StatusOK, v)
+	case path == "advance" && r.Method == http.MethodPost:
+		d, err := time.ParseDuration(r.URL.Query().Get("d"))
+		if err != nil || d < 0 {
+			controlErr(w, http.StatusBadRequest, "want ?d=<non-negative Go duration>, e.g. d=30s")
+			return
+		}
+		s.Advance(d)
+		controlJSON(w, http.StatusOK, map[string]any{"now": s.Now()})
+	case path == "faults" && r.Method == http.MethodGet:
+		controlJSON(w, http.StatusOK, s.Faults())
+	case path == "faults" && r.Method == http.MethodDelete:
+		s.SetFaults(Faults{})
+		controlJSON(w, http.StatusOK, s.Faults())
+	case path == "faults" && (r.Method == http.MethodPost || r.Method == http.MethodPut):
+		var f Faults
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&f); err != nil {
+			controlErr(w, http.StatusBadRequest, "bad faults JSON: "+err.Error())
+			return
+		}
+		for _, x := range []float64{f.ThrottleRate, f.ErrorRate, f.DropResponseRate} {
+			if x < 0 || x > 1 {
+				controlErr(w, http.StatusBadRequest, "rates must be within [0,1]")
+				return
+			}
+		}
+		s.SetFaults(f)
+		controlJSON(w, http.StatusOK, s.Faults())
+	default:
+		controlErr(w, http.StatusNotFound, "unknown control endpoint "+r.Method+" "+r.URL.Path)
+	}
+}

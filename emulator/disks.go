@@ -1,0 +1,487 @@
+package emulator
+
+import (
+	"net/http"
+	"sort"
+	"strconv"
+)
+
+type disksResp struct {
+	baseResp
+	TotalCount int
+	PageNumber int
+	PageSize   int
+	NextToken  string
+	Disks      struct {
+		Disk []wireDisk
+	}
+}
+
+func actDescribeDisks(s *Server, c *call) (any, *apiError) {
+	p := c.p
+	region, err := p.required("RegionId")
+	if err != nil {
+		return nil, err
+	}
+	ids, err := p.jsonList("DiskIds", 100)
+	if err != nil {
+		return nil, err
+	}
+	tags, err := parseTagFilter(p)
+	if err != nil {
+		return nil, err
+	}
+	tokenMode := p.has("NextToken") || p.has("MaxResults")
+	var num, size int
+	var from uint64
+	if tokenMode {
+		if size, err = p.intIn("MaxResults", 10, 1, 500); err != nil {
+			return nil, err
+		}
+		if t := p.get("NextToken"); t != "" {
+			if from, err = decodeToken(t); err != nil {
+				return nil, err
+			}
+		}
+	} else if num, size, err = pageArgs(p, 100); err != nil {
+		return nil, err
+	}
+	zone, inst, dtype, cat, status, name := p.get("ZoneId"), p.get("InstanceId"), p.get("DiskType"), p.get("Category"), p.get("Status"), p.get("DiskName")
+	if dtype == "all" {
+		dtype = ""
+	}
+	if status == "All" {
+		status = ""
+	}
+	var dwi *bool
+	if p.has("DeleteWithInstance") {
+		v, err := p.boolean("DeleteWithInstance", false)
+		if err != nil {
+			return nil, err
+		}
+		dwi = &v
+	}
+	unlock := s.st.lock(c.now)
+	defer unlock()
+	r := &disksResp{baseResp: baseResp{c.requestID}, PageNumber: num, PageSize: size}
+	r.Disks.Disk = []wireDisk{}
+	skip := (num - 1) * size
+	for _, d := range s.st.diskOrder {
+		if d.Deleted || d.RegionID != region || d.Seq < from || (zone != "" && d.ZoneID != zone) || (inst != "" && d.InstanceID != inst) ||
+			(dtype != "" && d.Type != dtype) || (cat != "" && d.Category != cat) || (status != "" && d.status() != status) ||
+			(name != "" && d.Name != name) || (len(ids) > 0 && !contains(ids, d.ID)) || (dwi != nil && *dwi != d.DeleteWithInstance) ||
+			!matchTags(d.Tags, tags) {
+			continue
+		}
+		r.TotalCount++
+		switch {
+		case tokenMode && len(r.Disks.Disk) == size:
+			if r.NextToken == "" {
+				r.NextToken = encodeToken(d.Seq)
+			}
+		case !tokenMode && skip > 0:
+			skip--
+		case len(r.Disks.Disk) < size:
+			r.Disks.Disk = append(r.Disks.Disk, toWireDisk(d))
+		}
+	}
+	return r, nil
+}
+
+type createDiskResp struct {
+	baseResp
+	DiskId string
+}
+
+func actCreateDisk(s *Server, c *call) (any, *apiError) {
+	p := c.p
+	region, err := p.required("RegionId")
+	if err != nil {
+		return nil, err
+	}
+	zone, err := p.required("ZoneId")
+	if err != nil {
+		return nil, err
+	}
+	if z := s.cat.zones[zone]; z == nil || z.RegionId != region {
+		return nil, newErr(http.StatusNotFound, "InvalidZoneId.NotFound", "The specified zone %q does not exist in region %s.", zone, region)
+	}
+	category := p.get("DiskCategory")
+	if category == "" {
+		// BUG(emulator): real ECS defaults DiskCategory to "cloud" (basic
+		// disk), which few zones still sell; the emulator uses cloud_efficiency.
+		category = "cloud_efficiency"
+	}
+	if !s.validCategory(category) {
+		return nil, errInvalid("DiskCategory", "unsupported disk category")
+	}
+	size, err := p.intIn("Size", 0, 20, 32768)
+	if err != nil {
+		return nil, err
+	}
+	snap := p.get("SnapshotId")
+	if size == 0 && snap == "" {
+		return nil, errMissing("Size")
+	}
+	enc, err := p.boolean("Encrypted", false)
+	if err != nil {
+		return nil, err
+	}
+	tags, err := parseTags(p)
+	if err != nil {
+		return nil, err
+	}
+	token := p.get("ClientToken")
+	if err := checkClientToken(token); err != nil {
+		return nil, err
+	}
+	hash := paramHash(p)
+	unlock := s.st.lock(c.now)
+	defer unlock()
+	if ids, err := s.st.idempotent(c.action, token, hash); err != nil {
+		return nil, err
+	} else if ids != nil {
+		return &createDiskResp{baseResp{c.requestID}, ids[0]}, nil
+	}
+	if snap != "" {
+		sn := s.st.snapshots[snap]
+		if sn == nil || sn.Deleted || sn.RegionID != region {
+			return nil, newErr(http.StatusNotFound, "InvalidSnapshotId.NotFound", "The specified SnapshotId %q does not exist.", snap)
+		}
+		if size == 0 {
+			size = sn.Size
+		}
+	}
+	d := &disk{Seq: s.st.nextSeq(), ID: s.st.newID("d", region), RegionID: region, ZoneID: zone, Name: p.get("DiskName"),
+		Description: p.get("Description"), Type: "data", Category: category, Size: size, SnapshotID: snap,
+		Encrypted: enc, Portable: true, Tags: tags, Created: c.now}
+	s.st.addDisk(d)
+	s.st.remember(c.action, token, hash, []string{d.ID})
+	c.mutated = true
+	return &createDiskResp{baseResp{c.requestID}, d.ID}, nil
+}
+
+func (s *Server) liveDisk(id, region string) (*disk, *apiError) {
+	d := s.st.disks[id]
+	if d == nil || d.Deleted || (region != "" && d.RegionID != region) {
+		return nil, errDiskNotFound(id)
+	}
+	return d, nil
+}
+
+const maxDataDisks = 16
+
+func actAttachDisk(s *Server, c *call) (any, *apiError) {
+	iid, err := c.p.required("InstanceId")
+	if err != nil {
+		return nil, err
+	}
+	did, err := c.p.required("DiskId")
+	if err != nil {
+		return nil, err
+	}
+	dwi, err := c.p.boolean("DeleteWithInstance", false)
+	if err != nil {
+		return nil, err
+	}
+	unlock := s.st.lock(c.now)
+	defer unlock()
+	in, err := s.st.liveInstance(iid, c.region)
+	if err != nil {
+		return nil, err
+	}
+	d, err := s.liveDisk(did, c.region)
+	if err != nil {
+		return nil, err
+	}
+	if st := in.status(c.now); st != StatusRunning && st != StatusStopped {
+		return nil, errIncorrectStatus(in.ID, st)
+	}
+	if d.status() != "Available" {
+		return nil, errIncorrectDiskStatus(d.ID, d.status())
+	}
+	if d.ZoneID != in.ZoneID {
+		return nil, newErr(http.StatusForbidden, "InstanceDiskZone.Mismatch",
+			"The disk %s (%s) and the instance %s (%s) are not in the same zone.", d.ID, d.ZoneID, in.ID, in.ZoneID)
+	}
+	used := map[string]bool{}
+	n := 0
+	for _, x := range in.DataDiskIDs {
+		if o := s.st.disks[x]; o != nil && !o.Deleted && o.InstanceID == in.ID {
+			used[o.Device] = true
+			n++
+		}
+	}
+	if n >= maxDataDisks {
+		return nil, newErr(http.StatusForbidden, "InstanceDiskNumber.LimitExceed", "The instance already has %d data disks.", n)
+	}
+	dev := c.p.get("Device")
+	for ch := 'b'; dev == "" || used[dev]; ch++ {
+		dev = "/dev/xvd" + string(ch)
+	}
+	d.InstanceID, d.Device, d.Attached, d.DeleteWithInstance = in.ID, dev, c.now, dwi
+	if !contains(in.DataDiskIDs, d.ID) {
+		in.DataDiskIDs = append(in.DataDiskIDs, d.ID)
+	}
+	c.mutated = true
+	return &baseResp{c.requestID}, nil
+}
+
+func actDetachDisk(s *Server, c *call) (any, *apiError) {
+	iid, err := c.p.required("InstanceId")
+	if err != nil {
+		return nil, err
+	}
+	did, err := c.p.required("DiskId")
+	if err != nil {
+		return nil, err
+	}
+	unlock := s.st.lock(c.now)
+	defer unlock()
+	in, err := s.st.liveInstance(iid, c.region)
+	if err != nil {
+		return nil, err
+	}
+	d, err := s.liveDisk(did, c.region)
+	if err != nil {
+		return nil, err
+	}
+	if d.InstanceID != in.ID {
+		return nil, errIncorrectDiskStatus(d.ID, d.status()+" (not attached to "+in.ID+")")
+	}
+	if d.Type == "system" {
+		return nil, newErr(http.StatusForbidden, "OperationDenied", "The system disk of a running or stopped instance cannot be detached.")
+	}
+	if st := in.status(c.now); st != StatusRunning && st != StatusStopped {
+		return nil, errIncorrectStatus(in.ID, st)
+	}
+	d.InstanceID, d.Device, d.Detached = "", "", c.now
+	c.mutated = true
+	return &baseResp{c.requestID}, nil
+}
+
+func actDeleteDisk(s *Server, c *call) (any, *apiError) {
+	did, err := c.p.required("DiskId")
+	if err != nil {
+		return nil, err
+	}
+	unlock := s.st.lock(c.now)
+	defer unlock()
+	d, err := s.liveDisk(did, c.region)
+	if err != nil {
+		return nil, err
+	}
+	if d.status() != "Available" {
+		return nil, errIncorrectDiskStatus(d.ID, d.status())
+	}
+	d.Deleted, d.DeletedAt = true, c.now
+	c.mutated = true
+	return &baseResp{c.requestID}, nil
+}
+
+func actModifyDiskAttribute(s *Server, c *call) (any, *apiError) {
+	p := c.p
+	ids := p.list("DiskIds")
+	if id := p.get("DiskId"); id != "" {
+		ids = append([]string{id}, ids...)
+	}
+	if len(ids) == 0 {
+		return nil, errMissing("DiskId")
+	}
+	if len(ids) > 100 {
+		return nil, errInvalid("DiskIds", "at most 100")
+	}
+	flags := map[string]*bool{}
+	for _, k := range []string{"DeleteWithInstance", "DeleteAutoSnapshot", "EnableAutoSnapshot"} {
+		if p.has(k) {
+			v, err := p.boolean(k, false)
+			if err != nil {
+				return nil, err
+			}
+			flags[k] = &v
+		}
+	}
+	if n := p.get("DiskName"); p.has("DiskName") && (len(n) < 2 || len(n) > 128) {
+		return nil, errInvalid("DiskName", "2 to 128 characters")
+	}
+	unlock := s.st.lock(c.now)
+	defer unlock()
+	var ds []*disk
+	for _, id := range ids {
+		d, err := s.liveDisk(id, c.region)
+		if err != nil {
+			return nil, err
+		}
+		ds = append(ds, d)
+	}
+	for _, d := range ds {
+		if p.has("DiskName") {
+			d.Name = p.get("DiskName")
+		}
+		if p.has("Description") {
+			d.Description = p.get("Description")
+		}
+		// BUG(emulator): a system disk is always deleted with its instance,
+		// even after ModifyDiskAttribute DeleteWithInstance=false.
+		if v := flags["DeleteWithInstance"]; v != nil {
+			d.DeleteWithInstance = *v
+		}
+		if v := flags["DeleteAutoSnapshot"]; v != nil {
+			d.DeleteAutoSnapshot = *v
+		}
+		if v := flags["EnableAutoSnapshot"]; v != nil {
+			d.EnableAutoSnapshot = *v
+		}
+	}
+	c.mutated = true
+	return &baseResp{c.requestID}, nil
+}
+
+type createSnapshotResp struct {
+	baseResp
+	SnapshotId string
+}
+
+func actCreateSnapshot(s *Server, c *call) (any, *apiError) {
+	did, err := c.p.required("DiskId")
+	if err != nil {
+		return nil, err
+	}
+	tags, err := parseTags(c.p)
+	if err != nil {
+		return nil, err
+	}
+	token := c.p.get("ClientToken")
+	if err := checkClientToken(token); err != nil {
+		return nil, err
+	}
+	hash := paramHash(c.p)
+	unlock := s.st.lock(c.now)
+	defer unlock()
+	if ids, err := s.st.idempotent(c.action, token, hash); err != nil {
+		return nil, err
+	} else if ids != nil {
+		return &createSnapshotResp{baseResp{c.requestID}, ids[0]}, nil
+	}
+	d, err := s.liveDisk(did, c.region)
+	if err != nil {
+		return nil, err
+	}
+	sn := &snapshot{Seq: s.st.nextSeq(), ID: s.st.newID("s", d.RegionID), RegionID: d.RegionID, DiskID: d.ID,
+		Name: c.p.get("SnapshotName"), Size: d.Size, Tags: tags, Created: c.now}
+	s.st.snapshots[sn.ID] = sn
+	s.st.remember(c.action, token, hash, []string{sn.ID})
+	c.mutated = true
+	return &createSnapshotResp{baseResp{c.requestID}, sn.ID}, nil
+}
+
+type snapshotsResp struct {
+	baseResp
+	TotalCount int
+	PageNumber int
+	PageSize   int
+	Snapshots  struct {
+		Snapshot []wireSnapshot
+	}
+}
+
+type wireSnapshot struct {
+	SnapshotId     string
+	SnapshotName   string
+	SourceDiskId   string
+	SourceDiskSize string
+	SourceDiskType string
+	Status         string
+	Progress       string
+	CreationTime   string
+	Tags           wireTags
+}
+
+func actDescribeSnapshots(s *Server, c *call) (any, *apiError) {
+	region, err := c.p.required("RegionId")
+	if err != nil {
+		return nil, err
+	}
+	num, size, err := pageArgs(c.p, 100)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := c.p.jsonList("SnapshotIds", 100)
+	if err != nil {
+		return nil, err
+	}
+	diskF := c.p.get("DiskId")
+	unlock := s.st.lock(c.now)
+	defer unlock()
+	all := make([]*snapshot, 0, len(s.st.snapshots))
+	for _, sn := range s.st.snapshots {
+		all = append(all, sn)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Seq < all[j].Seq })
+	r := &snapshotsResp{baseResp: baseResp{c.requestID}, PageNumber: num, PageSize: size}
+	r.Snapshots.Snapshot = []wireSnapshot{}
+	skip := (num - 1) * size
+	for _, sn := range all {
+		if sn.Deleted || sn.RegionID != region || (diskF != "" && sn.DiskID != diskF) || (len(ids) > 0 && !contains(ids, sn.ID)) {
+			continue
+		}
+		r.TotalCount++
+		if skip > 0 {
+			skip--
+			continue
+		}
+		if len(r.Snapshots.Snapshot) < size {
+			typ := "data"
+			if d := s.st.disks[sn.DiskID]; d != nil {
+				typ = d.Type
+			}
+			r.Snapshots.Snapshot = append(r.Snapshots.Snapshot, wireSnapshot{sn.ID, sn.Name, sn.DiskID, strconv.Itoa(sn.Size),
+				typ, "accomplished", "100%", fmtTime(sn.Created), toWireTags(sn.Tags)})
+		}
+	}
+	return r, nil
+}
+
+// actionTable maps every implemented Action to its handler.
+func actionTable() map[string]actionFunc {
+	return map[string]actionFunc{
+		"RunInstances":              actRunInstances,
+		"CreateInstance":            actCreateInstance,
+		"StartInstance":             single((*Server).startOne),
+		"StartInstances":            batch((*Server).startOne),
+		"StopInstance":              single((*Server).stopOne),
+		"StopInstances":             batch((*Server).stopOne),
+		"RebootInstance":            single((*Server).rebootOne),
+		"RebootInstances":           batch((*Server).rebootOne),
+		"DeleteInstance":            actDeleteInstance,
+		"DeleteInstances":           actDeleteInstances,
+		"DescribeInstances":         actDescribeInstances,
+		"DescribeInstanceAttribute": actDescribeInstanceAttribute,
+		"DescribeInstanceStatus":    actDescribeInstanceStatus,
+		"ModifyInstanceAttribute":   actModifyInstanceAttribute,
+		"AddTags":                   actAddTags,
+		"RemoveTags":                actRemoveTags,
+		"DescribeTags":              actDescribeTags,
+		"TagResources":              actTagResources,
+		"UntagResources":            actUntagResources,
+		"ListTagResources":          actListTagResources,
+		"DescribeRegions":           actDescribeRegions,
+		"DescribeZones":             actDescribeZones,
+		"DescribeInstanceTypes":     actDescribeInstanceTypes,
+		"DescribeAvailableResource": actDescribeAvailableResource,
+		"DescribeImages":            actDescribeImages,
+		"CreateImage":               actCreateImage,
+		"DeleteImage":               actDeleteImage,
+		"DescribeSecurityGroups":    actDescribeSecurityGroups,
+		"DescribeVSwitches":         actDescribeVSwitches,
+		"DescribeKeyPairs":          actDescribeKeyPairs,
+		"DescribeDisks":             actDescribeDisks,
+		"CreateDisk":                actCreateDisk,
+		"AttachDisk":                actAttachDisk,
+		"DetachDisk":                actDetachDisk,
+		"DeleteDisk":                actDeleteDisk,
+		"ModifyDiskAttribute":       actModifyDiskAttribute,
+		"CreateSnapshot":            actCreateSnapshot,
+		"DescribeSnapshots":         actDescribeSnapshots,
+	}
+}

@@ -1,0 +1,95 @@
+// Package emulator is an in-process / standalone emulator of the Alibaba
+// Cloud ECS RPC API (version 2014-05-26), good enough to run the InfraKit
+// instance plugin, aliyungo and the official alibaba-cloud-sdk-go against it
+// with no route to Alibaba Cloud. It uses only the standard library.
+//
+// # Starting it
+//
+// In Go tests:
+//
+//	srv, err := emulator.New(emulator.Options{})   // 127.0.0.1:<random port>
+//	defer srv.Close()
+//	srv.URL()                                        // http://127.0.0.1:NNNNN
+//
+// As a binary (build/ecs-emulator, main in cmd/ecs-emulator):
+//
+//	ecs-emulator --listen 127.0.0.1:8086 --time-scale 60 --state-file /tmp/ecs.json
+//
+// It prints "ecs-emulator listening on http://127.0.0.1:8086 (access key
+// emulator/emulator, region cn-hangzhou)" first, then one log line per
+// request on stderr, and stops on SIGINT/SIGTERM. A non-loopback --listen is
+// refused unless --allow-remote.
+//
+// # Pointing clients at it
+//
+// Credentials default to AccessKeyId "emulator", secret "emulator"
+// (DefaultAccessKeyID, DefaultAccessKeySecret); region cn-hangzhou.
+//
+//	// aliyungo (GET, query parameters)
+//	c := ecs.NewECSClientWithEndpointAndSecurityToken(srv.URL(), "emulator", "emulator", "", "cn-hangzhou")
+//
+//	// alibaba-cloud-sdk-go services/ecs (POST, form body)
+//	c, _ := ecs.NewClientWithAccessKey("cn-hangzhou", "emulator", "emulator")
+//	req := ecs.CreateDescribeInstancesRequest()
+//	req.Scheme, req.Domain = "http", strings.TrimPrefix(srv.URL(), "http://")
+//
+// The InfraKit plugin takes the endpoint from its configuration / ECS_ENDPOINT.
+// Requests are signed and checked like real ECS: HMAC-SHA1 signature,
+// 15-minute timestamp window, nonce reuse, known access keys and, for keys
+// declared in Options.STSKeys, the SecurityToken.
+//
+// # Seeded catalogue (DefaultCatalog)
+//
+//   - Regions: cn-hangzhou, cn-shanghai, cn-beijing, cn-shenzhen, cn-hongkong,
+//     ap-southeast-1, us-west-1, eu-central-1, each with zones (cn-hangzhou-h,
+//     -i, -j, -k; cn-shanghai-e, -f, -g; ...). Only cn-hangzhou has a network.
+//   - VPC vpc-bp1emulator0000000001 (172.16.0.0/12) with one vswitch per zone:
+//     vsw-bp1emulator000000000h (cn-hangzhou-h, 172.16.0.0/20),
+//     vsw-bp1emulator000000000i (cn-hangzhou-i, 172.16.16.0/20),
+//     vsw-bp1emulator000000000j (cn-hangzhou-j, 172.16.32.0/20),
+//     vsw-bp1emulator000000000k (cn-hangzhou-k, 172.16.48.0/20).
+//   - Security group sg-bp1emulator0000000001; key pairs "emulator-key", "infrakit".
+//   - Instance types (vCPU/GiB): ecs.g6.large 2/8, ecs.g6.xlarge 4/16,
+//     ecs.g6.2xlarge 8/32, ecs.g7.large 2/8, ecs.g5.large 2/8 (not sold in
+//     cn-hangzhou-k), ecs.c6.large 2/4, ecs.c6.xlarge 4/8, ecs.r6.large 2/16,
+//     ecs.t5-lc1m1.small 1/1, ecs.t5-lc1m2.small 1/2, ecs.gn6i-c4g1.xlarge 4/15 (1 GPU).
+//   - System images: ubuntu_22_04_x64_20G_alibase_20240101.vhd,
+//     ubuntu_20_04_x64_20G_alibase_20240101.vhd, centos_7_9_x64_20G_alibase_20240101.vhd,
+//     aliyun_3_x64_20G_alibase_20240101.vhd, debian_12_x64_20G_alibase_20240101.vhd,
+//     win2022_21H2_x64_dtc_en-us_40G_alibase_20240101.vhd.
+//
+// Generated IDs look real (i-bp1..., d-bp1..., m-bp1..., s-bp1...) and are
+// reproducible for a given Options.Seed.
+//
+// # Time and the instance lifecycle
+//
+// Nothing runs in the background: statuses are computed from emulated
+// timestamps when read. Emulated now = start + (real now - real start) *
+// TimeScale + Advance offsets, with the real clock from Options.Now.
+// RunInstances: Pending (first third of BootTime), Starting, Running.
+// CreateInstance: Pending, then Stopped. StopInstance: Stopping (StopTime),
+// Stopped. StartInstance: Starting (two thirds of BootTime), Running.
+// Preempt locks the instance with OperationLocks Recycling and releases it
+// PreemptNotice (default 5 min) later. Server.Advance moves time in tests.
+//
+// # Control API (not ECS; no signature; never faulted)
+//
+//	GET    /emulator/stats                   {"calls":{"RunInstances":3},"instances":{"Running":2},"faults":{}}
+//	GET    /emulator/instances               all instances, released ones flagged
+//	GET    /emulator/instances/{id}
+//	DELETE /emulator/instances/{id}          kill: the instance vanishes
+//	POST   /emulator/instances/{id}/preempt  spot interruption
+//	POST   /emulator/advance?d=30s           move emulated time
+//	GET    /emulator/time
+//	GET    /emulator/disks, /emulator/images
+//	GET|POST|DELETE /emulator/faults         {"throttle_rate":0.2,"error_rate":0.1,
+//	                                          "drop_response_rate":0.05,"latency_ms":20,
+//	                                          "no_stock":[{"InstanceType":"ecs.g6.large","ZoneId":"cn-hangzhou-h"}],
+//	                                          "rate_limits":{"RunInstances":50}}
+//
+// The same operations exist in Go: Server.Stats, Instances, Instance, Kill,
+// Preempt, Advance, SetFaults, Disks, Images.
+//
+// Differences from real ECS are marked BUG(emulator) in the source and
+// listed by go doc.
+package emulator

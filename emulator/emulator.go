@@ -1,0 +1,408 @@
+package emulator
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Defaults.
+const (
+	DefaultAccessKeyID     = "emulator"
+	DefaultAccessKeySecret = "emulator"
+	DefaultRegion          = "cn-hangzhou"
+	// APIVersion is the only ECS API version served.
+	APIVersion           = "2014-05-26"
+	DefaultListen        = "127.0.0.1:0"
+	DefaultBootTime      = 30 * time.Second
+	DefaultStopTime      = 15 * time.Second
+	DefaultPreemptNotice = 5 * time.Minute
+	// ImageCreateTime is how long (emulated) a CreateImage stays Creating.
+	ImageCreateTime = time.Minute
+)
+
+// STSCredential is a temporary (STS) credential: requests signed with its
+// AccessKeyId must carry SecurityToken.
+type STSCredential struct {
+	AccessKeySecret string
+	SecurityToken   string
+	Expiration      time.Time // zero: never expires (checked against Options.Now)
+}
+
+// Options configure a Server. The zero value is usable.
+type Options struct {
+	Listen      string // default 127.0.0.1:0
+	AllowRemote bool   // allow a non-loopback Listen address
+	// AccessKeys maps AccessKeyId to AccessKeySecret; nil means
+	// {DefaultAccessKeyID: DefaultAccessKeySecret}.
+	AccessKeys map[string]string
+	// STSKeys maps a temporary AccessKeyId to its secret and SecurityToken.
+	STSKeys map[string]STSCredential
+	Catalog *Catalog // nil: DefaultCatalog()
+	// BootTime is Pending+Starting (Pending is the first third) and StopTime
+	// is Stopping, both in emulated time. Zero means the default; a negative
+	// value means instantaneous.
+	BootTime, StopTime time.Duration
+	// TimeScale is emulated seconds per real second (default 1).
+	TimeScale float64
+	// Now is the real clock (default time.Now). Timestamps, nonces and rate
+	// limits use it directly; the emulated clock is derived from it.
+	Now func() time.Time
+	// Latency is added (in real time) to every ECS API answer.
+	Latency time.Duration
+	// StateFile, when set, is loaded at start and rewritten (atomically,
+	// debounced) after mutations.
+	StateFile string
+	// PreemptNotice is the emulated time between a spot interruption notice
+	// and the release (default 5 min).
+	PreemptNotice time.Duration
+	// Seed seeds IDs and fault injection, for reproducible runs.
+	Seed   int64
+	Logger *slog.Logger // default: discard
+}
+
+// Server is a running emulator.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	cat     *catalog
+	clock   *clock
+	st      *store
+	nonces  nonceCache
+	faults  faultState
+	stats   statsCounter
+	actions map[string]actionFunc
+	persist *persister
+
+	ln      net.Listener
+	srv     *http.Server
+	handler http.Handler
+
+	// strict re-raises action panics instead of answering InternalError
+	// (set by the fuzz test so bugs are not hidden).
+	strict bool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New validates opts, loads the state file if any, and starts listening.
+func New(opts Options) (*Server, error) {
+	if opts.Listen == "" {
+		opts.Listen = DefaultListen
+	}
+	if err := checkListen(opts.Listen, opts.AllowRemote); err != nil {
+		return nil, err
+	}
+	s, err := newServer(opts)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("emulator: listen: %w", err)
+	}
+	s.ln = ln
+	s.srv = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	go s.srv.Serve(ln)
+	s.log.Info("ecs emulator listening", "url", s.URL())
+	return s, nil
+}
+
+// newServer builds everything but the listener (also used by fuzz tests).
+func newServer(opts Options) (*Server, error) {
+	if opts.AccessKeys == nil {
+		opts.AccessKeys = map[string]string{DefaultAccessKeyID: DefaultAccessKeySecret}
+	}
+	if opts.Catalog == nil {
+		opts.Catalog = DefaultCatalog()
+	}
+	if opts.BootTime == 0 {
+		opts.BootTime = DefaultBootTime
+	}
+	if opts.StopTime == 0 {
+		opts.StopTime = DefaultStopTime
+	}
+	opts.BootTime, opts.StopTime = max(opts.BootTime, 0), max(opts.StopTime, 0)
+	if opts.TimeScale <= 0 {
+		opts.TimeScale = 1
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.PreemptNotice <= 0 {
+		opts.PreemptNotice = DefaultPreemptNotice
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	cat, err := indexCatalog(opts.Catalog)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{opts: opts, log: opts.Logger, cat: cat, clock: newClock(opts.Now, opts.TimeScale)}
+	s.st = newStore(cat, opts.Seed, opts.BootTime, opts.StopTime)
+	s.faults.init(opts.Seed)
+	s.stats.init()
+	s.actions = actionTable()
+	if opts.StateFile != "" {
+		s.persist = &persister{s: s, path: opts.StateFile}
+		if err := s.persist.load(); err != nil {
+			return nil, err
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/emulator/", s.serveControl)
+	mux.HandleFunc("/", s.serveAPI)
+	s.handler = mux
+	return s, nil
+}
+
+// checkListen refuses a non-loopback address unless allowRemote: the
+// emulator accepts any well-signed request for its fixed keys and must not
+// be exposed by accident.
+func checkListen(addr string, allowRemote bool) error {
+	if allowRemote {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("emulator: listen address %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("emulator: refusing non-loopback listen address %q without AllowRemote", addr)
+	}
+	return nil
+}
+
+// URL is the base URL, http://host:port, to give clients as the endpoint.
+func (s *Server) URL() string { return "http://" + s.Addr() }
+
+// Addr is the listening host:port.
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Handler serves both the ECS API and the /emulator/ control API; use it to
+// mount the emulator in an httptest.Server or your own mux.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close stops listening, closes connections and flushes the state file.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		if s.srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			if err := s.srv.Shutdown(ctx); err != nil {
+				errs = append(errs, err, s.srv.Close())
+			}
+			cancel()
+		}
+		if s.persist != nil {
+			errs = append(errs, s.persist.close())
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+func (s *Server) realNow() time.Time { return s.opts.Now() }
+
+// Now is the current emulated time.
+func (s *Server) Now() time.Time { return s.clock.Now() }
+
+// Advance moves emulated time forward by d: instances progress through their
+// states and scheduled spot releases happen, without sleeping.
+func (s *Server) Advance(d time.Duration) {
+	s.clock.Advance(d)
+	unlock := s.st.lock(s.clock.Now())
+	unlock()
+	s.changed()
+}
+
+func (s *Server) changed() {
+	if s.persist != nil {
+		s.persist.schedule()
+	}
+}
+
+// call is one ECS API request being served.
+type call struct {
+	action    string
+	requestID string
+	p         params
+	now       time.Time // emulated
+	region    string    // RegionId as sent ("" if absent)
+	mutated   bool
+}
+
+type actionFunc func(s *Server, c *call) (any, *apiError)
+
+// baseResp carries RequestId; every success body embeds it.
+type baseResp struct {
+	RequestId string
+}
+
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return strings.ToUpper(fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]))
+}
+
+// statusWriter records the status for the request log line.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) { w.status = code; w.ResponseWriter.WriteHeader(code) }
+
+// serveAPI is the ECS RPC endpoint: decode, authenticate, apply faults,
+// dispatch by Action, answer.
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	reqID := newRequestID()
+	action, dropped := s.handleAPI(sw, r, reqID)
+	status := sw.status
+	if dropped {
+		status = 0
+	}
+	// One line per request; never parameters (they hold Signature,
+	// SecurityToken and UserData).
+	s.log.Info("request", "action", action, "status", status, "dropped", dropped,
+		"duration", time.Since(start).Round(time.Microsecond), "method", r.Method, "request_id", reqID)
+}
+
+func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request, reqID string) (action string, dropped bool) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		s.writeError(w, reqID, newErr(http.StatusMethodNotAllowed, "UnsupportedHTTPMethod", "Only GET and POST are supported."))
+		return "", false
+	}
+	p, aerr := decodeParams(r)
+	if aerr != nil {
+		s.writeError(w, reqID, aerr)
+		return "", false
+	}
+	action = p["Action"]
+	if action == "" {
+		s.writeError(w, reqID, errMissing("Action"))
+		return "", false
+	}
+	s.stats.call(action)
+	if aerr := s.authenticate(r.Method, p); aerr != nil {
+		s.writeError(w, reqID, aerr)
+		return action, false
+	}
+	fn, ok := s.actions[action]
+	if !ok {
+		s.writeError(w, reqID, newErr(http.StatusNotFound, "InvalidAction.NotFound",
+			"Specified api %q is not found, please check your url and method.", action))
+		return action, false
+	}
+	d := s.faults.decide(action, s.realNow())
+	if lat := s.opts.Latency + d.latency; lat > 0 {
+		t := time.NewTimer(lat)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return action, false
+		}
+	}
+	if d.err != nil {
+		switch d.err.Code {
+		case "Throttling":
+			s.stats.fault("rate_limited")
+		case "Throttling.User":
+			s.stats.fault("throttled")
+		default:
+			s.stats.fault("errors")
+		}
+		s.writeError(w, reqID, d.err)
+		return action, false
+	}
+	c := &call{action: action, requestID: reqID, p: p, now: s.clock.Now(), region: p["RegionId"]}
+	if c.region != "" && s.cat.regions[c.region] == nil {
+		s.writeError(w, reqID, errRegionNotFound(c.region))
+		return action, false
+	}
+	resp, aerr := s.invoke(fn, c)
+	if c.mutated {
+		s.changed()
+	}
+	if d.drop {
+		s.stats.fault("dropped")
+		dropConnection(w)
+		return action, true
+	}
+	if aerr != nil {
+		s.writeError(w, reqID, aerr)
+		return action, false
+	}
+	s.writeJSON(w, http.StatusOK, resp)
+	return action, false
+}
+
+// invoke runs an action, turning a panic into InternalError: a bug in one
+// action must not take the emulator (and the test run) down.
+func (s *Server) invoke(fn actionFunc, c *call) (resp any, aerr *apiError) {
+	defer func() {
+		if v := recover(); v != nil {
+			if s.strict {
+				panic(v)
+			}
+			s.log.Error("action panicked", "action", c.action, "panic", fmt.Sprint(v))
+			resp, aerr = nil, errInternal()
+		}
+	}()
+	return fn(s, c)
+}
+
+// dropConnection closes the connection without an answer, as a lost
+// response looks to a client.
+func dropConnection(w http.ResponseWriter) {
+	if sw, ok := w.(*statusWriter); ok {
+		w = sw.ResponseWriter
+	}
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			conn.Close()
+			return
+		}
+	}
+	// Not hijackable (HTTP/2, httptest.ResponseRecorder): abort the handler,
+	// which net/http turns into a reset stream / closed connection.
+	panic(http.ErrAbortHandler)
+}
+
+// writeError is the one place ECS API errors are written.
+func (s *Server) writeError(w http.ResponseWriter, reqID string, e *apiError) {
+	s.writeJSON(w, e.Status, errorBody{RequestId: reqID, HostId: hostID, Code: e.Code, Message: e.Message})
+}
+
+func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"Code":"InternalError","Message":"marshal failed"}`)
+	}
+	w.Header().Set("Content-Type", "application/json;charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(b)
+}

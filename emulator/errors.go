@@ -1,0 +1,101 @@
+package emulator
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// apiError is an ECS error answer. Every error the ECS API side produces is an
+// *apiError and is written by Server.writeError, the single place that knows
+// the wire shape {"RequestId","HostId","Code","Message"}.
+type apiError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
+
+// errorBody is the JSON error document real ECS returns.
+type errorBody struct {
+	RequestId string
+	HostId    string
+	Code      string
+	Message   string
+	Recommend string `json:",omitempty"`
+}
+
+// hostID is what real ECS puts in HostId for the public endpoint.
+const hostID = "ecs.aliyuncs.com"
+
+func newErr(status int, code, format string, args ...any) *apiError {
+	return &apiError{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// The constructors below keep codes, statuses and messages consistent; their
+// messages follow the wording real ECS uses where it is known.
+
+func errMissing(name string) *apiError {
+	return newErr(http.StatusBadRequest, "MissingParameter",
+		"The input parameter %q that is mandatory for processing this request is not supplied.", name)
+}
+
+func errInvalid(name string, why string) *apiError {
+	if why == "" {
+		return newErr(http.StatusBadRequest, "InvalidParameter", "The specified parameter %q is not valid.", name)
+	}
+	return newErr(http.StatusBadRequest, "InvalidParameter", "The specified parameter %q is not valid: %s.", name, why)
+}
+
+func errInstanceNotFound(id string) *apiError {
+	return newErr(http.StatusNotFound, "InvalidInstanceId.NotFound", "The specified InstanceId %q does not exist.", id)
+}
+
+func errIncorrectStatus(id, status string) *apiError {
+	return newErr(http.StatusForbidden, "IncorrectInstanceStatus",
+		"The current status of the resource does not support this operation (instance %s is %s).", id, status)
+}
+
+func errDiskNotFound(id string) *apiError {
+	return newErr(http.StatusNotFound, "InvalidDiskId.NotFound", "The specified disk %q does not exist.", id)
+}
+
+func errIncorrectDiskStatus(id, status string) *apiError {
+	return newErr(http.StatusForbidden, "IncorrectDiskStatus",
+		"The current disk status does not support this operation (disk %s is %s).", id, status)
+}
+
+func errImageNotFound(id string) *apiError {
+	return newErr(http.StatusNotFound, "InvalidImageId.NotFound", "The specified ImageId %q does not exist.", id)
+}
+
+func errRegionNotFound(id string) *apiError {
+	return newErr(http.StatusNotFound, "InvalidRegionId.NotFound", "The specified RegionId %q does not exist.", id)
+}
+
+func errThrottling() *apiError {
+	return newErr(http.StatusBadRequest, "Throttling", "Request was denied due to request throttling.")
+}
+
+func errThrottlingUser() *apiError {
+	return newErr(http.StatusBadRequest, "Throttling.User", "Request was denied due to user flow control.")
+}
+
+func errInternal() *apiError {
+	return newErr(http.StatusInternalServerError, "InternalError",
+		"The request processing has failed due to some unknown error, exception or failure.")
+}
+
+func errUnavailable() *apiError {
+	return newErr(http.StatusServiceUnavailable, "ServiceUnavailable",
+		"The request has failed due to a temporary failure of the server.")
+}
+
+func errNoStock(instanceType, zone string) *apiError {
+	return newErr(http.StatusForbidden, "OperationDenied.NoStock",
+		"The requested resource (%s in %s) is sold out in the specified zone; try other types of resources or other regions and zones.", instanceType, zone)
+}
+
+func errDryRun() *apiError {
+	return newErr(http.StatusBadRequest, "DryRunOperation", "Request validation has been passed with DryRun flag set.")
+}

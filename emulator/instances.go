@@ -1,0 +1,1072 @@
+package emulator
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxUserData is the ECS limit on UserData before base64 encoding.
+const maxUserData = 16 * 1024
+
+// commonParams are excluded from the ClientToken parameter hash: a retry
+// legitimately changes them (new nonce, timestamp, signature).
+var commonParams = map[string]bool{
+	"Action": true, "Format": true, "Version": true, "AccessKeyId": true, "SecurityToken": true,
+	"Signature": true, "SignatureMethod": true, "SignatureVersion": true, "SignatureNonce": true,
+	"SignatureType": true, "Timestamp": true, "ClientToken": true,
+}
+
+func paramHash(p params) string {
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		if !commonParams[k] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	h := sha256.New()
+	for _, k := range keys {
+		fmt.Fprintf(h, "%d:%s=%d:%s;", len(k), k, len(p[k]), p[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func checkClientToken(t string) *apiError {
+	if len(t) > 64 {
+		return errInvalid("ClientToken", "at most 64 ASCII characters")
+	}
+	for i := 0; i < len(t); i++ {
+		if t[i] < 0x20 || t[i] > 0x7e {
+			return errInvalid("ClientToken", "at most 64 ASCII characters")
+		}
+	}
+	return nil
+}
+
+// idempotent looks a ClientToken up: it returns the IDs of the first call
+// when the parameters match, IdempotentParameterMismatch when they differ,
+// and nil, nil for a new token. The caller holds the store lock.
+func (st *store) idempotent(action, token, hash string) ([]string, *apiError) {
+	if token == "" {
+		return nil, nil
+	}
+	r := st.tokens[action+"\x00"+token]
+	if r == nil {
+		return nil, nil
+	}
+	if r.Hash != hash {
+		return nil, newErr(http.StatusBadRequest, "IdempotentParameterMismatch",
+			"The specified parameters are different from before with the same ClientToken.")
+	}
+	return r.IDs, nil
+}
+
+func (st *store) remember(action, token, hash string, ids []string) {
+	if token != "" {
+		st.tokens[action+"\x00"+token] = &tokenRecord{Hash: hash, IDs: ids}
+	}
+}
+
+// --- tags validation ---------------------------------------------------------
+
+const maxTags = 20
+
+func validateTag(k, v string) *apiError {
+	if k == "" || len(k) > 128 || strings.HasPrefix(k, "aliyun") || strings.HasPrefix(k, "acs:") ||
+		strings.Contains(k, "http://") || strings.Contains(k, "https://") {
+		return newErr(http.StatusBadRequest, "InvalidTagKey.Malformed",
+			"The specified tag key %q is not valid: 1 to 128 characters, not starting with aliyun or acs:, without http:// or https://.", k)
+	}
+	if len(v) > 128 || strings.HasPrefix(v, "acs:") || strings.Contains(v, "http://") || strings.Contains(v, "https://") {
+		return newErr(http.StatusBadRequest, "InvalidTagValue.Malformed",
+			"The specified tag value %q is not valid: at most 128 characters, not starting with acs:, without http:// or https://.", v)
+	}
+	return nil
+}
+
+func errTagCount() *apiError {
+	return newErr(http.StatusBadRequest, "InvalidTagCount", "The specified tags are beyond the permitted range (at most %d per resource).", maxTags)
+}
+
+// parseTags reads Tag.N.Key/Tag.N.Value to set on a resource.
+func parseTags(p params) ([]Tag, *apiError) {
+	var out []Tag
+	for _, m := range p.indexed("Tag") {
+		k, v := m["Key"], m["Value"]
+		if err := validateTag(k, v); err != nil {
+			return nil, err
+		}
+		out = setTag(out, k, v)
+	}
+	if len(out) > maxTags {
+		return nil, errTagCount()
+	}
+	return out, nil
+}
+
+// parseTagFilter reads Tag.N.Key with an optional Tag.N.Value (absent value:
+// any value) for Describe* filters; at most 20, combined with AND.
+func parseTagFilter(p params) ([]tagFilter, *apiError) {
+	var out []tagFilter
+	for _, m := range p.indexed("Tag") {
+		k, ok := m["Key"]
+		if !ok || k == "" {
+			if _, hasV := m["Value"]; hasV {
+				return nil, errInvalid("Tag.N.Key", "a tag filter needs a key")
+			}
+			continue
+		}
+		f := tagFilter{Key: k}
+		if v, ok := m["Value"]; ok {
+			f.Value = &v
+		}
+		out = append(out, f)
+	}
+	if len(out) > maxTags {
+		return nil, errTagCount()
+	}
+	return out, nil
+}
+
+// --- creation -------------------------------------------------------------
+
+type dataDiskSpec struct {
+	Size               int
+	Category           string
+	SnapshotID         string
+	DeleteWithInstance bool
+	Name, Description  string
+	Device             string
+	Encrypted          bool
+}
+
+type createSpec struct {
+	region, zone, itype, image string
+	vsw                        *VSwitch
+	sgs                        []string
+	name, desc, hostName       string
+	uniqueSuffix               bool
+	privateIP                  string
+	userData                   string
+	keyPair, ramRole           string
+	spot                       string
+	spotLimit                  float64
+	bandwidthOut               int
+	sysCategory                string
+	sysSize                    int
+	sysName                    string
+	dataDisks                  []dataDiskSpec
+	tags                       []Tag
+	deletionProtection         bool
+	dryRun                     bool
+	token                      string
+}
+
+func (s *Server) validCategory(c string) bool {
+	for _, x := range s.cat.DiskCategories {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+// parseCreate validates everything RunInstances and CreateInstance share
+// that does not depend on mutable state.
+func (s *Server) parseCreate(c *call) (*createSpec, *apiError) {
+	p := c.p
+	sp := &createSpec{}
+	var err *apiError
+	if sp.region, err = p.required("RegionId"); err != nil {
+		return nil, err
+	}
+	if sp.image, err = p.required("ImageId"); err != nil {
+		return nil, err
+	}
+	if sp.itype, err = p.required("InstanceType"); err != nil {
+		return nil, err
+	}
+	it := s.cat.types[sp.itype]
+	if it == nil {
+		return nil, newErr(http.StatusBadRequest, "InvalidInstanceType.ValueNotSupported",
+			"The specified InstanceType %q does not exist or beyond the permitted range.", sp.itype)
+	}
+	sp.zone = p.get("ZoneId")
+	if sp.zone != "" {
+		if z := s.cat.zones[sp.zone]; z == nil || z.RegionId != sp.region {
+			return nil, newErr(http.StatusNotFound, "InvalidZoneId.NotFound", "The specified zone %q does not exist in region %s.", sp.zone, sp.region)
+		}
+	}
+	if id := p.get("VSwitchId"); id != "" {
+		v := s.cat.vswitches[id]
+		if v == nil || s.cat.vswitchRegion(v) != sp.region {
+			return nil, newErr(http.StatusNotFound, "InvalidVSwitchId.NotFound", "The specified VSwitchId %q does not exist.", id)
+		}
+		if sp.zone != "" && sp.zone != v.ZoneId {
+			return nil, errInvalid("ZoneId", "it does not match the zone of VSwitchId")
+		}
+		sp.vsw = v
+	} else {
+		// BUG(emulator): without VSwitchId real ECS needs a default VPC (or
+		// classic network); the emulator uses the zone's default vswitch.
+		if sp.vsw = s.cat.defaultVSwitch(sp.region, sp.zone); sp.vsw == nil {
+			return nil, errMissing("VSwitchId")
+		}
+	}
+	sp.zone = sp.vsw.ZoneId
+	if !s.cat.zoneTypes[sp.zone][sp.itype] {
+		return nil, newErr(http.StatusForbidden, "InvalidInstanceType.ZoneNotSupported",
+			"The specified zone %s does not support the InstanceType %s.", sp.zone, sp.itype)
+	}
+	sgs, err := p.idList("SecurityGroupIds", 5)
+	if err != nil {
+		return nil, err
+	}
+	if one := p.get("SecurityGroupId"); one != "" {
+		sgs = append([]string{one}, sgs...)
+	}
+	if len(sgs) == 0 {
+		return nil, errMissing("SecurityGroupId")
+	}
+	for _, id := range sgs {
+		g := s.cat.sgs[id]
+		if g == nil || g.RegionId != sp.region {
+			return nil, newErr(http.StatusNotFound, "InvalidSecurityGroupId.NotFound", "The specified SecurityGroupId %q does not exist.", id)
+		}
+		if g.VpcId != sp.vsw.VpcId {
+			return nil, newErr(http.StatusForbidden, "InvalidSecurityGroupId.NotVpc",
+				"The security group %s is not in the VPC of vswitch %s.", id, sp.vsw.VSwitchId)
+		}
+		if !contains(sp.sgs, id) {
+			sp.sgs = append(sp.sgs, id)
+		}
+	}
+	sp.name, sp.desc, sp.hostName = p.get("InstanceName"), p.get("Description"), p.get("HostName")
+	if len(sp.name) > 128 {
+		return nil, errInvalid("InstanceName", "at most 128 characters")
+	}
+	if len(sp.hostName) > 64 {
+		return nil, errInvalid("HostName", "at most 64 characters")
+	}
+	if sp.uniqueSuffix, err = p.boolean("UniqueSuffix", false); err != nil {
+		return nil, err
+	}
+	if ip := p.get("PrivateIpAddress"); ip != "" {
+		a, perr := netip.ParseAddr(ip)
+		if perr != nil || !a.Is4() {
+			return nil, newErr(http.StatusBadRequest, "InvalidPrivateIpAddress.Malformed", "The specified PrivateIpAddress %q is malformed.", ip)
+		}
+		if !s.cat.prefixes[sp.vsw.VSwitchId].Contains(a) {
+			return nil, newErr(http.StatusBadRequest, "InvalidPrivateIpAddress.NotInVSwitch",
+				"The specified PrivateIpAddress %s is not in the CIDR block %s of vswitch %s.", ip, sp.vsw.CidrBlock, sp.vsw.VSwitchId)
+		}
+		sp.privateIP = a.String()
+	}
+	if ud := p.get("UserData"); ud != "" {
+		raw, derr := base64.StdEncoding.DecodeString(ud)
+		if derr != nil {
+			return nil, newErr(http.StatusBadRequest, "InvalidUserData.Base64FormatInvalid", "The specified UserData is not valid base64.")
+		}
+		if len(raw) > maxUserData {
+			return nil, newErr(http.StatusBadRequest, "InvalidUserData.SizeExceeded",
+				"The specified UserData is %d bytes; at most %d bytes before base64 encoding.", len(raw), maxUserData)
+		}
+		sp.userData = ud
+	}
+	if sp.keyPair = p.get("KeyPairName"); sp.keyPair != "" && s.cat.keyPairs[sp.region+"/"+sp.keyPair] == nil {
+		return nil, newErr(http.StatusNotFound, "InvalidKeyPairName.NotFound", "The specified KeyPairName %q does not exist.", sp.keyPair)
+	}
+	// BUG(emulator): RAM roles are not emulated; any RamRoleName is accepted and recorded.
+	sp.ramRole = p.get("RamRoleName")
+	sp.spot = p.get("SpotStrategy")
+	switch sp.spot {
+	case "":
+		sp.spot = "NoSpot"
+	case "NoSpot", "SpotAsPriceGo":
+	case "SpotWithPriceLimit":
+		if sp.spotLimit, err = p.float("SpotPriceLimit"); err != nil {
+			return nil, err
+		}
+		if sp.spotLimit <= 0 {
+			return nil, errMissing("SpotPriceLimit")
+		}
+	default:
+		return nil, errInvalid("SpotStrategy", "NoSpot, SpotWithPriceLimit or SpotAsPriceGo")
+	}
+	if sp.bandwidthOut, err = p.intIn("InternetMaxBandwidthOut", 0, 0, 100); err != nil {
+		return nil, err
+	}
+	sp.sysCategory = p.get("SystemDisk.Category")
+	if sp.sysCategory == "" {
+		sp.sysCategory = "cloud_essd"
+	}
+	if !s.validCategory(sp.sysCategory) {
+		return nil, errInvalid("SystemDisk.Category", "unsupported disk category")
+	}
+	if sp.sysSize, err = p.intIn("SystemDisk.Size", 0, 20, 2048); err != nil {
+		return nil, err
+	}
+	sp.sysName = p.get("SystemDisk.DiskName")
+	dds := p.indexed("DataDisk")
+	if len(dds) > 16 {
+		return nil, errInvalid("DataDisk", "at most 16 data disks")
+	}
+	for i, m := range dds {
+		name := "DataDisk." + strconv.Itoa(i+1)
+		d := dataDiskSpec{Category: m["Category"], SnapshotID: m["SnapshotId"], Name: m["DiskName"], Description: m["Description"], Device: m["Device"]}
+		if d.Category == "" {
+			d.Category = "cloud_efficiency"
+		}
+		if !s.validCategory(d.Category) {
+			return nil, errInvalid(name+".Category", "unsupported disk category")
+		}
+		sub := params(m)
+		if d.Size, err = sub.intIn("Size", 0, 20, 32768); err != nil {
+			return nil, errInvalid(name+".Size", "must be 20 to 32768 GiB")
+		}
+		if d.Size == 0 && d.SnapshotID == "" {
+			return nil, errMissing(name + ".Size")
+		}
+		if d.DeleteWithInstance, err = sub.boolean("DeleteWithInstance", true); err != nil {
+			return nil, errInvalid(name+".DeleteWithInstance", "must be true or false")
+		}
+		if d.Encrypted, err = sub.boolean("Encrypted", false); err != nil {
+			return nil, errInvalid(name+".Encrypted", "must be true or false")
+		}
+		sp.dataDisks = append(sp.dataDisks, d)
+	}
+	if sp.tags, err = parseTags(p); err != nil {
+		return nil, err
+	}
+	if sp.deletionProtection, err = p.boolean("DeletionProtection", false); err != nil {
+		return nil, err
+	}
+	if sp.dryRun, err = p.boolean("DryRun", false); err != nil {
+		return nil, err
+	}
+	sp.token = p.get("ClientToken")
+	if err := checkClientToken(sp.token); err != nil {
+		return nil, err
+	}
+	return sp, nil
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// checkCreateState validates what depends on mutable state (custom images,
+// snapshots, the requested private IP). Caller holds the store lock.
+func (s *Server) checkCreateState(sp *createSpec, now time.Time) *apiError {
+	st := s.st
+	minSize := 20
+	if im := s.cat.images[sp.image]; im != nil {
+		minSize = im.Size
+	} else if ci := st.images[sp.image]; ci != nil && !ci.Deleted && ci.RegionID == sp.region && ci.status(now) == "Available" {
+		minSize = ci.Size
+	} else {
+		return errImageNotFound(sp.image)
+	}
+	if sp.sysSize == 0 {
+		sp.sysSize = max(40, minSize)
+	} else if sp.sysSize < minSize {
+		return errInvalid("SystemDisk.Size", fmt.Sprintf("must not be smaller than the image (%d GiB)", minSize))
+	}
+	for i, d := range sp.dataDisks {
+		if d.SnapshotID == "" {
+			continue
+		}
+		sn := st.snapshots[d.SnapshotID]
+		if sn == nil || sn.Deleted || sn.RegionID != sp.region {
+			return newErr(http.StatusNotFound, "InvalidSnapshotId.NotFound", "The specified SnapshotId %q does not exist.", d.SnapshotID)
+		}
+		if d.Size == 0 {
+			sp.dataDisks[i].Size = sn.Size
+		}
+	}
+	if sp.privateIP != "" {
+		pool := st.pools[sp.vsw.VSwitchId]
+		a := netip.MustParseAddr(sp.privateIP)
+		o, _ := pool.offset(a)
+		if pool.reservedOffset(o) {
+			return newErr(http.StatusBadRequest, "InvalidPrivateIpAddress.NotInVSwitch",
+				"The specified PrivateIpAddress %s is reserved by the vswitch.", sp.privateIP)
+		}
+		if _, used := pool.used[o]; used {
+			return newErr(http.StatusBadRequest, "InvalidPrivateIpAddress.Duplicated",
+				"The specified PrivateIpAddress %s is already in use.", sp.privateIP)
+		}
+	}
+	return nil
+}
+
+// createInstances creates n instances (caller holds the lock and has
+// checked capacity). running selects RunInstances (start at once) over
+// CreateInstance (end Stopped).
+func (s *Server) createInstances(sp *createSpec, n int, now time.Time, running bool) []string {
+	st := s.st
+	boot := st.boot
+	pending := boot / 3
+	ids := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		id := st.newID("i", sp.region)
+		in := &instance{
+			Seq: st.nextSeq(), ID: id, Name: sp.name, Description: sp.desc, HostName: sp.hostName,
+			RegionID: sp.region, ZoneID: sp.zone, Type: sp.itype, ImageID: sp.image, VpcID: sp.vsw.VpcId,
+			VSwitchID: sp.vsw.VSwitchId, InternetMaxBandwidthOut: sp.bandwidthOut,
+			SecurityGroupIDs: append([]string(nil), sp.sgs...), UserData: sp.userData, KeyPairName: sp.keyPair,
+			RamRoleName: sp.ramRole, SpotStrategy: sp.spot, SpotPriceLimit: sp.spotLimit,
+			DeletionProtection: sp.deletionProtection, ClientToken: sp.token, Created: now,
+		}
+		if in.Name == "" {
+			in.Name = id
+		}
+		switch {
+		case in.HostName == "":
+			in.HostName = "iZ" + id[2:] + "Z"
+		case sp.uniqueSuffix && n > 1:
+			in.HostName = fmt.Sprintf("%s%03d", sp.hostName, i+1)
+		}
+		if running {
+			in.State = transition{From: StatusPending, MidAt: now.Add(pending), Mid: StatusStarting, ToAt: now.Add(boot), To: StatusRunning}
+			in.Started = now.Add(boot)
+			if sp.bandwidthOut > 0 {
+				in.PublicIP = st.nextPublicIP()
+			}
+		} else {
+			in.State = transition{From: StatusPending, MidAt: now.Add(pending), Mid: StatusStopped, ToAt: now.Add(pending), To: StatusStopped}
+		}
+		pool := st.pools[sp.vsw.VSwitchId]
+		if sp.privateIP != "" {
+			a := netip.MustParseAddr(sp.privateIP)
+			o, _ := pool.offset(a)
+			pool.used[o] = id
+			in.PrivateIP = sp.privateIP
+		} else {
+			in.PrivateIP, _ = pool.take(id)
+		}
+		sys := &disk{Seq: st.nextSeq(), ID: st.newID("d", sp.region), RegionID: sp.region, ZoneID: sp.zone,
+			Name: sp.sysName, Type: "system", Category: sp.sysCategory, Size: sp.sysSize, ImageID: sp.image,
+			InstanceID: id, Device: "/dev/xvda", DeleteWithInstance: true, Created: now, Attached: now,
+			Tags: append([]Tag(nil), sp.tags...)}
+		st.addDisk(sys)
+		in.SystemDiskID = sys.ID
+		for j, dd := range sp.dataDisks {
+			dev := dd.Device
+			if dev == "" {
+				dev = "/dev/xvd" + string(rune('b'+j))
+			}
+			d := &disk{Seq: st.nextSeq(), ID: st.newID("d", sp.region), RegionID: sp.region, ZoneID: sp.zone,
+				Name: dd.Name, Description: dd.Description, Type: "data", Category: dd.Category, Size: dd.Size,
+				SnapshotID: dd.SnapshotID, InstanceID: id, Device: dev, DeleteWithInstance: dd.DeleteWithInstance,
+				Encrypted: dd.Encrypted, Created: now, Attached: now, Tags: append([]Tag(nil), sp.tags...)}
+			st.addDisk(d)
+			in.DataDiskIDs = append(in.DataDiskIDs, d.ID)
+		}
+		for _, t := range sp.tags {
+			st.setInstanceTag(in, t.Key, t.Value)
+		}
+		st.instances[id] = in
+		st.order = append(st.order, in)
+		st.live++
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func (st *store) addDisk(d *disk) {
+	st.disks[d.ID] = d
+	st.diskOrder = append(st.diskOrder, d)
+}
+
+type runInstancesResp struct {
+	baseResp
+	TradePrice     float64
+	InstanceIdSets struct {
+		InstanceIdSet []string
+	}
+}
+
+type createInstanceResp struct {
+	baseResp
+	InstanceId string
+	TradePrice float64
+}
+
+func actRunInstances(s *Server, c *call) (any, *apiError) {
+	return s.runOrCreate(c, true)
+}
+
+func actCreateInstance(s *Server, c *call) (any, *apiError) {
+	return s.runOrCreate(c, false)
+}
+
+func (s *Server) runOrCreate(c *call, run bool) (any, *apiError) {
+	sp, err := s.parseCreate(c)
+	if err != nil {
+		return nil, err
+	}
+	amount, minAmount := 1, 1
+	if run {
+		// aliyungo sends MaxAmount; Amount is the current name.
+		key := "Amount"
+		if !c.p.has(key) && c.p.has("MaxAmount") {
+			key = "MaxAmount"
+		}
+		if amount, err = c.p.intIn(key, 1, 1, 100); err != nil {
+			return nil, err
+		}
+		if minAmount, err = c.p.intIn("MinAmount", amount, 1, 100); err != nil {
+			return nil, err
+		}
+		if minAmount > amount {
+			return nil, errInvalid("MinAmount", "must not exceed Amount")
+		}
+		if sp.privateIP != "" && amount > 1 {
+			return nil, errInvalid("PrivateIpAddress", "can only be set when Amount is 1")
+		}
+	}
+	hash := paramHash(c.p)
+	unlock := s.st.lock(c.now)
+	defer unlock()
+	ids, err := s.st.idempotent(c.action, sp.token, hash)
+	if err != nil {
+		return nil, err
+	}
+	if ids == nil {
+		if err := s.checkCreateState(sp, c.now); err != nil {
+			return nil, err
+		}
+		if s.faults.noStock(sp.itype, sp.zone) {
+			return nil, errNoStock(sp.itype, sp.zone)
+		}
+		if q := s.faults.maxInstances(); q > 0 && s.st.live+minAmount > q {
+			return nil, newErr(http.StatusForbidden, "QuotaExceed.ElasticQuota",
+				"The instance quota (%d) is exceeded: %d instances exist.", q, s.st.live)
+		}
+		n := amount
+		if q := s.faults.maxInstances(); q > 0 && s.st.live+n > q {
+			n = q - s.st.live
+		}
+		if free := s.st.pools[sp.vsw.VSwitchId].free(); free < n {
+			if free < minAmount {
+				return nil, newErr(http.StatusForbidden, "InvalidVSwitchId.IpNotEnough",
+					"The vswitch %s has %d free private IP addresses; %d needed.", sp.vsw.VSwitchId, free, minAmount)
+			}
+			n = free
+		}
+		if sp.dryRun {
+			return nil, errDryRun()
+		}
+		ids = s.createInstances(sp, n, c.now, run)
+		s.st.remember(c.action, sp.token, hash, ids)
+		c.mutated = true
+	}
+	if run {
+		r := &runInstancesResp{baseResp: baseResp{c.requestID}}
+		r.InstanceIdSets.InstanceIdSet = append([]string{}, ids...)
+		return r, nil
+	}
+	return &createInstanceResp{baseResp: baseResp{c.requestID}, InstanceId: ids[0]}, nil
+}
+
+// --- lifecycle --------------------------------------------------------------
+
+func (s *Server) startOne(in *instance, now time.Time) *apiError {
+	if st := in.status(now); st != StatusStopped || len(in.Locks) > 0 {
+		return errIncorrectStatus(in.ID, st)
+	}
+	start := s.st.boot - s.st.boot/3
+	in.State = transition{From: StatusStarting, MidAt: now.Add(start), Mid: StatusRunning, ToAt: now.Add(start), To: StatusRunning}
+	in.Started = now.Add(start)
+	return nil
+}
+
+func (s *Server) stopOne(in *instance, now time.Time) *apiError {
+	if st := in.status(now); st != StatusRunning || len(in.Locks) > 0 {
+		return errIncorrectStatus(in.ID, st)
+	}
+	in.State = transition{From: StatusStopping, MidAt: now.Add(s.st.stop), Mid: StatusStopped, ToAt: now.Add(s.st.stop), To: StatusStopped}
+	return nil
+}
+
+func (s *Server) rebootOne(in *instance, now time.Time) *apiError {
+	if st := in.status(now); st != StatusRunning || len(in.Locks) > 0 {
+		return errIncorrectStatus(in.ID, st)
+	}
+	start := s.st.boot - s.st.boot/3
+	in.State = transition{From: StatusStopping, MidAt: now.Add(s.st.stop), Mid: StatusStarting, ToAt: now.Add(s.st.stop + start), To: StatusRunning}
+	in.Started = now.Add(s.st.stop + start)
+	return nil
+}
+
+// checkDelete: Force=false needs Stopped; Force=true releases any state.
+func checkDelete(in *instance, force bool, now time.Time) *apiError {
+	if in.DeletionProtection {
+		return newErr(http.StatusForbidden, "InvalidOperation.DeletionProtection",
+			"The instance %s has deletion protection enabled.", in.ID)
+	}
+	if st := in.status(now); !force && st != StatusStopped {
+		return errIncorrectStatus(in.ID, st)
+	}
+	return nil
+}
+
+type instanceOp func(s *Server, in *instance, now time.Time) *apiError
+
+func single(op instanceOp) actionFunc {
+	return func(s *Server, c *call) (any, *apiError) {
+		id, err := c.p.required("InstanceId")
+		if err != nil {
+			return nil, err
+		}
+		dry, err := c.p.boolean("DryRun", false)
+		if err != nil {
+			return nil, err
+		}
+		unlock := s.st.lock(c.now)
+		defer unlock()
+		in, err := s.st.liveInstance(id, c.region)
+		if err != nil {
+			return nil, err
+		}
+		if dry {
+			probe := *in
+			if err := op(s, &probe, c.now); err != nil {
+				return nil, err
+			}
+			return nil, errDryRun()
+		}
+		if err := op(s, in, c.now); err != nil {
+			return nil, err
+		}
+		c.mutated = true
+		return &baseResp{c.requestID}, nil
+	}
+}
+
+type instanceResponse struct {
+	Code           string
+	Message        string
+	InstanceId     string
+	CurrentStatus  string
+	PreviousStatus string
+}
+
+type batchResp struct {
+	baseResp
+	InstanceResponses struct {
+		InstanceResponse []instanceResponse
+	}
+}
+
+// batch implements StartInstances/StopInstances: BatchOptimization
+// AllTogether (default) fails the whole call on the first bad instance,
+// SuccessFirst reports per instance.
+func batch(op instanceOp) actionFunc {
+	return func(s *Server, c *call) (any, *apiError) {
+		if _, err := c.p.required("RegionId"); err != nil {
+			return nil, err
+		}
+		ids, err := c.p.idList("InstanceId", 100)
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) == 0 {
+			return nil, errMissing("InstanceId.1")
+		}
+		mode := c.p.get("BatchOptimization")
+		if mode == "" {
+			mode = "AllTogether"
+		}
+		if mode != "AllTogether" && mode != "SuccessFirst" {
+			return nil, errInvalid("BatchOptimization", "AllTogether or SuccessFirst")
+		}
+		dry, err := c.p.boolean("DryRun", false)
+		if err != nil {
+			return nil, err
+		}
+		unlock := s.st.lock(c.now)
+		defer unlock()
+		r := &batchResp{baseResp: baseResp{c.requestID}}
+		r.InstanceResponses.InstanceResponse = []instanceResponse{}
+		if mode == "AllTogether" || dry {
+			for _, id := range ids {
+				in, err := s.st.liveInstance(id, c.region)
+				if err != nil {
+					return nil, err
+				}
+				probe := *in
+				if err := op(s, &probe, c.now); err != nil {
+					return nil, err
+				}
+			}
+			if dry {
+				return nil, errDryRun()
+			}
+		}
+		for _, id := range ids {
+			in, err := s.st.liveInstance(id, c.region)
+			if err != nil {
+				r.InstanceResponses.InstanceResponse = append(r.InstanceResponses.InstanceResponse,
+					instanceResponse{Code: err.Code, Message: err.Message, InstanceId: id})
+				continue
+			}
+			prev := in.status(c.now)
+			if err := op(s, in, c.now); err != nil {
+				r.InstanceResponses.InstanceResponse = append(r.InstanceResponses.InstanceResponse,
+					instanceResponse{Code: err.Code, Message: err.Message, InstanceId: id, CurrentStatus: prev, PreviousStatus: prev})
+				continue
+			}
+			c.mutated = true
+			r.InstanceResponses.InstanceResponse = append(r.InstanceResponses.InstanceResponse,
+				instanceResponse{Code: "200", Message: "success", InstanceId: id, CurrentStatus: in.status(c.now), PreviousStatus: prev})
+		}
+		return r, nil
+	}
+}
+
+func actDeleteInstance(s *Server, c *call) (any, *apiError) {
+	force, err := c.p.boolean("Force", false)
+	if err != nil {
+		return nil, err
+	}
+	return single(func(s *Server, in *instance, now time.Time) *apiError {
+		if err := checkDelete(in, force, now); err != nil {
+			return err
+		}
+		s.st.release(in, now, ReleaseDeleted)
+		return nil
+	})(s, c)
+}
+
+func actDeleteInstances(s *Server, c *call) (any, *apiError) {
+	if _, err := c.p.required("RegionId"); err != nil {
+		return nil, err
+	}
+	ids, err := c.p.idList("InstanceId", 100)
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return nil, errMissing("InstanceId.1")
+	}
+	force, err := c.p.boolean("Force", false)
+	if err != nil {
+		return nil, err
+	}
+	dry, err := c.p.boolean("DryRun", false)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkClientToken(c.p.get("ClientToken")); err != nil {
+		return nil, err
+	}
+	unlock := s.st.lock(c.now)
+	defer unlock()
+	ins := make([]*instance, 0, len(ids))
+	for _, id := range ids {
+		in, err := s.st.liveInstance(id, c.region)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkDelete(in, force, c.now); err != nil {
+			return nil, err
+		}
+		ins = append(ins, in)
+	}
+	if dry {
+		return nil, errDryRun()
+	}
+	for _, in := range ins {
+		s.st.release(in, c.now, ReleaseDeleted)
+	}
+	c.mutated = true
+	return &baseResp{c.requestID}, nil
+}
+
+// --- describe ----------------------------------------------------------------
+
+type describeInstancesResp struct {
+	baseResp
+	TotalCount int
+	PageNumber int
+	PageSize   int
+	NextToken  string
+	Instances  struct {
+		Instance []wireInstance
+	}
+}
+
+// pageArgs reads PageNumber/PageSize (default 1/10, PageSize at most max).
+func pageArgs(p params, max int) (num, size int, err *apiError) {
+	if num, err = p.intIn("PageNumber", 1, 1, 1<<30); err != nil {
+		return
+	}
+	size, err = p.intIn("PageSize", 10, 1, max)
+	return
+}
+
+func encodeToken(seq uint64) string { return fmt.Sprintf("%016x", seq) }
+
+func decodeToken(t string) (uint64, *apiError) {
+	v, err := strconv.ParseUint(t, 16, 64)
+	if err != nil || len(t) != 16 {
+		return 0, newErr(http.StatusBadRequest, "InvalidParameter", "The specified NextToken is not valid.")
+	}
+	return v, nil
+}
+
+func actDescribeInstances(s *Server, c *call) (any, *apiError) {
+	p := c.p
+	region, err := p.required("RegionId")
+	if err != nil {
+		return nil, err
+	}
+	ids, err := p.jsonList("InstanceIds", 100)
+	if err != nil {
+		return nil, err
+	}
+	ips, err := p.jsonList("PrivateIpAddresses", 100)
+	if err != nil {
+		return nil, err
+	}
+	tags, err := parseTagFilter(p)
+	if err != nil {
+		return nil, err
+	}
+	status := p.get("Status")
+	switch status {
+	case "", StatusPending, StatusStarting, StatusRunning, StatusStopping, StatusStopped:
+	default:
+		return nil, errInvalid("Status", "")
+	}
+	tokenMode := p.has("NextToken") || p.has("MaxResults")
+	var num, size int
+	var from uint64
+	if tokenMode {
+		if size, err = p.intIn("MaxResults", 10, 1, 100); err != nil {
+			return nil, err
+		}
+		if t := p.get("NextToken"); t != "" {
+			if from, err = decodeToken(t); err != nil {
+				return nil, err
+			}
+		}
+	} else if num, size, err = pageArgs(p, 100); err != nil {
+		return nil, err
+	}
+	zone, vsw, vpc, itype := p.get("ZoneId"), p.get("VSwitchId"), p.get("VpcId"), p.get("InstanceType")
+	name, image, sg, spot, lock := p.get("InstanceName"), p.get("ImageId"), p.get("SecurityGroupId"), p.get("SpotStrategy"), p.get("LockReason")
+	family := p.get("InstanceTypeFamily")
+	now := c.now
+	match := func(in *instance) bool {
+		if in.Released || in.RegionID != region || in.Seq < from {
+			return false
+		}
+		switch {
+		case zone != "" && in.ZoneID != zone, vsw != "" && in.VSwitchID != vsw, vpc != "" && in.VpcID != vpc,
+			itype != "" && in.Type != itype, image != "" && in.ImageID != image, spot != "" && in.SpotStrategy != spot,
+			sg != "" && !contains(in.SecurityGroupIDs, sg), len(ips) > 0 && !contains(ips, in.PrivateIP),
+			lock != "" && !contains(in.Locks, lock):
+			return false
+		case family != "" && (s.cat.types[in.Type] == nil || s.cat.types[in.Type].InstanceTypeFamily != family):
+			return false
+		case name != "" && !matchName(name, in.Name):
+			return false
+		case status != "" && in.status(now) != status:
+			return false
+		}
+		return len(tags) == 0 || matchTags(in.Tags, tags)
+	}
+	unlock := s.st.lock(now)
+	defer unlock()
+	source := s.st.order
+	if len(ids) > 0 {
+		source = make([]*instance, 0, len(ids))
+		seen := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			if in := s.st.instances[id]; in != nil && !seen[id] {
+				seen[id] = true
+				source = append(source, in)
+			}
+		}
+		sort.Slice(source, func(i, j int) bool { return source[i].Seq < source[j].Seq })
+	} else if cand, ok := s.st.candidates(tags); ok {
+		source = cand
+	} else if from > 0 {
+		// order is sorted by Seq: jump straight to the token.
+		source = source[sort.Search(len(source), func(i int) bool { return source[i].Seq >= from }):]
+	}
+	r := &describeInstancesResp{baseResp: baseResp{c.requestID}, PageSize: size}
+	r.Instances.Instance = []wireInstance{}
+	skip := (num - 1) * size
+	for _, in := range source {
+		if !match(in) {
+			continue
+		}
+		r.TotalCount++
+		if tokenMode {
+			if len(r.Instances.Instance) == size {
+				if r.NextToken == "" {
+					r.NextToken = encodeToken(in.Seq)
+				}
+				continue
+			}
+		} else if skip > 0 {
+			skip--
+			continue
+		} else if len(r.Instances.Instance) == size {
+			continue
+		}
+		r.Instances.Instance = append(r.Instances.Instance, s.toWireInstance(in, now))
+	}
+	if !tokenMode {
+		r.PageNumber = num
+	} else {
+		// BUG(emulator): with NextToken/MaxResults, TotalCount counts the
+		// matches from the token on; real ECS says it is not meaningful.
+		r.PageNumber = 1
+	}
+	return r, nil
+}
+
+// matchName supports the trailing-* wildcard of InstanceName filters.
+func matchName(pattern, name string) bool {
+	if strings.HasSuffix(pattern, "*") {
+		return strings.HasPrefix(name, strings.TrimSuffix(pattern, "*"))
+	}
+	return pattern == name
+}
+
+type describeInstanceAttributeResp struct {
+	baseResp
+	wireInstance
+}
+
+func actDescribeInstanceAttribute(s *Server, c *call) (any, *apiError) {
+	id, err := c.p.required("InstanceId")
+	if err != nil {
+		return nil, err
+	}
+	unlock := s.st.lock(c.now)
+	defer unlock()
+	in, err := s.st.liveInstance(id, c.region)
+	if err != nil {
+		return nil, err
+	}
+	return &describeInstanceAttributeResp{baseResp{c.requestID}, s.toWireInstance(in, c.now)}, nil
+}
+
+type instanceStatusResp struct {
+	baseResp
+	TotalCount       int
+	PageNumber       int
+	PageSize         int
+	InstanceStatuses struct {
+		InstanceStatus []struct{ InstanceId, Status string }
+	}
+}
+
+func actDescribeInstanceStatus(s *Server, c *call) (any, *apiError) {
+	region, err := c.p.required("RegionId")
+	if err != nil {
+		return nil, err
+	}
+	num, size, err := pageArgs(c.p, 50)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := c.p.idList("InstanceId", 100)
+	if err != nil {
+		return nil, err
+	}
+	zone := c.p.get("ZoneId")
+	unlock := s.st.lock(c.now)
+	defer unlock()
+	r := &instanceStatusResp{baseResp: baseResp{c.requestID}, PageNumber: num, PageSize: size}
+	r.InstanceStatuses.InstanceStatus = []struct{ InstanceId, Status string }{}
+	skip := (num - 1) * size
+	for _, in := range s.st.order {
+		if in.Released || in.RegionID != region || (zone != "" && in.ZoneID != zone) || (len(ids) > 0 && !contains(ids, in.ID)) {
+			continue
+		}
+		r.TotalCount++
+		if skip > 0 {
+			skip--
+			continue
+		}
+		if len(r.InstanceStatuses.InstanceStatus) < size {
+			r.InstanceStatuses.InstanceStatus = append(r.InstanceStatuses.InstanceStatus, struct{ InstanceId, Status string }{in.ID, in.status(c.now)})
+		}
+	}
+	return r, nil
+}
+
+func actModifyInstanceAttribute(s *Server, c *call) (any, *apiError) {
+	p := c.p
+	id, err := p.required("InstanceId")
+	if err != nil {
+		return nil, err
+	}
+	if n := p.get("InstanceName"); p.has("InstanceName") && (len(n) < 2 || len(n) > 128) {
+		return nil, errInvalid("InstanceName", "2 to 128 characters")
+	}
+	if h := p.get("HostName"); p.has("HostName") && (len(h) < 2 || len(h) > 64) {
+		return nil, errInvalid("HostName", "2 to 64 characters")
+	}
+	var ud string
+	if p.has("UserData") {
+		raw, derr := base64.StdEncoding.DecodeString(p.get("UserData"))
+		if derr != nil {
+			return nil, newErr(http.StatusBadRequest, "InvalidUserData.Base64FormatInvalid", "The specified UserData is not valid base64.")
+		}
+		if len(raw) > maxUserData {
+			return nil, newErr(http.StatusBadRequest, "InvalidUserData.SizeExceeded", "The specified UserData exceeds %d bytes.", maxUserData)
+		}
+		ud = p.get("UserData")
+	}
+	dp, err := p.boolean("DeletionProtection", false)
+	if err != nil {
+		return nil, err
+	}
+	unlock := s.st.lock(c.now)
+	defer unlock()
+	in, err := s.st.liveInstance(id, c.region)
+	if err != nil {
+		return nil, err
+	}
+	if p.has("UserData") && in.status(c.now) != StatusStopped {
+		return nil, errIncorrectStatus(in.ID, in.status(c.now))
+	}
+	if p.has("InstanceName") {
+		in.Name = p.get("InstanceName")
+	}
+	if p.has("Description") {
+		in.Description = p.get("Description")
+	}
+	if p.has("HostName") {
+		in.HostName = p.get("HostName")
+	}
+	if p.has("UserData") {
+		in.UserData = ud
+	}
+	if p.has("DeletionProtection") {
+		in.DeletionProtection = dp
+	}
+	c.mutated = true
+	return &baseResp{c.requestID}, nil
+}

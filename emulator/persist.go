@@ -1,0 +1,186 @@
+package emulator
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+)
+
+// stateVersion is bumped when the state file format changes incompatibly.
+const stateVersion = 1
+
+// saveDelay debounces state-file writes (real time): a burst of mutations
+// costs one write.
+const saveDelay = 200 * time.Millisecond
+
+type stateDoc struct {
+	Version    int
+	SavedAt    time.Time // emulated
+	Seq        uint64
+	PublicNext uint32
+	Instances  []*instance
+	Disks      []*disk
+	Images     []*customImage
+	Snapshots  []*snapshot
+	Tokens     map[string]*tokenRecord
+}
+
+type persister struct {
+	s    *Server
+	path string
+
+	mu    sync.Mutex
+	timer *time.Timer
+	dirty bool
+}
+
+func (p *persister) schedule() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.dirty = true
+	if p.timer == nil {
+		p.timer = time.AfterFunc(saveDelay, p.flush)
+	}
+}
+
+func (p *persister) flush() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.timer = nil
+	if !p.dirty {
+		return
+	}
+	if err := p.save(); err != nil {
+		p.s.log.Error("saving state file", "path", p.path, "err", err)
+		return
+	}
+	p.dirty = false
+}
+
+func (p *persister) close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.timer != nil {
+		p.timer.Stop()
+		p.timer = nil
+	}
+	if !p.dirty {
+		return nil
+	}
+	p.dirty = false
+	return p.save()
+}
+
+// save writes the state atomically: temp file in the same directory, fsync,
+// rename over the old file.
+func (p *persister) save() error {
+	s := p.s
+	now := s.clock.Now()
+	unlock := s.st.lock(now)
+	st := s.st
+	doc := stateDoc{Version: stateVersion, SavedAt: now, Seq: st.seq, PublicNext: st.publicNext,
+		Instances: st.allInstances(), Disks: st.diskOrder, Images: st.imgOrder, Tokens: st.tokens}
+	for _, sn := range st.snapshots {
+		doc.Snapshots = append(doc.Snapshots, sn)
+	}
+	sort.Slice(doc.Snapshots, func(i, j int) bool { return doc.Snapshots[i].Seq < doc.Snapshots[j].Seq })
+	b, err := json.Marshal(doc)
+	unlock()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(p.path)
+	f, err := os.CreateTemp(dir, filepath.Base(p.path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, werr := f.Write(b)
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp, p.path)
+	}
+	if werr != nil {
+		os.Remove(tmp)
+	}
+	return werr
+}
+
+// load restores a state file written by save; a missing file is a fresh start.
+func (p *persister) load() error {
+	b, err := os.ReadFile(p.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("emulator: state file: %w", err)
+	}
+	var doc stateDoc
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("emulator: state file %s: %w", p.path, err)
+	}
+	if doc.Version != stateVersion {
+		return fmt.Errorf("emulator: state file %s: version %d, want %d", p.path, doc.Version, stateVersion)
+	}
+	s := p.s
+	st := s.st
+	st.seq, st.publicNext = doc.Seq, doc.PublicNext
+	sort.Slice(doc.Instances, func(i, j int) bool { return doc.Instances[i].Seq < doc.Instances[j].Seq })
+	for _, in := range doc.Instances {
+		if in == nil || in.ID == "" {
+			continue
+		}
+		st.instances[in.ID] = in
+		if in.Released {
+			continue
+		}
+		st.order = append(st.order, in)
+		st.live++
+		for _, t := range in.Tags {
+			st.index(in, t, true)
+		}
+		if pool := st.pools[in.VSwitchID]; pool != nil {
+			if a, err := netip.ParseAddr(in.PrivateIP); err == nil {
+				if o, ok := pool.offset(a); ok {
+					pool.used[o] = in.ID
+				}
+			}
+		}
+		if !in.ReleaseAt.IsZero() {
+			st.pendingRelease = append(st.pendingRelease, in)
+		}
+	}
+	for _, d := range doc.Disks {
+		if d != nil && d.ID != "" {
+			st.addDisk(d)
+		}
+	}
+	for _, im := range doc.Images {
+		if im != nil && im.ID != "" {
+			st.images[im.ID] = im
+			st.imgOrder = append(st.imgOrder, im)
+		}
+	}
+	for _, sn := range doc.Snapshots {
+		if sn != nil && sn.ID != "" {
+			st.snapshots[sn.ID] = sn
+		}
+	}
+	if doc.Tokens != nil {
+		st.tokens = doc.Tokens
+	}
+	s.clock.resumeAt(doc.SavedAt)
+	return nil
+}

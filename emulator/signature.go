@@ -1,0 +1,190 @@
+package emulator
+
+import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// percentEncode is RFC 3986 encoding as the RPC signature wants it: every
+// byte except A-Z a-z 0-9 - _ . ~ becomes %XX (so space is %20, '*' is %2A).
+func percentEncode(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}
+
+// StringToSign builds METHOD&%2F&enc(canonical query) from every parameter
+// except Signature, sorted by name.
+func StringToSign(method string, p map[string]string) string {
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		if k != "Signature" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var q strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			q.WriteByte('&')
+		}
+		q.WriteString(percentEncode(k))
+		q.WriteByte('=')
+		q.WriteString(percentEncode(p[k]))
+	}
+	return strings.ToUpper(method) + "&" + percentEncode("/") + "&" + percentEncode(q.String())
+}
+
+// Sign returns the RPC signature (HMAC-SHA1 keyed with secret+"&", base64)
+// for the parameters. It is exported so scripts and tests can build signed
+// requests without an SDK.
+func Sign(method string, p map[string]string, accessKeySecret string) string {
+	mac := hmac.New(sha1.New, []byte(accessKeySecret+"&"))
+	mac.Write([]byte(StringToSign(method, p)))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// timestampWindow is how far a request Timestamp may be from the server's
+// clock before InvalidTimeStamp.Expired (both directions, as real ECS does).
+const timestampWindow = 15 * time.Minute
+
+// maxNonces bounds the nonce cache. Nonces are kept timestampWindow only
+// (an older request is rejected by its timestamp anyway); the cap protects
+// memory against a flood inside one window by forgetting the oldest first.
+const maxNonces = 1 << 20
+
+// nonceCache remembers SignatureNonce values for timestampWindow of the
+// injected real clock. Entries are queued in arrival order so expiry is a
+// cheap pop from the front.
+type nonceCache struct {
+	mu    sync.Mutex
+	seen  map[string]time.Time
+	queue []nonceEntry
+	head  int
+}
+
+type nonceEntry struct {
+	nonce string
+	at    time.Time
+}
+
+// use records nonce at now and reports whether it was fresh.
+func (c *nonceCache) use(nonce string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen == nil {
+		c.seen = map[string]time.Time{}
+	}
+	for c.head < len(c.queue) {
+		e := c.queue[c.head]
+		if now.Sub(e.at) < timestampWindow && len(c.seen) < maxNonces {
+			break
+		}
+		if t, ok := c.seen[e.nonce]; ok && t.Equal(e.at) {
+			delete(c.seen, e.nonce)
+		}
+		c.queue[c.head] = nonceEntry{}
+		c.head++
+	}
+	if c.head > 1024 && c.head*2 > len(c.queue) {
+		c.queue = append(c.queue[:0:0], c.queue[c.head:]...)
+		c.head = 0
+	}
+	if t, ok := c.seen[nonce]; ok && now.Sub(t) < timestampWindow {
+		return false
+	}
+	c.seen[nonce] = now
+	c.queue = append(c.queue, nonceEntry{nonce, now})
+	return true
+}
+
+func (c *nonceCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.seen)
+}
+
+// authenticate checks the common parameters of an ECS API request in the
+// order real ECS does: presence, version, key, token, timestamp, signature,
+// and only for a correctly signed request the nonce (so garbage requests
+// cannot fill the nonce cache).
+func (s *Server) authenticate(method string, p params) *apiError {
+	for _, k := range []string{"AccessKeyId", "Signature", "SignatureNonce", "Timestamp"} {
+		if p[k] == "" {
+			return errMissing(k)
+		}
+	}
+	if v := p["Version"]; v != APIVersion {
+		if v == "" {
+			return errMissing("Version")
+		}
+		return newErr(http.StatusBadRequest, "InvalidVersion", "Specified parameter Version is not valid.")
+	}
+	if m := p["SignatureMethod"]; m != "" && m != "HMAC-SHA1" {
+		return newErr(http.StatusBadRequest, "InvalidParameter", "The specified SignatureMethod %q is not supported.", m)
+	}
+	if f := p["Format"]; f != "" && !strings.EqualFold(f, "JSON") {
+		// BUG(emulator): only Format=JSON is implemented; XML answers are refused.
+		return newErr(http.StatusBadRequest, "InvalidParameter", "The emulator only answers Format=JSON.")
+	}
+	now := s.realNow()
+	key := p["AccessKeyId"]
+	secret, plain := s.opts.AccessKeys[key]
+	sts, isSTS := s.opts.STSKeys[key]
+	switch {
+	case isSTS:
+		tok := p["SecurityToken"]
+		if tok == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(sts.SecurityToken)) != 1 {
+			return newErr(http.StatusBadRequest, "InvalidSecurityToken.MismatchWithAccessKey",
+				"The SecurityToken does not match the AccessKeyId.")
+		}
+		if !sts.Expiration.IsZero() && now.After(sts.Expiration) {
+			return newErr(http.StatusBadRequest, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired.")
+		}
+		secret = sts.AccessKeySecret
+	case plain:
+		if p["SecurityToken"] != "" {
+			return newErr(http.StatusBadRequest, "InvalidSecurityToken.MismatchWithAccessKey",
+				"A SecurityToken was sent with a permanent AccessKeyId.")
+		}
+	default:
+		return newErr(http.StatusBadRequest, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+	}
+	ts, err := time.Parse("2006-01-02T15:04:05Z", p["Timestamp"])
+	if err != nil {
+		return newErr(http.StatusBadRequest, "InvalidTimeStamp.Format",
+			"Specified time stamp or date value is not well formatted (want YYYY-MM-DDThh:mm:ssZ).")
+	}
+	if d := now.Sub(ts); d > timestampWindow || d < -timestampWindow {
+		return newErr(http.StatusBadRequest, "InvalidTimeStamp.Expired",
+			"Specified time stamp or date value is expired (request %s, server %s).",
+			p["Timestamp"], now.UTC().Format("2006-01-02T15:04:05Z"))
+	}
+	want := Sign(method, p, secret)
+	if subtle.ConstantTimeCompare([]byte(want), []byte(p["Signature"])) != 1 {
+		return newErr(http.StatusBadRequest, "SignatureDoesNotMatch",
+			"Specified signature is not matched with our calculation. server string to sign is:%s", StringToSign(method, p))
+	}
+	if !s.nonces.use(p["SignatureNonce"], now) {
+		return newErr(http.StatusBadRequest, "SignatureNonceUsed", "Specified signature nonce was used already.")
+	}
+	return nil
+}

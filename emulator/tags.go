@@ -1,0 +1,418 @@
+package emulator
+
+import (
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// taggable adapts the tag slice of any resource kind; instances go through
+// the store so the tag index stays current.
+type taggable struct {
+	typ  string
+	id   string
+	tags func() []Tag
+	set  func(k, v string)
+	del  func(k string)
+}
+
+var resourceTypes = map[string]string{"instance": "instance", "disk": "disk", "image": "image", "snapshot": "snapshot"}
+
+func normType(t string) (string, *apiError) {
+	if t == "" {
+		return "", errMissing("ResourceType")
+	}
+	n, ok := resourceTypes[strings.ToLower(t)]
+	if !ok {
+		return "", errInvalid("ResourceType", "instance, disk, image or snapshot")
+	}
+	return n, nil
+}
+
+func errResourceNotFound(id string) *apiError {
+	return newErr(http.StatusNotFound, "InvalidResourceId.NotFound", "The specified ResourceId %q does not exist.", id)
+}
+
+// resource finds a live taggable resource; caller holds the store lock.
+func (s *Server) resource(typ, id, region string) (*taggable, *apiError) {
+	st := s.st
+	switch typ {
+	case "instance":
+		in := st.instances[id]
+		if in == nil || in.Released || (region != "" && in.RegionID != region) {
+			return nil, errResourceNotFound(id)
+		}
+		return &taggable{typ, id, func() []Tag { return in.Tags },
+			func(k, v string) { st.setInstanceTag(in, k, v) }, func(k string) { st.removeInstanceTag(in, k) }}, nil
+	case "disk":
+		d := st.disks[id]
+		if d == nil || d.Deleted || (region != "" && d.RegionID != region) {
+			return nil, errResourceNotFound(id)
+		}
+		return &taggable{typ, id, func() []Tag { return d.Tags },
+			func(k, v string) { d.Tags = setTag(d.Tags, k, v) }, func(k string) { d.Tags = removeTag(d.Tags, k) }}, nil
+	case "image":
+		im := st.images[id]
+		if im == nil || im.Deleted || (region != "" && im.RegionID != region) {
+			return nil, errResourceNotFound(id)
+		}
+		return &taggable{typ, id, func() []Tag { return im.Tags },
+			func(k, v string) { im.Tags = setTag(im.Tags, k, v) }, func(k string) { im.Tags = removeTag(im.Tags, k) }}, nil
+	case "snapshot":
+		sn := st.snapshots[id]
+		if sn == nil || sn.Deleted || (region != "" && sn.RegionID != region) {
+			return nil, errResourceNotFound(id)
+		}
+		return &taggable{typ, id, func() []Tag { return sn.Tags },
+			func(k, v string) { sn.Tags = setTag(sn.Tags, k, v) }, func(k string) { sn.Tags = removeTag(sn.Tags, k) }}, nil
+	}
+	return nil, errInvalid("ResourceType", "")
+}
+
+// applyTags sets tags on every resource or none: the count limit is checked
+// for all resources first.
+func applyTags(rs []*taggable, tags []Tag) *apiError {
+	for _, r := range rs {
+		merged := append([]Tag(nil), r.tags()...)
+		for _, t := range tags {
+			merged = setTag(merged, t.Key, t.Value)
+		}
+		if len(merged) > maxTags {
+			return errTagCount()
+		}
+	}
+	for _, r := range rs {
+		for _, t := range tags {
+			r.set(t.Key, t.Value)
+		}
+	}
+	return nil
+}
+
+func actAddTags(s *Server, c *call) (any, *apiError) {
+	if _, err := c.p.required("RegionId"); err != nil {
+		return nil, err
+	}
+	typ, err := normType(c.p.get("ResourceType"))
+	if err != nil {
+		return nil, err
+	}
+	id, err := c.p.required("ResourceId")
+	if err != nil {
+		return nil, err
+	}
+	tags, err := parseTags(c.p)
+	if err != nil {
+		return nil, err
+	}
+	if len(tags) == 0 {
+		return nil, errMissing("Tag.1.Key")
+	}
+	unlock := s.st.lock(c.now)
+	defer unlock()
+	r, err := s.resource(typ, id, c.region)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyTags([]*taggable{r}, tags); err != nil {
+		return nil, err
+	}
+	c.mutated = true
+	return &baseResp{c.requestID}, nil
+}
+
+func actRemoveTags(s *Server, c *call) (any, *apiError) {
+	if _, err := c.p.required("RegionId"); err != nil {
+		return nil, err
+	}
+	typ, err := normType(c.p.get("ResourceType"))
+	if err != nil {
+		return nil, err
+	}
+	id, err := c.p.required("ResourceId")
+	if err != nil {
+		return nil, err
+	}
+	unlock := s.st.lock(c.now)
+	defer unlock()
+	r, err := s.resource(typ, id, c.region)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range c.p.indexed("Tag") {
+		k := m["Key"]
+		cur, ok := tagValue(r.tags(), k)
+		if !ok {
+			continue
+		}
+		if v, hasV := m["Value"]; hasV && v != "" && v != cur {
+			continue
+		}
+		r.del(k)
+	}
+	c.mutated = true
+	return &baseResp{c.requestID}, nil
+}
+
+func (s *Server) resourceIDs(c *call, max int) ([]*taggable, string, *apiError) {
+	if _, err := c.p.required("RegionId"); err != nil {
+		return nil, "", err
+	}
+	typ, err := normType(c.p.get("ResourceType"))
+	if err != nil {
+		return nil, "", err
+	}
+	ids := c.p.list("ResourceId")
+	if len(ids) == 0 {
+		return nil, typ, errMissing("ResourceId.1")
+	}
+	if len(ids) > max {
+		return nil, typ, errInvalid("ResourceId", "at most "+strconv.Itoa(max)+" resources")
+	}
+	var rs []*taggable
+	for _, id := range ids {
+		r, err := s.resource(typ, id, c.region)
+		if err != nil {
+			return nil, typ, err
+		}
+		rs = append(rs, r)
+	}
+	return rs, typ, nil
+}
+
+func actTagResources(s *Server, c *call) (any, *apiError) {
+	tags, err := parseTags(c.p)
+	if err != nil {
+		return nil, err
+	}
+	unlock := s.st.lock(c.now)
+	defer unlock()
+	rs, _, err := s.resourceIDs(c, 50)
+	if err != nil {
+		return nil, err
+	}
+	if len(tags) == 0 {
+		return nil, errMissing("Tag.1.Key")
+	}
+	if err := applyTags(rs, tags); err != nil {
+		return nil, err
+	}
+	c.mutated = true
+	return &baseResp{c.requestID}, nil
+}
+
+func actUntagResources(s *Server, c *call) (any, *apiError) {
+	all, err := c.p.boolean("All", false)
+	if err != nil {
+		return nil, err
+	}
+	keys := c.p.list("TagKey")
+	if len(keys) > maxTags {
+		return nil, errTagCount()
+	}
+	unlock := s.st.lock(c.now)
+	defer unlock()
+	rs, _, err := s.resourceIDs(c, 50)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rs {
+		ks := keys
+		if all && len(ks) == 0 {
+			for _, t := range r.tags() {
+				ks = append(ks, t.Key)
+			}
+		}
+		for _, k := range ks {
+			r.del(k)
+		}
+	}
+	c.mutated = true
+	return &baseResp{c.requestID}, nil
+}
+
+type tagResource struct {
+	ResourceType string
+	ResourceId   string
+	TagKey       string
+	TagValue     string
+}
+
+type listTagResourcesResp struct {
+	baseResp
+	NextToken    string
+	TagResources struct {
+		TagResource []tagResource
+	}
+}
+
+// allTaggables lists live resources of a type in region, in creation order.
+func (s *Server) allTaggables(typ, region string) []*taggable {
+	var out []*taggable
+	add := func(id string) {
+		if r, err := s.resource(typ, id, region); err == nil {
+			out = append(out, r)
+		}
+	}
+	switch typ {
+	case "instance":
+		for _, in := range s.st.order {
+			if !in.Released {
+				add(in.ID)
+			}
+		}
+	case "disk":
+		for _, d := range s.st.diskOrder {
+			add(d.ID)
+		}
+	case "image":
+		for _, im := range s.st.imgOrder {
+			add(im.ID)
+		}
+	case "snapshot":
+		ids := make([]*snapshot, 0, len(s.st.snapshots))
+		for _, sn := range s.st.snapshots {
+			ids = append(ids, sn)
+		}
+		sort.Slice(ids, func(i, j int) bool { return ids[i].Seq < ids[j].Seq })
+		for _, sn := range ids {
+			add(sn.ID)
+		}
+	}
+	return out
+}
+
+func actListTagResources(s *Server, c *call) (any, *apiError) {
+	if _, err := c.p.required("RegionId"); err != nil {
+		return nil, err
+	}
+	typ, err := normType(c.p.get("ResourceType"))
+	if err != nil {
+		return nil, err
+	}
+	ids := c.p.list("ResourceId")
+	if len(ids) > 50 {
+		return nil, errInvalid("ResourceId", "at most 50 resources")
+	}
+	filter, err := parseTagFilter(c.p)
+	if err != nil {
+		return nil, err
+	}
+	offset := 0
+	if t := c.p.get("NextToken"); t != "" {
+		v, terr := decodeToken(t)
+		if terr != nil {
+			return nil, terr
+		}
+		offset = int(v)
+	}
+	const pageSize = 50
+	unlock := s.st.lock(c.now)
+	defer unlock()
+	var rs []*taggable
+	if len(ids) > 0 {
+		for _, id := range ids {
+			if r, err := s.resource(typ, id, c.region); err == nil {
+				rs = append(rs, r)
+			}
+		}
+	} else {
+		rs = s.allTaggables(typ, c.region)
+	}
+	r := &listTagResourcesResp{baseResp: baseResp{c.requestID}}
+	r.TagResources.TagResource = []tagResource{}
+	n := 0
+	for _, res := range rs {
+		if !matchTags(res.tags(), filter) {
+			continue
+		}
+		for _, t := range res.tags() {
+			if n >= offset && len(r.TagResources.TagResource) < pageSize {
+				r.TagResources.TagResource = append(r.TagResources.TagResource, tagResource{res.typ, res.id, t.Key, t.Value})
+			} else if n >= offset && r.NextToken == "" {
+				r.NextToken = encodeToken(uint64(n))
+			}
+			n++
+		}
+	}
+	return r, nil
+}
+
+type describeTagsResp struct {
+	baseResp
+	TotalCount int
+	PageNumber int
+	PageSize   int
+	Tags       struct {
+		Tag []describedTag
+	}
+}
+
+type describedTag struct {
+	TagKey            string
+	TagValue          string
+	ResourceTypeCount map[string]int
+}
+
+func actDescribeTags(s *Server, c *call) (any, *apiError) {
+	if _, err := c.p.required("RegionId"); err != nil {
+		return nil, err
+	}
+	num, size, err := pageArgs(c.p, 100)
+	if err != nil {
+		return nil, err
+	}
+	filter, err := parseTagFilter(c.p)
+	if err != nil {
+		return nil, err
+	}
+	types := []string{"instance", "disk", "image", "snapshot"}
+	if t := c.p.get("ResourceType"); t != "" {
+		n, err := normType(t)
+		if err != nil {
+			return nil, err
+		}
+		types = []string{n}
+	}
+	rid := c.p.get("ResourceId")
+	unlock := s.st.lock(c.now)
+	defer unlock()
+	type kv struct{ k, v string }
+	counts := map[kv]map[string]int{}
+	var order []kv
+	for _, typ := range types {
+		for _, r := range s.allTaggables(typ, c.region) {
+			if rid != "" && r.id != rid {
+				continue
+			}
+			for _, t := range r.tags() {
+				if len(filter) > 0 && !matchTags([]Tag{t}, filter[:1]) && !matchAny(t, filter) {
+					continue
+				}
+				x := kv{t.Key, t.Value}
+				if counts[x] == nil {
+					counts[x] = map[string]int{}
+					order = append(order, x)
+				}
+				counts[x][strings.ToUpper(typ[:1])+typ[1:]]++
+			}
+		}
+	}
+	r := &describeTagsResp{baseResp: baseResp{c.requestID}, TotalCount: len(order), PageNumber: num, PageSize: size}
+	r.Tags.Tag = []describedTag{}
+	for i := (num - 1) * size; i < len(order) && len(r.Tags.Tag) < size; i++ {
+		x := order[i]
+		r.Tags.Tag = append(r.Tags.Tag, describedTag{x.k, x.v, counts[x]})
+	}
+	return r, nil
+}
+
+func matchAny(t Tag, f []tagFilter) bool {
+	for _, x := range f {
+		if matchTags([]Tag{t}, []tagFilter{x}) {
+			return true
+		}
+	}
+	return false
+}

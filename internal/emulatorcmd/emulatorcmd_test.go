@@ -1,0 +1,112 @@
+package emulatorcmd
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"infrakit.aliyun/emulator"
+)
+
+func TestParseDefaults(t *testing.T) {
+	c, err := Parse(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != DefaultListen || c.AccessKeyID != "emulator" || c.AccessKeySecret != "emulator" || c.TimeScale != 1 || c.BootTime != emulator.DefaultBootTime {
+		t.Fatalf("defaults: %+v", c)
+	}
+	o := c.Options(nil)
+	if o.AccessKeys["emulator"] != "emulator" || o.Listen != DefaultListen {
+		t.Fatalf("options: %+v", o)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"--time-scale", "0"}, {"--boot-time", "-1s"}, {"--access-key-id", ""}, {"extra"}, {"--nope"},
+	} {
+		if _, err := Parse(args, io.Discard); err == nil {
+			t.Errorf("%q accepted", args)
+		}
+	}
+	c, err := Parse([]string{"--boot-time", "0", "--seed", "5", "--state-file", "/tmp/x.json", "--latency", "5ms"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := c.Options(nil); o.BootTime >= 0 || o.Seed != 5 || o.StateFile != "/tmp/x.json" || o.Latency != 5*time.Millisecond {
+		t.Fatalf("options: %+v", o)
+	}
+}
+
+func TestRunRefusesRemote(t *testing.T) {
+	err := Run(context.Background(), []string{"--listen", "0.0.0.0:0"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "non-loopback") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestRunServesAndStops starts the command, waits for its first line, makes
+// a request, checks the request log never holds secrets, and cancels.
+func TestRunServesAndStops(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	outR, outW := io.Pipe()
+	var logs strings.Builder
+	logW := &lockedWriter{w: &logs}
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, []string{"--listen", "127.0.0.1:0", "--access-key-id", "ak", "--access-key-secret", "sk"}, outW, logW)
+		outW.Close()
+	}()
+	line, err := bufio.NewReader(outR).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(line, "ecs-emulator listening on http://127.0.0.1:") || !strings.Contains(line, "(access key ak/sk, region cn-hangzhou)") {
+		t.Fatalf("first line %q", line)
+	}
+	url := strings.Fields(line)[3]
+	resp, err := http.Get(url + "/?Action=DescribeRegions&Signature=SECRETSIG&SecurityToken=SECRETTOKEN&AccessKeyId=ak&SignatureNonce=n&Timestamp=2020-01-01T00:00:00Z&Version=2014-05-26")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not stop")
+	}
+	got := logW.String()
+	if !strings.Contains(got, "action=DescribeRegions") || !strings.Contains(got, "status=400") {
+		t.Fatalf("request log: %s", got)
+	}
+	if strings.Contains(got, "SECRET") {
+		t.Fatalf("secrets in log: %s", got)
+	}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *strings.Builder
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.String()
+}
