@@ -1,0 +1,364 @@
+package instance
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	log "github.com/Sirupsen/logrus"
+	"golang.org/x/time/rate"
+)
+
+// invoker is the one aliyungo method the adapter needs; *ecs.Client has it.
+type invoker interface {
+	Invoke(action string, args interface{}, response interface{}) error
+}
+
+// adapter implements ecsAPI over aliyungo's generic Invoke, with request
+// encoding of its own (url.Values, passed through by aliyungo unchanged):
+//   - tags are sent as Tag.N sorted by key (aliyungo numbers map tags in
+//     random map order);
+//   - booleans are sent only when set (aliyungo always sends them, so
+//     DataDisk.N.DeleteWithInstance=false would keep every data disk);
+//   - UserData is base64-encoded from the plain text on every attempt
+//     (aliyungo's typed RunInstances encodes it in place, so a retry would
+//     double-encode);
+//   - listings use MaxResults=100 and NextToken (aliyungo's Pagination
+//     silently clamps PageSize to 50).
+//
+// Every call goes through one retry policy and one rate limiter.
+type adapter struct {
+	client      invoker
+	region      string
+	limiter     *rate.Limiter // nil = unlimited
+	retry       retryPolicy
+	callTimeout time.Duration
+	log         *log.Logger
+}
+
+var _ ecsAPI = (*adapter)(nil)
+
+const pageSize = 100
+
+type ecsResponse struct {
+	RequestId string
+}
+
+func (r *ecsResponse) requestID() string { return r.RequestId }
+
+type requestIDer interface{ requestID() string }
+
+type runInstancesResponse struct {
+	ecsResponse
+	InstanceIdSets struct{ InstanceIdSet []string }
+}
+
+type describeInstancesResponse struct {
+	ecsResponse
+	NextToken string
+	Instances struct{ Instance []ecsInstance }
+}
+
+type describeDisksResponse struct {
+	ecsResponse
+	NextToken string
+	Disks     struct{ Disk []ecsDisk }
+}
+
+type emptyResponse struct{ ecsResponse }
+
+// call runs one ECS action under the retry policy. build is called for
+// every attempt so no attempt can see another's mutations.
+func call[R any, PR interface {
+	*R
+	requestIDer
+}](ctx context.Context, a *adapter, action string, build func() url.Values) (*R, error) {
+	var out *R
+	err := a.retry.do(ctx, func(attempt int) error {
+		if a.limiter != nil {
+			if err := a.limiter.Wait(ctx); err != nil {
+				return err
+			}
+		}
+		values := build()
+		values.Set("RegionId", a.region)
+		resp := new(R)
+		start := time.Now()
+		err := toAPIError(action, a.invoke(ctx, action, values, resp))
+		fields := log.Fields{"action": action, "attempt": attempt, "duration": time.Since(start).String()}
+		if err != nil {
+			fields["code"] = ErrorCode(err)
+			if ae, ok := err.(*APIError); ok && ae.RequestID != "" {
+				fields["request_id"] = ae.RequestID
+			}
+			a.log.WithFields(fields).Debug("ecs call failed")
+			return err
+		}
+		fields["request_id"] = PR(resp).requestID()
+		a.log.WithFields(fields).Debug("ecs call")
+		out = resp
+		return nil
+	}, func(attempt int, err error, wait time.Duration) {
+		a.log.WithFields(log.Fields{"action": action, "attempt": attempt, "code": ErrorCode(err), "wait": wait.String()}).Warn("retrying ecs call")
+	})
+	return out, err
+}
+
+// invoke runs the blocking aliyungo call, giving up after callTimeout or
+// when ctx ends. aliyungo has no context; an abandoned call finishes in the
+// background and its result is dropped (a retried RunInstances reuses the
+// ClientToken, so this cannot create a second instance).
+func (a *adapter) invoke(ctx context.Context, action string, values url.Values, resp interface{}) error {
+	done := make(chan error, 1)
+	go func() { done <- a.client.Invoke(action, values, resp) }()
+	var timeout <-chan time.Time
+	if a.callTimeout > 0 {
+		t := time.NewTimer(a.callTimeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-timeout:
+		return &APIError{Action: action, Code: CodeCallTimeout, Message: fmt.Sprintf("no response after %v", a.callTimeout), StatusCode: -1}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (a *adapter) RunInstances(ctx context.Context, req *runRequest) (string, error) {
+	resp, err := call[runInstancesResponse](ctx, a, "RunInstances", func() url.Values {
+		return encodeRunInstances(req)
+	})
+	if err != nil {
+		return "", err
+	}
+	ids := resp.InstanceIdSets.InstanceIdSet
+	if len(ids) != 1 || ids[0] == "" {
+		return "", &APIError{Action: "RunInstances", Code: "UnexpectedResponse", Message: fmt.Sprintf("want 1 instance id, got %d", len(ids)), RequestID: resp.RequestId}
+	}
+	return ids[0], nil
+}
+
+func encodeRunInstances(req *runRequest) url.Values {
+	v := url.Values{}
+	encodeStruct(v, "", reflect.ValueOf(req.Args))
+	v.Set("Amount", "1")
+	if req.PrivateIP != "" {
+		v.Set("PrivateIpAddress", req.PrivateIP)
+	}
+	if req.ClientToken != "" {
+		v.Set("ClientToken", req.ClientToken)
+	}
+	if req.UserData != "" {
+		v.Set("UserData", base64.StdEncoding.EncodeToString([]byte(req.UserData)))
+	}
+	encodeTags(v, "Tag", req.Tags)
+	return v
+}
+
+func (a *adapter) DescribeInstances(ctx context.Context, f describeFilter) ([]ecsInstance, error) {
+	var out []ecsInstance
+	token := ""
+	seen := map[string]bool{}
+	for {
+		resp, err := call[describeInstancesResponse](ctx, a, "DescribeInstances", func() url.Values {
+			v := url.Values{}
+			v.Set("MaxResults", strconv.Itoa(pageSize))
+			if token != "" {
+				v.Set("NextToken", token)
+			}
+			if len(f.InstanceIDs) > 0 {
+				b, _ := json.Marshal(f.InstanceIDs)
+				v.Set("InstanceIds", string(b))
+			}
+			encodeTags(v, "Tag", f.Tags)
+			return v
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, resp.Instances.Instance...)
+		if resp.NextToken == "" || len(resp.Instances.Instance) == 0 {
+			return out, nil
+		}
+		if seen[resp.NextToken] {
+			return nil, &APIError{Action: "DescribeInstances", Code: "UnexpectedResponse", Message: "NextToken repeats", RequestID: resp.RequestId}
+		}
+		seen[resp.NextToken] = true
+		token = resp.NextToken
+	}
+}
+
+func (a *adapter) DescribeDisks(ctx context.Context, f diskFilter) ([]ecsDisk, error) {
+	var out []ecsDisk
+	token := ""
+	seen := map[string]bool{}
+	for {
+		resp, err := call[describeDisksResponse](ctx, a, "DescribeDisks", func() url.Values {
+			v := url.Values{}
+			v.Set("MaxResults", strconv.Itoa(pageSize))
+			if token != "" {
+				v.Set("NextToken", token)
+			}
+			if f.InstanceID != "" {
+				v.Set("InstanceId", f.InstanceID)
+			}
+			if len(f.DiskIDs) > 0 {
+				b, _ := json.Marshal(f.DiskIDs)
+				v.Set("DiskIds", string(b))
+			}
+			encodeTags(v, "Tag", f.Tags)
+			return v
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, resp.Disks.Disk...)
+		if resp.NextToken == "" || len(resp.Disks.Disk) == 0 {
+			return out, nil
+		}
+		if seen[resp.NextToken] {
+			return nil, &APIError{Action: "DescribeDisks", Code: "UnexpectedResponse", Message: "NextToken repeats", RequestID: resp.RequestId}
+		}
+		seen[resp.NextToken] = true
+		token = resp.NextToken
+	}
+}
+
+func (a *adapter) DeleteInstance(ctx context.Context, id string, force bool) error {
+	_, err := call[emptyResponse](ctx, a, "DeleteInstance", func() url.Values {
+		v := url.Values{}
+		v.Set("InstanceId", id)
+		v.Set("Force", strconv.FormatBool(force))
+		return v
+	})
+	return err
+}
+
+func (a *adapter) TagResources(ctx context.Context, id string, tags map[string]string) error {
+	if len(tags) == 0 {
+		return nil
+	}
+	_, err := call[emptyResponse](ctx, a, "TagResources", func() url.Values {
+		v := url.Values{}
+		v.Set("ResourceType", "instance")
+		v.Set("ResourceId.1", id)
+		encodeTags(v, "Tag", tags)
+		return v
+	})
+	return err
+}
+
+func (a *adapter) AttachDisk(ctx context.Context, instanceID, diskID string, deleteWithInstance bool) error {
+	_, err := call[emptyResponse](ctx, a, "AttachDisk", func() url.Values {
+		v := url.Values{}
+		v.Set("InstanceId", instanceID)
+		v.Set("DiskId", diskID)
+		v.Set("DeleteWithInstance", strconv.FormatBool(deleteWithInstance))
+		return v
+	})
+	return err
+}
+
+func (a *adapter) ModifyDiskAttribute(ctx context.Context, diskID string, deleteWithInstance bool) error {
+	_, err := call[emptyResponse](ctx, a, "ModifyDiskAttribute", func() url.Values {
+		v := url.Values{}
+		v.Set("DiskId", diskID)
+		v.Set("DeleteWithInstance", strconv.FormatBool(deleteWithInstance))
+		return v
+	})
+	return err
+}
+
+// encodeTags writes prefix.N.Key / prefix.N.Value with N from 1 in key order.
+func encodeTags(v url.Values, prefix string, tags map[string]string) {
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for i, k := range keys {
+		n := strconv.Itoa(i + 1)
+		v.Set(prefix+"."+n+".Key", k)
+		v.Set(prefix+"."+n+".Value", tags[k])
+	}
+}
+
+// encodeStruct flattens a parameter struct the ECS way: nested structs as
+// Name.Field, slices as Name.N (from 1). Zero strings, nil pointers and
+// empty slices are omitted; a set pointer is sent even when it points to a
+// zero value (so DeleteWithInstance=false is sent only when asked for).
+// Fields tagged ecs:"-" are skipped.
+func encodeStruct(v url.Values, prefix string, rv reflect.Value) {
+	if rv.Kind() == reflect.Ptr {
+		if rv.IsNil() {
+			return
+		}
+		rv = rv.Elem()
+	}
+	rt := rv.Type()
+	for i := 0; i < rt.NumField(); i++ {
+		sf := rt.Field(i)
+		if !sf.IsExported() || sf.Tag.Get("ecs") == "-" {
+			continue
+		}
+		encodeValue(v, prefix+sf.Name, rv.Field(i))
+	}
+}
+
+func encodeValue(v url.Values, name string, fv reflect.Value) {
+	switch fv.Kind() {
+	case reflect.Ptr:
+		if fv.IsNil() {
+			return
+		}
+		e := fv.Elem()
+		if e.Kind() == reflect.Struct {
+			encodeStruct(v, name+".", e)
+			return
+		}
+		v.Set(name, scalar(e))
+	case reflect.Struct:
+		encodeStruct(v, name+".", fv)
+	case reflect.Slice:
+		for j := 0; j < fv.Len(); j++ {
+			n := name + "." + strconv.Itoa(j+1)
+			if ev := fv.Index(j); ev.Kind() == reflect.Struct {
+				encodeStruct(v, n+".", ev)
+			} else {
+				v.Set(n, scalar(ev))
+			}
+		}
+	case reflect.String:
+		if s := fv.String(); s != "" {
+			v.Set(name, s)
+		}
+	default:
+		if !fv.IsZero() {
+			v.Set(name, scalar(fv))
+		}
+	}
+}
+
+func scalar(rv reflect.Value) string {
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return strconv.FormatInt(rv.Int(), 10)
+	case reflect.Float32, reflect.Float64:
+		return strconv.FormatFloat(rv.Float(), 'f', -1, 64)
+	case reflect.Bool:
+		return strconv.FormatBool(rv.Bool())
+	case reflect.String:
+		return rv.String()
+	}
+	return strings.TrimSpace(fmt.Sprint(rv.Interface()))
+}

@@ -1,0 +1,137 @@
+package instance
+
+import "context"
+
+// ecsAPI holds only the ECS calls the plugin uses. The adapter implements it
+// over aliyungo; tests implement it with a fake. Implementations own paging,
+// retries, rate limiting and wire encoding; callers see whole results and
+// *APIError failures.
+type ecsAPI interface {
+	// RunInstances creates exactly one instance and returns its ID.
+	RunInstances(ctx context.Context, req *runRequest) (string, error)
+	// DescribeInstances returns every instance matching the filter (all pages).
+	DescribeInstances(ctx context.Context, f describeFilter) ([]ecsInstance, error)
+	// DeleteInstance releases an instance.
+	DeleteInstance(ctx context.Context, id string, force bool) error
+	// TagResources adds or overwrites tags on one instance.
+	TagResources(ctx context.Context, id string, tags map[string]string) error
+	// DescribeDisks returns every disk matching the filter (all pages).
+	DescribeDisks(ctx context.Context, f diskFilter) ([]ecsDisk, error)
+	// AttachDisk attaches a data disk to an instance.
+	AttachDisk(ctx context.Context, instanceID, diskID string, deleteWithInstance bool) error
+	// ModifyDiskAttribute sets whether a disk is released with its instance.
+	ModifyDiskAttribute(ctx context.Context, diskID string, deleteWithInstance bool) error
+}
+
+// runRequest is one RunInstances call with Amount 1.
+type runRequest struct {
+	Args RunInstancesArgs
+	// Tags are sent as Tag.N, sorted by key, so the instance is tagged from
+	// the moment it exists.
+	Tags map[string]string
+	// UserData is plain text; the adapter base64-encodes it for each attempt.
+	UserData string
+	// PrivateIP overrides Args.PrivateIpAddress when set.
+	PrivateIP string
+	// ClientToken makes the call idempotent; it is the same on every retry.
+	ClientToken string
+}
+
+// describeFilter selects instances; all conditions are ANDed.
+type describeFilter struct {
+	InstanceIDs []string
+	Tags        map[string]string
+}
+
+// diskFilter selects disks; all conditions are ANDed.
+type diskFilter struct {
+	InstanceID string
+	DiskIDs    []string
+	Tags       map[string]string
+}
+
+type ecsTag struct {
+	TagKey   string
+	TagValue string
+}
+
+type ipSet struct {
+	IpAddress []string
+}
+
+// ecsInstance is the subset of a DescribeInstances item the plugin uses.
+type ecsInstance struct {
+	InstanceId         string
+	InstanceName       string
+	InstanceType       string
+	ImageId            string
+	RegionId           string
+	ZoneId             string
+	Status             string
+	CreationTime       string
+	HostName           string
+	InstanceChargeType string
+	SpotStrategy       string
+	SpotPriceLimit     float64
+	VpcAttributes      struct {
+		VpcId            string
+		VSwitchId        string
+		PrivateIpAddress ipSet
+	}
+	InnerIpAddress   ipSet
+	PublicIpAddress  ipSet
+	EipAddress       struct{ IpAddress string }
+	SecurityGroupIds struct{ SecurityGroupId []string }
+	Tags             struct{ Tag []ecsTag }
+	OperationLocks   struct {
+		LockReason []struct{ LockReason string }
+	}
+}
+
+func (i *ecsInstance) tags() map[string]string {
+	return tagMap(i.Tags.Tag)
+}
+
+func (i *ecsInstance) privateIP() string {
+	if ips := i.VpcAttributes.PrivateIpAddress.IpAddress; len(ips) > 0 {
+		return ips[0]
+	}
+	if ips := i.InnerIpAddress.IpAddress; len(ips) > 0 {
+		return ips[0]
+	}
+	return ""
+}
+
+func (i *ecsInstance) lockReasons() []string {
+	var out []string
+	for _, l := range i.OperationLocks.LockReason {
+		if l.LockReason != "" {
+			out = append(out, l.LockReason)
+		}
+	}
+	return out
+}
+
+// ecsDisk is the subset of a DescribeDisks item the plugin uses.
+type ecsDisk struct {
+	DiskId             string
+	ZoneId             string
+	Status             string
+	Type               string
+	Category           string
+	InstanceId         string
+	DeleteWithInstance bool
+	Tags               struct{ Tag []ecsTag }
+}
+
+func (d *ecsDisk) tags() map[string]string {
+	return tagMap(d.Tags.Tag)
+}
+
+func tagMap(tags []ecsTag) map[string]string {
+	m := make(map[string]string, len(tags))
+	for _, t := range tags {
+		m[t.TagKey] = t.TagValue
+	}
+	return m
+}

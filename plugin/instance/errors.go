@@ -1,0 +1,157 @@
+package instance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/denverdino/aliyungo/common"
+)
+
+// Error codes the plugin treats specially.
+const (
+	// CodeClientFailure is aliyungo's code for a call that got no usable
+	// response: connection refused or reset, timeout, unreadable body.
+	CodeClientFailure = "AliyunGoClientFailure"
+	// CodeCallTimeout is this plugin's code for a call abandoned after
+	// Config.CallTimeout with no response.
+	CodeCallTimeout = "CallTimeout"
+	// CodeInstanceNotFound is returned for a released or unknown instance.
+	CodeInstanceNotFound = "InvalidInstanceId.NotFound"
+	// CodeIncorrectInstanceStatus is returned for a call in the wrong state.
+	CodeIncorrectInstanceStatus = "IncorrectInstanceStatus"
+)
+
+// APIError is an error answer from ECS, or a call that got no answer, as
+// returned by every ECS call the plugin makes. Its message never carries
+// request URLs, signatures or security tokens.
+type APIError struct {
+	Action     string // ECS action, e.g. "RunInstances"
+	Code       string // ECS error code, e.g. "OperationDenied.NoStock"
+	Message    string
+	RequestID  string
+	StatusCode int // HTTP status; -1 or 0 when there was no response
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	if e.Action != "" {
+		b.WriteString(strings.ToLower(e.Action[:1]) + e.Action[1:])
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Code)
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	}
+	if e.RequestID != "" {
+		b.WriteString(" (request id ")
+		b.WriteString(e.RequestID)
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// ErrorCode returns the ECS error code carried by err ("" if none), e.g.
+// "Throttling.User", "OperationDenied.NoStock", "InvalidInstanceId.NotFound".
+func ErrorCode(err error) string {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Code
+	}
+	var ce *common.Error
+	if errors.As(err, &ce) {
+		return ce.Code
+	}
+	return ""
+}
+
+// IsNotFound tells whether err says the resource does not exist.
+func IsNotFound(err error) bool {
+	c := ErrorCode(err)
+	return strings.HasSuffix(c, ".NotFound") || c == "InvalidInstanceId.NotExist"
+}
+
+// toAPIError converts what aliyungo returned into an *APIError with a
+// redacted message. Errors that are not ECS errors (context cancellation,
+// client misconfiguration) are returned unchanged.
+func toAPIError(action string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return err
+	}
+	var ce *common.Error
+	if errors.As(err, &ce) {
+		return &APIError{
+			Action:     action,
+			Code:       ce.Code,
+			Message:    redact(ce.Message),
+			RequestID:  ce.RequestId,
+			StatusCode: ce.StatusCode,
+		}
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var ne net.Error
+	var ue *url.Error
+	if errors.As(err, &ne) || errors.As(err, &ue) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return &APIError{Action: action, Code: CodeClientFailure, Message: redact(err.Error()), StatusCode: -1}
+	}
+	return fmt.Errorf("%s: %s", action, redact(err.Error()))
+}
+
+// temporary reports whether a failed call may succeed when repeated with
+// the same parameters: throttling, server-side errors, and calls that got
+// no response. Parameter, permission, quota and stock errors are final.
+func temporary(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		var ne net.Error
+		return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+	}
+	code := ae.Code
+	switch {
+	case strings.HasPrefix(code, "Throttling"),
+		strings.HasPrefix(code, "ServiceUnavailable"),
+		strings.HasPrefix(code, "InternalError"),
+		code == "UnknownError",
+		code == "LastTokenProcessing",
+		code == "OperationConflict",
+		code == "SignatureNonceUsed",
+		code == "RequestTimeout",
+		code == CodeClientFailure,
+		code == CodeCallTimeout:
+		return true
+	case strings.HasPrefix(code, "InvalidParameter"), strings.HasPrefix(code, "MissingParameter"),
+		strings.HasPrefix(code, "Invalid"), strings.HasPrefix(code, "QuotaExceed"),
+		strings.HasPrefix(code, "OperationDenied"), code == "IdempotentParameterMismatch",
+		code == "Forbidden.RAM", strings.HasPrefix(code, "SignatureDoesNotMatch"):
+		return false
+	}
+	return ae.StatusCode >= 500
+}
+
+var urlInText = regexp.MustCompile(`https?://[^\s"']+`)
+
+// redact strips the query (which carries Signature, AccessKeyId and
+// SecurityToken) from any URL in s.
+func redact(s string) string {
+	return urlInText.ReplaceAllStringFunc(s, func(u string) string {
+		if i := strings.IndexAny(u, "?#"); i >= 0 {
+			return u[:i] + "?[redacted]"
+		}
+		return u
+	})
+}

@@ -1,0 +1,707 @@
+package instance
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	log "github.com/Sirupsen/logrus"
+	"github.com/denverdino/aliyungo/ecs"
+	"github.com/docker/infrakit/pkg/spi"
+	"github.com/docker/infrakit/pkg/spi/instance"
+	"github.com/docker/infrakit/pkg/types"
+	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
+)
+
+// Tag keys the plugin reads or writes.
+const (
+	// TagLogicalID carries Spec.LogicalID on the instance.
+	TagLogicalID = instance.LogicalIDTag // "infrakit.logical_id"
+	// TagAttachment marks a data disk that Spec.Attachments can name:
+	// a disk tagged infrakit.attachment=<Attachment.ID> is attached to the
+	// new instance.
+	TagAttachment = "infrakit.attachment"
+	// AttachmentTypeDisk is the only attachment type supported ("" means disk).
+	AttachmentTypeDisk = "disk"
+
+	tagGroup      = "infrakit.group"
+	tagConfigHash = "infrakit.config.hash"
+	tagConfigSHA  = "infrakit.config_sha"
+)
+
+// Destroy reasons (instance.Context.Reason).
+const (
+	ReasonTerminate     = "terminate"
+	ReasonRollingUpdate = "rolling_update"
+)
+
+// Config configures the plugin. Client and RegionID are required.
+type Config struct {
+	// Client is the aliyungo ECS client (endpoint and credentials set).
+	Client *ecs.Client
+	// RegionID is the region every call is made in, e.g. "cn-hangzhou".
+	RegionID string
+	// NamespaceTags are put on every instance the plugin creates and added
+	// to every DescribeInstances filter, so several plugins can share an
+	// account without seeing each other's instances.
+	NamespaceTags map[string]string
+	// Logger receives structured logs; nil = a logrus logger on stderr.
+	Logger *log.Logger
+	// Now is the clock (tests); nil = time.Now.
+	Now func() time.Time
+	// RateLimit is the client-side limit on ECS calls per second across the
+	// plugin, retries included; 0 = unlimited.
+	RateLimit float64
+	// Retry tunes the retry policy for temporary ECS errors.
+	Retry RetryConfig
+	// CallTimeout bounds one HTTP call to ECS (aliyungo has no timeout of
+	// its own); 0 = DefaultCallTimeout.
+	CallTimeout time.Duration
+}
+
+// Plugin is the InfraKit instance plugin for Alibaba Cloud ECS.
+type Plugin struct {
+	api       ecsAPI
+	region    string
+	namespace map[string]string
+	log       *log.Logger
+	now       func() time.Time
+	retry     retryPolicy
+	nonce     func() (string, error)
+	describe  singleflight.Group
+
+	attachTimeout time.Duration
+	background    sync.WaitGroup
+}
+
+var (
+	_ instance.Plugin  = (*Plugin)(nil)
+	_ spi.Vendor       = (*Plugin)(nil)
+	_ spi.InputExample = (*Plugin)(nil)
+	_ invoker          = (*ecs.Client)(nil)
+)
+
+// New returns a plugin over an aliyungo ECS client. It returns an error for
+// a missing client or region, invalid namespace tags, or negative limits.
+func New(cfg Config) (*Plugin, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("new aliyun instance plugin: Client is required")
+	}
+	cfg, err := normalize(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a := &adapter{
+		client:      cfg.Client,
+		region:      cfg.RegionID,
+		retry:       newRetryPolicy(cfg.Retry, cfg.Now),
+		callTimeout: cfg.CallTimeout,
+		log:         cfg.Logger,
+	}
+	if cfg.RateLimit > 0 {
+		a.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), int(math.Max(1, math.Ceil(cfg.RateLimit))))
+	}
+	return newPlugin(a, cfg)
+}
+
+func normalize(cfg Config) (Config, error) {
+	fail := func(format string, args ...interface{}) (Config, error) {
+		return cfg, fmt.Errorf("new aliyun instance plugin: "+format, args...)
+	}
+	if strings.TrimSpace(cfg.RegionID) == "" {
+		return fail("RegionID is required")
+	}
+	if cfg.RateLimit < 0 || math.IsNaN(cfg.RateLimit) || math.IsInf(cfg.RateLimit, 0) {
+		return fail("RateLimit is %v, must be 0 (unlimited) or positive", cfg.RateLimit)
+	}
+	if cfg.CallTimeout < 0 {
+		return fail("CallTimeout is %v, must not be negative", cfg.CallTimeout)
+	}
+	if err := cfg.Retry.check(); err != nil {
+		return fail("%v", err)
+	}
+	var p problems
+	validateTags(&p, "NamespaceTags", cfg.NamespaceTags, false)
+	if n := len(cfg.NamespaceTags); n > MaxTags-1 {
+		p.add("NamespaceTags", "%d tags, at most %d so an instance can still carry its own", n, MaxTags-1)
+	}
+	if err := p.err(); err != nil {
+		return fail("%v", err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = log.New()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.CallTimeout == 0 {
+		cfg.CallTimeout = DefaultCallTimeout
+	}
+	ns := make(map[string]string, len(cfg.NamespaceTags))
+	for k, v := range cfg.NamespaceTags {
+		ns[k] = v
+	}
+	cfg.NamespaceTags = ns
+	return cfg, nil
+}
+
+// newPlugin builds the plugin over any ecsAPI (the adapter, or a fake in tests).
+func newPlugin(api ecsAPI, cfg Config) (*Plugin, error) {
+	cfg, err := normalize(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Plugin{
+		api:           api,
+		region:        cfg.RegionID,
+		namespace:     cfg.NamespaceTags,
+		log:           cfg.Logger,
+		now:           cfg.Now,
+		retry:         newRetryPolicy(cfg.Retry, cfg.Now),
+		nonce:         randomNonce,
+		attachTimeout: 10 * time.Minute,
+	}, nil
+}
+
+func randomNonce() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// VendorInfo implements spi.Vendor.
+func (p *Plugin) VendorInfo() *spi.VendorInfo {
+	return &spi.VendorInfo{
+		InterfaceSpec: spi.InterfaceSpec{Name: "infrakit-instance-aliyun", Version: "0.1.0"},
+		URL:           "https://www.alibabacloud.com/help/en/ecs/developer-reference/api-ecs-2014-05-26-runinstances",
+	}
+}
+
+// ExampleProperties implements spi.InputExample.
+func (p *Plugin) ExampleProperties() *types.Any {
+	return types.AnyString(`{
+  "RunInstances": {
+    "ImageId": "ubuntu_22_04_x64_20G_alibase_20240101.vhd",
+    "InstanceType": "ecs.g7.large",
+    "VSwitchId": "vsw-example",
+    "SecurityGroupId": "sg-example",
+    "InternetMaxBandwidthOut": 0,
+    "SystemDisk": {"Category": "cloud_essd", "Size": 40},
+    "SpotStrategy": "NoSpot"
+  },
+  "Tags": {"project": "demo"}
+}`)
+}
+
+// Validate implements instance.Plugin: it parses the properties and checks
+// them against the plugin's region and namespace tags. It calls no API.
+func (p *Plugin) Validate(req *types.Any) error {
+	props, err := ParseProperties(req)
+	if err == nil {
+		err = p.checkAgainstConfig(props, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("validate properties: %w", err)
+	}
+	return nil
+}
+
+// checkAgainstConfig checks what ParseProperties cannot know: the region and
+// the tag total with the namespace tags (plus extra tags when given).
+func (p *Plugin) checkAgainstConfig(props Properties, all map[string]string) error {
+	var probs problems
+	if r := props.RunInstances.RegionId; r != "" && r != p.region {
+		probs.add(props.Form+".RegionId", "%q, the plugin runs in region %q", r, p.region)
+	}
+	if all == nil {
+		all = mergeTags(props.Tags, p.namespace)
+	}
+	if n := len(all); n > MaxTags {
+		probs.add(keyTags, "%d tags, at most %d per instance including the plugin's own", n, MaxTags)
+	}
+	return probs.err()
+}
+
+func mergeTags(maps ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range maps {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// Provision implements instance.Plugin. It makes one RunInstances call
+// (Amount 1) carrying every tag, so the instance is never untagged, and
+// returns the new ID at once without waiting for Running.
+func (p *Plugin) Provision(spec instance.Spec) (*instance.ID, error) {
+	start := p.now()
+	group := spec.Tags[tagGroup]
+	logger := p.log.WithFields(log.Fields{"action": "provision", "group": group})
+	fail := func(err error) (*instance.ID, error) {
+		logger.WithFields(log.Fields{"duration": p.now().Sub(start).String(), "code": ErrorCode(err)}).WithError(err).Warn("provision failed")
+		return nil, fmt.Errorf("provision instance in group %q: %w", group, err)
+	}
+
+	req, props, err := p.buildRunRequest(spec)
+	if err != nil {
+		return fail(err)
+	}
+	ctx := context.Background()
+
+	disks, err := p.resolveAttachments(ctx, spec.Attachments, props.RunInstances.ZoneId)
+	if err != nil {
+		return fail(err)
+	}
+
+	id, err := p.api.RunInstances(ctx, req)
+	if err != nil {
+		return fail(err)
+	}
+	logger = logger.WithField("instance", id)
+
+	if err := p.attach(ctx, id, disks); err != nil {
+		// Do not leave an instance without the disks it was promised.
+		if derr := p.api.DeleteInstance(ctx, id, true); derr != nil && !IsNotFound(derr) {
+			logger.WithError(derr).Error("could not release instance after attach failure")
+			return fail(fmt.Errorf("%w (instance %s could not be released: %v)", err, id, derr))
+		}
+		return fail(fmt.Errorf("%w (instance %s released)", err, id))
+	}
+	logger.WithField("duration", p.now().Sub(start).String()).Info("provisioned")
+	iid := instance.ID(id)
+	return &iid, nil
+}
+
+// buildRunRequest turns a spec into a RunInstances request, or reports
+// what is wrong with it. It calls no API.
+func (p *Plugin) buildRunRequest(spec instance.Spec) (*runRequest, Properties, error) {
+	props, err := ParseProperties(spec.Properties)
+	if err != nil {
+		return nil, props, err
+	}
+	var probs problems
+	validateTags(&probs, "Spec.Tags", spec.Tags, false)
+	if err := probs.err(); err != nil {
+		return nil, props, err
+	}
+
+	tags := mergeTags(props.Tags, spec.Tags, p.namespace)
+	logical := ""
+	if spec.LogicalID != nil {
+		logical = string(*spec.LogicalID)
+		if logical != "" {
+			tags[TagLogicalID] = logical
+		}
+	}
+	if err := p.checkAgainstConfig(props, tags); err != nil {
+		return nil, props, err
+	}
+	if len(logical) > maxTagValueLen {
+		probs.add("LogicalID", "%d characters, at most %d", len(logical), maxTagValueLen)
+	}
+
+	userData := props.RunInstances.UserData
+	if spec.Init != "" {
+		if userData != "" && !strings.HasSuffix(userData, "\n") {
+			userData += "\n"
+		}
+		userData += spec.Init
+	}
+	if n := len(userData); n > MaxUserDataBytes {
+		probs.add("UserData", "%d bytes (properties UserData and Init together), at most %d before base64", n, MaxUserDataBytes)
+	}
+
+	privateIP := ""
+	if ip := net.ParseIP(logical); ip != nil && ip.To4() != nil {
+		privateIP = ip.String()
+		if props.RunInstances.VSwitchId == "" {
+			probs.add("LogicalID", "%q is used as PrivateIpAddress, which needs %s.VSwitchId", logical, props.Form)
+		}
+	}
+	for i, a := range spec.Attachments {
+		if a.Type != "" && a.Type != AttachmentTypeDisk {
+			probs.add(fmt.Sprintf("Attachments[%d].Type", i), "%q, only %q is supported", a.Type, AttachmentTypeDisk)
+		}
+		if a.ID == "" {
+			probs.add(fmt.Sprintf("Attachments[%d].ID", i), "required")
+		}
+	}
+	if err := probs.err(); err != nil {
+		return nil, props, err
+	}
+
+	nonce, err := p.nonce()
+	if err != nil {
+		return nil, props, fmt.Errorf("generate client token: %w", err)
+	}
+	return &runRequest{
+		Args:        props.RunInstances,
+		Tags:        tags,
+		UserData:    userData,
+		PrivateIP:   privateIP,
+		ClientToken: clientToken(spec, nonce),
+	}, props, nil
+}
+
+// clientToken is a 64-character hex idempotency token, fixed for one
+// Provision call (and so for all its retries) and different between calls.
+func clientToken(spec instance.Spec, nonce string) string {
+	h := sha256.New()
+	logical := ""
+	if spec.LogicalID != nil {
+		logical = string(*spec.LogicalID)
+	}
+	hash := spec.Tags[tagConfigHash]
+	if hash == "" {
+		hash = spec.Tags[tagConfigSHA]
+	}
+	for _, part := range []string{spec.Tags[tagGroup], hash, logical, spec.Init, nonce} {
+		fmt.Fprintf(h, "%d:%s;", len(part), part)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// resolveAttachments finds the disk tagged infrakit.attachment=<ID> for each
+// attachment, before anything is created.
+func (p *Plugin) resolveAttachments(ctx context.Context, atts []instance.Attachment, zone string) ([]ecsDisk, error) {
+	var out []ecsDisk
+	for _, a := range atts {
+		disks, err := p.api.DescribeDisks(ctx, diskFilter{Tags: map[string]string{TagAttachment: a.ID}})
+		if err != nil {
+			return nil, fmt.Errorf("find disk for attachment %q: %w", a.ID, err)
+		}
+		switch len(disks) {
+		case 0:
+			return nil, fmt.Errorf("find disk for attachment %q: no disk tagged %s=%s", a.ID, TagAttachment, a.ID)
+		case 1:
+		default:
+			ids := make([]string, len(disks))
+			for i, d := range disks {
+				ids[i] = d.DiskId
+			}
+			return nil, fmt.Errorf("find disk for attachment %q: %d disks tagged %s=%s (%s), want one", a.ID, len(disks), TagAttachment, a.ID, strings.Join(ids, ", "))
+		}
+		d := disks[0]
+		if d.InstanceId != "" || (d.Status != "" && d.Status != "Available") {
+			return nil, fmt.Errorf("find disk for attachment %q: disk %s is %s (instance %q), want Available", a.ID, d.DiskId, d.Status, d.InstanceId)
+		}
+		if zone != "" && d.ZoneId != "" && d.ZoneId != zone {
+			return nil, fmt.Errorf("find disk for attachment %q: disk %s is in zone %s, instances are created in %s", a.ID, d.DiskId, d.ZoneId, zone)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// attach attaches the resolved disks. ECS refuses AttachDisk while the new
+// instance is still Pending; those attachments are finished in the
+// background so Provision can return at once.
+func (p *Plugin) attach(ctx context.Context, id string, disks []ecsDisk) error {
+	var later []ecsDisk
+	for _, d := range disks {
+		err := p.api.AttachDisk(ctx, id, d.DiskId, false)
+		switch {
+		case err == nil:
+		case ErrorCode(err) == CodeIncorrectInstanceStatus:
+			later = append(later, d)
+		default:
+			return fmt.Errorf("attach disk %s to instance %s: %w", d.DiskId, id, err)
+		}
+	}
+	if len(later) > 0 {
+		p.background.Add(1)
+		go func() {
+			defer p.background.Done()
+			p.attachLater(id, later)
+		}()
+	}
+	return nil
+}
+
+func (p *Plugin) attachLater(id string, disks []ecsDisk) {
+	ctx := context.Background()
+	deadline := p.now().Add(p.attachTimeout)
+	wait := 2 * time.Second
+	for _, d := range disks {
+		logger := p.log.WithFields(log.Fields{"action": "attach", "instance": id, "disk": d.DiskId})
+		for {
+			if err := p.retry.sleep(ctx, wait); err != nil {
+				return
+			}
+			err := p.api.AttachDisk(ctx, id, d.DiskId, false)
+			if err == nil {
+				logger.Info("attached")
+				break
+			}
+			if ErrorCode(err) != CodeIncorrectInstanceStatus || !p.now().Before(deadline) {
+				logger.WithError(err).Error("attach failed")
+				break
+			}
+			if wait < 15*time.Second {
+				wait *= 2
+			}
+		}
+	}
+}
+
+// Label implements instance.Plugin. It sends only the tags that change, in
+// one TagResources call, after checking the 20-tag limit.
+func (p *Plugin) Label(id instance.ID, labels map[string]string) error {
+	start := p.now()
+	logger := p.log.WithFields(log.Fields{"action": "label", "instance": string(id)})
+	err := p.label(context.Background(), string(id), labels)
+	if err != nil {
+		logger.WithError(err).WithField("code", ErrorCode(err)).Warn("label failed")
+		return fmt.Errorf("label instance %s: %w", id, err)
+	}
+	logger.WithField("duration", p.now().Sub(start).String()).Debug("labelled")
+	return nil
+}
+
+func (p *Plugin) label(ctx context.Context, id string, labels map[string]string) error {
+	var probs problems
+	validateTags(&probs, "Labels", labels, false)
+	if err := probs.err(); err != nil {
+		return err
+	}
+	found, err := p.api.DescribeInstances(ctx, describeFilter{InstanceIDs: []string{id}, Tags: p.namespace})
+	if err != nil {
+		return err
+	}
+	var inst *ecsInstance
+	for i := range found {
+		if found[i].InstanceId == id {
+			inst = &found[i]
+		}
+	}
+	if inst == nil {
+		return &APIError{Action: "DescribeInstances", Code: CodeInstanceNotFound, Message: "no such instance with the plugin's namespace tags"}
+	}
+	current := inst.tags()
+	diff := map[string]string{}
+	for k, v := range labels {
+		if cur, ok := current[k]; !ok || cur != v {
+			diff[k] = v
+		}
+	}
+	if len(diff) == 0 {
+		return nil
+	}
+	total := len(current)
+	for k := range diff {
+		if _, ok := current[k]; !ok {
+			total++
+		}
+	}
+	if total > MaxTags {
+		return fmt.Errorf("tags: %d tags after labelling, at most %d per instance", total, MaxTags)
+	}
+	return p.api.TagResources(ctx, id, diff)
+}
+
+// Destroy implements instance.Plugin with one DeleteInstance(Force=true)
+// call; an instance that is already gone counts as destroyed. For a
+// rolling update, data disks tagged infrakit.attachment are first set to
+// survive the instance. For "terminate" (or no reason) the instance is
+// released with whatever was created with it (its DeleteWithInstance disks).
+func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
+	start := p.now()
+	logger := p.log.WithFields(log.Fields{"action": "destroy", "instance": string(id), "reason": dctx.Reason})
+	ctx := context.Background()
+	if dctx.Reason == ReasonRollingUpdate {
+		if err := p.keepAttachedDisks(ctx, string(id)); err != nil {
+			logger.WithError(err).Warn("destroy failed")
+			return fmt.Errorf("destroy instance %s: %w", id, err)
+		}
+	}
+	err := p.api.DeleteInstance(ctx, string(id), true)
+	if IsNotFound(err) {
+		logger.Info("already gone")
+		return nil
+	}
+	if err != nil {
+		logger.WithError(err).WithField("code", ErrorCode(err)).Warn("destroy failed")
+		return fmt.Errorf("destroy instance %s: %w", id, err)
+	}
+	logger.WithField("duration", p.now().Sub(start).String()).Info("destroyed")
+	return nil
+}
+
+func (p *Plugin) keepAttachedDisks(ctx context.Context, id string) error {
+	disks, err := p.api.DescribeDisks(ctx, diskFilter{InstanceID: id})
+	if err != nil {
+		return fmt.Errorf("list disks: %w", err)
+	}
+	for _, d := range disks {
+		if _, ok := d.tags()[TagAttachment]; !ok || !d.DeleteWithInstance {
+			continue
+		}
+		if err := p.api.ModifyDiskAttribute(ctx, d.DiskId, false); err != nil {
+			return fmt.Errorf("keep disk %s: %w", d.DiskId, err)
+		}
+	}
+	return nil
+}
+
+// skippedStatus are states of instances that are on their way out.
+var skippedStatus = map[string]bool{"Deleted": true, "Deleting": true, "Released": true}
+
+// InstanceProperties is the JSON put in Description.Properties when
+// DescribeInstances is asked for properties.
+type InstanceProperties struct {
+	InstanceId         string
+	InstanceName       string `json:",omitempty"`
+	HostName           string `json:",omitempty"`
+	Status             string
+	InstanceType       string
+	ImageId            string   `json:",omitempty"`
+	RegionId           string   `json:",omitempty"`
+	ZoneId             string   `json:",omitempty"`
+	VpcId              string   `json:",omitempty"`
+	VSwitchId          string   `json:",omitempty"`
+	PrivateIpAddress   []string `json:",omitempty"`
+	PublicIpAddress    []string `json:",omitempty"`
+	EipAddress         string   `json:",omitempty"`
+	SecurityGroupIds   []string `json:",omitempty"`
+	InstanceChargeType string   `json:",omitempty"`
+	SpotStrategy       string   `json:",omitempty"`
+	SpotPriceLimit     float64  `json:",omitempty"`
+	CreationTime       string   `json:",omitempty"`
+	OperationLocks     []string `json:",omitempty"`
+}
+
+// DescribeInstances implements instance.Plugin. The namespace tags are
+// always part of the filter; every page is read. The logical ID is the
+// infrakit.logical_id tag, else the primary private IP.
+func (p *Plugin) DescribeInstances(tags map[string]string, properties bool) ([]instance.Description, error) {
+	key := describeKey(tags, properties)
+	v, err, _ := p.describe.Do(key, func() (interface{}, error) {
+		return p.describeInstances(tags, properties)
+	})
+	if err != nil {
+		return nil, err
+	}
+	shared := v.([]instance.Description)
+	return append([]instance.Description(nil), shared...), nil
+}
+
+func describeKey(tags map[string]string, properties bool) string {
+	b, _ := json.Marshal(tags) // map keys are sorted
+	return fmt.Sprintf("%t|%s", properties, b)
+}
+
+func (p *Plugin) describeInstances(tags map[string]string, properties bool) ([]instance.Description, error) {
+	start := p.now()
+	logger := p.log.WithFields(log.Fields{"action": "describe", "group": tags[tagGroup]})
+	want := map[string]string{}
+	for k, v := range tags {
+		want[k] = v
+	}
+	for k, v := range p.namespace {
+		if w, ok := want[k]; ok && w != v {
+			return []instance.Description{}, nil // cannot match the namespace
+		}
+		want[k] = v
+	}
+	list, err := p.api.DescribeInstances(context.Background(), describeFilter{Tags: serverTags(want, p.namespace)})
+	if err != nil {
+		logger.WithError(err).WithField("code", ErrorCode(err)).Warn("describe failed")
+		return nil, fmt.Errorf("describe instances: %w", err)
+	}
+	out := []instance.Description{}
+	for i := range list {
+		inst := &list[i]
+		if skippedStatus[inst.Status] {
+			continue
+		}
+		itags := inst.tags()
+		if !hasTags(itags, want) {
+			continue
+		}
+		d := instance.Description{ID: instance.ID(inst.InstanceId), Tags: itags}
+		if l := itags[TagLogicalID]; l != "" {
+			d.LogicalID = instance.LogicalIDFromString(l)
+		} else if ip := inst.privateIP(); ip != "" {
+			d.LogicalID = instance.LogicalIDFromString(ip)
+		}
+		if properties {
+			any, err := types.AnyValue(describeProperties(inst))
+			if err != nil {
+				return nil, fmt.Errorf("describe instances: encode properties of %s: %w", inst.InstanceId, err)
+			}
+			d.Properties = any
+		}
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	logger.WithFields(log.Fields{"count": len(out), "duration": p.now().Sub(start).String()}).Debug("described")
+	return out, nil
+}
+
+// serverTags picks at most MaxTags filter tags for ECS (namespace tags
+// first); the rest are matched client-side.
+func serverTags(want, namespace map[string]string) map[string]string {
+	if len(want) <= MaxTags {
+		return want
+	}
+	out := map[string]string{}
+	for _, k := range sortedKeys(namespace) {
+		if len(out) < MaxTags {
+			out[k] = namespace[k]
+		}
+	}
+	for _, k := range sortedKeys(want) {
+		if len(out) < MaxTags {
+			out[k] = want[k]
+		}
+	}
+	return out
+}
+
+func hasTags(have, want map[string]string) bool {
+	for k, v := range want {
+		if h, ok := have[k]; !ok || h != v {
+			return false
+		}
+	}
+	return true
+}
+
+func describeProperties(inst *ecsInstance) InstanceProperties {
+	return InstanceProperties{
+		InstanceId:         inst.InstanceId,
+		InstanceName:       inst.InstanceName,
+		HostName:           inst.HostName,
+		Status:             inst.Status,
+		InstanceType:       inst.InstanceType,
+		ImageId:            inst.ImageId,
+		RegionId:           inst.RegionId,
+		ZoneId:             inst.ZoneId,
+		VpcId:              inst.VpcAttributes.VpcId,
+		VSwitchId:          inst.VpcAttributes.VSwitchId,
+		PrivateIpAddress:   append(append([]string(nil), inst.VpcAttributes.PrivateIpAddress.IpAddress...), inst.InnerIpAddress.IpAddress...),
+		PublicIpAddress:    inst.PublicIpAddress.IpAddress,
+		EipAddress:         inst.EipAddress.IpAddress,
+		SecurityGroupIds:   inst.SecurityGroupIds.SecurityGroupId,
+		InstanceChargeType: inst.InstanceChargeType,
+		SpotStrategy:       inst.SpotStrategy,
+		SpotPriceLimit:     inst.SpotPriceLimit,
+		CreationTime:       inst.CreationTime,
+		OperationLocks:     inst.lockReasons(),
+	}
+}

@@ -1,0 +1,653 @@
+package instance
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/docker/infrakit/pkg/types"
+)
+
+// Limits enforced before anything is sent to ECS.
+const (
+	// MaxTags is the number of tags ECS allows on one instance. The plugin's
+	// own tags (namespace tags, infrakit.logical_id) count against it.
+	MaxTags = 20
+	// MaxUserDataBytes is the ECS limit on UserData before base64 encoding.
+	MaxUserDataBytes = 16384
+	// MaxDataDisks is the number of data disks RunInstances accepts.
+	MaxDataDisks = 16
+
+	maxTagKeyLen   = 128
+	maxTagValueLen = 128
+)
+
+// Property form keys accepted at the top level of Instance.Properties.
+const (
+	keyRunInstances       = "RunInstances"
+	keyCreateInstanceArgs = "CreateInstanceArgs"
+	keyTags               = "Tags"
+)
+
+// Properties is the parsed, defaulted and validated form of a group's
+// Instance.Properties. Build it with ParseProperties.
+type Properties struct {
+	// RunInstances holds the ECS RunInstances parameters. It is filled from
+	// either the "RunInstances" or the legacy "CreateInstanceArgs" key.
+	RunInstances RunInstancesArgs
+	// Tags are applied to every instance, below the group's and the plugin's tags.
+	Tags map[string]string
+	// Form is the top-level key the parameters came from: "RunInstances"
+	// or "CreateInstanceArgs".
+	Form string
+}
+
+// RunInstancesArgs are the ECS RunInstances parameters a spec may set. Field
+// names are the ECS parameter names. Parameters the plugin owns (Amount,
+// MinAmount, ClientToken, Tag, DryRun, ...) are not accepted.
+//
+// Fields tagged ecs:"-" are not sent as-is: RegionId must match the plugin's
+// region and UserData is combined with the spec's Init and base64-encoded.
+type RunInstancesArgs struct {
+	RegionId                    string          `json:",omitempty" ecs:"-"`
+	ImageId                     string          `json:",omitempty"`
+	InstanceType                string          `json:",omitempty"`
+	ZoneId                      string          `json:",omitempty"`
+	VSwitchId                   string          `json:",omitempty"`
+	PrivateIpAddress            string          `json:",omitempty"`
+	SecurityGroupId             string          `json:",omitempty"`
+	SecurityGroupIds            []string        `json:",omitempty"`
+	InstanceName                string          `json:",omitempty"`
+	HostName                    string          `json:",omitempty"`
+	Description                 string          `json:",omitempty"`
+	KeyPairName                 string          `json:",omitempty"`
+	Password                    string          `json:",omitempty"`
+	PasswordInherit             *bool           `json:",omitempty"`
+	RamRoleName                 string          `json:",omitempty"`
+	ResourceGroupId             string          `json:",omitempty"`
+	DeploymentSetId             string          `json:",omitempty"`
+	HpcClusterId                string          `json:",omitempty"`
+	SecurityEnhancementStrategy string          `json:",omitempty"`
+	IoOptimized                 string          `json:",omitempty"`
+	InternetChargeType          string          `json:",omitempty"`
+	InternetMaxBandwidthIn      *int            `json:",omitempty"`
+	InternetMaxBandwidthOut     *int            `json:",omitempty"`
+	InstanceChargeType          string          `json:",omitempty"`
+	Period                      *int            `json:",omitempty"`
+	PeriodUnit                  string          `json:",omitempty"`
+	AutoRenew                   *bool           `json:",omitempty"`
+	AutoRenewPeriod             *int            `json:",omitempty"`
+	SpotStrategy                string          `json:",omitempty"`
+	SpotPriceLimit              *float64        `json:",omitempty"`
+	SpotDuration                *int            `json:",omitempty"`
+	SpotInterruptionBehavior    string          `json:",omitempty"`
+	SystemDisk                  *SystemDiskArgs `json:",omitempty"`
+	DataDisk                    []DataDiskArgs  `json:",omitempty"`
+	UserData                    string          `json:",omitempty" ecs:"-"`
+}
+
+// SystemDiskArgs are the SystemDisk.* parameters.
+type SystemDiskArgs struct {
+	Category             string `json:",omitempty"`
+	Size                 *int   `json:",omitempty"`
+	DiskName             string `json:",omitempty"`
+	Description          string `json:",omitempty"`
+	PerformanceLevel     string `json:",omitempty"`
+	AutoSnapshotPolicyId string `json:",omitempty"`
+}
+
+// DataDiskArgs are the DataDisk.N.* parameters.
+type DataDiskArgs struct {
+	Size               *int   `json:",omitempty"`
+	Category           string `json:",omitempty"`
+	SnapshotId         string `json:",omitempty"`
+	DiskName           string `json:",omitempty"`
+	Description        string `json:",omitempty"`
+	Device             string `json:",omitempty"`
+	PerformanceLevel   string `json:",omitempty"`
+	DeleteWithInstance *bool  `json:",omitempty"`
+	Encrypted          *bool  `json:",omitempty"`
+	KMSKeyId           string `json:",omitempty"`
+}
+
+// pluginOwned are RunInstances parameters users may know from the ECS API
+// but the plugin sets itself; they get a specific error instead of
+// "unknown field".
+var pluginOwned = map[string]string{
+	"Amount":             "the plugin creates one instance per Provision",
+	"MinAmount":          "the plugin creates one instance per Provision",
+	"MaxAmount":          "the plugin creates one instance per Provision",
+	"ClientToken":        "the plugin generates an idempotency token per Provision",
+	"Tag":                `put tags under the top-level "Tags" key`,
+	"Tags":               `put tags under the top-level "Tags" key`,
+	"DryRun":             "use Validate instead",
+	"DeletionProtection": "it would stop the plugin from destroying instances",
+	"UniqueSuffix":       "the plugin creates one instance per Provision",
+	"HostNames":          "use HostName",
+}
+
+// Enumerations of string parameters.
+var (
+	enumSpotStrategy       = []string{"NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo"}
+	enumInternetCharge     = []string{"PayByBandwidth", "PayByTraffic"}
+	enumInstanceCharge     = []string{"PrePaid", "PostPaid"}
+	enumPeriodUnit         = []string{"Week", "Month"}
+	enumIoOptimized        = []string{"none", "optimized"}
+	enumSecurityEnhance    = []string{"Active", "Deactive"}
+	enumSpotInterruption   = []string{"Terminate", "Stop"}
+	enumPerformanceLevel   = []string{"PL0", "PL1", "PL2", "PL3"}
+	enumSystemDiskCategory = []string{"cloud", "cloud_efficiency", "cloud_ssd", "cloud_essd", "cloud_auto", "cloud_essd_entry", "ephemeral_ssd"}
+	enumDataDiskCategory   = []string{"cloud", "cloud_efficiency", "cloud_ssd", "cloud_essd", "cloud_auto", "cloud_essd_entry", "ephemeral_ssd"}
+)
+
+// PropertiesError lists every problem found in a properties document. Each
+// problem names the field path and the rule, e.g. "RunInstances.ImageId: required".
+type PropertiesError struct {
+	Problems []string
+}
+
+func (e *PropertiesError) Error() string {
+	return strings.Join(e.Problems, "; ")
+}
+
+type problems []string
+
+func (p *problems) add(path, format string, args ...interface{}) {
+	*p = append(*p, path+": "+fmt.Sprintf(format, args...))
+}
+
+func (p problems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return &PropertiesError{Problems: append([]string(nil), p...)}
+}
+
+// ParseProperties parses, defaults and validates Instance.Properties. It is
+// strict: unknown fields (matched case-sensitively), values of the wrong JSON
+// type, and values breaking an ECS rule are all reported, each with its field
+// path. Both {"RunInstances": {...}} and the legacy {"CreateInstanceArgs": {...}}
+// forms are accepted. Validate and Provision both call it.
+func ParseProperties(any *types.Any) (Properties, error) {
+	var out Properties
+	if any == nil || len(bytes.TrimSpace(any.Bytes())) == 0 {
+		return out, &PropertiesError{Problems: []string{keyRunInstances + ": required"}}
+	}
+	dec := json.NewDecoder(bytes.NewReader(any.Bytes()))
+	dec.UseNumber()
+	var doc interface{}
+	if err := dec.Decode(&doc); err != nil {
+		return out, &PropertiesError{Problems: []string{"properties: not valid JSON: " + err.Error()}}
+	}
+	if dec.More() {
+		return out, &PropertiesError{Problems: []string{"properties: trailing data after the JSON object"}}
+	}
+	top, ok := doc.(map[string]interface{})
+	if !ok {
+		return out, &PropertiesError{Problems: []string{"properties: want a JSON object, got " + jsonKind(doc)}}
+	}
+
+	var probs problems
+	for _, k := range sortedKeys(top) {
+		switch k {
+		case keyRunInstances, keyCreateInstanceArgs, keyTags:
+		default:
+			probs.add(k, "%s", unknownFieldHint(k, []string{keyRunInstances, keyCreateInstanceArgs, keyTags}))
+		}
+	}
+	_, hasRun := top[keyRunInstances]
+	_, hasCreate := top[keyCreateInstanceArgs]
+	switch {
+	case hasRun && hasCreate:
+		probs.add(keyRunInstances, "set either RunInstances or CreateInstanceArgs, not both")
+	case hasRun:
+		out.Form = keyRunInstances
+	case hasCreate:
+		out.Form = keyCreateInstanceArgs
+	default:
+		probs.add(keyRunInstances, "required")
+	}
+	if len(probs) > 0 {
+		return Properties{}, probs.err()
+	}
+
+	raw := top[out.Form]
+	checkShape(&probs, out.Form, raw, reflect.TypeOf(RunInstancesArgs{}))
+	if t, ok := top[keyTags]; ok {
+		checkShape(&probs, keyTags, t, reflect.TypeOf(map[string]string{}))
+	}
+	if len(probs) > 0 {
+		return Properties{}, probs.err()
+	}
+
+	// The shape is right, so plain decoding cannot fail on types or names.
+	if raw != nil {
+		b, _ := json.Marshal(raw)
+		if err := json.Unmarshal(b, &out.RunInstances); err != nil {
+			return Properties{}, &PropertiesError{Problems: []string{out.Form + ": " + err.Error()}}
+		}
+	}
+	if t := top[keyTags]; t != nil {
+		b, _ := json.Marshal(t)
+		if err := json.Unmarshal(b, &out.Tags); err != nil {
+			return Properties{}, &PropertiesError{Problems: []string{keyTags + ": " + err.Error()}}
+		}
+	}
+
+	out.RunInstances.setDefaults()
+	out.RunInstances.validate(&probs, out.Form)
+	validateTags(&probs, keyTags, out.Tags, true)
+	if n := len(out.Tags); n > MaxTags {
+		probs.add(keyTags, "%d tags, at most %d per instance including the plugin's own", n, MaxTags)
+	}
+	if len(probs) > 0 {
+		return Properties{}, probs.err()
+	}
+	return out, nil
+}
+
+func (a *RunInstancesArgs) setDefaults() {
+	if a.InstanceChargeType == "" {
+		a.InstanceChargeType = "PostPaid"
+	}
+	if a.InstanceChargeType == "PrePaid" && a.PeriodUnit == "" {
+		a.PeriodUnit = "Month"
+	}
+	if a.SpotStrategy == "" {
+		a.SpotStrategy = "NoSpot"
+	}
+	if a.InternetChargeType == "" {
+		a.InternetChargeType = "PayByTraffic"
+	}
+}
+
+func (a *RunInstancesArgs) validate(p *problems, form string) {
+	f := func(name string) string { return form + "." + name }
+
+	required(p, f("ImageId"), a.ImageId)
+	required(p, f("InstanceType"), a.InstanceType)
+	noSpace(p, f("ImageId"), a.ImageId)
+	noSpace(p, f("InstanceType"), a.InstanceType)
+	noSpace(p, f("ZoneId"), a.ZoneId)
+	noSpace(p, f("VSwitchId"), a.VSwitchId)
+	noSpace(p, f("SecurityGroupId"), a.SecurityGroupId)
+
+	if a.SecurityGroupId != "" && len(a.SecurityGroupIds) > 0 {
+		p.add(f("SecurityGroupIds"), "set either SecurityGroupId or SecurityGroupIds, not both")
+	}
+	seen := map[string]bool{}
+	for i, id := range a.SecurityGroupIds {
+		path := fmt.Sprintf("%s[%d]", f("SecurityGroupIds"), i)
+		if strings.TrimSpace(id) == "" {
+			p.add(path, "must not be empty")
+		} else if seen[id] {
+			p.add(path, "duplicate %q", id)
+		}
+		seen[id] = true
+	}
+	if a.PrivateIpAddress != "" {
+		if ip := net.ParseIP(a.PrivateIpAddress); ip == nil || ip.To4() == nil {
+			p.add(f("PrivateIpAddress"), "%q is not an IPv4 address", a.PrivateIpAddress)
+		} else if a.VSwitchId == "" {
+			p.add(f("PrivateIpAddress"), "needs VSwitchId")
+		}
+	}
+	if a.InstanceName != "" {
+		lengthBetween(p, f("InstanceName"), a.InstanceName, 2, 128)
+	}
+	if a.HostName != "" {
+		lengthBetween(p, f("HostName"), a.HostName, 2, 64)
+		if strings.HasPrefix(a.HostName, ".") || strings.HasPrefix(a.HostName, "-") ||
+			strings.HasSuffix(a.HostName, ".") || strings.HasSuffix(a.HostName, "-") {
+			p.add(f("HostName"), "must not start or end with '.' or '-'")
+		}
+	}
+	if a.Description != "" {
+		lengthBetween(p, f("Description"), a.Description, 2, 256)
+	}
+	if a.Password != "" {
+		validatePassword(p, f("Password"), a.Password)
+	}
+	if a.RegionId != "" {
+		noSpace(p, f("RegionId"), a.RegionId)
+	}
+
+	oneOf(p, f("SpotStrategy"), a.SpotStrategy, enumSpotStrategy)
+	oneOf(p, f("InternetChargeType"), a.InternetChargeType, enumInternetCharge)
+	oneOf(p, f("InstanceChargeType"), a.InstanceChargeType, enumInstanceCharge)
+	oneOf(p, f("IoOptimized"), a.IoOptimized, enumIoOptimized)
+	oneOf(p, f("SecurityEnhancementStrategy"), a.SecurityEnhancementStrategy, enumSecurityEnhance)
+	oneOf(p, f("SpotInterruptionBehavior"), a.SpotInterruptionBehavior, enumSpotInterruption)
+	oneOf(p, f("PeriodUnit"), a.PeriodUnit, enumPeriodUnit)
+
+	if a.SpotStrategy == "SpotWithPriceLimit" {
+		if a.SpotPriceLimit == nil {
+			p.add(f("SpotPriceLimit"), "required when SpotStrategy is SpotWithPriceLimit")
+		}
+	} else if a.SpotPriceLimit != nil {
+		p.add(f("SpotPriceLimit"), "only allowed when SpotStrategy is SpotWithPriceLimit")
+	}
+	if a.SpotPriceLimit != nil && !(*a.SpotPriceLimit > 0) {
+		p.add(f("SpotPriceLimit"), "%v, must be greater than 0", *a.SpotPriceLimit)
+	}
+	if a.SpotStrategy != "NoSpot" && a.InstanceChargeType != "PostPaid" {
+		p.add(f("SpotStrategy"), "%s needs InstanceChargeType PostPaid", a.SpotStrategy)
+	}
+	if a.SpotDuration != nil {
+		if a.SpotStrategy == "NoSpot" {
+			p.add(f("SpotDuration"), "only allowed for spot instances")
+		}
+		intBetween(p, f("SpotDuration"), *a.SpotDuration, 0, 6)
+	}
+	if a.SpotInterruptionBehavior != "" && a.SpotStrategy == "NoSpot" {
+		p.add(f("SpotInterruptionBehavior"), "only allowed for spot instances")
+	}
+
+	if a.InstanceChargeType == "PrePaid" {
+		if a.Period == nil {
+			p.add(f("Period"), "required when InstanceChargeType is PrePaid")
+		}
+	} else {
+		for name, set := range map[string]bool{"Period": a.Period != nil, "AutoRenew": a.AutoRenew != nil, "AutoRenewPeriod": a.AutoRenewPeriod != nil} {
+			if set {
+				p.add(f(name), "only allowed when InstanceChargeType is PrePaid")
+			}
+		}
+	}
+	if a.Period != nil {
+		intBetween(p, f("Period"), *a.Period, 1, 60)
+	}
+	if a.AutoRenewPeriod != nil {
+		intBetween(p, f("AutoRenewPeriod"), *a.AutoRenewPeriod, 1, 60)
+	}
+	if a.InternetMaxBandwidthOut != nil {
+		intBetween(p, f("InternetMaxBandwidthOut"), *a.InternetMaxBandwidthOut, 0, 1024)
+	}
+	if a.InternetMaxBandwidthIn != nil {
+		intBetween(p, f("InternetMaxBandwidthIn"), *a.InternetMaxBandwidthIn, 1, 10240)
+	}
+
+	if d := a.SystemDisk; d != nil {
+		oneOf(p, f("SystemDisk.Category"), d.Category, enumSystemDiskCategory)
+		oneOf(p, f("SystemDisk.PerformanceLevel"), d.PerformanceLevel, enumPerformanceLevel)
+		if d.Size != nil {
+			intBetween(p, f("SystemDisk.Size"), *d.Size, 20, 2048)
+		}
+		if d.PerformanceLevel != "" && d.Category != "cloud_essd" {
+			p.add(f("SystemDisk.PerformanceLevel"), "only allowed with Category cloud_essd")
+		}
+	}
+	if n := len(a.DataDisk); n > MaxDataDisks {
+		p.add(f("DataDisk"), "%d disks, at most %d", n, MaxDataDisks)
+	}
+	for i, d := range a.DataDisk {
+		path := fmt.Sprintf("%s[%d]", f("DataDisk"), i)
+		oneOf(p, path+".Category", d.Category, enumDataDiskCategory)
+		oneOf(p, path+".PerformanceLevel", d.PerformanceLevel, enumPerformanceLevel)
+		if d.Size == nil && d.SnapshotId == "" {
+			p.add(path+".Size", "required unless SnapshotId is set")
+		}
+		if d.Size != nil {
+			intBetween(p, path+".Size", *d.Size, 1, 65536)
+		}
+		if d.PerformanceLevel != "" && d.Category != "cloud_essd" {
+			p.add(path+".PerformanceLevel", "only allowed with Category cloud_essd")
+		}
+		if d.Device != "" && !strings.HasPrefix(d.Device, "/dev/xvd") {
+			p.add(path+".Device", "%q, must look like /dev/xvd[b-z]", d.Device)
+		}
+	}
+
+	if n := len(a.UserData); n > MaxUserDataBytes {
+		p.add(form+".UserData", "%d bytes, at most %d before base64", n, MaxUserDataBytes)
+	}
+}
+
+// validateTags checks tag keys and values against the ECS rules. When
+// fromSpec is true, the "infrakit." prefix is reserved too: those tags are
+// set by the group plugin and by this plugin.
+func validateTags(p *problems, path string, tags map[string]string, fromSpec bool) {
+	for _, k := range sortedKeys(tags) {
+		v := tags[k]
+		kp := fmt.Sprintf("%s[%q]", path, k)
+		lk := strings.ToLower(k)
+		switch {
+		case k == "":
+			p.add(kp, "key must not be empty")
+		case len(k) > maxTagKeyLen:
+			p.add(kp, "key is %d characters, at most %d", len(k), maxTagKeyLen)
+		}
+		if strings.HasPrefix(lk, "aliyun") || strings.HasPrefix(lk, "acs:") {
+			p.add(kp, `key must not start with "aliyun" or "acs:"`)
+		}
+		if strings.Contains(lk, "http://") || strings.Contains(lk, "https://") {
+			p.add(kp, `key must not contain "http://" or "https://"`)
+		}
+		if fromSpec && strings.HasPrefix(k, "infrakit.") {
+			p.add(kp, `key prefix "infrakit." is reserved for InfraKit and this plugin`)
+		}
+		if len(v) > maxTagValueLen {
+			p.add(kp, "value is %d characters, at most %d", len(v), maxTagValueLen)
+		}
+		if strings.HasPrefix(strings.ToLower(v), "acs:") {
+			p.add(kp, `value must not start with "acs:"`)
+		}
+	}
+}
+
+func validatePassword(p *problems, path, pw string) {
+	// Never echo the password in a message.
+	if n := len(pw); n < 8 || n > 30 {
+		p.add(path, "%d characters, must be 8 to 30", n)
+	}
+	var upper, lower, digit, special bool
+	for _, r := range pw {
+		switch {
+		case r > unicode.MaxASCII:
+			p.add(path, "must be ASCII")
+			return
+		case unicode.IsUpper(r):
+			upper = true
+		case unicode.IsLower(r):
+			lower = true
+		case unicode.IsDigit(r):
+			digit = true
+		case strings.ContainsRune("()`~!@#$%^&*-_+=|{}[]:;'<>,.?/", r):
+			special = true
+		default:
+			p.add(path, "contains a character ECS does not allow")
+			return
+		}
+	}
+	classes := 0
+	for _, b := range []bool{upper, lower, digit, special} {
+		if b {
+			classes++
+		}
+	}
+	if classes < 3 {
+		p.add(path, "must contain three of: upper case, lower case, digits, special characters")
+	}
+}
+
+func required(p *problems, path, v string) {
+	if strings.TrimSpace(v) == "" {
+		p.add(path, "required")
+	}
+}
+
+func noSpace(p *problems, path, v string) {
+	if v != "" && strings.ContainsAny(v, " \t\r\n") {
+		p.add(path, "%q must not contain white space", v)
+	}
+}
+
+func lengthBetween(p *problems, path, v string, lo, hi int) {
+	if n := len([]rune(v)); n < lo || n > hi {
+		p.add(path, "%d characters, must be %d to %d", n, lo, hi)
+	}
+}
+
+func intBetween(p *problems, path string, v, lo, hi int) {
+	if v < lo || v > hi {
+		p.add(path, "%d, must be %d to %d", v, lo, hi)
+	}
+}
+
+func oneOf(p *problems, path, v string, allowed []string) {
+	if v == "" {
+		return
+	}
+	for _, a := range allowed {
+		if v == a {
+			return
+		}
+	}
+	p.add(path, "%q, must be one of %s", v, strings.Join(allowed, ", "))
+}
+
+// checkShape walks a decoded JSON value against a Go type and reports
+// unknown fields (exact, case-sensitive names) and wrong JSON types, with
+// the field path. JSON null counts as "not set".
+func checkShape(p *problems, path string, v interface{}, t reflect.Type) {
+	if v == nil {
+		return
+	}
+	if t.Kind() == reflect.Ptr {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		if _, ok := v.(string); !ok {
+			if strings.HasSuffix(path, ".Password") {
+				p.add(path, "want a string") // never echo a secret
+				return
+			}
+			p.add(path, "want a string, got %s", jsonKind(v))
+		}
+	case reflect.Bool:
+		if _, ok := v.(bool); !ok {
+			p.add(path, "want true or false, got %s", jsonKind(v))
+		}
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		n, ok := v.(json.Number)
+		if !ok {
+			p.add(path, "want an integer, got %s", jsonKind(v))
+			return
+		}
+		i, err := strconv.ParseInt(n.String(), 10, 32)
+		if err != nil {
+			p.add(path, "want an integer, got %s", n.String())
+			return
+		}
+		_ = i
+	case reflect.Float64, reflect.Float32:
+		n, ok := v.(json.Number)
+		if !ok {
+			p.add(path, "want a number, got %s", jsonKind(v))
+			return
+		}
+		if _, err := n.Float64(); err != nil {
+			p.add(path, "want a number, got %s", n.String())
+		}
+	case reflect.Slice:
+		arr, ok := v.([]interface{})
+		if !ok {
+			p.add(path, "want a list, got %s", jsonKind(v))
+			return
+		}
+		for i, e := range arr {
+			checkShape(p, fmt.Sprintf("%s[%d]", path, i), e, t.Elem())
+		}
+	case reflect.Map:
+		obj, ok := v.(map[string]interface{})
+		if !ok {
+			p.add(path, "want an object, got %s", jsonKind(v))
+			return
+		}
+		for _, k := range sortedKeys(obj) {
+			if obj[k] == nil {
+				p.add(fmt.Sprintf("%s[%q]", path, k), "want a string, got null")
+				continue
+			}
+			checkShape(p, fmt.Sprintf("%s[%q]", path, k), obj[k], t.Elem())
+		}
+	case reflect.Struct:
+		obj, ok := v.(map[string]interface{})
+		if !ok {
+			p.add(path, "want an object, got %s", jsonKind(v))
+			return
+		}
+		fields := map[string]reflect.StructField{}
+		var names []string
+		for i := 0; i < t.NumField(); i++ {
+			sf := t.Field(i)
+			if !sf.IsExported() {
+				continue
+			}
+			fields[sf.Name] = sf
+			names = append(names, sf.Name)
+		}
+		for _, k := range sortedKeys(obj) {
+			sf, ok := fields[k]
+			if !ok {
+				if why, owned := pluginOwned[k]; owned && t == reflect.TypeOf(RunInstancesArgs{}) {
+					p.add(path+"."+k, "not allowed, %s", why)
+				} else {
+					p.add(path+"."+k, "%s", unknownFieldHint(k, names))
+				}
+				continue
+			}
+			checkShape(p, path+"."+k, obj[k], sf.Type)
+		}
+	}
+}
+
+func unknownFieldHint(k string, known []string) string {
+	for _, n := range known {
+		if strings.EqualFold(n, k) {
+			return fmt.Sprintf("unknown field (did you mean %q?)", n)
+		}
+	}
+	return "unknown field"
+}
+
+func jsonKind(v interface{}) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return fmt.Sprintf("string %q", truncate(x, 40))
+	case bool:
+		return "a boolean"
+	case json.Number, float64:
+		return fmt.Sprintf("number %v", x)
+	case []interface{}:
+		return "a list"
+	case map[string]interface{}:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

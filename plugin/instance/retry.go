@@ -1,0 +1,131 @@
+package instance
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// Retry defaults: the group plugin's RPC calls time out after 15 s, so a
+// Provision must give up well before that.
+const (
+	DefaultRetryInitialInterval = 250 * time.Millisecond
+	DefaultRetryMaxInterval     = 3 * time.Second
+	DefaultRetryMaxElapsed      = 10 * time.Second
+	DefaultCallTimeout          = 10 * time.Second
+)
+
+// RetryConfig tunes the single retry policy used for every ECS call:
+// exponential backoff (factor 2, ±50% jitter) capped at MaxInterval, giving
+// up once MaxElapsed has passed. Only temporary errors are retried
+// (Throttling*, ServiceUnavailable, InternalError, no response); parameter,
+// permission, quota and stock errors are returned at once.
+type RetryConfig struct {
+	MaxElapsed      time.Duration // 0 = DefaultRetryMaxElapsed
+	InitialInterval time.Duration // 0 = DefaultRetryInitialInterval
+	MaxInterval     time.Duration // 0 = DefaultRetryMaxInterval
+	// Sleep replaces time.Sleep between attempts (tests). When nil the
+	// plugin waits on a timer and stops early if the call is cancelled.
+	Sleep func(time.Duration)
+}
+
+func (r RetryConfig) check() error {
+	for name, d := range map[string]time.Duration{"MaxElapsed": r.MaxElapsed, "InitialInterval": r.InitialInterval, "MaxInterval": r.MaxInterval} {
+		if d < 0 {
+			return fmt.Errorf("retry %s is %v, must not be negative", name, d)
+		}
+	}
+	if r.InitialInterval > 0 && r.MaxInterval > 0 && r.InitialInterval > r.MaxInterval {
+		return fmt.Errorf("retry InitialInterval %v is above MaxInterval %v", r.InitialInterval, r.MaxInterval)
+	}
+	return nil
+}
+
+type clockFunc func() time.Time
+
+func (c clockFunc) Now() time.Time { return c() }
+
+// retryPolicy is the one place that decides whether and when to retry.
+type retryPolicy struct {
+	initial, max, maxElapsed time.Duration
+	clock                    backoff.Clock
+	sleep                    func(context.Context, time.Duration) error
+}
+
+func newRetryPolicy(cfg RetryConfig, now func() time.Time) retryPolicy {
+	r := retryPolicy{
+		initial:    cfg.InitialInterval,
+		max:        cfg.MaxInterval,
+		maxElapsed: cfg.MaxElapsed,
+		clock:      clockFunc(now),
+	}
+	if r.initial == 0 {
+		r.initial = DefaultRetryInitialInterval
+	}
+	if r.max == 0 {
+		r.max = DefaultRetryMaxInterval
+	}
+	if r.maxElapsed == 0 {
+		r.maxElapsed = DefaultRetryMaxElapsed
+	}
+	if cfg.Sleep != nil {
+		s := cfg.Sleep
+		r.sleep = func(ctx context.Context, d time.Duration) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			s(d)
+			return ctx.Err()
+		}
+	} else {
+		r.sleep = func(ctx context.Context, d time.Duration) error {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return r
+}
+
+func (r retryPolicy) newBackOff() *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(r.initial),
+		backoff.WithMaxInterval(r.max),
+		backoff.WithMaxElapsedTime(r.maxElapsed),
+		backoff.WithMultiplier(2),
+		backoff.WithRandomizationFactor(0.5),
+		backoff.WithClockProvider(r.clock),
+	)
+	b.Reset()
+	return b
+}
+
+// do runs op until it succeeds, fails with a non-temporary error, or the
+// backoff gives up; it returns op's last error. onRetry is told about each
+// retry before the wait.
+func (r retryPolicy) do(ctx context.Context, op func(attempt int) error, onRetry func(attempt int, err error, wait time.Duration)) error {
+	b := r.newBackOff()
+	for attempt := 1; ; attempt++ {
+		err := op(attempt)
+		if err == nil || !temporary(err) {
+			return err
+		}
+		wait := b.NextBackOff()
+		if wait == backoff.Stop {
+			return err
+		}
+		if onRetry != nil {
+			onRetry(attempt, err, wait)
+		}
+		if serr := r.sleep(ctx, wait); serr != nil {
+			return err
+		}
+	}
+}
