@@ -1,0 +1,211 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/Sirupsen/logrus"
+	rpcbase "github.com/docker/infrakit/pkg/rpc"
+	rpcinstance "github.com/docker/infrakit/pkg/rpc/instance"
+	rpcserver "github.com/docker/infrakit/pkg/rpc/server"
+	"github.com/docker/infrakit/pkg/spi"
+	"github.com/docker/infrakit/pkg/spi/instance"
+	"github.com/docker/infrakit/pkg/types"
+	"github.com/gorilla/rpc/v2"
+	"github.com/gorilla/rpc/v2/json2"
+)
+
+// SPI versions this daemon answers to.
+var (
+	// InstanceSPI is the current interface, served by infrakit's own
+	// pkg/rpc/instance server.
+	InstanceSPI = instance.InterfaceSpec
+	// LegacyInstanceSPI is what InfraKit v0.5 release binaries require; its
+	// calls have the same shapes except Destroy, which has no Context.
+	LegacyInstanceSPI = spi.InterfaceSpec{Name: "Instance", Version: "0.5.0"}
+)
+
+// ImplementsRequest is the v0.5 Plugin.Implements request (empty).
+type ImplementsRequest struct{}
+
+// ImplementsResponse is the v0.5 Plugin.Implements response.
+type ImplementsResponse struct {
+	APIs []LegacyInterfaceSpec
+}
+
+// LegacyInterfaceSpec is v0.5's InterfaceSpec: no Sub field.
+type LegacyInterfaceSpec struct {
+	Name    string
+	Version string
+}
+
+// LegacyHandshake answers InfraKit v0.5's handshake, registered as the
+// "Plugin" service so the method is Plugin.Implements.
+type LegacyHandshake struct {
+	APIs []spi.InterfaceSpec
+}
+
+// Implements lists the interfaces (with versions) a v0.5 client may use.
+func (h *LegacyHandshake) Implements(_ *http.Request, _ *ImplementsRequest, resp *ImplementsResponse) error {
+	resp.APIs = make([]LegacyInterfaceSpec, len(h.APIs))
+	for i, a := range h.APIs {
+		resp.APIs[i] = LegacyInterfaceSpec{Name: a.Name, Version: a.Version}
+	}
+	return nil
+}
+
+type callInfoKey struct{}
+
+type callInfo struct {
+	start  time.Time
+	method string
+	err    error
+	done   bool
+}
+
+// NewHandler returns the HTTP handler of the plugin: JSON-RPC 2.0 on POST /
+// (Instance.*, Handshake.Hello, and v0.5's Plugin.Implements),
+// GET /info/api.json and GET /info/functions.json. Error messages sent back
+// to callers are scrubbed of URL query strings, credential-like parameters
+// and the given secret values.
+func NewHandler(p instance.Plugin, log *logrus.Logger, secrets ...string) (http.Handler, error) {
+	if p == nil {
+		return nil, errors.New("no plugin")
+	}
+	if log == nil {
+		log = discardLogger()
+	}
+
+	server := rpc.NewServer()
+	server.RegisterCodec(json2.NewCodec(), "application/json")
+
+	inst := rpcinstance.PluginServer(scrubbed{p: p, secrets: secrets})
+	if err := server.RegisterService(inst, ""); err != nil {
+		return nil, err
+	}
+	objects := map[spi.InterfaceSpec]func() []rpcbase.Object{inst.ImplementedInterface(): inst.Objects}
+	if err := server.RegisterService(rpcbase.Handshake(objects), ""); err != nil {
+		return nil, err
+	}
+	if err := server.RegisterService(&LegacyHandshake{APIs: []spi.InterfaceSpec{LegacyInstanceSPI}}, "Plugin"); err != nil {
+		return nil, err
+	}
+
+	// v0.5 clients send Destroy without a Context: it means terminate.
+	server.RegisterValidateRequestFunc(func(_ *rpc.RequestInfo, args interface{}) error {
+		if d, ok := args.(*rpcinstance.DestroyRequest); ok && d.Context.Reason == "" {
+			d.Context = instance.Termination
+		}
+		return nil
+	})
+	server.RegisterInterceptFunc(func(i *rpc.RequestInfo) *http.Request {
+		if ci, ok := i.Request.Context().Value(callInfoKey{}).(*callInfo); ok {
+			ci.method = i.Method
+		}
+		return nil
+	})
+	server.RegisterAfterFunc(func(i *rpc.RequestInfo) {
+		if ci, ok := i.Request.Context().Value(callInfoKey{}).(*callInfo); ok {
+			ci.method, ci.err, ci.done = i.Method, i.Error, true
+		}
+	})
+
+	info, err := rpcserver.NewPluginInfo(inst)
+	if err != nil {
+		return nil, err
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc(rpcbase.URLAPI, info.ShowAPI)
+	mux.HandleFunc(rpcbase.URLFunctions, info.ShowTemplateFunctions)
+	mux.Handle("/", logCalls(server, log))
+	return mux, nil
+}
+
+// logCalls logs each RPC's method, duration and outcome, never its payload.
+func logCalls(next http.Handler, log *logrus.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ci := &callInfo{start: time.Now()}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callInfoKey{}, ci)))
+		if !ci.done {
+			log.WithFields(logrus.Fields{"method": ci.method, "http_method": r.Method}).Debug("Rejected RPC request")
+			return
+		}
+		e := log.WithFields(logrus.Fields{"method": ci.method, "duration": time.Since(ci.start).String()})
+		if ci.err != nil {
+			e.WithError(ci.err).Warn("RPC call failed")
+			return
+		}
+		e.Debug("RPC call")
+	})
+}
+
+// scrubbed wraps the plugin so errors sent back over RPC (and so into the
+// caller's logs) carry no signed URLs or credential-like parameters: an
+// aliyungo transport error embeds the full signed request URL.
+type scrubbed struct {
+	p       instance.Plugin
+	secrets []string
+}
+
+func (s scrubbed) Validate(req *types.Any) error { return s.scrub(s.p.Validate(req)) }
+
+func (s scrubbed) Provision(spec instance.Spec) (*instance.ID, error) {
+	id, err := s.p.Provision(spec)
+	return id, s.scrub(err)
+}
+
+func (s scrubbed) Label(id instance.ID, labels map[string]string) error {
+	return s.scrub(s.p.Label(id, labels))
+}
+
+func (s scrubbed) Destroy(id instance.ID, ctx instance.Context) error {
+	return s.scrub(s.p.Destroy(id, ctx))
+}
+
+func (s scrubbed) DescribeInstances(tags map[string]string, properties bool) ([]instance.Description, error) {
+	d, err := s.p.DescribeInstances(tags, properties)
+	return d, s.scrub(err)
+}
+
+// VendorInfo forwards the wrapped plugin's vendor info, if any.
+func (s scrubbed) VendorInfo() *spi.VendorInfo {
+	if v, ok := s.p.(spi.Vendor); ok {
+		return v.VendorInfo()
+	}
+	return nil
+}
+
+// ExampleProperties forwards the wrapped plugin's example, if any.
+func (s scrubbed) ExampleProperties() *types.Any {
+	if v, ok := s.p.(spi.InputExample); ok {
+		return v.ExampleProperties()
+	}
+	return nil
+}
+
+// scrubbedError deliberately does not unwrap to the original error.
+type scrubbedError struct{ msg string }
+
+func (e *scrubbedError) Error() string { return e.msg }
+
+func (s scrubbed) scrub(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if clean := redactText(msg, s.secrets); clean != msg {
+		return &scrubbedError{msg: clean}
+	}
+	return err
+}
+
+// SPIVersions returns the interface versions served, newest first.
+func SPIVersions() []string {
+	v := []string{InstanceSPI.Encode(), LegacyInstanceSPI.Encode()}
+	sort.Sort(sort.Reverse(sort.StringSlice(v)))
+	return v
+}

@@ -1,0 +1,284 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/Sirupsen/logrus"
+	"github.com/docker/infrakit/pkg/spi/instance"
+)
+
+// Environment variables that choose the plugin directory, as in InfraKit.
+const (
+	EnvPluginsDir   = "INFRAKIT_PLUGINS_DIR"
+	EnvInfrakitHome = "INFRAKIT_HOME"
+)
+
+// maxSocketPath is the longest unix socket path Linux accepts (sun_path
+// holds 108 bytes including the terminating NUL).
+const maxSocketPath = 107
+
+// PluginsDir returns the directory InfraKit discovers plugins in:
+// $INFRAKIT_PLUGINS_DIR, else $INFRAKIT_HOME/plugins, else ~/.infrakit/plugins.
+func PluginsDir(lookup func(string) (string, bool)) (string, error) {
+	get := func(k string) string {
+		if lookup == nil {
+			return ""
+		}
+		v, _ := lookup(k)
+		return v
+	}
+	if d := get(EnvPluginsDir); d != "" {
+		return d, nil
+	}
+	if h := get(EnvInfrakitHome); h != "" {
+		return filepath.Join(h, "plugins"), nil
+	}
+	home := get("HOME")
+	if home == "" {
+		if u, err := user.Current(); err == nil {
+			home = u.HomeDir
+		}
+	}
+	if home == "" {
+		return "", fmt.Errorf("cannot find the plugin directory: set %s, %s or HOME", EnvPluginsDir, EnvInfrakitHome)
+	}
+	return filepath.Join(home, ".infrakit", "plugins"), nil
+}
+
+// ServeOptions configures Serve.
+type ServeOptions struct {
+	// Name is the plugin name and the socket's file name (default instance-aliyun).
+	Name string
+	// Dir is the plugin directory; it is created if missing.
+	Dir string
+	// Logger receives the daemon's own log lines; nil discards them.
+	Logger *logrus.Logger
+	// ShutdownTimeout bounds how long in-flight calls may finish after the
+	// context is cancelled (default 10s).
+	ShutdownTimeout time.Duration
+	// Ready, if set, is called with the socket path once it accepts calls.
+	Ready func(socketPath string)
+	// Secrets are scrubbed from error messages sent back to callers.
+	Secrets []string
+}
+
+// ErrAlreadyRunning is wrapped by the error Serve returns when a live plugin
+// already answers on the socket.
+var ErrAlreadyRunning = errors.New("plugin already running")
+
+// SocketPath returns where a plugin of the given name listens in dir.
+func SocketPath(dir, name string) string { return filepath.Join(dir, name) }
+
+// PidPath returns the pid file of a plugin of the given name in dir.
+func PidPath(dir, name string) string { return filepath.Join(dir, name+".pid") }
+
+// ValidateName checks that name can be used as the socket's file name.
+func ValidateName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("plugin name must not be empty")
+	case name == "." || name == "..", strings.ContainsAny(name, "/\\\x00"), strings.HasPrefix(name, "."):
+		return fmt.Errorf("plugin name %q must be a plain file name", name)
+	case strings.HasSuffix(name, ".pid"), strings.HasSuffix(name, ".listen"):
+		return fmt.Errorf("plugin name %q must not end in .pid or .listen", name)
+	}
+	return nil
+}
+
+// Serve serves p as an InfraKit Instance plugin (Instance/0.6.1, plus the
+// v0.5 Instance/0.5.0 handshake) on the unix socket <Dir>/<Name>, writing
+// <Dir>/<Name>.pid. It refuses to start when a live plugin answers on that
+// socket and removes a stale one. It returns when ctx is cancelled, after
+// removing the socket and the pid file.
+func Serve(ctx context.Context, opts ServeOptions, p instance.Plugin) error {
+	if opts.Name == "" {
+		opts.Name = DefaultName
+	}
+	if err := ValidateName(opts.Name); err != nil {
+		return err
+	}
+	if opts.Dir == "" {
+		return errors.New("no plugin directory")
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 10 * time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = discardLogger()
+	}
+
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return err
+	}
+	socketPath, pidPath := SocketPath(dir, opts.Name), PidPath(dir, opts.Name)
+	if len(socketPath) > maxSocketPath {
+		return fmt.Errorf("socket path %s is %d bytes, longer than the %d a unix socket allows; choose a shorter %s",
+			socketPath, len(socketPath), maxSocketPath, EnvPluginsDir)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating plugin directory: %w", err)
+	}
+
+	handler, err := NewHandler(p, log, opts.Secrets...)
+	if err != nil {
+		return err
+	}
+
+	if err := clearStale(socketPath, pidPath, log); err != nil {
+		return err
+	}
+
+	l, owned, err := listenPrivate(dir, socketPath)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Only remove what is still ours: a newer plugin may have replaced it.
+		if cur, err := os.Lstat(socketPath); err == nil && os.SameFile(cur, owned) {
+			_ = os.Remove(socketPath)
+		}
+		if b, err := os.ReadFile(pidPath); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
+			_ = os.Remove(pidPath)
+		}
+	}()
+
+	// InfraKit's launcher reads the pid with strconv.Atoi: no newline.
+	if err := os.WriteFile(pidPath, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		_ = l.Close()
+		return fmt.Errorf("writing pid file: %w", err)
+	}
+
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          newStdLogger(log),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(l) }()
+
+	log.WithFields(logrus.Fields{"socket": socketPath, "pid_file": pidPath, "pid": os.Getpid()}).Info("Listening")
+	if opts.Ready != nil {
+		opts.Ready(socketPath)
+	}
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serving %s: %w", socketPath, err)
+	case <-ctx.Done():
+	}
+
+	log.WithField("socket", socketPath).Info("Shutting down")
+	// Stop accepting first so the socket file can go even if calls linger.
+	sctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.WithError(err).Warn("In-flight calls did not finish before the shutdown timeout")
+		_ = srv.Close()
+	}
+	<-serveErr
+	return nil
+}
+
+// CheckNotRunning returns an error wrapping ErrAlreadyRunning when a live
+// plugin answers on the socket of that name in dir, and nil when there is no
+// socket or nobody answers on it (a stale socket).
+func CheckNotRunning(dir, name string) error {
+	socketPath := SocketPath(dir, name)
+	conn, err := net.DialTimeout("unix", socketPath, 2*time.Second)
+	if err == nil {
+		_ = conn.Close()
+		pid := "unknown"
+		if b, err := os.ReadFile(PidPath(dir, name)); err == nil {
+			pid = strings.TrimSpace(string(b))
+		}
+		return fmt.Errorf("%w: a plugin answers on %s (pid %s); stop it or choose another --name",
+			ErrAlreadyRunning, socketPath, pid)
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return fmt.Errorf("cannot tell whether a plugin is live on %s: %w", socketPath, err)
+}
+
+// clearStale removes a socket nobody answers on (and its pid file), and
+// refuses when a live plugin answers.
+func clearStale(socketPath, pidPath string, log *logrus.Logger) error {
+	fi, err := os.Lstat(socketPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&os.ModeSocket == 0 {
+		return fmt.Errorf("%s exists and is not a socket: remove it or choose another --name", socketPath)
+	}
+	if err := CheckNotRunning(filepath.Dir(socketPath), filepath.Base(socketPath)); err != nil {
+		return err
+	}
+	log.WithFields(logrus.Fields{"socket": socketPath, "pid_file": pidPath}).Warn("Removing stale socket and pid file")
+	if err := os.Remove(socketPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing stale socket: %w", err)
+	}
+	if err := os.Remove(pidPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing stale pid file: %w", err)
+	}
+	return nil
+}
+
+// listenPrivate binds the socket inside a fresh 0700 directory, sets its mode
+// to 0600 and only then links it into place, so nobody else can ever connect
+// to it and a plugin that appeared meanwhile is never overwritten.
+func listenPrivate(dir, socketPath string) (net.Listener, os.FileInfo, error) {
+	tmp, err := os.MkdirTemp(dir, ".s")
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating socket: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	tmpSock := filepath.Join(tmp, "s")
+
+	l, err := net.Listen("unix", tmpSock)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listening: %w", err)
+	}
+	ul := l.(*net.UnixListener)
+	ul.SetUnlinkOnClose(false) // the socket moves; Serve removes it itself
+	fail := func(err error) (net.Listener, os.FileInfo, error) {
+		_ = l.Close()
+		return nil, nil, err
+	}
+	if err := os.Chmod(tmpSock, 0o600); err != nil {
+		return fail(fmt.Errorf("setting socket mode: %w", err))
+	}
+	if err := os.Link(tmpSock, socketPath); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fail(fmt.Errorf("%w: %s appeared while starting", ErrAlreadyRunning, socketPath))
+		}
+		// Some file systems refuse hard links; fall back to a rename.
+		if _, serr := os.Lstat(socketPath); serr == nil {
+			return fail(fmt.Errorf("%w: %s appeared while starting", ErrAlreadyRunning, socketPath))
+		}
+		if err := os.Rename(tmpSock, socketPath); err != nil {
+			return fail(fmt.Errorf("placing socket: %w", err))
+		}
+	}
+	fi, err := os.Lstat(socketPath)
+	if err != nil {
+		return fail(err)
+	}
+	return l, fi, nil
+}
