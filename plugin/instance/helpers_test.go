@@ -2,23 +2,16 @@ package instance
 
 import (
 	"errors"
-	"flag"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
+
+	"infrakit.aliyun/internal/testflags"
 )
 
-// TestMain parses the test flags again: infrakit's pkg/log (imported through
-// pkg/types) calls flag.CommandLine.Parse([]string{}) in its init, which
-// marks the flags parsed, so without this -run, -v, -count and -fuzz would
-// be silently ignored.
-func TestMain(m *testing.M) {
-	if err := flag.CommandLine.Parse(os.Args[1:]); err != nil {
-		os.Exit(2)
-	}
-	os.Exit(m.Run())
-}
+// TestMain restores the go test flags that InfraKit's init swallows.
+func TestMain(m *testing.M) { os.Exit(testflags.Main(m)) }
 
 // Small stdlib-only assertions: testify's own dependencies are not in go.mod.
 
