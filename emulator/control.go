@@ -171,9 +171,10 @@ func (s *Server) Kill(id string) error {
 	return nil
 }
 
+// BUG(emulator): any instance can be preempted, not only spot instances.
+
 // Preempt interrupts an instance like a spot reclaim: OperationLocks gets
 // Recycling now and the instance is released PreemptNotice (emulated) later.
-// BUG(emulator): any instance can be preempted, not only spot instances.
 func (s *Server) Preempt(id string) error {
 	now := s.clock.Now()
 	unlock := s.st.lock(now)
