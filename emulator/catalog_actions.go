@@ -203,6 +203,14 @@ func actDescribeAvailableResource(s *Server, c *call) (any, *apiError) {
 		return nil, errInvalid("DestinationResource", "Zone, InstanceType, SystemDisk or DataDisk")
 	}
 	zoneF, typeF := c.p.get("ZoneId"), c.p.get("InstanceType")
+	spot := false
+	switch st := c.p.get("SpotStrategy"); st {
+	case "", "NoSpot":
+	case "SpotWithPriceLimit", "SpotAsPriceGo":
+		spot = true
+	default:
+		return nil, errInvalid("SpotStrategy", "NoSpot, SpotWithPriceLimit or SpotAsPriceGo")
+	}
 	if typeF != "" && s.cat.types[typeF] == nil {
 		return nil, newErr(http.StatusBadRequest, "InvalidInstanceType.ValueNotSupported",
 			"The specified InstanceType %q does not exist or beyond the permitted range.", typeF)
@@ -223,7 +231,7 @@ func actDescribeAvailableResource(s *Server, c *call) (any, *apiError) {
 		any := false
 		var sup []wireSupportedResource
 		for _, t := range types {
-			st, cat := stock(!s.faults.noStock(t, z.ZoneId))
+			st, cat := stock(!s.faults.noStock(t, z.ZoneId, spot))
 			any = any || st == "Available"
 			sup = append(sup, wireSupportedResource{Value: t, Status: st, StatusCategory: cat})
 		}
@@ -333,6 +341,10 @@ func actDescribeImages(s *Server, c *call) (any, *apiError) {
 	if v := c.p.get("Status"); v != "" {
 		statuses = strings.Split(v, ",")
 	}
+	tags, err := parseTagFilter(c.p)
+	if err != nil {
+		return nil, err
+	}
 	unlock := s.st.lock(c.now)
 	defer unlock()
 	used := map[string]bool{}
@@ -342,7 +354,7 @@ func actDescribeImages(s *Server, c *call) (any, *apiError) {
 		}
 	}
 	var all []wireImage
-	if owner == "" || owner == "system" {
+	if (owner == "" || owner == "system") && len(tags) == 0 { // system images carry no tags
 		for _, im := range s.cat.Images {
 			w := wireImage{ImageId: im.ImageId, ImageName: im.ImageName, OSName: im.OSName, OSNameEn: im.OSName,
 				OSType: im.OSType, Platform: im.Platform, Architecture: im.Architecture, Size: im.Size,
@@ -355,7 +367,7 @@ func actDescribeImages(s *Server, c *call) (any, *apiError) {
 	}
 	if owner == "" || owner == "self" {
 		for _, im := range s.st.imgOrder {
-			if !im.Deleted && im.RegionID == region {
+			if !im.Deleted && im.RegionID == region && matchTags(im.Tags, tags) {
 				all = append(all, s.customImageWire(im, c.now, used[im.ID]))
 			}
 		}

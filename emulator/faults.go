@@ -22,7 +22,8 @@ type Faults struct {
 	// NoStock makes RunInstances/CreateInstance fail with
 	// OperationDenied.NoStock and DescribeAvailableResource report
 	// WithoutStock for these type/zone pairs (empty ZoneId: every zone;
-	// empty InstanceType: every type in the zone).
+	// empty InstanceType: every type in the zone). A key with SpotOnly
+	// affects only spot requests (SpotStrategy other than NoSpot).
 	NoStock []StockKey `json:"no_stock,omitempty"`
 	// RateLimits are per-Action calls per second (token bucket, burst of one
 	// second's worth); excess calls get 400 Throttling.
@@ -39,6 +40,9 @@ type Faults struct {
 type StockKey struct {
 	InstanceType string `json:"InstanceType"`
 	ZoneId       string `json:"ZoneId"`
+	// SpotOnly limits the stock-out to spot capacity: on-demand (NoSpot)
+	// requests for the pair still succeed.
+	SpotOnly bool `json:"SpotOnly,omitempty"`
 }
 
 type bucket struct {
@@ -79,11 +83,13 @@ func (fs *faultState) get() Faults {
 	return fs.f
 }
 
-func (fs *faultState) noStock(instanceType, zone string) bool {
+// noStock tells whether the pair is sold out; spot is true for a spot
+// request (SpotStrategy other than NoSpot).
+func (fs *faultState) noStock(instanceType, zone string, spot bool) bool {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	for _, k := range fs.f.NoStock {
-		if (k.InstanceType == "" || k.InstanceType == instanceType) && (k.ZoneId == "" || k.ZoneId == zone) {
+		if (k.InstanceType == "" || k.InstanceType == instanceType) && (k.ZoneId == "" || k.ZoneId == zone) && (!k.SpotOnly || spot) {
 			return true
 		}
 	}

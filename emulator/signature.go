@@ -127,12 +127,18 @@ func (c *nonceCache) len() int {
 // and only for a correctly signed request the nonce (so garbage requests
 // cannot fill the nonce cache).
 func (s *Server) authenticate(method string, p params) *apiError {
+	return s.authenticateVersion(method, p, APIVersion)
+}
+
+// authenticateVersion is authenticate for the API version of the product
+// being called (ECS, or STS for AssumeRole).
+func (s *Server) authenticateVersion(method string, p params, version string) *apiError {
 	for _, k := range []string{"AccessKeyId", "Signature", "SignatureNonce", "Timestamp"} {
 		if p[k] == "" {
 			return errMissing(k)
 		}
 	}
-	if v := p["Version"]; v != APIVersion {
+	if v := p["Version"]; v != version {
 		if v == "" {
 			return errMissing("Version")
 		}
@@ -149,6 +155,9 @@ func (s *Server) authenticate(method string, p params) *apiError {
 	key := p["AccessKeyId"]
 	secret, plain := s.opts.AccessKeys[key]
 	sts, isSTS := s.opts.STSKeys[key]
+	if !isSTS {
+		sts, isSTS = s.issued.get(key) // minted by AssumeRole or the metadata fake
+	}
 	switch {
 	case isSTS:
 		tok := p["SecurityToken"]
@@ -156,7 +165,7 @@ func (s *Server) authenticate(method string, p params) *apiError {
 			return newErr(http.StatusBadRequest, "InvalidSecurityToken.MismatchWithAccessKey",
 				"The SecurityToken does not match the AccessKeyId.")
 		}
-		if !sts.Expiration.IsZero() && now.After(sts.Expiration) {
+		if !sts.Expiration.IsZero() && s.stsNow().After(sts.Expiration) {
 			return newErr(http.StatusBadRequest, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired.")
 		}
 		secret = sts.AccessKeySecret

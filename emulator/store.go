@@ -55,10 +55,6 @@ func (t transition) at(now time.Time) string {
 	return t.To
 }
 
-func steady(status string, at time.Time) transition {
-	return transition{From: status, MidAt: at, Mid: status, ToAt: at, To: status}
-}
-
 // instance is the stored form of an ECS instance. Fields are exported only
 // for the state file's JSON.
 type instance struct {
