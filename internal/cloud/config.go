@@ -1,12 +1,28 @@
 // Package cloud resolves Alibaba Cloud credentials, region and ECS endpoint
 // for the daemon and builds the aliyungo ECS client from them.
 //
-// Resolution is a pure function of the command-line values and an
-// environment lookup function, so it can be tested without touching the
-// process environment. Credentials and the region are each taken from the
-// first provider in an ordered list that has them; a later issue adds the
-// aliyun CLI profile, ~/.alibabacloud/credentials and the ECS RAM role as
-// further providers at the end of that list.
+// Resolution depends only on the command-line values and an Env (an
+// environment lookup function, HOME taken from it, an HTTP client and a
+// clock), so it can be tested without touching the process environment.
+// Credentials and the region are each taken from the first provider in an
+// ordered list that has them (see Providers):
+//
+//  1. flags (--access-key-id, --access-key-secret, --security-token, --region);
+//  2. with --profile: that profile, from the aliyun CLI's config.json, else
+//     ~/.alibabacloud/credentials (an explicit flag beats ambient variables);
+//  3. ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET / _SECURITY_TOKEN / ALIBABA_CLOUD_REGION_ID;
+//  4. Terraform's ALICLOUD_ACCESS_KEY / _SECRET_KEY / _SECURITY_TOKEN / ALICLOUD_REGION;
+//  5. the aliyun CLI profile in ~/.aliyun/config.json (ALIBABA_CLOUD_CONFIG_FILE;
+//     profile ALIBABA_CLOUD_PROFILE, else "current") in mode AK, StsToken,
+//     RamRoleArn, ChainableRamRoleArn or EcsRamRole;
+//  6. ~/.alibabacloud/credentials (ALIBABA_CLOUD_CREDENTIALS_FILE; section
+//     ALIBABA_CLOUD_PROFILE, else [default]);
+//  7. the ECS instance RAM role from the metadata service (METADATA_ENDPOINT),
+//     and the instance's region-id.
+//
+// Temporary credentials (RamRoleArn, EcsRamRole, the instance RAM role)
+// carry an expiry and a way to get fresh ones; ClientSource refreshes them
+// before they expire.
 package cloud
 
 import (
@@ -16,6 +32,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -31,6 +48,30 @@ const (
 	EnvTFSecretKey     = "ALICLOUD_SECRET_KEY"
 	EnvTFSecurityToken = "ALICLOUD_SECURITY_TOKEN"
 	EnvTFRegion        = "ALICLOUD_REGION"
+
+	// Profiles: the aliyun CLI's config.json and credentials-go's INI file.
+	EnvProfile         = "ALIBABA_CLOUD_PROFILE"
+	EnvConfigFile      = "ALIBABA_CLOUD_CONFIG_FILE"
+	EnvCredentialsFile = "ALIBABA_CLOUD_CREDENTIALS_FILE"
+
+	// STS endpoint for RamRoleArn profiles (a URL or a host name), and the
+	// STS region used when no endpoint is given.
+	EnvSTSEndpoint = "ALIBABA_CLOUD_STS_ENDPOINT"
+	EnvSTSRegion   = "ALIBABA_CLOUD_STS_REGION"
+
+	// Metadata service: METADATA_ENDPOINT is aliyungo's override
+	// (http://host[:port]); ALIBABA_CLOUD_ECS_METADATA names the RAM role
+	// (skipping the listing); ALIBABA_CLOUD_ECS_METADATA_DISABLED=true
+	// turns the metadata service off.
+	EnvMetadataEndpoint  = "METADATA_ENDPOINT"
+	EnvECSMetadataRole   = "ALIBABA_CLOUD_ECS_METADATA"
+	EnvECSMetadataOff    = "ALIBABA_CLOUD_ECS_METADATA_DISABLED"
+	DefaultMetadataHost  = "http://100.100.100.200"
+	DefaultSTSEndpoint   = "https://sts.aliyuncs.com"
+	defaultSessionName   = "infrakit-instance-aliyun"
+	defaultRoleDuration  = time.Hour
+	metadataPathPrefix   = "/latest/meta-data/"
+	credentialTimeFormat = "2006-01-02T15:04:05Z"
 )
 
 // LookupEnv looks up an environment variable; os.LookupEnv has this shape.
@@ -43,6 +84,11 @@ type Flags struct {
 	SecurityToken   string
 	Region          string
 	Endpoint        string
+	// Profile names the profile (--profile) in the aliyun CLI config or the
+	// credentials file; given, it ranks right after the credential flags.
+	Profile string
+	// STSEndpoint is where RamRoleArn profiles call AssumeRole (--sts-endpoint).
+	STSEndpoint string
 }
 
 // Config is the resolved configuration used to build the ECS client.
@@ -63,13 +109,30 @@ type Config struct {
 	RegionSource string
 	// EndpointSource is "flag --endpoint" or "default"; safe to log.
 	EndpointSource string
+
+	// Expiration is when temporary credentials expire; zero for permanent
+	// ones. ClientSource refreshes them before then.
+	Expiration time.Time
+	// refresh fetches new temporary credentials; nil for static ones.
+	refresh func() (Credentials, error)
 }
 
-// Credentials is one complete set of static credentials.
+// Temporary reports whether the credentials expire and can be refreshed.
+func (c Config) Temporary() bool { return c.refresh != nil }
+
+// Credentials is one complete set of credentials.
 type Credentials struct {
 	AccessKeyID     string
 	AccessKeySecret string
 	SecurityToken   string
+
+	// Expiration is set for temporary credentials (zero: they do not expire).
+	Expiration time.Time
+	// Source, when set, names the origin more precisely than the provider's
+	// Name (e.g. which profile and file); it is safe to log.
+	Source string
+	// refresh gets a new set; set by providers of temporary credentials.
+	refresh func() (Credentials, error)
 }
 
 // Provider is one place credentials and/or a region can come from.
@@ -165,8 +228,15 @@ func (p EnvProvider) Region() (string, bool, error) {
 	return r, r != "", nil
 }
 
+// RegionSourcer is implemented by providers that can name their region's
+// origin more precisely than Name.
+type RegionSourcer interface{ RegionSource() string }
+
 // regionSource names where a provider's region came from.
 func regionSource(p Provider) string {
+	if rs, ok := p.(RegionSourcer); ok {
+		return rs.RegionSource()
+	}
 	if e, ok := p.(EnvProvider); ok {
 		return "env " + e.RegionVar
 	}
@@ -176,20 +246,39 @@ func regionSource(p Provider) string {
 	return p.Name()
 }
 
-// DefaultProviders is the default ordered chain: flags, then the
-// ALIBABA_CLOUD_* environment, then Terraform's ALICLOUD_* environment.
+// DefaultProviders is the default ordered chain (see the package
+// documentation) for an Env that only has lookup: HOME comes from lookup,
+// and the metadata service is used only if lookup sets METADATA_ENDPOINT.
 func DefaultProviders(flags Flags, lookup LookupEnv) []Provider {
-	return []Provider{
-		FlagProvider{Flags: flags},
-		AlibabaCloudEnv(lookup),
-		TerraformEnv(lookup),
+	return Providers(flags, Env{Lookup: lookup})
+}
+
+// Providers is the ordered chain: flags; the --profile profile if the flag
+// is given; the ALIBABA_CLOUD_* environment; Terraform's ALICLOUD_*
+// environment; the aliyun CLI profile; ~/.alibabacloud/credentials; the ECS
+// instance RAM role and region from the metadata service.
+func Providers(flags Flags, env Env) []Provider {
+	profiles := newProfileProvider(flags, env)
+	ps := []Provider{FlagProvider{Flags: flags}}
+	if flags.Profile != "" {
+		ps = append(ps, profiles)
 	}
+	ps = append(ps, AlibabaCloudEnv(env.Lookup), TerraformEnv(env.Lookup))
+	if flags.Profile == "" {
+		ps = append(ps, profiles)
+	}
+	return append(ps, newMetadataProvider(env))
 }
 
 // Resolve resolves the configuration from the command-line values and the
 // environment with the default provider chain. Flags win.
 func Resolve(flags Flags, lookup LookupEnv) (Config, error) {
-	return ResolveWith(flags.Endpoint, DefaultProviders(flags, lookup)...)
+	return ResolveEnv(flags, Env{Lookup: lookup})
+}
+
+// ResolveEnv is Resolve with a full Env (metadata service, HTTP client, clock).
+func ResolveEnv(flags Flags, env Env) (Config, error) {
+	return ResolveWith(flags.Endpoint, Providers(flags, env)...)
 }
 
 // ErrNoCredentials and ErrNoRegion are wrapped by the errors Resolve
@@ -216,14 +305,19 @@ func ResolveWith(endpoint string, providers ...Provider) (Config, error) {
 		}
 		if ok {
 			cfg.AccessKeyID, cfg.AccessKeySecret, cfg.SecurityToken = c.AccessKeyID, c.AccessKeySecret, c.SecurityToken
+			cfg.Expiration, cfg.refresh = c.Expiration, c.refresh
 			cfg.Source = p.Name()
+			if c.Source != "" {
+				cfg.Source = c.Source
+			}
 			credsFound = true
 			break
 		}
 	}
 	if !credsFound {
-		errs = append(errs, fmt.Errorf("%w: set --access-key-id and --access-key-secret, or %s and %s (optionally %s), or Terraform's %s and %s",
-			ErrNoCredentials, EnvAccessKeyID, EnvAccessKeySecret, EnvSecurityToken, EnvTFAccessKey, EnvTFSecretKey))
+		errs = append(errs, fmt.Errorf("%w: set --access-key-id and --access-key-secret, or %s and %s (optionally %s), or Terraform's %s and %s, "+
+			"or configure a profile (aliyun configure; ~/.alibabacloud/credentials; --profile or %s), or run on ECS with an instance RAM role",
+			ErrNoCredentials, EnvAccessKeyID, EnvAccessKeySecret, EnvSecurityToken, EnvTFAccessKey, EnvTFSecretKey, EnvProfile))
 	} else if cfg.Source != "" {
 		if err := checkCredential("access key id", cfg.AccessKeyID); err != nil {
 			errs = append(errs, fmt.Errorf("credentials from %s: %w", cfg.Source, err))
@@ -253,7 +347,7 @@ func ResolveWith(endpoint string, providers ...Provider) (Config, error) {
 		}
 	}
 	if !regionFound {
-		errs = append(errs, fmt.Errorf("%w: set --region, or %s (or Terraform's %s), e.g. cn-hangzhou",
+		errs = append(errs, fmt.Errorf("%w: set --region, or %s (or Terraform's %s), or region_id in the profile, e.g. cn-hangzhou",
 			ErrNoRegion, EnvRegionID, EnvTFRegion))
 	} else if cfg.RegionSource != "" && !validRegion.MatchString(cfg.Region) {
 		errs = append(errs, fmt.Errorf("region %q from %s is not a region id like cn-hangzhou", cfg.Region, cfg.RegionSource))
@@ -340,11 +434,16 @@ type safe struct {
 	Source           string `json:"credential_source"`
 	RegionSource     string `json:"region_source"`
 	HasSecurityToken bool   `json:"security_token_set"`
+	Expiration       string `json:"expiration,omitempty"`
 }
 
 func (c Config) safe() safe {
+	exp := ""
+	if !c.Expiration.IsZero() {
+		exp = c.Expiration.UTC().Format(credentialTimeFormat)
+	}
 	return safe{AccessKeyID: MaskID(c.AccessKeyID), Region: c.Region, Endpoint: RedactURL(c.Endpoint),
-		Source: c.Source, RegionSource: c.RegionSource, HasSecurityToken: c.SecurityToken != ""}
+		Source: c.Source, RegionSource: c.RegionSource, HasSecurityToken: c.SecurityToken != "", Expiration: exp}
 }
 
 // String implements fmt.Stringer without revealing secrets.

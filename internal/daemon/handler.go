@@ -15,7 +15,6 @@ import (
 	"github.com/docker/infrakit/pkg/spi/instance"
 	"github.com/docker/infrakit/pkg/types"
 	"github.com/gorilla/rpc/v2"
-	"github.com/gorilla/rpc/v2/json2"
 )
 
 // SPI versions this daemon answers to.
@@ -80,13 +79,17 @@ func NewHandler(p instance.Plugin, log *logrus.Logger, secrets ...string) (http.
 	}
 
 	server := rpc.NewServer()
-	server.RegisterCodec(json2.NewCodec(), "application/json")
+	server.RegisterCodec(newParamsCodec(), "application/json")
 
 	inst := rpcinstance.PluginServer(scrubbed{p: p, secrets: secrets})
 	if err := server.RegisterService(inst, ""); err != nil {
 		return nil, err
 	}
 	objects := map[spi.InterfaceSpec]func() []rpcbase.Object{inst.ImplementedInterface(): inst.Objects}
+	streams, err := registerExtraSPIs(server, p, objects, log) // spis.go: Event and Metadata, when p has them
+	if err != nil {
+		return nil, err
+	}
 	if err := server.RegisterService(rpcbase.Handshake(objects), ""); err != nil {
 		return nil, err
 	}
@@ -121,8 +124,11 @@ func NewHandler(p instance.Plugin, log *logrus.Logger, secrets ...string) (http.
 	mux := http.NewServeMux()
 	mux.HandleFunc(rpcbase.URLAPI, info.ShowAPI)
 	mux.HandleFunc(rpcbase.URLFunctions, info.ShowTemplateFunctions)
+	if streams != nil {
+		mux.Handle(rpcbase.URLEventsPrefix, streams)
+	}
 	mux.Handle("/", logCalls(server, log))
-	return mux, nil
+	return &pluginHandler{Handler: mux, streams: streams}, nil
 }
 
 // logCalls logs each RPC's method, duration and outcome, never its payload.

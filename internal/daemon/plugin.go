@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"time"
+
 	"github.com/docker/infrakit/pkg/spi/instance"
 
 	ecsplugin "infrakit.aliyun/plugin/instance"
@@ -13,10 +15,20 @@ func DefaultPluginFactory(p PluginParams) (instance.Plugin, error) {
 		RegionID:      p.Cloud.Region,
 		NamespaceTags: p.NamespaceTags,
 		Logger:        p.Logger,
+		Clients:       p.Clients,
 		RateLimit:     p.RateLimit,
+		// 0 means "no cache" on the command line, "default" in Config.
+		DescribeCacheTTL: describeCacheTTL(p.DescribeCacheTTL),
 	})
 	if err != nil {
 		return nil, err // not a typed nil in the interface
 	}
 	return pl, nil
+}
+
+func describeCacheTTL(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }

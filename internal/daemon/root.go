@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/Sirupsen/logrus"
 	"github.com/denverdino/aliyungo/ecs"
@@ -18,6 +19,7 @@ import (
 
 	"infrakit.aliyun/internal/cloud"
 	"infrakit.aliyun/internal/inventory"
+	ecsplugin "infrakit.aliyun/plugin/instance"
 )
 
 // DefaultName is the default plugin (and socket) name.
@@ -28,11 +30,17 @@ const CommandName = "infrakit-instance-aliyun"
 
 // PluginParams is what the daemon hands the plugin constructor.
 type PluginParams struct {
-	Client        *ecs.Client
+	Client *ecs.Client
+	// Clients is set when the credentials are temporary (STS from a RAM
+	// role): the plugin must ask it for the client before every call.
+	Clients       func() (*ecs.Client, error)
 	Cloud         cloud.Config
 	NamespaceTags map[string]string
 	Logger        *logrus.Logger
 	RateLimit     float64 // ECS calls per second, 0 unlimited
+	// DescribeCacheTTL is how long one DescribeInstances scan answers
+	// other describes; 0 disables the cache.
+	DescribeCacheTTL time.Duration
 }
 
 // PluginFactory builds the instance plugin.
@@ -57,10 +65,16 @@ type options struct {
 	logLevel      int
 	logFormat     string
 	rateLimit     float64
+	describeTTL   time.Duration
+	spot          spotOptions // events_listener.go
+	// metadataEndpoint is the ECS metadata service for the RAM role and
+	// region: the real one only when running with the real environment.
+	metadataEndpoint string
 }
 
 // NewRootCommand returns the infrakit-instance-aliyun command tree.
 func NewRootCommand(d Deps) *cobra.Command {
+	realEnv := d.LookupEnv == nil // an injected environment is hermetic: no metadata service unless it sets METADATA_ENDPOINT
 	if d.LookupEnv == nil {
 		d.LookupEnv = os.LookupEnv
 	}
@@ -68,6 +82,9 @@ func NewRootCommand(d Deps) *cobra.Command {
 		d.NewPlugin = DefaultPluginFactory
 	}
 	o := &options{}
+	if realEnv {
+		o.metadataEndpoint = cloud.DefaultMetadataHost
+	}
 	cmd := &cobra.Command{
 		Use:   CommandName,
 		Short: "InfraKit instance plugin for Alibaba Cloud ECS",
@@ -78,7 +95,12 @@ else $INFRAKIT_HOME/plugins, else ~/.infrakit/plugins. Stops on SIGINT or SIGTER
 Credentials and region come from the flags, else the environment:
   ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET, ALIBABA_CLOUD_SECURITY_TOKEN,
   ALIBABA_CLOUD_REGION_ID, else Terraform's ALICLOUD_ACCESS_KEY, ALICLOUD_SECRET_KEY,
-  ALICLOUD_SECURITY_TOKEN, ALICLOUD_REGION.
+  ALICLOUD_SECURITY_TOKEN, ALICLOUD_REGION,
+else the aliyun CLI profile (~/.aliyun/config.json; --profile or ALIBABA_CLOUD_PROFILE, else
+"current"; modes AK, StsToken, RamRoleArn, ChainableRamRoleArn, EcsRamRole), else
+~/.alibabacloud/credentials, else the ECS instance RAM role and region from the metadata
+service. --profile, when given, ranks right after the credential flags. Temporary (STS)
+credentials are refreshed before they expire. Check the result with "` + CommandName + ` check".
 Prefer the environment for secrets: command lines are visible to other users.`,
 		Args:          cobra.NoArgs,
 		SilenceErrors: true,
@@ -103,6 +125,8 @@ Prefer the environment for secrets: command lines are visible to other users.`,
 	pf.StringVar(&o.cloud.AccessKeyID, "access-key-id", "", "access key id (env "+cloud.EnvAccessKeyID+", "+cloud.EnvTFAccessKey+")")
 	pf.StringVar(&o.cloud.AccessKeySecret, "access-key-secret", "", "access key secret (env "+cloud.EnvAccessKeySecret+", "+cloud.EnvTFSecretKey+")")
 	pf.StringVar(&o.cloud.SecurityToken, "security-token", "", "STS security token (env "+cloud.EnvSecurityToken+", "+cloud.EnvTFSecurityToken+")")
+	pf.StringVar(&o.cloud.Profile, "profile", "", "profile in ~/.aliyun/config.json or ~/.alibabacloud/credentials (env "+cloud.EnvProfile+")")
+	pf.StringVar(&o.cloud.STSEndpoint, "sts-endpoint", "", "STS endpoint for RamRoleArn profiles (env "+cloud.EnvSTSEndpoint+"; default https://sts.aliyuncs.com)")
 
 	f := cmd.Flags()
 	f.StringVar(&o.name, "name", DefaultName, "plugin name: the socket's file name in the plugin directory")
@@ -110,11 +134,15 @@ Prefer the environment for secrets: command lines are visible to other users.`,
 	f.IntVar(&o.logLevel, "log", DefaultLogLevel, "log level: 0 panic, 1 fatal, 2 error, 3 warn, 4 info, 5 debug")
 	f.StringVar(&o.logFormat, "log-format", LogFormatText, "log format: text or json")
 	f.Float64Var(&o.rateLimit, "rate-limit", 0, "maximum ECS API calls per second, 0 for unlimited")
+	f.DurationVar(&o.describeTTL, "describe-cache-ttl", ecsplugin.DefaultDescribeCacheTTL,
+		"how long one DescribeInstances scan answers other describes (groups polling at once share it), 0 to disable")
+	addSpotFlags(f, &o.spot) // events_listener.go
 
 	cmd.CompletionOptions.DisableDefaultCmd = true
 	cmd.AddCommand(newVersionCommand())
+	cmd.AddCommand(newCheckCommand(o, d)) // check.go
 	cmd.AddCommand(inventory.Commands(func() (*ecs.Client, string, error) {
-		cfg, err := cloud.Resolve(o.cloud, d.LookupEnv)
+		cfg, err := cloud.ResolveEnv(o.cloud, o.cloudEnv(d))
 		if err != nil {
 			return nil, "", err
 		}
@@ -133,16 +161,20 @@ func run(ctx context.Context, cmd *cobra.Command, o *options, d Deps) error {
 	if err := ValidateName(o.name); err != nil {
 		return fmt.Errorf("--name: %w", err)
 	}
-	cfg, err := cloud.Resolve(o.cloud, d.LookupEnv)
+	cfg, err := cloud.ResolveEnv(o.cloud, o.cloudEnv(d))
 	if err != nil {
 		return err
 	}
+	log.Hooks.Add(newRedactHook(cfg.Secrets())) // secrets read from profile files or the metadata service
 	tags, err := ParseNamespaceTags(o.namespaceTags)
 	if err != nil {
 		return err
 	}
 	if o.rateLimit < 0 {
 		return errors.New("--rate-limit must be 0 (unlimited) or a positive number of calls per second")
+	}
+	if o.describeTTL < 0 {
+		return errors.New("--describe-cache-ttl must be 0 (no cache) or a positive duration")
 	}
 	dir, err := PluginsDir(d.LookupEnv)
 	if err != nil {
@@ -160,8 +192,10 @@ func run(ctx context.Context, cmd *cobra.Command, o *options, d Deps) error {
 		"endpoint_source":    cfg.EndpointSource,
 		"credential_source":  cfg.Source,
 		"security_token_set": cfg.SecurityToken != "",
+		"credentials_expire": cfg.Temporary(),
 		"namespace_tags":     FormatTags(tags),
 		"rate_limit":         o.rateLimit,
+		"describe_cache_ttl": o.describeTTL.String(),
 	}).Info("Starting " + CommandName)
 
 	// Fail fast, before the plugin is built; Serve checks again.
@@ -169,11 +203,16 @@ func run(ctx context.Context, cmd *cobra.Command, o *options, d Deps) error {
 		return err
 	}
 
-	client, err := cloud.NewECSClient(cfg, append([]cloud.ClientOption{cloud.WithUserAgent(UserAgent())}, d.ClientOptions...)...)
+	clients, err := cloud.NewClientSource(cfg, nil, log, append([]cloud.ClientOption{cloud.WithUserAgent(UserAgent())}, d.ClientOptions...)...)
 	if err != nil {
 		return err
 	}
-	p, err := d.NewPlugin(PluginParams{Client: client, Cloud: cfg, NamespaceTags: tags, Logger: log, RateLimit: o.rateLimit})
+	client, _ := clients.Client()
+	var rotate func() (*ecs.Client, error)
+	if cfg.Temporary() {
+		rotate = clients.Client
+	}
+	p, err := d.NewPlugin(PluginParams{Client: client, Clients: rotate, Cloud: cfg, NamespaceTags: tags, Logger: log, RateLimit: o.rateLimit, DescribeCacheTTL: o.describeTTL})
 	if err != nil {
 		return fmt.Errorf("creating the plugin: %w", err)
 	}
@@ -184,6 +223,12 @@ func run(ctx context.Context, cmd *cobra.Command, o *options, d Deps) error {
 			}
 		}
 	}()
+	// Spot reclaim watcher and CloudMonitor listener (events_listener.go).
+	stopSpot, err := startSpot(o.spot, p, log)
+	if err != nil {
+		return err
+	}
+	defer stopSpot()
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -182,6 +182,7 @@ func Serve(ctx context.Context, opts ServeOptions, p instance.Plugin) error {
 	}
 
 	log.WithField("socket", socketPath).Info("Shutting down")
+	closeStreams(handler) // event subscribers would hold Shutdown (spis.go)
 	// Stop accepting first so the socket file can go even if calls linger.
 	sctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
 	defer cancel()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"reflect"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	log "github.com/Sirupsen/logrus"
+	"github.com/denverdino/aliyungo/ecs"
 	"golang.org/x/time/rate"
 )
 
@@ -36,6 +38,7 @@ type invoker interface {
 // Every call goes through one retry policy and one rate limiter.
 type adapter struct {
 	client      invoker
+	clients     func() (*ecs.Client, error) // when set, used instead of client
 	region      string
 	limiter     *rate.Limiter // nil = unlimited
 	retry       retryPolicy
@@ -46,6 +49,10 @@ type adapter struct {
 var _ ecsAPI = (*adapter)(nil)
 
 const pageSize = 100
+
+// CodeNoCredentials is this plugin's code for a call not sent because
+// Config.Clients had no usable credentials (e.g. expired and not renewable).
+const CodeNoCredentials = "CredentialsUnavailable"
 
 type ecsResponse struct {
 	RequestId string
@@ -116,8 +123,16 @@ func call[R any, PR interface {
 // background and its result is dropped (a retried RunInstances reuses the
 // ClientToken, so this cannot create a second instance).
 func (a *adapter) invoke(ctx context.Context, action string, values url.Values, resp interface{}) error {
+	var client invoker = a.client
+	if a.clients != nil {
+		c, err := a.clients()
+		if err != nil {
+			return &APIError{Action: action, Code: CodeNoCredentials, Message: redact(err.Error()), StatusCode: -1}
+		}
+		client = c
+	}
 	done := make(chan error, 1)
-	go func() { done <- a.client.Invoke(action, values, resp) }()
+	go func() { done <- client.Invoke(action, values, resp) }()
 	var timeout <-chan time.Time
 	if a.callTimeout > 0 {
 		t := time.NewTimer(a.callTimeout)
@@ -130,6 +145,9 @@ func (a *adapter) invoke(ctx context.Context, action string, values url.Values, 
 	case <-timeout:
 		return &APIError{Action: action, Code: CodeCallTimeout, Message: fmt.Sprintf("no response after %v", a.callTimeout), StatusCode: -1}
 	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return &APIError{Action: action, Code: CodeCallTimeout, Message: "no response before the operation's deadline", StatusCode: -1}
+		}
 		return ctx.Err()
 	}
 }

@@ -17,8 +17,8 @@
 //	{
 //	  "RunInstances": {               // or "CreateInstanceArgs" (legacy name, same fields)
 //	    "ImageId": "...",             // required
-//	    "InstanceType": "...",        // required
-//	    "ZoneId": "...", "VSwitchId": "...",
+//	    "InstanceType": "...",        // required unless InstanceTypes is given
+//	    "ZoneId": "...", "VSwitchId": "...",   // no ZoneId with VSwitchIds
 //	    "SecurityGroupId": "..."  or  "SecurityGroupIds": ["...", ...],   // not both
 //	    "PrivateIpAddress": "...",    // IPv4, needs VSwitchId; a LogicalID that is an IP overrides it
 //	    "InstanceName", "HostName", "Description", "KeyPairName",
@@ -41,7 +41,10 @@
 //	                   "Encrypted", "KMSKeyId"} ],   // at most 16
 //	    "UserData": "plain text"      // optional, see below
 //	  },
-//	  "Tags": {"key": "value"}        // put on every instance
+//	  "Tags": {"key": "value"},       // put on every instance
+//	  "InstanceTypes": ["ecs.g6.large", "ecs.g5.large"],   // capacity fallbacks, see "Capacity"
+//	  "VSwitchIds": ["vsw-h", "vsw-i", "vsw-j"],
+//	  "SameMemoryFallback": false, "SpotFallbackOnDemand": false
 //	}
 //
 // Field names are the ECS RunInstances parameter names and are matched
@@ -75,14 +78,60 @@
 // Both are plain text (do not base64 them yourself). Put a "#cloud-config"
 // document in UserData only when Init is empty.
 //
-// Reserved for a later issue: the top-level keys InstanceTypes, VSwitchIds,
-// SameMemoryFallback, SpotFallbackOnDemand and Preemption will sit beside
-// RunInstances and Tags (and be parsed into Properties). Today they are
-// rejected as unknown fields.
+// # Capacity
+//
+// Top-level keys beside RunInstances make Provision find stock:
+//
+//   - "InstanceTypes": ordered instance types. RunInstances.InstanceType,
+//     when set too, is tried first and must not be repeated in the list.
+//   - "VSwitchIds": ordered vswitches, each implying its zone.
+//     RunInstances.VSwitchId, when set too, comes first and must not be
+//     repeated. RunInstances.ZoneId must not be set with VSwitchIds;
+//     PrivateIpAddress (or a LogicalID that is an IP) needs exactly one vswitch.
+//   - "SameMemoryFallback": true: when every listed type is out of stock,
+//     try the type with the memory (and GPU count) of the first listed type
+//     and the fewest vCPUs at or above its count that DescribeAvailableResource
+//     reports in stock in the zone (ties: same family, then name). The
+//     instance type catalogue (DescribeInstanceTypes) is fetched once per
+//     plugin; vswitch zones (DescribeVSwitches) once per vswitch.
+//   - "SpotFallbackOnDemand": true (spot strategies only): when no choice has
+//     spot capacity, try them all again as on-demand (NoSpot, without the
+//     SpotPriceLimit/SpotDuration/SpotInterruptionBehavior parameters).
+//
+// Lists are non-empty, without blanks, white space or duplicates, at most 10
+// choices each (counting the single field). Order of attempts: vswitches
+// ordered by the group's spread, and within each vswitch the types in
+// order; then the same-memory choices (one per vswitch); then, with
+// SpotFallbackOnDemand, the same again as on-demand. Provision moves on only
+// for OperationDenied.NoStock, InvalidInstanceType.ZoneNotSupported and
+// Zone.NotOnSale (which skips the rest of that zone); any other error ends
+// it. Each attempt has its own ClientToken (the first is the Provision's,
+// the others derived from it and the choice); retries of one attempt reuse
+// it. At most 12 attempts, and none started after 9 s, so Provision answers
+// inside InfraKit's 15 s RPC timeout. When nothing has stock the error names
+// every choice tried, e.g.
+//
+//	provision instance in group "web": no stock for any of 2 choices: ecs.g6.large in cn-hangzhou-h (vsw-h) (OperationDenied.NoStock), ecs.g5.large in cn-hangzhou-h (vsw-h) (OperationDenied.NoStock)
+//
+// followed by the last request ID, and ErrorCode returns the last ECS code.
+//
+// Zone spread: with several vswitches, a new instance goes to the vswitch
+// with the fewest members of its group (infrakit.group, counted with
+// DescribeInstances; instances being reclaimed, OperationLocks Recycling,
+// do not count), ties in list order. Provisions in flight and instances
+// created in the last two minutes count too, so concurrent Provisions of a
+// group spread out. Spreading is not a fallback.
+//
+// An instance created by a fallback carries the tag
+// infrakit-aliyun.fallback ("instance-type", "same-memory", "zone",
+// "on-demand", joined by "+", relative to the first choice tried) if the
+// instance still has fewer than 20 tags; DescribeInstances properties show
+// it as Fallback, beside InstanceType and ZoneId.
 //
 // # Mapping to ECS
 //
-// Provision makes one RunInstances call (Amount 1) that carries every tag,
+// Provision makes one RunInstances call (Amount 1) per capacity choice
+// (normally one, see Capacity) that carries every tag,
 // so the instance is never untagged; it returns the instance ID at once and
 // never waits for Running. A LogicalID that parses as an IPv4 address is
 // used as PrivateIpAddress. The ClientToken is the hex SHA-256 of the group,
@@ -109,11 +158,67 @@
 // DescribeInstances filters by tag on the server (namespace tags always
 // added, MaxResults 100 with NextToken, all pages) and again on the client.
 // Instances in state Deleted/Deleting/Released are skipped; spot instances
-// being reclaimed (OperationLocks "Recycling") are still listed. LogicalID is
+// being reclaimed are left out of group describes (see Spot interruption)
+// but listed, with their OperationLocks, by other describes. LogicalID is
 // the infrakit.logical_id tag, else the primary private IP. With properties,
 // each Description carries an InstanceProperties JSON (status, type, zone,
 // VPC/vswitch, IPs, security groups, charge and spot strategy, creation
 // time, operation locks).
+//
+// # Spot interruption
+//
+// ECS gives a reclaimed spot instance OperationLocks "Recycling" and
+// releases it about 5 minutes later. The plugin notices the lock in every
+// DescribeInstances it makes, in a background watcher of the namespace's
+// spot instances (StartWatcher; the daemon's --spot-watch-interval, default
+// 30s; Close stops it), and from a pushed CloudMonitor event
+// Instance:PreemptibleInstanceInterruption (MarkInterrupting; the daemon's
+// --events-listen). From then on the instance is left out of describes
+// filtered by infrakit.group, so the group plugin provisions the
+// replacement at the notice instead of at the release, and the
+// instance/interrupting event is published once.
+//
+// Pets: while the reclaimed instance holds the private IP a logical ID asks
+// for, Provision of that logical ID fails fast with an error wrapping
+// ErrKeptDataNotReady (ECS would refuse the duplicate address anyway); the
+// group plugin retries each poll and the replacement starts right after ECS
+// releases the old instance. No duplicate IP is ever requested.
+//
+// Keeping data (opt-in, spot specs only):
+//
+//	"Preemption": {"KeepData": "disks"}   // or "image"
+//
+// The instance is tagged infrakit-aliyun.keep-data at creation, so the
+// notice, which carries no spec, knows what to keep. "disks" (needs
+// DataDisk): at the notice each data disk is tagged (namespace tags,
+// infrakit.group, infrakit.logical_id, infrakit-aliyun.preempted-from=<id>,
+// infrakit-aliyun.vswitch), set DeleteWithInstance=false and detached; the
+// group's next Provision (same logical ID for pets, one without for
+// cattle) creates the replacement in the same vswitch without new data
+// disks, claims the kept ones (infrakit-aliyun.claimed-by=<new id>) and
+// attaches them once it runs. "image": at the notice CreateImage of the
+// instance (ClientToken derived from its ID, so copies of the plugin make
+// one image), tagged like the disks plus infrakit-aliyun.instance-type;
+// Provision fails fast (ErrKeptDataNotReady) while the image is Creating,
+// then boots the replacement from it in the same vswitch and type, with
+// the spec's security groups and tags (only the IP differs). The watcher
+// deletes a kept image once its replacement is Running, when a newer image
+// exists for the same logical ID, or after 24 hours unclaimed. All links are
+// in ECS tags: any copy of the plugin finds them. Provision waits up to 5 s
+// for data still being saved from a reclaimed instance of its group.
+//
+// # Events and metadata
+//
+// EventPlugin and MetadataPlugin are served on the plugin's socket beside
+// the Instance SPI (infrakit's rpc event and metadata services; events at
+// /events through infrakit's broker). Topics: instance/interrupting
+// (Interruption), instance/lost (LostInstance: a group member that vanished
+// between two describes without Destroy or a notice), instance/no-stock
+// (StockOut, from the capacity fallback loop). Metadata (read-only):
+// region, zones, instances/{total,spot,interrupting,by-status/*,by-zone/*},
+// spot/{interrupting,last-interruption}, capacity/{last-stock-out,
+// last-fallback}, events/instance/<topic> counts. With InfraKit's CLI:
+// infrakit instance-aliyun keys -al / cat region / topics / tail instance/interrupting.
 //
 // # Errors, retries, logging
 //

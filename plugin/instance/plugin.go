@@ -50,6 +50,11 @@ const (
 type Config struct {
 	// Client is the aliyungo ECS client (endpoint and credentials set).
 	Client *ecs.Client
+	// Clients, when set, is asked for the client before every ECS call and
+	// Client is not needed: it lets temporary (STS) credentials be rotated
+	// by handing out a new client (aliyungo clients cannot be changed
+	// safely while in use). See internal/cloud.ClientSource.
+	Clients func() (*ecs.Client, error)
 	// RegionID is the region every call is made in, e.g. "cn-hangzhou".
 	RegionID string
 	// NamespaceTags are put on every instance the plugin creates and added
@@ -68,6 +73,14 @@ type Config struct {
 	// CallTimeout bounds one HTTP call to ECS (aliyungo has no timeout of
 	// its own); 0 = DefaultCallTimeout.
 	CallTimeout time.Duration
+	// DescribeCacheTTL is how long a DescribeInstances scan answers other
+	// describes (see describecache.go); 0 = DefaultDescribeCacheTTL,
+	// negative = no cache (concurrent identical scans are still shared).
+	DescribeCacheTTL time.Duration
+	// ProvisionTimeout bounds a whole Provision, retries and rate-limit
+	// waits included, so it answers before InfraKit's 15 s RPC timeout;
+	// 0 = DefaultProvisionTimeout.
+	ProvisionTimeout time.Duration
 }
 
 // Plugin is the InfraKit instance plugin for Alibaba Cloud ECS.
@@ -81,8 +94,14 @@ type Plugin struct {
 	nonce     func() (string, error)
 	describe  singleflight.Group
 
+	provisionTimeout time.Duration
+
 	attachTimeout time.Duration
 	background    sync.WaitGroup
+
+	capacity capacityState // capacity.go
+
+	spot *spotState // preempt.go: interruptions, events, metadata
 }
 
 var (
@@ -95,7 +114,7 @@ var (
 // New returns a plugin over an aliyungo ECS client. It returns an error for
 // a missing client or region, invalid namespace tags, or negative limits.
 func New(cfg Config) (*Plugin, error) {
-	if cfg.Client == nil {
+	if cfg.Client == nil && cfg.Clients == nil {
 		return nil, errors.New("new aliyun instance plugin: Client is required")
 	}
 	cfg, err := normalize(cfg)
@@ -104,6 +123,7 @@ func New(cfg Config) (*Plugin, error) {
 	}
 	a := &adapter{
 		client:      cfg.Client,
+		clients:     cfg.Clients,
 		region:      cfg.RegionID,
 		retry:       newRetryPolicy(cfg.Retry, cfg.Now),
 		callTimeout: cfg.CallTimeout,
@@ -112,7 +132,7 @@ func New(cfg Config) (*Plugin, error) {
 	if cfg.RateLimit > 0 {
 		a.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), int(math.Max(1, math.Ceil(cfg.RateLimit))))
 	}
-	return newPlugin(a, cfg)
+	return newPlugin(newDescribeCache(a, cfg.NamespaceTags, cfg.DescribeCacheTTL, cfg.Now), cfg)
 }
 
 func normalize(cfg Config) (Config, error) {
@@ -148,6 +168,12 @@ func normalize(cfg Config) (Config, error) {
 	if cfg.CallTimeout == 0 {
 		cfg.CallTimeout = DefaultCallTimeout
 	}
+	if cfg.DescribeCacheTTL == 0 {
+		cfg.DescribeCacheTTL = DefaultDescribeCacheTTL
+	}
+	if cfg.ProvisionTimeout <= 0 {
+		cfg.ProvisionTimeout = DefaultProvisionTimeout
+	}
 	ns := make(map[string]string, len(cfg.NamespaceTags))
 	for k, v := range cfg.NamespaceTags {
 		ns[k] = v
@@ -162,7 +188,7 @@ func newPlugin(api ecsAPI, cfg Config) (*Plugin, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Plugin{
+	pl := &Plugin{
 		api:           api,
 		region:        cfg.RegionID,
 		namespace:     cfg.NamespaceTags,
@@ -171,7 +197,13 @@ func newPlugin(api ecsAPI, cfg Config) (*Plugin, error) {
 		retry:         newRetryPolicy(cfg.Retry, cfg.Now),
 		nonce:         randomNonce,
 		attachTimeout: 10 * time.Minute,
-	}, nil
+
+		provisionTimeout: cfg.ProvisionTimeout,
+
+		spot: newSpotState(cfg.Now),
+	}
+	pl.setCapacityHooks(pl.onStockOut, pl.onFallback) // metadata.go
+	return pl, nil
 }
 
 func randomNonce() (string, error) {
@@ -261,18 +293,28 @@ func (p *Plugin) Provision(spec instance.Spec) (*instance.ID, error) {
 	if err != nil {
 		return fail(err)
 	}
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), p.provisionTimeout)
+	defer cancel()
 
 	disks, err := p.resolveAttachments(ctx, spec.Attachments, props.RunInstances.ZoneId)
 	if err != nil {
 		return fail(err)
 	}
+	// Kept data of a reclaimed spot instance (preempt.go); its disks are
+	// attached like Attachments.
+	rep, err := p.prepareReplacement(ctx, spec, &props, req)
+	if err != nil {
+		return fail(err)
+	}
+	defer rep.release()
+	disks = append(disks, rep.keptDisks()...)
 
-	id, err := p.api.RunInstances(ctx, req)
+	id, err := p.runWithCapacity(ctx, spec, props, req, disks, start)
 	if err != nil {
 		return fail(err)
 	}
 	logger = logger.WithField("instance", id)
+	p.finishReplacement(ctx, rep, id)
 
 	if err := p.attach(ctx, id, disks); err != nil {
 		// Do not leave an instance without the disks it was promised.
@@ -329,8 +371,10 @@ func (p *Plugin) buildRunRequest(spec instance.Spec) (*runRequest, Properties, e
 	privateIP := ""
 	if ip := net.ParseIP(logical); ip != nil && ip.To4() != nil {
 		privateIP = ip.String()
-		if props.RunInstances.VSwitchId == "" {
+		if vs := props.vswitches(); len(vs) == 0 {
 			probs.add("LogicalID", "%q is used as PrivateIpAddress, which needs %s.VSwitchId", logical, props.Form)
+		} else if len(vs) > 1 {
+			probs.add("LogicalID", "%q is used as PrivateIpAddress, which fits one vswitch only; the properties list %d", logical, len(vs))
 		}
 	}
 	for i, a := range spec.Attachments {
@@ -523,6 +567,7 @@ func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 	start := p.now()
 	logger := p.log.WithFields(log.Fields{"action": "destroy", "instance": string(id), "reason": dctx.Reason})
 	ctx := context.Background()
+	p.noteDestroyed(string(id)) // not "lost" when it disappears (events.go)
 	if dctx.Reason == ReasonRollingUpdate {
 		if err := p.keepAttachedDisks(ctx, string(id)); err != nil {
 			logger.WithError(err).Warn("destroy failed")
@@ -583,13 +628,16 @@ type InstanceProperties struct {
 	SpotPriceLimit     float64  `json:",omitempty"`
 	CreationTime       string   `json:",omitempty"`
 	OperationLocks     []string `json:",omitempty"`
+	// Fallback is the TagFallback tag: which capacity fallback created the
+	// instance ("instance-type", "zone", "same-memory", "on-demand", joined by "+").
+	Fallback string `json:",omitempty"`
 }
 
 // DescribeInstances implements instance.Plugin. The namespace tags are
 // always part of the filter; every page is read. The logical ID is the
 // infrakit.logical_id tag, else the primary private IP.
 func (p *Plugin) DescribeInstances(tags map[string]string, properties bool) ([]instance.Description, error) {
-	key := describeKey(tags, properties)
+	key := describeKey(tags, properties) + "|" + p.describeGeneration()
 	v, err, _ := p.describe.Do(key, func() (interface{}, error) {
 		return p.describeInstances(tags, properties)
 	})
@@ -597,7 +645,8 @@ func (p *Plugin) DescribeInstances(tags map[string]string, properties bool) ([]i
 		return nil, err
 	}
 	shared := v.([]instance.Description)
-	return append([]instance.Description(nil), shared...), nil
+	// Reclaimed instances are left out of group describes (preempt.go).
+	return p.afterDescribe(tags, append([]instance.Description(nil), shared...)), nil
 }
 
 func describeKey(tags map[string]string, properties bool) string {
@@ -633,6 +682,7 @@ func (p *Plugin) describeInstances(tags map[string]string, properties bool) ([]i
 		if !hasTags(itags, want) {
 			continue
 		}
+		p.observe(inst, "describe") // notices spot reclaims (preempt.go)
 		d := instance.Description{ID: instance.ID(inst.InstanceId), Tags: itags}
 		if l := itags[TagLogicalID]; l != "" {
 			d.LogicalID = instance.LogicalIDFromString(l)
@@ -703,5 +753,6 @@ func describeProperties(inst *ecsInstance) InstanceProperties {
 		SpotPriceLimit:     inst.SpotPriceLimit,
 		CreationTime:       inst.CreationTime,
 		OperationLocks:     inst.lockReasons(),
+		Fallback:           inst.tags()[TagFallback],
 	}
 }

@@ -33,6 +33,7 @@ const (
 	keyRunInstances       = "RunInstances"
 	keyCreateInstanceArgs = "CreateInstanceArgs"
 	keyTags               = "Tags"
+	keyPreemption         = "Preemption" // see preempt.go
 )
 
 // Properties is the parsed, defaulted and validated form of a group's
@@ -46,6 +47,26 @@ type Properties struct {
 	// Form is the top-level key the parameters came from: "RunInstances"
 	// or "CreateInstanceArgs".
 	Form string
+
+	// InstanceTypes are instance types tried in order when the one before is
+	// out of stock (after RunInstances.InstanceType, if set, which may then be
+	// omitted). At most 10 choices in all.
+	InstanceTypes []string
+	// VSwitchIds are vswitches (so zones) that new instances spread over,
+	// fewest group members first; one out of stock moves Provision to the
+	// next (after RunInstances.VSwitchId, if set). Not with RunInstances.ZoneId.
+	VSwitchIds []string
+	// SameMemoryFallback, when every listed type is out of stock, picks an
+	// available type with the same memory (and GPUs) as the first and the
+	// fewest vCPUs at or above its count.
+	SameMemoryFallback bool
+	// SpotFallbackOnDemand launches on-demand (NoSpot) when no listed
+	// choice has spot capacity. Needs a spot RunInstances.SpotStrategy.
+	SpotFallbackOnDemand bool
+
+	// Preemption says what to keep when a spot instance is reclaimed; nil
+	// when the key is absent (see preempt.go).
+	Preemption *Preemption
 }
 
 // RunInstancesArgs are the ECS RunInstances parameters a spec may set. Field
@@ -196,9 +217,12 @@ func ParseProperties(any *types.Any) (Properties, error) {
 	var probs problems
 	for _, k := range sortedKeys(top) {
 		switch k {
-		case keyRunInstances, keyCreateInstanceArgs, keyTags:
+		case keyRunInstances, keyCreateInstanceArgs, keyTags, keyPreemption:
 		default:
-			probs.add(k, "%s", unknownFieldHint(k, []string{keyRunInstances, keyCreateInstanceArgs, keyTags}))
+			if isCapacityKey(k) {
+				continue
+			}
+			probs.add(k, "%s", unknownFieldHint(k, append([]string{keyRunInstances, keyCreateInstanceArgs, keyTags, keyPreemption}, capacityKeys...)))
 		}
 	}
 	_, hasRun := top[keyRunInstances]
@@ -222,6 +246,10 @@ func ParseProperties(any *types.Any) (Properties, error) {
 	if t, ok := top[keyTags]; ok {
 		checkShape(&probs, keyTags, t, reflect.TypeOf(map[string]string{}))
 	}
+	if v, ok := top[keyPreemption]; ok {
+		checkShape(&probs, keyPreemption, v, reflect.TypeOf(Preemption{}))
+	}
+	checkCapacityShape(&probs, top)
 	if len(probs) > 0 {
 		return Properties{}, probs.err()
 	}
@@ -240,8 +268,11 @@ func ParseProperties(any *types.Any) (Properties, error) {
 		}
 	}
 
+	decodeCapacity(top, &out)
+	out.Preemption = decodePreemption(top[keyPreemption])
 	out.RunInstances.setDefaults()
-	out.RunInstances.validate(&probs, out.Form)
+	out.validateRunInstances(&probs)
+	validatePreemption(&probs, out)
 	validateTags(&probs, keyTags, out.Tags, true)
 	if n := len(out.Tags); n > MaxTags {
 		probs.add(keyTags, "%d tags, at most %d per instance including the plugin's own", n, MaxTags)

@@ -63,7 +63,7 @@ func TestParseProperties(t *testing.T) {
 		{name: "trailing", in: minimal + ` {}`, wantErr: []string{"trailing data"}},
 		{name: "no RunInstances", in: `{"Tags":{}}`, wantErr: []string{"RunInstances: required"}},
 		{name: "both forms", in: `{"RunInstances":{},"CreateInstanceArgs":{}}`, wantErr: []string{"not both"}},
-		{name: "unknown top-level", in: `{"RunInstances":{"ImageId":"i","InstanceType":"t"},"InstanceTypes":["a"]}`, wantErr: []string{"InstanceTypes: unknown field"}},
+		{name: "unknown top-level", in: `{"RunInstances":{"ImageId":"i","InstanceType":"t"},"InstanceTypos":["a"]}`, wantErr: []string{"InstanceTypos: unknown field"}},
 		{name: "case hint", in: `{"runinstances":{}}`, wantErr: []string{`runinstances: unknown field (did you mean "RunInstances"?)`}},
 		{name: "missing image and type", in: `{"RunInstances":{}}`, wantErr: []string{"RunInstances.ImageId: required", "RunInstances.InstanceType: required"}},
 		{name: "legacy path in errors", in: `{"CreateInstanceArgs":{"ImageId":"i"}}`, wantErr: []string{"CreateInstanceArgs.InstanceType: required"}},

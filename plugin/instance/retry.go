@@ -15,6 +15,9 @@ const (
 	DefaultRetryMaxInterval     = 3 * time.Second
 	DefaultRetryMaxElapsed      = 10 * time.Second
 	DefaultCallTimeout          = 10 * time.Second
+	// DefaultProvisionTimeout bounds a whole Provision (retries and
+	// rate-limit waits included): InfraKit gives up on the RPC at 15 s.
+	DefaultProvisionTimeout = 12 * time.Second
 )
 
 // RetryConfig tunes the single retry policy used for every ECS call:

@@ -1,0 +1,196 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/denverdino/aliyungo/ecs"
+	"github.com/docker/infrakit/pkg/plugin"
+	rpcevent "github.com/docker/infrakit/pkg/rpc/event"
+	rpcinstance "github.com/docker/infrakit/pkg/rpc/instance"
+	rpcmetadata "github.com/docker/infrakit/pkg/rpc/metadata"
+	"github.com/docker/infrakit/pkg/spi/event"
+	"github.com/docker/infrakit/pkg/spi/instance"
+	"github.com/docker/infrakit/pkg/types"
+
+	"infrakit.aliyun/emulator"
+	ecsplugin "infrakit.aliyun/plugin/instance"
+)
+
+type fakeMarker struct {
+	mu     sync.Mutex
+	marked []string
+}
+
+func (f *fakeMarker) MarkInterrupting(id, source string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.marked = append(f.marked, id+" "+source)
+	return nil
+}
+
+func TestEventsListener(t *testing.T) {
+	log, _ := testLogger(t, 5)
+	tests := []struct {
+		name, method, body string
+		wantStatus         int
+		wantBody           string
+		wantMarked         []string
+	}{
+		{"interruption", http.MethodPost,
+			`{"product":"ECS","resourceId":"acs:ecs:cn-hangzhou:1:instance/i-1","level":"WARN","name":"Instance:PreemptibleInstanceInterruption","regionId":"cn-hangzhou","content":{"instanceId":"i-1","action":"delete"}}`,
+			http.StatusAccepted, `"status":"interrupting"`, []string{"i-1 cloudmonitor"}},
+		{"content as a JSON string", http.MethodPost,
+			`{"product":"ECS","name":"Instance:PreemptibleInstanceInterruption","content":"{\"instanceId\":\"i-2\",\"action\":\"delete\"}"}`,
+			http.StatusAccepted, `"instanceId":"i-2"`, []string{"i-2 cloudmonitor"}},
+		{"bad JSON", http.MethodPost, `{"product":"ECS",`, http.StatusBadRequest, "event is not valid JSON: unexpected end of JSON input", nil},
+		{"other event", http.MethodPost, `{"product":"ECS","name":"Instance:StateChange","content":{"instanceId":"i-3"}}`,
+			http.StatusOK, `"ignored":"event \"Instance:StateChange\" is not Instance:PreemptibleInstanceInterruption"`, nil},
+		{"no instance id", http.MethodPost, `{"product":"ECS","name":"Instance:PreemptibleInstanceInterruption","content":{"action":"delete"}}`,
+			http.StatusBadRequest, "event content has no instanceId", nil},
+		{"other product", http.MethodPost, `{"product":"RDS","name":"Instance:PreemptibleInstanceInterruption","content":{"instanceId":"i-4"}}`,
+			http.StatusBadRequest, `product \"RDS\", want ECS`, nil},
+		{"too big", http.MethodPost, `{"name":"` + strings.Repeat("x", maxEventBody) + `"}`, http.StatusRequestEntityTooLarge, "event body over 65536 bytes", nil},
+		{"GET", http.MethodGet, "", http.StatusMethodNotAllowed, "POST a CloudMonitor event", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := &fakeMarker{}
+			rec := httptest.NewRecorder()
+			NewEventsHandler(m, log).ServeHTTP(rec, httptest.NewRequest(tt.method, "/", strings.NewReader(tt.body)))
+			equal(t, tt.wantStatus, rec.Code, rec.Body.String())
+			contains(t, rec.Body.String(), tt.wantBody)
+			equal(t, tt.wantMarked, m.marked)
+		})
+	}
+}
+
+func TestEventsListenRefusesRemote(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:0", ":0", "192.0.2.1:8087"} {
+		_, err := ListenEvents(addr, false)
+		if err == nil {
+			t.Fatalf("%s: listening on a non-loopback address without --events-allow-remote", addr)
+		}
+		contains(t, err.Error(), "is not a loopback address")
+	}
+	for _, addr := range []string{"127.0.0.1:0", "[::1]:0", "localhost:0"} {
+		l, err := ListenEvents(addr, false)
+		if err != nil && strings.Contains(err.Error(), "loopback") {
+			t.Fatalf("%s refused: %v", addr, err)
+		}
+		if l != nil {
+			l.Close()
+		}
+	}
+	l, err := ListenEvents("0.0.0.0:0", true)
+	noErr(t, err)
+	l.Close()
+	_, err = ListenEvents("nonsense", false)
+	contains(t, fmt.Sprint(err), `--events-listen "nonsense"`)
+}
+
+// The ECS plugin over the emulator, served like the daemon does: infrakit's
+// rpc clients see Instance, Event and Metadata on the one socket, a
+// subscriber gets instance/interrupting when a spot member is reclaimed,
+// and a live subscription does not hold up shutdown.
+func TestServeEventsAndMetadata(t *testing.T) {
+	srv, err := emulator.New(emulator.Options{TimeScale: 1})
+	noErr(t, err)
+	t.Cleanup(func() { srv.Close() })
+	client := ecs.NewECSClientWithEndpointAndSecurityToken(srv.URL(), emulator.DefaultAccessKeyID, emulator.DefaultAccessKeySecret, "", emulator.DefaultRegion)
+	log, _ := testLogger(t, 5)
+	p, err := ecsplugin.New(ecsplugin.Config{Client: client, RegionID: emulator.DefaultRegion, Logger: log,
+		NamespaceTags: map[string]string{"scope": "spot-test"}, Now: srv.Now, DescribeCacheTTL: -1})
+	noErr(t, err)
+	t.Cleanup(func() { p.Close() })
+	// Served as Serve does, with the handler at hand to see subscriptions.
+	h, err := NewHandler(p, log)
+	noErr(t, err)
+	streams := h.(*pluginHandler).streams
+	socket := filepath.Join(shortTempDir(t), "instance-aliyun")
+	l, err := net.Listen("unix", socket)
+	noErr(t, err)
+	hs := &http.Server{Handler: h}
+	go hs.Serve(l)
+	stop := func() error {
+		closeStreams(h)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return hs.Shutdown(ctx)
+	}
+	t.Cleanup(func() { hs.Close() })
+
+	inst, err := rpcinstance.NewClient(plugin.Name("instance-aliyun"), socket)
+	noErr(t, err)
+	spec := instance.Spec{
+		Properties: types.AnyString(fmt.Sprintf(`{"RunInstances":{"ImageId":%q,"InstanceType":%q,"VSwitchId":%q,"SecurityGroupId":%q,"SpotStrategy":"SpotAsPriceGo"}}`,
+			emulator.DefaultImageID, emulator.DefaultInstanceType, emulator.DefaultVSwitchH, emulator.DefaultSecurityGroupID)),
+		Tags: map[string]string{"infrakit.group": "spot", "infrakit.config.hash": "h"},
+	}
+	id1, err := inst.Provision(spec)
+	noErr(t, err)
+	id2, err := inst.Provision(spec)
+	noErr(t, err)
+
+	ev, err := rpcevent.NewClient(socket)
+	noErr(t, err)
+	topics, err := ev.List(types.PathFromString("instance"))
+	noErr(t, err)
+	equal(t, []string{"interrupting", "lost", "no-stock"}, topics)
+	stream, done, err := ev.(event.Subscriber).SubscribeOn(types.PathFromString(ecsplugin.TopicInterrupting))
+	noErr(t, err)
+	defer close(done)
+	// The client subscribes in the background; an event published before
+	// the broker registered it would be missed.
+	deadline := time.Now().Add(10 * time.Second)
+	for streams.subscribers() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	equal(t, 1, streams.subscribers())
+
+	noErr(t, srv.Preempt(string(*id1)))
+	descs, err := inst.DescribeInstances(map[string]string{"infrakit.group": "spot"}, false)
+	noErr(t, err)
+	if len(descs) != 1 || descs[0].ID != *id2 {
+		t.Fatalf("group describe after the reclaim of %s: %v", *id1, descs)
+	}
+	select {
+	case e := <-stream:
+		equal(t, ecsplugin.TopicInterrupting, e.Topic.String())
+		var info ecsplugin.Interruption
+		noErr(t, e.Data.Decode(&info))
+		equal(t, string(*id1), info.InstanceId)
+		equal(t, "spot", info.Group)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the subscriber got no instance/interrupting event")
+	}
+
+	md, err := rpcmetadata.NewClient(plugin.Name("instance-aliyun"), socket)
+	noErr(t, err)
+	keys, err := md.Keys(types.PathFromString("."))
+	noErr(t, err)
+	equal(t, []string{"capacity", "events", "instances", "region", "spot", "zones"}, keys)
+	v, err := md.Get(types.PathFromString("region"))
+	noErr(t, err)
+	equal(t, `"cn-hangzhou"`, v.String())
+	v, err = md.Get(types.PathFromString("spot/interrupting"))
+	noErr(t, err)
+	var interrupting []string
+	noErr(t, json.Unmarshal(v.Bytes(), &interrupting))
+	equal(t, []string{string(*id1)}, interrupting)
+
+	start := time.Now()
+	noErr(t, stop())
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("shutdown with a subscriber took %v", d)
+	}
+}

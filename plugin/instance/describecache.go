@@ -1,0 +1,297 @@
+package instance
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// DefaultDescribeCacheTTL is how long one DescribeInstances scan answers
+// later describes. InfraKit's group plugin polls each group twice per poll
+// interval (scaler and metadata), and several groups poll at once; a short
+// TTL turns those into one ECS scan without making anyone wait on stale data
+// for long.
+const DefaultDescribeCacheTTL = time.Second
+
+// maxKnownFilters bounds the per-filter size memory (filters come from RPC
+// callers, so there is no natural bound).
+const maxKnownFilters = 1024
+
+// describeCache is an ecsAPI decorator that makes concurrent and repeated
+// tag-filtered DescribeInstances cheap:
+//
+//   - identical scans in flight at the same time are made once
+//     (singleflight), and a finished scan answers for TTL;
+//   - a scan by the plugin's namespace tags answers every narrower filter
+//     (a group's) by filtering client-side, so K groups polling at once
+//     share one scan. The namespace scan is chosen only when it costs no
+//     more ECS calls than the narrower one would (by the sizes last seen),
+//     or when one is already running or fresh, so a small group next to a
+//     big one is not made to page through the big one;
+//   - RunInstances, DeleteInstance and TagResources made through it start a
+//     new generation: no scan that began before the mutation returned is
+//     used by a describe that begins after it, so a caller always sees its
+//     own changes.
+//
+// Describes by instance ID (Label's lookup) and every other call pass
+// through unchanged.
+type describeCache struct {
+	ecsAPI
+	namespace    map[string]string
+	namespaceKey string
+	ttl          time.Duration
+	now          func() time.Time
+	flight       singleflight.Group
+
+	mu       sync.Mutex
+	gen      uint64
+	scans    map[string]*cachedScan // by filter key; only the current generation's
+	inflight map[string]int         // flight key -> callers waiting on it
+	sizes    map[string]int         // filter key -> matches at its last scan
+}
+
+type cachedScan struct {
+	tags map[string]string
+	gen  uint64
+	at   time.Time // when the scan finished
+	list []ecsInstance
+}
+
+func newDescribeCache(api ecsAPI, namespace map[string]string, ttl time.Duration, now func() time.Time) *describeCache {
+	if now == nil {
+		now = time.Now
+	}
+	return &describeCache{
+		ecsAPI:       api,
+		namespace:    namespace,
+		namespaceKey: filterKey(namespace),
+		ttl:          ttl,
+		now:          now,
+		scans:        map[string]*cachedScan{},
+		inflight:     map[string]int{},
+		sizes:        map[string]int{},
+	}
+}
+
+// filterKey is a canonical, unambiguous form of a tag filter.
+func filterKey(tags map[string]string) string {
+	keys := sortedKeys(tags)
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(strconv.Quote(k))
+		b.WriteByte('=')
+		b.WriteString(strconv.Quote(tags[k]))
+		b.WriteByte(',')
+	}
+	return b.String()
+}
+
+func pages(n int) int {
+	if n <= pageSize {
+		return 1
+	}
+	return (n + pageSize - 1) / pageSize
+}
+
+// generation identifies the current state of this process's mutations.
+func (c *describeCache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+func (c *describeCache) invalidate() {
+	c.mu.Lock()
+	c.gen++
+	clear(c.scans)
+	c.mu.Unlock()
+}
+
+// DescribeInstances answers a tag filter from a fresh scan of this
+// generation that covers it, else joins or starts one.
+func (c *describeCache) DescribeInstances(ctx context.Context, f describeFilter) ([]ecsInstance, error) {
+	if len(f.InstanceIDs) > 0 {
+		return c.ecsAPI.DescribeInstances(ctx, f)
+	}
+	key := filterKey(f.Tags)
+	now := c.now()
+
+	c.mu.Lock()
+	gen := c.gen
+	if s := c.freshCover(f.Tags, key, now); s != nil {
+		c.mu.Unlock()
+		return c.filter(s, f.Tags, key), nil
+	}
+	scope, scopeKey := c.scope(f.Tags, key, gen)
+	flightKey := strconv.FormatUint(gen, 10) + "|" + scopeKey
+	c.inflight[flightKey]++
+	c.mu.Unlock()
+
+	ch := c.flight.DoChan(flightKey, func() (interface{}, error) {
+		// The scan is shared: one caller going away must not fail the others.
+		list, err := c.ecsAPI.DescribeInstances(context.WithoutCancel(ctx), describeFilter{Tags: scope})
+		if err != nil {
+			return nil, err
+		}
+		// The TTL runs from the end of the scan: a scan of thousands of
+		// instances can take longer than the TTL itself. (Changes made
+		// through this process are never missed: see the generation.)
+		s := &cachedScan{tags: scope, gen: gen, at: c.now(), list: list}
+		c.mu.Lock()
+		if c.gen == gen && c.ttl > 0 {
+			c.scans[scopeKey] = s
+		}
+		c.remember(scopeKey, len(list))
+		c.mu.Unlock()
+		return s, nil
+	})
+	var res singleflight.Result
+	select {
+	case res = <-ch:
+	case <-ctx.Done():
+		c.mu.Lock()
+		c.done(flightKey)
+		c.mu.Unlock()
+		return nil, ctx.Err()
+	}
+	c.mu.Lock()
+	c.done(flightKey)
+	c.mu.Unlock()
+	if res.Err != nil {
+		return nil, res.Err
+	}
+	return c.filter(res.Val.(*cachedScan), f.Tags, key), nil
+}
+
+func (c *describeCache) done(flightKey string) {
+	if c.inflight[flightKey]--; c.inflight[flightKey] <= 0 {
+		delete(c.inflight, flightKey)
+	}
+}
+
+// freshCover returns a scan of the current generation, younger than the
+// TTL, whose filter is implied by tags. Caller holds mu.
+func (c *describeCache) freshCover(tags map[string]string, key string, now time.Time) *cachedScan {
+	if c.ttl <= 0 {
+		return nil
+	}
+	if s := c.scans[key]; s != nil && now.Sub(s.at) < c.ttl {
+		return s
+	}
+	var best *cachedScan
+	for k, s := range c.scans {
+		if now.Sub(s.at) >= c.ttl {
+			delete(c.scans, k)
+			continue
+		}
+		if hasTags(tags, s.tags) && (best == nil || len(s.list) < len(best.list)) {
+			best = s
+		}
+	}
+	return best
+}
+
+// scope picks what to scan for a filter: the filter itself, or the
+// namespace when that serves other callers too and costs no more calls.
+// Caller holds mu.
+func (c *describeCache) scope(tags map[string]string, key string, gen uint64) (map[string]string, string) {
+	if len(c.namespace) == 0 || key == c.namespaceKey || !hasTags(tags, c.namespace) || len(tags) > MaxTags {
+		return tags, key
+	}
+	if c.inflight[strconv.FormatUint(gen, 10)+"|"+c.namespaceKey] > 0 {
+		return c.namespace, c.namespaceKey // already paid for
+	}
+	nsSize, nsKnown := c.sizes[c.namespaceKey]
+	size, known := c.sizes[key]
+	switch {
+	case !nsKnown:
+		// First describe: learn the namespace's size (its instances are the
+		// plugin's own, so this is at most one over-fetch).
+		return c.namespace, c.namespaceKey
+	case !known && pages(nsSize) == 1, known && pages(nsSize) <= pages(size):
+		return c.namespace, c.namespaceKey
+	}
+	return tags, key
+}
+
+func (c *describeCache) remember(key string, n int) {
+	if _, ok := c.sizes[key]; !ok && len(c.sizes) >= maxKnownFilters {
+		clear(c.sizes)
+	}
+	c.sizes[key] = n
+}
+
+// filter returns the scan's instances carrying every tag, in a new slice,
+// and remembers how many there were.
+func (c *describeCache) filter(s *cachedScan, tags map[string]string, key string) []ecsInstance {
+	var out []ecsInstance
+	if len(tags) == len(s.tags) { // same filter (s.tags ⊆ tags)
+		out = append(make([]ecsInstance, 0, len(s.list)), s.list...)
+	} else {
+		want := make([]ecsTag, 0, len(tags))
+		for _, k := range sortedKeys(tags) {
+			want = append(want, ecsTag{TagKey: k, TagValue: tags[k]})
+		}
+		out = []ecsInstance{}
+		for i := range s.list {
+			if carries(s.list[i].Tags.Tag, want) {
+				out = append(out, s.list[i])
+			}
+		}
+	}
+	c.mu.Lock()
+	c.remember(key, len(out))
+	c.mu.Unlock()
+	return out
+}
+
+// carries reports whether the instance's tag list holds every wanted tag,
+// without building a map per instance.
+func carries(have []ecsTag, want []ecsTag) bool {
+	for _, w := range want {
+		found := false
+		for _, h := range have {
+			if h.TagKey == w.TagKey {
+				found = h.TagValue == w.TagValue
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// RunInstances creates, then starts a new generation (also on error: a
+// failed call may still have created the instance).
+func (c *describeCache) RunInstances(ctx context.Context, req *runRequest) (string, error) {
+	defer c.invalidate()
+	return c.ecsAPI.RunInstances(ctx, req)
+}
+
+// DeleteInstance deletes, then starts a new generation.
+func (c *describeCache) DeleteInstance(ctx context.Context, id string, force bool) error {
+	defer c.invalidate()
+	return c.ecsAPI.DeleteInstance(ctx, id, force)
+}
+
+// TagResources tags, then starts a new generation.
+func (c *describeCache) TagResources(ctx context.Context, id string, tags map[string]string) error {
+	defer c.invalidate()
+	return c.ecsAPI.TagResources(ctx, id, tags)
+}
+
+// describeGeneration is part of the plugin-level singleflight key, so a
+// describe that starts after a mutation returned never joins one that
+// started before it.
+func (p *Plugin) describeGeneration() string {
+	if g, ok := p.api.(interface{ generation() uint64 }); ok {
+		return strconv.FormatUint(g.generation(), 10)
+	}
+	return ""
+}

@@ -1,0 +1,229 @@
+package instance
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	metadata_plugin "github.com/docker/infrakit/pkg/plugin/metadata"
+	"github.com/docker/infrakit/pkg/spi/metadata"
+	"github.com/docker/infrakit/pkg/types"
+)
+
+// CapacityChoice is one (instance type, zone, spot) combination Provision tried.
+type CapacityChoice struct {
+	InstanceType string
+	ZoneId       string `json:",omitempty"`
+	VSwitchId    string `json:",omitempty"`
+	Spot         bool
+	// Code is the ECS error code of a choice that had no capacity.
+	Code string `json:",omitempty"`
+}
+
+// StockOut is the data of the instance/no-stock event and of metadata
+// capacity/last-stock-out: one Provision that met stock-outs.
+type StockOut struct {
+	Group     string `json:",omitempty"`
+	StockOuts []CapacityChoice
+	// Exhausted is true when no choice had stock and Provision failed.
+	Exhausted bool
+	At        time.Time
+}
+
+// Fallback is metadata capacity/last-fallback: a Provision that succeeded
+// with a choice other than its first.
+type Fallback struct {
+	Group      string `json:",omitempty"`
+	InstanceId string
+	Wanted     CapacityChoice
+	Chosen     CapacityChoice
+	Fallback   string // e.g. "instance-type+zone", "on-demand"
+	At         time.Time
+}
+
+func choiceOf(c capacityChoice, code string) CapacityChoice {
+	return CapacityChoice{InstanceType: c.InstanceType, ZoneId: c.ZoneId, VSwitchId: c.VSwitchId, Spot: c.Spot, Code: code}
+}
+
+// onStockOut is the capacity hook (capacity.go) for a Provision that met
+// stock-outs: it publishes instance/no-stock and sets capacity/last-stock-out.
+func (p *Plugin) onStockOut(i stockOutInfo) {
+	r := StockOut{Group: i.Group, Exhausted: i.Exhausted, At: i.Time}
+	var names []string
+	for _, a := range i.StockOuts {
+		r.StockOuts = append(r.StockOuts, choiceOf(a.Choice, a.Code))
+		names = append(names, a.Choice.String())
+	}
+	p.spot.mu.Lock()
+	p.spot.stockOut = &r
+	p.spot.mu.Unlock()
+	msg := fmt.Sprintf("group %q: no stock for %s", i.Group, strings.Join(names, ", "))
+	if i.Exhausted {
+		msg += "; no choice left, the instance was not created"
+	}
+	p.spot.events.publish(TopicNoStock, EventTypeNoStock, msg, r)
+}
+
+// onFallback is the capacity hook for a Provision that used a fallback: it
+// sets capacity/last-fallback.
+func (p *Plugin) onFallback(i fallbackInfo) {
+	r := Fallback{Group: i.Group, InstanceId: i.InstanceID, Wanted: choiceOf(i.Wanted, ""), Chosen: choiceOf(i.Chosen, ""),
+		Fallback: i.Fallback, At: i.Time}
+	p.spot.mu.Lock()
+	p.spot.fallback = &r
+	p.spot.mu.Unlock()
+}
+
+// instanceSnapshot is the last namespace-wide describe, for metadata.
+type instanceSnapshot struct {
+	at       time.Time
+	byStatus map[string]int
+	byZone   map[string]int
+	spot     int
+	total    int
+}
+
+// snapshotTTL is how old the counts may be before a metadata read
+// describes again (the watcher usually keeps them fresh).
+const snapshotTTL = 10 * time.Second
+
+func (p *Plugin) setSnapshot(list []ecsInstance) {
+	s := &instanceSnapshot{at: p.now(), byStatus: map[string]int{}, byZone: map[string]int{}}
+	for i := range list {
+		inst := &list[i]
+		if skippedStatus[inst.Status] || !hasTags(inst.tags(), p.namespace) {
+			continue
+		}
+		s.total++
+		s.byStatus[inst.Status]++
+		if inst.ZoneId != "" {
+			s.byZone[inst.ZoneId]++
+		}
+		if isSpot(inst) {
+			s.spot++
+		}
+	}
+	p.spot.mu.Lock()
+	p.spot.snapshot = s
+	p.spot.mu.Unlock()
+}
+
+// MetadataPlugin returns the plugin's read-only Metadata SPI:
+//
+//	region                          the plugin's region
+//	zones                           the region's zones
+//	instances/total, instances/spot, instances/interrupting
+//	instances/by-status/<Status>, instances/by-zone/<ZoneId>
+//	spot/interrupting               IDs being reclaimed
+//	spot/last-interruption          an Interruption
+//	capacity/last-stock-out         a StockOut
+//	capacity/last-fallback          a Fallback
+//	events/<topic>                  events published per topic, events/dropped
+func (p *Plugin) MetadataPlugin() metadata.Plugin { return metadataView{p} }
+
+type metadataView struct{ p *Plugin }
+
+var _ metadata.Plugin = metadataView{}
+
+func (m metadataView) Keys(path types.Path) ([]string, error) {
+	return metadata_plugin.NewPluginFromData(m.p.metadataTree()).Keys(path)
+}
+
+func (m metadataView) Get(path types.Path) (*types.Any, error) {
+	return metadata_plugin.NewPluginFromData(m.p.metadataTree()).Get(path)
+}
+
+// metadataTree builds the metadata document; counts come from the last
+// namespace describe, refreshed when older than snapshotTTL.
+func (p *Plugin) metadataTree() map[string]interface{} {
+	ctx, cancel := context.WithTimeout(p.spot.ctx, 10*time.Second)
+	defer cancel()
+	now := p.now()
+
+	p.spot.mu.Lock()
+	snap := p.spot.snapshot
+	zones, zonesAt := p.spot.zones, p.spot.zonesAt
+	p.spot.mu.Unlock()
+	if snap == nil || now.Sub(snap.at) > snapshotTTL {
+		if list, err := p.api.DescribeInstances(ctx, describeFilter{Tags: p.namespace}); err == nil {
+			p.setSnapshot(list)
+		}
+	}
+	if zones == nil || now.Sub(zonesAt) > time.Hour {
+		if k, ok := p.keeper(); ok {
+			if z, err := k.DescribeZones(ctx); err == nil {
+				sort.Strings(z)
+				p.spot.mu.Lock()
+				p.spot.zones, p.spot.zonesAt = z, now
+				p.spot.mu.Unlock()
+			}
+		}
+	}
+
+	s := p.spot
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tree := map[string]interface{}{"region": p.region}
+	if s.zones != nil {
+		tree["zones"] = append([]string(nil), s.zones...)
+	} else {
+		tree["zones"] = []string{}
+	}
+	var interrupting []string
+	for id := range s.doomed {
+		interrupting = append(interrupting, id)
+	}
+	sort.Strings(interrupting)
+	if interrupting == nil {
+		interrupting = []string{}
+	}
+	inst := map[string]interface{}{"interrupting": len(interrupting)}
+	byStatus, byZone := map[string]interface{}{}, map[string]interface{}{}
+	if snap := s.snapshot; snap != nil {
+		inst["total"], inst["spot"] = snap.total, snap.spot
+		for k, v := range snap.byStatus {
+			byStatus[k] = v
+		}
+		for k, v := range snap.byZone {
+			byZone[k] = v
+		}
+		inst["as-of"] = snap.at
+	}
+	inst["by-status"], inst["by-zone"] = byStatus, byZone
+	tree["instances"] = inst
+
+	spot := map[string]interface{}{"interrupting": interrupting}
+	if s.lastNotice != nil {
+		last := *s.lastNotice
+		if d := s.doomed[last.InstanceId]; d != nil {
+			last = d.info // with what was kept, once known
+		}
+		spot["last-interruption"] = last
+	}
+	tree["spot"] = spot
+
+	capacity := map[string]interface{}{}
+	if s.stockOut != nil {
+		capacity["last-stock-out"] = *s.stockOut
+	}
+	if s.fallback != nil {
+		capacity["last-fallback"] = *s.fallback
+	}
+	tree["capacity"] = capacity
+
+	counts, dropped := s.events.counts()
+	ev := map[string]interface{}{"dropped": dropped}
+	for topic, n := range counts {
+		// "instance/no-stock" becomes events/instance/no-stock.
+		sub, _ := ev["instance"].(map[string]interface{})
+		if sub == nil {
+			sub = map[string]interface{}{}
+			ev["instance"] = sub
+		}
+		sub[types.PathFromString(topic).Base()] = n
+	}
+	tree["events"] = ev
+	return tree
+}

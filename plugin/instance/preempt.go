@@ -1,0 +1,1007 @@
+package instance
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	log "github.com/Sirupsen/logrus"
+	"github.com/docker/infrakit/pkg/spi/instance"
+)
+
+// Spot interruption handling.
+//
+// A reclaimed spot instance keeps running for about five minutes with
+// OperationLocks Recycling, then ECS releases it. The plugin notices the
+// lock in any DescribeInstances it makes (the group's polls and a
+// background watcher), or earlier from a pushed CloudMonitor event, and from
+// then on leaves the instance out of group describes, so InfraKit's group
+// plugin provisions the replacement at the notice rather than at release.
+//
+// Everything that must survive the plugin is in ECS tags; the in-memory
+// "doomed" set only remembers what was already noticed, so it is rebuilt by
+// the next describe after a restart.
+
+// Tag keys and values of interruption handling.
+const (
+	// TagKeepData is put on instances whose spec has Preemption.KeepData,
+	// so the notice (which carries no spec) knows what to keep.
+	TagKeepData = "infrakit-aliyun.keep-data"
+	// TagPreemptedFrom is put on the images and data disks kept for a
+	// replacement: the ID of the reclaimed instance.
+	TagPreemptedFrom = "infrakit-aliyun.preempted-from"
+	// TagClaimedBy is put on kept images and disks when a replacement is
+	// created with them, so two Provisions never take the same ones.
+	TagClaimedBy = "infrakit-aliyun.claimed-by"
+	// TagSourceVSwitch and TagSourceType record where the reclaimed
+	// instance ran, so the replacement runs in the same place.
+	TagSourceVSwitch = "infrakit-aliyun.vswitch"
+	TagSourceType    = "infrakit-aliyun.instance-type"
+
+	// LockRecycling is the OperationLocks reason of a reclaimed spot instance.
+	LockRecycling = "Recycling"
+
+	// KeepDataImage keeps the system disk as a custom image.
+	KeepDataImage = "image"
+	// KeepDataDisks keeps the data disks and moves them to the replacement.
+	KeepDataDisks = "disks"
+)
+
+// Timing of interruption handling.
+const (
+	// SpotNotice is how long ECS keeps a reclaimed instance before releasing it.
+	SpotNotice = 5 * time.Minute
+	// DefaultSpotWatchInterval is the watcher's period when the daemon
+	// does not choose one.
+	DefaultSpotWatchInterval = 30 * time.Second
+	// keepWait bounds how long Provision waits for the data of a reclaimed
+	// instance of its group to be saved before failing fast (the group
+	// plugin retries on its next poll).
+	keepWait = 5 * time.Second
+	// imageReadyLimit is how long a kept image may stay Creating before
+	// Provision gives up on it and uses the spec's image.
+	imageReadyLimit = 30 * time.Minute
+	// keptImageMaxAge is when an image nobody claimed is deleted.
+	keptImageMaxAge = 24 * time.Hour
+	// doomedForget is how long a noticed instance is remembered.
+	doomedForget = time.Hour
+)
+
+var enumKeepData = []string{KeepDataImage, KeepDataDisks}
+
+// Preemption is the top-level "Preemption" key of the properties.
+type Preemption struct {
+	// KeepData is "image" (make an image of the system disk at the notice
+	// and boot the replacement from it) or "disks" (detach the data disks
+	// at the notice and attach them to the replacement).
+	KeepData string `json:",omitempty"`
+}
+
+func decodePreemption(v interface{}) *Preemption {
+	m, ok := v.(map[string]interface{})
+	if !ok {
+		return nil
+	}
+	out := &Preemption{}
+	out.KeepData, _ = m["KeepData"].(string)
+	return out
+}
+
+func validatePreemption(p *problems, props Properties) {
+	pr := props.Preemption
+	if pr == nil {
+		return
+	}
+	if pr.KeepData == "" {
+		p.add(keyPreemption+".KeepData", "required, one of %s", strings.Join(enumKeepData, ", "))
+	} else {
+		oneOf(p, keyPreemption+".KeepData", pr.KeepData, enumKeepData)
+	}
+	if s := props.RunInstances.SpotStrategy; s == "" || s == "NoSpot" {
+		p.add(keyPreemption, "only for spot instances: set %s.SpotStrategy to SpotAsPriceGo or SpotWithPriceLimit", props.Form)
+	}
+	if pr.KeepData == KeepDataDisks && len(props.RunInstances.DataDisk) == 0 {
+		p.add(keyPreemption+".KeepData", `"disks" needs %s.DataDisk: the instances have no data disks to keep`, props.Form)
+	}
+}
+
+// Interruption describes a reclaimed instance; it is the data of the
+// instance/interrupting event and of the metadata under spot/.
+type Interruption struct {
+	InstanceId   string
+	Group        string `json:",omitempty"`
+	LogicalID    string `json:",omitempty"`
+	PrivateIP    string `json:",omitempty"`
+	InstanceType string `json:",omitempty"`
+	ZoneId       string `json:",omitempty"`
+	VSwitchId    string `json:",omitempty"`
+	KeepData     string `json:",omitempty"`
+	// Source is how the plugin learned of it: "describe", "watcher" or "cloudmonitor".
+	Source    string
+	NoticedAt time.Time
+	// ReleaseBy is when ECS is expected to release it (notice + 5 min).
+	ReleaseBy time.Time
+	// Image and Disks are what was kept, once known.
+	Image string   `json:",omitempty"`
+	Disks []string `json:",omitempty"`
+	Error string   `json:",omitempty"`
+}
+
+// doomed is one noticed instance. ready is closed once its data is saved
+// (or nothing was to be saved); until then Provision in its group waits.
+type doomed struct {
+	info     Interruption
+	resolved bool // details known (a pushed event only carries the ID)
+	ready    chan struct{}
+}
+
+// spotState is the plugin's in-memory interruption and InfraKit-surface state.
+type spotState struct {
+	events *eventHub
+	lost   *lostTracker
+
+	mu          sync.Mutex
+	doomed      map[string]*doomed
+	lastNotice  *Interruption
+	stockOut    *StockOut
+	fallback    *Fallback
+	snapshot    *instanceSnapshot
+	zones       []string
+	zonesAt     time.Time
+	groupLocks  map[string]*sync.Mutex
+	watchCancel context.CancelFunc
+	watchDone   chan struct{}
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	work   sync.WaitGroup
+}
+
+func newSpotState(now func() time.Time) *spotState {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &spotState{
+		events:     newEventHub(now),
+		lost:       newLostTracker(),
+		doomed:     map[string]*doomed{},
+		groupLocks: map[string]*sync.Mutex{},
+		ctx:        ctx,
+		cancel:     cancel,
+	}
+}
+
+// keeper returns the ECS calls of KeepData, looking through the describe
+// cache decorator to the adapter.
+func (p *Plugin) keeper() (preemptAPI, bool) {
+	if k, ok := p.api.(preemptAPI); ok {
+		return k, true
+	}
+	if c, ok := p.api.(*describeCache); ok {
+		k, ok := c.ecsAPI.(preemptAPI)
+		return k, ok
+	}
+	return nil, false
+}
+
+func hasLock(inst *ecsInstance, reason string) bool {
+	for _, l := range inst.OperationLocks.LockReason {
+		if l.LockReason == reason {
+			return true
+		}
+	}
+	return false
+}
+
+func isSpot(inst *ecsInstance) bool {
+	return inst.SpotStrategy != "" && inst.SpotStrategy != "NoSpot"
+}
+
+// observe is called for every instance any describe returns: an instance
+// with the Recycling lock is noticed (once).
+func (p *Plugin) observe(inst *ecsInstance, source string) {
+	if hasLock(inst, LockRecycling) {
+		p.notice(inst, source)
+	}
+}
+
+// isDoomed reports whether the instance was noticed as reclaimed.
+func (p *Plugin) isDoomed(id string) bool {
+	p.spot.mu.Lock()
+	defer p.spot.mu.Unlock()
+	_, ok := p.spot.doomed[id]
+	return ok
+}
+
+func interruptionOf(inst *ecsInstance) Interruption {
+	t := inst.tags()
+	return Interruption{
+		InstanceId:   inst.InstanceId,
+		Group:        t[tagGroup],
+		LogicalID:    t[TagLogicalID],
+		PrivateIP:    inst.privateIP(),
+		InstanceType: inst.InstanceType,
+		ZoneId:       inst.ZoneId,
+		VSwitchId:    inst.VpcAttributes.VSwitchId,
+		KeepData:     t[TagKeepData],
+	}
+}
+
+// notice records a reclaimed instance, publishes instance/interrupting and
+// starts saving its data. Later calls for the same instance do nothing.
+func (p *Plugin) notice(inst *ecsInstance, source string) {
+	s := p.spot
+	now := p.now()
+	s.mu.Lock()
+	d := s.doomed[inst.InstanceId]
+	if d != nil && d.resolved {
+		s.mu.Unlock()
+		return
+	}
+	if d == nil {
+		d = &doomed{ready: make(chan struct{})}
+		d.info.NoticedAt, d.info.Source = now, source
+		s.doomed[inst.InstanceId] = d
+		s.forgetLocked(now)
+	}
+	noticed, src := d.info.NoticedAt, d.info.Source
+	d.info = interruptionOf(inst)
+	d.info.NoticedAt, d.info.Source, d.info.ReleaseBy = noticed, src, noticed.Add(SpotNotice)
+	d.resolved = true
+	info := d.info
+	s.lastNotice = &info
+	s.mu.Unlock()
+
+	p.log.WithFields(log.Fields{"action": "interruption", "instance": info.InstanceId, "group": info.Group,
+		"logical_id": info.LogicalID, "source": info.Source, "keep_data": info.KeepData}).
+		Warn("spot instance is being reclaimed: no longer reported to its group, a replacement will be provisioned")
+	s.events.publish(TopicInterrupting, EventTypeInterrupting,
+		fmt.Sprintf("instance %s of group %q is being reclaimed (released by %s)", info.InstanceId, info.Group, info.ReleaseBy.Format(time.RFC3339)), info)
+
+	if info.KeepData == "" {
+		close(d.ready)
+		return
+	}
+	s.work.Add(1)
+	go func() {
+		defer s.work.Done()
+		defer close(d.ready)
+		p.keepData(s.ctx, d)
+	}()
+}
+
+// forgetLocked drops noticed instances older than doomedForget; ECS
+// released them long ago.
+func (s *spotState) forgetLocked(now time.Time) {
+	for id, d := range s.doomed {
+		if now.Sub(d.info.NoticedAt) > doomedForget {
+			delete(s.doomed, id)
+		}
+	}
+}
+
+// MarkInterrupting marks an instance as being reclaimed on a pushed
+// notice (the CloudMonitor event Instance:PreemptibleInstanceInterruption):
+// group describes omit it at once; its details are then looked up, and an
+// instance outside the plugin's namespace is forgotten again.
+func (p *Plugin) MarkInterrupting(id, source string) error {
+	if strings.TrimSpace(id) == "" {
+		return errors.New("mark instance interrupting: empty instance id")
+	}
+	s := p.spot
+	now := p.now()
+	s.mu.Lock()
+	if _, ok := s.doomed[id]; ok {
+		s.mu.Unlock()
+		return nil
+	}
+	d := &doomed{ready: make(chan struct{})}
+	d.info = Interruption{InstanceId: id, Source: source, NoticedAt: now, ReleaseBy: now.Add(SpotNotice)}
+	s.doomed[id] = d
+	s.forgetLocked(now)
+	s.mu.Unlock()
+
+	s.work.Add(1)
+	go func() {
+		defer s.work.Done()
+		p.resolvePushed(s.ctx, d)
+	}()
+	return nil
+}
+
+// resolvePushed finds a pushed instance's details and handles it like a
+// noticed one; an unknown or foreign instance is forgotten.
+func (p *Plugin) resolvePushed(ctx context.Context, d *doomed) {
+	id := d.info.InstanceId
+	logger := p.log.WithFields(log.Fields{"action": "interruption", "instance": id, "source": d.info.Source})
+	list, err := p.api.DescribeInstances(ctx, describeFilter{InstanceIDs: []string{id}})
+	var inst *ecsInstance
+	for i := range list {
+		if list[i].InstanceId == id && hasTags(list[i].tags(), p.namespace) {
+			inst = &list[i]
+		}
+	}
+	if err != nil || inst == nil {
+		if err != nil {
+			logger.WithError(err).Warn("could not look up the reclaimed instance; it stays hidden from its group until the notice expires")
+			close(d.ready)
+			return
+		}
+		logger.Info("pushed interruption for an instance outside this plugin's namespace; ignored")
+		p.spot.mu.Lock()
+		if p.spot.doomed[id] == d {
+			delete(p.spot.doomed, id)
+		}
+		p.spot.mu.Unlock()
+		close(d.ready)
+		return
+	}
+	p.notice(inst, d.info.Source) // resolves d in place; it closes d.ready
+}
+
+// keepData saves what the instance's spec asked to keep. Errors are logged
+// and recorded: a replacement without the data is better than none.
+func (p *Plugin) keepData(ctx context.Context, d *doomed) {
+	info := d.info
+	logger := p.log.WithFields(log.Fields{"action": "keep-data", "instance": info.InstanceId, "group": info.Group, "keep_data": info.KeepData})
+	k, ok := p.keeper()
+	if !ok {
+		logger.Warn("this ECS client cannot keep data; the replacement starts empty")
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	var (
+		image string
+		disks []string
+		err   error
+	)
+	switch info.KeepData {
+	case KeepDataImage:
+		image, err = p.keepImage(ctx, k, info)
+	case KeepDataDisks:
+		disks, err = p.keepDisks(ctx, k, info)
+	default:
+		err = fmt.Errorf("unknown KeepData %q", info.KeepData)
+	}
+	p.spot.mu.Lock()
+	d.info.Image, d.info.Disks = image, disks
+	if err != nil {
+		d.info.Error = err.Error()
+	}
+	p.spot.mu.Unlock()
+	if err != nil {
+		logger.WithError(err).Error("could not keep the data of a reclaimed instance")
+		return
+	}
+	logger.WithFields(log.Fields{"image": image, "disks": strings.Join(disks, ",")}).Info("kept the data of a reclaimed instance")
+}
+
+// keptTags are the tags of a kept image or disk: the namespace (so only this
+// plugin's copies touch it), the group and logical ID (so the right
+// replacement finds it) and the reclaimed instance.
+func (p *Plugin) keptTags(info Interruption) map[string]string {
+	t := mergeTags(p.namespace, map[string]string{TagPreemptedFrom: info.InstanceId})
+	if info.Group != "" {
+		t[tagGroup] = info.Group
+	}
+	if info.LogicalID != "" {
+		t[TagLogicalID] = info.LogicalID
+	}
+	if info.VSwitchId != "" {
+		t[TagSourceVSwitch] = info.VSwitchId
+	}
+	return t
+}
+
+// keepImage starts a CreateImage of the reclaimed instance. The ClientToken
+// is derived from the instance, so a second notice (another copy of the
+// plugin, a restart) gets the same image instead of a second one.
+func (p *Plugin) keepImage(ctx context.Context, k preemptAPI, info Interruption) (string, error) {
+	existing, err := k.DescribeImages(ctx, imageFilter{Tags: mergeTags(p.namespace, map[string]string{TagPreemptedFrom: info.InstanceId})})
+	if err != nil {
+		return "", fmt.Errorf("find image of instance %s: %w", info.InstanceId, err)
+	}
+	if len(existing) > 0 {
+		return existing[0].ImageId, nil
+	}
+	tags := p.keptTags(info)
+	if info.InstanceType != "" {
+		tags[TagSourceType] = info.InstanceType
+	}
+	sum := sha256.Sum256([]byte("infrakit-aliyun/preempt-image/" + info.InstanceId))
+	id, err := k.CreateImage(ctx, createImageRequest{
+		InstanceID:  info.InstanceId,
+		ImageName:   "infrakit-preempted-" + info.InstanceId,
+		Description: fmt.Sprintf("system disk of reclaimed spot instance %s (group %s), kept by infrakit-instance-aliyun", info.InstanceId, info.Group),
+		Tags:        tags,
+		ClientToken: hex.EncodeToString(sum[:16]),
+	})
+	if err != nil {
+		return "", fmt.Errorf("create image of instance %s: %w", info.InstanceId, err)
+	}
+	return id, nil
+}
+
+// keepDisks tags the reclaimed instance's data disks, makes them survive the
+// instance and detaches them, in that order: a disk is findable before it
+// is moved, and survives even if ECS releases the instance midway.
+func (p *Plugin) keepDisks(ctx context.Context, k preemptAPI, info Interruption) ([]string, error) {
+	disks, err := p.api.DescribeDisks(ctx, diskFilter{InstanceID: info.InstanceId})
+	if err != nil {
+		return nil, fmt.Errorf("list disks of instance %s: %w", info.InstanceId, err)
+	}
+	tags := p.keptTags(info)
+	var kept []string
+	for _, d := range disks {
+		if d.Type != "" && d.Type != "data" {
+			continue // the system disk goes with the instance
+		}
+		if err := k.TagResource(ctx, "disk", d.DiskId, tags); err != nil {
+			return kept, fmt.Errorf("tag disk %s: %w", d.DiskId, err)
+		}
+		if d.DeleteWithInstance {
+			if err := p.api.ModifyDiskAttribute(ctx, d.DiskId, false); err != nil {
+				return kept, fmt.Errorf("keep disk %s: %w", d.DiskId, err)
+			}
+		}
+		if err := k.DetachDisk(ctx, info.InstanceId, d.DiskId); err != nil && !IsNotFound(err) {
+			return kept, fmt.Errorf("detach disk %s from instance %s: %w", d.DiskId, info.InstanceId, err)
+		}
+		kept = append(kept, d.DiskId)
+	}
+	return kept, nil
+}
+
+// --- Provision side ----------------------------------------------------------
+
+// ErrKeptDataNotReady is wrapped by Provision errors that only mean "retry
+// shortly": the data of a reclaimed instance is still being saved, or the
+// logical ID's private IP is still held by a reclaimed instance.
+var ErrKeptDataNotReady = errors.New("retry shortly")
+
+// replacement is what Provision found for a new instance: kept data of a
+// reclaimed one. release must be called once Provision is done with it.
+type replacement struct {
+	image  *ecsImage
+	disks  []ecsDisk
+	from   string
+	unlock func()
+}
+
+// keptDisks are the kept data disks to attach to the new instance (nil-safe).
+func (r *replacement) keptDisks() []ecsDisk {
+	if r == nil {
+		return nil
+	}
+	return r.disks
+}
+
+func (r *replacement) release() {
+	if r != nil && r.unlock != nil {
+		r.unlock()
+		r.unlock = nil
+	}
+}
+
+func (s *spotState) groupLock(group string) *sync.Mutex {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.groupLocks[group]
+	if m == nil {
+		m = &sync.Mutex{}
+		s.groupLocks[group] = m
+	}
+	return m
+}
+
+// prepareReplacement runs in Provision once the RunInstances request is
+// built. It refuses (fail fast, ErrKeptDataNotReady) a logical ID whose IP
+// a reclaimed instance still holds, tags the instance with its KeepData,
+// and, when kept data of a reclaimed instance of the group exists, changes
+// the request (and the capacity choices in props) to use it: the kept
+// image as ImageId in the reclaimed instance's type, or no new data disks
+// (Provision attaches the kept ones), always in the reclaimed instance's
+// vswitch. The caller must call release on the result (nil-safe).
+func (p *Plugin) prepareReplacement(ctx context.Context, spec instance.Spec, props *Properties, req *runRequest) (*replacement, error) {
+	group := spec.Tags[tagGroup]
+	logical := ""
+	if spec.LogicalID != nil {
+		logical = string(*spec.LogicalID)
+	}
+	if err := p.checkLogicalIDFree(ctx, logical); err != nil {
+		return nil, err
+	}
+	if props.Preemption == nil || props.Preemption.KeepData == "" {
+		return nil, nil
+	}
+	if req.Tags == nil {
+		req.Tags = map[string]string{}
+	}
+	req.Tags[TagKeepData] = props.Preemption.KeepData
+	if n := len(req.Tags); n > MaxTags {
+		return nil, fmt.Errorf("tags: %d tags with %s, at most %d per instance", n, TagKeepData, MaxTags)
+	}
+	k, ok := p.keeper()
+	if !ok {
+		return nil, nil
+	}
+	if err := p.waitKeep(ctx, group, logical); err != nil {
+		return nil, err
+	}
+	lock := p.spot.groupLock(group)
+	lock.Lock()
+	rep := &replacement{unlock: lock.Unlock}
+	var err error
+	switch props.Preemption.KeepData {
+	case KeepDataImage:
+		err = p.findKeptImage(ctx, k, group, logical, rep)
+	case KeepDataDisks:
+		err = p.findKeptDisks(ctx, group, logical, rep)
+	}
+	if err != nil || (rep.image == nil && len(rep.disks) == 0) {
+		rep.release()
+		return nil, err
+	}
+	switch {
+	case rep.image != nil:
+		t := rep.image.tags()
+		req.Args.ImageId = rep.image.ImageId
+		props.RunInstances.ImageId = rep.image.ImageId
+		if it := t[TagSourceType]; it != "" {
+			useFirst(&props.RunInstances.InstanceType, &props.InstanceTypes, it)
+			req.Args.InstanceType = it
+		}
+		useVSwitch(props, req, t[TagSourceVSwitch])
+	default:
+		req.Args.DataDisk = nil // the kept ones replace them
+		props.RunInstances.DataDisk = nil
+		useVSwitch(props, req, rep.disks[0].tags()[TagSourceVSwitch])
+	}
+	p.log.WithFields(log.Fields{"action": "provision", "group": group, "logical_id": logical, "from": rep.from,
+		"image": req.Args.ImageId, "disks": len(rep.disks)}).Info("replacing a reclaimed instance with its kept data")
+	return rep, nil
+}
+
+// useVSwitch runs the replacement in the reclaimed instance's vswitch only
+// (and so its zone, where kept disks are): the capacity fallbacks over
+// other vswitches are dropped for it.
+func useVSwitch(props *Properties, req *runRequest, vsw string) {
+	if vsw == "" {
+		return
+	}
+	if vsw != req.Args.VSwitchId {
+		req.Args.ZoneId = "" // ECS takes the zone from the vswitch
+		props.RunInstances.ZoneId = ""
+	}
+	req.Args.VSwitchId = vsw
+	props.RunInstances.VSwitchId = vsw
+	props.VSwitchIds = nil
+}
+
+// useFirst makes v the first choice of a (single, fallback list) pair,
+// keeping the others as fallbacks.
+func useFirst(single *string, list *[]string, v string) {
+	if *single == v {
+		return
+	}
+	rest := []string{}
+	if *single != "" {
+		rest = append(rest, *single)
+	}
+	for _, x := range *list {
+		if x != v {
+			rest = append(rest, x)
+		}
+	}
+	*single = v
+	if len(*list) > 0 || len(rest) > 0 {
+		*list = rest
+	}
+}
+
+// checkLogicalIDFree fails fast while a reclaimed instance still holds the
+// private IP that a logical ID asks for: ECS would refuse the duplicate
+// address anyway, and the group plugin retries on its next poll, so the
+// replacement starts as soon as ECS releases the old one.
+func (p *Plugin) checkLogicalIDFree(ctx context.Context, logical string) error {
+	ip := net.ParseIP(logical)
+	if ip == nil || ip.To4() == nil {
+		return nil
+	}
+	var holders []Interruption
+	p.spot.mu.Lock()
+	for _, d := range p.spot.doomed {
+		if d.info.PrivateIP == ip.String() || d.info.LogicalID == logical {
+			holders = append(holders, d.info)
+		}
+	}
+	p.spot.mu.Unlock()
+	for _, h := range holders {
+		list, err := p.api.DescribeInstances(ctx, describeFilter{InstanceIDs: []string{h.InstanceId}})
+		if err != nil {
+			return fmt.Errorf("check instance %s holding %s: %w", h.InstanceId, logical, err)
+		}
+		for _, inst := range list {
+			if inst.InstanceId == h.InstanceId && !skippedStatus[inst.Status] {
+				return fmt.Errorf("logical id %s: private ip still held by reclaimed instance %s until ECS releases it (by %s): %w",
+					logical, h.InstanceId, h.ReleaseBy.Format(time.RFC3339), ErrKeptDataNotReady)
+			}
+		}
+	}
+	return nil
+}
+
+// waitKeep waits (bounded) until the data of every noticed instance of the
+// group, or not yet identified, has been saved.
+func (p *Plugin) waitKeep(ctx context.Context, group, logical string) error {
+	var waits []*doomed
+	p.spot.mu.Lock()
+	for _, d := range p.spot.doomed {
+		if !d.resolved || (d.info.Group == group && d.info.KeepData != "" && (logical == "" || d.info.LogicalID == logical)) {
+			waits = append(waits, d)
+		}
+	}
+	p.spot.mu.Unlock()
+	if len(waits) == 0 {
+		return nil
+	}
+	timer := time.NewTimer(keepWait)
+	defer timer.Stop()
+	for _, d := range waits {
+		select {
+		case <-d.ready:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+			return fmt.Errorf("data of reclaimed instance %s is still being saved: %w", d.info.InstanceId, ErrKeptDataNotReady)
+		}
+	}
+	return nil
+}
+
+// liveClaimers returns which of the given instance IDs still exist.
+func (p *Plugin) liveClaimers(ctx context.Context, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	list, err := p.api.DescribeInstances(ctx, describeFilter{InstanceIDs: ids})
+	if err != nil {
+		return nil, err
+	}
+	for _, inst := range list {
+		if !skippedStatus[inst.Status] {
+			out[inst.InstanceId] = inst.Status
+		}
+	}
+	return out, nil
+}
+
+// matchesSlot reports whether kept data tagged t is for this logical ID:
+// pets take only their own, cattle only data without a logical ID.
+func matchesSlot(t map[string]string, logical string) bool {
+	return t[TagLogicalID] == logical
+}
+
+func (p *Plugin) findKeptImage(ctx context.Context, k preemptAPI, group, logical string, rep *replacement) error {
+	images, err := k.DescribeImages(ctx, imageFilter{Tags: mergeTags(p.namespace, map[string]string{tagGroup: group})})
+	if err != nil {
+		return fmt.Errorf("find kept images of group %s: %w", group, err)
+	}
+	var cands []ecsImage
+	var claimers []string
+	for _, im := range images {
+		t := im.tags()
+		if t[TagPreemptedFrom] == "" || !matchesSlot(t, logical) {
+			continue
+		}
+		cands = append(cands, im)
+		if c := t[TagClaimedBy]; c != "" {
+			claimers = append(claimers, c)
+		}
+	}
+	if len(cands) == 0 {
+		return nil
+	}
+	live, err := p.liveClaimers(ctx, claimers)
+	if err != nil {
+		return fmt.Errorf("check claims on kept images: %w", err)
+	}
+	// Available first; then pets take the newest (the latest state of
+	// that logical ID), cattle the oldest (first reclaimed, first replaced).
+	sort.Slice(cands, func(i, j int) bool {
+		ai, aj := cands[i].Status == "Available", cands[j].Status == "Available"
+		if ai != aj {
+			return ai
+		}
+		if logical != "" {
+			return cands[i].CreationTime > cands[j].CreationTime
+		}
+		return cands[i].CreationTime < cands[j].CreationTime
+	})
+	now := p.now()
+	for i := range cands {
+		im := &cands[i]
+		t := im.tags()
+		if c := t[TagClaimedBy]; c != "" && live[c] != "" {
+			continue
+		}
+		if im.Status != "Available" {
+			if created, ok := parseECSTime(im.CreationTime); ok && now.Sub(created) > imageReadyLimit {
+				continue // stuck; boot from the spec's image rather than never
+			}
+			return fmt.Errorf("image %s of reclaimed instance %s is %s: %w", im.ImageId, t[TagPreemptedFrom], im.Status, ErrKeptDataNotReady)
+		}
+		rep.image, rep.from = im, t[TagPreemptedFrom]
+		return nil
+	}
+	return nil
+}
+
+func (p *Plugin) findKeptDisks(ctx context.Context, group, logical string, rep *replacement) error {
+	disks, err := p.api.DescribeDisks(ctx, diskFilter{Tags: mergeTags(p.namespace, map[string]string{tagGroup: group})})
+	if err != nil {
+		return fmt.Errorf("find kept disks of group %s: %w", group, err)
+	}
+	sets := map[string][]ecsDisk{}
+	var claimers []string
+	for _, d := range disks {
+		t := d.tags()
+		if t[TagPreemptedFrom] == "" || !matchesSlot(t, logical) || d.InstanceId != "" || (d.Status != "" && d.Status != "Available") {
+			continue
+		}
+		sets[t[TagPreemptedFrom]] = append(sets[t[TagPreemptedFrom]], d)
+		if c := t[TagClaimedBy]; c != "" {
+			claimers = append(claimers, c)
+		}
+	}
+	if len(sets) == 0 {
+		return nil
+	}
+	live, err := p.liveClaimers(ctx, claimers)
+	if err != nil {
+		return fmt.Errorf("check claims on kept disks: %w", err)
+	}
+	var froms []string
+	for from := range sets {
+		froms = append(froms, from)
+	}
+	sort.Strings(froms)
+	for _, from := range froms {
+		claimed := false
+		for _, d := range sets[from] {
+			if c := d.tags()[TagClaimedBy]; c != "" && live[c] != "" {
+				claimed = true
+			}
+		}
+		if !claimed {
+			rep.disks, rep.from = sets[from], from
+			return nil
+		}
+	}
+	return nil
+}
+
+// finishReplacement tags the kept data as claimed by the new instance, so no
+// other Provision takes it while the instance boots (kept disks are only
+// attached once it is Running). A failed claim is logged, not fatal: the
+// group lock still covers this process.
+func (p *Plugin) finishReplacement(ctx context.Context, rep *replacement, id string) {
+	if rep == nil {
+		return
+	}
+	k, ok := p.keeper()
+	if !ok {
+		return
+	}
+	claim := map[string]string{TagClaimedBy: id}
+	ids, typ := []string{}, "disk"
+	if rep.image != nil {
+		ids, typ = []string{rep.image.ImageId}, "image"
+	}
+	for _, d := range rep.disks {
+		ids = append(ids, d.DiskId)
+	}
+	for _, rid := range ids {
+		if err := k.TagResource(ctx, typ, rid, claim); err != nil {
+			p.log.WithError(err).WithFields(log.Fields{"instance": id, typ: rid}).Warn("could not claim kept " + typ)
+		}
+	}
+}
+
+// --- background watcher and image cleanup -------------------------------------
+
+// StartWatcher starts the background watcher: every interval it describes
+// the namespace's instances, notices reclaimed spot instances, refreshes the
+// metadata counts and deletes kept images that are no longer needed. It is
+// stopped by Close. interval <= 0 means DefaultSpotWatchInterval.
+func (p *Plugin) StartWatcher(interval time.Duration) {
+	if interval <= 0 {
+		interval = DefaultSpotWatchInterval
+	}
+	t := time.NewTicker(interval)
+	p.startWatcher(t.C, t.Stop)
+}
+
+// startWatcher runs the watcher on any tick channel (tests send ticks).
+func (p *Plugin) startWatcher(ticks <-chan time.Time, stop func()) {
+	s := p.spot
+	s.mu.Lock()
+	if s.watchCancel != nil {
+		s.mu.Unlock()
+		stop()
+		return
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	done := make(chan struct{})
+	s.watchCancel, s.watchDone = cancel, done
+	s.mu.Unlock()
+	go func() {
+		defer close(done)
+		defer stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ticks:
+				p.watchOnce(ctx)
+			}
+		}
+	}()
+}
+
+// watchOnce is one watcher tick.
+func (p *Plugin) watchOnce(ctx context.Context) {
+	list, err := p.api.DescribeInstances(ctx, describeFilter{Tags: p.namespace})
+	if err != nil {
+		p.log.WithError(err).WithField("action", "watch").Warn("describe failed")
+	} else {
+		for i := range list {
+			if isSpot(&list[i]) {
+				p.observe(&list[i], "watcher")
+			}
+		}
+		p.setSnapshot(list)
+	}
+	if err := p.cleanupImages(ctx); err != nil && ctx.Err() == nil {
+		p.log.WithError(err).WithField("action", "watch").Warn("image cleanup failed")
+	}
+}
+
+// cleanupImages deletes kept images once they are no longer needed: when
+// the replacement that claimed one is Running (its disk is made), when a
+// newer image exists for the same logical ID, or when nobody claimed one
+// for keptImageMaxAge.
+func (p *Plugin) cleanupImages(ctx context.Context) error {
+	k, ok := p.keeper()
+	if !ok {
+		return nil
+	}
+	images, err := k.DescribeImages(ctx, imageFilter{Tags: p.namespace})
+	if err != nil {
+		return fmt.Errorf("list kept images: %w", err)
+	}
+	var kept []ecsImage
+	var claimers []string
+	for _, im := range images {
+		t := im.tags()
+		if t[TagPreemptedFrom] == "" {
+			continue
+		}
+		kept = append(kept, im)
+		if c := t[TagClaimedBy]; c != "" {
+			claimers = append(claimers, c)
+		}
+	}
+	if len(kept) == 0 {
+		return nil
+	}
+	live, err := p.liveClaimers(ctx, claimers)
+	if err != nil {
+		return fmt.Errorf("check claims on kept images: %w", err)
+	}
+	newest := map[string]string{} // group/logical -> newest creation time (pets only)
+	for _, im := range kept {
+		t := im.tags()
+		if t[TagLogicalID] == "" {
+			continue
+		}
+		slot := t[tagGroup] + "\x00" + t[TagLogicalID]
+		if im.CreationTime > newest[slot] {
+			newest[slot] = im.CreationTime
+		}
+	}
+	now := p.now()
+	for _, im := range kept {
+		t := im.tags()
+		why := ""
+		claimer := t[TagClaimedBy]
+		switch {
+		case claimer != "" && live[claimer] == "Running":
+			why = "replacement " + claimer + " is running"
+		case claimer != "" && live[claimer] != "":
+			continue // the replacement still boots from it
+		case t[TagLogicalID] != "" && im.CreationTime < newest[t[tagGroup]+"\x00"+t[TagLogicalID]]:
+			why = "a newer image exists for logical id " + t[TagLogicalID]
+		default:
+			if created, ok := parseECSTime(im.CreationTime); ok && now.Sub(created) > keptImageMaxAge {
+				why = "unclaimed for " + keptImageMaxAge.String()
+			}
+		}
+		if why == "" {
+			continue
+		}
+		if err := k.DeleteImage(ctx, im.ImageId, true); err != nil && !IsNotFound(err) && ErrorCode(err) != "InvalidImageId.NotFound" {
+			return fmt.Errorf("delete kept image %s: %w", im.ImageId, err)
+		}
+		p.log.WithFields(log.Fields{"action": "cleanup", "image": im.ImageId, "from": t[TagPreemptedFrom], "reason": why}).Info("deleted kept image")
+	}
+	return nil
+}
+
+// parseECSTime parses ECS's CreationTime forms (2024-01-02T03:04Z and RFC 3339).
+func parseECSTime(s string) (time.Time, bool) {
+	for _, layout := range []string{"2006-01-02T15:04Z", "2006-01-02T15:04:05Z", time.RFC3339} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// Close stops the watcher and the interruption work in flight, and the
+// event relay. The daemon calls it on shutdown.
+func (p *Plugin) Close() error {
+	s := p.spot
+	s.cancel()
+	s.mu.Lock()
+	done := s.watchDone
+	s.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+	s.work.Wait()
+	s.events.close()
+	return nil
+}
+
+// --- describe side -------------------------------------------------------------
+
+// afterDescribe post-processes a DescribeInstances result (fresh or cached):
+// group describes leave out instances being reclaimed, and members that
+// vanished since the last describe of the same filter are published as lost.
+func (p *Plugin) afterDescribe(tags map[string]string, out []instance.Description) []instance.Description {
+	if _, isGroup := tags[tagGroup]; !isGroup {
+		return out
+	}
+	kept := out[:0]
+	for _, d := range out {
+		if !p.isDoomed(string(d.ID)) {
+			kept = append(kept, d)
+		}
+	}
+	members := make(map[string]string, len(kept))
+	for _, d := range kept {
+		l := ""
+		if d.LogicalID != nil {
+			l = string(*d.LogicalID)
+		}
+		members[string(d.ID)] = l
+	}
+	for _, l := range p.spot.lost.update(describeKey(tags, false), members, p.now(), p.isDoomed) {
+		l.Group = tags[tagGroup]
+		p.log.WithFields(log.Fields{"action": "describe", "instance": l.InstanceId, "group": l.Group}).Warn("instance vanished outside InfraKit")
+		p.spot.events.publish(TopicLost, EventTypeLost, fmt.Sprintf("instance %s of group %q vanished outside InfraKit", l.InstanceId, l.Group), l)
+	}
+	return kept
+}
+
+// noteDestroyed remembers that this plugin destroyed an instance, so its
+// disappearance is not reported as lost.
+func (p *Plugin) noteDestroyed(id string) { p.spot.lost.noteDestroyed(id, p.now()) }

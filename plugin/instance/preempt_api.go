@@ -1,0 +1,172 @@
+package instance
+
+import (
+	"context"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// preemptAPI holds the ECS calls only spot interruption handling needs. It is
+// kept apart from ecsAPI so fakes of the core calls need not grow; the
+// adapter implements both. When the plugin's API does not implement it
+// (a fake without images), KeepData is skipped with a warning.
+type preemptAPI interface {
+	// DetachDisk detaches a data disk from an instance.
+	DetachDisk(ctx context.Context, instanceID, diskID string) error
+	// CreateImage starts making a custom image of an instance's system disk.
+	CreateImage(ctx context.Context, req createImageRequest) (string, error)
+	// DescribeImages lists the account's own images matching the filter.
+	DescribeImages(ctx context.Context, f imageFilter) ([]ecsImage, error)
+	// DeleteImage deletes a custom image (Force: even if instances use it).
+	DeleteImage(ctx context.Context, id string, force bool) error
+	// TagResource adds or overwrites tags on one disk or image.
+	TagResource(ctx context.Context, resourceType, id string, tags map[string]string) error
+	// DescribeZones lists the zone IDs of the region.
+	DescribeZones(ctx context.Context) ([]string, error)
+}
+
+// createImageRequest is one CreateImage call from an instance.
+type createImageRequest struct {
+	InstanceID  string
+	ImageName   string
+	Description string
+	Tags        map[string]string
+	// ClientToken is derived from the instance so every copy of the plugin
+	// (and every retry) asks for the same image.
+	ClientToken string
+}
+
+// imageFilter selects self-owned images; all conditions are ANDed.
+type imageFilter struct {
+	ImageIDs []string
+	Tags     map[string]string
+	// Statuses defaults to Creating and Available.
+	Statuses []string
+}
+
+// ecsImage is the subset of a DescribeImages item the plugin uses.
+type ecsImage struct {
+	ImageId      string
+	ImageName    string
+	Status       string
+	CreationTime string
+	Tags         struct{ Tag []ecsTag }
+}
+
+func (i *ecsImage) tags() map[string]string { return tagMap(i.Tags.Tag) }
+
+type createImageResponse struct {
+	ecsResponse
+	ImageId string
+}
+
+type describeImagesResponse struct {
+	ecsResponse
+	TotalCount int
+	Images     struct{ Image []ecsImage }
+}
+
+type describeZonesResponse struct {
+	ecsResponse
+	Zones struct{ Zone []struct{ ZoneId string } }
+}
+
+var _ preemptAPI = (*adapter)(nil)
+
+func (a *adapter) DetachDisk(ctx context.Context, instanceID, diskID string) error {
+	_, err := call[emptyResponse](ctx, a, "DetachDisk", func() url.Values {
+		v := url.Values{}
+		v.Set("InstanceId", instanceID)
+		v.Set("DiskId", diskID)
+		return v
+	})
+	return err
+}
+
+func (a *adapter) CreateImage(ctx context.Context, req createImageRequest) (string, error) {
+	resp, err := call[createImageResponse](ctx, a, "CreateImage", func() url.Values {
+		v := url.Values{}
+		v.Set("InstanceId", req.InstanceID)
+		if req.ImageName != "" {
+			v.Set("ImageName", req.ImageName)
+		}
+		if req.Description != "" {
+			v.Set("Description", req.Description)
+		}
+		if req.ClientToken != "" {
+			v.Set("ClientToken", req.ClientToken)
+		}
+		encodeTags(v, "Tag", req.Tags)
+		return v
+	})
+	if err != nil {
+		return "", err
+	}
+	return resp.ImageId, nil
+}
+
+func (a *adapter) DescribeImages(ctx context.Context, f imageFilter) ([]ecsImage, error) {
+	statuses := f.Statuses
+	if len(statuses) == 0 {
+		statuses = []string{"Creating", "Available"}
+	}
+	var out []ecsImage
+	for page := 1; ; page++ {
+		resp, err := call[describeImagesResponse](ctx, a, "DescribeImages", func() url.Values {
+			v := url.Values{}
+			v.Set("ImageOwnerAlias", "self")
+			v.Set("Status", strings.Join(statuses, ","))
+			v.Set("PageSize", strconv.Itoa(pageSize))
+			v.Set("PageNumber", strconv.Itoa(page))
+			if len(f.ImageIDs) > 0 {
+				v.Set("ImageId", strings.Join(f.ImageIDs, ","))
+			}
+			encodeTags(v, "Tag", f.Tags)
+			return v
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, resp.Images.Image...)
+		if len(resp.Images.Image) < pageSize || len(out) >= resp.TotalCount {
+			return out, nil
+		}
+	}
+}
+
+func (a *adapter) DeleteImage(ctx context.Context, id string, force bool) error {
+	_, err := call[emptyResponse](ctx, a, "DeleteImage", func() url.Values {
+		v := url.Values{}
+		v.Set("ImageId", id)
+		v.Set("Force", strconv.FormatBool(force))
+		return v
+	})
+	return err
+}
+
+func (a *adapter) TagResource(ctx context.Context, resourceType, id string, tags map[string]string) error {
+	if len(tags) == 0 {
+		return nil
+	}
+	_, err := call[emptyResponse](ctx, a, "TagResources", func() url.Values {
+		v := url.Values{}
+		v.Set("ResourceType", resourceType)
+		v.Set("ResourceId.1", id)
+		encodeTags(v, "Tag", tags)
+		return v
+	})
+	return err
+}
+
+func (a *adapter) DescribeZones(ctx context.Context) ([]string, error) {
+	resp, err := call[describeZonesResponse](ctx, a, "DescribeZones", func() url.Values { return url.Values{} })
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(resp.Zones.Zone))
+	for _, z := range resp.Zones.Zone {
+		out = append(out, z.ZoneId)
+	}
+	return out, nil
+}

@@ -1,0 +1,132 @@
+package instance
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/denverdino/aliyungo/ecs"
+	"github.com/docker/infrakit/pkg/spi/instance"
+
+	"infrakit.aliyun/emulator"
+)
+
+// preemptEmu is an emulator-backed plugin whose emulated time all but
+// stands still (TimeScale 1e-6): the test moves it with Advance, so the
+// 5-minute notice cannot run out behind its back.
+func preemptEmu(t *testing.T) *emuEnv {
+	t.Helper()
+	srv, err := emulator.New(emulator.Options{TimeScale: 1e-6})
+	noErr(t, err)
+	t.Cleanup(func() { srv.Close() })
+	client := ecs.NewECSClientWithEndpointAndSecurityToken(srv.URL(), emulator.DefaultAccessKeyID, emulator.DefaultAccessKeySecret, "", emulator.DefaultRegion)
+	logger, _ := quietLogger()
+	p, err := New(Config{Client: client, RegionID: emulator.DefaultRegion, NamespaceTags: map[string]string{"infrakit.scope": "emu"},
+		Logger: logger, Now: srv.Now, Retry: RetryConfig{MaxElapsed: 10 * time.Minute, Sleep: srv.Advance}, DescribeCacheTTL: -1})
+	noErr(t, err)
+	t.Cleanup(func() { p.Close() })
+	return &emuEnv{srv: srv, client: client, plugin: p}
+}
+
+func spotSpec(keep string) instance.Spec {
+	s := emuSpec("spot")
+	extra := `,"SpotStrategy":"SpotAsPriceGo","DataDisk":[{"Size":20,"Category":"cloud_essd"}]`
+	s.Properties = emuProps(extra)
+	if keep != "" {
+		b := s.Properties.Bytes()
+		s.Properties.UnmarshalJSON(append(b[:len(b)-1], []byte(`,"Preemption":{"KeepData":"`+keep+`"}}`)...))
+	}
+	return s
+}
+
+func (e *emuEnv) view(t *testing.T, id string) emulator.InstanceView {
+	t.Helper()
+	v, ok := e.srv.Instance(id)
+	if !ok {
+		t.Fatalf("emulator has no instance %s", id)
+	}
+	return v
+}
+
+func TestEmulatorPreemptKeepDisks(t *testing.T) {
+	e := preemptEmu(t)
+	p := e.plugin
+	old, err := p.Provision(spotSpec(KeepDataDisks))
+	noErr(t, err)
+	e.srv.Advance(time.Minute) // Running
+	dataDisk := e.view(t, string(*old)).DataDiskIds[0]
+
+	noErr(t, e.srv.Preempt(string(*old)))
+	got, err := p.DescribeInstances(map[string]string{tagGroup: "spot"}, false)
+	noErr(t, err)
+	equal(t, 0, len(got), "the reclaimed instance is left out of its group")
+
+	repl, err := p.Provision(spotSpec(KeepDataDisks))
+	noErr(t, err)
+	e.srv.Advance(time.Minute) // the replacement runs; the background attach finishes
+	p.background.Wait()
+
+	v := e.view(t, string(*repl))
+	equal(t, []string{dataDisk}, v.DataDiskIds, "the replacement has the old data disk, and no new one")
+	old1 := e.view(t, string(*old))
+	if old1.PreemptedAt.IsZero() || !v.CreationTime.Before(old1.ReleaseAt) {
+		t.Fatalf("replacement created %v, reclaimed instance to be released %v", v.CreationTime, old1.ReleaseAt)
+	}
+	e.srv.Advance(5 * time.Minute)
+	old2 := e.view(t, string(*old))
+	equal(t, true, old2.Released)
+	equal(t, emulator.ReleasePreempted, old2.ReleaseReason)
+	if !v.CreationTime.Before(old2.ReleasedAt) {
+		t.Fatalf("replacement created %v, after the release at %v", v.CreationTime, old2.ReleasedAt)
+	}
+	for _, d := range e.srv.Disks() {
+		if d.DiskId == dataDisk {
+			equal(t, string(*repl), d.InstanceId, "the kept disk survived the release")
+			equal(t, false, d.Deleted)
+		}
+	}
+}
+
+func TestEmulatorPreemptKeepImage(t *testing.T) {
+	e := preemptEmu(t)
+	p := e.plugin
+	old, err := p.Provision(spotSpec(KeepDataImage))
+	noErr(t, err)
+	e.srv.Advance(time.Minute)
+	noErr(t, e.srv.Preempt(string(*old)))
+	_, err = p.DescribeInstances(map[string]string{tagGroup: "spot"}, false)
+	noErr(t, err)
+
+	// CreateImage takes a minute (emulated): fail fast until then.
+	_, err = p.Provision(spotSpec(KeepDataImage))
+	if !errors.Is(err, ErrKeptDataNotReady) {
+		t.Fatalf("want ErrKeptDataNotReady while the image is Creating, got %v", err)
+	}
+	var image string
+	for _, im := range e.srv.Images() {
+		if im.SourceInstanceId == string(*old) {
+			image = im.ImageId
+			equal(t, string(*old), im.Tags[TagPreemptedFrom])
+			equal(t, "spot", im.Tags[tagGroup])
+		}
+	}
+	if image == "" {
+		t.Fatal("no image of the reclaimed instance")
+	}
+	e.srv.Advance(time.Minute)
+	repl, err := p.Provision(spotSpec(KeepDataImage))
+	noErr(t, err)
+	v := e.view(t, string(*repl))
+	equal(t, image, v.ImageId, "the replacement boots from the kept image")
+	equal(t, e.view(t, string(*old)).VSwitchId, v.VSwitchId)
+	equal(t, e.view(t, string(*old)).SecurityGroupIds, v.SecurityGroupIds)
+
+	// Once the replacement runs, the watcher deletes the image.
+	e.srv.Advance(time.Minute)
+	p.watchOnce(p.spot.ctx)
+	for _, im := range e.srv.Images() {
+		if im.ImageId == image && !im.Deleted {
+			t.Fatalf("kept image %s not deleted once the replacement runs", image)
+		}
+	}
+}
