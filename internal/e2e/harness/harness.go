@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -116,11 +117,28 @@ func Build(dir string, pkgs ...string) (*Binaries, error) {
 	return &Binaries{Dir: dir}, nil
 }
 
+// EnvBinaries, when set, names a directory of already built binaries that
+// RunMain uses instead of building pkgs (their base names must be there).
+const EnvBinaries = "INFRAKIT_E2E_BINARIES"
+
 // RunMain is for TestMain: it builds pkgs into a temporary directory, sets
 // Default, runs the tests and removes the directory. It returns the exit code.
+// With $INFRAKIT_E2E_BINARIES set it uses that directory instead.
 func RunMain(m *testing.M, pkgs ...string) int {
-	if !flag.Parsed() {
-		flag.Parse()
+	// Parse even when flag.Parsed() is already true: InfraKit's pkg/log
+	// calls flag.CommandLine.Parse([]string{}) in its init, which would
+	// otherwise make the test binary ignore -test.v, -test.run and the rest.
+	if err := flag.CommandLine.Parse(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	if dir := os.Getenv(EnvBinaries); dir != "" {
+		// prebuilt binaries, e.g. `make build`'s: no build, no check they are current
+		if testing.Verbose() {
+			fmt.Fprintf(os.Stderr, "harness: using the binaries in %s (%s)\n", dir, EnvBinaries)
+		}
+		Default = &Binaries{Dir: dir}
+		return m.Run()
 	}
 	dir, err := os.MkdirTemp("", "ikbin")
 	if err != nil {
@@ -238,6 +256,29 @@ func (p *Process) Done() <-chan struct{} { return p.done }
 func (p *Process) Err() error {
 	<-p.done
 	return p.err
+}
+
+// WaitForOutput waits until the process's output matches re and returns the
+// match (whole match, then submatches). It fails early when the process exits.
+func (p *Process) WaitForOutput(re *regexp.Regexp, timeout time.Duration) ([]string, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		if m := re.FindStringSubmatch(p.Output()); m != nil {
+			return m, nil
+		}
+		select {
+		case <-p.done:
+			if m := re.FindStringSubmatch(p.Output()); m != nil {
+				return m, nil
+			}
+			return nil, fmt.Errorf("%s exited (%v) before printing %q", p.Name, p.err, re)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%s did not print %q within %v", p.Name, re, timeout)
+		}
+		time.Sleep(Tick)
+	}
 }
 
 // Stop sends SIGTERM, waits up to StopTimeout, then kills the process group.
@@ -401,6 +442,21 @@ func Eventually(timeout time.Duration, cond func() bool) bool {
 			return false
 		}
 		time.Sleep(Tick)
+	}
+}
+
+// EventuallyEvery is Eventually with its own polling interval, for
+// conditions that are costly to evaluate (e.g. ones that run the CLI).
+func EventuallyEvery(timeout, tick time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(tick)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +69,28 @@ func TestCleanupStopsProcesses(t *testing.T) {
 	}
 	if _, err := os.Stat(home); !os.IsNotExist(err) {
 		t.Fatalf("home %s not removed: %v", home, err)
+	}
+}
+
+func TestWaitForOutputAndEventuallyEvery(t *testing.T) {
+	e := New(t, &Binaries{})
+	p := e.Start("talker", "/bin/sh", []string{"-c", "echo starting; echo 'listening on http://127.0.0.1:4242 now'; exec sleep 30"})
+	m, err := p.WaitForOutput(regexp.MustCompile(`listening on (http://\S+)`), 10*time.Second)
+	if err != nil || len(m) != 2 || m[1] != "http://127.0.0.1:4242" {
+		t.Fatalf("WaitForOutput = %q, %v", m, err)
+	}
+	q := e.Start("quitter", "/bin/sh", []string{"-c", "echo bye"})
+	if _, err := q.WaitForOutput(regexp.MustCompile(`never`), 10*time.Second); err == nil || !strings.Contains(err.Error(), "exited") {
+		t.Fatalf("WaitForOutput of an exited process: %v", err)
+	}
+	if _, err := p.WaitForOutput(regexp.MustCompile(`never`), 30*time.Millisecond); err == nil {
+		t.Fatal("WaitForOutput did not time out")
+	}
+	n := 0
+	if !EventuallyEvery(5*time.Second, time.Millisecond, func() bool { n++; return n == 3 }) || n != 3 {
+		t.Fatalf("EventuallyEvery: n = %d", n)
+	}
+	if EventuallyEvery(20*time.Millisecond, 5*time.Millisecond, func() bool { return false }) {
+		t.Fatal("EventuallyEvery of a false condition")
 	}
 }

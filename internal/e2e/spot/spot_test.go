@@ -1,0 +1,296 @@
+// Package spot proves spot interruption handling inside real InfraKit: the
+// ECS emulator, the infrakit-instance-aliyun daemon (with its reclaim
+// watcher), InfraKit's group plugin and vanilla flavor run as processes. A
+// member of a spot group is reclaimed through the emulator's control API;
+// the group must start the replacement during the 5-minute notice, keep 3
+// members Running, and the replacement must carry the kept data.
+package spot
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/e2e/emuctl"
+	"infrakit.aliyun/internal/e2e/harness"
+)
+
+const (
+	pkgPlugin   = "infrakit.aliyun/cmd/infrakit-instance-aliyun"
+	pkgEmulator = "infrakit.aliyun/cmd/ecs-emulator"
+	binPlugin   = "infrakit-instance-aliyun"
+	binEmulator = "ecs-emulator"
+	pluginName  = "instance-aliyun"
+
+	// Emulated time runs 30x: boot (30 s) takes 1 s, the 5-minute notice 10 s.
+	timeScale   = "30"
+	waitTimeout = 60 * time.Second
+	pollEvery   = 100 * time.Millisecond
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(harness.RunMain(m, harness.PkgCLI, harness.PkgGroup, harness.PkgVanilla, pkgPlugin, pkgEmulator))
+}
+
+type world struct {
+	t   *testing.T
+	e   *harness.Env
+	emu *emuctl.Client
+	ctx context.Context
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	e := harness.New(t, harness.Default, "INFRAKIT_GROUP_POLL_INTERVAL=1s")
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	emu := e.Start("ecs-emulator", binEmulator, []string{"--listen", "127.0.0.1:0", "--access-key-id", "emulator",
+		"--access-key-secret", "emulator", "--boot-time", "30s", "--time-scale", timeScale, "--seed", "6"})
+	m, err := emu.WaitForOutput(emuctl.ListenLine, harness.StartTimeout)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, emu.Output())
+	}
+	w := &world{t: t, e: e, emu: emuctl.New(m[1]), ctx: ctx}
+	e.StartPlugin(pluginName, binPlugin, "--endpoint", w.emu.URL, "--region", "cn-hangzhou",
+		"--access-key-id", "emulator", "--access-key-secret", "emulator", "--log", "5",
+		"--namespace-tags", "e2e=spot", "--spot-watch-interval", "300ms")
+	e.StartPlugin("flavor-vanilla", harness.Vanilla)
+	e.StartPlugin("group", harness.Group, "--log", "4")
+	return w
+}
+
+// preempt reclaims an instance through the emulator's control API.
+func (w *world) preempt(id string) emulator.InstanceView {
+	w.t.Helper()
+	req, _ := http.NewRequestWithContext(w.ctx, http.MethodPost, w.emu.URL+"/emulator/instances/"+id+"/preempt", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v emulator.InstanceView
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&v) != nil {
+		w.t.Fatalf("preempt %s: %s", id, resp.Status)
+	}
+	return v
+}
+
+func (w *world) waitFor(what string, cond func(all []emulator.InstanceView) bool) []emulator.InstanceView {
+	w.t.Helper()
+	var last []emulator.InstanceView
+	if !harness.EventuallyEvery(waitTimeout, pollEvery, func() bool {
+		all, err := w.emu.Instances(w.ctx)
+		last = all
+		return err == nil && cond(all)
+	}) {
+		b, _ := json.MarshalIndent(last, "", "  ")
+		w.t.Fatalf("timed out waiting for %s; instances:\n%s", what, b)
+	}
+	return last
+}
+
+func members(all []emulator.InstanceView) []emulator.InstanceView {
+	var out []emulator.InstanceView
+	for _, v := range all {
+		if !v.Released && v.Tags["infrakit.group"] == "spot" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func running(all []emulator.InstanceView, except string) []emulator.InstanceView {
+	var out []emulator.InstanceView
+	for _, v := range members(all) {
+		if v.Status == "Running" && v.InstanceId != except {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// commit writes example/aliyun-spot.json with KeepData set and commits it.
+func (w *world) commit(keep string) {
+	w.t.Helper()
+	root, err := harness.ModuleRoot()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "example", "aliyun-spot.json"))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	spec := strings.Replace(string(b), `"KeepData": "disks"`, fmt.Sprintf(`"KeepData": %q`, keep), 1)
+	path := w.e.WriteFile("spot.json", spec)
+	out := w.e.MustCLI("group", "commit", path)
+	if !strings.Contains(out, "Committed spot: Managing 3 instances") {
+		w.t.Fatalf("commit: %s", out)
+	}
+}
+
+// reclaimOne commits the group, reclaims a member and waits until the group
+// is back to 3 Running members besides it. It returns the reclaimed
+// instance (as the emulator saw it when reclaimed) and its replacement.
+func (w *world) reclaimOne(keep string) (victim, repl emulator.InstanceView) {
+	w.t.Helper()
+	w.commit(keep)
+	first := running(w.waitFor("3 Running members", func(all []emulator.InstanceView) bool {
+		return len(running(all, "")) == 3
+	}), "")
+	victim = w.preempt(first[1].InstanceId)
+	if victim.PreemptedAt.IsZero() || victim.ReleaseAt.IsZero() {
+		w.t.Fatalf("emulator did not record the reclaim: %+v", victim)
+	}
+	all := w.waitFor("a Running replacement", func(all []emulator.InstanceView) bool {
+		return len(running(all, victim.InstanceId)) == 3
+	})
+	for _, v := range running(all, victim.InstanceId) {
+		if v.InstanceId != first[0].InstanceId && v.InstanceId != first[2].InstanceId {
+			repl = v
+		}
+	}
+	return victim, repl
+}
+
+// checkTimeline waits for ECS to release the reclaimed instance and checks
+// that the replacement was requested before that, and that the group stays
+// at 3 Running members.
+func (w *world) checkTimeline(victim, repl emulator.InstanceView) {
+	w.t.Helper()
+	all := w.waitFor("the reclaimed instance to be released", func(all []emulator.InstanceView) bool {
+		for _, v := range all {
+			if v.InstanceId == victim.InstanceId {
+				return v.Released
+			}
+		}
+		return false
+	})
+	var gone emulator.InstanceView
+	for _, v := range all {
+		if v.InstanceId == victim.InstanceId {
+			gone = v
+		}
+	}
+	if gone.ReleaseReason != emulator.ReleasePreempted {
+		w.t.Fatalf("released for %q, want %q", gone.ReleaseReason, emulator.ReleasePreempted)
+	}
+	if !repl.CreationTime.After(gone.PreemptedAt) || !repl.CreationTime.Before(gone.ReleasedAt) {
+		w.t.Fatalf("replacement %s created at %v; reclaim notice at %v, release at %v: want it in between",
+			repl.InstanceId, repl.CreationTime, gone.PreemptedAt, gone.ReleasedAt)
+	}
+	w.t.Logf("notice %v, replacement requested %v after it, release %v after it",
+		gone.PreemptedAt.Format(time.RFC3339), repl.CreationTime.Sub(gone.PreemptedAt), gone.ReleasedAt.Sub(gone.PreemptedAt))
+	// A minute (emulated; a few group polls) after the release, still 3
+	// Running and nothing more created.
+	if !harness.EventuallyEvery(waitTimeout, pollEvery, func() bool {
+		return w.emulatedNow().After(gone.ReleasedAt.Add(time.Minute))
+	}) {
+		w.t.Fatal("emulated time does not move")
+	}
+	all, err := w.emu.Instances(w.ctx)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if m := members(all); len(m) != 3 || len(running(all, "")) != 3 {
+		w.t.Fatalf("after the release the group has %d live members, %d Running; want 3 and 3", len(m), len(running(all, "")))
+	}
+}
+
+func TestSpotReclaimKeepsDisks(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	victim, repl := w.reclaimOne("disks")
+	if len(victim.DataDiskIds) != 1 {
+		t.Fatalf("reclaimed instance has data disks %v, want 1", victim.DataDiskIds)
+	}
+	oldDisk := victim.DataDiskIds[0]
+	w.waitFor("the old data disk on the replacement", func(all []emulator.InstanceView) bool {
+		for _, v := range all {
+			if v.InstanceId == repl.InstanceId {
+				return len(v.DataDiskIds) == 1 && v.DataDiskIds[0] == oldDisk
+			}
+		}
+		return false
+	})
+	w.checkTimeline(victim, repl)
+
+	// The InfraKit surfaces: metadata through the CLI.
+	out := w.e.MustCLI(pluginName, "cat", "region")
+	if !strings.Contains(out, "cn-hangzhou") {
+		t.Fatalf("infrakit %s cat region: %q", pluginName, out)
+	}
+	out = w.e.MustCLI(pluginName, "cat", "spot/last-interruption/InstanceId")
+	if !strings.Contains(out, victim.InstanceId) {
+		t.Fatalf("infrakit %s cat spot/last-interruption/InstanceId: %q, want %s", pluginName, out, victim.InstanceId)
+	}
+}
+
+func TestSpotReclaimKeepsImage(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	victim, repl := w.reclaimOne("image")
+	var image emulator.ImageView
+	for _, im := range w.imagesOf(victim.InstanceId) {
+		image = im
+	}
+	if image.ImageId == "" {
+		t.Fatalf("no image was made of the reclaimed instance %s", victim.InstanceId)
+	}
+	if repl.ImageId != image.ImageId {
+		t.Fatalf("replacement boots from %s, want the kept image %s", repl.ImageId, image.ImageId)
+	}
+	if repl.VSwitchId != victim.VSwitchId || repl.InstanceType != victim.InstanceType || repl.PrivateIpAddress == victim.PrivateIpAddress {
+		t.Fatalf("replacement %s/%s/%s, reclaimed %s/%s/%s: want same vswitch and type, another IP",
+			repl.VSwitchId, repl.InstanceType, repl.PrivateIpAddress, victim.VSwitchId, victim.InstanceType, victim.PrivateIpAddress)
+	}
+	w.checkTimeline(victim, repl)
+	if !harness.EventuallyEvery(waitTimeout, pollEvery, func() bool {
+		ims := w.imagesOf(victim.InstanceId)
+		return len(ims) == 1 && ims[0].Deleted
+	}) {
+		t.Fatalf("kept image %s not deleted once the replacement runs", image.ImageId)
+	}
+}
+
+func (w *world) emulatedNow() time.Time {
+	w.t.Helper()
+	var v struct{ Now time.Time }
+	req, _ := http.NewRequestWithContext(w.ctx, http.MethodGet, w.emu.URL+"/emulator/time", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		w.t.Fatal(err)
+	}
+	return v.Now
+}
+
+func (w *world) imagesOf(id string) []emulator.ImageView {
+	w.t.Helper()
+	req, _ := http.NewRequestWithContext(w.ctx, http.MethodGet, w.emu.URL+"/emulator/images", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var all []emulator.ImageView
+	if err := json.NewDecoder(resp.Body).Decode(&all); err != nil {
+		w.t.Fatal(err)
+	}
+	var out []emulator.ImageView
+	for _, im := range all {
+		if im.SourceInstanceId == id {
+			out = append(out, im)
+		}
+	}
+	return out
+}
