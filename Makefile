@@ -47,5 +47,16 @@ $(STATICCHECK):
 staticcheck: $(STATICCHECK)
 	$(STATICCHECK) ./...
 
+# The tutorial, for real, on the ECS emulator: no Alibaba Cloud account needed.
+demo: build $(BUILD)/infrakit-aliyun-demo
+	$(BUILD)/infrakit-aliyun-demo --bin-dir $(BUILD) --pause 1s
+
+# Scale numbers against the ECS emulator (5 ms per API call): ECS calls and
+# latency per describe, Provision latency, group 0->N convergence, plugin
+# peak RSS, for N = 10..10000. Takes a few minutes; not part of `make test`.
+BENCH_FLAGS ?=
+bench:
+	$(GO) run ./cmd/infrakit-aliyun-bench $(BENCH_FLAGS)
+
 clean:
 	rm -rf $(BUILD)
