@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"fmt"
+	"net/http"
 	"net/netip"
 )
 
@@ -195,14 +196,14 @@ type catalog struct {
 }
 
 func indexCatalog(c *Catalog) (*catalog, error) {
-	x := &catalog{Catalog: c, regions: map[string]*Region{}, zones: map[string]*Zone{}, zoneTypes: map[string]map[string]bool{},
-		types: map[string]*InstanceType{}, images: map[string]*Image{}, vpcs: map[string]*VPC{},
-		vswitches: map[string]*VSwitch{}, prefixes: map[string]netip.Prefix{}, sgs: map[string]*SecurityGroup{}, keyPairs: map[string]*KeyPair{}}
-	for i := range c.Regions {
-		x.regions[c.Regions[i].RegionId] = &c.Regions[i]
-	}
-	for i := range c.InstanceTypes {
-		x.types[c.InstanceTypes[i].InstanceTypeId] = &c.InstanceTypes[i]
+	x := &catalog{Catalog: c, zones: map[string]*Zone{}, zoneTypes: map[string]map[string]bool{},
+		vswitches: map[string]*VSwitch{}, prefixes: map[string]netip.Prefix{},
+		regions:  indexBy(c.Regions, func(r *Region) string { return r.RegionId }),
+		types:    indexBy(c.InstanceTypes, func(t *InstanceType) string { return t.InstanceTypeId }),
+		images:   indexBy(c.Images, func(im *Image) string { return im.ImageId }),
+		vpcs:     indexBy(c.VPCs, func(v *VPC) string { return v.VpcId }),
+		sgs:      indexBy(c.SecurityGroups, func(g *SecurityGroup) string { return g.SecurityGroupId }),
+		keyPairs: indexBy(c.KeyPairs, func(k *KeyPair) string { return k.RegionId + "/" + k.KeyPairName }),
 	}
 	for i := range c.Zones {
 		z := &c.Zones[i]
@@ -221,12 +222,6 @@ func indexCatalog(c *Catalog) (*catalog, error) {
 		}
 		x.zoneTypes[z.ZoneId] = m
 	}
-	for i := range c.Images {
-		x.images[c.Images[i].ImageId] = &c.Images[i]
-	}
-	for i := range c.VPCs {
-		x.vpcs[c.VPCs[i].VpcId] = &c.VPCs[i]
-	}
 	for i := range c.VSwitches {
 		v := &c.VSwitches[i]
 		if x.zones[v.ZoneId] == nil || x.vpcs[v.VpcId] == nil {
@@ -239,17 +234,27 @@ func indexCatalog(c *Catalog) (*catalog, error) {
 		x.vswitches[v.VSwitchId] = v
 		x.prefixes[v.VSwitchId] = p.Masked()
 	}
-	for i := range c.SecurityGroups {
-		x.sgs[c.SecurityGroups[i].SecurityGroupId] = &c.SecurityGroups[i]
-	}
-	for i := range c.KeyPairs {
-		k := &c.KeyPairs[i]
-		x.keyPairs[k.RegionId+"/"+k.KeyPairName] = k
-	}
 	return x, nil
 }
 
+// indexBy maps key(&xs[i]) to &xs[i]; a later duplicate key wins.
+func indexBy[T any](xs []T, key func(*T) string) map[string]*T {
+	m := make(map[string]*T, len(xs))
+	for i := range xs {
+		m[key(&xs[i])] = &xs[i]
+	}
+	return m
+}
+
 func (c *catalog) vswitchRegion(v *VSwitch) string { return c.zones[v.ZoneId].RegionId }
+
+// checkZone reports InvalidZoneId.NotFound unless zone is in region.
+func (c *catalog) checkZone(zone, region string) *apiError {
+	if z := c.zones[zone]; z == nil || z.RegionId != region {
+		return newErr(http.StatusNotFound, "InvalidZoneId.NotFound", "The specified zone %q does not exist in region %s.", zone, region)
+	}
+	return nil
+}
 
 // defaultVSwitch picks the vswitch used when RunInstances names only a zone
 // (or nothing): the zone's default vswitch, like the default VPC of real ECS.

@@ -133,7 +133,7 @@ func actDescribeInstanceTypes(s *Server, c *call) (any, *apiError) {
 	r := &instanceTypesResp{baseResp: baseResp{c.requestID}}
 	r.InstanceTypes.InstanceType = []wireInstanceType{}
 	for _, t := range s.cat.InstanceTypes {
-		if (len(want) > 0 && !contains(want, t.InstanceTypeId)) || (family != "" && t.InstanceTypeFamily != family) {
+		if !inFilter(want, t.InstanceTypeId) || (family != "" && t.InstanceTypeFamily != family) {
 			continue
 		}
 		gpu := ""
@@ -212,8 +212,7 @@ func actDescribeAvailableResource(s *Server, c *call) (any, *apiError) {
 		return nil, errInvalid("SpotStrategy", "NoSpot, SpotWithPriceLimit or SpotAsPriceGo")
 	}
 	if typeF != "" && s.cat.types[typeF] == nil {
-		return nil, newErr(http.StatusBadRequest, "InvalidInstanceType.ValueNotSupported",
-			"The specified InstanceType %q does not exist or beyond the permitted range.", typeF)
+		return nil, errInstanceTypeNotSupported(typeF)
 	}
 	r := &availableResourceResp{baseResp: baseResp{c.requestID}}
 	r.AvailableZones.AvailableZone = []wireAvailableZone{}
@@ -262,11 +261,9 @@ func actDescribeAvailableResource(s *Server, c *call) (any, *apiError) {
 
 type imagesResp struct {
 	baseResp
-	RegionId   string
-	TotalCount int
-	PageNumber int
-	PageSize   int
-	Images     struct {
+	RegionId string
+	page
+	Images struct {
 		Image []wireImage
 	}
 }
@@ -324,11 +321,7 @@ func (s *Server) customImageWire(im *customImage, now time.Time, used bool) wire
 }
 
 func actDescribeImages(s *Server, c *call) (any, *apiError) {
-	region, err := c.p.required("RegionId")
-	if err != nil {
-		return nil, err
-	}
-	num, size, err := pageArgs(c.p, 100)
+	region, pg, err := regionPageArgs(c.p, 100)
 	if err != nil {
 		return nil, err
 	}
@@ -372,18 +365,14 @@ func actDescribeImages(s *Server, c *call) (any, *apiError) {
 			}
 		}
 	}
-	r := &imagesResp{baseResp: baseResp{c.requestID}, RegionId: region, PageNumber: num, PageSize: size}
+	r := &imagesResp{baseResp: baseResp{c.requestID}, RegionId: region, page: pg}
 	r.Images.Image = []wireImage{}
-	skip := (num - 1) * size
 	for _, w := range all {
-		if (len(ids) > 0 && !contains(ids, w.ImageId)) || (name != "" && !matchName(name, w.ImageName)) ||
+		if !inFilter(ids, w.ImageId) || (name != "" && !matchName(name, w.ImageName)) ||
 			(osType != "" && w.OSType != osType) || (arch != "" && w.Architecture != arch) || !contains(statuses, w.Status) {
 			continue
 		}
-		r.TotalCount++
-		if skip > 0 {
-			skip--
-		} else if len(r.Images.Image) < size {
+		if r.take() {
 			r.Images.Image = append(r.Images.Image, w)
 		}
 	}
@@ -413,62 +402,54 @@ func actCreateImage(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	token := c.p.get("ClientToken")
-	if err := checkClientToken(token); err != nil {
+	ids, err := s.createOnce(c, func() ([]string, *apiError) {
+		im := &customImage{Seq: s.st.nextSeq(), RegionID: region, Name: name, Description: c.p.get("Description"),
+			Architecture: "x86_64", OSType: "linux", Size: 40, Tags: tags, Created: c.now, Ready: c.now.Add(ImageCreateTime)}
+		srcImage := ""
+		if iid != "" {
+			in, err := s.st.liveInstance(iid, region)
+			if err != nil {
+				return nil, err
+			}
+			if st := in.status(c.now); st != StatusRunning && st != StatusStopped {
+				return nil, errIncorrectStatus(in.ID, st)
+			}
+			im.SourceInstance, srcImage = in.ID, in.ImageID
+			if d := s.st.disks[in.SystemDiskID]; d != nil {
+				im.Size = d.Size
+			}
+		} else {
+			sn, err := s.st.liveSnapshot(sid, region)
+			if err != nil {
+				return nil, err
+			}
+			im.SourceSnapshot, im.Size = sn.ID, sn.Size
+			if d := s.st.disks[sn.DiskID]; d != nil {
+				srcImage = d.ImageID
+			}
+		}
+		if base := s.cat.images[srcImage]; base != nil {
+			im.OSName, im.OSType, im.Platform, im.Architecture = base.OSName, base.OSType, base.Platform, base.Architecture
+		} else if base := s.st.images[srcImage]; base != nil {
+			im.OSName, im.OSType, im.Platform, im.Architecture = base.OSName, base.OSType, base.Platform, base.Architecture
+		}
+		for _, other := range s.st.imgOrder {
+			if name != "" && !other.Deleted && other.RegionID == region && other.Name == name {
+				return nil, newErr(http.StatusBadRequest, "InvalidImageName.Duplicated", "The specified ImageName %q is already in use.", name)
+			}
+		}
+		im.ID = s.st.newID("m", region)
+		if im.Name == "" {
+			im.Name = im.ID
+		}
+		s.st.images[im.ID] = im
+		s.st.imgOrder = append(s.st.imgOrder, im)
+		return []string{im.ID}, nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	hash := paramHash(c.p)
-	unlock := s.st.lock(c.now)
-	defer unlock()
-	if ids, err := s.st.idempotent(c.action, token, hash); err != nil {
-		return nil, err
-	} else if ids != nil {
-		return &createImageResp{baseResp{c.requestID}, ids[0]}, nil
-	}
-	im := &customImage{Seq: s.st.nextSeq(), RegionID: region, Name: name, Description: c.p.get("Description"),
-		Architecture: "x86_64", OSType: "linux", Size: 40, Tags: tags, Created: c.now, Ready: c.now.Add(ImageCreateTime)}
-	srcImage := ""
-	if iid != "" {
-		in, err := s.st.liveInstance(iid, region)
-		if err != nil {
-			return nil, err
-		}
-		if st := in.status(c.now); st != StatusRunning && st != StatusStopped {
-			return nil, errIncorrectStatus(in.ID, st)
-		}
-		im.SourceInstance, srcImage = in.ID, in.ImageID
-		if d := s.st.disks[in.SystemDiskID]; d != nil {
-			im.Size = d.Size
-		}
-	} else {
-		sn := s.st.snapshots[sid]
-		if sn == nil || sn.Deleted || sn.RegionID != region {
-			return nil, newErr(http.StatusNotFound, "InvalidSnapshotId.NotFound", "The specified SnapshotId %q does not exist.", sid)
-		}
-		im.SourceSnapshot, im.Size = sn.ID, sn.Size
-		if d := s.st.disks[sn.DiskID]; d != nil {
-			srcImage = d.ImageID
-		}
-	}
-	if base := s.cat.images[srcImage]; base != nil {
-		im.OSName, im.OSType, im.Platform, im.Architecture = base.OSName, base.OSType, base.Platform, base.Architecture
-	} else if base := s.st.images[srcImage]; base != nil {
-		im.OSName, im.OSType, im.Platform, im.Architecture = base.OSName, base.OSType, base.Platform, base.Architecture
-	}
-	for _, other := range s.st.imgOrder {
-		if name != "" && !other.Deleted && other.RegionID == region && other.Name == name {
-			return nil, newErr(http.StatusBadRequest, "InvalidImageName.Duplicated", "The specified ImageName %q is already in use.", name)
-		}
-	}
-	im.ID = s.st.newID("m", region)
-	if im.Name == "" {
-		im.Name = im.ID
-	}
-	s.st.images[im.ID] = im
-	s.st.imgOrder = append(s.st.imgOrder, im)
-	s.st.remember(c.action, token, hash, []string{im.ID})
-	c.mutated = true
-	return &createImageResp{baseResp{c.requestID}, im.ID}, nil
+	return &createImageResp{baseResp{c.requestID}, ids[0]}, nil
 }
 
 func actDeleteImage(s *Server, c *call) (any, *apiError) {
@@ -486,10 +467,10 @@ func actDeleteImage(s *Server, c *call) (any, *apiError) {
 	}
 	unlock := s.st.lock(c.now)
 	defer unlock()
-	im := s.st.images[id]
-	if im == nil || im.Deleted || im.RegionID != region {
-		// System images are not the caller's to delete.
-		return nil, errImageNotFound(id)
+	// System images are not the caller's to delete.
+	im, err := s.st.liveImage(id, region)
+	if err != nil {
+		return nil, err
 	}
 	if !force {
 		for _, in := range s.st.order {
@@ -508,10 +489,8 @@ func actDeleteImage(s *Server, c *call) (any, *apiError) {
 
 type securityGroupsResp struct {
 	baseResp
-	RegionId       string
-	TotalCount     int
-	PageNumber     int
-	PageSize       int
+	RegionId string
+	page
 	SecurityGroups struct {
 		SecurityGroup []wireSecurityGroup
 	}
@@ -528,11 +507,7 @@ type wireSecurityGroup struct {
 }
 
 func actDescribeSecurityGroups(s *Server, c *call) (any, *apiError) {
-	region, err := c.p.required("RegionId")
-	if err != nil {
-		return nil, err
-	}
-	num, size, err := pageArgs(c.p, 50)
+	region, pg, err := regionPageArgs(c.p, 50)
 	if err != nil {
 		return nil, err
 	}
@@ -544,18 +519,14 @@ func actDescribeSecurityGroups(s *Server, c *call) (any, *apiError) {
 		ids = append(ids, one)
 	}
 	vpc, name := c.p.get("VpcId"), c.p.get("SecurityGroupName")
-	r := &securityGroupsResp{baseResp: baseResp{c.requestID}, RegionId: region, PageNumber: num, PageSize: size}
+	r := &securityGroupsResp{baseResp: baseResp{c.requestID}, RegionId: region, page: pg}
 	r.SecurityGroups.SecurityGroup = []wireSecurityGroup{}
-	skip := (num - 1) * size
 	for _, g := range s.cat.SecurityGroups {
-		if g.RegionId != region || (vpc != "" && g.VpcId != vpc) || (len(ids) > 0 && !contains(ids, g.SecurityGroupId)) ||
+		if g.RegionId != region || (vpc != "" && g.VpcId != vpc) || !inFilter(ids, g.SecurityGroupId) ||
 			(name != "" && g.SecurityGroupName != name) {
 			continue
 		}
-		r.TotalCount++
-		if skip > 0 {
-			skip--
-		} else if len(r.SecurityGroups.SecurityGroup) < size {
+		if r.take() {
 			r.SecurityGroups.SecurityGroup = append(r.SecurityGroups.SecurityGroup, wireSecurityGroup{
 				g.SecurityGroupId, g.SecurityGroupName, "normal", "", g.VpcId, fmtTime(systemImageEpoch), wireTags{Tag: []wireTag{}}})
 		}
@@ -565,10 +536,8 @@ func actDescribeSecurityGroups(s *Server, c *call) (any, *apiError) {
 
 type vswitchesResp struct {
 	baseResp
-	TotalCount int
-	PageNumber int
-	PageSize   int
-	VSwitches  struct {
+	page
+	VSwitches struct {
 		VSwitch []wireVSwitch
 	}
 }
@@ -588,25 +557,21 @@ type wireVSwitch struct {
 
 func actDescribeVSwitches(s *Server, c *call) (any, *apiError) {
 	region := c.p.get("RegionId")
-	num, size, err := pageArgs(c.p, 50)
+	pg, err := pageArgs(c.p, 50)
 	if err != nil {
 		return nil, err
 	}
 	vpc, id, zone := c.p.get("VpcId"), c.p.get("VSwitchId"), c.p.get("ZoneId")
 	unlock := s.st.lock(c.now)
 	defer unlock()
-	r := &vswitchesResp{baseResp: baseResp{c.requestID}, PageNumber: num, PageSize: size}
+	r := &vswitchesResp{baseResp: baseResp{c.requestID}, page: pg}
 	r.VSwitches.VSwitch = []wireVSwitch{}
-	skip := (num - 1) * size
 	for _, v := range s.cat.VSwitches {
 		if (region != "" && s.cat.vswitchRegion(&v) != region) || (vpc != "" && v.VpcId != vpc) ||
 			(id != "" && v.VSwitchId != id) || (zone != "" && v.ZoneId != zone) {
 			continue
 		}
-		r.TotalCount++
-		if skip > 0 {
-			skip--
-		} else if len(r.VSwitches.VSwitch) < size {
+		if r.take() {
 			r.VSwitches.VSwitch = append(r.VSwitches.VSwitch, wireVSwitch{v.VSwitchId, v.VSwitchName, v.VpcId, v.ZoneId,
 				v.CidrBlock, "Available", "", s.st.pools[v.VSwitchId].free(), v.IsDefault, fmtTime(systemImageEpoch)})
 		}
@@ -616,11 +581,9 @@ func actDescribeVSwitches(s *Server, c *call) (any, *apiError) {
 
 type keyPairsResp struct {
 	baseResp
-	RegionId   string
-	TotalCount int
-	PageNumber int
-	PageSize   int
-	KeyPairs   struct {
+	RegionId string
+	page
+	KeyPairs struct {
 		KeyPair []wireKeyPair
 	}
 }
@@ -633,28 +596,20 @@ type wireKeyPair struct {
 }
 
 func actDescribeKeyPairs(s *Server, c *call) (any, *apiError) {
-	region, err := c.p.required("RegionId")
-	if err != nil {
-		return nil, err
-	}
-	num, size, err := pageArgs(c.p, 50)
+	region, pg, err := regionPageArgs(c.p, 50)
 	if err != nil {
 		return nil, err
 	}
 	name, fp := c.p.get("KeyPairName"), c.p.get("KeyPairFingerPrint")
-	r := &keyPairsResp{baseResp: baseResp{c.requestID}, RegionId: region, PageNumber: num, PageSize: size}
+	r := &keyPairsResp{baseResp: baseResp{c.requestID}, RegionId: region, page: pg}
 	r.KeyPairs.KeyPair = []wireKeyPair{}
-	skip := (num - 1) * size
 	kps := append([]KeyPair(nil), s.cat.KeyPairs...)
 	sort.SliceStable(kps, func(i, j int) bool { return kps[i].KeyPairName < kps[j].KeyPairName })
 	for _, k := range kps {
 		if k.RegionId != region || (name != "" && !matchName(name, k.KeyPairName)) || (fp != "" && fp != k.KeyPairFingerPrint) {
 			continue
 		}
-		r.TotalCount++
-		if skip > 0 {
-			skip--
-		} else if len(r.KeyPairs.KeyPair) < size {
+		if r.take() {
 			r.KeyPairs.KeyPair = append(r.KeyPairs.KeyPair, wireKeyPair{k.KeyPairName, k.KeyPairFingerPrint, fmtTime(systemImageEpoch), wireTags{Tag: []wireTag{}}})
 		}
 	}

@@ -166,6 +166,10 @@ type sdkClient struct {
 	host string
 }
 
+// The official SDK fills its package-level endpoint table on first use without
+// a lock, so clients created by parallel subtests race. Fill it once, first.
+func init() { sdkecs.GetEndpointMap() }
+
 func newSDKClient(t testing.TB, srv *Server) ecsClient {
 	c, err := sdkecs.NewClientWithAccessKey(DefaultRegion, DefaultAccessKeyID, DefaultAccessKeySecret)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
 	"time"
 )
@@ -118,23 +117,13 @@ func (s *Server) view(in *instance, now time.Time) InstanceView {
 	return v
 }
 
-// allInstances returns every instance, released too, in creation order.
-func (st *store) allInstances() []*instance {
-	out := make([]*instance, 0, len(st.instances))
-	for _, in := range st.instances {
-		out = append(out, in)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
-	return out
-}
-
 // Instances returns views of all instances, released ones included, in
 // creation order.
 func (s *Server) Instances() []InstanceView {
 	now := s.clock.Now()
 	unlock := s.st.lock(now)
 	defer unlock()
-	all := s.st.allInstances()
+	all := inSeqOrder(s.st.instances)
 	out := make([]InstanceView, 0, len(all))
 	for _, in := range all {
 		out = append(out, s.view(in, now))

@@ -2,17 +2,13 @@ package emulator
 
 import (
 	"net/http"
-	"sort"
 	"strconv"
 )
 
 type disksResp struct {
 	baseResp
-	TotalCount int
-	PageNumber int
-	PageSize   int
-	NextToken  string
-	Disks      struct {
+	tokenPage
+	Disks struct {
 		Disk []wireDisk
 	}
 }
@@ -31,19 +27,8 @@ func actDescribeDisks(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	tokenMode := p.has("NextToken") || p.has("MaxResults")
-	var num, size int
-	var from uint64
-	if tokenMode {
-		if size, err = p.intIn("MaxResults", 10, 1, 500); err != nil {
-			return nil, err
-		}
-		if t := p.get("NextToken"); t != "" {
-			if from, err = decodeToken(t); err != nil {
-				return nil, err
-			}
-		}
-	} else if num, size, err = pageArgs(p, 100); err != nil {
+	pg, err := tokenPageArgs(p, 500, 100)
+	if err != nil {
 		return nil, err
 	}
 	zone, inst, dtype, cat, status, name := p.get("ZoneId"), p.get("InstanceId"), p.get("DiskType"), p.get("Category"), p.get("Status"), p.get("DiskName")
@@ -63,25 +48,16 @@ func actDescribeDisks(s *Server, c *call) (any, *apiError) {
 	}
 	unlock := s.st.lock(c.now)
 	defer unlock()
-	r := &disksResp{baseResp: baseResp{c.requestID}, PageNumber: num, PageSize: size}
+	r := &disksResp{baseResp: baseResp{c.requestID}, tokenPage: pg}
 	r.Disks.Disk = []wireDisk{}
-	skip := (num - 1) * size
 	for _, d := range s.st.diskOrder {
-		if d.Deleted || d.RegionID != region || d.Seq < from || (zone != "" && d.ZoneID != zone) || (inst != "" && d.InstanceID != inst) ||
+		if d.Deleted || d.RegionID != region || d.Seq < pg.from || (zone != "" && d.ZoneID != zone) || (inst != "" && d.InstanceID != inst) ||
 			(dtype != "" && d.Type != dtype) || (cat != "" && d.Category != cat) || (status != "" && d.status() != status) ||
-			(name != "" && d.Name != name) || (len(ids) > 0 && !contains(ids, d.ID)) || (dwi != nil && *dwi != d.DeleteWithInstance) ||
+			(name != "" && d.Name != name) || !inFilter(ids, d.ID) || (dwi != nil && *dwi != d.DeleteWithInstance) ||
 			!matchTags(d.Tags, tags) {
 			continue
 		}
-		r.TotalCount++
-		switch {
-		case tokenMode && len(r.Disks.Disk) == size:
-			if r.NextToken == "" {
-				r.NextToken = encodeToken(d.Seq)
-			}
-		case !tokenMode && skip > 0:
-			skip--
-		case len(r.Disks.Disk) < size:
+		if r.take(d.Seq) {
 			r.Disks.Disk = append(r.Disks.Disk, toWireDisk(d))
 		}
 	}
@@ -103,8 +79,8 @@ func actCreateDisk(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	if z := s.cat.zones[zone]; z == nil || z.RegionId != region {
-		return nil, newErr(http.StatusNotFound, "InvalidZoneId.NotFound", "The specified zone %q does not exist in region %s.", zone, region)
+	if err := s.cat.checkZone(zone, region); err != nil {
+		return nil, err
 	}
 	category := p.get("DiskCategory")
 	if category == "" {
@@ -131,45 +107,43 @@ func actCreateDisk(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	token := p.get("ClientToken")
-	if err := checkClientToken(token); err != nil {
+	ids, err := s.createOnce(c, func() ([]string, *apiError) {
+		if snap != "" {
+			sn, err := s.st.liveSnapshot(snap, region)
+			if err != nil {
+				return nil, err
+			}
+			if size == 0 {
+				size = sn.Size
+			}
+		}
+		d := &disk{Seq: s.st.nextSeq(), ID: s.st.newID("d", region), RegionID: region, ZoneID: zone, Name: p.get("DiskName"),
+			Description: p.get("Description"), Type: "data", Category: category, Size: size, SnapshotID: snap,
+			Encrypted: enc, Portable: true, Tags: tags, Created: c.now}
+		s.st.addDisk(d)
+		return []string{d.ID}, nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	hash := paramHash(p)
-	unlock := s.st.lock(c.now)
-	defer unlock()
-	if ids, err := s.st.idempotent(c.action, token, hash); err != nil {
-		return nil, err
-	} else if ids != nil {
-		return &createDiskResp{baseResp{c.requestID}, ids[0]}, nil
-	}
-	if snap != "" {
-		sn := s.st.snapshots[snap]
-		if sn == nil || sn.Deleted || sn.RegionID != region {
-			return nil, newErr(http.StatusNotFound, "InvalidSnapshotId.NotFound", "The specified SnapshotId %q does not exist.", snap)
-		}
-		if size == 0 {
-			size = sn.Size
-		}
-	}
-	d := &disk{Seq: s.st.nextSeq(), ID: s.st.newID("d", region), RegionID: region, ZoneID: zone, Name: p.get("DiskName"),
-		Description: p.get("Description"), Type: "data", Category: category, Size: size, SnapshotID: snap,
-		Encrypted: enc, Portable: true, Tags: tags, Created: c.now}
-	s.st.addDisk(d)
-	s.st.remember(c.action, token, hash, []string{d.ID})
-	c.mutated = true
-	return &createDiskResp{baseResp{c.requestID}, d.ID}, nil
-}
-
-func (s *Server) liveDisk(id, region string) (*disk, *apiError) {
-	d := s.st.disks[id]
-	if d == nil || d.Deleted || (region != "" && d.RegionID != region) {
-		return nil, errDiskNotFound(id)
-	}
-	return d, nil
+	return &createDiskResp{baseResp{c.requestID}, ids[0]}, nil
 }
 
 const maxDataDisks = 16
+
+// instanceAndDisk finds the live instance and disk of an AttachDisk or
+// DetachDisk call; the caller holds the store lock.
+func (st *store) instanceAndDisk(iid, did, region string) (*instance, *disk, *apiError) {
+	in, err := st.liveInstance(iid, region)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := st.liveDisk(did, region)
+	if err != nil {
+		return nil, nil, err
+	}
+	return in, d, nil
+}
 
 func actAttachDisk(s *Server, c *call) (any, *apiError) {
 	iid, err := c.p.required("InstanceId")
@@ -186,11 +160,7 @@ func actAttachDisk(s *Server, c *call) (any, *apiError) {
 	}
 	unlock := s.st.lock(c.now)
 	defer unlock()
-	in, err := s.st.liveInstance(iid, c.region)
-	if err != nil {
-		return nil, err
-	}
-	d, err := s.liveDisk(did, c.region)
+	in, d, err := s.st.instanceAndDisk(iid, did, c.region)
 	if err != nil {
 		return nil, err
 	}
@@ -238,11 +208,7 @@ func actDetachDisk(s *Server, c *call) (any, *apiError) {
 	}
 	unlock := s.st.lock(c.now)
 	defer unlock()
-	in, err := s.st.liveInstance(iid, c.region)
-	if err != nil {
-		return nil, err
-	}
-	d, err := s.liveDisk(did, c.region)
+	in, d, err := s.st.instanceAndDisk(iid, did, c.region)
 	if err != nil {
 		return nil, err
 	}
@@ -267,7 +233,7 @@ func actDeleteDisk(s *Server, c *call) (any, *apiError) {
 	}
 	unlock := s.st.lock(c.now)
 	defer unlock()
-	d, err := s.liveDisk(did, c.region)
+	d, err := s.st.liveDisk(did, c.region)
 	if err != nil {
 		return nil, err
 	}
@@ -308,7 +274,7 @@ func actModifyDiskAttribute(s *Server, c *call) (any, *apiError) {
 	defer unlock()
 	var ds []*disk
 	for _, id := range ids {
-		d, err := s.liveDisk(id, c.region)
+		d, err := s.st.liveDisk(id, c.region)
 		if err != nil {
 			return nil, err
 		}
@@ -351,36 +317,26 @@ func actCreateSnapshot(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	token := c.p.get("ClientToken")
-	if err := checkClientToken(token); err != nil {
-		return nil, err
-	}
-	hash := paramHash(c.p)
-	unlock := s.st.lock(c.now)
-	defer unlock()
-	if ids, err := s.st.idempotent(c.action, token, hash); err != nil {
-		return nil, err
-	} else if ids != nil {
-		return &createSnapshotResp{baseResp{c.requestID}, ids[0]}, nil
-	}
-	d, err := s.liveDisk(did, c.region)
+	ids, err := s.createOnce(c, func() ([]string, *apiError) {
+		d, err := s.st.liveDisk(did, c.region)
+		if err != nil {
+			return nil, err
+		}
+		sn := &snapshot{Seq: s.st.nextSeq(), ID: s.st.newID("s", d.RegionID), RegionID: d.RegionID, DiskID: d.ID,
+			Name: c.p.get("SnapshotName"), Size: d.Size, Tags: tags, Created: c.now}
+		s.st.snapshots[sn.ID] = sn
+		return []string{sn.ID}, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	sn := &snapshot{Seq: s.st.nextSeq(), ID: s.st.newID("s", d.RegionID), RegionID: d.RegionID, DiskID: d.ID,
-		Name: c.p.get("SnapshotName"), Size: d.Size, Tags: tags, Created: c.now}
-	s.st.snapshots[sn.ID] = sn
-	s.st.remember(c.action, token, hash, []string{sn.ID})
-	c.mutated = true
-	return &createSnapshotResp{baseResp{c.requestID}, sn.ID}, nil
+	return &createSnapshotResp{baseResp{c.requestID}, ids[0]}, nil
 }
 
 type snapshotsResp struct {
 	baseResp
-	TotalCount int
-	PageNumber int
-	PageSize   int
-	Snapshots  struct {
+	page
+	Snapshots struct {
 		Snapshot []wireSnapshot
 	}
 }
@@ -398,11 +354,7 @@ type wireSnapshot struct {
 }
 
 func actDescribeSnapshots(s *Server, c *call) (any, *apiError) {
-	region, err := c.p.required("RegionId")
-	if err != nil {
-		return nil, err
-	}
-	num, size, err := pageArgs(c.p, 100)
+	region, pg, err := regionPageArgs(c.p, 100)
 	if err != nil {
 		return nil, err
 	}
@@ -413,24 +365,13 @@ func actDescribeSnapshots(s *Server, c *call) (any, *apiError) {
 	diskF := c.p.get("DiskId")
 	unlock := s.st.lock(c.now)
 	defer unlock()
-	all := make([]*snapshot, 0, len(s.st.snapshots))
-	for _, sn := range s.st.snapshots {
-		all = append(all, sn)
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].Seq < all[j].Seq })
-	r := &snapshotsResp{baseResp: baseResp{c.requestID}, PageNumber: num, PageSize: size}
+	r := &snapshotsResp{baseResp: baseResp{c.requestID}, page: pg}
 	r.Snapshots.Snapshot = []wireSnapshot{}
-	skip := (num - 1) * size
-	for _, sn := range all {
-		if sn.Deleted || sn.RegionID != region || (diskF != "" && sn.DiskID != diskF) || (len(ids) > 0 && !contains(ids, sn.ID)) {
+	for _, sn := range inSeqOrder(s.st.snapshots) {
+		if sn.Deleted || sn.RegionID != region || (diskF != "" && sn.DiskID != diskF) || !inFilter(ids, sn.ID) {
 			continue
 		}
-		r.TotalCount++
-		if skip > 0 {
-			skip--
-			continue
-		}
-		if len(r.Snapshots.Snapshot) < size {
+		if r.take() {
 			typ := "data"
 			if d := s.st.disks[sn.DiskID]; d != nil {
 				typ = d.Type

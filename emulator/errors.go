@@ -69,6 +69,15 @@ func errImageNotFound(id string) *apiError {
 	return newErr(http.StatusNotFound, "InvalidImageId.NotFound", "The specified ImageId %q does not exist.", id)
 }
 
+func errSnapshotNotFound(id string) *apiError {
+	return newErr(http.StatusNotFound, "InvalidSnapshotId.NotFound", "The specified SnapshotId %q does not exist.", id)
+}
+
+func errInstanceTypeNotSupported(instanceType string) *apiError {
+	return newErr(http.StatusBadRequest, "InvalidInstanceType.ValueNotSupported",
+		"The specified InstanceType %q does not exist or beyond the permitted range.", instanceType)
+}
+
 func errRegionNotFound(id string) *apiError {
 	return newErr(http.StatusNotFound, "InvalidRegionId.NotFound", "The specified RegionId %q does not exist.", id)
 }

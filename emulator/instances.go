@@ -75,6 +75,29 @@ func (st *store) remember(action, token, hash string, ids []string) {
 	}
 }
 
+// createOnce checks the call's ClientToken and runs create under the store
+// lock, remembering the IDs it returns under the token: a retry with the
+// same token and parameters gets those IDs back without creating anything.
+func (s *Server) createOnce(c *call, create func() ([]string, *apiError)) ([]string, *apiError) {
+	token := c.p.get("ClientToken")
+	if err := checkClientToken(token); err != nil {
+		return nil, err
+	}
+	hash := paramHash(c.p)
+	unlock := s.st.lock(c.now)
+	defer unlock()
+	if ids, err := s.st.idempotent(c.action, token, hash); ids != nil || err != nil {
+		return ids, err
+	}
+	ids, err := create()
+	if err != nil {
+		return nil, err
+	}
+	s.st.remember(c.action, token, hash, ids)
+	c.mutated = true
+	return ids, nil
+}
+
 // --- tags validation ---------------------------------------------------------
 
 const maxTags = 20
@@ -194,15 +217,13 @@ func (s *Server) parseCreate(c *call) (*createSpec, *apiError) {
 	if sp.itype, err = p.required("InstanceType"); err != nil {
 		return nil, err
 	}
-	it := s.cat.types[sp.itype]
-	if it == nil {
-		return nil, newErr(http.StatusBadRequest, "InvalidInstanceType.ValueNotSupported",
-			"The specified InstanceType %q does not exist or beyond the permitted range.", sp.itype)
+	if s.cat.types[sp.itype] == nil {
+		return nil, errInstanceTypeNotSupported(sp.itype)
 	}
 	sp.zone = p.get("ZoneId")
 	if sp.zone != "" {
-		if z := s.cat.zones[sp.zone]; z == nil || z.RegionId != sp.region {
-			return nil, newErr(http.StatusNotFound, "InvalidZoneId.NotFound", "The specified zone %q does not exist in region %s.", sp.zone, sp.region)
+		if err := s.cat.checkZone(sp.zone, sp.region); err != nil {
+			return nil, err
 		}
 	}
 	if id := p.get("VSwitchId"); id != "" {
@@ -368,6 +389,12 @@ func contains(xs []string, x string) bool {
 	return false
 }
 
+// inFilter reports whether x passes a list filter such as InstanceIds: an
+// empty filter lets everything through.
+func inFilter(filter []string, x string) bool {
+	return len(filter) == 0 || contains(filter, x)
+}
+
 // checkCreateState validates what depends on mutable state (custom images,
 // snapshots, the requested private IP). Caller holds the store lock.
 func (s *Server) checkCreateState(sp *createSpec, now time.Time) *apiError {
@@ -375,7 +402,7 @@ func (s *Server) checkCreateState(sp *createSpec, now time.Time) *apiError {
 	minSize := 20
 	if im := s.cat.images[sp.image]; im != nil {
 		minSize = im.Size
-	} else if ci := st.images[sp.image]; ci != nil && !ci.Deleted && ci.RegionID == sp.region && ci.status(now) == "Available" {
+	} else if ci, err := st.liveImage(sp.image, sp.region); err == nil && ci.status(now) == "Available" {
 		minSize = ci.Size
 	} else {
 		return errImageNotFound(sp.image)
@@ -389,9 +416,9 @@ func (s *Server) checkCreateState(sp *createSpec, now time.Time) *apiError {
 		if d.SnapshotID == "" {
 			continue
 		}
-		sn := st.snapshots[d.SnapshotID]
-		if sn == nil || sn.Deleted || sn.RegionID != sp.region {
-			return newErr(http.StatusNotFound, "InvalidSnapshotId.NotFound", "The specified SnapshotId %q does not exist.", d.SnapshotID)
+		sn, err := st.liveSnapshot(d.SnapshotID, sp.region)
+		if err != nil {
+			return err
 		}
 		if d.Size == 0 {
 			sp.dataDisks[i].Size = sn.Size
@@ -539,14 +566,7 @@ func (s *Server) runOrCreate(c *call, run bool) (any, *apiError) {
 			return nil, errInvalid("PrivateIpAddress", "can only be set when Amount is 1")
 		}
 	}
-	hash := paramHash(c.p)
-	unlock := s.st.lock(c.now)
-	defer unlock()
-	ids, err := s.st.idempotent(c.action, sp.token, hash)
-	if err != nil {
-		return nil, err
-	}
-	if ids == nil {
+	ids, err := s.createOnce(c, func() ([]string, *apiError) {
 		if err := s.checkCreateState(sp, c.now); err != nil {
 			return nil, err
 		}
@@ -571,9 +591,10 @@ func (s *Server) runOrCreate(c *call, run bool) (any, *apiError) {
 		if sp.dryRun {
 			return nil, errDryRun()
 		}
-		ids = s.createInstances(sp, n, c.now, run)
-		s.st.remember(c.action, sp.token, hash, ids)
-		c.mutated = true
+		return s.createInstances(sp, n, c.now, run), nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if run {
 		r := &runInstancesResp{baseResp: baseResp{c.requestID}}
@@ -678,15 +699,9 @@ type batchResp struct {
 // SuccessFirst reports per instance.
 func batch(op instanceOp) actionFunc {
 	return func(s *Server, c *call) (any, *apiError) {
-		if _, err := c.p.required("RegionId"); err != nil {
-			return nil, err
-		}
-		ids, err := c.p.idList("InstanceId", 100)
+		ids, err := instanceIDs(c.p)
 		if err != nil {
 			return nil, err
-		}
-		if len(ids) == 0 {
-			return nil, errMissing("InstanceId.1")
 		}
 		mode := c.p.get("BatchOptimization")
 		if mode == "" {
@@ -753,16 +768,25 @@ func actDeleteInstance(s *Server, c *call) (any, *apiError) {
 	})(s, c)
 }
 
-func actDeleteInstances(s *Server, c *call) (any, *apiError) {
-	if _, err := c.p.required("RegionId"); err != nil {
+// instanceIDs reads the RegionId and the 1 to 100 InstanceId.N of a batch call.
+func instanceIDs(p params) ([]string, *apiError) {
+	if _, err := p.required("RegionId"); err != nil {
 		return nil, err
 	}
-	ids, err := c.p.idList("InstanceId", 100)
+	ids, err := p.idList("InstanceId", 100)
 	if err != nil {
 		return nil, err
 	}
 	if len(ids) == 0 {
 		return nil, errMissing("InstanceId.1")
+	}
+	return ids, nil
+}
+
+func actDeleteInstances(s *Server, c *call) (any, *apiError) {
+	ids, err := instanceIDs(c.p)
+	if err != nil {
+		return nil, err
 	}
 	force, err := c.p.boolean("Force", false)
 	if err != nil {
@@ -802,32 +826,10 @@ func actDeleteInstances(s *Server, c *call) (any, *apiError) {
 
 type describeInstancesResp struct {
 	baseResp
-	TotalCount int
-	PageNumber int
-	PageSize   int
-	NextToken  string
-	Instances  struct {
+	tokenPage
+	Instances struct {
 		Instance []wireInstance
 	}
-}
-
-// pageArgs reads PageNumber/PageSize (default 1/10, PageSize at most max).
-func pageArgs(p params, max int) (num, size int, err *apiError) {
-	if num, err = p.intIn("PageNumber", 1, 1, 1<<30); err != nil {
-		return
-	}
-	size, err = p.intIn("PageSize", 10, 1, max)
-	return
-}
-
-func encodeToken(seq uint64) string { return fmt.Sprintf("%016x", seq) }
-
-func decodeToken(t string) (uint64, *apiError) {
-	v, err := strconv.ParseUint(t, 16, 64)
-	if err != nil || len(t) != 16 {
-		return 0, newErr(http.StatusBadRequest, "InvalidParameter", "The specified NextToken is not valid.")
-	}
-	return v, nil
 }
 
 func actDescribeInstances(s *Server, c *call) (any, *apiError) {
@@ -854,21 +856,11 @@ func actDescribeInstances(s *Server, c *call) (any, *apiError) {
 	default:
 		return nil, errInvalid("Status", "")
 	}
-	tokenMode := p.has("NextToken") || p.has("MaxResults")
-	var num, size int
-	var from uint64
-	if tokenMode {
-		if size, err = p.intIn("MaxResults", 10, 1, 100); err != nil {
-			return nil, err
-		}
-		if t := p.get("NextToken"); t != "" {
-			if from, err = decodeToken(t); err != nil {
-				return nil, err
-			}
-		}
-	} else if num, size, err = pageArgs(p, 100); err != nil {
+	pg, err := tokenPageArgs(p, 100, 100)
+	if err != nil {
 		return nil, err
 	}
+	from := pg.from
 	zone, vsw, vpc, itype := p.get("ZoneId"), p.get("VSwitchId"), p.get("VpcId"), p.get("InstanceType")
 	name, image, sg, spot, lock := p.get("InstanceName"), p.get("ImageId"), p.get("SecurityGroupId"), p.get("SpotStrategy"), p.get("LockReason")
 	family := p.get("InstanceTypeFamily")
@@ -880,7 +872,7 @@ func actDescribeInstances(s *Server, c *call) (any, *apiError) {
 		switch {
 		case zone != "" && in.ZoneID != zone, vsw != "" && in.VSwitchID != vsw, vpc != "" && in.VpcID != vpc,
 			itype != "" && in.Type != itype, image != "" && in.ImageID != image, spot != "" && in.SpotStrategy != spot,
-			sg != "" && !contains(in.SecurityGroupIDs, sg), len(ips) > 0 && !contains(ips, in.PrivateIP),
+			sg != "" && !contains(in.SecurityGroupIDs, sg), !inFilter(ips, in.PrivateIP),
 			lock != "" && !contains(in.Locks, lock):
 			return false
 		case family != "" && (s.cat.types[in.Type] == nil || s.cat.types[in.Type].InstanceTypeFamily != family):
@@ -890,7 +882,7 @@ func actDescribeInstances(s *Server, c *call) (any, *apiError) {
 		case status != "" && in.status(now) != status:
 			return false
 		}
-		return len(tags) == 0 || matchTags(in.Tags, tags)
+		return matchTags(in.Tags, tags)
 	}
 	unlock := s.st.lock(now)
 	defer unlock()
@@ -911,32 +903,14 @@ func actDescribeInstances(s *Server, c *call) (any, *apiError) {
 		// order is sorted by Seq: jump straight to the token.
 		source = source[sort.Search(len(source), func(i int) bool { return source[i].Seq >= from }):]
 	}
-	r := &describeInstancesResp{baseResp: baseResp{c.requestID}, PageSize: size}
+	r := &describeInstancesResp{baseResp: baseResp{c.requestID}, tokenPage: pg}
 	r.Instances.Instance = []wireInstance{}
-	skip := (num - 1) * size
 	for _, in := range source {
-		if !match(in) {
-			continue
+		if match(in) && r.take(in.Seq) {
+			r.Instances.Instance = append(r.Instances.Instance, s.toWireInstance(in, now))
 		}
-		r.TotalCount++
-		if tokenMode {
-			if len(r.Instances.Instance) == size {
-				if r.NextToken == "" {
-					r.NextToken = encodeToken(in.Seq)
-				}
-				continue
-			}
-		} else if skip > 0 {
-			skip--
-			continue
-		} else if len(r.Instances.Instance) == size {
-			continue
-		}
-		r.Instances.Instance = append(r.Instances.Instance, s.toWireInstance(in, now))
 	}
-	if !tokenMode {
-		r.PageNumber = num
-	} else {
+	if r.tokens {
 		// BUG(emulator): with NextToken/MaxResults, TotalCount counts the
 		// matches from the token on; real ECS says it is not meaningful.
 		r.PageNumber = 1
@@ -973,20 +947,14 @@ func actDescribeInstanceAttribute(s *Server, c *call) (any, *apiError) {
 
 type instanceStatusResp struct {
 	baseResp
-	TotalCount       int
-	PageNumber       int
-	PageSize         int
+	page
 	InstanceStatuses struct {
 		InstanceStatus []struct{ InstanceId, Status string }
 	}
 }
 
 func actDescribeInstanceStatus(s *Server, c *call) (any, *apiError) {
-	region, err := c.p.required("RegionId")
-	if err != nil {
-		return nil, err
-	}
-	num, size, err := pageArgs(c.p, 50)
+	region, pg, err := regionPageArgs(c.p, 50)
 	if err != nil {
 		return nil, err
 	}
@@ -997,19 +965,13 @@ func actDescribeInstanceStatus(s *Server, c *call) (any, *apiError) {
 	zone := c.p.get("ZoneId")
 	unlock := s.st.lock(c.now)
 	defer unlock()
-	r := &instanceStatusResp{baseResp: baseResp{c.requestID}, PageNumber: num, PageSize: size}
+	r := &instanceStatusResp{baseResp: baseResp{c.requestID}, page: pg}
 	r.InstanceStatuses.InstanceStatus = []struct{ InstanceId, Status string }{}
-	skip := (num - 1) * size
 	for _, in := range s.st.order {
-		if in.Released || in.RegionID != region || (zone != "" && in.ZoneID != zone) || (len(ids) > 0 && !contains(ids, in.ID)) {
+		if in.Released || in.RegionID != region || (zone != "" && in.ZoneID != zone) || !inFilter(ids, in.ID) {
 			continue
 		}
-		r.TotalCount++
-		if skip > 0 {
-			skip--
-			continue
-		}
-		if len(r.InstanceStatuses.InstanceStatus) < size {
+		if r.take() {
 			r.InstanceStatuses.InstanceStatus = append(r.InstanceStatuses.InstanceStatus, struct{ InstanceId, Status string }{in.ID, in.status(c.now)})
 		}
 	}

@@ -86,11 +86,10 @@ func (p *persister) save() error {
 	unlock := s.st.lock(now)
 	st := s.st
 	doc := stateDoc{Version: stateVersion, SavedAt: now, Seq: st.seq, PublicNext: st.publicNext,
-		Instances: st.allInstances(), Disks: st.diskOrder, Images: st.imgOrder, Tokens: st.tokens}
-	for _, sn := range st.snapshots {
-		doc.Snapshots = append(doc.Snapshots, sn)
+		Instances: inSeqOrder(st.instances), Disks: st.diskOrder, Images: st.imgOrder, Tokens: st.tokens}
+	if len(st.snapshots) > 0 { // none: Snapshots stays null in the file
+		doc.Snapshots = inSeqOrder(st.snapshots)
 	}
-	sort.Slice(doc.Snapshots, func(i, j int) bool { return doc.Snapshots[i].Seq < doc.Snapshots[j].Seq })
 	b, err := json.Marshal(doc)
 	unlock()
 	if err != nil {

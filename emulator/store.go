@@ -357,13 +357,64 @@ func (st *store) nextPublicIP() string {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}).String()
 }
 
-// liveInstance returns a non-released instance in region ("" = any).
-func (st *store) liveInstance(id, region string) (*instance, *apiError) {
-	in := st.instances[id]
-	if in == nil || in.Released || (region != "" && in.RegionID != region) {
-		return nil, errInstanceNotFound(id)
+// record is what the store keeps of every resource kind (instances, disks,
+// custom images, snapshots): whether it still exists, its region, and its
+// creation sequence number.
+type record interface {
+	alive() bool
+	region() string
+	seqNo() uint64
+}
+
+func (in *instance) alive() bool       { return !in.Released }
+func (in *instance) region() string    { return in.RegionID }
+func (in *instance) seqNo() uint64     { return in.Seq }
+func (d *disk) alive() bool            { return !d.Deleted }
+func (d *disk) region() string         { return d.RegionID }
+func (d *disk) seqNo() uint64          { return d.Seq }
+func (im *customImage) alive() bool    { return !im.Deleted }
+func (im *customImage) region() string { return im.RegionID }
+func (im *customImage) seqNo() uint64  { return im.Seq }
+func (sn *snapshot) alive() bool       { return !sn.Deleted }
+func (sn *snapshot) region() string    { return sn.RegionID }
+func (sn *snapshot) seqNo() uint64     { return sn.Seq }
+
+// live returns m[id] if it exists, is neither released nor deleted and is
+// in region ("" = any); otherwise notFound(id).
+func live[T record](m map[string]T, id, region string, notFound func(id string) *apiError) (T, *apiError) {
+	x, ok := m[id]
+	if !ok || !x.alive() || (region != "" && x.region() != region) {
+		var none T
+		return none, notFound(id)
 	}
-	return in, nil
+	return x, nil
+}
+
+func (st *store) liveInstance(id, region string) (*instance, *apiError) {
+	return live(st.instances, id, region, errInstanceNotFound)
+}
+
+func (st *store) liveDisk(id, region string) (*disk, *apiError) {
+	return live(st.disks, id, region, errDiskNotFound)
+}
+
+func (st *store) liveImage(id, region string) (*customImage, *apiError) {
+	return live(st.images, id, region, errImageNotFound)
+}
+
+func (st *store) liveSnapshot(id, region string) (*snapshot, *apiError) {
+	return live(st.snapshots, id, region, errSnapshotNotFound)
+}
+
+// inSeqOrder returns the values of m, released and deleted ones included,
+// in creation order.
+func inSeqOrder[T record](m map[string]T) []T {
+	out := make([]T, 0, len(m))
+	for _, x := range m {
+		out = append(out, x)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].seqNo() < out[j].seqNo() })
+	return out
 }
 
 // --- tags -----------------------------------------------------------------

@@ -105,6 +105,18 @@ type assumeRoleResp struct {
 	Credentials     struct{ AccessKeyId, AccessKeySecret, SecurityToken, Expiration string }
 }
 
+// stsParam reads a required STS parameter that must match re.
+func stsParam(p params, name string, re *regexp.Regexp) (string, *apiError) {
+	v, err := p.required(name)
+	if err != nil {
+		return "", err
+	}
+	if !re.MatchString(v) {
+		return "", newErr(http.StatusBadRequest, "InvalidParameter."+name, "The parameter %s is wrongly formed.", name)
+	}
+	return v, nil
+}
+
 // serveSTS answers one STS request (already decoded, Version=STSAPIVersion).
 func (s *Server) serveSTS(w http.ResponseWriter, method string, p params, reqID string) {
 	if aerr := s.authenticateVersion(method, p, STSAPIVersion); aerr != nil {
@@ -116,19 +128,14 @@ func (s *Server) serveSTS(w http.ResponseWriter, method string, p params, reqID 
 			"Specified api %q is not found, the emulator's STS serves AssumeRole only.", a))
 		return
 	}
-	arn, session := p["RoleArn"], p["RoleSessionName"]
-	switch {
-	case arn == "":
-		s.writeError(w, reqID, errMissing("RoleArn"))
+	arn, aerr := stsParam(p, "RoleArn", roleARN)
+	if aerr != nil {
+		s.writeError(w, reqID, aerr)
 		return
-	case !roleARN.MatchString(arn):
-		s.writeError(w, reqID, newErr(http.StatusBadRequest, "InvalidParameter.RoleArn", "The parameter RoleArn is wrongly formed."))
-		return
-	case session == "":
-		s.writeError(w, reqID, errMissing("RoleSessionName"))
-		return
-	case !sessionName.MatchString(session):
-		s.writeError(w, reqID, newErr(http.StatusBadRequest, "InvalidParameter.RoleSessionName", "The parameter RoleSessionName is wrongly formed."))
+	}
+	session, aerr := stsParam(p, "RoleSessionName", sessionName)
+	if aerr != nil {
+		s.writeError(w, reqID, aerr)
 		return
 	}
 	ttl := DefaultAssumeRoleDuration

@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -30,6 +29,15 @@ func normType(t string) (string, *apiError) {
 	return n, nil
 }
 
+// regionResourceType reads the RegionId (required) and ResourceType of a
+// tag call.
+func regionResourceType(p params) (string, *apiError) {
+	if _, err := p.required("RegionId"); err != nil {
+		return "", err
+	}
+	return normType(p.get("ResourceType"))
+}
+
 func errResourceNotFound(id string) *apiError {
 	return newErr(http.StatusNotFound, "InvalidResourceId.NotFound", "The specified ResourceId %q does not exist.", id)
 }
@@ -39,35 +47,32 @@ func (s *Server) resource(typ, id, region string) (*taggable, *apiError) {
 	st := s.st
 	switch typ {
 	case "instance":
-		in := st.instances[id]
-		if in == nil || in.Released || (region != "" && in.RegionID != region) {
-			return nil, errResourceNotFound(id)
+		if in, err := st.liveInstance(id, region); err == nil {
+			return &taggable{typ, id, func() []Tag { return in.Tags },
+				func(k, v string) { st.setInstanceTag(in, k, v) }, func(k string) { st.removeInstanceTag(in, k) }}, nil
 		}
-		return &taggable{typ, id, func() []Tag { return in.Tags },
-			func(k, v string) { st.setInstanceTag(in, k, v) }, func(k string) { st.removeInstanceTag(in, k) }}, nil
 	case "disk":
-		d := st.disks[id]
-		if d == nil || d.Deleted || (region != "" && d.RegionID != region) {
-			return nil, errResourceNotFound(id)
+		if d, err := st.liveDisk(id, region); err == nil {
+			return tagSlice(typ, id, &d.Tags), nil
 		}
-		return &taggable{typ, id, func() []Tag { return d.Tags },
-			func(k, v string) { d.Tags = setTag(d.Tags, k, v) }, func(k string) { d.Tags = removeTag(d.Tags, k) }}, nil
 	case "image":
-		im := st.images[id]
-		if im == nil || im.Deleted || (region != "" && im.RegionID != region) {
-			return nil, errResourceNotFound(id)
+		if im, err := st.liveImage(id, region); err == nil {
+			return tagSlice(typ, id, &im.Tags), nil
 		}
-		return &taggable{typ, id, func() []Tag { return im.Tags },
-			func(k, v string) { im.Tags = setTag(im.Tags, k, v) }, func(k string) { im.Tags = removeTag(im.Tags, k) }}, nil
 	case "snapshot":
-		sn := st.snapshots[id]
-		if sn == nil || sn.Deleted || (region != "" && sn.RegionID != region) {
-			return nil, errResourceNotFound(id)
+		if sn, err := st.liveSnapshot(id, region); err == nil {
+			return tagSlice(typ, id, &sn.Tags), nil
 		}
-		return &taggable{typ, id, func() []Tag { return sn.Tags },
-			func(k, v string) { sn.Tags = setTag(sn.Tags, k, v) }, func(k string) { sn.Tags = removeTag(sn.Tags, k) }}, nil
+	default:
+		return nil, errInvalid("ResourceType", "")
 	}
-	return nil, errInvalid("ResourceType", "")
+	return nil, errResourceNotFound(id)
+}
+
+// tagSlice adapts a resource whose tags are a plain slice (not indexed).
+func tagSlice(typ, id string, tags *[]Tag) *taggable {
+	return &taggable{typ, id, func() []Tag { return *tags },
+		func(k, v string) { *tags = setTag(*tags, k, v) }, func(k string) { *tags = removeTag(*tags, k) }}
 }
 
 // applyTags sets tags on every resource or none: the count limit is checked
@@ -91,10 +96,7 @@ func applyTags(rs []*taggable, tags []Tag) *apiError {
 }
 
 func actAddTags(s *Server, c *call) (any, *apiError) {
-	if _, err := c.p.required("RegionId"); err != nil {
-		return nil, err
-	}
-	typ, err := normType(c.p.get("ResourceType"))
+	typ, err := regionResourceType(c.p)
 	if err != nil {
 		return nil, err
 	}
@@ -123,10 +125,7 @@ func actAddTags(s *Server, c *call) (any, *apiError) {
 }
 
 func actRemoveTags(s *Server, c *call) (any, *apiError) {
-	if _, err := c.p.required("RegionId"); err != nil {
-		return nil, err
-	}
-	typ, err := normType(c.p.get("ResourceType"))
+	typ, err := regionResourceType(c.p)
 	if err != nil {
 		return nil, err
 	}
@@ -156,10 +155,7 @@ func actRemoveTags(s *Server, c *call) (any, *apiError) {
 }
 
 func (s *Server) resourceIDs(c *call, max int) ([]*taggable, string, *apiError) {
-	if _, err := c.p.required("RegionId"); err != nil {
-		return nil, "", err
-	}
-	typ, err := normType(c.p.get("ResourceType"))
+	typ, err := regionResourceType(c.p)
 	if err != nil {
 		return nil, "", err
 	}
@@ -271,12 +267,7 @@ func (s *Server) allTaggables(typ, region string) []*taggable {
 			add(im.ID)
 		}
 	case "snapshot":
-		ids := make([]*snapshot, 0, len(s.st.snapshots))
-		for _, sn := range s.st.snapshots {
-			ids = append(ids, sn)
-		}
-		sort.Slice(ids, func(i, j int) bool { return ids[i].Seq < ids[j].Seq })
-		for _, sn := range ids {
+		for _, sn := range inSeqOrder(s.st.snapshots) {
 			add(sn.ID)
 		}
 	}
@@ -284,10 +275,7 @@ func (s *Server) allTaggables(typ, region string) []*taggable {
 }
 
 func actListTagResources(s *Server, c *call) (any, *apiError) {
-	if _, err := c.p.required("RegionId"); err != nil {
-		return nil, err
-	}
-	typ, err := normType(c.p.get("ResourceType"))
+	typ, err := regionResourceType(c.p)
 	if err != nil {
 		return nil, err
 	}
@@ -341,10 +329,8 @@ func actListTagResources(s *Server, c *call) (any, *apiError) {
 
 type describeTagsResp struct {
 	baseResp
-	TotalCount int
-	PageNumber int
-	PageSize   int
-	Tags       struct {
+	page
+	Tags struct {
 		Tag []describedTag
 	}
 }
@@ -356,10 +342,7 @@ type describedTag struct {
 }
 
 func actDescribeTags(s *Server, c *call) (any, *apiError) {
-	if _, err := c.p.required("RegionId"); err != nil {
-		return nil, err
-	}
-	num, size, err := pageArgs(c.p, 100)
+	_, pg, err := regionPageArgs(c.p, 100)
 	if err != nil {
 		return nil, err
 	}
@@ -399,11 +382,12 @@ func actDescribeTags(s *Server, c *call) (any, *apiError) {
 			}
 		}
 	}
-	r := &describeTagsResp{baseResp: baseResp{c.requestID}, TotalCount: len(order), PageNumber: num, PageSize: size}
+	r := &describeTagsResp{baseResp: baseResp{c.requestID}, page: pg}
 	r.Tags.Tag = []describedTag{}
-	for i := (num - 1) * size; i < len(order) && len(r.Tags.Tag) < size; i++ {
-		x := order[i]
-		r.Tags.Tag = append(r.Tags.Tag, describedTag{x.k, x.v, counts[x]})
+	for _, x := range order {
+		if r.take() {
+			r.Tags.Tag = append(r.Tags.Tag, describedTag{x.k, x.v, counts[x]})
+		}
 	}
 	return r, nil
 }
