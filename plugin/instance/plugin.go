@@ -95,6 +95,7 @@ type Plugin struct {
 	describe  singleflight.Group
 
 	provisionTimeout time.Duration
+	cleanupTimeout   time.Duration // see cleanupContext (retry.go)
 
 	attachTimeout time.Duration
 	background    sync.WaitGroup
@@ -199,6 +200,7 @@ func newPlugin(api ecsAPI, cfg Config) (*Plugin, error) {
 		attachTimeout: 10 * time.Minute,
 
 		provisionTimeout: cfg.ProvisionTimeout,
+		cleanupTimeout:   cfg.CallTimeout,
 
 		spot: newSpotState(cfg.Now),
 	}
@@ -317,8 +319,12 @@ func (p *Plugin) Provision(spec instance.Spec) (*instance.ID, error) {
 	p.finishReplacement(ctx, rep, id)
 
 	if err := p.attach(ctx, id, disks); err != nil {
-		// Do not leave an instance without the disks it was promised.
-		if derr := p.api.DeleteInstance(ctx, id, true); derr != nil && !IsNotFound(derr) {
+		// Do not leave an instance without the disks it was promised, even
+		// when the attach failed because the Provision budget ran out.
+		cctx, ccancel := p.cleanupContext(ctx)
+		derr := p.api.DeleteInstance(cctx, id, true)
+		ccancel()
+		if derr != nil && !IsNotFound(derr) {
 			logger.WithError(derr).Error("could not release instance after attach failure")
 			return fail(fmt.Errorf("%w (instance %s could not be released: %v)", err, id, derr))
 		}

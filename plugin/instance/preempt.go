@@ -791,7 +791,10 @@ func (p *Plugin) findKeptDisks(ctx context.Context, group, logical string, rep *
 // finishReplacement tags the kept data as claimed by the new instance, so no
 // other Provision takes it while the instance boots (kept disks are only
 // attached once it is Running). A failed claim is logged, not fatal: the
-// group lock still covers this process.
+// group lock still covers this process. The instance exists by now, so the
+// claim runs under a cleanupContext of its own, not under the Provision's
+// deadline that RunInstances may have used up: an unclaimed kept disk or
+// image would be handed to the next replacement as well.
 func (p *Plugin) finishReplacement(ctx context.Context, rep *replacement, id string) {
 	if rep == nil {
 		return
@@ -800,6 +803,8 @@ func (p *Plugin) finishReplacement(ctx context.Context, rep *replacement, id str
 	if !ok {
 		return
 	}
+	ctx, cancel := p.cleanupContext(ctx)
+	defer cancel()
 	claim := map[string]string{TagClaimedBy: id}
 	ids, typ := []string{}, "disk"
 	if rep.image != nil {
