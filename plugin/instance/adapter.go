@@ -69,9 +69,13 @@ type runInstancesResponse struct {
 
 type describeInstancesResponse struct {
 	ecsResponse
-	NextToken string
-	Instances struct{ Instance []ecsInstance }
+	TotalCount int
+	NextToken  string
+	Instances  struct{ Instance []ecsInstance }
 }
+
+// maxPresize bounds the capacity reserved from a TotalCount.
+const maxPresize = 100000
 
 type describeDisksResponse struct {
 	ecsResponse
@@ -187,6 +191,7 @@ func (a *adapter) DescribeInstances(ctx context.Context, f describeFilter) ([]ec
 	var out []ecsInstance
 	token := ""
 	seen := map[string]bool{}
+	strs := interner{}
 	for {
 		resp, err := call[describeInstancesResponse](ctx, a, "DescribeInstances", func() url.Values {
 			v := url.Values{}
@@ -204,8 +209,15 @@ func (a *adapter) DescribeInstances(ctx context.Context, f describeFilter) ([]ec
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, resp.Instances.Instance...)
-		if resp.NextToken == "" || len(resp.Instances.Instance) == 0 {
+		page := resp.Instances.Instance
+		for i := range page {
+			strs.instance(&page[i])
+		}
+		if out == nil && resp.NextToken != "" {
+			out = make([]ecsInstance, 0, min(resp.TotalCount, maxPresize)) // no regrowing
+		}
+		out = append(out, page...)
+		if resp.NextToken == "" || len(page) == 0 {
 			return out, nil
 		}
 		if seen[resp.NextToken] {

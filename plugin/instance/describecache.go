@@ -132,6 +132,14 @@ func (c *describeCache) DescribeInstances(ctx context.Context, f describeFilter)
 	c.mu.Unlock()
 
 	ch := c.flight.DoChan(flightKey, func() (interface{}, error) {
+		// A flight that finished between our look at the cache and this
+		// call has left its scan behind: answer from it, do not scan again.
+		c.mu.Lock()
+		if s := c.scans[scopeKey]; s != nil && s.gen == gen && c.now().Sub(s.at) < c.ttl {
+			c.mu.Unlock()
+			return s, nil
+		}
+		c.mu.Unlock()
 		// The scan is shared: one caller going away must not fail the others.
 		list, err := c.ecsAPI.DescribeInstances(context.WithoutCancel(ctx), describeFilter{Tags: scope})
 		if err != nil {
@@ -236,7 +244,13 @@ func (c *describeCache) filter(s *cachedScan, tags map[string]string, key string
 		for _, k := range sortedKeys(tags) {
 			want = append(want, ecsTag{TagKey: k, TagValue: tags[k]})
 		}
-		out = []ecsInstance{}
+		n := 0 // sized first: a scan of 10,000 is megabytes, growing it twice that
+		for i := range s.list {
+			if carries(s.list[i].Tags.Tag, want) {
+				n++
+			}
+		}
+		out = make([]ecsInstance, 0, n)
 		for i := range s.list {
 			if carries(s.list[i].Tags.Tag, want) {
 				out = append(out, s.list[i])

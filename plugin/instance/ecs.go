@@ -112,6 +112,35 @@ func (i *ecsInstance) lockReasons() []string {
 	return out
 }
 
+// interner makes equal strings share one copy. A scan of thousands of
+// instances decodes the same region, zone, type, image, VPC, security
+// groups, tag keys and most tag values once per instance, and the describe
+// cache keeps the scan alive.
+type interner map[string]string
+
+func (in interner) str(p *string) {
+	if s, ok := in[*p]; ok {
+		*p = s
+	} else {
+		in[*p] = *p
+	}
+}
+
+// instance interns the fields that repeat across instances.
+func (in interner) instance(i *ecsInstance) {
+	for _, p := range []*string{&i.RegionId, &i.ZoneId, &i.InstanceType, &i.ImageId, &i.Status,
+		&i.InstanceChargeType, &i.SpotStrategy, &i.VpcAttributes.VpcId, &i.VpcAttributes.VSwitchId} {
+		in.str(p)
+	}
+	for j := range i.SecurityGroupIds.SecurityGroupId {
+		in.str(&i.SecurityGroupIds.SecurityGroupId[j])
+	}
+	for j := range i.Tags.Tag {
+		in.str(&i.Tags.Tag[j].TagKey)
+		in.str(&i.Tags.Tag[j].TagValue)
+	}
+}
+
 // ecsDisk is the subset of a DescribeDisks item the plugin uses.
 type ecsDisk struct {
 	DiskId             string

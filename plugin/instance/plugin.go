@@ -696,11 +696,14 @@ func (p *Plugin) describeInstances(tags map[string]string, properties bool) ([]i
 			d.LogicalID = instance.LogicalIDFromString(ip)
 		}
 		if properties {
-			any, err := types.AnyValue(describeProperties(inst))
+			// Compact JSON, sized to fit: types.AnyValue indents and keeps
+			// twice the capacity, and 10,000 of these live until the RPC
+			// answer is written. (InfraKit's RPC server compacts it anyway.)
+			b, err := json.Marshal(describeProperties(inst, itags))
 			if err != nil {
 				return nil, fmt.Errorf("describe instances: encode properties of %s: %w", inst.InstanceId, err)
 			}
-			d.Properties = any
+			d.Properties = types.AnyBytes(b)
 		}
 		out = append(out, d)
 	}
@@ -738,7 +741,8 @@ func hasTags(have, want map[string]string) bool {
 	return true
 }
 
-func describeProperties(inst *ecsInstance) InstanceProperties {
+// describeProperties is the instance's properties; tags are its tags.
+func describeProperties(inst *ecsInstance, tags map[string]string) InstanceProperties {
 	return InstanceProperties{
 		InstanceId:         inst.InstanceId,
 		InstanceName:       inst.InstanceName,
@@ -759,6 +763,6 @@ func describeProperties(inst *ecsInstance) InstanceProperties {
 		SpotPriceLimit:     inst.SpotPriceLimit,
 		CreationTime:       inst.CreationTime,
 		OperationLocks:     inst.lockReasons(),
-		Fallback:           inst.tags()[TagFallback],
+		Fallback:           tags[TagFallback],
 	}
 }

@@ -1,0 +1,134 @@
+package instance
+
+import (
+	"io"
+	"net/url"
+	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	log "github.com/Sirupsen/logrus"
+	"github.com/denverdino/aliyungo/ecs"
+
+	"infrakit.aliyun/emulator"
+)
+
+// BenchmarkDescribe10k is one uncached DescribeInstances with properties of
+// a 10,000-instance group (100 ECS pages) against the in-process emulator:
+//
+//	go test -run '^$' -bench Describe10k -benchmem ./plugin/instance
+//
+// Besides B/op and allocs/op it reports peak-heap-MB, the most heap the
+// process held during a describe (sampled; it is what drives the plugin's
+// peak RSS), and live-MB, what the answer and the describe cache keep alive
+// once it returned.
+func BenchmarkDescribe10k(b *testing.B) {
+	const n = 10000
+	p, group := describeBenchPlugin(b, n)
+	cache := p.api.(*describeCache)
+
+	var peak, live uint64
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		cache.invalidate() // every op scans, as after a Label or Provision
+		b.StopTimer()
+		runtime.GC()
+		base := heapObjectBytes()
+		b.StartTimer()
+
+		var descs interface{}
+		hw := sampleHeapPeak(func() {
+			d, err := p.DescribeInstances(group, true)
+			noErr(b, err)
+			if len(d) != n {
+				b.Fatalf("described %d of %d", len(d), n)
+			}
+			descs = d
+		})
+
+		b.StopTimer()
+		runtime.GC()
+		peak = max(peak, hw-min(hw, base))
+		live = max(live, heapObjectBytes()-min(heapObjectBytes(), base))
+		runtime.KeepAlive(descs)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+	b.ReportMetric(float64(live)/(1<<20), "live-MB")
+}
+
+// describeBenchPlugin starts an emulator holding n running instances of one
+// group (created 100 at a time, straight through the ECS API) and a plugin
+// over it whose logger discards.
+func describeBenchPlugin(b *testing.B, n int) (*Plugin, map[string]string) {
+	b.Helper()
+	cat := emulator.DefaultCatalog()
+	for i := range cat.VSwitches {
+		if cat.VSwitches[i].VSwitchId == emulator.DefaultVSwitchH {
+			cat.VSwitches[i].CidrBlock = "172.20.0.0/16"
+		}
+	}
+	srv, err := emulator.New(emulator.Options{BootTime: -1, Catalog: cat})
+	noErr(b, err)
+	b.Cleanup(func() { srv.Close() })
+	client := ecs.NewECSClientWithEndpointAndSecurityToken(srv.URL(), emulator.DefaultAccessKeyID, emulator.DefaultAccessKeySecret, "", emulator.DefaultRegion)
+
+	namespace := map[string]string{"infrakit.scope": "bench"}
+	group := map[string]string{"infrakit.group": "bench"}
+	tags := mergeTags(namespace, group, map[string]string{"infrakit.config.hash": "h1"})
+	for made := 0; made < n; made += 100 {
+		v := url.Values{}
+		v.Set("RegionId", emulator.DefaultRegion)
+		v.Set("ImageId", emulator.DefaultImageID)
+		v.Set("InstanceType", emulator.DefaultInstanceType)
+		v.Set("VSwitchId", emulator.DefaultVSwitchH)
+		v.Set("SecurityGroupId", emulator.DefaultSecurityGroupID)
+		v.Set("Amount", strconv.Itoa(min(100, n-made)))
+		encodeTags(v, "Tag", tags)
+		noErr(b, client.Invoke("RunInstances", v, &runInstancesResponse{}))
+	}
+
+	logger := log.New()
+	logger.Out = io.Discard
+	p, err := New(Config{Client: client, RegionID: emulator.DefaultRegion, NamespaceTags: namespace, Logger: logger})
+	noErr(b, err)
+	return p, group
+}
+
+// sampleHeapPeak runs f and returns the most heap-object bytes seen while it
+// ran (read every 200µs; runtime/metrics does not stop the world).
+func sampleHeapPeak(f func()) uint64 {
+	var (
+		peak uint64
+		stop = make(chan struct{})
+		wg   sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(200 * time.Microsecond)
+		defer t.Stop()
+		for {
+			peak = max(peak, heapObjectBytes())
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	f()
+	close(stop)
+	wg.Wait()
+	return max(peak, heapObjectBytes())
+}
+
+func heapObjectBytes() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
