@@ -46,13 +46,13 @@ type ProfileProvider struct {
 	flagNamed bool
 	stsFlag   string
 
-	loaded      bool
-	loadErr     error
-	cliPath     string
-	cli         *cliConfig
-	iniPath     string
-	ini         map[string]map[string]string
-	regionFrom  string
+	loaded     bool
+	loadErr    error
+	cliPath    string
+	cli        *cliConfig
+	iniPath    string
+	ini        map[string]map[string]string
+	regionFrom string
 }
 
 func newProfileProvider(flags Flags, env Env) *ProfileProvider {

@@ -11,6 +11,7 @@ import (
 	"github.com/docker/infrakit/pkg/spi/instance"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/testutil"
 )
 
 func runCheckCmd(t *testing.T, env map[string]string, args ...string) (string, error) {
@@ -108,7 +109,7 @@ func TestDaemonPassesClientSourceForTemporaryCredentials(t *testing.T) {
 			tc.env[EnvInfrakitHome] = filepath.Join(shortTempDir(t), "home")
 			var params PluginParams
 			_, stop := runRoot(t, []string{"--endpoint", emu.URL()}, tc.env,
-				Deps{NewPlugin: func(pp PluginParams) (instance.Plugin, error) { params = pp; return newFakePlugin(), nil }}, &syncBuffer{})
+				Deps{NewPlugin: func(pp PluginParams) (instance.Plugin, error) { params = pp; return newFakePlugin(), nil }}, &testutil.SyncBuffer{})
 			noErr(t, stop())
 			if (params.Clients != nil) != tc.temporary || params.Client == nil {
 				t.Fatalf("Clients set %v, want %v", params.Clients != nil, tc.temporary)

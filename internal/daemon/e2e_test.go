@@ -9,6 +9,7 @@ import (
 	"github.com/docker/infrakit/pkg/types"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/testutil"
 )
 
 // The real root command with the real ECS plugin against the emulator,
@@ -25,7 +26,7 @@ func TestRootAgainstEmulator(t *testing.T) {
 		"ALIBABA_CLOUD_ACCESS_KEY_SECRET": emulator.DefaultAccessKeySecret,
 		"ALIBABA_CLOUD_REGION_ID":         emulator.DefaultRegion,
 	}
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	socket, stop := runRoot(t, []string{"--endpoint", srv.URL(), "--namespace-tags", "cluster=e2e", "--log", "5", "--rate-limit", "50"},
 		env, Deps{}, out)
 

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -19,38 +17,17 @@ import (
 	"github.com/docker/infrakit/pkg/spi"
 	"github.com/docker/infrakit/pkg/spi/instance"
 	"github.com/docker/infrakit/pkg/types"
+
+	"infrakit.aliyun/internal/testutil"
 )
 
-// Assertion helpers: the module's go.mod does not carry testify's own
-// dependencies, so these tests use the standard library only.
-
-func noErr(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("unexpected error: %v", err)
-	}
-}
-
-func equal(t *testing.T, want, got interface{}, msg ...interface{}) {
-	t.Helper()
-	if !reflect.DeepEqual(want, got) {
-		t.Errorf("%v\nwant: %#v\n got: %#v", msg, want, got)
-	}
-}
-
-func contains(t *testing.T, s, sub string) {
-	t.Helper()
-	if !strings.Contains(s, sub) {
-		t.Errorf("%q does not contain %q", s, sub)
-	}
-}
-
-func notContains(t *testing.T, s, sub string) {
-	t.Helper()
-	if strings.Contains(s, sub) {
-		t.Errorf("output contains %q:\n%s", sub, s)
-	}
-}
+// The standard-library assertions shared with the other packages' tests.
+var (
+	noErr       = testutil.NoErr
+	equal       = testutil.Equal
+	contains    = testutil.Contains
+	notContains = testutil.NotContains
+)
 
 // shortTempDir returns a temp dir with a short path: unix socket paths are
 // limited to 107 bytes and t.TempDir() embeds the test name.
@@ -60,24 +37,6 @@ func shortTempDir(t *testing.T) string {
 	noErr(t, err)
 	t.Cleanup(func() { os.RemoveAll(d) })
 	return d
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // fakePlugin is an in-memory instance.Plugin that records calls.
@@ -305,9 +264,9 @@ func pluginFiles(t *testing.T, dir string) []string {
 }
 
 // testLogger logs at the InfraKit level into a buffer.
-func testLogger(t *testing.T, level int) (*logrus.Logger, *syncBuffer) {
+func testLogger(t *testing.T, level int) (*logrus.Logger, *testutil.SyncBuffer) {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	l, err := NewLogger(out, level, LogFormatText, nil)
 	noErr(t, err)
 	return l, out

@@ -13,6 +13,7 @@ import (
 	"github.com/docker/infrakit/pkg/types"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/testutil"
 )
 
 // Credentials only this file uses, so the log checks below are meaningful.
@@ -27,7 +28,7 @@ const (
 // startDaemonOnEmulator runs the real root command (real plugin, real
 // aliyungo client) against an in-process emulator that only accepts an STS
 // credential, so every request is signed and carries a security token.
-func startDaemonOnEmulator(t *testing.T, extraArgs ...string) (*emulator.Server, string, func() error, *syncBuffer) {
+func startDaemonOnEmulator(t *testing.T, extraArgs ...string) (*emulator.Server, string, func() error, *testutil.SyncBuffer) {
 	t.Helper()
 	srv, err := emulator.New(emulator.Options{
 		TimeScale:  1000,
@@ -44,7 +45,7 @@ func startDaemonOnEmulator(t *testing.T, extraArgs ...string) (*emulator.Server,
 		"ALIBABA_CLOUD_SECURITY_TOKEN":    hygieneToken,
 		"ALIBABA_CLOUD_REGION_ID":         emulator.DefaultRegion,
 	}
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	args := append([]string{"--endpoint", srv.URL(), "--namespace-tags", "cluster=rel"}, extraArgs...)
 	socket, stop := runRoot(t, args, env, Deps{}, out)
 	return srv, socket, stop, out
@@ -239,7 +240,7 @@ func TestBadInputOverJSONRPC(t *testing.T) {
 // a negative TTL is refused.
 func TestDaemonReliabilityFlags(t *testing.T) {
 	var params PluginParams
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	env := map[string]string{EnvPluginsDir: shortTempDir(t), "ALIBABA_CLOUD_ACCESS_KEY_ID": "id", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret-value",
 		"ALIBABA_CLOUD_REGION_ID": "cn-hangzhou"}
 	_, stop := runRoot(t, []string{"--endpoint", "http://127.0.0.1:9", "--rate-limit", "20", "--describe-cache-ttl", "2s"}, env,
@@ -253,8 +254,8 @@ func TestDaemonReliabilityFlags(t *testing.T) {
 
 	cmd := NewRootCommand(Deps{LookupEnv: mapEnv(env)})
 	cmd.SetArgs([]string{"--describe-cache-ttl", "-1s"})
-	cmd.SetOut(&syncBuffer{})
-	cmd.SetErr(&syncBuffer{})
+	cmd.SetOut(&testutil.SyncBuffer{})
+	cmd.SetErr(&testutil.SyncBuffer{})
 	err := cmd.Execute()
 	if err == nil || !strings.Contains(err.Error(), "--describe-cache-ttl") {
 		t.Fatalf("negative TTL: %v", err)

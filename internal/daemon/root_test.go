@@ -14,6 +14,8 @@ import (
 	rpcinstance "github.com/docker/infrakit/pkg/rpc/instance"
 	"github.com/docker/infrakit/pkg/spi/instance"
 	"github.com/docker/infrakit/pkg/types"
+
+	"infrakit.aliyun/internal/testutil"
 )
 
 func mapEnv(kv map[string]string) func(string) (string, bool) {
@@ -129,7 +131,7 @@ func TestParseNamespaceTags(t *testing.T) {
 }
 
 // runRoot runs the root command in-process until the returned stop is called.
-func runRoot(t *testing.T, args []string, env map[string]string, d Deps, out *syncBuffer) (socket string, stop func() error) {
+func runRoot(t *testing.T, args []string, env map[string]string, d Deps, out *testutil.SyncBuffer) (socket string, stop func() error) {
 	t.Helper()
 	ready := make(chan string, 1)
 	d.LookupEnv = mapEnv(env)
@@ -179,7 +181,7 @@ func TestRootServesAndCleansUp(t *testing.T) {
 	}
 	var params PluginParams
 	p := newFakePlugin()
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	socket, stop := runRoot(t, []string{"--name", "instance-x", "--namespace-tags", "cluster=a, team = b", "--rate-limit", "2.5", "--endpoint", "http://127.0.0.1:9"},
 		env, Deps{NewPlugin: func(pp PluginParams) (instance.Plugin, error) { params = pp; return p, nil }}, out)
 
@@ -237,7 +239,7 @@ func TestLogHygiene(t *testing.T) {
 				"ALIBABA_CLOUD_REGION_ID":         "cn-hangzhou",
 			}
 			p := newFakePlugin()
-			out := &syncBuffer{}
+			out := &testutil.SyncBuffer{}
 			socket, stop := runRoot(t, []string{
 				"--log", "5", "--log-format", format,
 				"--access-key-id", "LTAIflagid", "--access-key-secret", "FlagSecretAAAA1111", "--security-token", "FlagTokenBBBB2222",

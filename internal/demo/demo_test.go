@@ -9,13 +9,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"infrakit.aliyun/emulator"
 	"infrakit.aliyun/internal/e2e/harness"
+	"infrakit.aliyun/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -24,29 +24,11 @@ func TestMain(m *testing.M) {
 		harness.PkgGroup, harness.PkgVanilla, harness.PkgCLI, "infrakit.aliyun/cmd/infrakit-aliyun-demo"))
 }
 
-// lockedBuffer collects a child's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // run is a demo process started by a test.
 type run struct {
 	cmd         *exec.Cmd
-	out, errOut lockedBuffer
-	done        chan struct{} // closed when the process has been waited for
+	out, errOut testutil.SyncBuffer // the child's output, read while it runs
+	done        chan struct{}       // closed when the process has been waited for
 	err         error
 }
 

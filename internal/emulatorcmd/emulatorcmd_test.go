@@ -6,11 +6,11 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/testutil"
 )
 
 func TestParseDefaults(t *testing.T) {
@@ -56,8 +56,7 @@ func TestRunRefusesRemote(t *testing.T) {
 func TestRunServesAndStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	outR, outW := io.Pipe()
-	var logs strings.Builder
-	logW := &lockedWriter{w: &logs}
+	logW := &testutil.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, []string{"--listen", "127.0.0.1:0", "--access-key-id", "ak", "--access-key-secret", "sk"}, outW, logW)
@@ -92,21 +91,4 @@ func TestRunServesAndStops(t *testing.T) {
 	if strings.Contains(got, "SECRET") {
 		t.Fatalf("secrets in log: %s", got)
 	}
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *strings.Builder
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-func (l *lockedWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.String()
 }

@@ -275,17 +275,7 @@ func (a *adapter) DeleteInstance(ctx context.Context, id string, force bool) err
 }
 
 func (a *adapter) TagResources(ctx context.Context, id string, tags map[string]string) error {
-	if len(tags) == 0 {
-		return nil
-	}
-	_, err := call[emptyResponse](ctx, a, "TagResources", func() url.Values {
-		v := url.Values{}
-		v.Set("ResourceType", "instance")
-		v.Set("ResourceId.1", id)
-		encodeTags(v, "Tag", tags)
-		return v
-	})
-	return err
+	return a.TagResource(ctx, "instance", id, tags) // preempt_api.go
 }
 
 func (a *adapter) AttachDisk(ctx context.Context, instanceID, diskID string, deleteWithInstance bool) error {

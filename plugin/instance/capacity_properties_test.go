@@ -13,12 +13,7 @@ import (
 
 func TestParseCapacityProperties(t *testing.T) {
 	const img = `"ImageId":"img-1"`
-	tests := []struct {
-		name    string
-		in      string
-		wantErr []string // substrings; nil = must succeed
-		check   func(t *testing.T, p Properties)
-	}{
+	tests := []parseCase{
 		{name: "types and vswitches by list alone",
 			in: `{"RunInstances":{` + img + `},"InstanceTypes":["ecs.g6.large","ecs.g5.large"],"VSwitchIds":["vsw-h","vsw-i"],"SameMemoryFallback":true}`,
 			check: func(t *testing.T, p Properties) {
@@ -70,23 +65,7 @@ func TestParseCapacityProperties(t *testing.T) {
 		{name: "legacy form names its own paths", in: `{"CreateInstanceArgs":{` + img + `,"InstanceType":"a","ZoneId":"z"},"InstanceTypes":["a"],"VSwitchIds":["v"]}`,
 			wantErr: []string{`InstanceTypes[0]: "a" is already CreateInstanceArgs.InstanceType`, "CreateInstanceArgs.ZoneId: must not be set with VSwitchIds"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p, err := ParseProperties(props(tt.in))
-			if tt.wantErr == nil {
-				noErr(t, err)
-				if tt.check != nil {
-					tt.check(t, p)
-				}
-				return
-			}
-			isErr(t, err)
-			errorAs[*PropertiesError](t, err)
-			for _, w := range tt.wantErr {
-				contains(t, err.Error(), w)
-			}
-		})
-	}
+	runParseCases(t, tests)
 }
 
 func list(prefix string, n int) string {

@@ -32,6 +32,19 @@ func newStockFake() *stockFake {
 		zones: map[string]string{"vsw-h": "cn-hangzhou-h", "vsw-i": "cn-hangzhou-i", "vsw-j": "cn-hangzhou-j"}}
 }
 
+// scriptedStockFake is a stockFake answering the codes in out (added to
+// its own), then changed by setup if it is not nil: a table row's fake.
+func scriptedStockFake(out map[string]string, setup func(*stockFake)) *stockFake {
+	f := newStockFake()
+	for k, v := range out {
+		f.out[k] = v
+	}
+	if setup != nil {
+		setup(f)
+	}
+	return f
+}
+
 func (f *stockFake) RunInstances(ctx context.Context, req *runRequest) (string, error) {
 	if f.onRun != nil {
 		f.onRun()
@@ -213,13 +226,7 @@ func TestCapacityFallbacks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newStockFake()
-			for k, v := range tt.out {
-				f.out[k] = v
-			}
-			if tt.setup != nil {
-				tt.setup(f)
-			}
+			f := scriptedStockFake(tt.out, tt.setup)
 			p, _, _ := newTestPlugin(t, f)
 			h := installHooks(p)
 			spec := capSpec(tt.capacity)
@@ -355,13 +362,7 @@ func TestCapacityErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newStockFake()
-			for k, v := range tt.out {
-				f.out[k] = v
-			}
-			if tt.setup != nil {
-				tt.setup(f)
-			}
+			f := scriptedStockFake(tt.out, tt.setup)
 			p, clock, _ := newTestPlugin(t, f)
 			f.onRun = func() { clock.Sleep(tt.step) }
 			h := installHooks(p)

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/denverdino/aliyungo/ecs"
 	"github.com/docker/infrakit/pkg/spi/instance"
 
 	"infrakit.aliyun/emulator"
@@ -23,22 +22,15 @@ import (
 // clock instead of sleeping.
 func TestFaultSuite(t *testing.T) {
 	const n = 500
-	srv, err := emulator.New(emulator.Options{Seed: 5, BootTime: -1})
-	noErr(t, err)
-	t.Cleanup(func() { srv.Close() })
-	client := ecs.NewECSClientWithEndpointAndSecurityToken(srv.URL(), emulator.DefaultAccessKeyID, emulator.DefaultAccessKeySecret, "", emulator.DefaultRegion)
-	logger, _ := quietLogger()
-	p, err := New(Config{
-		Client:        client,
-		RegionID:      emulator.DefaultRegion,
-		NamespaceTags: map[string]string{"infrakit.scope": "faults"},
-		Logger:        logger,
+	e := newEmuWith(t, emulator.Options{Seed: 5, BootTime: -1}, func(c *Config) {
+		c.NamespaceTags = map[string]string{"infrakit.scope": "faults"}
 		// Elapsed time is real (nothing sleeps, so it stays small); the
 		// waits the policy asks for move the emulated world forward.
-		Retry:            RetryConfig{MaxElapsed: 5 * time.Minute, Sleep: srv.Advance},
-		ProvisionTimeout: 5 * time.Minute, // the race detector on 2 shared cores
+		c.Now = nil
+		c.Retry.MaxElapsed = 5 * time.Minute
+		c.ProvisionTimeout = 5 * time.Minute // the race detector on 2 shared cores
 	})
-	noErr(t, err)
+	srv, p := e.srv, e.plugin
 	srv.SetFaults(emulator.Faults{ThrottleRate: 0.30, ErrorRate: 0.10, DropResponseRate: 0.05})
 
 	group := map[string]string{"infrakit.group": "faults"}

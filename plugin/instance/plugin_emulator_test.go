@@ -26,20 +26,34 @@ type emuEnv struct {
 // waits advance the emulator's clock instead of sleeping.
 func newEmu(t *testing.T) *emuEnv {
 	t.Helper()
-	srv, err := emulator.New(emulator.Options{TimeScale: 1000})
+	return newEmuWith(t, emulator.Options{TimeScale: 1000}, nil)
+}
+
+// newEmuWith is newEmu with the emulator's options, and tune (if not nil)
+// to change the plugin's Config from newEmu's: namespace
+// infrakit.scope=emu, the emulator's clock, and retries for up to 10
+// minutes whose waits advance that clock. Both are closed at cleanup.
+func newEmuWith(t *testing.T, opts emulator.Options, tune func(*Config)) *emuEnv {
+	t.Helper()
+	srv, err := emulator.New(opts)
 	noErr(t, err)
 	t.Cleanup(func() { srv.Close() })
 	client := ecs.NewECSClientWithEndpointAndSecurityToken(srv.URL(), emulator.DefaultAccessKeyID, emulator.DefaultAccessKeySecret, "", emulator.DefaultRegion)
 	logger, _ := quietLogger()
-	p, err := New(Config{
+	cfg := Config{
 		Client:        client,
 		RegionID:      emulator.DefaultRegion,
 		NamespaceTags: map[string]string{"infrakit.scope": "emu"},
 		Logger:        logger,
 		Now:           srv.Now,
 		Retry:         RetryConfig{MaxElapsed: 10 * time.Minute, Sleep: srv.Advance},
-	})
+	}
+	if tune != nil {
+		tune(&cfg)
+	}
+	p, err := New(cfg)
 	noErr(t, err)
+	t.Cleanup(func() { p.Close() })
 	return &emuEnv{srv: srv, client: client, plugin: p}
 }
 

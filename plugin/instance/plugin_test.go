@@ -1,11 +1,9 @@
 package instance
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +12,8 @@ import (
 	log "github.com/Sirupsen/logrus"
 	"github.com/docker/infrakit/pkg/spi/instance"
 	"github.com/docker/infrakit/pkg/types"
+
+	"infrakit.aliyun/internal/testutil"
 )
 
 // fakeECS is an in-memory ecsAPI. Errors queued in fail[action] are
@@ -196,28 +196,19 @@ func (c *fakeClock) Sleep(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-func quietLogger() (*log.Logger, *bytes.Buffer) {
+// quietLogger logs everything into a buffer the test may read while
+// background work still logs.
+func quietLogger() (*log.Logger, *testutil.SyncBuffer) {
 	l := log.New()
-	buf := &bytes.Buffer{}
-	l.Out = &lockedWriter{w: buf}
+	buf := &testutil.SyncBuffer{}
+	l.Out = buf
 	l.Level = log.DebugLevel
 	return l, buf
 }
 
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
 var testNamespace = map[string]string{"infrakit.scope": "test"}
 
-func newTestPlugin(t *testing.T, api ecsAPI) (*Plugin, *fakeClock, *bytes.Buffer) {
+func newTestPlugin(t *testing.T, api ecsAPI) (*Plugin, *fakeClock, *testutil.SyncBuffer) {
 	t.Helper()
 	clock := &fakeClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
 	logger, buf := quietLogger()

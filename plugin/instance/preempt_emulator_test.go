@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/denverdino/aliyungo/ecs"
 	"github.com/docker/infrakit/pkg/spi/instance"
 
 	"infrakit.aliyun/emulator"
@@ -16,16 +15,7 @@ import (
 // 5-minute notice cannot run out behind its back.
 func preemptEmu(t *testing.T) *emuEnv {
 	t.Helper()
-	srv, err := emulator.New(emulator.Options{TimeScale: 1e-6})
-	noErr(t, err)
-	t.Cleanup(func() { srv.Close() })
-	client := ecs.NewECSClientWithEndpointAndSecurityToken(srv.URL(), emulator.DefaultAccessKeyID, emulator.DefaultAccessKeySecret, "", emulator.DefaultRegion)
-	logger, _ := quietLogger()
-	p, err := New(Config{Client: client, RegionID: emulator.DefaultRegion, NamespaceTags: map[string]string{"infrakit.scope": "emu"},
-		Logger: logger, Now: srv.Now, Retry: RetryConfig{MaxElapsed: 10 * time.Minute, Sleep: srv.Advance}, DescribeCacheTTL: -1})
-	noErr(t, err)
-	t.Cleanup(func() { p.Close() })
-	return &emuEnv{srv: srv, client: client, plugin: p}
+	return newEmuWith(t, emulator.Options{TimeScale: 1e-6}, func(c *Config) { c.DescribeCacheTTL = -1 })
 }
 
 func spotSpec(keep string) instance.Spec {

@@ -19,13 +19,46 @@ func manyTags(n int) string {
 	return "{" + strings.Join(parts, ",") + "}"
 }
 
+// parseCase is one row of a ParseProperties table.
+type parseCase struct {
+	name    string
+	in      string   // "" = no properties at all
+	wantErr []string // substrings; nil = must succeed
+	check   func(t *testing.T, p Properties)
+}
+
+// runParseCases parses each case's input and checks the result, or that
+// the error is a *PropertiesError naming every wantErr and echoing none of
+// the passwords the cases use.
+func runParseCases(t *testing.T, tests []parseCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var any *types.Any
+			if tt.in != "" {
+				any = types.AnyString(tt.in)
+			}
+			p, err := ParseProperties(any)
+			if tt.wantErr == nil {
+				noErr(t, err)
+				if tt.check != nil {
+					tt.check(t, p)
+				}
+				return
+			}
+			isErr(t, err)
+			errorAs[*PropertiesError](t, err)
+			for _, w := range tt.wantErr {
+				contains(t, err.Error(), w)
+			}
+			notContains(t, err.Error(), "secretsecret")
+			notContains(t, err.Error(), "12345678")
+		})
+	}
+}
+
 func TestParseProperties(t *testing.T) {
-	tests := []struct {
-		name    string
-		in      string
-		wantErr []string // substrings; nil = must succeed
-		check   func(t *testing.T, p Properties)
-	}{
+	tests := []parseCase{
 		{name: "minimal with defaults", in: minimal, check: func(t *testing.T, p Properties) {
 			equal(t, "RunInstances", p.Form)
 			equal(t, "img-1", p.RunInstances.ImageId)
@@ -120,29 +153,7 @@ func TestParseProperties(t *testing.T) {
 		{name: "user data too big", in: `{"RunInstances":{"ImageId":"i","InstanceType":"t","UserData":"` + strings.Repeat("x", 17000) + `"}}`, wantErr: []string{"RunInstances.UserData: 17000 bytes, at most 16384 before base64"}},
 		{name: "null means unset", in: `{"RunInstances":{"ImageId":"i","InstanceType":"t","SystemDisk":null,"ZoneId":null},"Tags":null}`},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var any *types.Any
-			if tt.in != "" {
-				any = types.AnyString(tt.in)
-			}
-			p, err := ParseProperties(any)
-			if tt.wantErr == nil {
-				noErr(t, err)
-				if tt.check != nil {
-					tt.check(t, p)
-				}
-				return
-			}
-			isErr(t, err)
-			errorAs[*PropertiesError](t, err)
-			for _, w := range tt.wantErr {
-				contains(t, err.Error(), w)
-			}
-			notContains(t, err.Error(), "secretsecret")
-			notContains(t, err.Error(), "12345678")
-		})
-	}
+	runParseCases(t, tests)
 }
 
 func TestParsePropertiesReportsAllProblems(t *testing.T) {

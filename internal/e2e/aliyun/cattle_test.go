@@ -114,7 +114,7 @@ func TestCattleLifecycle(t *testing.T) {
 	// --- plugins are discovered
 	out := e.MustCLI("plugin", "ls")
 	found := false
-	for _, l := range lines(out) {
+	for _, l := range harness.Lines(out) {
 		if f := strings.Fields(l); len(f) == 3 && f[0] == "Instance/0.6.1" && f[1] == pluginName && f[2] == e.SocketPath(pluginName) {
 			found = true
 		}
@@ -140,7 +140,7 @@ func TestCattleLifecycle(t *testing.T) {
 
 	// --- commit: 3 instances, tagged, with the flavor's Init as user data
 	mustEqual(t, "commit", strings.TrimSpace(e.MustCLI("group", "commit", specPath)), "Committed cattle: Managing 3 instances")
-	if got := lines(e.MustCLI("group", "ls")); len(got) != 2 || got[1] != "cattle" {
+	if got := harness.Lines(e.MustCLI("group", "ls")); len(got) != 2 || got[1] != "cattle" {
 		t.Fatalf("group ls = %q", got)
 	}
 	members := w.waitLive("3 Running instances", group, allRunning(3))
@@ -151,18 +151,18 @@ func TestCattleLifecycle(t *testing.T) {
 	ids := emuctl.IDs(members)
 
 	out = e.MustCLI("group", "describe", "cattle")
-	mustContain(t, "group describe", out, "ID", "LOGICAL", "TAGS")
-	if got := idsIn(out); !sameStrings(got, ids) {
+	harness.MustContain(t, "group describe", out, "ID", "LOGICAL", "TAGS")
+	if got := harness.IDs(out, "i-"); !sameStrings(got, ids) {
 		t.Fatalf("group describe lists %v, the emulator holds %v:\n%s", got, ids, out)
 	}
 	for id, f := range rows(out) {
-		mustContain(t, "group describe row "+id, f[len(f)-1], "infrakit.group=cattle", "infrakit.config.hash="+hash1,
+		harness.MustContain(t, "group describe row "+id, f[len(f)-1], "infrakit.group=cattle", "infrakit.config.hash="+hash1,
 			"tier=web", "project=infrakit-demo", "e2e=cattle", "owner=infrakit-aliyun")
 	}
 
 	// --- infrakit instance-aliyun describe, -p and --tags
 	out = e.MustCLI("instance-aliyun", "describe")
-	if got := idsIn(out); !sameStrings(got, ids) {
+	if got := harness.IDs(out, "i-"); !sameStrings(got, ids) {
 		t.Fatalf("instance-aliyun describe lists %v, want %v:\n%s", got, ids, out)
 	}
 	byID := map[string]emulator.InstanceView{}
@@ -180,18 +180,18 @@ func TestCattleLifecycle(t *testing.T) {
 	out = w.waitCLI("describe -p to show every instance Running", func(out string) bool {
 		return strings.Count(out, "Status:Running") == len(ids)
 	}, "instance-aliyun", "describe", "-p")
-	mustContain(t, "describe -p", out, "PROPERTIES", "Status:Running", "InstanceType:ecs.g6.large",
+	harness.MustContain(t, "describe -p", out, "PROPERTIES", "Status:Running", "InstanceType:ecs.g6.large",
 		"VSwitchId:vsw-bp1emulator000000000h", "SecurityGroupIds:[sg-bp1emulator0000000001]")
 	for _, id := range ids {
-		mustContain(t, "describe -p", out, "InstanceId:"+id, "PrivateIpAddress:["+byID[id].PrivateIpAddress+"]")
+		harness.MustContain(t, "describe -p", out, "InstanceId:"+id, "PrivateIpAddress:["+byID[id].PrivateIpAddress+"]")
 	}
-	if got := idsIn(e.MustCLI("instance-aliyun", "describe", "--tags", "tier=web")); !sameStrings(got, ids) {
+	if got := harness.IDs(e.MustCLI("instance-aliyun", "describe", "--tags", "tier=web"), "i-"); !sameStrings(got, ids) {
 		t.Fatalf("describe --tags tier=web: %v", got)
 	}
-	if got := idsIn(e.MustCLI("instance-aliyun", "describe", "--tags", "tier=db")); len(got) != 0 {
+	if got := harness.IDs(e.MustCLI("instance-aliyun", "describe", "--tags", "tier=db"), "i-"); len(got) != 0 {
 		t.Fatalf("describe --tags tier=db: %v", got)
 	}
-	if got := idsIn(e.MustCLI("instance-aliyun", "describe", "--tags", "infrakit.config.hash="+hash1)); !sameStrings(got, ids) {
+	if got := harness.IDs(e.MustCLI("instance-aliyun", "describe", "--tags", "infrakit.config.hash="+hash1), "i-"); !sameStrings(got, ids) {
 		t.Fatalf("describe --tags infrakit.config.hash=%s: %v", hash1, got)
 	}
 
@@ -213,12 +213,12 @@ func TestCattleLifecycle(t *testing.T) {
 		t.Fatalf("DeleteInstance called %d times while healing", n)
 	}
 	ids = emuctl.IDs(healed)
-	w.waitCLI("group describe to show the replacement", func(out string) bool { return sameStrings(idsIn(out), ids) },
+	w.waitCLI("group describe to show the replacement", func(out string) bool { return sameStrings(harness.IDs(out, "i-"), ids) },
 		"group", "describe", "cattle")
 
 	// --- free: InfraKit lets go, the instances stay
 	mustEqual(t, "free", strings.TrimSpace(e.MustCLI("group", "free", "cattle")), "Freed cattle")
-	if got := lines(e.MustCLI("group", "ls")); len(got) != 1 || got[0] != "ID" {
+	if got := harness.Lines(e.MustCLI("group", "ls")); len(got) != 1 || got[0] != "ID" {
 		t.Fatalf("group ls after free = %q", got)
 	}
 	if r := e.CLI("group", "describe", "cattle"); r.ExitCode == 0 {
@@ -227,7 +227,7 @@ func TestCattleLifecycle(t *testing.T) {
 	if got := emuctl.IDs(w.live(group)); !sameStrings(got, ids) {
 		t.Fatalf("instances after free: %v, want %v", got, ids)
 	}
-	if got := idsIn(e.MustCLI("instance-aliyun", "describe")); !sameStrings(got, ids) {
+	if got := harness.IDs(e.MustCLI("instance-aliyun", "describe"), "i-"); !sameStrings(got, ids) {
 		t.Fatalf("instance-aliyun describe after free: %v, want %v", got, ids)
 	}
 
@@ -237,7 +237,7 @@ func TestCattleLifecycle(t *testing.T) {
 	described := w.calls("DescribeInstances")
 	// several group polls (each is a DescribeInstances) happen before we judge
 	w.waitCalls("DescribeInstances", described+6)
-	w.waitCLI("the group to report the adopted instances", func(out string) bool { return sameStrings(idsIn(out), ids) },
+	w.waitCLI("the group to report the adopted instances", func(out string) bool { return sameStrings(harness.IDs(out, "i-"), ids) },
 		"group", "describe", "cattle")
 	if r, d := w.calls("RunInstances"), w.calls("DeleteInstance"); r != runs || d != deletes {
 		t.Fatalf("re-commit of a freed group made RunInstances %d->%d, DeleteInstance %d->%d: it did not adopt", runs, r, deletes, d)
@@ -288,22 +288,22 @@ func TestCattleLifecycle(t *testing.T) {
 		t.Fatalf("DeleteInstance called %d times, want 3 (the old config)", n)
 	}
 	ids = emuctl.IDs(updated)
-	out = w.waitCLI("group describe to show the new config", func(out string) bool { return sameStrings(idsIn(out), ids) },
+	out = w.waitCLI("group describe to show the new config", func(out string) bool { return sameStrings(harness.IDs(out, "i-"), ids) },
 		"group", "describe", "cattle")
-	mustContain(t, "group describe after update", out, "infrakit.config.hash="+hash2)
+	harness.MustContain(t, "group describe after update", out, "infrakit.config.hash="+hash2)
 	if strings.Contains(out, hash1) {
 		t.Fatalf("group describe still shows the old config hash:\n%s", out)
 	}
 	mustEqual(t, "scale query", strings.TrimSpace(e.MustCLI("group", "scale", "cattle")), "Group cattle at 5 instances")
-	mustContain(t, "describe -p after update", e.MustCLI("instance-aliyun", "describe", "-p"), "InstanceType:ecs.g6.xlarge")
+	harness.MustContain(t, "describe -p after update", e.MustCLI("instance-aliyun", "describe", "-p"), "InstanceType:ecs.g6.xlarge")
 
 	// --- destroy: nothing left
 	mustEqual(t, "destroy", strings.TrimSpace(e.MustCLI("group", "destroy", "cattle")), "Destroy cattle initiated")
 	w.waitLive("all instances to be released", nil, func(v []emulator.InstanceView) bool { return len(v) == 0 })
-	if got := idsIn(e.MustCLI("instance-aliyun", "describe")); len(got) != 0 {
+	if got := harness.IDs(e.MustCLI("instance-aliyun", "describe"), "i-"); len(got) != 0 {
 		t.Fatalf("instance-aliyun describe after destroy: %v", got)
 	}
-	if got := lines(e.MustCLI("group", "ls")); len(got) != 1 {
+	if got := harness.Lines(e.MustCLI("group", "ls")); len(got) != 1 {
 		t.Fatalf("group ls after destroy = %q", got)
 	}
 	stats, err := w.emu.Stats(w.ctx)

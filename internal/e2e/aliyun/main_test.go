@@ -16,17 +16,12 @@ import (
 	"time"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/e2e/aliyunenv"
 	"infrakit.aliyun/internal/e2e/emuctl"
 	"infrakit.aliyun/internal/e2e/harness"
 )
 
-const (
-	pkgPlugin   = "infrakit.aliyun/cmd/infrakit-instance-aliyun"
-	pkgEmulator = "infrakit.aliyun/cmd/ecs-emulator"
-	binPlugin   = "infrakit-instance-aliyun"
-	binEmulator = "ecs-emulator"
-	pluginName  = "instance-aliyun"
-)
+const pluginName = aliyunenv.PluginName
 
 // Pace of the world: 1 s group polls; instances boot in 30 s of emulated
 // time, which the emulator runs 30 times faster than real time.
@@ -38,10 +33,7 @@ const (
 	pollEvery    = 100 * time.Millisecond
 )
 
-func TestMain(m *testing.M) {
-	os.Exit(harness.RunMain(m,
-		harness.PkgCLI, harness.PkgGroup, harness.PkgVanilla, pkgPlugin, pkgEmulator))
-}
+func TestMain(m *testing.M) { os.Exit(aliyunenv.Main(m)) }
 
 // world is one test's processes: emulator, plugin, group and vanilla.
 type world struct {
@@ -66,14 +58,8 @@ func newWorld(t *testing.T, o worldOptions) *world {
 	t.Cleanup(cancel)
 	w := &world{t: t, e: e, ctx: ctx, cancel: cancel}
 
-	w.emuP = e.Start("ecs-emulator", binEmulator, []string{
-		"--listen", "127.0.0.1:0", "--access-key-id", "emulator", "--access-key-secret", "emulator",
-		"--boot-time", bootTime, "--time-scale", timeScale, "--seed", "4"})
-	m, err := w.emuP.WaitForOutput(emuctl.ListenLine, harness.StartTimeout)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, w.emuP.Output())
-	}
-	w.emu = emuctl.New(m[1])
+	w.emuP, w.emu = aliyunenv.StartEmulator(e, "--access-key-id", "emulator", "--access-key-secret", "emulator",
+		"--boot-time", bootTime, "--time-scale", timeScale, "--seed", "4")
 
 	args := []string{"--endpoint", w.emu.URL, "--log", "5"}
 	if o.namespaceTags != "" {
@@ -86,7 +72,7 @@ func newWorld(t *testing.T, o worldOptions) *world {
 		args = append(args, "--region", "cn-hangzhou", "--access-key-id", "emulator", "--access-key-secret", "emulator")
 	}
 	w.procs = append(w.procs,
-		e.StartPlugin(pluginName, binPlugin, args...),
+		e.StartPlugin(pluginName, aliyunenv.Plugin, args...),
 		e.StartPlugin("flavor-vanilla", harness.Vanilla),
 		e.StartPlugin("group", harness.Group, "--log", "4"),
 	)
@@ -175,19 +161,6 @@ func dump(v any) string {
 	return string(b)
 }
 
-// idsIn parses the ID column of infrakit's instance tables (ECS IDs start with "i-").
-func idsIn(out string) []string {
-	var ids []string
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) > 0 && strings.HasPrefix(f[0], "i-") {
-			ids = append(ids, f[0])
-		}
-	}
-	sort.Strings(ids)
-	return ids
-}
-
 // rows maps instance ID to the whitespace-separated fields of its table row.
 func rows(out string) map[string][]string {
 	m := map[string][]string{}
@@ -214,23 +187,6 @@ func sameStrings(a, b []string) bool {
 		}
 	}
 	return true
-}
-
-func lines(out string) []string {
-	var l []string
-	for _, s := range strings.Split(strings.TrimSpace(out), "\n") {
-		l = append(l, strings.TrimSpace(s))
-	}
-	return l
-}
-
-func mustContain(t *testing.T, what, out string, wants ...string) {
-	t.Helper()
-	for _, s := range wants {
-		if !strings.Contains(out, s) {
-			t.Fatalf("%s: output lacks %q:\n%s", what, s, out)
-		}
-	}
 }
 
 func mustEqual(t *testing.T, what, got, want string) {

@@ -7,6 +7,7 @@ import (
 
 	"infrakit.aliyun/emulator"
 	"infrakit.aliyun/internal/e2e/emuctl"
+	"infrakit.aliyun/internal/e2e/harness"
 )
 
 // TestPetsKeepTheirIPs commits example/aliyun-pets.json (Allocation.LogicalIDs
@@ -25,7 +26,7 @@ func TestPetsKeepTheirIPs(t *testing.T) {
 	group := map[string]string{tagGroup: spec.ID}
 
 	out := strings.TrimSpace(e.MustCLI("group", "commit", specPath))
-	mustContain(t, "commit", out, "Committed pets")
+	harness.MustContain(t, "commit", out, "Committed pets")
 	pets := w.waitLive("a Running pet per logical ID", group, allRunning(len(ips)))
 	checkMembers(t, pets, spec, nil)
 	checkPets(t, pets, ips)
@@ -73,7 +74,7 @@ func TestPetsKeepTheirIPs(t *testing.T) {
 	}
 	w.waitCLI("group describe to show the replacement at "+ip, func(out string) bool {
 		f := rows(out)[replacement.InstanceId]
-		return len(idsIn(out)) == len(ips) && len(f) >= 2 && f[1] == ip
+		return len(harness.IDs(out, "i-")) == len(ips) && len(f) >= 2 && f[1] == ip
 	}, "group", "describe", "pets")
 
 	mustEqual(t, "destroy", strings.TrimSpace(e.MustCLI("group", "destroy", "pets")), "Destroy pets initiated")

@@ -12,28 +12,22 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/e2e/aliyunenv"
 	"infrakit.aliyun/internal/e2e/emuctl"
 	"infrakit.aliyun/internal/e2e/harness"
 )
 
 const (
-	pkgPlugin   = "infrakit.aliyun/cmd/infrakit-instance-aliyun"
-	pkgEmulator = "infrakit.aliyun/cmd/ecs-emulator"
-	binPlugin   = "infrakit-instance-aliyun"
-	binEmulator = "ecs-emulator"
-	pluginName  = "instance-aliyun"
+	pluginName  = aliyunenv.PluginName
 	group       = "crashy"
 	waitTimeout = 90 * time.Second
 )
 
-func TestMain(m *testing.M) {
-	os.Exit(harness.RunMain(m, harness.PkgCLI, harness.PkgGroup, harness.PkgVanilla, pkgPlugin, pkgEmulator))
-}
+func TestMain(m *testing.M) { os.Exit(aliyunenv.Main(m)) }
 
 func spec(size int) string {
 	return fmt.Sprintf(`{
@@ -77,15 +71,10 @@ func setFaults(t *testing.T, emu *emuctl.Client, f emulator.Faults) {
 func TestSIGKILLDuringProvisionBurst(t *testing.T) {
 	e := harness.New(t, harness.Default, "INFRAKIT_GROUP_POLL_INTERVAL=500ms")
 	ctx := context.Background()
-	emuP := e.Start(binEmulator, binEmulator, []string{"--listen", "127.0.0.1:0", "--boot-time", "2s", "--time-scale", "10", "--seed", "9"})
-	m, err := emuP.WaitForOutput(emuctl.ListenLine, harness.StartTimeout)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, emuP.Output())
-	}
-	emu := emuctl.New(m[1])
+	_, emu := aliyunenv.StartEmulator(e, "--boot-time", "2s", "--time-scale", "10", "--seed", "9")
 	args := []string{"--endpoint", emu.URL, "--region", emulator.DefaultRegion, "--access-key-id", emulator.DefaultAccessKeyID,
 		"--access-key-secret", emulator.DefaultAccessKeySecret, "--namespace-tags", "test=crash", "--log", "5"}
-	plugin := e.StartPlugin(pluginName, binPlugin, args...)
+	plugin := e.StartPlugin(pluginName, aliyunenv.Plugin, args...)
 	e.StartPlugin("flavor-vanilla", harness.Vanilla)
 	e.StartPlugin("group", harness.Group, "--log", "4")
 	tags := map[string]string{"infrakit.group": group}
@@ -141,10 +130,10 @@ func TestSIGKILLDuringProvisionBurst(t *testing.T) {
 		ok := harness.EventuallyEvery(waitTimeout, 250*time.Millisecond, func() bool {
 			r := e.CLI("group", "describe", group)
 			out = r.Stdout
-			return r.Err == nil && sameIDs(idsIn(out), want)
+			return r.Err == nil && sameIDs(harness.IDs(out, "i-"), want)
 		})
 		if !ok {
-			t.Fatalf("group describe shows %v, ECS holds %v:\n%s", idsIn(out), want, out)
+			t.Fatalf("group describe shows %v, ECS holds %v:\n%s", harness.IDs(out, "i-"), want, out)
 		}
 	}
 
@@ -160,7 +149,7 @@ func TestSIGKILLDuringProvisionBurst(t *testing.T) {
 		t.Fatalf("after the kill: %d tagged, %d live, want 8 and 8", len(tagged), len(all))
 	}
 	setFaults(t, emu, emulator.Faults{})
-	plugin = e.StartPlugin(pluginName, binPlugin, args...)
+	plugin = e.StartPlugin(pluginName, aliyunenv.Plugin, args...)
 	converged(8)
 	t.Logf("phase 1: RunInstances calls %d for 8 instances", calls("RunInstances"))
 
@@ -180,7 +169,7 @@ func TestSIGKILLDuringProvisionBurst(t *testing.T) {
 		t.Fatalf("untagged instances after the kill: %d tagged, %d live", len(tagged), len(all))
 	}
 	setFaults(t, emu, emulator.Faults{})
-	plugin = e.StartPlugin(pluginName, binPlugin, args...)
+	plugin = e.StartPlugin(pluginName, aliyunenv.Plugin, args...)
 	converged(24)
 	_ = plugin
 }
@@ -190,17 +179,6 @@ func tail(s string) string {
 		return "..." + s[len(s)-4000:]
 	}
 	return s
-}
-
-// idsIn parses the ID column of infrakit's instance tables.
-func idsIn(out string) []string {
-	var ids []string
-	for _, line := range strings.Split(out, "\n") {
-		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], "i-") {
-			ids = append(ids, f[0])
-		}
-	}
-	return ids
 }
 
 func sameIDs(a, b []string) bool {

@@ -29,11 +29,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"infrakit.aliyun/internal/testutil"
 )
 
 // Import paths of the binaries this project builds for InfraKit.
@@ -241,7 +244,7 @@ type Process struct {
 	Name string
 	Cmd  *exec.Cmd
 
-	out  *syncBuffer
+	out  *testutil.SyncBuffer
 	done chan struct{}
 	err  error // set before done is closed
 }
@@ -316,7 +319,7 @@ func (e *Env) Start(name, binary string, args []string, extraEnv ...string) *Pro
 	cmd.Dir = e.Home
 	cmd.Env = e.Environ(extraEnv...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	p := &Process{Name: name, Cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &Process{Name: name, Cmd: cmd, out: &testutil.SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		e.T.Fatalf("harness: start %s: %v", name, err)
@@ -433,16 +436,7 @@ func (e *Env) MustCLI(args ...string) string {
 // Eventually polls cond every Tick until it returns true or timeout passes;
 // it reports whether cond became true.
 func Eventually(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(Tick)
-	}
+	return EventuallyEvery(timeout, Tick, cond)
 }
 
 // EventuallyEvery is Eventually with its own polling interval, for
@@ -493,19 +487,35 @@ func (e *Env) cleanup() {
 	os.RemoveAll(e.Home)
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// Lines is CLI output split into lines, each trimmed of white space.
+func Lines(out string) []string {
+	var l []string
+	for _, s := range strings.Split(strings.TrimSpace(out), "\n") {
+		l = append(l, strings.TrimSpace(s))
+	}
+	return l
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
+// IDs is the ID column of one of InfraKit's instance tables: the first
+// field of each row that starts with prefix (e.g. "i-"), sorted.
+func IDs(out, prefix string) []string {
+	var ids []string
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], prefix) {
+			ids = append(ids, f[0])
+		}
+	}
+	sort.Strings(ids)
+	return ids
 }
 
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+// MustContain fails the test unless out, the output of what, contains
+// every one of wants.
+func MustContain(t testing.TB, what, out string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(out, w) {
+			t.Fatalf("%s: output lacks %q:\n%s", what, w, out)
+		}
+	}
 }

@@ -25,35 +25,6 @@ const spec = `{"ID":"cattle","Properties":{
   "Flavor":{"Plugin":"flavor-vanilla","Properties":{"Init":["echo hi","echo there"],"Tags":{"tier":"web"}}}}}
 `
 
-// instanceIDs parses the ID column of infrakit's instance table output.
-func instanceIDs(out string) []string {
-	var ids []string
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) > 0 && strings.HasPrefix(f[0], "instance-") {
-			ids = append(ids, f[0])
-		}
-	}
-	return ids
-}
-
-func lines(out string) []string {
-	var l []string
-	for _, s := range strings.Split(strings.TrimSpace(out), "\n") {
-		l = append(l, strings.TrimSpace(s))
-	}
-	return l
-}
-
-func mustContain(t *testing.T, what, out string, wants ...string) {
-	t.Helper()
-	for _, w := range wants {
-		if !strings.Contains(out, w) {
-			t.Fatalf("%s: output lacks %q:\n%s", what, w, out)
-		}
-	}
-}
-
 // waitInstances polls `infrakit <args>` until it lists n instances.
 func waitInstances(t *testing.T, e *harness.Env, n int, args ...string) string {
 	t.Helper()
@@ -62,7 +33,7 @@ func waitInstances(t *testing.T, e *harness.Env, n int, args ...string) string {
 	for {
 		r := e.CLI(args...)
 		out = r.Stdout
-		if r.Err == nil && len(instanceIDs(out)) == n {
+		if r.Err == nil && len(harness.IDs(out, "instance-")) == n {
 			return out
 		}
 		if time.Now().After(deadline) {
@@ -91,7 +62,7 @@ func TestTutorialForms(t *testing.T) {
 	e, procs := startAll(t)
 
 	out := e.MustCLI("plugin", "ls")
-	mustContain(t, "plugin ls", out, "INTERFACE", "NAME", "LISTEN")
+	harness.MustContain(t, "plugin ls", out, "INTERFACE", "NAME", "LISTEN")
 	for _, row := range [][]string{
 		{"Group/", "group", e.SocketPath("group")},
 		{"Metadata/", "group"},
@@ -99,7 +70,7 @@ func TestTutorialForms(t *testing.T) {
 		{"Instance/0.6.1", "instance-file", e.SocketPath("instance-file")},
 	} {
 		found := false
-		for _, l := range lines(out) {
+		for _, l := range harness.Lines(out) {
 			f := strings.Fields(l)
 			if len(f) == 3 && strings.HasPrefix(f[0], row[0]) && f[1] == row[1] && (len(row) < 3 || f[2] == row[2]) {
 				found = true
@@ -116,7 +87,7 @@ func TestTutorialForms(t *testing.T) {
 	if got := strings.TrimSpace(out); got != "Committing cattle would involve: Managing 2 instances" {
 		t.Fatalf("pretend: %q", got)
 	}
-	if got := lines(e.MustCLI("group", "ls")); len(got) != 1 || got[0] != "ID" {
+	if got := harness.Lines(e.MustCLI("group", "ls")); len(got) != 1 || got[0] != "ID" {
 		t.Fatalf("group ls after pretend = %q, want only the header", got)
 	}
 
@@ -124,15 +95,15 @@ func TestTutorialForms(t *testing.T) {
 	if got := strings.TrimSpace(out); got != "Committed cattle: Managing 2 instances" {
 		t.Fatalf("commit: %q", got)
 	}
-	if got := lines(e.MustCLI("group", "ls")); len(got) != 2 || got[0] != "ID" || got[1] != "cattle" {
+	if got := harness.Lines(e.MustCLI("group", "ls")); len(got) != 2 || got[0] != "ID" || got[1] != "cattle" {
 		t.Fatalf("group ls = %q", got)
 	}
 
 	out = waitInstances(t, e, 2, "group", "describe", "cattle")
-	mustContain(t, "group describe", out, "ID", "LOGICAL", "TAGS", "infrakit.group=cattle", "tier=web", "infrakit.config.hash=")
+	harness.MustContain(t, "group describe", out, "ID", "LOGICAL", "TAGS", "infrakit.group=cattle", "tier=web", "infrakit.config.hash=")
 
 	// master's spelling gives the same members
-	if ids := instanceIDs(e.MustCLI("local", "group", "ls", "cattle")); len(ids) != 2 {
+	if ids := harness.IDs(e.MustCLI("local", "group", "ls", "cattle"), "instance-"); len(ids) != 2 {
 		t.Fatalf("local group ls cattle: %v", ids)
 	}
 
@@ -152,15 +123,15 @@ func TestTutorialForms(t *testing.T) {
 	}
 
 	out = e.MustCLI("instance-file", "describe")
-	if ids := instanceIDs(out); len(ids) != 2 {
+	if ids := harness.IDs(out, "instance-"); len(ids) != 2 {
 		t.Fatalf("instance-file describe: %s", out)
 	}
 	out = e.MustCLI("instance-file", "describe", "-p")
-	mustContain(t, "describe -p", out, "PROPERTIES", "echo hi", "Note:hello")
-	if ids := instanceIDs(e.MustCLI("instance-file", "describe", "--tags", "tier=web")); len(ids) != 2 {
+	harness.MustContain(t, "describe -p", out, "PROPERTIES", "echo hi", "Note:hello")
+	if ids := harness.IDs(e.MustCLI("instance-file", "describe", "--tags", "tier=web"), "instance-"); len(ids) != 2 {
 		t.Fatalf("describe --tags tier=web: %v", ids)
 	}
-	if ids := instanceIDs(e.MustCLI("instance-file", "describe", "--tags", "tier=db")); len(ids) != 0 {
+	if ids := harness.IDs(e.MustCLI("instance-file", "describe", "--tags", "tier=db"), "instance-"); len(ids) != 0 {
 		t.Fatalf("describe --tags tier=db: %v", ids)
 	}
 
@@ -177,11 +148,11 @@ func TestTutorialForms(t *testing.T) {
 	if got := strings.TrimSpace(out); got != "Freed cattle" {
 		t.Fatalf("free: %q", got)
 	}
-	if got := lines(e.MustCLI("group", "ls")); len(got) != 1 {
+	if got := harness.Lines(e.MustCLI("group", "ls")); len(got) != 1 {
 		t.Fatalf("group ls after free = %q", got)
 	}
 	// freed, not destroyed: the instances are still there
-	if ids := instanceIDs(e.MustCLI("instance-file", "describe")); len(ids) != 3 {
+	if ids := harness.IDs(e.MustCLI("instance-file", "describe"), "instance-"); len(ids) != 3 {
 		t.Fatalf("instances after free: %v", ids)
 	}
 	if r := e.CLI("group", "describe", "cattle"); r.ExitCode == 0 {
@@ -189,13 +160,13 @@ func TestTutorialForms(t *testing.T) {
 	}
 
 	// commit again (master's spelling), the group adopts its instances; then destroy
-	mustContain(t, "local commit", e.MustCLI("local", "group", "commit-group", "spec.json"), "Committed cattle")
+	harness.MustContain(t, "local commit", e.MustCLI("local", "group", "commit-group", "spec.json"), "Committed cattle")
 	out = e.MustCLI("group", "destroy", "cattle")
 	if got := strings.TrimSpace(out); got != "Destroy cattle initiated" {
 		t.Fatalf("destroy: %q", got)
 	}
 	waitInstances(t, e, 0, "instance-file", "describe")
-	if got := lines(e.MustCLI("group", "ls")); len(got) != 1 {
+	if got := harness.Lines(e.MustCLI("group", "ls")); len(got) != 1 {
 		t.Fatalf("group ls after destroy = %q", got)
 	}
 
@@ -217,7 +188,7 @@ func TestCLIErrorsAndBuiltins(t *testing.T) {
 
 	// no plugins running
 	out := e.MustCLI("plugin", "ls")
-	if got := lines(out); len(got) != 1 || !strings.HasPrefix(got[0], "INTERFACE") {
+	if got := harness.Lines(out); len(got) != 1 || !strings.HasPrefix(got[0], "INTERFACE") {
 		t.Fatalf("plugin ls with nothing running: %q", got)
 	}
 	r := e.CLI("group", "ls")
@@ -226,14 +197,14 @@ func TestCLIErrorsAndBuiltins(t *testing.T) {
 	}
 
 	out = e.MustCLI("version")
-	mustContain(t, "version", out, "Version", "github.com/docker/infrakit", "v0.4.2-0.20181122182016-41da4a601bbb")
+	harness.MustContain(t, "version", out, "Version", "github.com/docker/infrakit", "v0.4.2-0.20181122182016-41da4a601bbb")
 
 	e.StartPlugin("flavor-vanilla", harness.Vanilla)
 	// stale pid file of a dead process does not prevent a second plugin from starting
 	e.WriteFile("plugins/flavor-two.pid", "999999999")
 	e.StartPlugin("flavor-two", harness.Vanilla, "--name", "flavor-two")
 	out = e.MustCLI("plugin", "ls", "-q")
-	mustContain(t, "plugin ls -q", out, "flavor-two", "flavor-vanilla")
+	harness.MustContain(t, "plugin ls -q", out, "flavor-two", "flavor-vanilla")
 	if strings.Contains(out, "INTERFACE") {
 		t.Fatalf("-q printed the header:\n%s", out)
 	}
@@ -248,5 +219,5 @@ func TestCLIErrorsAndBuiltins(t *testing.T) {
 	if r.ExitCode != 1 {
 		t.Fatalf("unknown plugin:\n%s", r)
 	}
-	mustContain(t, "help", e.MustCLI("--help"), "flavor-vanilla", "plugin", "local")
+	harness.MustContain(t, "help", e.MustCLI("--help"), "flavor-vanilla", "plugin", "local")
 }

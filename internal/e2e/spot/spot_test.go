@@ -18,16 +18,13 @@ import (
 	"time"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/e2e/aliyunenv"
 	"infrakit.aliyun/internal/e2e/emuctl"
 	"infrakit.aliyun/internal/e2e/harness"
 )
 
 const (
-	pkgPlugin   = "infrakit.aliyun/cmd/infrakit-instance-aliyun"
-	pkgEmulator = "infrakit.aliyun/cmd/ecs-emulator"
-	binPlugin   = "infrakit-instance-aliyun"
-	binEmulator = "ecs-emulator"
-	pluginName  = "instance-aliyun"
+	pluginName = aliyunenv.PluginName
 
 	// Emulated time runs 30x: boot (30 s) takes 1 s, the 5-minute notice 10 s.
 	timeScale   = "30"
@@ -35,9 +32,7 @@ const (
 	pollEvery   = 100 * time.Millisecond
 )
 
-func TestMain(m *testing.M) {
-	os.Exit(harness.RunMain(m, harness.PkgCLI, harness.PkgGroup, harness.PkgVanilla, pkgPlugin, pkgEmulator))
-}
+func TestMain(m *testing.M) { os.Exit(aliyunenv.Main(m)) }
 
 type world struct {
 	t   *testing.T
@@ -51,14 +46,10 @@ func newWorld(t *testing.T) *world {
 	e := harness.New(t, harness.Default, "INFRAKIT_GROUP_POLL_INTERVAL=1s")
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	emu := e.Start("ecs-emulator", binEmulator, []string{"--listen", "127.0.0.1:0", "--access-key-id", "emulator",
-		"--access-key-secret", "emulator", "--boot-time", "30s", "--time-scale", timeScale, "--seed", "6"})
-	m, err := emu.WaitForOutput(emuctl.ListenLine, harness.StartTimeout)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, emu.Output())
-	}
-	w := &world{t: t, e: e, emu: emuctl.New(m[1]), ctx: ctx}
-	e.StartPlugin(pluginName, binPlugin, "--endpoint", w.emu.URL, "--region", "cn-hangzhou",
+	_, emu := aliyunenv.StartEmulator(e, "--access-key-id", "emulator", "--access-key-secret", "emulator",
+		"--boot-time", "30s", "--time-scale", timeScale, "--seed", "6")
+	w := &world{t: t, e: e, emu: emu, ctx: ctx}
+	e.StartPlugin(pluginName, aliyunenv.Plugin, "--endpoint", w.emu.URL, "--region", "cn-hangzhou",
 		"--access-key-id", "emulator", "--access-key-secret", "emulator", "--log", "5",
 		"--namespace-tags", "e2e=spot", "--spot-watch-interval", "300ms")
 	e.StartPlugin("flavor-vanilla", harness.Vanilla)
