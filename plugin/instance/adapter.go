@@ -204,6 +204,9 @@ func (a *adapter) DescribeInstances(ctx context.Context, f describeFilter) ([]ec
 				v.Set("InstanceIds", string(b))
 			}
 			encodeTags(v, "Tag", f.Tags)
+			if f.LockReason != "" {
+				v.Set("LockReason", f.LockReason)
+			}
 			return v
 		})
 		if err != nil {

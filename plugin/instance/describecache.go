@@ -114,8 +114,8 @@ func (c *describeCache) invalidate() {
 // DescribeInstances answers a tag filter from a fresh scan of this
 // generation that covers it, else joins or starts one.
 func (c *describeCache) DescribeInstances(ctx context.Context, f describeFilter) ([]ecsInstance, error) {
-	if len(f.InstanceIDs) > 0 {
-		return c.ecsAPI.DescribeInstances(ctx, f)
+	if len(f.InstanceIDs) > 0 || f.LockReason != "" {
+		return c.ecsAPI.DescribeInstances(ctx, f) // narrow lookups: not shared
 	}
 	key := filterKey(f.Tags)
 	now := c.now()

@@ -41,6 +41,9 @@ type runRequest struct {
 type describeFilter struct {
 	InstanceIDs []string
 	Tags        map[string]string
+	// LockReason keeps only instances with this operation lock (ECS filters
+	// server-side), e.g. LockRecycling for reclaimed spot instances.
+	LockReason string
 }
 
 // diskFilter selects disks; all conditions are ANDed.

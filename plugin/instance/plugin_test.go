@@ -91,6 +91,9 @@ func (f *fakeECS) DescribeInstances(_ context.Context, flt describeFilter) ([]ec
 		if !hasTags(inst.tags(), flt.Tags) {
 			continue
 		}
+		if flt.LockReason != "" && !containsStr(inst.lockReasons(), flt.LockReason) {
+			continue
+		}
 		out = append(out, *inst)
 	}
 	return out, nil

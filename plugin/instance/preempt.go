@@ -861,9 +861,12 @@ func (p *Plugin) startWatcher(ticks <-chan time.Time, stop func()) {
 	}()
 }
 
-// watchOnce is one watcher tick.
+// watchOnce is one watcher tick. It asks ECS for the namespace's reclaimed
+// instances only: one call whatever the namespace's size, where a full scan
+// would cost ceil(N/100) calls every tick (100 at 10,000 instances).
+// Metadata's counts by status refresh themselves when read (snapshotTTL).
 func (p *Plugin) watchOnce(ctx context.Context) {
-	list, err := p.api.DescribeInstances(ctx, describeFilter{Tags: p.namespace})
+	list, err := p.api.DescribeInstances(ctx, describeFilter{Tags: p.namespace, LockReason: LockRecycling})
 	if err != nil {
 		p.log.WithError(err).WithField("action", "watch").Warn("describe failed")
 	} else {
@@ -872,7 +875,6 @@ func (p *Plugin) watchOnce(ctx context.Context) {
 				p.observe(&list[i], "watcher")
 			}
 		}
-		p.setSnapshot(list)
 	}
 	if err := p.cleanupImages(ctx); err != nil && ctx.Err() == nil {
 		p.log.WithError(err).WithField("action", "watch").Warn("image cleanup failed")

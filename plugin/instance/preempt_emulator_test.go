@@ -120,3 +120,25 @@ func TestEmulatorPreemptKeepImage(t *testing.T) {
 		}
 	}
 }
+
+// The watcher finds reclaimed instances with one LockReason-filtered call,
+// however many instances the namespace holds.
+func TestEmulatorWatcherAsksForRecyclingOnly(t *testing.T) {
+	e := preemptEmu(t)
+	p := e.plugin
+	var ids []string
+	for i := 0; i < 3; i++ {
+		id, err := p.Provision(spotSpec(""))
+		noErr(t, err)
+		ids = append(ids, string(*id))
+	}
+	e.srv.Advance(time.Minute)
+	noErr(t, e.srv.Preempt(ids[1]))
+
+	before := e.srv.Stats().Calls["DescribeInstances"]
+	p.watchOnce(p.spot.ctx)
+	equal(t, 1, e.srv.Stats().Calls["DescribeInstances"]-before, "ECS calls per watcher tick")
+	if !p.isDoomed(ids[1]) || p.isDoomed(ids[0]) || p.isDoomed(ids[2]) {
+		t.Fatalf("doomed: %v %v %v, want only the reclaimed %s", p.isDoomed(ids[0]), p.isDoomed(ids[1]), p.isDoomed(ids[2]), ids[1])
+	}
+}

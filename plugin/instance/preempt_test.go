@@ -262,6 +262,15 @@ func TestWatcherTickMarksInterrupting(t *testing.T) {
 	if !p.isDoomed("i-1") || p.isDoomed("i-2") {
 		t.Fatal("the watcher must notice only reclaimed spot instances")
 	}
+	// Each tick is one narrow call, whatever the namespace's size.
+	fake.mu.Lock()
+	if len(fake.describes) < 2 {
+		t.Fatalf("%d describes for two ticks", len(fake.describes))
+	}
+	for _, f := range fake.describes {
+		equal(t, describeFilter{Tags: p.namespace, LockReason: LockRecycling}, f, "watcher describe filter")
+	}
+	fake.mu.Unlock()
 
 	noErr(t, p.Close())
 	select {
