@@ -294,7 +294,11 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 			controlErr(w, http.StatusBadRequest, "bad faults JSON: "+err.Error())
 			return
 		}
-		for _, x := range []float64{f.ThrottleRate, f.ErrorRate, f.DropResponseRate} {
+		rates := []float64{f.ThrottleRate, f.ErrorRate, f.DropResponseRate}
+		for _, x := range f.Conflict {
+			rates = append(rates, x)
+		}
+		for _, x := range rates {
 			if x < 0 || x > 1 {
 				controlErr(w, http.StatusBadRequest, "rates must be within [0,1]")
 				return

@@ -85,7 +85,20 @@
 //	GET|POST|DELETE /emulator/faults         {"throttle_rate":0.2,"error_rate":0.1,
 //	                                          "drop_response_rate":0.05,"latency_ms":20,
 //	                                          "no_stock":[{"InstanceType":"ecs.g6.large","ZoneId":"cn-hangzhou-h"}],
+//	                                          "not_on_sale":[{"ZoneId":"cn-hangzhou-k"}],
+//	                                          "conflict":{"StopInstance":0.5},
 //	                                          "rate_limits":{"RunInstances":50}}
+//
+// Capacity faults: no_stock makes RunInstances/CreateInstance answer 403
+// OperationDenied.NoStock and DescribeAvailableResource report SoldOut /
+// WithoutStock; not_on_sale (the zone no longer sells the type) answers 403
+// Zone.NotOnSale and reports SoldOut / ClosedWithoutStock. Keys have the same
+// shape (InstanceType and/or ZoneId, empty = any; SpotOnly for spot requests
+// only). conflict is a per-Action probability of 409 OperationConflict (a
+// conflicting operation is in progress on the resource), answered before the
+// action runs, so nothing is applied; it is a fault only: the emulator never
+// answers OperationConflict on its own (an operation on an instance in a
+// transitional state gets IncorrectInstanceStatus).
 //
 // The same operations exist in Go: Server.Stats, Instances, Instance, Kill,
 // Preempt, Advance, SetFaults, Disks, Images.

@@ -340,6 +340,8 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request, reqID string)
 			s.stats.fault("rate_limited")
 		case "Throttling.User":
 			s.stats.fault("throttled")
+		case "OperationConflict":
+			s.stats.fault("conflicts")
 		default:
 			s.stats.fault("errors")
 		}

@@ -108,3 +108,15 @@ func errNoStock(instanceType, zone string) *apiError {
 func errDryRun() *apiError {
 	return newErr(http.StatusBadRequest, "DryRunOperation", "Request validation has been passed with DryRun flag set.")
 }
+
+func errNotOnSale(instanceType, zone string) *apiError {
+	return newErr(http.StatusForbidden, "Zone.NotOnSale",
+		"The specified zone is not available for purchase (%s in %s is no longer sold).", instanceType, zone)
+}
+
+// errConflict is what ECS answers while another operation on the same
+// resource is in progress.
+func errConflict() *apiError {
+	return newErr(http.StatusConflict, "OperationConflict",
+		"Request was denied due to conflict with a previous request, please try again later.")
+}

@@ -1,7 +1,9 @@
 package emulator
 
 import (
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 )
@@ -25,6 +27,18 @@ type Faults struct {
 	// empty InstanceType: every type in the zone). A key with SpotOnly
 	// affects only spot requests (SpotStrategy other than NoSpot).
 	NoStock []StockKey `json:"no_stock,omitempty"`
+	// NotOnSale makes RunInstances/CreateInstance fail with 403
+	// Zone.NotOnSale (the zone no longer sells the type) and
+	// DescribeAvailableResource report SoldOut / ClosedWithoutStock for
+	// these type/zone pairs. Keys match as for NoStock (empty field: any;
+	// SpotOnly: spot requests only). NotOnSale is checked before NoStock.
+	NotOnSale []StockKey `json:"not_on_sale,omitempty"`
+	// Conflict is a per-Action probability of answering 409
+	// OperationConflict ("a conflicting operation is in progress on the
+	// resource") before the action runs, so nothing is applied. It is
+	// independent of Actions and is checked after RateLimits, before the
+	// random throttle, error and drop faults.
+	Conflict map[string]float64 `json:"conflict,omitempty"`
 	// RateLimits are per-Action calls per second (token bucket, burst of one
 	// second's worth); excess calls get 400 Throttling.
 	RateLimits map[string]float64 `json:"rate_limits,omitempty"`
@@ -66,6 +80,8 @@ func (fs *faultState) init(seed int64) {
 func (fs *faultState) set(f Faults) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
+	f.NotOnSale = slices.Clone(f.NotOnSale)
+	f.Conflict = maps.Clone(f.Conflict)
 	fs.f = f
 	fs.actions = nil
 	if len(f.Actions) > 0 {
@@ -88,7 +104,19 @@ func (fs *faultState) get() Faults {
 func (fs *faultState) noStock(instanceType, zone string, spot bool) bool {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	for _, k := range fs.f.NoStock {
+	return matchStock(fs.f.NoStock, instanceType, zone, spot)
+}
+
+// notOnSale tells whether the zone no longer sells the type (to spot
+// requests only, for a SpotOnly key).
+func (fs *faultState) notOnSale(instanceType, zone string, spot bool) bool {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return matchStock(fs.f.NotOnSale, instanceType, zone, spot)
+}
+
+func matchStock(keys []StockKey, instanceType, zone string, spot bool) bool {
+	for _, k := range keys {
 		if (k.InstanceType == "" || k.InstanceType == instanceType) && (k.ZoneId == "" || k.ZoneId == zone) && (!k.SpotOnly || spot) {
 			return true
 		}
@@ -109,7 +137,8 @@ type decision struct {
 }
 
 // decide draws this request's fate. Rate limits apply first (they model the
-// documented per-API quotas), then random throttling, errors and drops.
+// documented per-API quotas), then Conflict, then random throttling, errors
+// and drops.
 func (fs *faultState) decide(action string, now time.Time) decision {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
@@ -130,6 +159,15 @@ func (fs *faultState) decide(action string, now time.Time) decision {
 			return d
 		}
 		b.tokens--
+	}
+	// BUG(emulator): OperationConflict (409) is only produced by the Conflict
+	// fault. Real ECS also answers it on its own when operations on one
+	// resource overlap; here calls are serialised, and an operation on an
+	// instance in a transitional state (Starting, Stopping) gets
+	// IncorrectInstanceStatus.
+	if rate := fs.f.Conflict[action]; rate > 0 && fs.rng.Float64() < rate {
+		d.err = errConflict()
+		return d
 	}
 	if fs.actions != nil && !fs.actions[action] {
 		return d
@@ -158,7 +196,7 @@ type Stats struct {
 	Calls     map[string]int `json:"calls"`
 	Instances map[string]int `json:"instances"`
 	// Faults counts injected faults: "throttled", "errors", "dropped",
-	// "rate_limited".
+	// "rate_limited", "conflicts".
 	Faults map[string]int `json:"faults"`
 }
 

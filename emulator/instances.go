@@ -570,6 +570,9 @@ func (s *Server) runOrCreate(c *call, run bool) (any, *apiError) {
 		if err := s.checkCreateState(sp, c.now); err != nil {
 			return nil, err
 		}
+		if s.faults.notOnSale(sp.itype, sp.zone, sp.spot != "NoSpot") {
+			return nil, errNotOnSale(sp.itype, sp.zone)
+		}
 		if s.faults.noStock(sp.itype, sp.zone, sp.spot != "NoSpot") {
 			return nil, errNoStock(sp.itype, sp.zone)
 		}
