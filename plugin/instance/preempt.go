@@ -287,8 +287,10 @@ func (s *spotState) forgetLocked(now time.Time) {
 
 // MarkInterrupting marks an instance as being reclaimed on a pushed
 // notice (the CloudMonitor event Instance:PreemptibleInstanceInterruption):
-// group describes omit it at once; its details are then looked up, and an
-// instance outside the plugin's namespace is forgotten again.
+// group describes omit it at once; it is then looked up, and acted on only
+// if ECS itself shows the Recycling lock. A push is a hint, not proof: acting
+// on one ECS never follows would take a running instance's disks and leave
+// it outside every group, still billed.
 func (p *Plugin) MarkInterrupting(id, source string) error {
 	if strings.TrimSpace(id) == "" {
 		return errors.New("mark instance interrupting: empty instance id")
@@ -309,16 +311,20 @@ func (p *Plugin) MarkInterrupting(id, source string) error {
 	s.work.Add(1)
 	go func() {
 		defer s.work.Done()
-		p.resolvePushed(s.ctx, d)
+		p.resolvePushed(s.ctx, d, id, source)
 	}()
 	return nil
 }
 
-// resolvePushed finds a pushed instance's details and handles it like a
-// noticed one; an unknown or foreign instance is forgotten.
-func (p *Plugin) resolvePushed(ctx context.Context, d *doomed) {
-	id := d.info.InstanceId
-	logger := p.log.WithFields(log.Fields{"action": "interruption", "instance": id, "source": d.info.Source})
+// resolvePushed looks a pushed instance up and handles it like a noticed
+// one if ECS confirms the reclaim; otherwise the mark is dropped and the
+// instance is a group member again. If ECS sets the lock later, describes
+// and the watcher notice it as usual.
+//
+// A describe may notice the lock while this runs and resolve d itself
+// (notice rewrites d.info under the lock), so id and source are passed in.
+func (p *Plugin) resolvePushed(ctx context.Context, d *doomed, id, source string) {
+	logger := p.log.WithFields(log.Fields{"action": "interruption", "instance": id, "source": source})
 	list, err := p.api.DescribeInstances(ctx, describeFilter{InstanceIDs: []string{id}})
 	var inst *ecsInstance
 	for i := range list {
@@ -326,22 +332,26 @@ func (p *Plugin) resolvePushed(ctx context.Context, d *doomed) {
 			inst = &list[i]
 		}
 	}
-	if err != nil || inst == nil {
-		if err != nil {
-			logger.WithError(err).Warn("could not look up the reclaimed instance; it stays hidden from its group until the notice expires")
-			close(d.ready)
-			return
-		}
+	switch {
+	case err != nil:
+		logger.WithError(err).Warn("could not confirm the pushed interruption with ECS; ignored")
+	case inst == nil:
 		logger.Info("pushed interruption for an instance outside this plugin's namespace; ignored")
-		p.spot.mu.Lock()
-		if p.spot.doomed[id] == d {
-			delete(p.spot.doomed, id)
-		}
-		p.spot.mu.Unlock()
-		close(d.ready)
+	case !hasLock(inst, LockRecycling):
+		logger.Warn("pushed interruption not confirmed: ECS shows no Recycling lock on the instance; ignored")
+	default:
+		p.notice(inst, source) // resolves d in place; it closes d.ready
 		return
 	}
-	p.notice(inst, d.info.Source) // resolves d in place; it closes d.ready
+	p.spot.mu.Lock()
+	defer p.spot.mu.Unlock()
+	if d.resolved {
+		return // a describe saw the lock meanwhile: d is its now
+	}
+	if p.spot.doomed[id] == d {
+		delete(p.spot.doomed, id)
+	}
+	close(d.ready)
 }
 
 // keepData saves what the instance's spec asked to keep. Errors are logged

@@ -404,27 +404,34 @@ func TestPetIPHeldByReclaimedInstance(t *testing.T) {
 
 func TestMarkInterruptingFromPushedEvent(t *testing.T) {
 	fake := newKeepFake()
-	fake.spotMember("i-1", "172.16.0.1", nil)
+	reclaim(fake.spotMember("i-1", "172.16.0.1", nil)) // ECS has set the lock
 	fake.spotMember("i-2", "172.16.0.2", nil)
+	fake.spotMember("i-3", "172.16.0.3", nil)
 	p, _, _ := newTestPlugin(t, fake)
 	events := subscribe(p)
 
 	noErr(t, p.MarkInterrupting("i-1", "cloudmonitor"))
 	got, err := p.DescribeInstances(groupG, false)
 	noErr(t, err)
-	equal(t, []string{"i-2"}, ids(got), "omitted at once, before ECS shows the lock")
+	equal(t, []string{"i-2", "i-3"}, ids(got), "omitted at once, before the lookup ends")
 	var info Interruption
 	noErr(t, nextEvent(t, events).Data.Decode(&info))
 	equal(t, "i-1", info.InstanceId)
 	equal(t, "g", info.Group)
 	equal(t, "cloudmonitor", info.Source)
 
-	// An instance outside the namespace is forgotten again.
+	// A push ECS does not confirm (no Recycling lock), and an instance
+	// outside the namespace, are forgotten again: nothing is taken from them.
+	noErr(t, p.MarkInterrupting("i-3", "cloudmonitor"))
 	noErr(t, p.MarkInterrupting("i-foreign", "cloudmonitor"))
 	noErr(t, p.Close()) // waits for the lookups
-	if p.isDoomed("i-foreign") {
-		t.Fatal("a foreign instance must not stay marked")
+	if p.isDoomed("i-foreign") || p.isDoomed("i-3") {
+		t.Fatal("an unconfirmed or foreign push must not stay marked")
 	}
+	noEvent(t, events)
+	got, err = p.DescribeInstances(groupG, false)
+	noErr(t, err)
+	equal(t, []string{"i-2", "i-3"}, ids(got), "an unconfirmed push leaves the instance in its group")
 	isErr(t, p.MarkInterrupting(" ", "cloudmonitor"))
 }
 

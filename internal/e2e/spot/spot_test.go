@@ -35,13 +35,17 @@ const (
 func TestMain(m *testing.M) { os.Exit(aliyunenv.Main(m)) }
 
 type world struct {
-	t   *testing.T
-	e   *harness.Env
-	emu *emuctl.Client
-	ctx context.Context
+	t      *testing.T
+	e      *harness.Env
+	emu    *emuctl.Client
+	ctx    context.Context
+	plugin *harness.Process // infrakit-instance-aliyun
 }
 
-func newWorld(t *testing.T) *world {
+// newWorld starts the emulator, the plugin, vanilla and the group plugin.
+// pluginArgs are added to the plugin's command line after the defaults (a
+// flag given again there wins, e.g. "--spot-watch-interval", "0").
+func newWorld(t *testing.T, pluginArgs ...string) *world {
 	t.Helper()
 	e := harness.New(t, harness.Default, "INFRAKIT_GROUP_POLL_INTERVAL=1s")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -49,9 +53,10 @@ func newWorld(t *testing.T) *world {
 	_, emu := aliyunenv.StartEmulator(e, "--access-key-id", "emulator", "--access-key-secret", "emulator",
 		"--boot-time", "30s", "--time-scale", timeScale, "--seed", "6")
 	w := &world{t: t, e: e, emu: emu, ctx: ctx}
-	e.StartPlugin(pluginName, aliyunenv.Plugin, "--endpoint", w.emu.URL, "--region", "cn-hangzhou",
+	args := append([]string{"--endpoint", w.emu.URL, "--region", "cn-hangzhou",
 		"--access-key-id", "emulator", "--access-key-secret", "emulator", "--log", "5",
-		"--namespace-tags", "e2e=spot", "--spot-watch-interval", "300ms")
+		"--namespace-tags", "e2e=spot", "--spot-watch-interval", "300ms"}, pluginArgs...)
+	w.plugin = e.StartPlugin(pluginName, aliyunenv.Plugin, args...)
 	e.StartPlugin("flavor-vanilla", harness.Vanilla)
 	e.StartPlugin("group", harness.Group, "--log", "4")
 	return w
