@@ -42,7 +42,7 @@ type InstanceView struct {
 	ClientToken        string  `json:",omitempty"`
 	DeletionProtection bool
 	SystemDiskId       string
-	DataDiskIds        []string
+	DataDiskIds        []string // attached now; for a released instance, all it had
 	OperationLocks     []string
 	CreationTime       time.Time
 	StartTime          time.Time `json:",omitzero"`
@@ -95,6 +95,19 @@ func tagMap(tags []Tag) map[string]string {
 	return m
 }
 
+// dataDisks are the data disks attached to a live instance now (a detached
+// one is listed no more), or every data disk a released instance had.
+// Caller holds the store lock.
+func (s *Server) dataDisks(in *instance) []string {
+	out := []string{}
+	for _, id := range in.DataDiskIDs {
+		if d := s.st.disks[id]; in.Released || (d != nil && !d.Deleted && d.InstanceID == in.ID) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 func (s *Server) view(in *instance, now time.Time) InstanceView {
 	ud, _ := base64.StdEncoding.DecodeString(in.UserData)
 	v := InstanceView{
@@ -104,7 +117,7 @@ func (s *Server) view(in *instance, now time.Time) InstanceView {
 		SecurityGroupIds: append([]string{}, in.SecurityGroupIDs...), Status: in.status(now), Tags: tagMap(in.Tags),
 		UserData: string(ud), KeyPairName: in.KeyPairName, RamRoleName: in.RamRoleName, SpotStrategy: in.SpotStrategy,
 		SpotPriceLimit: in.SpotPriceLimit, ClientToken: in.ClientToken, DeletionProtection: in.DeletionProtection,
-		SystemDiskId: in.SystemDiskID, DataDiskIds: append([]string{}, in.DataDiskIDs...),
+		SystemDiskId: in.SystemDiskID, DataDiskIds: s.dataDisks(in),
 		OperationLocks: append([]string{}, in.Locks...), CreationTime: in.Created, PreemptedAt: in.PreemptedAt,
 		ReleaseAt: in.ReleaseAt, ReleasedAt: in.ReleasedAt, Released: in.Released, ReleaseReason: in.ReleaseReason,
 	}

@@ -116,6 +116,27 @@ func TestDeleteWithInstance(t *testing.T) {
 	mustOK(t, api(t, srv, fc, map[string]string{"Action": "DeleteDisk", "DiskId": v.DataDiskIds[0]}))
 }
 
+// InstanceView.DataDiskIds lists the disks attached now: a detached disk
+// leaves the list, and a re-attached one comes back.
+func TestInstanceViewDataDisksFollowDetach(t *testing.T) {
+	srv, fc := newTestServer(t, Options{})
+	id := runIDs(t, api(t, srv, fc, runParams(map[string]string{"DataDisk.1.Size": "50"})))[0]
+	srv.Advance(time.Minute)
+	v, _ := srv.Instance(id)
+	if len(v.DataDiskIds) != 1 {
+		t.Fatalf("data disks at start: %v", v.DataDiskIds)
+	}
+	disk := v.DataDiskIds[0]
+	mustOK(t, api(t, srv, fc, map[string]string{"Action": "DetachDisk", "InstanceId": id, "DiskId": disk}))
+	if v, _ := srv.Instance(id); len(v.DataDiskIds) != 0 {
+		t.Fatalf("data disks after detach: %v, want none", v.DataDiskIds)
+	}
+	mustOK(t, api(t, srv, fc, map[string]string{"Action": "AttachDisk", "InstanceId": id, "DiskId": disk}))
+	if v, _ := srv.Instance(id); len(v.DataDiskIds) != 1 || v.DataDiskIds[0] != disk {
+		t.Fatalf("data disks after re-attach: %v, want [%s]", v.DataDiskIds, disk)
+	}
+}
+
 func TestPreemptTimeline(t *testing.T) {
 	srv, fc := newTestServer(t, Options{})
 	id := runIDs(t, api(t, srv, fc, runParams(map[string]string{"SpotStrategy": "SpotWithPriceLimit", "SpotPriceLimit": "0.5"})))[0]
