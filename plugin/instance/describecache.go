@@ -2,6 +2,7 @@ package instance
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -148,7 +149,8 @@ func (c *describeCache) DescribeInstances(ctx context.Context, f describeFilter)
 		// The TTL runs from the end of the scan: a scan of thousands of
 		// instances can take longer than the TTL itself. (Changes made
 		// through this process are never missed: see the generation.)
-		s := &cachedScan{tags: scope, gen: gen, at: c.now(), list: list}
+		// Clipped: an append by a caller never writes into the shared scan.
+		s := &cachedScan{tags: scope, gen: gen, at: c.now(), list: slices.Clip(list)}
 		c.mu.Lock()
 		if c.gen == gen && c.ttl > 0 {
 			c.scans[scopeKey] = s
@@ -233,13 +235,16 @@ func (c *describeCache) remember(key string, n int) {
 	c.sizes[key] = n
 }
 
-// filter returns the scan's instances carrying every tag, in a new slice,
-// and remembers how many there were.
+// filter returns the scan's instances carrying every tag and remembers how
+// many there were. When every instance of the scan matches (the same
+// filter, or a group filling the namespace) the answer is the scan's own
+// slice, shared with every other caller: callers of DescribeInstances only
+// read what it returns (see ecsAPI), and a copy of a 10,000-instance scan
+// is megabytes held next to it for as long as the caller works on it.
+// Otherwise the matches are copied into a new slice.
 func (c *describeCache) filter(s *cachedScan, tags map[string]string, key string) []ecsInstance {
-	var out []ecsInstance
-	if len(tags) == len(s.tags) { // same filter (s.tags ⊆ tags)
-		out = append(make([]ecsInstance, 0, len(s.list)), s.list...)
-	} else {
+	out := s.list
+	if len(tags) != len(s.tags) { // else the same filter (s.tags ⊆ tags)
 		want := make([]ecsTag, 0, len(tags))
 		for _, k := range sortedKeys(tags) {
 			want = append(want, ecsTag{TagKey: k, TagValue: tags[k]})
@@ -250,10 +255,12 @@ func (c *describeCache) filter(s *cachedScan, tags map[string]string, key string
 				n++
 			}
 		}
-		out = make([]ecsInstance, 0, n)
-		for i := range s.list {
-			if carries(s.list[i].Tags.Tag, want) {
-				out = append(out, s.list[i])
+		if n < len(s.list) {
+			out = make([]ecsInstance, 0, n)
+			for i := range s.list {
+				if carries(s.list[i].Tags.Tag, want) {
+					out = append(out, s.list[i])
+				}
 			}
 		}
 	}

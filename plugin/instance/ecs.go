@@ -10,6 +10,8 @@ type ecsAPI interface {
 	// RunInstances creates exactly one instance and returns its ID.
 	RunInstances(ctx context.Context, req *runRequest) (string, error)
 	// DescribeInstances returns every instance matching the filter (all pages).
+	// The result may be shared with other callers (see describeCache):
+	// callers must not modify it, nor reorder it; copy it first to do so.
 	DescribeInstances(ctx context.Context, f describeFilter) ([]ecsInstance, error)
 	// DeleteInstance releases an instance.
 	DeleteInstance(ctx context.Context, id string, force bool) error
@@ -141,6 +143,11 @@ func (in interner) instance(i *ecsInstance) {
 	for j := range i.Tags.Tag {
 		in.str(&i.Tags.Tag[j].TagKey)
 		in.str(&i.Tags.Tag[j].TagValue)
+	}
+	// encoding/json grows a slice by doubling: 5 tags are decoded into room
+	// for 8. Kept for as long as the scan is, so sized to fit.
+	if t := i.Tags.Tag; cap(t) > len(t) {
+		i.Tags.Tag = append(make([]ecsTag, 0, len(t)), t...)
 	}
 }
 
