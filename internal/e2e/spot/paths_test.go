@@ -186,15 +186,6 @@ func TestSpotUnconfirmedPushChangesNothing(t *testing.T) {
 	harness.MustContain(t, "events/instance/interrupting", w.e.MustCLI(pluginName, "cat", "events/instance/interrupting"), "0")
 }
 
-func contains(ids []string, id string) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
-}
-
 var tailSubscribed = regexp.MustCompile(`Connected\S*\s.*topic\S*=\S*/instance/interrupting`)
 
 // `infrakit instance-aliyun tail instance/interrupting` as a process: it
