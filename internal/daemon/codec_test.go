@@ -5,16 +5,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
-	"runtime/metrics"
 	"strings"
 	"testing"
-	"time"
 
 	rpcinstance "github.com/docker/infrakit/pkg/rpc/instance"
 	"github.com/docker/infrakit/pkg/spi/instance"
 	"github.com/docker/infrakit/pkg/types"
 	"github.com/gorilla/rpc/v2"
 	"github.com/gorilla/rpc/v2/json2"
+	"infrakit.aliyun/internal/testutil"
 )
 
 // describeReply is a DescribeInstances answer of n instances with
@@ -99,9 +98,9 @@ func BenchmarkDescribeAnswer10k(b *testing.B) {
 				req := c.codec.NewRequest(httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body)))
 				w := &discard{header: http.Header{}}
 				runtime.GC()
-				base := heapObjectBytes()
+				base := testutil.HeapBytes()
 				b.StartTimer()
-				hw := sampleHeapPeak(func() { req.WriteResponse(w, reply) })
+				hw := testutil.HeapPeak(func() { req.WriteResponse(w, reply) })
 				b.StopTimer()
 				if w.n == 0 {
 					b.Fatal("nothing written")
@@ -111,39 +110,6 @@ func BenchmarkDescribeAnswer10k(b *testing.B) {
 			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 		})
 	}
-}
-
-// sampleHeapPeak runs f and returns the most heap-object bytes seen while it
-// ran (read every 200µs; runtime/metrics does not stop the world).
-func sampleHeapPeak(f func()) uint64 {
-	var (
-		peak uint64
-		stop = make(chan struct{})
-		done = make(chan struct{})
-	)
-	go func() {
-		defer close(done)
-		t := time.NewTicker(200 * time.Microsecond)
-		defer t.Stop()
-		for {
-			peak = max(peak, heapObjectBytes())
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	f()
-	close(stop)
-	<-done
-	return max(peak, heapObjectBytes())
-}
-
-func heapObjectBytes() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
 }
 
 // discard is a ResponseWriter that keeps nothing.

@@ -4,16 +4,14 @@ import (
 	"io"
 	"net/url"
 	"runtime"
-	"runtime/metrics"
 	"strconv"
-	"sync"
 	"testing"
-	"time"
 
 	log "github.com/Sirupsen/logrus"
 	"github.com/denverdino/aliyungo/ecs"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/testutil"
 )
 
 // BenchmarkDescribe10k is one uncached DescribeInstances with properties of
@@ -37,11 +35,11 @@ func BenchmarkDescribe10k(b *testing.B) {
 		cache.invalidate() // every op scans, as after a Label or Provision
 		b.StopTimer()
 		runtime.GC()
-		base := heapObjectBytes()
+		base := testutil.HeapBytes()
 		b.StartTimer()
 
 		var descs interface{}
-		hw := sampleHeapPeak(func() {
+		hw := testutil.HeapPeak(func() {
 			d, err := p.DescribeInstances(group, true)
 			noErr(b, err)
 			if len(d) != n {
@@ -53,7 +51,7 @@ func BenchmarkDescribe10k(b *testing.B) {
 		b.StopTimer()
 		runtime.GC()
 		peak = max(peak, hw-min(hw, base))
-		live = max(live, heapObjectBytes()-min(heapObjectBytes(), base))
+		live = max(live, testutil.HeapBytes()-min(testutil.HeapBytes(), base))
 		runtime.KeepAlive(descs)
 		b.StartTimer()
 	}
@@ -97,38 +95,4 @@ func describeBenchPlugin(b *testing.B, n int) (*Plugin, map[string]string) {
 	p, err := New(Config{Client: client, RegionID: emulator.DefaultRegion, NamespaceTags: namespace, Logger: logger})
 	noErr(b, err)
 	return p, group
-}
-
-// sampleHeapPeak runs f and returns the most heap-object bytes seen while it
-// ran (read every 200µs; runtime/metrics does not stop the world).
-func sampleHeapPeak(f func()) uint64 {
-	var (
-		peak uint64
-		stop = make(chan struct{})
-		wg   sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(200 * time.Microsecond)
-		defer t.Stop()
-		for {
-			peak = max(peak, heapObjectBytes())
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	f()
-	close(stop)
-	wg.Wait()
-	return max(peak, heapObjectBytes())
-}
-
-func heapObjectBytes() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
 }
