@@ -378,12 +378,6 @@ func actDescribeImages(s *Server, c *call) (any, *apiError) {
 	}
 	unlock := s.st.lock(c.now)
 	defer unlock()
-	used := map[string]bool{}
-	for _, in := range s.st.order {
-		if !in.Released {
-			used[in.ImageID] = true
-		}
-	}
 	var all []wireImage
 	if (owner == "" || owner == "system") && len(tags) == 0 { // system images carry no tags
 		for _, im := range s.cat.Images {
@@ -397,10 +391,24 @@ func actDescribeImages(s *Server, c *call) (any, *apiError) {
 		}
 	}
 	if owner == "" || owner == "self" {
+		var custom []*customImage
 		for _, im := range s.st.imgOrder {
 			if !im.Deleted && im.RegionID == region && matchTags(im.Tags, tags) {
-				all = append(all, s.customImageWire(im, c.now, used[im.ID]))
+				custom = append(custom, im)
 			}
+		}
+		// Usage needs a walk over the instances; only when a custom image
+		// is listed (system images are always "instance").
+		used := map[string]bool{}
+		if len(custom) > 0 {
+			for _, in := range s.st.order {
+				if !in.released() {
+					used[in.ImageID] = true
+				}
+			}
+		}
+		for _, im := range custom {
+			all = append(all, s.customImageWire(im, c.now, used[im.ID]))
 		}
 	}
 	r := &imagesResp{baseResp: baseResp{c.requestID}, RegionId: region, page: pg}
@@ -512,7 +520,7 @@ func actDeleteImage(s *Server, c *call) (any, *apiError) {
 	}
 	if !force {
 		for _, in := range s.st.order {
-			if !in.Released && in.ImageID == id {
+			if !in.released() && in.ImageID == id {
 				return nil, newErr(http.StatusForbidden, "IncorrectImageStatus",
 					"The image %s is used by instance %s; delete with Force=true.", id, in.ID)
 			}

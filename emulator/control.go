@@ -101,7 +101,7 @@ func tagMap(tags []Tag) map[string]string {
 func (s *Server) dataDisks(in *instance) []string {
 	out := []string{}
 	for _, id := range in.DataDiskIDs {
-		if d := s.st.disks[id]; in.Released || (d != nil && !d.Deleted && d.InstanceID == in.ID) {
+		if d := s.st.disks[id]; in.released() || (d != nil && !d.deleted() && d.InstanceID == in.ID) {
 			out = append(out, id)
 		}
 	}
@@ -119,7 +119,7 @@ func (s *Server) view(in *instance, now time.Time) InstanceView {
 		SpotPriceLimit: in.SpotPriceLimit, ClientToken: in.ClientToken, DeletionProtection: in.DeletionProtection,
 		SystemDiskId: in.SystemDiskID, DataDiskIds: s.dataDisks(in),
 		OperationLocks: append([]string{}, in.Locks...), CreationTime: in.Created, PreemptedAt: in.PreemptedAt,
-		ReleaseAt: in.ReleaseAt, ReleasedAt: in.ReleasedAt, Released: in.Released, ReleaseReason: in.ReleaseReason,
+		ReleaseAt: in.ReleaseAt, ReleasedAt: in.ReleasedAt, Released: in.released(), ReleaseReason: in.ReleaseReason,
 	}
 	if !in.Started.After(now) {
 		v.StartTime = in.Started
@@ -206,7 +206,7 @@ func (s *Server) Disks() []DiskView {
 	for _, d := range s.st.diskOrder {
 		out = append(out, DiskView{DiskId: d.ID, RegionId: d.RegionID, ZoneId: d.ZoneID, Type: d.Type, Category: d.Category,
 			Size: d.Size, Status: d.status(), InstanceId: d.InstanceID, Device: d.Device, DeleteWithInstance: d.DeleteWithInstance,
-			SnapshotId: d.SnapshotID, Tags: tagMap(d.Tags), CreationTime: d.Created, Deleted: d.Deleted, DeletedAt: d.DeletedAt})
+			SnapshotId: d.SnapshotID, Tags: tagMap(d.Tags), CreationTime: d.Created, Deleted: d.deleted(), DeletedAt: d.DeletedAt})
 	}
 	return out
 }

@@ -48,13 +48,25 @@ func actDescribeDisks(s *Server, c *call) (any, *apiError) {
 	}
 	unlock := s.st.lock(c.now)
 	defer unlock()
+	// An ID or InstanceId filter looks its disks up (an instance knows its
+	// system disk and every data disk attached to it since creation); other
+	// filters walk all disks.
+	source := s.st.diskOrder
+	switch {
+	case len(ids) > 0:
+		source = pick(s.st.disks, ids)
+	case inst != "":
+		source = nil
+		if in := s.st.instances[inst]; in != nil {
+			source = pick(s.st.disks, append([]string{in.SystemDiskID}, in.DataDiskIDs...))
+		}
+	}
 	r := &disksResp{baseResp: baseResp{c.requestID}, tokenPage: pg}
 	r.Disks.Disk = []wireDisk{}
-	for _, d := range s.st.diskOrder {
-		if d.Deleted || d.RegionID != region || d.Seq < pg.from || (zone != "" && d.ZoneID != zone) || (inst != "" && d.InstanceID != inst) ||
+	for _, d := range source {
+		if d.deleted() || d.RegionID != region || d.Seq < pg.from || (zone != "" && d.ZoneID != zone) || (inst != "" && d.InstanceID != inst) ||
 			(dtype != "" && d.Type != dtype) || (cat != "" && d.Category != cat) || (status != "" && d.status() != status) ||
-			(name != "" && d.Name != name) || !inFilter(ids, d.ID) || (dwi != nil && *dwi != d.DeleteWithInstance) ||
-			!matchTags(d.Tags, tags) {
+			(name != "" && d.Name != name) || (dwi != nil && *dwi != d.DeleteWithInstance) || !matchTags(d.Tags, tags) {
 			continue
 		}
 		if r.take(d.Seq) {
@@ -177,7 +189,7 @@ func actAttachDisk(s *Server, c *call) (any, *apiError) {
 	used := map[string]bool{}
 	n := 0
 	for _, x := range in.DataDiskIDs {
-		if o := s.st.disks[x]; o != nil && !o.Deleted && o.InstanceID == in.ID {
+		if o := s.st.disks[x]; o != nil && !o.deleted() && o.InstanceID == in.ID {
 			used[o.Device] = true
 			n++
 		}
@@ -240,7 +252,7 @@ func actDeleteDisk(s *Server, c *call) (any, *apiError) {
 	if d.status() != "Available" {
 		return nil, errIncorrectDiskStatus(d.ID, d.status())
 	}
-	d.Deleted, d.DeletedAt = true, c.now
+	d.DeletedAt = c.now
 	c.mutated = true
 	return &baseResp{c.requestID}, nil
 }

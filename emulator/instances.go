@@ -291,16 +291,10 @@ func (s *Server) parseCreate(c *call) (*createSpec, *apiError) {
 		}
 		sp.privateIP = a.String()
 	}
-	if ud := p.get("UserData"); ud != "" {
-		raw, derr := base64.StdEncoding.DecodeString(ud)
-		if derr != nil {
-			return nil, newErr(http.StatusBadRequest, "InvalidUserData.Base64FormatInvalid", "The specified UserData is not valid base64.")
+	if sp.userData = p.get("UserData"); sp.userData != "" {
+		if err := checkUserData(sp.userData); err != nil {
+			return nil, err
 		}
-		if len(raw) > maxUserData {
-			return nil, newErr(http.StatusBadRequest, "InvalidUserData.SizeExceeded",
-				"The specified UserData is %d bytes; at most %d bytes before base64 encoding.", len(raw), maxUserData)
-		}
-		sp.userData = ud
 	}
 	if sp.keyPair = p.get("KeyPairName"); sp.keyPair != "" && s.cat.keyPairs[sp.region+"/"+sp.keyPair] == nil {
 		return nil, newErr(http.StatusNotFound, "InvalidKeyPairName.NotFound", "The specified KeyPairName %q does not exist.", sp.keyPair)
@@ -373,11 +367,22 @@ func (s *Server) parseCreate(c *call) (*createSpec, *apiError) {
 	if sp.dryRun, err = p.boolean("DryRun", false); err != nil {
 		return nil, err
 	}
-	sp.token = p.get("ClientToken")
-	if err := checkClientToken(sp.token); err != nil {
-		return nil, err
-	}
+	sp.token = p.get("ClientToken") // checked by createOnce
 	return sp, nil
+}
+
+// checkUserData validates UserData as sent: base64 of at most maxUserData
+// bytes.
+func checkUserData(ud string) *apiError {
+	raw, err := base64.StdEncoding.DecodeString(ud)
+	if err != nil {
+		return newErr(http.StatusBadRequest, "InvalidUserData.Base64FormatInvalid", "The specified UserData is not valid base64.")
+	}
+	if len(raw) > maxUserData {
+		return newErr(http.StatusBadRequest, "InvalidUserData.SizeExceeded",
+			"The specified UserData is %d bytes; at most %d bytes before base64 encoding.", len(raw), maxUserData)
+	}
+	return nil
 }
 
 func contains(xs []string, x string) bool {
@@ -576,12 +581,12 @@ func (s *Server) runOrCreate(c *call, run bool) (any, *apiError) {
 		if s.faults.noStock(sp.itype, sp.zone, sp.spot != "NoSpot") {
 			return nil, errNoStock(sp.itype, sp.zone)
 		}
-		if q := s.faults.maxInstances(); q > 0 && s.st.live+minAmount > q {
-			return nil, newErr(http.StatusForbidden, "QuotaExceed.ElasticQuota",
-				"The instance quota (%d) is exceeded: %d instances exist.", q, s.st.live)
-		}
 		n := amount
 		if q := s.faults.maxInstances(); q > 0 && s.st.live+n > q {
+			if s.st.live+minAmount > q {
+				return nil, newErr(http.StatusForbidden, "QuotaExceed.ElasticQuota",
+					"The instance quota (%d) is exceeded: %d instances exist.", q, s.st.live)
+			}
 			n = q - s.st.live
 		}
 		if free := s.st.pools[sp.vsw.VSwitchId].free(); free < n {
@@ -758,17 +763,11 @@ func batch(op instanceOp) actionFunc {
 }
 
 func actDeleteInstance(s *Server, c *call) (any, *apiError) {
-	force, err := c.p.boolean("Force", false)
+	id, err := c.p.required("InstanceId")
 	if err != nil {
 		return nil, err
 	}
-	return single(func(s *Server, in *instance, now time.Time) *apiError {
-		if err := checkDelete(in, force, now); err != nil {
-			return err
-		}
-		s.st.release(in, now, ReleaseDeleted)
-		return nil
-	})(s, c)
+	return s.deleteInstances(c, []string{id})
 }
 
 // instanceIDs reads the RegionId and the 1 to 100 InstanceId.N of a batch call.
@@ -791,15 +790,23 @@ func actDeleteInstances(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkClientToken(c.p.get("ClientToken")); err != nil {
+		return nil, err
+	}
+	return s.deleteInstances(c, ids)
+}
+
+// deleteInstances releases every instance of ids or none (DeleteInstance is
+// the one-instance case): all are checked first, and DryRun stops there.
+// It is not a single/batch instanceOp, whose DryRun probes run the op on a
+// copy of the instance: releasing touches the store (IP pool, disks, counts).
+func (s *Server) deleteInstances(c *call, ids []string) (any, *apiError) {
 	force, err := c.p.boolean("Force", false)
 	if err != nil {
 		return nil, err
 	}
 	dry, err := c.p.boolean("DryRun", false)
 	if err != nil {
-		return nil, err
-	}
-	if err := checkClientToken(c.p.get("ClientToken")); err != nil {
 		return nil, err
 	}
 	unlock := s.st.lock(c.now)
@@ -869,7 +876,7 @@ func actDescribeInstances(s *Server, c *call) (any, *apiError) {
 	family := p.get("InstanceTypeFamily")
 	now := c.now
 	match := func(in *instance) bool {
-		if in.Released || in.RegionID != region || in.Seq < from {
+		if in.released() || in.RegionID != region || in.Seq < from {
 			return false
 		}
 		switch {
@@ -891,15 +898,7 @@ func actDescribeInstances(s *Server, c *call) (any, *apiError) {
 	defer unlock()
 	source := s.st.order
 	if len(ids) > 0 {
-		source = make([]*instance, 0, len(ids))
-		seen := make(map[string]bool, len(ids))
-		for _, id := range ids {
-			if in := s.st.instances[id]; in != nil && !seen[id] {
-				seen[id] = true
-				source = append(source, in)
-			}
-		}
-		sort.Slice(source, func(i, j int) bool { return source[i].Seq < source[j].Seq })
+		source = pick(s.st.instances, ids)
 	} else if cand, ok := s.st.candidates(tags); ok {
 		source = cand
 	} else if from > 0 {
@@ -968,10 +967,14 @@ func actDescribeInstanceStatus(s *Server, c *call) (any, *apiError) {
 	zone := c.p.get("ZoneId")
 	unlock := s.st.lock(c.now)
 	defer unlock()
+	source := s.st.order
+	if len(ids) > 0 {
+		source = pick(s.st.instances, ids)
+	}
 	r := &instanceStatusResp{baseResp: baseResp{c.requestID}, page: pg}
 	r.InstanceStatuses.InstanceStatus = []struct{ InstanceId, Status string }{}
-	for _, in := range s.st.order {
-		if in.Released || in.RegionID != region || (zone != "" && in.ZoneID != zone) || !inFilter(ids, in.ID) {
+	for _, in := range source {
+		if in.released() || in.RegionID != region || (zone != "" && in.ZoneID != zone) {
 			continue
 		}
 		if r.take() {
@@ -993,16 +996,10 @@ func actModifyInstanceAttribute(s *Server, c *call) (any, *apiError) {
 	if h := p.get("HostName"); p.has("HostName") && (len(h) < 2 || len(h) > 64) {
 		return nil, errInvalid("HostName", "2 to 64 characters")
 	}
-	var ud string
 	if p.has("UserData") {
-		raw, derr := base64.StdEncoding.DecodeString(p.get("UserData"))
-		if derr != nil {
-			return nil, newErr(http.StatusBadRequest, "InvalidUserData.Base64FormatInvalid", "The specified UserData is not valid base64.")
+		if err := checkUserData(p.get("UserData")); err != nil {
+			return nil, err
 		}
-		if len(raw) > maxUserData {
-			return nil, newErr(http.StatusBadRequest, "InvalidUserData.SizeExceeded", "The specified UserData exceeds %d bytes.", maxUserData)
-		}
-		ud = p.get("UserData")
 	}
 	dp, err := p.boolean("DeletionProtection", false)
 	if err != nil {
@@ -1027,7 +1024,7 @@ func actModifyInstanceAttribute(s *Server, c *call) (any, *apiError) {
 		in.HostName = p.get("HostName")
 	}
 	if p.has("UserData") {
-		in.UserData = ud
+		in.UserData = p.get("UserData")
 	}
 	if p.has("DeletionProtection") {
 		in.DeletionProtection = dp

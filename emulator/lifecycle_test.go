@@ -588,3 +588,29 @@ func TestListenRefusesRemote(t *testing.T) {
 	}
 	srv.Close()
 }
+
+// TestDeleteInstanceDryRunChangesNothing: DeleteInstance DryRun=true answers
+// DryRunOperation and must not release the IP, delete disks or count the
+// instance as gone.
+func TestDeleteInstanceDryRunChangesNothing(t *testing.T) {
+	srv, fc := newTestServer(t, Options{})
+	id := runIDs(t, api(t, srv, fc, runParams(nil)))[0]
+	before, _ := srv.Instance(id)
+	r := api(t, srv, fc, map[string]string{"Action": "DeleteInstance", "InstanceId": id, "Force": "true", "DryRun": "true"})
+	if r.Code() != "DryRunOperation" {
+		t.Fatalf("dry run: %s", r.Text)
+	}
+	for _, d := range srv.Disks() {
+		if d.Deleted {
+			t.Fatalf("dry run deleted disk %s", d.DiskId)
+		}
+	}
+	if srv.st.live != 1 {
+		t.Fatalf("live = %d after a dry run", srv.st.live)
+	}
+	// The address is still taken: a new instance asking for it is refused.
+	r = api(t, srv, fc, runParams(map[string]string{"PrivateIpAddress": before.PrivateIpAddress}))
+	if r.Code() != "InvalidPrivateIpAddress.Duplicated" {
+		t.Fatalf("IP of a live instance handed out again: %s", r.Text)
+	}
+}

@@ -36,9 +36,12 @@ type persister struct {
 	s    *Server
 	path string
 
-	mu    sync.Mutex
-	timer *time.Timer
-	dirty bool
+	// saving serialises saves; mu guards timer and dirty only, so a
+	// mutating request never waits for a save's file write and fsync.
+	saving sync.Mutex
+	mu     sync.Mutex
+	timer  *time.Timer
+	dirty  bool
 }
 
 func (p *persister) schedule() {
@@ -50,32 +53,46 @@ func (p *persister) schedule() {
 	}
 }
 
+// flush runs on the debounce timer; a mutation during the save schedules
+// the next one.
 func (p *persister) flush() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.timer = nil
-	if !p.dirty {
-		return
-	}
-	if err := p.save(); err != nil {
+	p.mu.Unlock()
+	if err := p.saveIfDirty(); err != nil {
 		p.s.log.Error("saving state file", "path", p.path, "err", err)
-		return
 	}
-	p.dirty = false
 }
 
 func (p *persister) close() error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.timer != nil {
 		p.timer.Stop()
 		p.timer = nil
 	}
-	if !p.dirty {
+	p.mu.Unlock()
+	return p.saveIfDirty() // also waits for a save the timer started
+}
+
+// saveIfDirty saves when something changed since the last save; after a
+// failed save the state stays dirty.
+func (p *persister) saveIfDirty() error {
+	p.saving.Lock()
+	defer p.saving.Unlock()
+	p.mu.Lock()
+	dirty := p.dirty
+	p.dirty = false
+	p.mu.Unlock()
+	if !dirty {
 		return nil
 	}
-	p.dirty = false
-	return p.save()
+	err := p.save()
+	if err != nil {
+		p.mu.Lock()
+		p.dirty = true
+		p.mu.Unlock()
+	}
+	return err
 }
 
 // save writes the state atomically: temp file in the same directory, fsync,
@@ -142,7 +159,7 @@ func (p *persister) load() error {
 			continue
 		}
 		st.instances[in.ID] = in
-		if in.Released {
+		if in.released() {
 			continue
 		}
 		st.order = append(st.order, in)

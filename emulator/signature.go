@@ -66,28 +66,33 @@ func Sign(method string, p map[string]string, accessKeySecret string) string {
 // clock before InvalidTimeStamp.Expired (both directions, as real ECS does).
 const timestampWindow = 15 * time.Minute
 
-// maxNonces bounds the nonce cache. Nonces are kept timestampWindow only
-// (an older request is rejected by its timestamp anyway); the cap protects
-// memory against a flood inside one window by forgetting the oldest first.
+// maxNonces bounds the nonce cache. A nonce is kept while its request's
+// Timestamp is inside the window (after that the request is rejected by its
+// timestamp anyway); the cap protects memory against a flood inside one
+// window by forgetting the oldest first.
 const maxNonces = 1 << 20
 
-// nonceCache remembers SignatureNonce values for timestampWindow of the
-// injected real clock. Entries are queued in arrival order so expiry is a
-// cheap pop from the front.
+// nonceCache remembers SignatureNonce values until the requests that used
+// them expire. Entries are queued in arrival order so expiry is a cheap pop
+// from the front (an entry behind a later-expiring one waits for it: at most
+// one more window).
 type nonceCache struct {
 	mu    sync.Mutex
-	seen  map[string]time.Time
+	seen  map[string]time.Time // nonce -> expiry
 	queue []nonceEntry
 	head  int
 }
 
 type nonceEntry struct {
-	nonce string
-	at    time.Time
+	nonce   string
+	expires time.Time
 }
 
-// use records nonce at now and reports whether it was fresh.
-func (c *nonceCache) use(nonce string, now time.Time) bool {
+// use records nonce, used at now by a request whose Timestamp is ts, and
+// reports whether it was fresh. The nonce is remembered until ts leaves the
+// window, not merely a window after now: a request stamped up to 15 minutes
+// ahead is still valid that much longer and must not be replayable.
+func (c *nonceCache) use(nonce string, now, ts time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.seen == nil {
@@ -95,10 +100,10 @@ func (c *nonceCache) use(nonce string, now time.Time) bool {
 	}
 	for c.head < len(c.queue) {
 		e := c.queue[c.head]
-		if now.Sub(e.at) < timestampWindow && len(c.seen) < maxNonces {
+		if now.Before(e.expires) && len(c.seen) < maxNonces {
 			break
 		}
-		if t, ok := c.seen[e.nonce]; ok && t.Equal(e.at) {
+		if t, ok := c.seen[e.nonce]; ok && t.Equal(e.expires) {
 			delete(c.seen, e.nonce)
 		}
 		c.queue[c.head] = nonceEntry{}
@@ -108,11 +113,15 @@ func (c *nonceCache) use(nonce string, now time.Time) bool {
 		c.queue = append(c.queue[:0:0], c.queue[c.head:]...)
 		c.head = 0
 	}
-	if t, ok := c.seen[nonce]; ok && now.Sub(t) < timestampWindow {
+	if exp, ok := c.seen[nonce]; ok && now.Before(exp) {
 		return false
 	}
-	c.seen[nonce] = now
-	c.queue = append(c.queue, nonceEntry{nonce, now})
+	exp := now.Add(timestampWindow)
+	if e := ts.Add(timestampWindow); e.After(exp) {
+		exp = e
+	}
+	c.seen[nonce] = exp
+	c.queue = append(c.queue, nonceEntry{nonce, exp})
 	return true
 }
 
@@ -192,7 +201,7 @@ func (s *Server) authenticateVersion(method string, p params, version string) *a
 		return newErr(http.StatusBadRequest, "SignatureDoesNotMatch",
 			"Specified signature is not matched with our calculation. server string to sign is:%s", StringToSign(method, p))
 	}
-	if !s.nonces.use(p["SignatureNonce"], now) {
+	if !s.nonces.use(p["SignatureNonce"], now, ts) {
 		return newErr(http.StatusBadRequest, "SignatureNonceUsed", "Specified signature nonce was used already.")
 	}
 	return nil

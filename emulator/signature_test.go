@@ -35,17 +35,37 @@ func TestPercentEncode(t *testing.T) {
 func TestNonceCacheExpiresAndIsBounded(t *testing.T) {
 	var c nonceCache
 	t0 := time.Now()
-	if !c.use("a", t0) || c.use("a", t0.Add(time.Minute)) {
+	if !c.use("a", t0, t0) || c.use("a", t0.Add(time.Minute), t0.Add(time.Minute)) {
 		t.Fatal("reuse inside the window must be refused")
 	}
-	if !c.use("a", t0.Add(16*time.Minute)) {
+	if !c.use("a", t0.Add(16*time.Minute), t0.Add(16*time.Minute)) {
 		t.Fatal("a nonce older than the window must be forgotten")
 	}
 	for i := 0; i < 5000; i++ {
-		c.use(string(rune('a'+i%26))+time.Duration(i).String(), t0.Add(time.Duration(i)*time.Second))
+		at := t0.Add(time.Duration(i) * time.Second)
+		c.use(string(rune('a'+i%26))+time.Duration(i).String(), at, at)
 	}
 	// Only nonces from the last 15 minutes (900 s) remain.
 	if n := c.len(); n > 901 {
 		t.Fatalf("cache holds %d nonces, want <= 901", n)
+	}
+}
+
+// TestNonceOutlivesFutureTimestamp: a request stamped ahead of the server's
+// clock stays valid past a window after its arrival, so its nonce must too.
+func TestNonceOutlivesFutureTimestamp(t *testing.T) {
+	var c nonceCache
+	t0 := time.Now()
+	ts := t0.Add(10 * time.Minute)
+	if !c.use("n", t0, ts) {
+		t.Fatal("first use refused")
+	}
+	// 16 minutes on, the Timestamp is 6 minutes old: still valid, so a
+	// replay must be refused.
+	if c.use("n", t0.Add(16*time.Minute), ts) {
+		t.Fatal("replay accepted after the arrival window while its Timestamp is still valid")
+	}
+	if !c.use("n", ts.Add(16*time.Minute), ts.Add(16*time.Minute)) {
+		t.Fatal("nonce not forgotten once its Timestamp expired")
 	}
 }

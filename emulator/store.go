@@ -89,13 +89,16 @@ type instance struct {
 	Locks                   []string
 	PreemptedAt             time.Time
 	ReleaseAt               time.Time // scheduled release (spot interruption)
-	Released                bool
-	ReleasedAt              time.Time
+	ReleasedAt              time.Time // zero while the instance lives
 	ReleaseReason           string
 }
 
+// released reports whether the instance is gone (ReleasedAt is set then,
+// and only then).
+func (in *instance) released() bool { return !in.ReleasedAt.IsZero() }
+
 func (in *instance) status(now time.Time) string {
-	if in.Released {
+	if in.released() {
 		return StatusReleased
 	}
 	return in.State.at(now)
@@ -124,13 +127,14 @@ type disk struct {
 	Created            time.Time
 	Attached           time.Time
 	Detached           time.Time
-	Deleted            bool
-	DeletedAt          time.Time
+	DeletedAt          time.Time // zero while the disk exists
 }
+
+func (d *disk) deleted() bool { return !d.DeletedAt.IsZero() }
 
 func (d *disk) status() string {
 	switch {
-	case d.Deleted:
+	case d.deleted():
 		return "Deleted"
 	case d.InstanceID != "":
 		return "In_use"
@@ -303,7 +307,7 @@ func (st *store) reap(now time.Time) {
 	keep := st.pendingRelease[:0]
 	for _, in := range st.pendingRelease {
 		switch {
-		case in.Released:
+		case in.released():
 		case !now.Before(in.ReleaseAt):
 			st.release(in, in.ReleaseAt, ReleasePreempted)
 		default:
@@ -366,10 +370,10 @@ type record interface {
 	seqNo() uint64
 }
 
-func (in *instance) alive() bool       { return !in.Released }
+func (in *instance) alive() bool       { return !in.released() }
 func (in *instance) region() string    { return in.RegionID }
 func (in *instance) seqNo() uint64     { return in.Seq }
-func (d *disk) alive() bool            { return !d.Deleted }
+func (d *disk) alive() bool            { return !d.deleted() }
 func (d *disk) region() string         { return d.RegionID }
 func (d *disk) seqNo() uint64          { return d.Seq }
 func (im *customImage) alive() bool    { return !im.Deleted }
@@ -404,6 +408,22 @@ func (st *store) liveImage(id, region string) (*customImage, *apiError) {
 
 func (st *store) liveSnapshot(id, region string) (*snapshot, *apiError) {
 	return live(st.snapshots, id, region, errSnapshotNotFound)
+}
+
+// pick returns m[id] for each distinct id of ids that m holds, released and
+// deleted ones included, in creation order: an ID filter looks its
+// resources up instead of walking every resource.
+func pick[T record](m map[string]T, ids []string) []T {
+	out := make([]T, 0, len(ids))
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if x, ok := m[id]; ok && !seen[id] {
+			seen[id] = true
+			out = append(out, x)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].seqNo() < out[j].seqNo() })
+	return out
 }
 
 // inSeqOrder returns the values of m, released and deleted ones included,
@@ -531,10 +551,10 @@ func (st *store) candidates(f []tagFilter) ([]*instance, bool) {
 // back to the pool, it leaves the tag index, the system disk and data disks
 // with DeleteWithInstance are deleted and other data disks become Available.
 func (st *store) release(in *instance, at time.Time, reason string) {
-	if in.Released {
+	if in.released() {
 		return
 	}
-	in.Released, in.ReleasedAt, in.ReleaseReason = true, at, reason
+	in.ReleasedAt, in.ReleaseReason = at, reason
 	st.releasedCount++
 	st.live--
 	if p := st.pools[in.VSwitchID]; p != nil {
@@ -545,12 +565,11 @@ func (st *store) release(in *instance, at time.Time, reason string) {
 	}
 	for _, id := range append([]string{in.SystemDiskID}, in.DataDiskIDs...) {
 		d := st.disks[id]
-		if d == nil || d.Deleted || d.InstanceID != in.ID {
+		if d == nil || d.deleted() || d.InstanceID != in.ID {
 			continue
 		}
 		if d.Type == "system" || d.DeleteWithInstance {
-			d.Deleted, d.DeletedAt = true, at
-			d.InstanceID = ""
+			d.DeletedAt, d.InstanceID = at, ""
 		} else {
 			d.InstanceID, d.Device, d.Detached = "", "", at
 		}
@@ -567,7 +586,7 @@ func (st *store) compact() {
 	}
 	live := make([]*instance, 0, len(st.order)-st.releasedCount)
 	for _, in := range st.order {
-		if !in.Released {
+		if !in.released() {
 			live = append(live, in)
 		}
 	}

@@ -254,7 +254,7 @@ func (s *Server) allTaggables(typ, region string) []*taggable {
 	switch typ {
 	case "instance":
 		for _, in := range s.st.order {
-			if !in.Released {
+			if !in.released() {
 				add(in.ID)
 			}
 		}
@@ -370,7 +370,7 @@ func actDescribeTags(s *Server, c *call) (any, *apiError) {
 				continue
 			}
 			for _, t := range r.tags() {
-				if len(filter) > 0 && !matchTags([]Tag{t}, filter[:1]) && !matchAny(t, filter) {
+				if len(filter) > 0 && !matchAny(t, filter) {
 					continue
 				}
 				x := kv{t.Key, t.Value}
@@ -392,6 +392,7 @@ func actDescribeTags(s *Server, c *call) (any, *apiError) {
 	return r, nil
 }
 
+// matchAny reports whether tag t passes at least one of the filters.
 func matchAny(t Tag, f []tagFilter) bool {
 	for _, x := range f {
 		if matchTags([]Tag{t}, []tagFilter{x}) {

@@ -36,8 +36,22 @@ type Config struct {
 	PreemptNotice   time.Duration
 }
 
-// Parse parses args (without the program name).
+// usageError is a command-line mistake: Main exits 2 for it.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// Parse parses args (without the program name). Its errors other than
+// flag.ErrHelp are usage errors.
 func Parse(args []string, stderr io.Writer) (Config, error) {
+	c, err := parse(args, stderr)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		err = usageError{err}
+	}
+	return c, err
+}
+
+func parse(args []string, stderr io.Writer) (Config, error) {
 	var c Config
 	fs := flag.NewFlagSet("ecs-emulator", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -64,8 +78,11 @@ func Parse(args []string, stderr io.Writer) (Config, error) {
 	if c.TimeScale <= 0 {
 		return c, errors.New("--time-scale must be positive")
 	}
-	if c.BootTime < 0 || c.StopTime < 0 || c.Latency < 0 || c.PreemptNotice <= 0 {
+	if c.BootTime < 0 || c.StopTime < 0 || c.Latency < 0 {
 		return c, errors.New("durations must not be negative")
+	}
+	if c.PreemptNotice <= 0 {
+		return c, errors.New("--preempt-notice must be positive")
 	}
 	return c, nil
 }
@@ -116,6 +133,10 @@ func Main() {
 	case err == nil:
 	case errors.Is(err, flag.ErrHelp):
 		os.Exit(0)
+	case errors.As(err, new(usageError)):
+		fmt.Fprintln(os.Stderr, "ecs-emulator:", err)
+		stop()
+		os.Exit(2)
 	default:
 		fmt.Fprintln(os.Stderr, "ecs-emulator:", err)
 		stop()

@@ -3,6 +3,8 @@ package emulatorcmd
 import (
 	"bufio"
 	"context"
+	"errors"
+	"flag"
 	"io"
 	"net/http"
 	"strings"
@@ -29,11 +31,15 @@ func TestParseDefaults(t *testing.T) {
 
 func TestParseErrors(t *testing.T) {
 	for _, args := range [][]string{
-		{"--time-scale", "0"}, {"--boot-time", "-1s"}, {"--access-key-id", ""}, {"extra"}, {"--nope"},
+		{"--time-scale", "0"}, {"--boot-time", "-1s"}, {"--access-key-id", ""}, {"extra"}, {"--nope"}, {"--preempt-notice", "0"},
 	} {
-		if _, err := Parse(args, io.Discard); err == nil {
-			t.Errorf("%q accepted", args)
+		// Main exits 2 for a usage error.
+		if _, err := Parse(args, io.Discard); !errors.As(err, new(usageError)) {
+			t.Errorf("%q: err = %v, want a usage error", args, err)
 		}
+	}
+	if _, err := Parse([]string{"-h"}, io.Discard); !errors.Is(err, flag.ErrHelp) || errors.As(err, new(usageError)) {
+		t.Errorf("-h: err = %v, want flag.ErrHelp (exit 0)", err)
 	}
 	c, err := Parse([]string{"--boot-time", "0", "--seed", "5", "--state-file", "/tmp/x.json", "--latency", "5ms"}, io.Discard)
 	if err != nil {
