@@ -1,11 +1,15 @@
 package cloud
 
 import (
+	"context"
 	"errors"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -340,6 +344,22 @@ func TestMetadataUnreachableOrWithoutRoleIsNoCredentials(t *testing.T) {
 	if p.client == nil || p.client.base != "http://100.100.100.200/latest/meta-data/" {
 		t.Errorf("default metadata base: %+v", p.client)
 	}
+}
+
+// Off ECS the metadata service does not answer: one failed connection is
+// enough to tell (the token request), not one more for the GET.
+func TestMetadataUnreachableIsOneConnectionAttempt(t *testing.T) {
+	var dials atomic.Int32
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) {
+		dials.Add(1)
+		return nil, errors.New("no route to host")
+	}}}
+	_, err := ResolveEnv(Flags{AccessKeyID: "id", AccessKeySecret: "secret"},
+		Env{Lookup: mapEnv(nil), HTTPClient: hc, MetadataEndpoint: DefaultMetadataHost})
+	if !errors.Is(err, ErrNoRegion) {
+		t.Fatalf("got %v, want ErrNoRegion", err)
+	}
+	equal(t, int32(1), dials.Load())
 }
 
 func TestMetadataIMDSv2Token(t *testing.T) {

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/denverdino/aliyungo/ecs"
 )
 
 func TestNewECSClientSendsUserAgentRegionAndToken(t *testing.T) {
@@ -58,5 +56,4 @@ func TestNewECSClientRejectsIncompleteConfig(t *testing.T) {
 			t.Errorf("NewECSClient(%v) = %v, %v; want an error", cfg, c, err)
 		}
 	}
-	var _ *ecs.Client // the type NewECSClient returns
 }

@@ -1,9 +1,10 @@
 // Package cloud resolves Alibaba Cloud credentials, region and ECS endpoint
 // for the daemon and builds the aliyungo ECS client from them.
 //
-// Resolution depends only on the command-line values and an Env (an
-// environment lookup function, HOME taken from it, an HTTP client and a
-// clock), so it can be tested without touching the process environment.
+// Resolution (ResolveEnv) depends only on the command-line values and an Env
+// (an environment lookup function, HOME taken from it, an HTTP client and
+// the metadata service's address), so it can be tested without touching the
+// process environment.
 // Credentials and the region are each taken from the first provider in an
 // ordered list that has them (see Providers):
 //
@@ -246,13 +247,6 @@ func regionSource(p Provider) string {
 	return p.Name()
 }
 
-// DefaultProviders is the default ordered chain (see the package
-// documentation) for an Env that only has lookup: HOME comes from lookup,
-// and the metadata service is used only if lookup sets METADATA_ENDPOINT.
-func DefaultProviders(flags Flags, lookup LookupEnv) []Provider {
-	return Providers(flags, Env{Lookup: lookup})
-}
-
 // Providers is the ordered chain: flags; the --profile profile if the flag
 // is given; the ALIBABA_CLOUD_* environment; Terraform's ALICLOUD_*
 // environment; the aliyun CLI profile; ~/.alibabacloud/credentials; the ECS
@@ -270,18 +264,13 @@ func Providers(flags Flags, env Env) []Provider {
 	return append(ps, newMetadataProvider(env))
 }
 
-// Resolve resolves the configuration from the command-line values and the
-// environment with the default provider chain. Flags win.
-func Resolve(flags Flags, lookup LookupEnv) (Config, error) {
-	return ResolveEnv(flags, Env{Lookup: lookup})
-}
-
-// ResolveEnv is Resolve with a full Env (metadata service, HTTP client, clock).
+// ResolveEnv resolves the configuration from the command-line values and
+// env with the default provider chain (Providers). Flags win.
 func ResolveEnv(flags Flags, env Env) (Config, error) {
 	return ResolveWith(flags.Endpoint, Providers(flags, env)...)
 }
 
-// ErrNoCredentials and ErrNoRegion are wrapped by the errors Resolve
+// ErrNoCredentials and ErrNoRegion are wrapped by the errors ResolveWith
 // returns when nothing supplies credentials or a region.
 var (
 	ErrNoCredentials = errors.New("no Alibaba Cloud credentials")
@@ -304,12 +293,8 @@ func ResolveWith(endpoint string, providers ...Provider) (Config, error) {
 			break
 		}
 		if ok {
-			cfg.AccessKeyID, cfg.AccessKeySecret, cfg.SecurityToken = c.AccessKeyID, c.AccessKeySecret, c.SecurityToken
-			cfg.Expiration, cfg.refresh = c.Expiration, c.refresh
 			cfg.Source = p.Name()
-			if c.Source != "" {
-				cfg.Source = c.Source
-			}
+			cfg = cfg.withCredentials(c)
 			credsFound = true
 			break
 		}
@@ -319,16 +304,8 @@ func ResolveWith(endpoint string, providers ...Provider) (Config, error) {
 			"or configure a profile (aliyun configure; ~/.alibabacloud/credentials; --profile or %s), or run on ECS with an instance RAM role",
 			ErrNoCredentials, EnvAccessKeyID, EnvAccessKeySecret, EnvSecurityToken, EnvTFAccessKey, EnvTFSecretKey, EnvProfile))
 	} else if cfg.Source != "" {
-		if err := checkCredential("access key id", cfg.AccessKeyID); err != nil {
+		for _, err := range cfg.credentialErrors() {
 			errs = append(errs, fmt.Errorf("credentials from %s: %w", cfg.Source, err))
-		}
-		if err := checkCredential("access key secret", cfg.AccessKeySecret); err != nil {
-			errs = append(errs, fmt.Errorf("credentials from %s: %w", cfg.Source, err))
-		}
-		if cfg.SecurityToken != "" {
-			if err := checkCredential("security token", cfg.SecurityToken); err != nil {
-				errs = append(errs, fmt.Errorf("credentials from %s: %w", cfg.Source, err))
-			}
 		}
 	}
 
@@ -376,15 +353,30 @@ func DefaultEndpoint(region string) string {
 	return "https://ecs." + region + ".aliyuncs.com"
 }
 
-// checkCredential rejects values that cannot be right (spaces, control
-// characters); the message names the field, never the value.
-func checkCredential(what, v string) error {
-	for _, r := range v {
-		if unicode.IsSpace(r) || unicode.IsControl(r) {
-			return fmt.Errorf("%s contains whitespace or control characters", what)
+// withCredentials returns cfg with c's credentials and expiry; c.Source,
+// when set, replaces cfg.Source.
+func (cfg Config) withCredentials(c Credentials) Config {
+	cfg.AccessKeyID, cfg.AccessKeySecret, cfg.SecurityToken = c.AccessKeyID, c.AccessKeySecret, c.SecurityToken
+	cfg.Expiration, cfg.refresh = c.Expiration, c.refresh
+	if c.Source != "" {
+		cfg.Source = c.Source
+	}
+	return cfg
+}
+
+// credentialErrors rejects credential values that cannot be right (spaces,
+// control characters), one error per field; messages name the field, never
+// the value.
+func (cfg Config) credentialErrors() []error {
+	var errs []error
+	for _, f := range []struct{ what, v string }{
+		{"access key id", cfg.AccessKeyID}, {"access key secret", cfg.AccessKeySecret}, {"security token", cfg.SecurityToken},
+	} {
+		if strings.ContainsFunc(f.v, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+			errs = append(errs, fmt.Errorf("%s contains whitespace or control characters", f.what))
 		}
 	}
-	return nil
+	return errs
 }
 
 func checkEndpoint(endpoint string) error {

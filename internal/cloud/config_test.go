@@ -7,13 +7,6 @@ import (
 	"testing"
 )
 
-func env(kv map[string]string) LookupEnv {
-	return func(k string) (string, bool) {
-		v, ok := kv[k]
-		return v, ok
-	}
-}
-
 func TestResolve(t *testing.T) {
 	full := map[string]string{
 		EnvAccessKeyID: "env-id", EnvAccessKeySecret: "env-secret", EnvSecurityToken: "env-token", EnvRegionID: "cn-beijing",
@@ -157,7 +150,7 @@ func TestResolve(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Resolve(tt.flags, env(tt.env))
+			got, err := ResolveEnv(tt.flags, Env{Lookup: mapEnv(tt.env)})
 			if len(tt.wantErr) == 0 {
 				noErr(t, err)
 				equal(t, tt.want, got)
@@ -184,7 +177,7 @@ func TestResolve(t *testing.T) {
 }
 
 // A provider that is later in the chain is consulted only when the earlier
-// ones have nothing; a custom provider slots in without touching Resolve.
+// ones have nothing; a custom provider slots in without touching ResolveWith.
 type fakeProvider struct {
 	name   string
 	creds  *Credentials

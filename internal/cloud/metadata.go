@@ -26,29 +26,35 @@ type httpStatusError struct{ status int }
 
 func (e httpStatusError) Error() string { return fmt.Sprintf("HTTP %d", e.status) }
 
-func (m *metadataClient) token() string {
+// token asks for an IMDSv2 session token; "" when the service hands out
+// none. A transport failure is errUnreachable: the GET would fail the same
+// way, so it is not tried (off ECS that would wait out a second timeout).
+func (m *metadataClient) token() (string, error) {
 	host := strings.TrimSuffix(m.base, metadataPathPrefix)
 	req, err := http.NewRequest(http.MethodPut, host+"/latest/api/token", nil)
 	if err != nil {
-		return ""
+		return "", nil
 	}
 	req.Header.Set("X-aliyun-ecs-metadata-token-ttl-seconds", "21600")
 	resp, err := m.http.Do(req)
 	if err != nil {
-		return ""
+		return "", fmt.Errorf("%w at %s", errUnreachable, RedactURL(m.base))
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK {
-		return ""
+		return "", nil
 	}
-	return strings.TrimSpace(string(b))
+	return strings.TrimSpace(string(b)), nil
 }
 
 // get fetches base+path. A transport failure is errUnreachable; a non-200
 // answer is httpStatusError.
 func (m *metadataClient) get(path string) (string, error) {
-	tok := m.token()
+	tok, err := m.token()
+	if err != nil {
+		return "", err
+	}
 	req, err := http.NewRequest(http.MethodGet, m.base+path, nil)
 	if err != nil {
 		return "", err

@@ -114,16 +114,9 @@ func (s *ClientSource) Client() (*ecs.Client, error) {
 	}
 	var client *ecs.Client
 	if err == nil {
-		next := s.cfg
-		next.AccessKeyID, next.AccessKeySecret, next.SecurityToken = c.AccessKeyID, c.AccessKeySecret, c.SecurityToken
-		next.Expiration, next.refresh = c.Expiration, c.refresh
-		if c.Source != "" {
-			next.Source = c.Source
-		}
-		for _, v := range []struct{ what, val string }{{"access key id", c.AccessKeyID}, {"access key secret", c.AccessKeySecret}, {"security token", c.SecurityToken}} {
-			if err == nil {
-				err = checkCredential(v.what, v.val)
-			}
+		next := s.cfg.withCredentials(c)
+		if errs := next.credentialErrors(); len(errs) > 0 {
+			err = errs[0]
 		}
 		if err == nil {
 			client, err = NewECSClient(next, s.opts...)

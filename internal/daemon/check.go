@@ -19,6 +19,12 @@ func (o *options) cloudEnv(d Deps) cloud.Env {
 	return cloud.Env{Lookup: d.LookupEnv, MetadataEndpoint: o.metadataEndpoint}
 }
 
+// clientOptions are what every ECS client the command builds gets: the
+// User-Agent, then Deps.ClientOptions.
+func (d Deps) clientOptions() []cloud.ClientOption {
+	return append([]cloud.ClientOption{cloud.WithUserAgent(UserAgent())}, d.ClientOptions...)
+}
+
 // errCheckFailed is returned (after the report is printed) when the check
 // did not pass; the command exits 1.
 var errCheckFailed = errors.New("check failed")
@@ -84,7 +90,7 @@ func runCheck(w io.Writer, o *options, d Deps, timeout time.Duration) error {
 	fmt.Fprintf(w, "region:         %s (%s)\n", cfg.Region, cfg.RegionSource)
 	fmt.Fprintf(w, "endpoint:       %s (%s)\n", cloud.RedactURL(cfg.Endpoint), cfg.EndpointSource)
 
-	client, err := cloud.NewECSClient(cfg, append([]cloud.ClientOption{cloud.WithUserAgent(UserAgent())}, d.ClientOptions...)...)
+	client, err := cloud.NewECSClient(cfg, d.clientOptions()...)
 	if err != nil {
 		fmt.Fprintf(w, "DescribeInstances: FAILED: %v\n", err)
 		return errCheckFailed
@@ -120,17 +126,13 @@ func runCheck(w io.Writer, o *options, d Deps, timeout time.Duration) error {
 	return nil
 }
 
-// describeCallError renders an aliyungo error without anything secret:
-// SignatureDoesNotMatch messages quote the string to sign (which holds the
-// SecurityToken) and transport errors quote the signed URL.
+// describeCallError renders an aliyungo error as code, status and request
+// id, and the message without anything secret (redactText drops the string
+// to sign a SignatureDoesNotMatch message quotes, and signed URLs' queries).
 func describeCallError(err error, secrets []string) string {
 	var ce *common.Error
 	if errors.As(err, &ce) && ce.Code != "" {
-		msg := ce.Message
-		if i := strings.Index(strings.ToLower(msg), "string to sign"); i >= 0 {
-			msg = strings.TrimSpace(msg[:i])
-		}
-		return fmt.Sprintf("%s (HTTP %d, RequestId %s): %s", ce.Code, ce.StatusCode, ce.RequestId, redactText(msg, secrets))
+		return fmt.Sprintf("%s (HTTP %d, RequestId %s): %s", ce.Code, ce.StatusCode, ce.RequestId, redactText(ce.Message, secrets))
 	}
 	return redactText(err.Error(), secrets)
 }

@@ -136,6 +136,9 @@ func logCalls(next http.Handler, log *logrus.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ci := &callInfo{start: time.Now()}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callInfoKey{}, ci)))
+		if ci.err == nil && log.Level < logrus.DebugLevel {
+			return // what follows is a debug line: skip building it on every call
+		}
 		if !ci.done {
 			log.WithFields(logrus.Fields{"method": ci.method, "http_method": r.Method}).Debug("Rejected RPC request")
 			return

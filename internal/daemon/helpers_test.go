@@ -194,36 +194,46 @@ func served(t *testing.T, p instance.Plugin, log *logrus.Logger) (dir, socket st
 // servedIn is served in a given directory.
 func servedIn(t *testing.T, dir string, p instance.Plugin, log *logrus.Logger) (_, socket string, stop func() error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
+	socket, stop = startInBackground(t, "Serve", ready, func() string { return "" }, func(ctx context.Context) error {
+		return Serve(ctx, ServeOptions{Name: "instance-test", Dir: dir, Logger: log, Ready: func(s string) { ready <- s }}, p)
+	})
+	return dir, socket, stop
+}
+
+// startInBackground runs run (named what in failures) until its socket
+// arrives on ready, and returns it with a stop that cancels run's context
+// and waits for it (also called at cleanup). output is shown if run
+// returns early.
+func startInBackground(t *testing.T, what string, ready <-chan string, output func() string, run func(context.Context) error) (socket string, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- Serve(ctx, ServeOptions{Name: "instance-test", Dir: dir, Logger: log, Ready: func(s string) { ready <- s }}, p)
-	}()
+	go func() { done <- run(ctx) }()
 	select {
 	case socket = <-ready:
 	case err := <-done:
 		cancel()
-		t.Fatalf("Serve returned early: %v", err)
+		t.Fatalf("%s returned early: %v\n%s", what, err, output())
 	case <-time.After(10 * time.Second):
 		cancel()
 		t.Fatal("socket did not appear")
 	}
 	var once sync.Once
-	var serveErr error
+	var runErr error
 	stop = func() error {
 		once.Do(func() {
 			cancel()
 			select {
-			case serveErr = <-done:
+			case runErr = <-done:
 			case <-time.After(15 * time.Second):
-				serveErr = errors.New("Serve did not return after cancel")
+				runErr = fmt.Errorf("%s did not return after cancel", what)
 			}
 		})
-		return serveErr
+		return runErr
 	}
 	t.Cleanup(func() { _ = stop() })
-	return dir, socket, stop
+	return socket, stop
 }
 
 // unixHTTP is an HTTP client that talks to the unix socket.

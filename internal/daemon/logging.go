@@ -101,6 +101,10 @@ var (
 	sensitiveParam = regexp.MustCompile(`(?i)\b(signature|securitytoken|security_token|accesskeysecret|access_key_secret|secretkey|secret_key|password|passwd)(["']?\s*[=:]\s*["']?)([^\s"'&,;}]+)`)
 	// Field names whose values are never logged.
 	sensitiveKey = regexp.MustCompile(`(?i)(secret|password|passwd|signature|token|credential$|authorization)`)
+	// ECS's SignatureDoesNotMatch message quotes the server's string to
+	// sign: every request parameter, SecurityToken included, percent-encoded
+	// twice, so neither the secret values nor sensitiveParam match it.
+	stringToSign = regexp.MustCompile(`(?i)\s*\b(?:server\s+)?string to sign(?:\s+is)?\s*:\s*[^\s"'<>]*`)
 )
 
 func redactText(s string, secrets []string) string {
@@ -109,6 +113,7 @@ func redactText(s string, secrets []string) string {
 			s = strings.ReplaceAll(s, v, redacted)
 		}
 	}
+	s = stringToSign.ReplaceAllString(s, "")
 	s = urlQuery.ReplaceAllString(s, "${1}?"+redacted)
 	return sensitiveParam.ReplaceAllString(s, "${1}${2}"+redacted)
 }

@@ -146,7 +146,7 @@ Prefer the environment for secrets: command lines are visible to other users.`,
 		if err != nil {
 			return nil, "", err
 		}
-		client, err := cloud.NewECSClient(cfg, append([]cloud.ClientOption{cloud.WithUserAgent(UserAgent())}, d.ClientOptions...)...)
+		client, err := cloud.NewECSClient(cfg, d.clientOptions()...)
 		return client, cfg.Region, err
 	})...)
 	return cmd
@@ -165,7 +165,10 @@ func run(ctx context.Context, cmd *cobra.Command, o *options, d Deps) error {
 	if err != nil {
 		return err
 	}
-	log.Hooks.Add(newRedactHook(cfg.Secrets())) // secrets read from profile files or the metadata service
+	// Secrets read from profile files or the metadata service: scrubbed from
+	// the log and, with the others, from errors sent back over RPC.
+	log.Hooks.Add(newRedactHook(cfg.Secrets()))
+	secrets = append(secrets, cfg.Secrets()...)
 	tags, err := ParseNamespaceTags(o.namespaceTags)
 	if err != nil {
 		return err
@@ -203,7 +206,7 @@ func run(ctx context.Context, cmd *cobra.Command, o *options, d Deps) error {
 		return err
 	}
 
-	clients, err := cloud.NewClientSource(cfg, nil, log, append([]cloud.ClientOption{cloud.WithUserAgent(UserAgent())}, d.ClientOptions...)...)
+	clients, err := cloud.NewClientSource(cfg, nil, log, d.clientOptions()...)
 	if err != nil {
 		return err
 	}

@@ -4,11 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/docker/infrakit/pkg/plugin"
 	rpcinstance "github.com/docker/infrakit/pkg/rpc/instance"
@@ -140,33 +139,7 @@ func runRoot(t *testing.T, args []string, env map[string]string, d Deps, out *te
 	cmd.SetOut(out)
 	cmd.SetErr(out)
 	cmd.SetArgs(args)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- cmd.ExecuteContext(ctx) }()
-	select {
-	case socket = <-ready:
-	case err := <-done:
-		cancel()
-		t.Fatalf("command returned early: %v\n%s", err, out.String())
-	case <-time.After(10 * time.Second):
-		cancel()
-		t.Fatal("socket did not appear")
-	}
-	var once sync.Once
-	var runErr error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case runErr = <-done:
-			case <-time.After(15 * time.Second):
-				runErr = errors.New("command did not return after cancel")
-			}
-		})
-		return runErr
-	}
-	t.Cleanup(func() { _ = stop() })
-	return socket, stop
+	return startInBackground(t, "command", ready, out.String, cmd.ExecuteContext)
 }
 
 func TestRootServesAndCleansUp(t *testing.T) {
@@ -284,6 +257,33 @@ func TestLogHygiene(t *testing.T) {
 	}
 }
 
+// Secrets read from a profile file are scrubbed from RPC errors as well as
+// from the log.
+func TestProfileSecretsScrubbedFromRPCErrors(t *testing.T) {
+	home := shortTempDir(t)
+	noErr(t, os.MkdirAll(filepath.Join(home, ".aliyun"), 0o700))
+	noErr(t, os.WriteFile(filepath.Join(home, ".aliyun", "config.json"), []byte(`{"current":"p","profiles":[{"name":"p","mode":"StsToken",
+		"access_key_id":"LTAIprofileid","access_key_secret":"ProfileSecretHHHH8888","sts_token":"ProfileTokenIIII9999","region_id":"cn-hangzhou"}]}`), 0o600))
+	env := map[string]string{"HOME": home, EnvPluginsDir: shortTempDir(t)}
+	p := newFakePlugin()
+	out := &testutil.SyncBuffer{}
+	socket, stop := runRoot(t, []string{"--endpoint", "http://127.0.0.1:9"}, env,
+		Deps{NewPlugin: func(PluginParams) (instance.Plugin, error) { return p, nil }}, out)
+	p.setFail(errors.New("token ProfileTokenIIII9999 and secret ProfileSecretHHHH8888 rejected"))
+	c, err := rpcinstance.NewClient(plugin.Name("instance-aliyun"), socket)
+	noErr(t, err)
+	_, err = c.DescribeInstances(nil, false)
+	if err == nil {
+		t.Fatal("expected the failure")
+	}
+	contains(t, err.Error(), "rejected")
+	noErr(t, stop())
+	for _, s := range []string{"ProfileTokenIIII9999", "ProfileSecretHHHH8888"} {
+		notContains(t, err.Error(), s)
+		notContains(t, out.String(), s)
+	}
+}
+
 func TestLogLevels(t *testing.T) {
 	for level, want := range map[int][]string{
 		0: {},
@@ -315,6 +315,8 @@ func TestRedactText(t *testing.T) {
 		`access_key_secret: abc`:                               `access_key_secret: REDACTED`,
 		`security_token_set=true credential_source=flags`:      `security_token_set=true credential_source=flags`,
 		`the known value s3cr3tvalue here`:                     `the known value REDACTED here`,
+		// ECS quotes its string to sign, token percent-encoded twice.
+		`Specified signature is not matched with our calculation. server string to sign is:GET&%2F&AccessKeyId%3DLTAIx%26SecurityToken%3DCAIS%252Bt0k%253D`: `Specified signature is not matched with our calculation.`,
 	} {
 		equal(t, want, redactText(in, []string{"s3cr3tvalue"}), in)
 	}

@@ -92,6 +92,27 @@ func TestRPCErrorsAreScrubbed(t *testing.T) {
 	}
 }
 
+// ECS answers a bad signature with its string to sign, which holds the
+// SecurityToken percent-encoded (so no secret value or parameter pattern
+// matches it): it must not reach the caller.
+func TestRPCErrorsDropTheStringToSign(t *testing.T) {
+	p := newFakePlugin()
+	_, socket, _ := served(t, p, nil)
+	p.setFail(errors.New(`RunInstances: SignatureDoesNotMatch (HTTP 400, RequestId r-1): Specified signature is not matched with our calculation. ` +
+		`server string to sign is:GET&%2F&AccessKeyId%3DLTAIxx%26Action%3DRunInstances%26SecurityToken%3DCAIS%252Bs3cr3tT0ken%253D%253D`))
+
+	c, err := rpcinstance.NewClient(plugin.Name("instance-test"), socket)
+	noErr(t, err)
+	_, err = c.Provision(instance.Spec{})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	contains(t, err.Error(), "SignatureDoesNotMatch (HTTP 400, RequestId r-1): Specified signature is not matched with our calculation.")
+	for _, s := range []string{"s3cr3tT0ken", "SecurityToken", "string to sign"} {
+		notContains(t, err.Error(), s)
+	}
+}
+
 // rpcResult decodes a JSON-RPC 2.0 response, failing on an error member.
 func rpcResult(t *testing.T, status int, body string, id int, into interface{}) {
 	t.Helper()

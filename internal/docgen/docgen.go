@@ -256,8 +256,9 @@ func RAMPolicy(actions []string) ([]byte, error) {
 }
 
 // Actions lists the ECS actions called from the non-test Go files in dir:
-// the action argument of call[...](ctx, a, ACTION, ...) and of
-// .Invoke(ACTION, ...), as a string literal or a string constant.
+// the action argument of call[...](ctx, a, ACTION, ...), of
+// callPages[...](ctx, a, ACTION, ...) and of .Invoke(ACTION, ...), as a
+// string literal or a string constant.
 func Actions(dir string) ([]string, error) {
 	files, err := goFiles(dir)
 	if err != nil {
@@ -320,7 +321,7 @@ func Actions(dir string) ([]string, error) {
 			argIdx := -1
 			switch x := fun.(type) {
 			case *ast.Ident:
-				if x.Name == "call" && len(ce.Args) >= 3 {
+				if (x.Name == "call" || x.Name == "callPages") && len(ce.Args) >= 3 {
 					argIdx = 2
 				}
 			case *ast.SelectorExpr:
@@ -334,7 +335,7 @@ func Actions(dir string) ([]string, error) {
 			if s, ok := value(ce.Args[argIdx]); ok {
 				set[s] = true
 			} else if id, ok := ce.Args[argIdx].(*ast.Ident); !ok || id.Name != "action" {
-				// `action` is the adapter forwarding its own parameter.
+				// `action` is a wrapper (such as callPages) forwarding its own parameter.
 				unresolved = append(unresolved, fset.Position(ce.Pos()).String())
 			}
 			return true

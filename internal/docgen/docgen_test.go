@@ -132,9 +132,9 @@ func f(a, c any, name string) {
 	}
 	os.WriteFile(filepath.Join(dir, "x.go"), []byte(`package x
 const actStop = "StopInstance"
-func f(a, c any) { call[int](nil, a, "StartInstance", nil); c.Invoke(actStop, nil, nil) }`), 0o644)
+func f(a, c any) { call[int](nil, a, "StartInstance", nil); c.Invoke(actStop, nil, nil); callPages[int](nil, a, "DescribeDisks", 100, nil, nil) }`), 0o644)
 	got, err := Actions(dir)
-	if err != nil || strings.Join(got, ",") != "StartInstance,StopInstance" {
+	if err != nil || strings.Join(got, ",") != "DescribeDisks,StartInstance,StopInstance" {
 		t.Errorf("Actions = %v, %v", got, err)
 	}
 }

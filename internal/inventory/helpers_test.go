@@ -2,16 +2,15 @@ package inventory
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/denverdino/aliyungo/ecs"
 	"github.com/spf13/cobra"
+
+	"infrakit.aliyun/internal/testutil"
 )
 
 // run executes the helper commands under a root command, as the daemon
@@ -48,33 +47,17 @@ func writeFile(t *testing.T, name, content string) string {
 	return path
 }
 
-// Small assertions: testify's dependencies are not in go.mod.
-
-func requireNoError(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("unexpected error: %v", err)
-	}
-}
+// The standard-library assertions shared with the other packages' tests.
+var (
+	requireNoError = testutil.NoErr
+	assertEqual    = testutil.Equal
+	assertContains = testutil.Contains
+)
 
 func requireError(t *testing.T, err error) {
 	t.Helper()
 	if err == nil {
 		t.Fatal("want an error, got none")
-	}
-}
-
-func assertEqual(t *testing.T, want, got any, msg ...any) {
-	t.Helper()
-	if !reflect.DeepEqual(want, got) {
-		t.Errorf("%v\nwant: %#v\ngot:  %#v", fmt.Sprint(msg...), want, got)
-	}
-}
-
-func assertContains(t *testing.T, s, sub string) {
-	t.Helper()
-	if !strings.Contains(s, sub) {
-		t.Errorf("%q does not contain %q", s, sub)
 	}
 }
 
