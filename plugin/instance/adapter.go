@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -62,6 +61,12 @@ func (r *ecsResponse) requestID() string { return r.RequestId }
 
 type requestIDer interface{ requestID() string }
 
+// pagedResponse is an answer to a listing paged by NextToken (callPages).
+type pagedResponse interface {
+	requestIDer
+	nextToken() string
+}
+
 type runInstancesResponse struct {
 	ecsResponse
 	InstanceIdSets struct{ InstanceIdSet []string }
@@ -74,6 +79,8 @@ type describeInstancesResponse struct {
 	Instances  struct{ Instance []ecsInstance }
 }
 
+func (r *describeInstancesResponse) nextToken() string { return r.NextToken }
+
 // maxPresize bounds the capacity reserved from a TotalCount.
 const maxPresize = 100000
 
@@ -82,6 +89,8 @@ type describeDisksResponse struct {
 	NextToken string
 	Disks     struct{ Disk []ecsDisk }
 }
+
+func (r *describeDisksResponse) nextToken() string { return r.NextToken }
 
 type emptyResponse struct{ ecsResponse }
 
@@ -187,31 +196,55 @@ func encodeRunInstances(req *runRequest) url.Values {
 	return v
 }
 
-func (a *adapter) DescribeInstances(ctx context.Context, f describeFilter) ([]ecsInstance, error) {
-	var out []ecsInstance
+// callPages runs a listing paged by NextToken (MaxResults per page) to its
+// end, each page through call. filter adds the listing's own parameters to
+// every page's request; page is handed every answer and returns how many
+// items it held. An answer without NextToken, or without items, is the
+// last; a NextToken seen before is an error, not an endless loop.
+func callPages[R any, PR interface {
+	*R
+	pagedResponse
+}](ctx context.Context, a *adapter, action string, maxResults int, filter func(url.Values), page func(*R) int) error {
 	token := ""
 	seen := map[string]bool{}
-	strs := interner{}
 	for {
-		resp, err := call[describeInstancesResponse](ctx, a, "DescribeInstances", func() url.Values {
+		resp, err := call[R, PR](ctx, a, action, func() url.Values {
 			v := url.Values{}
-			v.Set("MaxResults", strconv.Itoa(pageSize))
+			v.Set("MaxResults", strconv.Itoa(maxResults))
 			if token != "" {
 				v.Set("NextToken", token)
 			}
-			if len(f.InstanceIDs) > 0 {
-				b, _ := json.Marshal(f.InstanceIDs)
-				v.Set("InstanceIds", string(b))
-			}
-			encodeTags(v, "Tag", f.Tags)
-			if f.LockReason != "" {
-				v.Set("LockReason", f.LockReason)
-			}
+			filter(v)
 			return v
 		})
 		if err != nil {
-			return nil, err
+			return err
 		}
+		next := PR(resp).nextToken()
+		if page(resp) == 0 || next == "" {
+			return nil
+		}
+		if seen[next] {
+			return &APIError{Action: action, Code: "UnexpectedResponse", Message: "NextToken repeats", RequestID: PR(resp).requestID()}
+		}
+		seen[next] = true
+		token = next
+	}
+}
+
+func (a *adapter) DescribeInstances(ctx context.Context, f describeFilter) ([]ecsInstance, error) {
+	var out []ecsInstance
+	strs := interner{}
+	err := callPages[describeInstancesResponse](ctx, a, "DescribeInstances", pageSize, func(v url.Values) {
+		if len(f.InstanceIDs) > 0 {
+			b, _ := json.Marshal(f.InstanceIDs)
+			v.Set("InstanceIds", string(b))
+		}
+		encodeTags(v, "Tag", f.Tags)
+		if f.LockReason != "" {
+			v.Set("LockReason", f.LockReason)
+		}
+	}, func(resp *describeInstancesResponse) int {
 		page := resp.Instances.Instance
 		for i := range page {
 			strs.instance(&page[i])
@@ -220,51 +253,33 @@ func (a *adapter) DescribeInstances(ctx context.Context, f describeFilter) ([]ec
 			out = make([]ecsInstance, 0, min(resp.TotalCount, maxPresize)) // no regrowing
 		}
 		out = append(out, page...)
-		if resp.NextToken == "" || len(page) == 0 {
-			return out, nil
-		}
-		if seen[resp.NextToken] {
-			return nil, &APIError{Action: "DescribeInstances", Code: "UnexpectedResponse", Message: "NextToken repeats", RequestID: resp.RequestId}
-		}
-		seen[resp.NextToken] = true
-		token = resp.NextToken
+		return len(page)
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 func (a *adapter) DescribeDisks(ctx context.Context, f diskFilter) ([]ecsDisk, error) {
 	var out []ecsDisk
-	token := ""
-	seen := map[string]bool{}
-	for {
-		resp, err := call[describeDisksResponse](ctx, a, "DescribeDisks", func() url.Values {
-			v := url.Values{}
-			v.Set("MaxResults", strconv.Itoa(pageSize))
-			if token != "" {
-				v.Set("NextToken", token)
-			}
-			if f.InstanceID != "" {
-				v.Set("InstanceId", f.InstanceID)
-			}
-			if len(f.DiskIDs) > 0 {
-				b, _ := json.Marshal(f.DiskIDs)
-				v.Set("DiskIds", string(b))
-			}
-			encodeTags(v, "Tag", f.Tags)
-			return v
-		})
-		if err != nil {
-			return nil, err
+	err := callPages[describeDisksResponse](ctx, a, "DescribeDisks", pageSize, func(v url.Values) {
+		if f.InstanceID != "" {
+			v.Set("InstanceId", f.InstanceID)
 		}
+		if len(f.DiskIDs) > 0 {
+			b, _ := json.Marshal(f.DiskIDs)
+			v.Set("DiskIds", string(b))
+		}
+		encodeTags(v, "Tag", f.Tags)
+	}, func(resp *describeDisksResponse) int {
 		out = append(out, resp.Disks.Disk...)
-		if resp.NextToken == "" || len(resp.Disks.Disk) == 0 {
-			return out, nil
-		}
-		if seen[resp.NextToken] {
-			return nil, &APIError{Action: "DescribeDisks", Code: "UnexpectedResponse", Message: "NextToken repeats", RequestID: resp.RequestId}
-		}
-		seen[resp.NextToken] = true
-		token = resp.NextToken
+		return len(resp.Disks.Disk)
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 func (a *adapter) DeleteInstance(ctx context.Context, id string, force bool) error {
@@ -304,12 +319,7 @@ func (a *adapter) ModifyDiskAttribute(ctx context.Context, diskID string, delete
 
 // encodeTags writes prefix.N.Key / prefix.N.Value with N from 1 in key order.
 func encodeTags(v url.Values, prefix string, tags map[string]string) {
-	keys := make([]string, 0, len(tags))
-	for k := range tags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for i, k := range keys {
+	for i, k := range sortedKeys(tags) {
 		n := strconv.Itoa(i + 1)
 		v.Set(prefix+"."+n+".Key", k)
 		v.Set(prefix+"."+n+".Value", tags[k])

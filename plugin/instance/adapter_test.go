@@ -315,3 +315,35 @@ func TestRateLimiterConfigured(t *testing.T) {
 		t.Fatal("RateLimit 0 must mean unlimited")
 	}
 }
+
+// Listings follow NextToken to the end, and a token that comes back is an
+// error instead of an endless loop (callPages).
+func TestAdapterDisksPagingAndRepeatedToken(t *testing.T) {
+	// Page n answers with one disk d-n and tokens[n-1].
+	server := func(tokens ...string) (*adapter, *wireServer) {
+		w := newWireServer(t, func(n int, q url.Values) (int, interface{}) {
+			disk := map[string]interface{}{"DiskId": fmt.Sprintf("d-%d", n)}
+			return 200, map[string]interface{}{"RequestId": fmt.Sprintf("r%d", n), "NextToken": tokens[n-1],
+				"Disks": map[string]interface{}{"Disk": []interface{}{disk}}}
+		})
+		_, a, _ := newWirePlugin(t, w, nil)
+		return a, w
+	}
+	a, w := server("t1", "t2", "t1")
+	_, err := a.DescribeDisks(context.Background(), diskFilter{InstanceID: "i-1"})
+	equal(t, "UnexpectedResponse", ErrorCode(err))
+	contains(t, err.Error(), "NextToken repeats (request id r3)")
+	qs := w.got()
+	equal(t, 3, len(qs))
+	for i, tok := range []string{"", "t1", "t2"} {
+		equal(t, tok, qs[i].Get("NextToken"), "page", i)
+		equal(t, "i-1", qs[i].Get("InstanceId"), "page", i)
+		equal(t, "100", qs[i].Get("MaxResults"), "page", i)
+	}
+
+	a, _ = server("t1", "")
+	disks, err := a.DescribeDisks(context.Background(), diskFilter{})
+	noErr(t, err)
+	equal(t, 2, len(disks))
+	equal(t, "d-2", disks[1].DiskId)
+}

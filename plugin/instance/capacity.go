@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -58,14 +59,7 @@ const (
 
 var capacityKeys = []string{keyInstanceTypes, keyVSwitchIds, keySameMemoryFallback, keySpotFallbackOnDemand}
 
-func isCapacityKey(k string) bool {
-	for _, c := range capacityKeys {
-		if k == c {
-			return true
-		}
-	}
-	return false
-}
+func isCapacityKey(k string) bool { return slices.Contains(capacityKeys, k) }
 
 // isCapacityError tells whether err means the (type, zone) pair has no
 // capacity, so Provision may try the next pair.
@@ -218,22 +212,8 @@ type capacityAPI interface {
 	DescribeVSwitchZone(ctx context.Context, vswitchID string) (string, error)
 }
 
-// capacityAPI returns the plugin's capacityAPI, looking through the
-// describeCache decorator.
-func (p *Plugin) capacityAPI() (capacityAPI, bool) {
-	api := p.api
-	for i := 0; i < 4; i++ {
-		if cp, ok := api.(capacityAPI); ok {
-			return cp, true
-		}
-		dc, ok := api.(*describeCache)
-		if !ok {
-			break
-		}
-		api = dc.ecsAPI
-	}
-	return nil, false
-}
+// capacityAPI returns the plugin's capacityAPI (see apiAs).
+func (p *Plugin) capacityAPI() (capacityAPI, bool) { return apiAs[capacityAPI](p.api) }
 
 // ecsInstanceType is the subset of a DescribeInstanceTypes item the plugin uses.
 type ecsInstanceType struct {
@@ -270,7 +250,6 @@ type fallbackInfo struct {
 	Wanted     capacityChoice // the first choice tried
 	Chosen     capacityChoice
 	Fallback   string // as in the TagFallback tag, e.g. "instance-type+zone"
-	StockOuts  []capacityAttempt
 	Time       time.Time
 }
 
@@ -289,14 +268,14 @@ func (p *Plugin) setCapacityHooks(onStockOut func(stockOutInfo), onFallback func
 // recent creations per group for the zone spread, and the hooks.
 type capacityState struct {
 	mu         sync.Mutex
-	catalogue  map[string]ecsInstanceType // nil until fetched once
-	zones      map[string]string          // vswitch -> zone
-	pending    map[string]map[string]int  // group -> vswitch -> Provisions using it now
+	zones      map[string]string         // vswitch -> zone
+	pending    map[string]map[string]int // group -> vswitch -> Provisions using it now
 	recent     map[string]map[string]recentInstance
 	onStockOut func(stockOutInfo)
 	onFallback func(fallbackInfo)
 
-	catalogueMu sync.Mutex // serialises the one catalogue fetch
+	catalogueMu sync.Mutex                 // serialises the one catalogue fetch
+	catalogue   map[string]ecsInstanceType // under catalogueMu; nil until fetched once
 }
 
 type recentInstance struct {
@@ -573,11 +552,13 @@ func (r *capacityRun) notify(id string, chosen capacityChoice, exhausted bool) {
 	}
 	// Name the zones only for specs with capacity keys: a plain spec keeps
 	// its one ECS call per Provision.
-	for i := 0; i < len(r.failed) && r.props.usesCapacity(); i++ {
-		c := &r.failed[i].Choice
-		if c.ZoneId == "" && c.VSwitchId != "" {
-			if z, err := p.vswitchZone(r.ctx, c.VSwitchId); err == nil {
-				c.ZoneId = z
+	if r.props.usesCapacity() {
+		for i := range r.failed {
+			c := &r.failed[i].Choice
+			if c.ZoneId == "" && c.VSwitchId != "" {
+				if z, err := p.vswitchZone(r.ctx, c.VSwitchId); err == nil {
+					c.ZoneId = z
+				}
 			}
 		}
 	}
@@ -597,8 +578,7 @@ func (r *capacityRun) notify(id string, chosen capacityChoice, exhausted bool) {
 	}
 	r.logger.WithFields(log.Fields{"instance": id, "fallback": label, "wanted": r.first.String(), "chosen": chosen.String()}).Warn("provisioned with a fallback")
 	if onFallback != nil {
-		onFallback(fallbackInfo{Group: r.group, InstanceID: id, Wanted: *r.first, Chosen: chosen, Fallback: label,
-			StockOuts: append([]capacityAttempt(nil), r.failed...), Time: now})
+		onFallback(fallbackInfo{Group: r.group, InstanceID: id, Wanted: *r.first, Chosen: chosen, Fallback: label, Time: now})
 	}
 }
 
@@ -644,7 +624,7 @@ func (p *Plugin) spreadOrder(ctx context.Context, group string, vsws []string, l
 		}
 		for i := range found {
 			inst := &found[i]
-			if skippedStatus[inst.Status] || containsString(inst.lockReasons(), "Recycling") || !hasTags(inst.tags(), want) {
+			if skippedStatus[inst.Status] || hasLock(inst, LockRecycling) || !hasTags(inst.tags(), want) {
 				continue
 			}
 			listed[inst.InstanceId] = inst.VpcAttributes.VSwitchId
@@ -724,15 +704,6 @@ func (p *Plugin) remember(group, id, vsw string) {
 	p.capacity.recent[group][id] = recentInstance{vswitch: vsw, at: p.now()}
 }
 
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // --- catalogue, zones, same-memory fallback ---------------------------------
 
 func (p *Plugin) cachedZone(vsw string) string {
@@ -768,10 +739,7 @@ func (p *Plugin) vswitchZone(ctx context.Context, vsw string) (string, error) {
 func (p *Plugin) instanceTypeCatalogue(ctx context.Context) (map[string]ecsInstanceType, error) {
 	p.capacity.catalogueMu.Lock()
 	defer p.capacity.catalogueMu.Unlock()
-	p.capacity.mu.Lock()
-	cat := p.capacity.catalogue
-	p.capacity.mu.Unlock()
-	if cat != nil {
+	if cat := p.capacity.catalogue; cat != nil {
 		return cat, nil
 	}
 	cp, ok := p.capacityAPI()
@@ -782,13 +750,11 @@ func (p *Plugin) instanceTypeCatalogue(ctx context.Context) (map[string]ecsInsta
 	if err != nil {
 		return nil, fmt.Errorf("describe instance types: %w", err)
 	}
-	cat = make(map[string]ecsInstanceType, len(list))
+	cat := make(map[string]ecsInstanceType, len(list))
 	for _, t := range list {
 		cat[t.InstanceTypeId] = t
 	}
-	p.capacity.mu.Lock()
 	p.capacity.catalogue = cat
-	p.capacity.mu.Unlock()
 	return cat, nil
 }
 
@@ -813,7 +779,7 @@ func (p *Plugin) sameMemoryChoices(ctx context.Context, listed []string, vsws []
 	}
 	var cands []ecsInstanceType
 	for _, t := range cat {
-		if t.MemorySize == orig.MemorySize && t.CpuCoreCount >= orig.CpuCoreCount && t.GPUAmount == orig.GPUAmount && !containsString(listed, t.InstanceTypeId) {
+		if t.MemorySize == orig.MemorySize && t.CpuCoreCount >= orig.CpuCoreCount && t.GPUAmount == orig.GPUAmount && !slices.Contains(listed, t.InstanceTypeId) {
 			cands = append(cands, t)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"strconv"
 )
 
 // The adapter's capacityAPI calls (see capacity.go).
@@ -16,6 +15,8 @@ type describeInstanceTypesResponse struct {
 	NextToken     string
 	InstanceTypes struct{ InstanceType []ecsInstanceType }
 }
+
+func (r *describeInstanceTypesResponse) nextToken() string { return r.NextToken }
 
 // availableResourceResponse decodes only what the plugin reads: aliyungo's
 // typed response is wrong (Min/Max are numbers on the wire) and unused here.
@@ -52,30 +53,15 @@ type describeVSwitchesResponse struct {
 // DescribeInstanceTypes reads every page of the region's catalogue.
 func (a *adapter) DescribeInstanceTypes(ctx context.Context) ([]ecsInstanceType, error) {
 	var out []ecsInstanceType
-	token := ""
-	seen := map[string]bool{}
-	for {
-		resp, err := call[describeInstanceTypesResponse](ctx, a, "DescribeInstanceTypes", func() url.Values {
-			v := url.Values{}
-			v.Set("MaxResults", "1600")
-			if token != "" {
-				v.Set("NextToken", token)
-			}
-			return v
+	err := callPages[describeInstanceTypesResponse](ctx, a, "DescribeInstanceTypes", 1600, func(url.Values) {},
+		func(resp *describeInstanceTypesResponse) int {
+			out = append(out, resp.InstanceTypes.InstanceType...)
+			return len(resp.InstanceTypes.InstanceType)
 		})
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, resp.InstanceTypes.InstanceType...)
-		if resp.NextToken == "" || len(resp.InstanceTypes.InstanceType) == 0 {
-			return out, nil
-		}
-		if seen[resp.NextToken] {
-			return nil, &APIError{Action: "DescribeInstanceTypes", Code: "UnexpectedResponse", Message: "NextToken repeats", RequestID: resp.RequestId}
-		}
-		seen[resp.NextToken] = true
-		token = resp.NextToken
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // DescribeAvailableInstanceTypes asks DescribeAvailableResource
@@ -122,7 +108,7 @@ func (a *adapter) DescribeVSwitchZone(ctx context.Context, vswitchID string) (st
 	resp, err := call[describeVSwitchesResponse](ctx, a, "DescribeVSwitches", func() url.Values {
 		v := url.Values{}
 		v.Set("VSwitchId", vswitchID)
-		v.Set("PageSize", strconv.Itoa(10))
+		v.Set("PageSize", "10")
 		return v
 	})
 	if err != nil {

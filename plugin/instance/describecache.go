@@ -63,9 +63,6 @@ type cachedScan struct {
 }
 
 func newDescribeCache(api ecsAPI, namespace map[string]string, ttl time.Duration, now func() time.Time) *describeCache {
-	if now == nil {
-		now = time.Now
-	}
 	return &describeCache{
 		ecsAPI:       api,
 		namespace:    namespace,
@@ -91,11 +88,9 @@ func filterKey(tags map[string]string) string {
 	return b.String()
 }
 
+// pages is how many ECS calls a scan of n instances costs (at least one).
 func pages(n int) int {
-	if n <= pageSize {
-		return 1
-	}
-	return (n + pageSize - 1) / pageSize
+	return max(1, (n+pageSize-1)/pageSize)
 }
 
 // generation identifies the current state of this process's mutations.
@@ -163,10 +158,7 @@ func (c *describeCache) DescribeInstances(ctx context.Context, f describeFilter)
 	select {
 	case res = <-ch:
 	case <-ctx.Done():
-		c.mu.Lock()
-		c.done(flightKey)
-		c.mu.Unlock()
-		return nil, ctx.Err()
+		res.Err = ctx.Err()
 	}
 	c.mu.Lock()
 	c.done(flightKey)

@@ -7,8 +7,10 @@
 //	p, err := instance.New(instance.Config{Client: client, RegionID: region, ...})
 //
 // *Plugin implements github.com/docker/infrakit/pkg/spi/instance.Plugin,
-// spi.Vendor and spi.InputExample. It keeps no state between calls beyond
-// configuration: everything it needs is in ECS tags.
+// spi.Vendor and spi.InputExample. Everything it needs is in ECS tags, so
+// copies can run side by side and a restart loses nothing; what it keeps in
+// memory (a short-lived describe cache, recent Provisions for zone spread,
+// what its events and metadata report) is rebuilt from ECS as it runs.
 //
 // # Properties
 //
@@ -157,6 +159,9 @@
 //
 // DescribeInstances filters by tag on the server (namespace tags always
 // added, MaxResults 100 with NextToken, all pages) and again on the client.
+// One scan answers identical describes, and a namespace scan narrower ones
+// (a group's), for Config.DescribeCacheTTL (1 s by default); a Provision,
+// Destroy or Label through the plugin ends that at once.
 // Instances in state Deleted/Deleting/Released are skipped; spot instances
 // being reclaimed are left out of group describes (see Spot interruption)
 // but listed, with their OperationLocks, by other describes. LogicalID is
@@ -169,14 +174,20 @@
 //
 // ECS gives a reclaimed spot instance OperationLocks "Recycling" and
 // releases it about 5 minutes later. The plugin notices the lock in every
-// DescribeInstances it makes, in a background watcher of the namespace's
-// spot instances (StartWatcher; the daemon's --spot-watch-interval, default
-// 30s; Close stops it), and from a pushed CloudMonitor event
-// Instance:PreemptibleInstanceInterruption (MarkInterrupting; the daemon's
-// --events-listen). From then on the instance is left out of describes
-// filtered by infrakit.group, so the group plugin provisions the
-// replacement at the notice instead of at the release, and the
-// instance/interrupting event is published once.
+// DescribeInstances it makes, and in a background watcher of the
+// namespace's spot instances (StartWatcher; the daemon's
+// --spot-watch-interval, default 30s; Close stops it). From then on the
+// instance is left out of describes filtered by infrakit.group, so the
+// group plugin provisions the replacement at the notice instead of at the
+// release, and the instance/interrupting event is published once.
+//
+// A pushed CloudMonitor event Instance:PreemptibleInstanceInterruption
+// (MarkInterrupting; the daemon's --events-listen) is a hint, not proof:
+// the plugin looks the instance up at once, leaving it out of its group's
+// describes meanwhile, and handles it as above only if ECS shows the
+// Recycling lock. Otherwise (no lock, not in the namespace, lookup failed)
+// it is a group member again and nothing is kept; should ECS set the lock
+// later, describes and the watcher notice it.
 //
 // Pets: while the reclaimed instance holds the private IP a logical ID asks
 // for, Provision of that logical ID fails fast with an error wrapping

@@ -157,7 +157,6 @@ type ecsDisk struct {
 	ZoneId             string
 	Status             string
 	Type               string
-	Category           string
 	InstanceId         string
 	DeleteWithInstance bool
 	Tags               struct{ Tag []ecsTag }

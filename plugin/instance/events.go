@@ -15,8 +15,8 @@ import (
 // instance-aliyun/instance/interrupting and so on.
 const (
 	// TopicInterrupting: a spot instance got its interruption notice
-	// (OperationLocks Recycling, or a pushed CloudMonitor event). Data is
-	// an Interruption.
+	// (OperationLocks Recycling, seen by a describe, the watcher, or the
+	// lookup a pushed CloudMonitor event triggers). Data is an Interruption.
 	TopicInterrupting = "instance/interrupting"
 	// TopicLost: an instance a group describe listed before is gone, and
 	// neither this plugin destroyed it nor was it reclaimed. Data is a LostInstance.

@@ -213,17 +213,13 @@ func (p *Plugin) metadataTree() map[string]interface{} {
 	}
 	tree["capacity"] = capacity
 
+	// Every topic is instance/<name>: "instance/no-stock" becomes
+	// events/instance/no-stock.
 	counts, dropped := s.events.counts()
-	ev := map[string]interface{}{"dropped": dropped}
+	byTopic := map[string]interface{}{}
 	for topic, n := range counts {
-		// "instance/no-stock" becomes events/instance/no-stock.
-		sub, _ := ev["instance"].(map[string]interface{})
-		if sub == nil {
-			sub = map[string]interface{}{}
-			ev["instance"] = sub
-		}
-		sub[types.PathFromString(topic).Base()] = n
+		byTopic[types.PathFromString(topic).Base()] = n
 	}
-	tree["events"] = ev
+	tree["events"] = map[string]interface{}{"dropped": dropped, "instance": byTopic}
 	return tree
 }

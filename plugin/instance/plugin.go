@@ -11,6 +11,7 @@ import (
 	"math"
 	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -97,8 +98,7 @@ type Plugin struct {
 	provisionTimeout time.Duration
 	cleanupTimeout   time.Duration // see cleanupContext (retry.go)
 
-	attachTimeout time.Duration
-	background    sync.WaitGroup
+	background sync.WaitGroup // attachLater
 
 	capacity capacityState // capacity.go
 
@@ -190,14 +190,13 @@ func newPlugin(api ecsAPI, cfg Config) (*Plugin, error) {
 		return nil, err
 	}
 	pl := &Plugin{
-		api:           api,
-		region:        cfg.RegionID,
-		namespace:     cfg.NamespaceTags,
-		log:           cfg.Logger,
-		now:           cfg.Now,
-		retry:         newRetryPolicy(cfg.Retry, cfg.Now),
-		nonce:         randomNonce,
-		attachTimeout: 10 * time.Minute,
+		api:       api,
+		region:    cfg.RegionID,
+		namespace: cfg.NamespaceTags,
+		log:       cfg.Logger,
+		now:       cfg.Now,
+		retry:     newRetryPolicy(cfg.Retry, cfg.Now),
+		nonce:     randomNonce,
 
 		provisionTimeout: cfg.ProvisionTimeout,
 		cleanupTimeout:   cfg.CallTimeout,
@@ -359,8 +358,9 @@ func (p *Plugin) buildRunRequest(spec instance.Spec) (*runRequest, Properties, e
 	if err := p.checkAgainstConfig(props, tags); err != nil {
 		return nil, props, err
 	}
-	if len(logical) > maxTagValueLen {
-		probs.add("LogicalID", "%d characters, at most %d", len(logical), maxTagValueLen)
+	if logical != "" {
+		// It is a tag value like any other (length, no "acs:" prefix).
+		validateTags(&probs, "LogicalID", map[string]string{TagLogicalID: logical}, false)
 	}
 
 	userData := props.RunInstances.UserData
@@ -483,9 +483,13 @@ func (p *Plugin) attach(ctx context.Context, id string, disks []ecsDisk) error {
 	return nil
 }
 
+// attachTimeout is how long attachLater keeps trying a disk while the new
+// instance is not yet in a state that takes it.
+const attachTimeout = 10 * time.Minute
+
 func (p *Plugin) attachLater(id string, disks []ecsDisk) {
 	ctx := context.Background()
-	deadline := p.now().Add(p.attachTimeout)
+	deadline := p.now().Add(attachTimeout)
 	wait := 2 * time.Second
 	for _, d := range disks {
 		logger := p.log.WithFields(log.Fields{"action": "attach", "instance": id, "disk": d.DiskId})
@@ -544,19 +548,18 @@ func (p *Plugin) label(ctx context.Context, id string, labels map[string]string)
 	}
 	current := inst.tags()
 	diff := map[string]string{}
+	total := len(current) // after labelling
 	for k, v := range labels {
-		if cur, ok := current[k]; !ok || cur != v {
+		cur, ok := current[k]
+		if !ok {
+			total++
+		}
+		if !ok || cur != v {
 			diff[k] = v
 		}
 	}
 	if len(diff) == 0 {
 		return nil
-	}
-	total := len(current)
-	for k := range diff {
-		if _, ok := current[k]; !ok {
-			total++
-		}
 	}
 	if total > MaxTags {
 		return fmt.Errorf("tags: %d tags after labelling, at most %d per instance", total, MaxTags)
@@ -656,8 +659,7 @@ func (p *Plugin) DescribeInstances(tags map[string]string, properties bool) ([]i
 }
 
 func describeKey(tags map[string]string, properties bool) string {
-	b, _ := json.Marshal(tags) // map keys are sorted
-	return fmt.Sprintf("%t|%s", properties, b)
+	return strconv.FormatBool(properties) + "|" + filterKey(tags)
 }
 
 func (p *Plugin) describeInstances(tags map[string]string, properties bool) ([]instance.Description, error) {

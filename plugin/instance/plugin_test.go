@@ -256,6 +256,16 @@ func TestNewValidatesConfig(t *testing.T) {
 	}
 }
 
+// Of several bad retry settings the first in field order is reported, the
+// same one every time.
+func TestNewReportsRetryProblemsInOrder(t *testing.T) {
+	cfg := Config{RegionID: "r", Retry: RetryConfig{MaxElapsed: -1, InitialInterval: -1, MaxInterval: -1}}
+	for i := 0; i < 20; i++ {
+		_, err := newPlugin(newFake(), cfg)
+		contains(t, fmt.Sprint(err), "retry MaxElapsed is -1ns")
+	}
+}
+
 func TestValidate(t *testing.T) {
 	p, _, _ := newTestPlugin(t, newFake())
 	noErr(t, p.Validate(props(goodProps)))
@@ -338,6 +348,15 @@ func TestProvisionMapping(t *testing.T) {
 				return s
 			},
 			wantError: "Tags: 21 tags, at most 20 per instance including the plugin's own",
+		},
+		{
+			name: "logical id is checked as a tag value",
+			spec: func() instance.Spec {
+				s := groupSpec()
+				s.LogicalID = instance.LogicalIDFromString("acs:" + strings.Repeat("x", 125))
+				return s
+			},
+			wantError: `LogicalID["infrakit.logical_id"]: value is 129 characters, at most 128; LogicalID["infrakit.logical_id"]: value must not start with "acs:"`,
 		},
 		{
 			name: "reserved spec tag",

@@ -21,13 +21,15 @@ import (
 // A reclaimed spot instance keeps running for about five minutes with
 // OperationLocks Recycling, then ECS releases it. The plugin notices the
 // lock in any DescribeInstances it makes (the group's polls and a
-// background watcher), or earlier from a pushed CloudMonitor event, and from
-// then on leaves the instance out of group describes, so InfraKit's group
-// plugin provisions the replacement at the notice rather than at release.
+// background watcher), and from then on leaves the instance out of group
+// describes, so InfraKit's group plugin provisions the replacement at the
+// notice rather than at release. A pushed CloudMonitor event only makes the
+// plugin look the instance up at once (hiding it meanwhile): it is acted on
+// only if ECS shows the lock.
 //
 // Everything that must survive the plugin is in ECS tags; the in-memory
-// "doomed" set only remembers what was already noticed, so it is rebuilt by
-// the next describe after a restart.
+// "doomed" set only remembers what was already noticed (and pushes being
+// checked), so it is rebuilt by the next describe after a restart.
 
 // Tag keys and values of interruption handling.
 const (
@@ -138,7 +140,7 @@ type Interruption struct {
 // (or nothing was to be saved); until then Provision in its group waits.
 type doomed struct {
 	info     Interruption
-	resolved bool // details known (a pushed event only carries the ID)
+	resolved bool // noticed, details known; false while a push (only an ID) is checked with ECS
 	ready    chan struct{}
 }
 
@@ -147,17 +149,16 @@ type spotState struct {
 	events *eventHub
 	lost   *lostTracker
 
-	mu          sync.Mutex
-	doomed      map[string]*doomed
-	lastNotice  *Interruption
-	stockOut    *StockOut
-	fallback    *Fallback
-	snapshot    *instanceSnapshot
-	zones       []string
-	zonesAt     time.Time
-	groupLocks  map[string]*sync.Mutex
-	watchCancel context.CancelFunc
-	watchDone   chan struct{}
+	mu         sync.Mutex
+	doomed     map[string]*doomed
+	lastNotice *Interruption
+	stockOut   *StockOut
+	fallback   *Fallback
+	snapshot   *instanceSnapshot
+	zones      []string
+	zonesAt    time.Time
+	groupLocks map[string]*sync.Mutex
+	watchDone  chan struct{} // set once the watcher runs; closed when it stops
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -176,18 +177,19 @@ func newSpotState(now func() time.Time) *spotState {
 	}
 }
 
-// keeper returns the ECS calls of KeepData, looking through the describe
-// cache decorator to the adapter.
-func (p *Plugin) keeper() (preemptAPI, bool) {
-	if k, ok := p.api.(preemptAPI); ok {
-		return k, true
+// apiAs returns api as one of the optional call sets (preemptAPI,
+// capacityAPI), looking through the describe cache decorator, which only
+// forwards ecsAPI.
+func apiAs[T any](api ecsAPI) (T, bool) {
+	if c, ok := api.(*describeCache); ok {
+		api = c.ecsAPI
 	}
-	if c, ok := p.api.(*describeCache); ok {
-		k, ok := c.ecsAPI.(preemptAPI)
-		return k, ok
-	}
-	return nil, false
+	t, ok := api.(T)
+	return t, ok
 }
+
+// keeper returns the ECS calls of KeepData.
+func (p *Plugin) keeper() (preemptAPI, bool) { return apiAs[preemptAPI](p.api) }
 
 func hasLock(inst *ecsInstance, reason string) bool {
 	for _, l := range inst.OperationLocks.LockReason {
@@ -244,16 +246,12 @@ func (p *Plugin) notice(inst *ecsInstance, source string) {
 		return
 	}
 	if d == nil {
-		d = &doomed{ready: make(chan struct{})}
-		d.info.NoticedAt, d.info.Source = now, source
-		s.doomed[inst.InstanceId] = d
-		s.forgetLocked(now)
+		d = s.addLocked(inst.InstanceId, source, now)
 	}
-	noticed, src := d.info.NoticedAt, d.info.Source
-	d.info = interruptionOf(inst)
-	d.info.NoticedAt, d.info.Source, d.info.ReleaseBy = noticed, src, noticed.Add(SpotNotice)
-	d.resolved = true
-	info := d.info
+	// A pushed mark keeps its source and times.
+	info := interruptionOf(inst)
+	info.Source, info.NoticedAt, info.ReleaseBy = d.info.Source, d.info.NoticedAt, d.info.ReleaseBy
+	d.info, d.resolved = info, true
 	s.lastNotice = &info
 	s.mu.Unlock()
 
@@ -273,6 +271,16 @@ func (p *Plugin) notice(inst *ecsInstance, source string) {
 		defer close(d.ready)
 		p.keepData(s.ctx, d)
 	}()
+}
+
+// addLocked records a newly noticed (or pushed) instance, not resolved
+// yet. Caller holds mu.
+func (s *spotState) addLocked(id, source string, now time.Time) *doomed {
+	s.forgetLocked(now)
+	d := &doomed{ready: make(chan struct{}),
+		info: Interruption{InstanceId: id, Source: source, NoticedAt: now, ReleaseBy: now.Add(SpotNotice)}}
+	s.doomed[id] = d
+	return d
 }
 
 // forgetLocked drops noticed instances older than doomedForget; ECS
@@ -302,10 +310,7 @@ func (p *Plugin) MarkInterrupting(id, source string) error {
 		s.mu.Unlock()
 		return nil
 	}
-	d := &doomed{ready: make(chan struct{})}
-	d.info = Interruption{InstanceId: id, Source: source, NoticedAt: now, ReleaseBy: now.Add(SpotNotice)}
-	s.doomed[id] = d
-	s.forgetLocked(now)
+	d := s.addLocked(id, source, now)
 	s.mu.Unlock()
 
 	s.work.Add(1)
@@ -648,7 +653,8 @@ func (p *Plugin) checkLogicalIDFree(ctx context.Context, logical string) error {
 }
 
 // waitKeep waits (bounded) until the data of every noticed instance of the
-// group, or not yet identified, has been saved.
+// group has been saved, and every push is checked with ECS (its group is
+// not known before).
 func (p *Plugin) waitKeep(ctx context.Context, group, logical string) error {
 	var waits []*doomed
 	p.spot.mu.Lock()
@@ -699,23 +705,28 @@ func matchesSlot(t map[string]string, logical string) bool {
 	return t[TagLogicalID] == logical
 }
 
+// keptImages picks the images kept from reclaimed instances whose tags
+// match (nil: all), and the instances that claimed them.
+func keptImages(images []ecsImage, match func(t map[string]string) bool) (kept []ecsImage, claimers []string) {
+	for _, im := range images {
+		t := im.tags()
+		if t[TagPreemptedFrom] == "" || (match != nil && !match(t)) {
+			continue
+		}
+		kept = append(kept, im)
+		if c := t[TagClaimedBy]; c != "" {
+			claimers = append(claimers, c)
+		}
+	}
+	return kept, claimers
+}
+
 func (p *Plugin) findKeptImage(ctx context.Context, k preemptAPI, group, logical string, rep *replacement) error {
 	images, err := k.DescribeImages(ctx, imageFilter{Tags: mergeTags(p.namespace, map[string]string{tagGroup: group})})
 	if err != nil {
 		return fmt.Errorf("find kept images of group %s: %w", group, err)
 	}
-	var cands []ecsImage
-	var claimers []string
-	for _, im := range images {
-		t := im.tags()
-		if t[TagPreemptedFrom] == "" || !matchesSlot(t, logical) {
-			continue
-		}
-		cands = append(cands, im)
-		if c := t[TagClaimedBy]; c != "" {
-			claimers = append(claimers, c)
-		}
-	}
+	cands, claimers := keptImages(images, func(t map[string]string) bool { return matchesSlot(t, logical) })
 	if len(cands) == 0 {
 		return nil
 	}
@@ -848,14 +859,14 @@ func (p *Plugin) StartWatcher(interval time.Duration) {
 func (p *Plugin) startWatcher(ticks <-chan time.Time, stop func()) {
 	s := p.spot
 	s.mu.Lock()
-	if s.watchCancel != nil {
+	if s.watchDone != nil { // already running
 		s.mu.Unlock()
 		stop()
 		return
 	}
-	ctx, cancel := context.WithCancel(s.ctx)
+	ctx := s.ctx // Close cancels it
 	done := make(chan struct{})
-	s.watchCancel, s.watchDone = cancel, done
+	s.watchDone = done
 	s.mu.Unlock()
 	go func() {
 		defer close(done)
@@ -904,18 +915,7 @@ func (p *Plugin) cleanupImages(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list kept images: %w", err)
 	}
-	var kept []ecsImage
-	var claimers []string
-	for _, im := range images {
-		t := im.tags()
-		if t[TagPreemptedFrom] == "" {
-			continue
-		}
-		kept = append(kept, im)
-		if c := t[TagClaimedBy]; c != "" {
-			claimers = append(claimers, c)
-		}
-	}
+	kept, claimers := keptImages(images, nil)
 	if len(kept) == 0 {
 		return nil
 	}

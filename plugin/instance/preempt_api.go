@@ -4,10 +4,10 @@ import (
 	"context"
 	"net/url"
 	"strconv"
-	"strings"
 )
 
-// preemptAPI holds the ECS calls only spot interruption handling needs. It is
+// preemptAPI holds the ECS calls only spot interruption handling (and
+// metadata's zone list) needs. It is
 // kept apart from ecsAPI so fakes of the core calls need not grow; the
 // adapter implements both. When the plugin's API does not implement it
 // (a fake without images), KeepData is skipped with a warning.
@@ -37,18 +37,14 @@ type createImageRequest struct {
 	ClientToken string
 }
 
-// imageFilter selects self-owned images; all conditions are ANDed.
+// imageFilter selects self-owned images that are Creating or Available.
 type imageFilter struct {
-	ImageIDs []string
-	Tags     map[string]string
-	// Statuses defaults to Creating and Available.
-	Statuses []string
+	Tags map[string]string
 }
 
 // ecsImage is the subset of a DescribeImages item the plugin uses.
 type ecsImage struct {
 	ImageId      string
-	ImageName    string
 	Status       string
 	CreationTime string
 	Tags         struct{ Tag []ecsTag }
@@ -107,21 +103,14 @@ func (a *adapter) CreateImage(ctx context.Context, req createImageRequest) (stri
 }
 
 func (a *adapter) DescribeImages(ctx context.Context, f imageFilter) ([]ecsImage, error) {
-	statuses := f.Statuses
-	if len(statuses) == 0 {
-		statuses = []string{"Creating", "Available"}
-	}
 	var out []ecsImage
 	for page := 1; ; page++ {
 		resp, err := call[describeImagesResponse](ctx, a, "DescribeImages", func() url.Values {
 			v := url.Values{}
 			v.Set("ImageOwnerAlias", "self")
-			v.Set("Status", strings.Join(statuses, ","))
+			v.Set("Status", "Creating,Available")
 			v.Set("PageSize", strconv.Itoa(pageSize))
 			v.Set("PageNumber", strconv.Itoa(page))
-			if len(f.ImageIDs) > 0 {
-				v.Set("ImageId", strings.Join(f.ImageIDs, ","))
-			}
 			encodeTags(v, "Tag", f.Tags)
 			return v
 		})

@@ -69,11 +69,16 @@ func TestEmulatorPreemptKeepDisks(t *testing.T) {
 	if !v.CreationTime.Before(old2.ReleasedAt) {
 		t.Fatalf("replacement created %v, after the release at %v", v.CreationTime, old2.ReleasedAt)
 	}
+	found := false
 	for _, d := range e.srv.Disks() {
 		if d.DiskId == dataDisk {
+			found = true
 			equal(t, string(*repl), d.InstanceId, "the kept disk survived the release")
 			equal(t, false, d.Deleted)
 		}
+	}
+	if !found {
+		t.Fatalf("the emulator no longer lists disk %s", dataDisk)
 	}
 }
 
@@ -114,10 +119,15 @@ func TestEmulatorPreemptKeepImage(t *testing.T) {
 	// Once the replacement runs, the watcher deletes the image.
 	e.srv.Advance(time.Minute)
 	p.watchOnce(p.spot.ctx)
+	found := false
 	for _, im := range e.srv.Images() {
-		if im.ImageId == image && !im.Deleted {
-			t.Fatalf("kept image %s not deleted once the replacement runs", image)
+		if im.ImageId == image {
+			found = true
+			equal(t, true, im.Deleted, "kept image deleted once the replacement runs")
 		}
+	}
+	if !found {
+		t.Fatalf("the emulator no longer lists image %s", image)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -155,16 +156,15 @@ var pluginOwned = map[string]string{
 
 // Enumerations of string parameters.
 var (
-	enumSpotStrategy       = []string{"NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo"}
-	enumInternetCharge     = []string{"PayByBandwidth", "PayByTraffic"}
-	enumInstanceCharge     = []string{"PrePaid", "PostPaid"}
-	enumPeriodUnit         = []string{"Week", "Month"}
-	enumIoOptimized        = []string{"none", "optimized"}
-	enumSecurityEnhance    = []string{"Active", "Deactive"}
-	enumSpotInterruption   = []string{"Terminate", "Stop"}
-	enumPerformanceLevel   = []string{"PL0", "PL1", "PL2", "PL3"}
-	enumSystemDiskCategory = []string{"cloud", "cloud_efficiency", "cloud_ssd", "cloud_essd", "cloud_auto", "cloud_essd_entry", "ephemeral_ssd"}
-	enumDataDiskCategory   = []string{"cloud", "cloud_efficiency", "cloud_ssd", "cloud_essd", "cloud_auto", "cloud_essd_entry", "ephemeral_ssd"}
+	enumSpotStrategy     = []string{"NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo"}
+	enumInternetCharge   = []string{"PayByBandwidth", "PayByTraffic"}
+	enumInstanceCharge   = []string{"PrePaid", "PostPaid"}
+	enumPeriodUnit       = []string{"Week", "Month"}
+	enumIoOptimized      = []string{"none", "optimized"}
+	enumSecurityEnhance  = []string{"Active", "Deactive"}
+	enumSpotInterruption = []string{"Terminate", "Stop"}
+	enumPerformanceLevel = []string{"PL0", "PL1", "PL2", "PL3"}
+	enumDiskCategory     = []string{"cloud", "cloud_efficiency", "cloud_ssd", "cloud_essd", "cloud_auto", "cloud_essd_entry", "ephemeral_ssd"} // system and data disks
 )
 
 // PropertiesError lists every problem found in a properties document. Each
@@ -385,9 +385,13 @@ func (a *RunInstancesArgs) validate(p *problems, form string) {
 			p.add(f("Period"), "required when InstanceChargeType is PrePaid")
 		}
 	} else {
-		for name, set := range map[string]bool{"Period": a.Period != nil, "AutoRenew": a.AutoRenew != nil, "AutoRenewPeriod": a.AutoRenewPeriod != nil} {
-			if set {
-				p.add(f(name), "only allowed when InstanceChargeType is PrePaid")
+		// In field order: a map here would report them in random order.
+		for _, field := range []struct {
+			name string
+			set  bool
+		}{{"Period", a.Period != nil}, {"AutoRenew", a.AutoRenew != nil}, {"AutoRenewPeriod", a.AutoRenewPeriod != nil}} {
+			if field.set {
+				p.add(f(field.name), "only allowed when InstanceChargeType is PrePaid")
 			}
 		}
 	}
@@ -405,7 +409,7 @@ func (a *RunInstancesArgs) validate(p *problems, form string) {
 	}
 
 	if d := a.SystemDisk; d != nil {
-		oneOf(p, f("SystemDisk.Category"), d.Category, enumSystemDiskCategory)
+		oneOf(p, f("SystemDisk.Category"), d.Category, enumDiskCategory)
 		oneOf(p, f("SystemDisk.PerformanceLevel"), d.PerformanceLevel, enumPerformanceLevel)
 		if d.Size != nil {
 			intBetween(p, f("SystemDisk.Size"), *d.Size, 20, 2048)
@@ -419,7 +423,7 @@ func (a *RunInstancesArgs) validate(p *problems, form string) {
 	}
 	for i, d := range a.DataDisk {
 		path := fmt.Sprintf("%s[%d]", f("DataDisk"), i)
-		oneOf(p, path+".Category", d.Category, enumDataDiskCategory)
+		oneOf(p, path+".Category", d.Category, enumDiskCategory)
 		oneOf(p, path+".PerformanceLevel", d.PerformanceLevel, enumPerformanceLevel)
 		if d.Size == nil && d.SnapshotId == "" {
 			p.add(path+".Size", "required unless SnapshotId is set")
@@ -532,13 +536,8 @@ func intBetween(p *problems, path string, v, lo, hi int) {
 }
 
 func oneOf(p *problems, path, v string, allowed []string) {
-	if v == "" {
+	if v == "" || slices.Contains(allowed, v) {
 		return
-	}
-	for _, a := range allowed {
-		if v == a {
-			return
-		}
 	}
 	p.add(path, "%q, must be one of %s", v, strings.Join(allowed, ", "))
 }
@@ -572,12 +571,9 @@ func checkShape(p *problems, path string, v interface{}, t reflect.Type) {
 			p.add(path, "want an integer, got %s", jsonKind(v))
 			return
 		}
-		i, err := strconv.ParseInt(n.String(), 10, 32)
-		if err != nil {
+		if _, err := strconv.ParseInt(n.String(), 10, 32); err != nil {
 			p.add(path, "want an integer, got %s", n.String())
-			return
 		}
-		_ = i
 	case reflect.Float64, reflect.Float32:
 		n, ok := v.(json.Number)
 		if !ok {

@@ -205,3 +205,18 @@ func FuzzParseProperties(f *testing.F) {
 		_ = encodeRunInstances(&runRequest{Args: p.RunInstances, Tags: p.Tags})
 	})
 }
+
+// Problems come in a fixed order, so an error message (and a test or a
+// user comparing two) does not change from one parse to the next.
+func TestParsePropertiesProblemOrderIsStable(t *testing.T) {
+	in := types.AnyString(`{"RunInstances":{"ImageId":"i","InstanceType":"t","Period":1,"AutoRenew":true,"AutoRenewPeriod":1}}`)
+	want := []string{
+		"RunInstances.Period: only allowed when InstanceChargeType is PrePaid",
+		"RunInstances.AutoRenew: only allowed when InstanceChargeType is PrePaid",
+		"RunInstances.AutoRenewPeriod: only allowed when InstanceChargeType is PrePaid",
+	}
+	for i := 0; i < 20; i++ {
+		_, err := ParseProperties(in)
+		equal(t, want, errorAs[*PropertiesError](t, err).Problems, "parse", i)
+	}
+}

@@ -35,9 +35,12 @@ type RetryConfig struct {
 }
 
 func (r RetryConfig) check() error {
-	for name, d := range map[string]time.Duration{"MaxElapsed": r.MaxElapsed, "InitialInterval": r.InitialInterval, "MaxInterval": r.MaxInterval} {
-		if d < 0 {
-			return fmt.Errorf("retry %s is %v, must not be negative", name, d)
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{{"MaxElapsed", r.MaxElapsed}, {"InitialInterval", r.InitialInterval}, {"MaxInterval", r.MaxInterval}} {
+		if f.d < 0 { // the first, in field order (a map would pick one at random)
+			return fmt.Errorf("retry %s is %v, must not be negative", f.name, f.d)
 		}
 	}
 	if r.InitialInterval > 0 && r.MaxInterval > 0 && r.InitialInterval > r.MaxInterval {
