@@ -53,7 +53,7 @@ demo: build $(BUILD)/infrakit-aliyun-demo
 
 # Scale numbers against the ECS emulator (5 ms per API call): ECS calls and
 # latency per describe, Provision latency, group 0->N convergence, plugin
-# peak RSS, for N = 10..10000. Takes a few minutes; not part of `make test`.
+# peak RSS, for N = 10..10000. About a minute on 2 cores; not part of `make test`.
 BENCH_FLAGS ?=
 bench:
 	$(GO) run ./cmd/infrakit-aliyun-bench $(BENCH_FLAGS)

@@ -37,6 +37,7 @@ import (
 	"github.com/docker/infrakit/pkg/types"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/e2e/emuctl"
 	"infrakit.aliyun/internal/e2e/harness"
 )
 
@@ -83,7 +84,7 @@ func Run(o Options) ([]Row, error) {
 	}
 	defer os.RemoveAll(dir)
 	fmt.Fprintln(o.Log, "building binaries...")
-	bins, err := harness.Build(filepath.Join(dir, "bin"), "./cmd/infrakit-instance-aliyun", harness.PkgGroup, harness.PkgVanilla, harness.PkgCLI)
+	bins, err := harness.Build(filepath.Join(dir, "bin"), "infrakit.aliyun/cmd/infrakit-instance-aliyun", harness.PkgGroup, harness.PkgVanilla, harness.PkgCLI)
 	if err != nil {
 		return nil, err
 	}
@@ -211,17 +212,7 @@ func (w *world) calls(action string) int { return w.srv.Stats().Calls[action] }
 func (w *world) liveTagged(tags map[string]string) int {
 	n := 0
 	for _, v := range w.srv.Instances() {
-		if v.Released || v.Status == emulator.StatusReleased {
-			continue
-		}
-		ok := true
-		for k, val := range tags {
-			if v.Tags[k] != val {
-				ok = false
-				break
-			}
-		}
-		if ok {
+		if !v.Released && v.Status != emulator.StatusReleased && emuctl.HasTags(v.Tags, tags) {
 			n++
 		}
 	}

@@ -437,42 +437,25 @@ func (d *demo) infrakit(ctx context.Context, args ...string) (string, error) {
 // the equivalent curl command.
 func (d *demo) kill(ctx context.Context, id string) error {
 	d.printf("$ curl -s -o /dev/null -w '%%{http_code}\\n' -X DELETE %s%s\n", d.emu.URL, emuctl.KillPath(id))
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, d.emu.URL+emuctl.KillPath(id), nil)
-	if err != nil {
-		return err
+	if _, err := d.emu.Kill(ctx, id); err != nil {
+		return fmt.Errorf("killing %s: %w", id, err)
 	}
-	resp, err := d.emu.HTTP.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	d.printf("%d\n", resp.StatusCode)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("killing %s: %s", id, resp.Status)
-	}
+	d.printf("%d\n", http.StatusOK)
 	return nil
 }
 
 // stats prints the emulator's counters, as curl would.
 func (d *demo) stats(ctx context.Context) error {
 	d.printf("$ curl -s %s/emulator/stats\n", d.emu.URL)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.emu.URL+"/emulator/stats", nil)
+	s, err := d.emu.Stats(ctx)
 	if err != nil {
 		return err
 	}
-	resp, err := d.emu.HTTP.Do(req)
+	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	d.printf("%s", b)
-	if len(b) > 0 && b[len(b)-1] != '\n' {
-		d.printf("\n")
-	}
+	d.printf("%s\n", b)
 	return nil
 }
 

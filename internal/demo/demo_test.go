@@ -14,14 +14,14 @@ import (
 	"time"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/e2e/aliyunenv"
 	"infrakit.aliyun/internal/e2e/harness"
 	"infrakit.aliyun/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
 	os.Exit(harness.RunMain(m,
-		"infrakit.aliyun/cmd/ecs-emulator", "infrakit.aliyun/cmd/infrakit-instance-aliyun",
-		harness.PkgGroup, harness.PkgVanilla, harness.PkgCLI, "infrakit.aliyun/cmd/infrakit-aliyun-demo"))
+		aliyunenv.PkgEmulator, aliyunenv.PkgPlugin, harness.PkgGroup, harness.PkgVanilla, harness.PkgCLI, "infrakit.aliyun/cmd/infrakit-aliyun-demo"))
 }
 
 // run is a demo process started by a test.

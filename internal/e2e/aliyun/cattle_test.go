@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/e2e/aliyunenv"
 	"infrakit.aliyun/internal/e2e/emuctl"
 	"infrakit.aliyun/internal/e2e/harness"
 )
@@ -20,21 +21,21 @@ const (
 // writeChangedSpec writes a copy of the spec at src into the world's home
 // with change applied to its generic JSON form, and returns its path.
 func (w *world) writeChangedSpec(src, name string, change func(spec map[string]any)) string {
-	w.t.Helper()
+	w.T.Helper()
 	b, err := os.ReadFile(src)
 	if err != nil {
-		w.t.Fatal(err)
+		w.T.Fatal(err)
 	}
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {
-		w.t.Fatal(err)
+		w.T.Fatal(err)
 	}
 	change(m)
 	out, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		w.t.Fatal(err)
+		w.T.Fatal(err)
 	}
-	return w.e.WriteFile(name, string(out)+"\n")
+	return w.E.WriteFile(name, string(out)+"\n")
 }
 
 // at walks nested JSON objects.
@@ -106,7 +107,7 @@ func TestCattleLifecycle(t *testing.T) {
 	t.Parallel()
 	namespace := map[string]string{"e2e": "cattle", "owner": "infrakit-aliyun"}
 	w := newWorld(t, worldOptions{namespaceTags: "e2e=cattle,owner=infrakit-aliyun"})
-	e := w.e
+	e := w.E
 	specPath := examplePath(t, "aliyun-vanilla.json")
 	spec := readSpec(t, specPath)
 	group := map[string]string{tagGroup: "cattle"}
@@ -134,7 +135,7 @@ func TestCattleLifecycle(t *testing.T) {
 	// --- pretend creates nothing
 	mustEqual(t, "pretend", strings.TrimSpace(e.MustCLI("group", "commit", specPath, "--pretend")),
 		"Committing cattle would involve: Managing 3 instances")
-	if n := w.calls("RunInstances"); n != 0 {
+	if n := w.Calls("RunInstances"); n != 0 {
 		t.Fatalf("RunInstances called %d times before any commit", n)
 	}
 
@@ -143,16 +144,16 @@ func TestCattleLifecycle(t *testing.T) {
 	if got := harness.Lines(e.MustCLI("group", "ls")); len(got) != 2 || got[1] != "cattle" {
 		t.Fatalf("group ls = %q", got)
 	}
-	members := w.waitLive("3 Running instances", group, allRunning(3))
+	members := w.WaitLive("3 Running instances", group, allRunning(3))
 	hash1 := checkMembers(t, members, spec, namespace)
-	if n := w.calls("RunInstances"); n != 3 {
+	if n := w.Calls("RunInstances"); n != 3 {
 		t.Fatalf("RunInstances called %d times for 3 instances", n)
 	}
 	ids := emuctl.IDs(members)
 
 	out = e.MustCLI("group", "describe", "cattle")
 	harness.MustContain(t, "group describe", out, "ID", "LOGICAL", "TAGS")
-	if got := harness.IDs(out, "i-"); !sameStrings(got, ids) {
+	if got := harness.IDs(out, "i-"); !harness.SameIDs(got, ids) {
 		t.Fatalf("group describe lists %v, the emulator holds %v:\n%s", got, ids, out)
 	}
 	for id, f := range rows(out) {
@@ -162,7 +163,7 @@ func TestCattleLifecycle(t *testing.T) {
 
 	// --- infrakit instance-aliyun describe, -p and --tags
 	out = e.MustCLI("instance-aliyun", "describe")
-	if got := harness.IDs(out, "i-"); !sameStrings(got, ids) {
+	if got := harness.IDs(out, "i-"); !harness.SameIDs(got, ids) {
 		t.Fatalf("instance-aliyun describe lists %v, want %v:\n%s", got, ids, out)
 	}
 	byID := map[string]emulator.InstanceView{}
@@ -177,7 +178,7 @@ func TestCattleLifecycle(t *testing.T) {
 	}
 	// the plugin may answer from a describe cache made before the instances
 	// were Running (DefaultDescribeCacheTTL), so poll
-	out = w.waitCLI("describe -p to show every instance Running", func(out string) bool {
+	out = w.WaitCLI("describe -p to show every instance Running", func(out string) bool {
 		return strings.Count(out, "Status:Running") == len(ids)
 	}, "instance-aliyun", "describe", "-p")
 	harness.MustContain(t, "describe -p", out, "PROPERTIES", "Status:Running", "InstanceType:ecs.g6.large",
@@ -185,35 +186,35 @@ func TestCattleLifecycle(t *testing.T) {
 	for _, id := range ids {
 		harness.MustContain(t, "describe -p", out, "InstanceId:"+id, "PrivateIpAddress:["+byID[id].PrivateIpAddress+"]")
 	}
-	if got := harness.IDs(e.MustCLI("instance-aliyun", "describe", "--tags", "tier=web"), "i-"); !sameStrings(got, ids) {
+	if got := harness.IDs(e.MustCLI("instance-aliyun", "describe", "--tags", "tier=web"), "i-"); !harness.SameIDs(got, ids) {
 		t.Fatalf("describe --tags tier=web: %v", got)
 	}
 	if got := harness.IDs(e.MustCLI("instance-aliyun", "describe", "--tags", "tier=db"), "i-"); len(got) != 0 {
 		t.Fatalf("describe --tags tier=db: %v", got)
 	}
-	if got := harness.IDs(e.MustCLI("instance-aliyun", "describe", "--tags", "infrakit.config.hash="+hash1), "i-"); !sameStrings(got, ids) {
+	if got := harness.IDs(e.MustCLI("instance-aliyun", "describe", "--tags", "infrakit.config.hash="+hash1), "i-"); !harness.SameIDs(got, ids) {
 		t.Fatalf("describe --tags infrakit.config.hash=%s: %v", hash1, got)
 	}
 
 	// --- self-healing: an instance killed outside InfraKit is replaced
 	victim := ids[1]
-	if _, err := w.emu.Kill(w.ctx, victim); err != nil {
+	if _, err := w.Emu.Kill(w.Ctx, victim); err != nil {
 		t.Fatal(err)
 	}
-	healed := w.waitLive("the killed instance to be replaced", group, func(v []emulator.InstanceView) bool {
+	healed := w.WaitLive("the killed instance to be replaced", group, func(v []emulator.InstanceView) bool {
 		return allRunning(3)(v) && !contains(emuctl.IDs(v), victim)
 	})
 	if h := checkMembers(t, healed, spec, namespace); h != hash1 {
 		t.Fatalf("replacement has config hash %q, want %q", h, hash1)
 	}
-	if n := w.calls("RunInstances"); n != 4 {
+	if n := w.Calls("RunInstances"); n != 4 {
 		t.Fatalf("RunInstances called %d times, want 4 (3 + 1 replacement)", n)
 	}
-	if n := w.calls("DeleteInstance"); n != 0 {
+	if n := w.Calls("DeleteInstance"); n != 0 {
 		t.Fatalf("DeleteInstance called %d times while healing", n)
 	}
 	ids = emuctl.IDs(healed)
-	w.waitCLI("group describe to show the replacement", func(out string) bool { return sameStrings(harness.IDs(out, "i-"), ids) },
+	w.WaitCLI("group describe to show the replacement", func(out string) bool { return harness.SameIDs(harness.IDs(out, "i-"), ids) },
 		"group", "describe", "cattle")
 
 	// --- free: InfraKit lets go, the instances stay
@@ -224,25 +225,25 @@ func TestCattleLifecycle(t *testing.T) {
 	if r := e.CLI("group", "describe", "cattle"); r.ExitCode == 0 {
 		t.Fatalf("describe of a freed group succeeded:\n%s", r)
 	}
-	if got := emuctl.IDs(w.live(group)); !sameStrings(got, ids) {
+	if got := emuctl.IDs(w.Live(group)); !harness.SameIDs(got, ids) {
 		t.Fatalf("instances after free: %v, want %v", got, ids)
 	}
-	if got := harness.IDs(e.MustCLI("instance-aliyun", "describe"), "i-"); !sameStrings(got, ids) {
+	if got := harness.IDs(e.MustCLI("instance-aliyun", "describe"), "i-"); !harness.SameIDs(got, ids) {
 		t.Fatalf("instance-aliyun describe after free: %v, want %v", got, ids)
 	}
 
 	// --- commit again: the group adopts the instances, creating none
-	runs, deletes := w.calls("RunInstances"), w.calls("DeleteInstance")
+	runs, deletes := w.Calls("RunInstances"), w.Calls("DeleteInstance")
 	mustEqual(t, "re-commit", strings.TrimSpace(e.MustCLI("group", "commit", specPath)), "Committed cattle: Managing 3 instances")
-	described := w.calls("DescribeInstances")
+	described := w.Calls("DescribeInstances")
 	// several group polls (each is a DescribeInstances) happen before we judge
-	w.waitCalls("DescribeInstances", described+6)
-	w.waitCLI("the group to report the adopted instances", func(out string) bool { return sameStrings(harness.IDs(out, "i-"), ids) },
+	w.WaitCalls("DescribeInstances", described+6)
+	w.WaitCLI("the group to report the adopted instances", func(out string) bool { return harness.SameIDs(harness.IDs(out, "i-"), ids) },
 		"group", "describe", "cattle")
-	if r, d := w.calls("RunInstances"), w.calls("DeleteInstance"); r != runs || d != deletes {
+	if r, d := w.Calls("RunInstances"), w.Calls("DeleteInstance"); r != runs || d != deletes {
 		t.Fatalf("re-commit of a freed group made RunInstances %d->%d, DeleteInstance %d->%d: it did not adopt", runs, r, deletes, d)
 	}
-	if got := emuctl.IDs(w.live(group)); !sameStrings(got, ids) {
+	if got := emuctl.IDs(w.Live(group)); !harness.SameIDs(got, ids) {
 		t.Fatalf("instances after re-commit: %v, want %v", got, ids)
 	}
 
@@ -258,7 +259,7 @@ func TestCattleLifecycle(t *testing.T) {
 		"Committing cattle would involve: Performing a rolling update on 3 instances, then adding 2 instances to increase the group size to 5")
 	mustEqual(t, "commit v2", strings.TrimSpace(e.MustCLI("group", "commit", v2)),
 		"Committed cattle: Performing a rolling update on 3 instances, then adding 2 instances to increase the group size to 5")
-	updated := w.waitLive("5 Running instances of the new config", group, func(v []emulator.InstanceView) bool {
+	updated := w.WaitLive("5 Running instances of the new config", group, func(v []emulator.InstanceView) bool {
 		if !allRunning(5)(v) {
 			return false
 		}
@@ -277,18 +278,18 @@ func TestCattleLifecycle(t *testing.T) {
 		if contains(emuctl.IDs(updated), id) {
 			t.Fatalf("old instance %s survived the rolling update", id)
 		}
-		if v, err := w.emu.Instance(w.ctx, id); err != nil || !v.Released || v.ReleaseReason != emulator.ReleaseDeleted {
+		if v, err := w.Emu.Instance(w.Ctx, id); err != nil || !v.Released || v.ReleaseReason != emulator.ReleaseDeleted {
 			t.Fatalf("old instance %s after the rolling update: %+v %v", id, v, err)
 		}
 	}
-	if n := w.calls("RunInstances"); n != 9 {
+	if n := w.Calls("RunInstances"); n != 9 {
 		t.Fatalf("RunInstances called %d times, want 9 (4 + 5 of the new config)", n)
 	}
-	if n := w.calls("DeleteInstance"); n != 3 {
+	if n := w.Calls("DeleteInstance"); n != 3 {
 		t.Fatalf("DeleteInstance called %d times, want 3 (the old config)", n)
 	}
 	ids = emuctl.IDs(updated)
-	out = w.waitCLI("group describe to show the new config", func(out string) bool { return sameStrings(harness.IDs(out, "i-"), ids) },
+	out = w.WaitCLI("group describe to show the new config", func(out string) bool { return harness.SameIDs(harness.IDs(out, "i-"), ids) },
 		"group", "describe", "cattle")
 	harness.MustContain(t, "group describe after update", out, "infrakit.config.hash="+hash2)
 	if strings.Contains(out, hash1) {
@@ -299,22 +300,22 @@ func TestCattleLifecycle(t *testing.T) {
 
 	// --- destroy: nothing left
 	mustEqual(t, "destroy", strings.TrimSpace(e.MustCLI("group", "destroy", "cattle")), "Destroy cattle initiated")
-	w.waitLive("all instances to be released", nil, func(v []emulator.InstanceView) bool { return len(v) == 0 })
+	w.WaitLive("all instances to be released", nil, func(v []emulator.InstanceView) bool { return len(v) == 0 })
 	if got := harness.IDs(e.MustCLI("instance-aliyun", "describe"), "i-"); len(got) != 0 {
 		t.Fatalf("instance-aliyun describe after destroy: %v", got)
 	}
 	if got := harness.Lines(e.MustCLI("group", "ls")); len(got) != 1 {
 		t.Fatalf("group ls after destroy = %q", got)
 	}
-	stats, err := w.emu.Stats(w.ctx)
+	stats, err := w.Emu.Stats(w.Ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if stats.Calls["RunInstances"] != 9 || stats.Calls["DeleteInstance"] != 8 || stats.Instances["Released"] != 9 || len(stats.Instances) != 1 {
-		t.Fatalf("emulator after destroy: %s", dump(stats))
+		t.Fatalf("emulator after destroy: %s", aliyunenv.Dump(stats))
 	}
 
-	w.stop()
+	w.Stop()
 }
 
 func contains(list []string, s string) bool {
@@ -324,13 +325,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// waitCalls waits until the emulator has served at least n calls of action.
-func (w *world) waitCalls(action string, n int) {
-	w.t.Helper()
-	var got int
-	if !harness.EventuallyEvery(waitTimeout, pollEvery, func() bool { got = w.calls(action); return got >= n }) {
-		w.t.Fatalf("%s: %d calls, waited for %d", action, got, n)
-	}
 }

@@ -21,7 +21,7 @@ import (
 func TestExamplesAreValid(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, worldOptions{namespaceTags: "e2e=examples"})
-	client, err := rpcinstance.NewClient(plugin.Name(pluginName), w.e.SocketPath(pluginName))
+	client, err := rpcinstance.NewClient(plugin.Name(pluginName), w.E.SocketPath(pluginName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,8 +68,8 @@ func TestExamplesAreValid(t *testing.T) {
 			}
 		})
 	}
-	if _, err := os.Stat(w.e.SocketPath(pluginName)); err != nil {
+	if _, err := os.Stat(w.E.SocketPath(pluginName)); err != nil {
 		t.Fatal(err)
 	}
-	w.stop()
+	w.Stop()
 }

@@ -1,11 +1,11 @@
 package aliyun
 
 import (
-	"sort"
 	"strings"
 	"testing"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/e2e/aliyunenv"
 	"infrakit.aliyun/internal/e2e/emuctl"
 	"infrakit.aliyun/internal/e2e/harness"
 )
@@ -16,7 +16,7 @@ import (
 func TestPetsKeepTheirIPs(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, worldOptions{credsFromEnv: true})
-	e := w.e
+	e := w.E
 	specPath := examplePath(t, "aliyun-pets.json")
 	spec := readSpec(t, specPath)
 	ips := spec.Properties.Allocation.LogicalIDs
@@ -27,10 +27,10 @@ func TestPetsKeepTheirIPs(t *testing.T) {
 
 	out := strings.TrimSpace(e.MustCLI("group", "commit", specPath))
 	harness.MustContain(t, "commit", out, "Committed pets")
-	pets := w.waitLive("a Running pet per logical ID", group, allRunning(len(ips)))
+	pets := w.WaitLive("a Running pet per logical ID", group, allRunning(len(ips)))
 	checkMembers(t, pets, spec, nil)
 	checkPets(t, pets, ips)
-	if n := w.calls("RunInstances"); n != len(ips) {
+	if n := w.Calls("RunInstances"); n != len(ips) {
 		t.Fatalf("RunInstances called %d times for %d pets", n, len(ips))
 	}
 
@@ -50,10 +50,10 @@ func TestPetsKeepTheirIPs(t *testing.T) {
 	// kill the middle pet: its replacement is a new instance with the same IP
 	ip := ips[1]
 	victim := byIP[ip]
-	if _, err := w.emu.Kill(w.ctx, victim); err != nil {
+	if _, err := w.Emu.Kill(w.Ctx, victim); err != nil {
 		t.Fatal(err)
 	}
-	healed := w.waitLive("the killed pet to be replaced", group, func(v []emulator.InstanceView) bool {
+	healed := w.WaitLive("the killed pet to be replaced", group, func(v []emulator.InstanceView) bool {
 		return allRunning(len(ips))(v) && !contains(emuctl.IDs(v), victim)
 	})
 	checkPets(t, healed, ips)
@@ -67,19 +67,19 @@ func TestPetsKeepTheirIPs(t *testing.T) {
 		}
 	}
 	if replacement.InstanceId == "" || replacement.InstanceId == victim {
-		t.Fatalf("no new instance at %s: %s", ip, dump(healed))
+		t.Fatalf("no new instance at %s: %s", ip, aliyunenv.Dump(healed))
 	}
-	if n := w.calls("RunInstances"); n != len(ips)+1 {
+	if n := w.Calls("RunInstances"); n != len(ips)+1 {
 		t.Fatalf("RunInstances called %d times, want %d", n, len(ips)+1)
 	}
-	w.waitCLI("group describe to show the replacement at "+ip, func(out string) bool {
+	w.WaitCLI("group describe to show the replacement at "+ip, func(out string) bool {
 		f := rows(out)[replacement.InstanceId]
 		return len(harness.IDs(out, "i-")) == len(ips) && len(f) >= 2 && f[1] == ip
 	}, "group", "describe", "pets")
 
 	mustEqual(t, "destroy", strings.TrimSpace(e.MustCLI("group", "destroy", "pets")), "Destroy pets initiated")
-	w.waitLive("all pets to be released", nil, func(v []emulator.InstanceView) bool { return len(v) == 0 })
-	w.stop()
+	w.WaitLive("all pets to be released", nil, func(v []emulator.InstanceView) bool { return len(v) == 0 })
+	w.Stop()
 }
 
 // checkPets checks there is one pet per IP, with that private IP and the
@@ -93,8 +93,7 @@ func checkPets(t *testing.T, pets []emulator.InstanceView, ips []string) {
 			t.Errorf("%s: private IP %s but %s=%q", p.InstanceId, p.PrivateIpAddress, tagLogicalID, l)
 		}
 	}
-	sort.Strings(got)
-	if !sameStrings(got, ips) {
+	if !harness.SameIDs(got, ips) {
 		t.Fatalf("pets' private IPs %v, want %v", got, ips)
 	}
 }

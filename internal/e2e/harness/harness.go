@@ -29,6 +29,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -475,6 +476,37 @@ func (e *Env) Stop() {
 	wg.Wait()
 }
 
+// StopCleanly stops procs in the given order and fails the test (without
+// stopping it) for each that does not exit cleanly after SIGTERM; the
+// cleanup then logs every process's output.
+func (e *Env) StopCleanly(procs ...*Process) {
+	e.T.Helper()
+	for _, p := range procs {
+		if err := p.Stop(); err != nil {
+			e.T.Errorf("%s: exit after SIGTERM: %v", p.Name, err)
+		}
+	}
+}
+
+// CheckPluginsDirEmpty fails the test (without stopping it) unless the
+// plugins directory is empty: once every plugin is stopped, a socket or pid
+// file left there is a plugin that did not clean up.
+func (e *Env) CheckPluginsDirEmpty() {
+	e.T.Helper()
+	ents, err := os.ReadDir(e.PluginsDir)
+	if err != nil {
+		e.T.Errorf("plugins directory: %v", err)
+		return
+	}
+	var names []string
+	for _, ent := range ents {
+		names = append(names, ent.Name())
+	}
+	if len(names) > 0 {
+		e.T.Errorf("plugins directory not empty after stopping the plugins: %v", names)
+	}
+}
+
 func (e *Env) cleanup() {
 	e.Stop()
 	if e.T.Failed() {
@@ -507,6 +539,11 @@ func IDs(out, prefix string) []string {
 	}
 	sort.Strings(ids)
 	return ids
+}
+
+// SameIDs reports whether a and b hold the same IDs, in any order.
+func SameIDs(a, b []string) bool {
+	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
 }
 
 // MustContain fails the test unless out, the output of what, contains

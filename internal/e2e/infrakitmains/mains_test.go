@@ -6,7 +6,6 @@ package infrakitmains
 import (
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,19 +27,14 @@ const spec = `{"ID":"cattle","Properties":{
 // waitInstances polls `infrakit <args>` until it lists n instances.
 func waitInstances(t *testing.T, e *harness.Env, n int, args ...string) string {
 	t.Helper()
-	var out string
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		r := e.CLI(args...)
-		out = r.Stdout
-		if r.Err == nil && len(harness.IDs(out, "instance-")) == n {
-			return out
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("infrakit %s: want %d instances, last result:\n%s", strings.Join(args, " "), n, r)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var last harness.Result
+	if !harness.EventuallyEvery(30*time.Second, 100*time.Millisecond, func() bool {
+		last = e.CLI(args...)
+		return last.Err == nil && len(harness.IDs(last.Stdout, "instance-")) == n
+	}) {
+		t.Fatalf("want %d instances, last result:\n%s", n, last)
 	}
+	return last.Stdout
 }
 
 func startAll(t *testing.T) (*harness.Env, []*harness.Process) {
@@ -171,16 +165,8 @@ func TestTutorialForms(t *testing.T) {
 	}
 
 	// SIGTERM: clean exit, socket and pid file removed
-	for _, p := range procs {
-		if err := p.Stop(); err != nil {
-			t.Errorf("%s: exit after SIGTERM: %v\n%s", p.Name, err, p.Output())
-		}
-		for _, f := range []string{e.SocketPath(p.Name), e.SocketPath(p.Name) + ".pid"} {
-			if _, err := os.Lstat(f); err == nil {
-				t.Errorf("%s left behind", filepath.Base(f))
-			}
-		}
-	}
+	e.StopCleanly(procs...)
+	e.CheckPluginsDirEmpty()
 }
 
 func TestCLIErrorsAndBuiltins(t *testing.T) {

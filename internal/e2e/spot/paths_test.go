@@ -10,15 +10,15 @@ import (
 	"fmt"
 	"net/http"
 	"os/exec"
-	"reflect"
 	"regexp"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/e2e/aliyunenv"
+	"infrakit.aliyun/internal/e2e/emuctl"
 	"infrakit.aliyun/internal/e2e/harness"
 )
 
@@ -35,80 +35,44 @@ var eventsAddrLine = regexp.MustCompile(`Accepting CloudMonitor interruption eve
 // eventsAddr is where the plugin (started with --events-listen 127.0.0.1:0)
 // accepts pushed events, as it logged it.
 func (w *world) eventsAddr() string {
-	w.t.Helper()
-	m, err := w.plugin.WaitForOutput(eventsAddrLine, harness.StartTimeout)
+	w.T.Helper()
+	m, err := w.Plugin.WaitForOutput(eventsAddrLine, harness.StartTimeout)
 	if err != nil {
-		w.t.Fatal(err)
+		w.T.Fatal(err)
 	}
 	return m[1]
 }
 
 // push POSTs a CloudMonitor interruption event for id to the plugin.
 func (w *world) push(addr, id string) {
-	w.t.Helper()
-	req, _ := http.NewRequestWithContext(w.ctx, http.MethodPost, "http://"+addr+"/", strings.NewReader(interruptionEvent(id)))
+	w.T.Helper()
+	req, _ := http.NewRequestWithContext(w.Ctx, http.MethodPost, "http://"+addr+"/", strings.NewReader(interruptionEvent(id)))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		w.t.Fatal(err)
+		w.T.Fatal(err)
 	}
 	defer resp.Body.Close()
 	var body map[string]string
 	_ = json.NewDecoder(resp.Body).Decode(&body)
 	if resp.StatusCode != http.StatusAccepted || body["status"] != "interrupting" || body["instanceId"] != id {
-		w.t.Fatalf("push interruption of %s: %s %v", id, resp.Status, body)
-	}
-}
-
-// control calls the emulator's control API and decodes the answer into out.
-func (w *world) control(method, path string, out any) {
-	w.t.Helper()
-	req, _ := http.NewRequestWithContext(w.ctx, method, w.emu.URL+path, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		w.t.Fatalf("%s %s: %s", method, path, resp.Status)
-	}
-	if out != nil {
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			w.t.Fatalf("%s %s: %v", method, path, err)
-		}
+		w.T.Fatalf("push interruption of %s: %s %v", id, resp.Status, body)
 	}
 }
 
 func (w *world) disk(id string) emulator.DiskView {
-	w.t.Helper()
-	var all []emulator.DiskView
-	w.control(http.MethodGet, "/emulator/disks", &all)
+	w.T.Helper()
+	all, err := w.Emu.Disks(w.Ctx)
+	if err != nil {
+		w.T.Fatal(err)
+	}
 	for _, d := range all {
 		if d.DiskId == id {
 			return d
 		}
 	}
-	w.t.Fatalf("the emulator has no disk %s", id)
+	w.T.Fatalf("the emulator has no disk %s", id)
 	return emulator.DiskView{}
-}
-
-func (w *world) calls(actions ...string) int {
-	w.t.Helper()
-	s, err := w.emu.Stats(w.ctx)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	n := 0
-	for _, a := range actions {
-		n += s.Calls[a]
-	}
-	return n
-}
-
-// groupIDs is what `infrakit group describe <id>` lists, sorted.
-func (w *world) groupIDs(group string) []string {
-	w.t.Helper()
-	return harness.IDs(w.e.MustCLI("group", "describe", group), "i-")
 }
 
 func viewOf(all []emulator.InstanceView, id string) emulator.InstanceView {
@@ -120,37 +84,21 @@ func viewOf(all []emulator.InstanceView, id string) emulator.InstanceView {
 	return emulator.InstanceView{}
 }
 
-func sortedIDs(views []emulator.InstanceView) []string {
-	ids := make([]string, 0, len(views))
-	for _, v := range views {
-		ids = append(ids, v.InstanceId)
-	}
-	sort.Strings(ids)
-	return ids
-}
-
-// afterEmulated waits until emulated time is d past from (the group polls
-// every real second, 30 emulated ones).
-func (w *world) afterEmulated(from time.Time, d time.Duration) {
-	w.t.Helper()
-	if !harness.EventuallyEvery(waitTimeout, pollEvery, func() bool { return w.emulatedNow().After(from.Add(d)) }) {
-		w.t.Fatal("emulated time does not move")
-	}
-}
-
 // A pushed CloudMonitor event that ECS does not confirm (the emulator never
 // reclaims the instance, so it carries no Recycling lock) changes nothing:
 // the plugin checks the push with ECS before acting on it, so the instance
 // keeps its disk, stays in its group, and no replacement is made. A push is
 // a hint; a wrong or forged one must not strand a running instance.
-// (A confirmed push is the same path as a noticed reclaim, which
-// TestSpotReclaimKeepsDisks covers end to end.)
+// (A confirmed push ends in the same handling as a reclaim a describe or
+// the watcher notices, which TestSpotReclaimKeepsDisks covers end to end;
+// the push path itself is unit-tested in plugin/instance, since here a
+// group poll could notice the same lock first.)
 func TestSpotUnconfirmedPushChangesNothing(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, "--spot-watch-interval", "0", "--events-listen", "127.0.0.1:0")
 	addr := w.eventsAddr()
 	w.commit("disks")
-	first := running(w.waitFor("3 Running members", func(all []emulator.InstanceView) bool {
+	first := running(w.WaitInstances("3 Running members", func(all []emulator.InstanceView) bool {
 		return len(running(all, "")) == 3
 	}), "")
 	victim := first[1]
@@ -158,32 +106,34 @@ func TestSpotUnconfirmedPushChangesNothing(t *testing.T) {
 		t.Fatalf("member %s has data disks %v, want 1", victim.InstanceId, victim.DataDiskIds)
 	}
 	oldDisk := victim.DataDiskIds[0]
-	want := sortedIDs(first)
-	if got := w.groupIDs("spot"); !reflect.DeepEqual(got, want) {
+	want := emuctl.IDs(first)
+	if got := w.GroupIDs("spot"); !harness.SameIDs(got, want) {
 		t.Fatalf("group describe before the push: %v, want %v", got, want)
 	}
 
 	w.push(addr, victim.InstanceId)
-	if _, err := w.plugin.WaitForOutput(regexp.MustCompile(`pushed interruption not confirmed.*`+victim.InstanceId+`|`+victim.InstanceId+`.*pushed interruption not confirmed`), waitTimeout); err != nil {
+	if _, err := w.Plugin.WaitForOutput(regexp.MustCompile(`pushed interruption not confirmed.*`+victim.InstanceId+`|`+victim.InstanceId+`.*pushed interruption not confirmed`), aliyunenv.WaitTimeout); err != nil {
 		t.Fatalf("the plugin did not check the push with ECS: %v", err)
 	}
 
 	// A minute (emulated; several group polls) later: same members, nothing
 	// created or destroyed, the disk where it was, no interruption event.
-	w.afterEmulated(w.emulatedNow(), time.Minute)
-	if got := w.groupIDs("spot"); !reflect.DeepEqual(got, want) {
+	w.AfterEmulated(w.Now(), time.Minute)
+	if got := w.GroupIDs("spot"); !harness.SameIDs(got, want) {
 		t.Fatalf("group describe after an unconfirmed push: %v, want %v", got, want)
 	}
-	if n := w.calls("RunInstances"); n != 3 {
+	if n := w.Calls("RunInstances"); n != 3 {
 		t.Fatalf("RunInstances called %d times, want 3: nothing should be replaced", n)
 	}
-	if n := w.calls("DeleteInstance", "DeleteInstances", "DetachDisk"); n != 0 {
+	if n := w.Calls("DeleteInstance", "DeleteInstances", "DetachDisk"); n != 0 {
 		t.Fatalf("%d delete/detach calls: nothing should be touched", n)
 	}
 	if d := w.disk(oldDisk); d.InstanceId != victim.InstanceId {
 		t.Fatalf("disk %s is on %q, want still on %s", oldDisk, d.InstanceId, victim.InstanceId)
 	}
-	harness.MustContain(t, "events/instance/interrupting", w.e.MustCLI(pluginName, "cat", "events/instance/interrupting"), "0")
+	if got := strings.TrimSpace(w.E.MustCLI(pluginName, "cat", "events/instance/interrupting")); got != "0" {
+		t.Fatalf("events/instance/interrupting = %q, want 0", got)
+	}
 }
 
 var tailSubscribed = regexp.MustCompile(`Connected\S*\s.*topic\S*=\S*/instance/interrupting`)
@@ -193,32 +143,30 @@ var tailSubscribed = regexp.MustCompile(`Connected\S*\s.*topic\S*=\S*/instance/i
 func TestSpotTailShowsInterruption(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	harness.MustContain(t, "topics", w.e.MustCLI(pluginName, "topics"), "instance")
+	harness.MustContain(t, "topics", w.E.MustCLI(pluginName, "topics"), "instance")
 	w.commit("disks")
-	first := running(w.waitFor("3 Running members", func(all []emulator.InstanceView) bool {
+	first := running(w.WaitInstances("3 Running members", func(all []emulator.InstanceView) bool {
 		return len(running(all, "")) == 3
 	}), "")
 
-	tail := w.e.Start("tail", harness.CLI, []string{pluginName, "tail", "instance/interrupting",
+	tail := w.E.Start("tail", harness.CLI, []string{pluginName, "tail", "instance/interrupting",
 		"--view", "str://{{.Type}} {{.Topic}} {{.Properties.InstanceId}} group={{.Properties.Group}} source={{.Properties.Source}}"})
 	// And as typed, with the default view.
-	plain := w.e.Start("tail-default", harness.CLI, []string{pluginName, "tail", "instance/interrupting"})
+	plain := w.E.Start("tail-default", harness.CLI, []string{pluginName, "tail", "instance/interrupting"})
 	// The subscriptions register in the background; an event published
 	// before the plugin's broker has them would be missed.
-	if !harness.EventuallyEvery(waitTimeout, pollEvery, func() bool {
-		return len(tailSubscribed.FindAllString(w.plugin.Output(), -1)) == 2
-	}) {
-		t.Fatalf("the plugin did not register 2 subscriptions\n--- tail ---\n%s\n--- tail-default ---\n%s", tail.Output(), plain.Output())
-	}
+	w.Wait("the plugin to register 2 subscriptions", func() bool {
+		return len(tailSubscribed.FindAllString(w.Plugin.Output(), -1)) == 2
+	}, nil)
 	victim := w.preempt(first[1].InstanceId)
 	line := regexp.MustCompile(`(?m)^Interrupting instance/interrupting ` + victim.InstanceId + ` group=spot source=(watcher|describe)$`)
-	if _, err := tail.WaitForOutput(line, waitTimeout); err != nil {
+	if _, err := tail.WaitForOutput(line, aliyunenv.WaitTimeout); err != nil {
 		t.Fatalf("%v\n--- tail ---\n%s", err, tail.Output())
 	}
 
 	// {{jsonDecode .Data}} renders the decoded Interruption as a Go map.
 	data := regexp.MustCompile(`map\[Group:spot InstanceId:` + victim.InstanceId + ` .*Source:(watcher|describe) `)
-	if _, err := plain.WaitForOutput(data, waitTimeout); err != nil {
+	if _, err := plain.WaitForOutput(data, aliyunenv.WaitTimeout); err != nil {
 		t.Fatalf("%v\n--- tail-default ---\n%s", err, plain.Output())
 	}
 
@@ -234,7 +182,7 @@ func TestSpotTailShowsInterruption(t *testing.T) {
 	// The plugin still serves its events. (InfraKit's broker only drops
 	// the gone subscriber at the topic's next event, so there is no
 	// "Disconnected" to wait for here.)
-	harness.MustContain(t, "topics after tail", w.e.MustCLI(pluginName, "topics"), "instance")
+	harness.MustContain(t, "topics after tail", w.E.MustCLI(pluginName, "topics"), "instance")
 	if n := strings.Count(tail.Output(), victim.InstanceId); n != 1 {
 		t.Fatalf("tail printed the interruption %d times:\n%s", n, tail.Output())
 	}
@@ -256,7 +204,7 @@ func TestSpotPetsKeepIPAndDisk(t *testing.T) {
     "Preemption":{"KeepData":"disks"}}},
   "Flavor":{"Plugin":"flavor-vanilla","Properties":{"Init":["#!/bin/sh","mount /dev/xvdb /data"]}}}}`,
 		ips[0], ips[1], emulator.DefaultImageID, emulator.DefaultInstanceType, emulator.DefaultVSwitchH, emulator.DefaultSecurityGroupID)
-	harness.MustContain(t, "commit", w.e.MustCLI("group", "commit", w.e.WriteFile("spotpets.json", spec)), "Committed spotpets")
+	harness.MustContain(t, "commit", w.E.MustCLI("group", "commit", w.E.WriteFile("spotpets.json", spec)), "Committed spotpets")
 
 	pets := func(all []emulator.InstanceView) map[string]emulator.InstanceView {
 		out := map[string]emulator.InstanceView{}
@@ -267,7 +215,7 @@ func TestSpotPetsKeepIPAndDisk(t *testing.T) {
 		}
 		return out
 	}
-	all := w.waitFor("2 Running pets", func(all []emulator.InstanceView) bool {
+	all := w.WaitInstances("2 Running pets", func(all []emulator.InstanceView) bool {
 		p := pets(all)
 		return len(p) == 2 && p[ips[0]].Status == "Running" && p[ips[1]].Status == "Running"
 	})
@@ -276,32 +224,32 @@ func TestSpotPetsKeepIPAndDisk(t *testing.T) {
 		t.Fatalf("pet %s: tags %v, data disks %v", old.InstanceId, old.Tags, old.DataDiskIds)
 	}
 	oldDisk := old.DataDiskIds[0]
-	runs := w.calls("RunInstances")
+	runs := w.Calls("RunInstances")
 
 	victim := w.preempt(old.InstanceId)
 	// The watcher notices, the disk is kept (tagged, detached) ...
-	if !harness.EventuallyEvery(waitTimeout, pollEvery, func() bool {
+	w.Wait("disk "+oldDisk+" to be kept", func() bool {
 		d := w.disk(oldDisk)
 		return d.InstanceId == "" && d.Status == "Available" && !d.DeleteWithInstance && d.Tags["infrakit-aliyun.preempted-from"] == old.InstanceId
-	}) {
-		t.Fatalf("disk %s was not kept: %+v", oldDisk, w.disk(oldDisk))
-	}
+	}, func() string { return aliyunenv.Dump(w.disk(oldDisk)) })
 	// ... and the group's Provision of the logical ID is refused while the
 	// reclaimed instance holds the IP.
 	refused := regexp.MustCompile(`private ip still held by reclaimed instance ` + old.InstanceId)
-	if _, err := w.plugin.WaitForOutput(refused, waitTimeout); err != nil {
+	if _, err := w.Plugin.WaitForOutput(refused, aliyunenv.WaitTimeout); err != nil {
 		t.Fatal(err)
 	}
-	if n := w.calls("RunInstances"); n != runs {
+	if n := w.Calls("RunInstances"); n != runs {
 		t.Fatalf("RunInstances called while %s still holds %s (%d calls, were %d)", old.InstanceId, ips[0], n, runs)
 	}
-	if v, err := w.emu.Instance(w.ctx, old.InstanceId); err != nil || v.Released {
+	if v, err := w.Emu.Instance(w.Ctx, old.InstanceId); err != nil || v.Released {
 		t.Fatalf("reclaimed pet released before the test advanced time (%v): the check above proves nothing", err)
 	}
 
 	// Skip the rest of the 5-minute notice: ECS releases the instance.
-	w.control(http.MethodPost, "/emulator/advance?d=5m", nil)
-	all = w.waitFor("the replacement pet Running at "+ips[0]+" with the old data disk", func(all []emulator.InstanceView) bool {
+	if _, err := w.Emu.Advance(w.Ctx, 5*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	all = w.WaitInstances("the replacement pet Running at "+ips[0]+" with the old data disk", func(all []emulator.InstanceView) bool {
 		r := pets(all)[ips[0]]
 		return r.InstanceId != "" && r.InstanceId != old.InstanceId && r.Status == "Running" &&
 			len(r.DataDiskIds) == 1 && r.DataDiskIds[0] == oldDisk
@@ -323,12 +271,10 @@ func TestSpotPetsKeepIPAndDisk(t *testing.T) {
 	if p := pets(all); len(p) != 2 || p[ips[1]].InstanceId != other.InstanceId {
 		t.Fatalf("pets now %v; want %s kept at %s", p, other.InstanceId, ips[1])
 	}
-	if n := w.calls("RunInstances"); n != runs+1 {
+	if n := w.Calls("RunInstances"); n != runs+1 {
 		t.Fatalf("RunInstances called %d times since the reclaim, want 1", n-runs)
 	}
 	want := []string{other.InstanceId, repl.InstanceId}
-	sort.Strings(want)
-	if !harness.EventuallyEvery(waitTimeout, pollEvery, func() bool { return reflect.DeepEqual(w.groupIDs("spotpets"), want) }) {
-		t.Fatalf("group describe: %v, want %v", w.groupIDs("spotpets"), want)
-	}
+	w.WaitCLI(fmt.Sprintf("group describe to list %v", want), func(out string) bool { return harness.SameIDs(harness.IDs(out, "i-"), want) },
+		"group", "describe", "spotpets")
 }

@@ -7,10 +7,7 @@
 package spot
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,77 +16,36 @@ import (
 
 	"infrakit.aliyun/emulator"
 	"infrakit.aliyun/internal/e2e/aliyunenv"
-	"infrakit.aliyun/internal/e2e/emuctl"
 	"infrakit.aliyun/internal/e2e/harness"
 )
 
-const (
-	pluginName = aliyunenv.PluginName
-
-	// Emulated time runs 30x: boot (30 s) takes 1 s, the 5-minute notice 10 s.
-	timeScale   = "30"
-	waitTimeout = 60 * time.Second
-	pollEvery   = 100 * time.Millisecond
-)
+const pluginName = aliyunenv.PluginName
 
 func TestMain(m *testing.M) { os.Exit(aliyunenv.Main(m)) }
 
-type world struct {
-	t      *testing.T
-	e      *harness.Env
-	emu    *emuctl.Client
-	ctx    context.Context
-	plugin *harness.Process // infrakit-instance-aliyun
-}
+type world struct{ *aliyunenv.World }
 
-// newWorld starts the emulator, the plugin, vanilla and the group plugin.
-// pluginArgs are added to the plugin's command line after the defaults (a
-// flag given again there wins, e.g. "--spot-watch-interval", "0").
+// newWorld starts the emulator, the plugin (its reclaim watcher every
+// 300 ms), vanilla and the group plugin. Emulated time runs 30x: boot
+// (30 s) takes 1 s, the 5-minute notice 10 s. pluginArgs are added to the
+// plugin's command line after the defaults (a flag given again there wins,
+// e.g. "--spot-watch-interval", "0").
 func newWorld(t *testing.T, pluginArgs ...string) *world {
 	t.Helper()
-	e := harness.New(t, harness.Default, "INFRAKIT_GROUP_POLL_INTERVAL=1s")
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	_, emu := aliyunenv.StartEmulator(e, "--access-key-id", "emulator", "--access-key-secret", "emulator",
-		"--boot-time", "30s", "--time-scale", timeScale, "--seed", "6")
-	w := &world{t: t, e: e, emu: emu, ctx: ctx}
-	args := append([]string{"--endpoint", w.emu.URL, "--region", "cn-hangzhou",
-		"--access-key-id", "emulator", "--access-key-secret", "emulator", "--log", "5",
-		"--namespace-tags", "e2e=spot", "--spot-watch-interval", "300ms"}, pluginArgs...)
-	w.plugin = e.StartPlugin(pluginName, aliyunenv.Plugin, args...)
-	e.StartPlugin("flavor-vanilla", harness.Vanilla)
-	e.StartPlugin("group", harness.Group, "--log", "4")
-	return w
+	return &world{aliyunenv.NewWorld(t, aliyunenv.WorldOptions{
+		EmulatorArgs: []string{"--boot-time", "30s", "--time-scale", "30", "--seed", "6"},
+		PluginArgs:   append([]string{"--namespace-tags", "e2e=spot", "--spot-watch-interval", "300ms"}, pluginArgs...),
+	})}
 }
 
 // preempt reclaims an instance through the emulator's control API.
 func (w *world) preempt(id string) emulator.InstanceView {
-	w.t.Helper()
-	req, _ := http.NewRequestWithContext(w.ctx, http.MethodPost, w.emu.URL+"/emulator/instances/"+id+"/preempt", nil)
-	resp, err := http.DefaultClient.Do(req)
+	w.T.Helper()
+	v, err := w.Emu.Preempt(w.Ctx, id)
 	if err != nil {
-		w.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var v emulator.InstanceView
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&v) != nil {
-		w.t.Fatalf("preempt %s: %s", id, resp.Status)
+		w.T.Fatal(err)
 	}
 	return v
-}
-
-func (w *world) waitFor(what string, cond func(all []emulator.InstanceView) bool) []emulator.InstanceView {
-	w.t.Helper()
-	var last []emulator.InstanceView
-	if !harness.EventuallyEvery(waitTimeout, pollEvery, func() bool {
-		all, err := w.emu.Instances(w.ctx)
-		last = all
-		return err == nil && cond(all)
-	}) {
-		b, _ := json.MarshalIndent(last, "", "  ")
-		w.t.Fatalf("timed out waiting for %s; instances:\n%s", what, b)
-	}
-	return last
 }
 
 func members(all []emulator.InstanceView) []emulator.InstanceView {
@@ -114,20 +70,20 @@ func running(all []emulator.InstanceView, except string) []emulator.InstanceView
 
 // commit writes example/aliyun-spot.json with KeepData set and commits it.
 func (w *world) commit(keep string) {
-	w.t.Helper()
+	w.T.Helper()
 	root, err := harness.ModuleRoot()
 	if err != nil {
-		w.t.Fatal(err)
+		w.T.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(root, "example", "aliyun-spot.json"))
 	if err != nil {
-		w.t.Fatal(err)
+		w.T.Fatal(err)
 	}
 	spec := strings.Replace(string(b), `"KeepData": "disks"`, fmt.Sprintf(`"KeepData": %q`, keep), 1)
-	path := w.e.WriteFile("spot.json", spec)
-	out := w.e.MustCLI("group", "commit", path)
+	path := w.E.WriteFile("spot.json", spec)
+	out := w.E.MustCLI("group", "commit", path)
 	if !strings.Contains(out, "Committed spot: Managing 3 instances") {
-		w.t.Fatalf("commit: %s", out)
+		w.T.Fatalf("commit: %s", out)
 	}
 }
 
@@ -135,16 +91,16 @@ func (w *world) commit(keep string) {
 // is back to 3 Running members besides it. It returns the reclaimed
 // instance (as the emulator saw it when reclaimed) and its replacement.
 func (w *world) reclaimOne(keep string) (victim, repl emulator.InstanceView) {
-	w.t.Helper()
+	w.T.Helper()
 	w.commit(keep)
-	first := running(w.waitFor("3 Running members", func(all []emulator.InstanceView) bool {
+	first := running(w.WaitInstances("3 Running members", func(all []emulator.InstanceView) bool {
 		return len(running(all, "")) == 3
 	}), "")
 	victim = w.preempt(first[1].InstanceId)
 	if victim.PreemptedAt.IsZero() || victim.ReleaseAt.IsZero() {
-		w.t.Fatalf("emulator did not record the reclaim: %+v", victim)
+		w.T.Fatalf("emulator did not record the reclaim: %+v", victim)
 	}
-	all := w.waitFor("a Running replacement", func(all []emulator.InstanceView) bool {
+	all := w.WaitInstances("a Running replacement", func(all []emulator.InstanceView) bool {
 		return len(running(all, victim.InstanceId)) == 3
 	})
 	for _, v := range running(all, victim.InstanceId) {
@@ -159,43 +115,26 @@ func (w *world) reclaimOne(keep string) (victim, repl emulator.InstanceView) {
 // that the replacement was requested before that, and that the group stays
 // at 3 Running members.
 func (w *world) checkTimeline(victim, repl emulator.InstanceView) {
-	w.t.Helper()
-	all := w.waitFor("the reclaimed instance to be released", func(all []emulator.InstanceView) bool {
-		for _, v := range all {
-			if v.InstanceId == victim.InstanceId {
-				return v.Released
-			}
-		}
-		return false
+	w.T.Helper()
+	all := w.WaitInstances("the reclaimed instance to be released", func(all []emulator.InstanceView) bool {
+		return viewOf(all, victim.InstanceId).Released
 	})
-	var gone emulator.InstanceView
-	for _, v := range all {
-		if v.InstanceId == victim.InstanceId {
-			gone = v
-		}
-	}
+	gone := viewOf(all, victim.InstanceId)
 	if gone.ReleaseReason != emulator.ReleasePreempted {
-		w.t.Fatalf("released for %q, want %q", gone.ReleaseReason, emulator.ReleasePreempted)
+		w.T.Fatalf("released for %q, want %q", gone.ReleaseReason, emulator.ReleasePreempted)
 	}
 	if !repl.CreationTime.After(gone.PreemptedAt) || !repl.CreationTime.Before(gone.ReleasedAt) {
-		w.t.Fatalf("replacement %s created at %v; reclaim notice at %v, release at %v: want it in between",
+		w.T.Fatalf("replacement %s created at %v; reclaim notice at %v, release at %v: want it in between",
 			repl.InstanceId, repl.CreationTime, gone.PreemptedAt, gone.ReleasedAt)
 	}
-	w.t.Logf("notice %v, replacement requested %v after it, release %v after it",
+	w.T.Logf("notice %v, replacement requested %v after it, release %v after it",
 		gone.PreemptedAt.Format(time.RFC3339), repl.CreationTime.Sub(gone.PreemptedAt), gone.ReleasedAt.Sub(gone.PreemptedAt))
 	// A minute (emulated; a few group polls) after the release, still 3
 	// Running and nothing more created.
-	if !harness.EventuallyEvery(waitTimeout, pollEvery, func() bool {
-		return w.emulatedNow().After(gone.ReleasedAt.Add(time.Minute))
-	}) {
-		w.t.Fatal("emulated time does not move")
-	}
-	all, err := w.emu.Instances(w.ctx)
-	if err != nil {
-		w.t.Fatal(err)
-	}
+	w.AfterEmulated(gone.ReleasedAt, time.Minute)
+	all = w.Instances()
 	if m := members(all); len(m) != 3 || len(running(all, "")) != 3 {
-		w.t.Fatalf("after the release the group has %d live members, %d Running; want 3 and 3", len(m), len(running(all, "")))
+		w.T.Fatalf("after the release the group has %d live members, %d Running; want 3 and 3", len(m), len(running(all, "")))
 	}
 }
 
@@ -207,22 +146,18 @@ func TestSpotReclaimKeepsDisks(t *testing.T) {
 		t.Fatalf("reclaimed instance has data disks %v, want 1", victim.DataDiskIds)
 	}
 	oldDisk := victim.DataDiskIds[0]
-	w.waitFor("the old data disk on the replacement", func(all []emulator.InstanceView) bool {
-		for _, v := range all {
-			if v.InstanceId == repl.InstanceId {
-				return len(v.DataDiskIds) == 1 && v.DataDiskIds[0] == oldDisk
-			}
-		}
-		return false
+	w.WaitInstances("the old data disk on the replacement", func(all []emulator.InstanceView) bool {
+		v := viewOf(all, repl.InstanceId)
+		return len(v.DataDiskIds) == 1 && v.DataDiskIds[0] == oldDisk
 	})
 	w.checkTimeline(victim, repl)
 
 	// The InfraKit surfaces: metadata through the CLI.
-	out := w.e.MustCLI(pluginName, "cat", "region")
+	out := w.E.MustCLI(pluginName, "cat", "region")
 	if !strings.Contains(out, "cn-hangzhou") {
 		t.Fatalf("infrakit %s cat region: %q", pluginName, out)
 	}
-	out = w.e.MustCLI(pluginName, "cat", "spot/last-interruption/InstanceId")
+	out = w.E.MustCLI(pluginName, "cat", "spot/last-interruption/InstanceId")
 	if !strings.Contains(out, victim.InstanceId) {
 		t.Fatalf("infrakit %s cat spot/last-interruption/InstanceId: %q, want %s", pluginName, out, victim.InstanceId)
 	}
@@ -247,40 +182,18 @@ func TestSpotReclaimKeepsImage(t *testing.T) {
 			repl.VSwitchId, repl.InstanceType, repl.PrivateIpAddress, victim.VSwitchId, victim.InstanceType, victim.PrivateIpAddress)
 	}
 	w.checkTimeline(victim, repl)
-	if !harness.EventuallyEvery(waitTimeout, pollEvery, func() bool {
+	w.Wait("the kept image "+image.ImageId+" to be deleted once the replacement runs", func() bool {
 		ims := w.imagesOf(victim.InstanceId)
 		return len(ims) == 1 && ims[0].Deleted
-	}) {
-		t.Fatalf("kept image %s not deleted once the replacement runs", image.ImageId)
-	}
+	}, func() string { return aliyunenv.Dump(w.imagesOf(victim.InstanceId)) })
 }
 
-func (w *world) emulatedNow() time.Time {
-	w.t.Helper()
-	var v struct{ Now time.Time }
-	req, _ := http.NewRequestWithContext(w.ctx, http.MethodGet, w.emu.URL+"/emulator/time", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		w.t.Fatal(err)
-	}
-	return v.Now
-}
-
+// imagesOf is the images made of instance id.
 func (w *world) imagesOf(id string) []emulator.ImageView {
-	w.t.Helper()
-	req, _ := http.NewRequestWithContext(w.ctx, http.MethodGet, w.emu.URL+"/emulator/images", nil)
-	resp, err := http.DefaultClient.Do(req)
+	w.T.Helper()
+	all, err := w.Emu.Images(w.Ctx)
 	if err != nil {
-		w.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var all []emulator.ImageView
-	if err := json.NewDecoder(resp.Body).Decode(&all); err != nil {
-		w.t.Fatal(err)
+		w.T.Fatal(err)
 	}
 	var out []emulator.ImageView
 	for _, im := range all {
