@@ -130,11 +130,30 @@ type wireInstanceType struct {
 func actDescribeInstanceTypes(s *Server, c *call) (any, *apiError) {
 	want := c.p.list("InstanceTypes")
 	family := c.p.get("InstanceTypeFamily")
+	// Real ECS pages this call: MaxResults 1..1600 (default 100) and an
+	// opaque NextToken (here: the catalogue index to resume at).
+	max, aerr := c.p.intIn("MaxResults", 100, 1, 1600)
+	if aerr != nil {
+		return nil, aerr
+	}
+	start := 0
+	if tok := c.p.get("NextToken"); tok != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(tok, "it-"))
+		if err != nil || !strings.HasPrefix(tok, "it-") || n < 0 || n > len(s.cat.InstanceTypes) {
+			return nil, errInvalid("NextToken", "not a token this call returned")
+		}
+		start = n
+	}
 	r := &instanceTypesResp{baseResp: baseResp{c.requestID}}
 	r.InstanceTypes.InstanceType = []wireInstanceType{}
-	for _, t := range s.cat.InstanceTypes {
+	for i := start; i < len(s.cat.InstanceTypes); i++ {
+		t := s.cat.InstanceTypes[i]
 		if !inFilter(want, t.InstanceTypeId) || (family != "" && t.InstanceTypeFamily != family) {
 			continue
+		}
+		if len(r.InstanceTypes.InstanceType) == max {
+			r.NextToken = "it-" + strconv.Itoa(i)
+			break
 		}
 		gpu := ""
 		if t.GPUAmount > 0 {
