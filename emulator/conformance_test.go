@@ -19,7 +19,10 @@ import (
 )
 
 // ecsClient is the small surface the conformance scenarios need; it is
-// implemented once with aliyungo (GET) and once with the official SDK (POST).
+// implemented with aliyungo (GET, JSON), the older official SDK
+// alibaba-cloud-sdk-go (POST, HMAC-SHA1, XML answers) and the current
+// official SDK ecs-20140526 (POST, ACS3-HMAC-SHA256, JSON), so that a
+// misunderstanding shared by the emulator and one client cannot hide.
 type ecsClient interface {
 	run(image, vswitch string, amount int, tags map[string]string) ([]string, error)
 	list(tags map[string]string, max int, next string) (ids []string, nextToken string, err error)
@@ -30,6 +33,18 @@ type ecsClient interface {
 	stop(id string) error
 	remove(id string, force bool) error
 	regions() ([]string, error)
+	images() (osNameEn map[string]string, err error)
+	createDisk(zone string, size int) (string, error)
+	attachDisk(disk, inst string) error
+	diskStatus(id string) (status, instance string, err error)
+	deleteDisk(id string) error
+	createSG(name string) (string, error)
+	authorize(sg, proto, ports, cidr string) error
+	rules(sg string) ([]string, error)
+	join(inst, sg string) error
+	leave(inst, sg string) error
+	groupsOf(inst string) ([]string, error)
+	deleteSG(sg string) error
 }
 
 // apiErr extracts (HTTP status, Code) from either client's error.
@@ -499,7 +514,7 @@ func TestConformance(t *testing.T) {
 		{"acs3", newACS3Client},
 	}
 	for _, cl := range clients {
-		for _, sc := range scenarios {
+		for _, sc := range append(scenarios, moreScenarios...) {
 			t.Run(cl.name+"/"+sc.name, func(t *testing.T) {
 				t.Parallel()
 				srv, _ := newTestServer(t, Options{})

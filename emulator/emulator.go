@@ -81,6 +81,7 @@ type Server struct {
 	clock   *clock
 	st      *store
 	nonces  nonceCache
+	sgs     secGroups // security groups and their rules (secgroups.go)
 	issued  issuedKeys // temporary keys from AssumeRole / IssueSTSCredential
 	faults  faultState
 	stats   statsCounter
@@ -158,6 +159,7 @@ func newServer(opts Options) (*Server, error) {
 	s.faults.init(opts.Seed)
 	s.stats.init()
 	s.actions = actionTable()
+	s.sgs.init(cat)
 	if opts.StateFile != "" {
 		s.persist = &persister{s: s, path: opts.StateFile}
 		if err := s.persist.load(); err != nil {
