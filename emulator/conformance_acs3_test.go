@@ -148,12 +148,15 @@ type recorder struct {
 	req         *http.Request
 	body        []byte
 	contentType string
+	frozen      bool // keep the recorded request (replays pass through)
 }
 
 func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b, _ := io.ReadAll(r.Body)
 	rc.mu.Lock()
-	rc.req, rc.body = r.Clone(context.Background()), b
+	if !rc.frozen {
+		rc.req, rc.body = r.Clone(context.Background()), b
+	}
 	rc.mu.Unlock()
 	r.Body = io.NopCloser(bytes.NewReader(b))
 	rw := httptest.NewRecorder()
@@ -169,7 +172,7 @@ func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // replay sends the recorded request again, with body instead of the original.
-func (rc *recorder) replay(t *testing.T, url string, body []byte) rawResp {
+func (rc *recorder) replay(t *testing.T, url string, body []byte, mutate ...func(http.Header)) rawResp {
 	t.Helper()
 	rc.mu.Lock()
 	req, err := http.NewRequest(rc.req.Method, url+rc.req.URL.RequestURI(), bytes.NewReader(body))
@@ -178,6 +181,9 @@ func (rc *recorder) replay(t *testing.T, url string, body []byte) rawResp {
 	}
 	req.Header = rc.req.Header.Clone()
 	rc.mu.Unlock()
+	for _, m := range mutate {
+		m(req.Header)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -220,6 +226,7 @@ func TestACS3Wire(t *testing.T) {
 	}
 	rc.mu.Lock()
 	auth, q, ctype := rc.req.Header.Get("Authorization"), rc.req.URL.Query(), rc.contentType
+	rc.frozen = true
 	rc.mu.Unlock()
 	if !strings.HasPrefix(auth, "ACS3-HMAC-SHA256 Credential=emulator,") || rc.req.Method != http.MethodPost || q.Has("Action") || q.Has("Signature") {
 		t.Fatalf("SDK did not send an ACS3 request: %s %s %q", rc.req.Method, rc.req.URL, auth)
@@ -240,6 +247,33 @@ func TestACS3Wire(t *testing.T) {
 	if r := rc.replay(t, front.URL, append(rc.body, "&Amount=50"...)); r.Status != 400 || r.Code() != "SignatureDoesNotMatch" {
 		t.Fatalf("tampered body: %d %s", r.Status, r.Text)
 	}
+	// Malformed or incomplete Authorization headers, and a header that
+	// decides the request but is not signed.
+	for _, c := range []struct {
+		name   string
+		mutate func(http.Header)
+		status int
+		code   string
+	}{
+		{"other algorithm", func(h http.Header) {
+			h.Set("Authorization", strings.Replace(h.Get("Authorization"), "ACS3-HMAC-SHA256", "ACS3-HMAC-SM3", 1))
+		}, 400, "IncompleteSignature"},
+		{"no signature", func(h http.Header) {
+			a := h.Get("Authorization")
+			h.Set("Authorization", a[:strings.Index(a, ",Signature=")])
+		}, 400, "IncompleteSignature"},
+		{"action not signed", func(h http.Header) {
+			h.Set("Authorization", strings.Replace(h.Get("Authorization"), "x-acs-action;", "", 1))
+		}, 400, "IncompleteSignature"},
+		{"extra unsigned x-acs header", func(h http.Header) { h.Set("x-acs-security-token", "t") }, 400, "IncompleteSignature"},
+		{"no date", func(h http.Header) { h.Del("x-acs-date") }, 400, "MissingParameter"},
+		{"other action", func(h http.Header) { h.Set("x-acs-action", "DeleteInstance") }, 400, "SignatureDoesNotMatch"},
+		{"other version", func(h http.Header) { h.Set("x-acs-version", "2016-04-28") }, 400, "InvalidVersion"},
+	} {
+		if r := rc.replay(t, front.URL, rc.body, c.mutate); r.Status != c.status || r.Code() != c.code {
+			t.Errorf("%s: want %d %s, got %d %s", c.name, c.status, c.code, r.Status, r.Text)
+		}
+	}
 	_, err = mk(DefaultAccessKeyID, "wrong").DescribeRegions(&ecs7.DescribeRegionsRequest{})
 	wantCode(t, err, http.StatusBadRequest, "SignatureDoesNotMatch")
 	_, err = mk("LTAIunknown", "x").DescribeRegions(&ecs7.DescribeRegionsRequest{})
@@ -251,10 +285,31 @@ func TestACS3Wire(t *testing.T) {
 	fc.Add(16 * time.Minute) // the server's clock runs ahead of the SDK's
 	_, err = c.DescribeRegions(&ecs7.DescribeRegionsRequest{})
 	wantCode(t, err, http.StatusBadRequest, "InvalidTimeStamp.Expired")
-	if got := srv.Stats().Calls["RunInstances"]; got != 3 {
-		t.Fatalf("RunInstances calls %d (1 + 2 refused)", got)
+	if got := srv.Stats().Calls["RunInstances"]; got != 9 {
+		t.Fatalf("RunInstances calls %d (1 + 8 refused replays; the 9th replay was relabelled DeleteInstance)", got)
 	}
 	if n := len(srv.Stats().Instances); n != 1 {
 		t.Fatalf("refused requests created instances: %d", n)
 	}
+}
+
+// TestACS3STS: the default SDK with a temporary credential sends
+// x-acs-security-token; the emulator checks it like SecurityToken.
+func TestACS3STS(t *testing.T) {
+	srv, _ := newTestServer(t, Options{STSKeys: map[string]STSCredential{
+		"STS.key": {AccessKeySecret: "sts-secret", SecurityToken: "token-1", Expiration: time.Now().Add(time.Hour)},
+	}})
+	mk := func(token string) *ecs7.Client {
+		c, err := ecs7.NewClient(&openapi.Config{AccessKeyId: tea.String("STS.key"), AccessKeySecret: tea.String("sts-secret"),
+			SecurityToken: tea.String(token), RegionId: tea.String(DefaultRegion), Endpoint: tea.String(srv.Addr()), Protocol: tea.String("http")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if _, err := mk("token-1").DescribeRegions(&ecs7.DescribeRegionsRequest{}); err != nil {
+		t.Fatalf("with token: %v", err)
+	}
+	_, err := mk("token-2").DescribeRegions(&ecs7.DescribeRegionsRequest{})
+	wantCode(t, err, http.StatusBadRequest, "InvalidSecurityToken.MismatchWithAccessKey")
 }

@@ -71,6 +71,8 @@ func actCopyImage(s *Server, c *call) (any, *apiError) {
 		return nil, newErr(http.StatusForbidden, "InvalidImageId.IsSystemImage",
 			"The specified image %s is a public image; only custom images can be copied.", id)
 	}
+	// The copy gets its own snapshot in the destination region (not
+	// modelled), so it does not hold on to the source's snapshot.
 	ids, err := s.createOnce(c, func() ([]string, *apiError) {
 		src, err := s.st.liveImage(id, region)
 		if err != nil {
@@ -85,7 +87,7 @@ func actCopyImage(s *Server, c *call) (any, *apiError) {
 			}
 		}
 		im := &customImage{Seq: s.st.nextSeq(), ID: s.st.newID("m", dest), RegionID: dest, Name: name,
-			Description: c.p.get("DestinationDescription"), SourceSnapshot: src.SourceSnapshot, SourceInstance: src.SourceInstance,
+			Description: c.p.get("DestinationDescription"), SourceInstance: src.SourceInstance,
 			OSName: src.OSName, OSType: src.OSType, Platform: src.Platform, Architecture: src.Architecture, Size: src.Size,
 			Tags: tags, Created: c.now, Ready: c.now.Add(ImageCreateTime)}
 		if im.Name == "" {
