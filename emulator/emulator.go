@@ -81,7 +81,7 @@ type Server struct {
 	clock   *clock
 	st      *store
 	nonces  nonceCache
-	sgs     secGroups // security groups and their rules (secgroups.go)
+	sgs     secGroups  // security groups and their rules (secgroups.go)
 	issued  issuedKeys // temporary keys from AssumeRole / IssueSTSCredential
 	faults  faultState
 	stats   statsCounter
