@@ -330,7 +330,11 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request, reqID string)
 		action = p["Action"]
 	}
 	if action == "" {
-		s.writeError(w, reqID, errMissing("Action"))
+		if acs3 {
+			s.writeError(w, reqID, errMissing("x-acs-action"))
+		} else {
+			s.writeError(w, reqID, errMissing("Action"))
+		}
 		return "", false
 	}
 	s.stats.call(action)
