@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -400,6 +402,7 @@ func TestControlInputsChecked(t *testing.T) {
 	for _, tc := range []struct{ method, path string }{
 		{http.MethodPost, "/emulator/advance?d=-5s"},
 		{http.MethodPost, "/emulator/advance?d=NaN"},
+		{http.MethodPost, "/emulator/advance?d=2000000h"},
 		{http.MethodGet, "/emulator/instances/i-nope"},
 		{http.MethodDelete, "/emulator/instances/i-nope"},
 		{http.MethodPost, "/emulator/instances/i-nope/preempt"},
@@ -418,6 +421,17 @@ func TestControlInputsChecked(t *testing.T) {
 	code, body := controlCall(t, srv, http.MethodPost, "/emulator/faults", `{"rate_limits":{"RunInstances":0},"latency_ms":5}`)
 	if code != http.StatusOK || srv.Faults().LatencyMS != 5 {
 		t.Fatalf("valid faults refused: %d %s", code, body)
+	}
+}
+
+// TestControlAnswerNeverEmpty: an answer that cannot be encoded (NaN was
+// the way in) is a 500 with a JSON error, not a 200 with an empty body.
+func TestControlAnswerNeverEmpty(t *testing.T) {
+	rec := httptest.NewRecorder()
+	controlJSON(rec, http.StatusOK, map[string]float64{"SpotPriceLimit": math.NaN()})
+	var e struct{ Error string }
+	if rec.Code != http.StatusInternalServerError || json.Unmarshal(rec.Body.Bytes(), &e) != nil || !strings.Contains(e.Error, "NaN") {
+		t.Fatalf("unencodable answer: %d %q", rec.Code, rec.Body.String())
 	}
 }
 

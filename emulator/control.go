@@ -25,6 +25,10 @@ const maxControlBody = 1 << 20
 // maxFaultLatency bounds latency_ms: a longer delay only hangs clients.
 const maxFaultLatency = 10 * time.Minute
 
+// maxAdvance bounds one /emulator/advance step: emulated time is kept in a
+// time.Duration offset, which a few huge steps would overflow.
+const maxAdvance = 10 * 365 * 24 * time.Hour
+
 // advance is Advance reporting a failed save of the state file.
 func (s *Server) advance(d time.Duration) error {
 	s.clock.Advance(d)
@@ -389,8 +393,8 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		controlJSON(w, http.StatusOK, v)
 	case path == "advance" && r.Method == http.MethodPost:
 		d, err := time.ParseDuration(r.URL.Query().Get("d"))
-		if err != nil || d < 0 {
-			controlErr(w, http.StatusBadRequest, "want ?d=<non-negative Go duration>, e.g. d=30s")
+		if err != nil || d < 0 || d > maxAdvance {
+			controlErr(w, http.StatusBadRequest, fmt.Sprintf("d: want a Go duration from 0 to %v, e.g. d=30s", maxAdvance))
 			return
 		}
 		if err := s.advance(d); err != nil {
