@@ -196,6 +196,11 @@ func (p *persister) save() (uint64, error) {
 	return covered, syncDir(dir)
 }
 
+// BUG(emulator): used SignatureNonces are not kept in the state file (that
+// would turn every read into a write), so a request captured before a
+// restart can be replayed once after it, within its 15-minute timestamp
+// window. Real ECS has no restarts.
+
 // tmpInfix names the temp files of a save: "<state file>.tmp-<random>".
 const tmpInfix = ".tmp-"
 
