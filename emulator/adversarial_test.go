@@ -284,6 +284,14 @@ func TestNonFiniteNumbersRefused(t *testing.T) {
 	if n := len(srv.Instances()); n != 0 {
 		t.Fatalf("%d instances created by refused requests", n)
 	}
+	for _, x := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		if s, err := New(Options{TimeScale: x}); err == nil || !strings.Contains(err.Error(), "TimeScale") {
+			if s != nil {
+				s.Close()
+			}
+			t.Errorf("TimeScale %v: err = %v, want an error naming TimeScale", x, err)
+		}
+	}
 	mustOK(t, api(t, srv, fc, runParams(map[string]string{"SpotStrategy": "SpotWithPriceLimit", "SpotPriceLimit": "0.5"})))
 	mustOK(t, api(t, srv, fc, map[string]string{"Action": "DescribeInstances", "RegionId": DefaultRegion}))
 	code, body := controlCall(t, srv, http.MethodGet, "/emulator/instances", "")
