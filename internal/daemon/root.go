@@ -93,9 +93,10 @@ func NewRootCommand(d Deps) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   CommandName,
 		Short: "InfraKit instance plugin for Alibaba Cloud ECS",
-		Long: `Serves InfraKit's Instance SPI (` + InstanceSPI.Encode() + `, ` + LegacyInstanceSPI.Encode() + ` for InfraKit v0.5,
-` + V03InstanceSPI.Encode() + ` for v0.3.0 to v0.4.1) for Alibaba Cloud ECS on the unix socket <dir>/<name>, where <dir> is $INFRAKIT_PLUGINS_DIR,
-else $INFRAKIT_HOME/plugins, else ~/.infrakit/plugins. Stops on SIGINT or SIGTERM.
+		Long: `Serves InfraKit's Instance SPI (` + InstanceSPI.Encode() + `; ` + LegacyInstanceSPI.Encode() + ` for InfraKit v0.5;
+` + V03InstanceSPI.Encode() + ` for v0.3.0 to v0.4.1) for Alibaba Cloud ECS on the unix socket
+<dir>/<name>, where <dir> is $INFRAKIT_PLUGINS_DIR, else $INFRAKIT_HOME/plugins, else
+~/.infrakit/plugins. Stops on SIGINT or SIGTERM.
 
 Credentials and region come from the flags, else the environment:
   ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET, ALIBABA_CLOUD_SECURITY_TOKEN,
@@ -147,7 +148,7 @@ Prefer the environment for secrets: command lines are visible to other users.`,
 	f.DurationVar(&o.describeTTL, "describe-cache-ttl", ecsplugin.DefaultDescribeCacheTTL,
 		"how long one DescribeInstances scan answers other describes (groups polling at once share it), 0 to disable")
 	addSpotFlags(f, &o.spot) // events_listener.go
-	f.BoolVar(&o.privateIP, "private-ip", true, "the original aliyun plugin's flag; true is what this plugin always does, false is accepted and ignored (logged)")
+	f.BoolVar(&o.privateIP, "private-ip", true, "kept from the original aliyun plugin: true (its default) is what this plugin does; false is ignored, with a warning")
 
 	cmd.CompletionOptions.DisableDefaultCmd = true
 	cmd.AddCommand(newVersionCommand())
