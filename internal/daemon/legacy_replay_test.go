@@ -175,7 +175,9 @@ func TestReplayLegacyClients(t *testing.T) {
 			noErr(t, oldHandshake(impl.APIs, rel.requires))
 			// What master clients see (Hello) is listed too, after the old versions.
 			equal(t, []oldSpec{{"Instance", "0.3.0"}, {"Instance", "0.5.0"}, {"Event", "0.1.1"}, {"Instance", "0.6.1"}, {"Metadata", "0.1.1"}}, impl.APIs)
-			var hello struct{ Objects map[string][]struct{ Name, ProxyFor string } }
+			var hello struct {
+				Objects map[string][]struct{ Name, ProxyFor string }
+			}
 			noErr(t, call(`{"jsonrpc":"2.0","method":"Handshake.Hello","params":{},"id":1}`, &hello))
 			equal(t, []string{"Event/0.1.1", "Instance/0.6.1", "Metadata/0.1.1"}, sortedKeys(hello.Objects))
 
