@@ -31,11 +31,19 @@ type fakeMarker struct {
 	marked []string
 }
 
-func (f *fakeMarker) MarkInterrupting(id, source string) error {
+// MarkInterrupting answers like the plugin: i-unknown is not one of its
+// spot instances, "bad id" is refused.
+func (f *fakeMarker) MarkInterrupting(id, source string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.marked = append(f.marked, id+" "+source)
-	return nil
+	switch id {
+	case "i-unknown":
+		return ecsplugin.PushUnknown, nil
+	case "bad id":
+		return "", fmt.Errorf("mark instance %q interrupting: not an instance id", id)
+	}
+	return ecsplugin.PushChecking, nil
 }
 
 func TestEventsListener(t *testing.T) {
@@ -48,7 +56,13 @@ func TestEventsListener(t *testing.T) {
 	}{
 		{"interruption", http.MethodPost,
 			`{"product":"ECS","resourceId":"acs:ecs:cn-hangzhou:1:instance/i-1","level":"WARN","name":"Instance:PreemptibleInstanceInterruption","regionId":"cn-hangzhou","content":{"instanceId":"i-1","action":"delete"}}`,
-			http.StatusAccepted, `"status":"interrupting"`, []string{"i-1 cloudmonitor"}},
+			http.StatusAccepted, `"status":"checking"`, []string{"i-1 cloudmonitor"}},
+		{"not a known spot instance", http.MethodPost,
+			`{"product":"ECS","name":"Instance:PreemptibleInstanceInterruption","content":{"instanceId":"i-unknown"}}`,
+			http.StatusOK, `"ignored":"not a spot instance of this plugin's namespace`, []string{"i-unknown cloudmonitor"}},
+		{"not an instance id", http.MethodPost,
+			`{"product":"ECS","name":"Instance:PreemptibleInstanceInterruption","content":{"instanceId":"bad id"}}`,
+			http.StatusBadRequest, `not an instance id`, []string{"bad id cloudmonitor"}},
 		{"content as a JSON string", http.MethodPost,
 			`{"product":"ECS","name":"Instance:PreemptibleInstanceInterruption","content":"{\"instanceId\":\"i-2\",\"action\":\"delete\"}"}`,
 			http.StatusAccepted, `"instanceId":"i-2"`, []string{"i-2 cloudmonitor"}},

@@ -183,11 +183,12 @@
 //
 // A pushed CloudMonitor event Instance:PreemptibleInstanceInterruption
 // (MarkInterrupting; the daemon's --events-listen) is a hint, not proof:
-// the plugin looks the instance up at once, leaving it out of its group's
-// describes meanwhile, and handles it as above only if ECS shows the
-// Recycling lock. Otherwise (no lock, not in the namespace, lookup failed)
-// it is a group member again and nothing is kept; should ECS set the lock
-// later, describes and the watcher notice it.
+// nothing is hidden, delayed or kept until a look-up shows ECS's Recycling
+// lock, and then it is handled as above. Look-ups are only made for spot
+// instances of the namespace that a recent describe showed (other IDs cost
+// nothing), coalesced per instance, batched and paid from a token bucket
+// (push.go); should ECS set the lock later, describes and the watcher
+// notice it.
 //
 // Pets: while the reclaimed instance holds the private IP a logical ID asks
 // for, Provision of that logical ID fails fast with an error wrapping

@@ -24,12 +24,12 @@ import (
 // background watcher), and from then on leaves the instance out of group
 // describes, so InfraKit's group plugin provisions the replacement at the
 // notice rather than at release. A pushed CloudMonitor event only makes the
-// plugin look the instance up at once (hiding it meanwhile): it is acted on
-// only if ECS shows the lock.
+// plugin look the instance up sooner, within a budget (push.go): nothing is
+// hidden or kept until ECS shows the lock.
 //
 // Everything that must survive the plugin is in ECS tags; the in-memory
-// "doomed" set only remembers what was already noticed (and pushes being
-// checked), so it is rebuilt by the next describe after a restart.
+// "doomed" set only remembers what was already noticed, so it is rebuilt by
+// the next describe after a restart.
 
 // Tag keys and values of interruption handling.
 const (
@@ -136,12 +136,12 @@ type Interruption struct {
 	Error string   `json:",omitempty"`
 }
 
-// doomed is one noticed instance. ready is closed once its data is saved
-// (or nothing was to be saved); until then Provision in its group waits.
+// doomed is one noticed instance (ECS showed its Recycling lock). ready is
+// closed once its data is saved (or nothing was to be saved); until then
+// Provision in its group waits.
 type doomed struct {
-	info     Interruption
-	resolved bool // noticed, details known; false while a push (only an ID) is checked with ECS
-	ready    chan struct{}
+	info  Interruption
+	ready chan struct{}
 }
 
 // spotState is the plugin's in-memory interruption and InfraKit-surface state.
@@ -159,6 +159,7 @@ type spotState struct {
 	zonesAt    time.Time
 	groupLocks map[string]*sync.Mutex
 	watchDone  chan struct{} // set once the watcher runs; closed when it stops
+	push       pushState     // push.go
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -172,6 +173,7 @@ func newSpotState(now func() time.Time) *spotState {
 		lost:       newLostTracker(),
 		doomed:     map[string]*doomed{},
 		groupLocks: map[string]*sync.Mutex{},
+		push:       newPushState(),
 		ctx:        ctx,
 		cancel:     cancel,
 	}
@@ -207,6 +209,7 @@ func isSpot(inst *ecsInstance) bool {
 // observe is called for every instance any describe returns: an instance
 // with the Recycling lock is noticed (once).
 func (p *Plugin) observe(inst *ecsInstance, source string) {
+	p.noteSeen(inst)
 	if hasLock(inst, LockRecycling) {
 		p.notice(inst, source)
 	}
@@ -240,18 +243,15 @@ func (p *Plugin) notice(inst *ecsInstance, source string) {
 	s := p.spot
 	now := p.now()
 	s.mu.Lock()
-	d := s.doomed[inst.InstanceId]
-	if d != nil && d.resolved {
+	if s.doomed[inst.InstanceId] != nil {
 		s.mu.Unlock()
 		return
 	}
-	if d == nil {
-		d = s.addLocked(inst.InstanceId, source, now)
-	}
-	// A pushed mark keeps its source and times.
+	s.forgetLocked(now)
 	info := interruptionOf(inst)
-	info.Source, info.NoticedAt, info.ReleaseBy = d.info.Source, d.info.NoticedAt, d.info.ReleaseBy
-	d.info, d.resolved = info, true
+	info.Source, info.NoticedAt, info.ReleaseBy = source, now, now.Add(SpotNotice)
+	d := &doomed{info: info, ready: make(chan struct{})}
+	s.doomed[inst.InstanceId] = d
 	s.lastNotice = &info
 	s.mu.Unlock()
 
@@ -273,16 +273,6 @@ func (p *Plugin) notice(inst *ecsInstance, source string) {
 	}()
 }
 
-// addLocked records a newly noticed (or pushed) instance, not resolved
-// yet. Caller holds mu.
-func (s *spotState) addLocked(id, source string, now time.Time) *doomed {
-	s.forgetLocked(now)
-	d := &doomed{ready: make(chan struct{}),
-		info: Interruption{InstanceId: id, Source: source, NoticedAt: now, ReleaseBy: now.Add(SpotNotice)}}
-	s.doomed[id] = d
-	return d
-}
-
 // forgetLocked drops noticed instances older than doomedForget; ECS
 // released them long ago.
 func (s *spotState) forgetLocked(now time.Time) {
@@ -291,72 +281,6 @@ func (s *spotState) forgetLocked(now time.Time) {
 			delete(s.doomed, id)
 		}
 	}
-}
-
-// MarkInterrupting marks an instance as being reclaimed on a pushed
-// notice (the CloudMonitor event Instance:PreemptibleInstanceInterruption):
-// group describes omit it at once; it is then looked up, and acted on only
-// if ECS itself shows the Recycling lock. A push is a hint, not proof: acting
-// on one ECS never follows would take a running instance's disks and leave
-// it outside every group, still billed.
-func (p *Plugin) MarkInterrupting(id, source string) error {
-	if strings.TrimSpace(id) == "" {
-		return errors.New("mark instance interrupting: empty instance id")
-	}
-	s := p.spot
-	now := p.now()
-	s.mu.Lock()
-	if _, ok := s.doomed[id]; ok {
-		s.mu.Unlock()
-		return nil
-	}
-	d := s.addLocked(id, source, now)
-	s.mu.Unlock()
-
-	s.work.Add(1)
-	go func() {
-		defer s.work.Done()
-		p.resolvePushed(s.ctx, d, id, source)
-	}()
-	return nil
-}
-
-// resolvePushed looks a pushed instance up and handles it like a noticed
-// one if ECS confirms the reclaim; otherwise the mark is dropped and the
-// instance is a group member again. If ECS sets the lock later, describes
-// and the watcher notice it as usual.
-//
-// A describe may notice the lock while this runs and resolve d itself
-// (notice rewrites d.info under the lock), so id and source are passed in.
-func (p *Plugin) resolvePushed(ctx context.Context, d *doomed, id, source string) {
-	logger := p.log.WithFields(log.Fields{"action": "interruption", "instance": id, "source": source})
-	list, err := p.api.DescribeInstances(ctx, describeFilter{InstanceIDs: []string{id}})
-	var inst *ecsInstance
-	for i := range list {
-		if list[i].InstanceId == id && hasTags(list[i].tags(), p.namespace) {
-			inst = &list[i]
-		}
-	}
-	switch {
-	case err != nil:
-		logger.WithError(err).Warn("could not confirm the pushed interruption with ECS; ignored")
-	case inst == nil:
-		logger.Info("pushed interruption for an instance outside this plugin's namespace; ignored")
-	case !hasLock(inst, LockRecycling):
-		logger.Warn("pushed interruption not confirmed: ECS shows no Recycling lock on the instance; ignored")
-	default:
-		p.notice(inst, source) // resolves d in place; it closes d.ready
-		return
-	}
-	p.spot.mu.Lock()
-	defer p.spot.mu.Unlock()
-	if d.resolved {
-		return // a describe saw the lock meanwhile: d is its now
-	}
-	if p.spot.doomed[id] == d {
-		delete(p.spot.doomed, id)
-	}
-	close(d.ready)
 }
 
 // keepData saves what the instance's spec asked to keep. Errors are logged
@@ -653,13 +577,14 @@ func (p *Plugin) checkLogicalIDFree(ctx context.Context, logical string) error {
 }
 
 // waitKeep waits (bounded) until the data of every noticed instance of the
-// group has been saved, and every push is checked with ECS (its group is
-// not known before).
+// group has been saved.
 func (p *Plugin) waitKeep(ctx context.Context, group, logical string) error {
 	var waits []*doomed
 	p.spot.mu.Lock()
 	for _, d := range p.spot.doomed {
-		if !d.resolved || (d.info.Group == group && d.info.KeepData != "" && (logical == "" || d.info.LogicalID == logical)) {
+		// Only confirmed notices are here (a push adds nothing before ECS
+		// shows the lock), so an unconfirmed push never delays a Provision.
+		if d.info.Group == group && d.info.KeepData != "" && (logical == "" || d.info.LogicalID == logical) {
 			waits = append(waits, d)
 		}
 	}

@@ -402,63 +402,6 @@ func TestPetIPHeldByReclaimedInstance(t *testing.T) {
 	equal(t, "172.16.0.9", fake.runs[0].PrivateIP)
 }
 
-// lookupGate holds back the by-ID DescribeInstances of the listed
-// instances (a pushed interruption's lookup) until release is closed.
-type lookupGate struct {
-	*keepFake
-	held    map[string]bool
-	release chan struct{}
-}
-
-func (g *lookupGate) DescribeInstances(ctx context.Context, f describeFilter) ([]ecsInstance, error) {
-	for _, id := range f.InstanceIDs {
-		if g.held[id] {
-			<-g.release
-		}
-	}
-	return g.keepFake.DescribeInstances(ctx, f)
-}
-
-func TestMarkInterruptingFromPushedEvent(t *testing.T) {
-	fake := newKeepFake()
-	reclaim(fake.spotMember("i-1", "172.16.0.1", nil)) // ECS has set the lock
-	fake.spotMember("i-2", "172.16.0.2", nil)
-	fake.spotMember("i-3", "172.16.0.3", nil)
-	gate := &lookupGate{keepFake: fake, held: map[string]bool{"i-3": true}, release: make(chan struct{})}
-	p, _, _ := newTestPlugin(t, gate)
-	events := subscribe(p)
-
-	// Confirmed by the lookup alone (no describe has seen the lock yet).
-	noErr(t, p.MarkInterrupting("i-1", "cloudmonitor"))
-	var info Interruption
-	noErr(t, nextEvent(t, events).Data.Decode(&info))
-	equal(t, "i-1", info.InstanceId)
-	equal(t, "g", info.Group)
-	equal(t, "172.16.0.1", info.PrivateIP)
-	equal(t, "cloudmonitor", info.Source)
-
-	// Omitted at once, while its lookup has not answered yet (i-3 has no lock:
-	// only the mark hides it).
-	noErr(t, p.MarkInterrupting("i-3", "cloudmonitor"))
-	got, err := p.DescribeInstances(groupG, false)
-	noErr(t, err)
-	equal(t, []string{"i-2"}, ids(got), "omitted at once, before the lookup ends")
-
-	// A push ECS does not confirm (no Recycling lock), and an instance
-	// outside the namespace, are forgotten again: nothing is taken from them.
-	noErr(t, p.MarkInterrupting("i-foreign", "cloudmonitor"))
-	close(gate.release)
-	noErr(t, p.Close()) // waits for the lookups
-	if p.isDoomed("i-foreign") || p.isDoomed("i-3") {
-		t.Fatal("an unconfirmed or foreign push must not stay marked")
-	}
-	noEvent(t, events)
-	got, err = p.DescribeInstances(groupG, false)
-	noErr(t, err)
-	equal(t, []string{"i-2", "i-3"}, ids(got), "an unconfirmed push leaves the instance in its group")
-	isErr(t, p.MarkInterrupting(" ", "cloudmonitor"))
-}
-
 func TestLostInstancePublished(t *testing.T) {
 	fake := newKeepFake()
 	fake.spotMember("i-1", "172.16.0.1", nil)
