@@ -159,6 +159,8 @@ type spotState struct {
 	zonesAt    time.Time
 	groupLocks map[string]*sync.Mutex
 	watchDone  chan struct{} // set once the watcher runs; closed when it stops
+	lockFilter string        // the LockReason value the watcher sends (watchOnce)
+	watchTicks int
 	push       pushState     // push.go
 
 	ctx    context.Context // cancelled by Close
@@ -174,6 +176,7 @@ func newSpotState(now func() time.Time) *spotState {
 		doomed:     map[string]*doomed{},
 		groupLocks: map[string]*sync.Mutex{},
 		push:       newPushState(),
+		lockFilter: LockRecycling,
 		ctx:        ctx,
 		cancel:     cancel,
 	}
@@ -195,7 +198,8 @@ func (p *Plugin) keeper() (preemptAPI, bool) { return apiAs[preemptAPI](p.api) }
 
 func hasLock(inst *ecsInstance, reason string) bool {
 	for _, l := range inst.OperationLocks.LockReason {
-		if l.LockReason == reason {
+		// Without case: the API models spell it Recycling and recycling.
+		if strings.EqualFold(l.LockReason, reason) {
 			return true
 		}
 	}
@@ -606,19 +610,35 @@ func (p *Plugin) waitKeep(ctx context.Context, group, logical string) error {
 	return nil
 }
 
-// liveClaimers returns which of the given instance IDs still exist.
+// liveClaimers returns which of the given instance IDs still exist. ECS
+// takes at most 100 InstanceIds per DescribeInstances, so they are asked
+// for in pages of 100.
 func (p *Plugin) liveClaimers(ctx context.Context, ids []string) (map[string]string, error) {
 	out := map[string]string{}
-	if len(ids) == 0 {
-		return out, nil
+	uniq := map[string]bool{}
+	var list []string
+	for _, id := range ids {
+		if id != "" && !uniq[id] {
+			uniq[id] = true
+			list = append(list, id)
+		}
 	}
-	list, err := p.api.DescribeInstances(ctx, describeFilter{InstanceIDs: ids})
-	if err != nil {
-		return nil, err
-	}
-	for _, inst := range list {
-		if !skippedStatus[inst.Status] {
-			out[inst.InstanceId] = inst.Status
+	sort.Strings(list)
+	for len(list) > 0 {
+		n := len(list)
+		if n > maxIDsPerDescribe {
+			n = maxIDsPerDescribe
+		}
+		page := list[:n]
+		list = list[n:]
+		found, err := p.api.DescribeInstances(ctx, describeFilter{InstanceIDs: page})
+		if err != nil {
+			return nil, err
+		}
+		for _, inst := range found {
+			if !skippedStatus[inst.Status] {
+				out[inst.InstanceId] = inst.Status
+			}
 		}
 	}
 	return out, nil
@@ -811,20 +831,103 @@ func (p *Plugin) startWatcher(ticks <-chan time.Time, stop func()) {
 // instances only: one call whatever the namespace's size, where a full scan
 // would cost ceil(N/100) calls every tick (100 at 10,000 instances).
 // Metadata's counts by status refresh themselves when read (snapshotTTL).
+//
+// The LockReason value's case is not settled: the official API models
+// disagree ("Recycling" in one, "recycling" in two), and a filter in the
+// case ECS does not accept either fails with InvalidParameter or silently
+// matches nothing. So the watcher sends one case (lockFilter, "Recycling"
+// first) and switches, and remembers, when ECS rejects it, or when the full
+// scan it makes every fullScanEvery ticks sees a Recycling lock (compared
+// without case) that the filtered call of the same tick missed. The common
+// case costs one call per tick as before, plus ceil(N/100) calls every
+// fullScanEvery ticks (which also refresh what pushes are checked against).
 func (p *Plugin) watchOnce(ctx context.Context) {
-	list, err := p.api.DescribeInstances(ctx, describeFilter{Tags: p.namespace, LockReason: LockRecycling})
+	s := p.spot
+	s.mu.Lock()
+	filter := s.lockFilter
+	s.watchTicks++
+	full := s.watchTicks%fullScanEvery == 0
+	s.mu.Unlock()
+	logger := p.log.WithField("action", "watch")
+
+	list, err := p.api.DescribeInstances(ctx, describeFilter{Tags: p.namespace, LockReason: filter})
+	if err != nil && isParamError(err) {
+		other := otherLockCase(filter)
+		logger.WithError(err).WithFields(log.Fields{"rejected": filter, "now": other}).Info("ECS refused the LockReason filter's case; switching")
+		filter = other
+		s.mu.Lock()
+		s.lockFilter = other
+		s.mu.Unlock()
+		list, err = p.api.DescribeInstances(ctx, describeFilter{Tags: p.namespace, LockReason: filter})
+	}
+	seen := map[string]bool{}
 	if err != nil {
-		p.log.WithError(err).WithField("action", "watch").Warn("describe failed")
+		logger.WithError(err).Warn("describe failed")
 	} else {
 		for i := range list {
+			seen[list[i].InstanceId] = true
 			if isSpot(&list[i]) {
 				p.observe(&list[i], "watcher")
 			}
 		}
 	}
-	if err := p.cleanupImages(ctx); err != nil && ctx.Err() == nil {
-		p.log.WithError(err).WithField("action", "watch").Warn("image cleanup failed")
+	if full && err == nil {
+		p.fullScan(ctx, filter, seen)
 	}
+	if err := p.cleanupImages(ctx); err != nil && ctx.Err() == nil {
+		logger.WithError(err).Warn("image cleanup failed")
+	}
+}
+
+// fullScanEvery is how many watcher ticks pass between two full scans
+// (every 10 minutes at the default 30 s interval).
+const fullScanEvery = 20
+
+// fullScan describes every instance of the namespace, notices reclaims and
+// checks that the LockReason filter (in the case sent) missed none.
+func (p *Plugin) fullScan(ctx context.Context, filter string, seen map[string]bool) {
+	all, err := p.api.DescribeInstances(ctx, describeFilter{Tags: p.namespace})
+	if err != nil {
+		p.log.WithError(err).WithField("action", "watch").Warn("full describe failed")
+		return
+	}
+	missed := 0
+	for i := range all {
+		inst := &all[i]
+		p.noteSeen(inst)
+		if !isSpot(inst) || !hasLock(inst, LockRecycling) {
+			continue
+		}
+		if !seen[inst.InstanceId] {
+			missed++
+		}
+		p.observe(inst, "watcher")
+	}
+	if missed == 0 {
+		return
+	}
+	other := otherLockCase(filter)
+	p.log.WithFields(log.Fields{"action": "watch", "missed": missed, "filter": filter, "now": other}).
+		Info("the LockReason filter missed reclaimed instances a full describe shows; switching its case")
+	p.spot.mu.Lock()
+	if p.spot.lockFilter == filter {
+		p.spot.lockFilter = other
+	}
+	p.spot.mu.Unlock()
+}
+
+// otherLockCase is the other spelling of the Recycling lock.
+func otherLockCase(v string) string {
+	if v == LockRecycling {
+		return strings.ToLower(LockRecycling)
+	}
+	return LockRecycling
+}
+
+// isParamError reports an ECS refusal of a parameter's value.
+func isParamError(err error) bool {
+	c := ErrorCode(err)
+	return strings.HasPrefix(c, "InvalidParameter") || strings.HasPrefix(c, "InvalidLockReason")
 }
 
 // cleanupImages deletes kept images once they are no longer needed: when
