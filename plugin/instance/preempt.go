@@ -161,7 +161,7 @@ type spotState struct {
 	watchDone  chan struct{} // set once the watcher runs; closed when it stops
 	lockFilter string        // the LockReason value the watcher sends (watchOnce)
 	watchTicks int
-	push       pushState     // push.go
+	push       pushState // push.go
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
