@@ -158,8 +158,10 @@ type spotState struct {
 	zones      []string
 	zonesAt    time.Time
 	groupLocks map[string]*sync.Mutex
-	watchDone  chan struct{} // set once the watcher runs; closed when it stops
-	lockFilter string        // the LockReason value the watcher sends (watchOnce)
+	watchDone  chan struct{}                       // set once the watcher runs; closed when it stops
+	lockFilter string                              // the LockReason value the watcher sends (watchOnce)
+	orphans    map[string]time.Time                // kept disk -> first seen orphaned (keepdisks.go)
+	keepHook   func(point, instanceID string) bool // tests: "kill" this copy at a step
 	watchTicks int
 	push       pushState // push.go
 
@@ -177,6 +179,7 @@ func newSpotState(now func() time.Time) *spotState {
 		groupLocks: map[string]*sync.Mutex{},
 		push:       newPushState(),
 		lockFilter: LockRecycling,
+		orphans:    map[string]time.Time{},
 		ctx:        ctx,
 		cancel:     cancel,
 	}
@@ -371,36 +374,6 @@ func (p *Plugin) keepImage(ctx context.Context, k preemptAPI, info Interruption)
 	return id, nil
 }
 
-// keepDisks tags the reclaimed instance's data disks, makes them survive the
-// instance and detaches them, in that order: a disk is findable before it
-// is moved, and survives even if ECS releases the instance midway.
-func (p *Plugin) keepDisks(ctx context.Context, k preemptAPI, info Interruption) ([]string, error) {
-	disks, err := p.api.DescribeDisks(ctx, diskFilter{InstanceID: info.InstanceId})
-	if err != nil {
-		return nil, fmt.Errorf("list disks of instance %s: %w", info.InstanceId, err)
-	}
-	tags := p.keptTags(info)
-	var kept []string
-	for _, d := range disks {
-		if d.Type != "" && d.Type != "data" {
-			continue // the system disk goes with the instance
-		}
-		if err := k.TagResource(ctx, "disk", d.DiskId, tags); err != nil {
-			return kept, fmt.Errorf("tag disk %s: %w", d.DiskId, err)
-		}
-		if d.DeleteWithInstance {
-			if err := p.api.ModifyDiskAttribute(ctx, d.DiskId, false); err != nil {
-				return kept, fmt.Errorf("keep disk %s: %w", d.DiskId, err)
-			}
-		}
-		if err := k.DetachDisk(ctx, info.InstanceId, d.DiskId); err != nil && !IsNotFound(err) {
-			return kept, fmt.Errorf("detach disk %s from instance %s: %w", d.DiskId, info.InstanceId, err)
-		}
-		kept = append(kept, d.DiskId)
-	}
-	return kept, nil
-}
-
 // --- Provision side ----------------------------------------------------------
 
 // ErrKeptDataNotReady is wrapped by Provision errors that only mean "retry
@@ -490,6 +463,20 @@ func (p *Plugin) prepareReplacement(ctx context.Context, spec instance.Spec, pro
 	if err != nil || (rep.image == nil && len(rep.disks) == 0) {
 		rep.release()
 		return nil, err
+	}
+	if len(rep.disks) > 0 {
+		// Written before the first step: the instance carries the set it
+		// takes from its first moment (RunInstances tags), and the disks
+		// say a Provision is taking them (keepdisks.go).
+		req.Tags[TagReplaces] = rep.from
+		if n := len(req.Tags); n > MaxTags {
+			rep.release()
+			return nil, fmt.Errorf("tags: %d tags with %s, at most %d per instance", n, TagReplaces, MaxTags)
+		}
+		if err := p.markClaiming(ctx, k, rep); err != nil {
+			rep.release()
+			return nil, err
+		}
 	}
 	switch {
 	case rep.image != nil:
@@ -710,82 +697,6 @@ func (p *Plugin) findKeptImage(ctx context.Context, k preemptAPI, group, logical
 	return nil
 }
 
-func (p *Plugin) findKeptDisks(ctx context.Context, group, logical string, rep *replacement) error {
-	disks, err := p.api.DescribeDisks(ctx, diskFilter{Tags: mergeTags(p.namespace, map[string]string{tagGroup: group})})
-	if err != nil {
-		return fmt.Errorf("find kept disks of group %s: %w", group, err)
-	}
-	sets := map[string][]ecsDisk{}
-	var claimers []string
-	for _, d := range disks {
-		t := d.tags()
-		if t[TagPreemptedFrom] == "" || !matchesSlot(t, logical) || d.InstanceId != "" || (d.Status != "" && d.Status != "Available") {
-			continue
-		}
-		sets[t[TagPreemptedFrom]] = append(sets[t[TagPreemptedFrom]], d)
-		if c := t[TagClaimedBy]; c != "" {
-			claimers = append(claimers, c)
-		}
-	}
-	if len(sets) == 0 {
-		return nil
-	}
-	live, err := p.liveClaimers(ctx, claimers)
-	if err != nil {
-		return fmt.Errorf("check claims on kept disks: %w", err)
-	}
-	var froms []string
-	for from := range sets {
-		froms = append(froms, from)
-	}
-	sort.Strings(froms)
-	for _, from := range froms {
-		claimed := false
-		for _, d := range sets[from] {
-			if c := d.tags()[TagClaimedBy]; c != "" && live[c] != "" {
-				claimed = true
-			}
-		}
-		if !claimed {
-			rep.disks, rep.from = sets[from], from
-			return nil
-		}
-	}
-	return nil
-}
-
-// finishReplacement tags the kept data as claimed by the new instance, so no
-// other Provision takes it while the instance boots (kept disks are only
-// attached once it is Running). A failed claim is logged, not fatal: the
-// group lock still covers this process. The instance exists by now, so the
-// claim runs under a cleanupContext of its own, not under the Provision's
-// deadline that RunInstances may have used up: an unclaimed kept disk or
-// image would be handed to the next replacement as well.
-func (p *Plugin) finishReplacement(ctx context.Context, rep *replacement, id string) {
-	if rep == nil {
-		return
-	}
-	k, ok := p.keeper()
-	if !ok {
-		return
-	}
-	ctx, cancel := p.cleanupContext(ctx)
-	defer cancel()
-	claim := map[string]string{TagClaimedBy: id}
-	ids, typ := []string{}, "disk"
-	if rep.image != nil {
-		ids, typ = []string{rep.image.ImageId}, "image"
-	}
-	for _, d := range rep.disks {
-		ids = append(ids, d.DiskId)
-	}
-	for _, rid := range ids {
-		if err := k.TagResource(ctx, typ, rid, claim); err != nil {
-			p.log.WithError(err).WithFields(log.Fields{"instance": id, typ: rid}).Warn("could not claim kept " + typ)
-		}
-	}
-}
-
 // --- background watcher and image cleanup -------------------------------------
 
 // StartWatcher starts the background watcher: every interval it describes
@@ -876,6 +787,9 @@ func (p *Plugin) watchOnce(ctx context.Context) {
 	}
 	if err := p.cleanupImages(ctx); err != nil && ctx.Err() == nil {
 		logger.WithError(err).Warn("image cleanup failed")
+	}
+	if err := p.resumeKeptDisks(ctx); err != nil && ctx.Err() == nil {
+		logger.WithError(err).Warn("kept disks: could not finish moves")
 	}
 }
 

@@ -110,6 +110,14 @@ func (f *keepFake) TagResource(_ context.Context, typ, id string, tags map[strin
 	return nil
 }
 
+func (f *keepFake) DeleteDisk(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("DeleteDisk %s", id)
+	delete(f.disks, id)
+	return nil
+}
+
 func (f *keepFake) DescribeZones(context.Context) ([]string, error) {
 	return []string{"cn-hangzhou-i", "cn-hangzhou-h"}, nil
 }
@@ -300,16 +308,21 @@ func TestKeepDataDisks(t *testing.T) {
 		"SpotStrategy":"SpotAsPriceGo","DataDisk":[{"Size":20}]},"Preemption":{"KeepData":"disks"}}`)
 	id, err := p.Provision(spec)
 	noErr(t, err)
+	p.spot.work.Wait() // the attach runs in the background
 
+	// Every step is in the disk's tags before it is taken (keepdisks.go).
 	equal(t, []string{
-		"Tag disk d-1 infrakit-aliyun.preempted-from=i-1,infrakit-aliyun.vswitch=vsw-old",
+		"Tag disk d-1 infrakit-aliyun.keep-step=kept,infrakit-aliyun.kept-at=2024-01-01T00:00:00Z,infrakit-aliyun.kept=true,infrakit-aliyun.preempted-from=i-1,infrakit-aliyun.vswitch=vsw-old",
 		"ModifyDiskAttribute d-1 dwi=false",
 		"DetachDisk d-1 from i-1",
+		"Tag disk d-1 infrakit-aliyun.claim-at=2024-01-01T00:00:00Z,infrakit-aliyun.keep-step=claiming",
 		"RunInstances " + string(*id),
-		"Tag disk d-1 infrakit-aliyun.claimed-by=" + string(*id),
+		"Tag disk d-1 infrakit-aliyun.claimed-by=" + string(*id) + ",infrakit-aliyun.keep-step=claimed",
 		"AttachDisk d-1 to " + string(*id),
+		"Tag disk d-1 infrakit-aliyun.claimed-by=" + string(*id) + ",infrakit-aliyun.keep-step=attached",
 	}, fake.callLog())
 	run := fake.runs[len(fake.runs)-1]
+	equal(t, "i-1", run.Tags[TagReplaces], "the replacement names the set it takes from its first moment")
 	equal(t, 0, len(run.Args.DataDisk), "the kept disk replaces the spec's data disks")
 	equal(t, "vsw-old", run.Args.VSwitchId, "same vswitch (zone) as the kept disk")
 	equal(t, KeepDataDisks, run.Tags[TagKeepData])
