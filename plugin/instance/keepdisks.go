@@ -88,11 +88,29 @@ func (p *Plugin) keepDisks(ctx context.Context, k preemptAPI, info Interruption)
 			}
 		}
 		if err := k.DetachDisk(ctx, info.InstanceId, d.DiskId); err != nil && !IsNotFound(err) {
-			return kept, fmt.Errorf("detach disk %s from instance %s: %w", d.DiskId, info.InstanceId, err)
+			if !p.detachedByOther(ctx, err, info.InstanceId, d.DiskId) {
+				return kept, fmt.Errorf("detach disk %s from instance %s: %w", d.DiskId, info.InstanceId, err)
+			}
 		}
 		kept = append(kept, d.DiskId)
 	}
 	return kept, nil
+}
+
+// detachedByOther reports whether a refused DetachDisk only lost a race:
+// another copy of the plugin noticed the same reclaim and detached the disk
+// first (ECS answers IncorrectDiskStatus). That is said at info level.
+func (p *Plugin) detachedByOther(ctx context.Context, err error, instanceID, diskID string) bool {
+	if ErrorCode(err) != "IncorrectDiskStatus" {
+		return false
+	}
+	found, derr := p.api.DescribeDisks(ctx, diskFilter{DiskIDs: []string{diskID}})
+	if derr != nil || len(found) != 1 || found[0].InstanceId == instanceID {
+		return false
+	}
+	p.log.WithFields(log.Fields{"action": "keep-data", "instance": instanceID, "disk": diskID}).
+		Info("kept disk already detached (another copy of the plugin did it)")
+	return true
 }
 
 // keptSet is the kept disks of one reclaimed instance.
@@ -435,34 +453,8 @@ func (p *Plugin) keptDiskUnneeded(ctx context.Context, d ecsDisk, groupLive map[
 	t := d.tags()
 	switch t[TagKeepStep] {
 	case keepStepAttached:
-		group := t[tagGroup]
-		alive, known := groupLive[group]
-		if !known {
-			found, err := p.api.DescribeInstances(ctx, describeFilter{Tags: mergeTags(p.namespace, map[string]string{tagGroup: group})})
-			if err != nil {
-				return "" // keep it; next tick
-			}
-			for _, inst := range found {
-				if !skippedStatus[inst.Status] {
-					alive = true
-				}
-			}
-			groupLive[group] = alive
-		}
-		s := p.spot
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if alive {
-			delete(s.orphans, d.DiskId)
-			return ""
-		}
-		first, seen := s.orphans[d.DiskId]
-		if !seen {
-			s.orphans[d.DiskId] = now
-			return ""
-		}
-		if now.Sub(first) >= orphanGrace {
-			return fmt.Sprintf("its instance %s and every instance of group %q are gone", t[TagClaimedBy], group)
+		if p.groupGoneFor(ctx, d.DiskId, t[tagGroup], groupLive, now) {
+			return fmt.Sprintf("its instance %s and every instance of group %q are gone", t[TagClaimedBy], t[tagGroup])
 		}
 	case keepStepKept:
 		if at, err := time.Parse(time.RFC3339, t[TagKeptAt]); err == nil && now.Sub(at) > keptImageMaxAge {
@@ -470,6 +462,39 @@ func (p *Plugin) keptDiskUnneeded(ctx context.Context, d ecsDisk, groupLive map[
 		}
 	}
 	return ""
+}
+
+// groupGoneFor reports whether group has had no live instance for
+// orphanGrace, as seen by this copy's ticks for resource id (a kept disk or
+// image): the sign of InfraKit's group destroy. groupLive caches one
+// tick's look-ups.
+func (p *Plugin) groupGoneFor(ctx context.Context, id, group string, groupLive map[string]bool, now time.Time) bool {
+	alive, known := groupLive[group]
+	if !known {
+		found, err := p.api.DescribeInstances(ctx, describeFilter{Tags: mergeTags(p.namespace, map[string]string{tagGroup: group})})
+		if err != nil {
+			return false // keep it; next tick
+		}
+		for _, inst := range found {
+			if !skippedStatus[inst.Status] {
+				alive = true
+			}
+		}
+		groupLive[group] = alive
+	}
+	s := p.spot
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if alive {
+		delete(s.orphans, id)
+		return false
+	}
+	first, seen := s.orphans[id]
+	if !seen {
+		s.orphans[id] = now
+		return false
+	}
+	return now.Sub(first) >= orphanGrace
 }
 
 // --- test hooks ----------------------------------------------------------------

@@ -231,3 +231,81 @@ func (e *emuEnv) createDisk(t *testing.T, tags map[string]string) string {
 	noErr(t, err)
 	return id
 }
+
+// raceDetach is ECS as seen by the second of two copies noticing the same
+// reclaim: the other copy detaches each disk just before this one asks.
+type raceDetach struct{ *keepFake }
+
+func (f *raceDetach) DetachDisk(ctx context.Context, instanceID, diskID string) error {
+	_ = f.keepFake.DetachDisk(ctx, instanceID, diskID) // the other copy, first
+	return &APIError{Action: "DetachDisk", Code: "IncorrectDiskStatus", Message: "The current disk status does not support this operation."}
+}
+
+func (f *raceDetach) DescribeDisks(ctx context.Context, flt diskFilter) ([]ecsDisk, error) {
+	all, err := f.keepFake.DescribeDisks(ctx, diskFilter{InstanceID: flt.InstanceID, Tags: flt.Tags})
+	if len(flt.DiskIDs) == 0 {
+		return all, err
+	}
+	var out []ecsDisk
+	for _, d := range all {
+		if containsStr(flt.DiskIDs, d.DiskId) {
+			out = append(out, d)
+		}
+	}
+	return out, err
+}
+
+// The copy that loses the detach race says so at info level and still
+// reports the disk as kept: no false "could not keep the data" error.
+func TestKeepDisksLostDetachRaceIsInfo(t *testing.T) {
+	fake := &raceDetach{newKeepFake()}
+	inst := fake.spotMember("i-1", "172.16.0.1", map[string]string{TagKeepData: KeepDataDisks})
+	fake.disks["d-1"] = &ecsDisk{DiskId: "d-1", ZoneId: "cn-hangzhou-h", Status: "In_use", Type: "data", InstanceId: "i-1"}
+	reclaim(inst)
+	p, _, buf := newTestPlugin(t, fake)
+	_, err := p.DescribeInstances(groupG, false)
+	noErr(t, err)
+	p.spot.work.Wait()
+	out := buf.String()
+	contains(t, out, "kept disk already detached (another copy of the plugin did it)")
+	contains(t, out, "kept the data of a reclaimed instance")
+	if strings.Contains(out, "could not keep") || strings.Contains(out, "level=error") {
+		t.Fatalf("a lost race logged as an error:\n%s", out)
+	}
+}
+
+// A group destroyed while its replacement still boots from a kept image:
+// the image is deleted once the group has been gone for orphanGrace, not
+// kept (and billed) for keptImageMaxAge.
+func TestKeptImageDeletedAfterGroupDestroy(t *testing.T) {
+	e := preemptEmu(t)
+	p := e.plugin
+	old, err := p.Provision(spotSpec(KeepDataImage))
+	noErr(t, err)
+	e.srv.Advance(time.Minute)
+	noErr(t, e.srv.Preempt(string(*old)))
+	_, err = p.DescribeInstances(map[string]string{tagGroup: "spot"}, false)
+	noErr(t, err)
+	p.spot.work.Wait()
+	e.srv.Advance(time.Minute) // the image is Available
+	repl, err := p.Provision(spotSpec(KeepDataImage))
+	noErr(t, err)
+	image := e.view(t, string(*repl)).ImageId
+
+	noErr(t, p.Destroy(*repl, instance.Termination)) // infrakit group destroy, still Pending
+	e.srv.Advance(5 * time.Minute)                   // and ECS releases the reclaimed one
+	deleted := func() bool {
+		for _, im := range e.srv.Images() {
+			if im.ImageId == image {
+				return im.Deleted
+			}
+		}
+		t.Fatalf("no image %s", image)
+		return false
+	}
+	p.watchOnce(context.Background())
+	equal(t, false, deleted(), "not before orphanGrace")
+	e.srv.Advance(orphanGrace)
+	p.watchOnce(context.Background())
+	equal(t, true, deleted(), "no kept image left behind the group")
+}

@@ -877,6 +877,7 @@ func (p *Plugin) cleanupImages(ctx context.Context) error {
 		}
 	}
 	now := p.now()
+	groupLive := map[string]bool{}
 	for _, im := range kept {
 		t := im.tags()
 		why := ""
@@ -886,6 +887,10 @@ func (p *Plugin) cleanupImages(ctx context.Context) error {
 			why = "replacement " + claimer + " is running"
 		case claimer != "" && live[claimer] != "":
 			continue // the replacement still boots from it
+		case claimer != "" && p.groupGoneFor(ctx, im.ImageId, t[tagGroup], groupLive, now):
+			// Its replacement and its whole group are gone: InfraKit's
+			// group destroy. No replacement will ever boot from it.
+			why = "replacement " + claimer + " and every instance of group " + t[tagGroup] + " are gone"
 		case t[TagLogicalID] != "" && im.CreationTime < newest[t[tagGroup]+"\x00"+t[TagLogicalID]]:
 			why = "a newer image exists for logical id " + t[TagLogicalID]
 		default:
