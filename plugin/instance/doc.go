@@ -208,14 +208,20 @@
 // group's next Provision (same logical ID for pets, one without for
 // cattle) creates the replacement in the same vswitch without new data
 // disks, claims the kept ones (infrakit-aliyun.claimed-by=<new id>) and
-// attaches them once it runs. "image": at the notice CreateImage of the
+// attaches them once it runs. Each step of that move is written into the
+// disk's tags (infrakit-aliyun.keep-step kept/claiming/claimed/attached)
+// before it is taken, and the replacement is created with
+// infrakit-aliyun.replaces=<reclaimed id>, so any copy's watcher finishes
+// a move whose copy was killed or stopped midway (keepdisks.go); after the
+// group is destroyed, moved disks are deleted. "image": at the notice CreateImage of the
 // instance (ClientToken derived from its ID, so copies of the plugin make
 // one image), tagged like the disks plus infrakit-aliyun.instance-type;
 // Provision fails fast (ErrKeptDataNotReady) while the image is Creating,
 // then boots the replacement from it in the same vswitch and type, with
 // the spec's security groups and tags (only the IP differs). The watcher
 // deletes a kept image once its replacement is Running, when a newer image
-// exists for the same logical ID, or after 24 hours unclaimed. All links are
+// exists for the same logical ID, when its replacement and group are gone
+// (group destroy), or after 24 hours unclaimed. All links are
 // in ECS tags: any copy of the plugin finds them. Provision waits up to 5 s
 // for data still being saved from a reclaimed instance of its group.
 //
