@@ -107,6 +107,7 @@ type pushState struct {
 	pending    map[string]string    // id -> source, waiting for a look-up
 	checked    map[string]time.Time // id -> when a look-up was started
 	confirming bool
+	prunedAt   time.Time
 	stats      PushStats
 }
 
@@ -120,8 +121,15 @@ func newPushState() pushState {
 }
 
 // pruneLocked forgets what is too old to matter, so the maps stay bounded
-// by the namespace's spot instances.
+// by the namespace's spot instances. It walks them at most every
+// pushRecheckAfter (not on every push: a push storm must not buy a scan of
+// 10,000 entries each); a checked entry up to twice that old still
+// coalesces, which only saves calls.
 func (ps *pushState) pruneLocked(now time.Time) {
+	if now.Sub(ps.prunedAt) < pushRecheckAfter {
+		return
+	}
+	ps.prunedAt = now
 	for id, at := range ps.known {
 		if now.Sub(at) > spotKnownFor {
 			delete(ps.known, id)
@@ -134,9 +142,11 @@ func (ps *pushState) pruneLocked(now time.Time) {
 	}
 }
 
-// noteSeen records what a describe showed about an instance of the namespace.
+// noteSeen records what a describe showed about an instance of the
+// namespace. It runs for every instance of every describe, so it reads the
+// tag list in place rather than building a map.
 func (p *Plugin) noteSeen(inst *ecsInstance) {
-	if !hasTags(inst.tags(), p.namespace) {
+	if !inNamespace(inst, p.namespace) {
 		return
 	}
 	s := p.spot
@@ -147,6 +157,23 @@ func (p *Plugin) noteSeen(inst *ecsInstance) {
 	} else {
 		delete(s.push.known, inst.InstanceId)
 	}
+}
+
+// inNamespace reports whether the instance carries every namespace tag.
+func inNamespace(inst *ecsInstance, ns map[string]string) bool {
+	for k, v := range ns {
+		found := false
+		for _, t := range inst.Tags.Tag {
+			if t.TagKey == k && t.TagValue == v {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // validInstanceID is a cheap shape check of an ECS instance ID, so junk
@@ -191,7 +218,7 @@ func (p *Plugin) MarkInterrupting(id, source string) (string, error) {
 		ps.stats.Coalesced++
 		return PushCoalesced, nil
 	}
-	if _, ok := ps.checked[id]; ok {
+	if at, ok := ps.checked[id]; ok && now.Sub(at) < pushRecheckAfter {
 		ps.stats.Coalesced++
 		return PushCoalesced, nil
 	}

@@ -128,6 +128,7 @@ func TestPushForgedCostsAtMostTheBudget(t *testing.T) {
 		t.Fatalf("%d look-ups in %.0fs, budget %d", calls, elapsed, max)
 	}
 	st := p.pushStats()
+	t.Logf("%d pushes for %d spot members over %.0fs: %d look-ups; stats %+v", 2*20*len(spots), len(spots), elapsed, calls, st)
 	equal(t, st.Calls, calls, "every look-up counted")
 	got, err = p.DescribeInstances(groupG, false)
 	noErr(t, err)
@@ -184,4 +185,26 @@ func TestTokenBucket(t *testing.T) {
 		}
 	}
 	equal(t, 3, n, "never more than the burst")
+}
+
+// An unconfirmed instance is looked up again only after pushRecheckAfter,
+// and an instance no describe has shown for spotKnownFor is unknown again.
+func TestPushRecheckAndForget(t *testing.T) {
+	fake := newKeepFake()
+	fake.spotMember("i-1", "172.16.0.1", nil)
+	p, clock, _ := newTestPlugin(t, fake)
+	_, err := p.DescribeInstances(groupG, false)
+	noErr(t, err)
+	equal(t, PushChecking, mark(t, p, "i-1"))
+	p.spot.work.Wait()
+	clock.Sleep(pushRecheckAfter - time.Second)
+	equal(t, PushCoalesced, mark(t, p, "i-1"))
+	clock.Sleep(2 * time.Second)
+	equal(t, PushChecking, mark(t, p, "i-1"))
+	p.spot.work.Wait()
+	equal(t, 2, byIDDescribes(fake))
+	clock.Sleep(spotKnownFor + time.Minute)
+	equal(t, PushUnknown, mark(t, p, "i-1"))
+	equal(t, 2, byIDDescribes(fake))
+	equal(t, 0, len(p.spot.push.known), "forgotten")
 }
