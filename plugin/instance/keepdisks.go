@@ -27,10 +27,10 @@ import (
 // finished too: the watcher finds N by that tag. A copy that loses a race
 // (the disk already attached by another) says so at info level.
 //
-// Nothing kept is left billed after the group is gone: a disk whose move
-// was finished (keep-step=attached) and whose instance no longer exists,
-// in a group that has no live instance left, is deleted once that has held
-// for orphanGrace (InfraKit's group destroy); a disk kept at a notice and
+// Nothing kept is left billed after the group is gone: a disk a
+// replacement took (keep-step claimed or attached) whose instance no longer
+// exists, in a group that has no live instance left, is deleted once that
+// has held for orphanGrace (InfraKit's group destroy); a disk kept at a notice and
 // never claimed is deleted after keptImageMaxAge, like images. Only disks
 // carrying this plugin's namespace tags and kept=true are ever looked at,
 // so no foreign disk is touched.
@@ -446,13 +446,15 @@ func (p *Plugin) resumeSet(ctx context.Context, k preemptAPI, s keptSet, live ma
 }
 
 // keptDiskUnneeded says why an Available kept disk that nobody owns may be
-// deleted, or "" to keep it: its move was finished and its instance and
-// group are gone (for orphanGrace), or it was kept and never claimed for
-// keptImageMaxAge.
+// deleted, or "" to keep it: a replacement took it (or was made for it)
+// and that instance and the whole group are gone (for orphanGrace), or it
+// was kept and never claimed for keptImageMaxAge.
 func (p *Plugin) keptDiskUnneeded(ctx context.Context, d ecsDisk, groupLive map[string]bool, now time.Time) string {
 	t := d.tags()
 	switch t[TagKeepStep] {
-	case keepStepAttached:
+	case keepStepAttached, keepStepClaimed, keepStepClaiming:
+		// A replacement was made for it (claiming: past claimingTTL, or
+		// setOwner would still hold it) and is gone, and so is the group.
 		if p.groupGoneFor(ctx, d.DiskId, t[tagGroup], groupLive, now) {
 			return fmt.Sprintf("its instance %s and every instance of group %q are gone", t[TagClaimedBy], t[tagGroup])
 		}

@@ -309,3 +309,22 @@ func TestKeptImageDeletedAfterGroupDestroy(t *testing.T) {
 	p.watchOnce(context.Background())
 	equal(t, true, deleted(), "no kept image left behind the group")
 }
+
+// The group is destroyed while the replacement still boots, before its
+// kept disk was attached: the claimed disk is deleted with the group too.
+func TestClaimedDiskDeletedAfterGroupDestroy(t *testing.T) {
+	e := preemptEmu(t)
+	p := e.plugin
+	_, disk := e.reclaimKept(t, p)
+	p.spot.keepHook = func(at, _ string) bool { return at == keepHookClaimed } // no attach
+	repl, err := p.Provision(spotSpec(KeepDataDisks))
+	noErr(t, err)
+	equal(t, keepStepClaimed, e.diskView(t, disk).Tags[TagKeepStep])
+	noErr(t, p.Destroy(*repl, instance.Termination))
+	e.srv.Advance(5 * time.Minute) // the reclaimed one is released too
+	p.watchOnce(context.Background())
+	equal(t, false, e.diskView(t, disk).Deleted, "not before orphanGrace")
+	e.srv.Advance(orphanGrace)
+	p.watchOnce(context.Background())
+	equal(t, true, e.diskView(t, disk).Deleted)
+}
