@@ -237,6 +237,13 @@ func TestACS3Wire(t *testing.T) {
 	if got := srv.Stats().Calls["RunInstances"]; got != 1 {
 		t.Fatalf("RunInstances calls %d", got)
 	}
+	// Both signatures on one listener, one state: an HMAC-SHA1 client sees
+	// the instance the ACS3 client made.
+	list := mustOK(t, api(t, srv, fc, map[string]string{"Action": "DescribeInstances", "RegionId": DefaultRegion})).Body
+	if got := list["Instances"].(map[string]any)["Instance"].([]any); len(got) != 1 ||
+		got[0].(map[string]any)["InstanceId"] != tea.StringValue(resp.Body.InstanceIdSets.InstanceIdSet[0]) {
+		t.Fatalf("RPC-signed DescribeInstances: %v", list)
+	}
 
 	// The same request again: the nonce was used.
 	if r := rc.replay(t, front.URL, rc.body); r.Status != 400 || r.Code() != "SignatureNonceUsed" {
