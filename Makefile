@@ -14,7 +14,7 @@ TOOLS               := $(CURDIR)/$(BUILD)/tools
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK         := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
 
-.PHONY: all build binaries test vet unit lint fmt-check staticcheck bench demo clean
+.PHONY: all build binaries test vet unit lint fmt-check staticcheck bench demo clean node-sdk
 
 all: build
 
@@ -36,8 +36,23 @@ test: vet unit
 vet:
 	$(GO) vet ./...
 
-unit:
+unit: node-sdk
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+# The official Node SDK (@alicloud/ecs20140526, default settings) for the
+# emulator's conformance test, from npm at the versions of the committed
+# lockfile. Node and npm come from Debian when the machine has none.
+NODESDK_SRC := emulator/testdata/nodesdk
+NODESDK     := $(BUILD)/nodesdk
+node-sdk: $(NODESDK)/node_modules/.installed
+
+$(NODESDK)/node_modules/.installed: $(NODESDK_SRC)/package.json $(NODESDK_SRC)/package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null || \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm; }
+	mkdir -p $(NODESDK)
+	cp $(NODESDK_SRC)/package.json $(NODESDK_SRC)/package-lock.json $(NODESDK)/
+	cd $(NODESDK) && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
 
 lint: fmt-check staticcheck
 

@@ -130,11 +130,30 @@ type wireInstanceType struct {
 func actDescribeInstanceTypes(s *Server, c *call) (any, *apiError) {
 	want := c.p.list("InstanceTypes")
 	family := c.p.get("InstanceTypeFamily")
+	// Real ECS pages this call: MaxResults 1..1600 (default 100) and an
+	// opaque NextToken (here: the catalogue index to resume at).
+	max, aerr := c.p.intIn("MaxResults", 100, 1, 1600)
+	if aerr != nil {
+		return nil, aerr
+	}
+	start := 0
+	if tok := c.p.get("NextToken"); tok != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(tok, "it-"))
+		if err != nil || !strings.HasPrefix(tok, "it-") || n < 0 || n > len(s.cat.InstanceTypes) {
+			return nil, errInvalid("NextToken", "not a token this call returned")
+		}
+		start = n
+	}
 	r := &instanceTypesResp{baseResp: baseResp{c.requestID}}
 	r.InstanceTypes.InstanceType = []wireInstanceType{}
-	for _, t := range s.cat.InstanceTypes {
+	for i := start; i < len(s.cat.InstanceTypes); i++ {
+		t := s.cat.InstanceTypes[i]
 		if !inFilter(want, t.InstanceTypeId) || (family != "" && t.InstanceTypeFamily != family) {
 			continue
+		}
+		if len(r.InstanceTypes.InstanceType) == max {
+			r.NextToken = "it-" + strconv.Itoa(i)
+			break
 		}
 		gpu := ""
 		if t.GPUAmount > 0 {
@@ -340,11 +359,21 @@ type wireDiskMapping struct {
 	Type       string
 }
 
+// osNameEn is the English form of an image's OSName: ECS's OSName is the
+// Chinese-console name ("Ubuntu  22.04 64位"), OSNameEn the English one
+// ("Ubuntu  22.04 64 bit").
+func osNameEn(name string) string {
+	return strings.TrimSpace(osNameEnglish.Replace(name))
+}
+
+var osNameEnglish = strings.NewReplacer("64位", "64 bit", "32位", "32 bit", "数据中心版", "Data Center Edition",
+	"英文版", " English Edition", "中文版", " Chinese Edition")
+
 // systemImageEpoch is the fixed CreationTime of catalogue images.
 var systemImageEpoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func (s *Server) customImageWire(im *customImage, now time.Time, used bool) wireImage {
-	w := wireImage{ImageId: im.ID, ImageName: im.Name, Description: im.Description, OSName: im.OSName, OSNameEn: im.OSName,
+	w := wireImage{ImageId: im.ID, ImageName: im.Name, Description: im.Description, OSName: im.OSName, OSNameEn: osNameEn(im.OSName),
 		OSType: im.OSType, Platform: im.Platform, Architecture: im.Architecture, Size: im.Size, ImageOwnerAlias: "self",
 		Status: im.status(now), Progress: "100%", Usage: "none", CreationTime: fmtTime(im.Created),
 		IsSupportIoOptimized: true, IsSupportCloudinit: true, Tags: toWireTags(im.Tags)}
@@ -381,7 +410,7 @@ func actDescribeImages(s *Server, c *call) (any, *apiError) {
 	var all []wireImage
 	if (owner == "" || owner == "system") && len(tags) == 0 { // system images carry no tags
 		for _, im := range s.cat.Images {
-			w := wireImage{ImageId: im.ImageId, ImageName: im.ImageName, OSName: im.OSName, OSNameEn: im.OSName,
+			w := wireImage{ImageId: im.ImageId, ImageName: im.ImageName, OSName: im.OSName, OSNameEn: osNameEn(im.OSName),
 				OSType: im.OSType, Platform: im.Platform, Architecture: im.Architecture, Size: im.Size,
 				ImageOwnerAlias: "system", Status: "Available", Progress: "100%", Usage: "instance",
 				CreationTime: fmtTime(systemImageEpoch), IsSupportIoOptimized: true, IsSupportCloudinit: true, ImageVersion: "20240101"}
@@ -567,14 +596,16 @@ func actDescribeSecurityGroups(s *Server, c *call) (any, *apiError) {
 	vpc, name := c.p.get("VpcId"), c.p.get("SecurityGroupName")
 	r := &securityGroupsResp{baseResp: baseResp{c.requestID}, RegionId: region, page: pg}
 	r.SecurityGroups.SecurityGroup = []wireSecurityGroup{}
-	for _, g := range s.cat.SecurityGroups {
-		if g.RegionId != region || (vpc != "" && g.VpcId != vpc) || !inFilter(ids, g.SecurityGroupId) ||
-			(name != "" && g.SecurityGroupName != name) {
+	s.sgs.mu.Lock()
+	defer s.sgs.mu.Unlock()
+	for _, g := range s.sgs.order {
+		if g.RegionID != region || (vpc != "" && g.VpcID != vpc) || !inFilter(ids, g.ID) ||
+			(name != "" && g.Name != name) {
 			continue
 		}
 		if r.take() {
 			r.SecurityGroups.SecurityGroup = append(r.SecurityGroups.SecurityGroup, wireSecurityGroup{
-				g.SecurityGroupId, g.SecurityGroupName, "normal", "", g.VpcId, fmtTime(systemImageEpoch), wireTags{Tag: []wireTag{}}})
+				g.ID, g.Name, g.Type, g.Description, g.VpcID, fmtTime(g.Created), toWireTags(g.Tags)})
 		}
 	}
 	return r, nil

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alibabacloud-go/tea/tea"
 	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
 	sdkecs "github.com/aliyun/alibaba-cloud-sdk-go/services/ecs"
@@ -17,7 +19,10 @@ import (
 )
 
 // ecsClient is the small surface the conformance scenarios need; it is
-// implemented once with aliyungo (GET) and once with the official SDK (POST).
+// implemented with aliyungo (GET, JSON), the older official SDK
+// alibaba-cloud-sdk-go (POST, HMAC-SHA1, XML answers) and the current
+// official SDK ecs-20140526 (POST, ACS3-HMAC-SHA256, JSON), so that a
+// misunderstanding shared by the emulator and one client cannot hide.
 type ecsClient interface {
 	run(image, vswitch string, amount int, tags map[string]string) ([]string, error)
 	list(tags map[string]string, max int, next string) (ids []string, nextToken string, err error)
@@ -28,6 +33,18 @@ type ecsClient interface {
 	stop(id string) error
 	remove(id string, force bool) error
 	regions() ([]string, error)
+	images() (osNameEn map[string]string, err error)
+	createDisk(zone string, size int) (string, error)
+	attachDisk(disk, inst string) error
+	diskStatus(id string) (status, instance string, err error)
+	deleteDisk(id string) error
+	createSG(name string) (string, error)
+	authorize(sg, proto, ports, cidr string) error
+	rules(sg string) ([]string, error)
+	join(inst, sg string) error
+	leave(inst, sg string) error
+	groupsOf(inst string) ([]string, error)
+	deleteSG(sg string) error
 }
 
 // apiErr extracts (HTTP status, Code) from either client's error.
@@ -38,7 +55,25 @@ func apiErr(err error) (int, string) {
 	}
 	var s *sdkerrors.ServerError
 	if errors.As(err, &s) {
-		return s.HttpStatus(), s.ErrorCode()
+		if s.ErrorCode() != "" {
+			return s.HttpStatus(), s.ErrorCode()
+		}
+		// In XML mode the SDK only parses JSON errors: read the XML
+		// <Error> ourselves, which also checks its documented shape.
+		var x struct {
+			XMLName                                     xml.Name
+			RequestId, HostId, Code, Message, Recommend string
+		}
+		if xml.Unmarshal([]byte(s.Message()), &x) != nil || x.XMLName.Local != "Error" ||
+			x.RequestId == "" || x.HostId == "" || x.Message == "" ||
+			x.Recommend != recommend(x.Code, x.RequestId) {
+			return s.HttpStatus(), "malformed XML error: " + s.Message()
+		}
+		return s.HttpStatus(), x.Code
+	}
+	var te *tea.SDKError
+	if errors.As(err, &te) {
+		return tea.IntValue(te.StatusCode), tea.StringValue(te.Code)
 	}
 	return 0, fmt.Sprint(err)
 }
@@ -187,6 +222,7 @@ func (s sdkClient) at(r requests.AcsRequest) {
 func (s sdkClient) run(image, vswitch string, amount int, tags map[string]string) ([]string, error) {
 	r := sdkecs.CreateRunInstancesRequest()
 	s.at(r)
+	r.AcceptFormat = "XML"
 	r.RegionId, r.ImageId, r.InstanceType, r.VSwitchId, r.SecurityGroupId = DefaultRegion, image, DefaultInstanceType, vswitch, DefaultSecurityGroupID
 	r.Amount = requests.NewInteger(amount)
 	var ts []sdkecs.RunInstancesTag
@@ -204,6 +240,7 @@ func (s sdkClient) run(image, vswitch string, amount int, tags map[string]string
 func (s sdkClient) describe(tags map[string]string, ids string, max int, next string) (*sdkecs.DescribeInstancesResponse, error) {
 	r := sdkecs.CreateDescribeInstancesRequest()
 	s.at(r)
+	r.AcceptFormat = "XML"
 	r.RegionId, r.InstanceIds, r.NextToken = DefaultRegion, ids, next
 	if max > 0 {
 		r.MaxResults = requests.NewInteger(max)
@@ -248,6 +285,7 @@ func (s sdkClient) get(id string) (string, map[string]string, string, bool, erro
 func (s sdkClient) tag(id, k, v string) error {
 	r := sdkecs.CreateTagResourcesRequest()
 	s.at(r)
+	r.AcceptFormat = "XML"
 	r.RegionId, r.ResourceType = DefaultRegion, "instance"
 	r.ResourceId = &[]string{id}
 	r.Tag = &[]sdkecs.TagResourcesTag{{Key: k, Value: v}}
@@ -258,6 +296,7 @@ func (s sdkClient) tag(id, k, v string) error {
 func (s sdkClient) untag(id, k string) error {
 	r := sdkecs.CreateUntagResourcesRequest()
 	s.at(r)
+	r.AcceptFormat = "XML"
 	r.RegionId, r.ResourceType = DefaultRegion, "instance"
 	r.ResourceId = &[]string{id}
 	r.TagKey = &[]string{k}
@@ -268,6 +307,7 @@ func (s sdkClient) untag(id, k string) error {
 func (s sdkClient) start(id string) error {
 	r := sdkecs.CreateStartInstanceRequest()
 	s.at(r)
+	r.AcceptFormat = "XML"
 	r.InstanceId = id
 	_, err := s.c.StartInstance(r)
 	return err
@@ -276,6 +316,7 @@ func (s sdkClient) start(id string) error {
 func (s sdkClient) stop(id string) error {
 	r := sdkecs.CreateStopInstanceRequest()
 	s.at(r)
+	r.AcceptFormat = "XML"
 	r.InstanceId = id
 	_, err := s.c.StopInstance(r)
 	return err
@@ -284,6 +325,7 @@ func (s sdkClient) stop(id string) error {
 func (s sdkClient) remove(id string, force bool) error {
 	r := sdkecs.CreateDeleteInstanceRequest()
 	s.at(r)
+	r.AcceptFormat = "XML"
 	r.InstanceId = id
 	r.Force = requests.NewBoolean(force)
 	_, err := s.c.DeleteInstance(r)
@@ -293,6 +335,7 @@ func (s sdkClient) remove(id string, force bool) error {
 func (s sdkClient) regions() ([]string, error) {
 	r := sdkecs.CreateDescribeRegionsRequest()
 	s.at(r)
+	r.AcceptFormat = "XML"
 	resp, err := s.c.DescribeRegions(r)
 	if err != nil {
 		return nil, err
@@ -467,10 +510,11 @@ func TestConformance(t *testing.T) {
 		mk   func(t testing.TB, srv *Server) ecsClient
 	}{
 		{"aliyungo", func(_ testing.TB, srv *Server) ecsClient { return newGoClient(srv) }},
-		{"sdk", newSDKClient},
+		{"sdk-xml", newSDKClient},
+		{"acs3", newACS3Client},
 	}
 	for _, cl := range clients {
-		for _, sc := range scenarios {
+		for _, sc := range append(scenarios, moreScenarios...) {
 			t.Run(cl.name+"/"+sc.name, func(t *testing.T) {
 				t.Parallel()
 				srv, _ := newTestServer(t, Options{})

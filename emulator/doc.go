@@ -37,10 +37,18 @@
 //	req := ecs.CreateDescribeInstancesRequest()
 //	req.Scheme, req.Domain = "http", strings.TrimPrefix(srv.URL(), "http://")
 //
+//	// alibabacloud-go/ecs-20140526 (default settings: ACS3-HMAC-SHA256)
+//	c, _ := ecs.NewClient(&openapi.Config{AccessKeyId: tea.String("emulator"),
+//		AccessKeySecret: tea.String("emulator"), RegionId: tea.String("cn-hangzhou"),
+//		Endpoint: tea.String(srv.Addr()), Protocol: tea.String("http")})
+//
 // The InfraKit plugin takes the endpoint from its configuration / ECS_ENDPOINT.
-// Requests are signed and checked like real ECS: HMAC-SHA1 signature,
-// 15-minute timestamp window, nonce reuse, known access keys and, for keys
-// declared in Options.STSKeys, the SecurityToken.
+// Requests are signed and checked like real ECS, with either signature on the
+// same listener: RPC HMAC-SHA1 (Signature, Timestamp, SignatureNonce
+// parameters) or ACS3-HMAC-SHA256 (x-acs-* headers and an Authorization
+// header); 15-minute date window, nonce reuse, known access keys and, for
+// keys declared in Options.STSKeys, the SecurityToken (x-acs-security-token
+// for ACS3). Answers are JSON or XML, by Format, else Accept, else XML.
 //
 // # Seeded catalogue (DefaultCatalog)
 //

@@ -82,6 +82,7 @@ type Server struct {
 	clock   *clock
 	st      *store
 	nonces  nonceCache
+	sgs     secGroups  // security groups and their rules (secgroups.go)
 	issued  issuedKeys // temporary keys from AssumeRole / IssueSTSCredential
 	faults  faultState
 	stats   statsCounter
@@ -162,6 +163,7 @@ func newServer(opts Options) (*Server, error) {
 	s.faults.init(opts.Seed)
 	s.stats.init()
 	s.actions = actionTable()
+	s.sgs.init(cat)
 	if opts.StateFile != "" {
 		s.persist = newPersister(s, opts.StateFile)
 		if err := s.persist.load(); err != nil {
@@ -266,6 +268,7 @@ func newRequestID() string {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	xml    bool // answer in XML (Format=XML, Accept or the RPC default)
 }
 
 func (w *statusWriter) WriteHeader(code int) { w.status = code; w.ResponseWriter.WriteHeader(code) }
@@ -292,22 +295,52 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request, reqID string)
 		s.writeError(w, reqID, newErr(http.StatusMethodNotAllowed, "UnsupportedHTTPMethod", "Only GET and POST are supported."))
 		return "", false
 	}
+	sw, _ := w.(*statusWriter)
+	if sw != nil {
+		sw.xml = wantsXML(r.URL.Query().Get("Format"), r.Header.Get("Accept"))
+	}
+	// ACS3 (the current SDKs' default) signs the raw body: keep it.
+	acs3 := isACS3(r)
+	var body []byte
+	if acs3 {
+		var aerr *apiError
+		if body, aerr = readACS3Body(r); aerr != nil {
+			s.writeError(w, reqID, aerr)
+			return "", false
+		}
+	}
 	p, aerr := decodeParams(r)
 	if aerr != nil {
 		s.writeError(w, reqID, aerr)
 		return "", false
 	}
-	action = p["Action"]
+	if sw != nil {
+		sw.xml = wantsXML(p["Format"], r.Header.Get("Accept"))
+	}
+	if acs3 {
+		action = r.Header.Get("x-acs-action")
+	} else {
+		action = p["Action"]
+	}
 	if action == "" {
-		s.writeError(w, reqID, errMissing("Action"))
+		if acs3 {
+			s.writeError(w, reqID, errMissing("x-acs-action"))
+		} else {
+			s.writeError(w, reqID, errMissing("Action"))
+		}
 		return "", false
 	}
 	s.stats.call(action)
-	if p["Version"] == STSAPIVersion {
+	if !acs3 && p["Version"] == STSAPIVersion {
 		s.serveSTS(w, r.Method, p, reqID) // sts.go
 		return action, false
 	}
-	if aerr := s.authenticate(r.Method, p); aerr != nil {
+	if acs3 {
+		aerr = s.authenticateACS3(r, body, p)
+	} else {
+		aerr = s.authenticate(r.Method, p)
+	}
+	if aerr != nil {
 		s.writeError(w, reqID, aerr)
 		return action, false
 	}
@@ -365,7 +398,7 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request, reqID string)
 		s.writeError(w, reqID, aerr)
 		return action, false
 	}
-	s.writeJSON(w, http.StatusOK, resp)
+	s.writeResult(w, action, resp)
 	return action, false
 }
 
@@ -401,9 +434,15 @@ func dropConnection(w http.ResponseWriter) {
 	panic(http.ErrAbortHandler)
 }
 
-// writeError is the one place ECS API errors are written.
+// writeError is the one place ECS API errors are written, in the request's
+// format and with the diagnosis link real ECS adds.
 func (s *Server) writeError(w http.ResponseWriter, reqID string, e *apiError) {
-	s.writeJSON(w, e.Status, errorBody{RequestId: reqID, HostId: hostID, Code: e.Code, Message: e.Message})
+	body := errorBody{RequestId: reqID, HostId: hostID, Code: e.Code, Message: e.Message, Recommend: recommend(e.Code, reqID)}
+	if isXML(w) {
+		s.writeXML(w, e.Status, "Error", body)
+		return
+	}
+	s.writeJSON(w, e.Status, body)
 }
 
 func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {

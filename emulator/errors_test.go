@@ -84,7 +84,7 @@ var errCases = []errCase{
 		r.method = http.MethodPost
 		return r
 	}, 400, "SignatureDoesNotMatch"},
-	{"unknown key", func(f *fixture) raw { return p(f, "Action", "DescribeRegions", "AccessKeyId", "LTAIunknown") }, 400, "InvalidAccessKeyId.NotFound"},
+	{"unknown key", func(f *fixture) raw { return p(f, "Action", "DescribeRegions", "AccessKeyId", "LTAIunknown") }, 404, "InvalidAccessKeyId.NotFound"},
 	{"old timestamp", func(f *fixture) raw {
 		return p(f, "Action", "DescribeRegions", "Timestamp", f.fc.Now().Add(-16*time.Minute).Format("2006-01-02T15:04:05Z"))
 	}, 400, "InvalidTimeStamp.Expired"},

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"encoding/json"
+	"encoding/xml"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -77,6 +78,20 @@ func FuzzDecodeParams(f *testing.F) {
 		r.URL.RawQuery = query
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
+		// Without Format or Accept the answer is XML (the RPC default).
+		if strings.HasPrefix(w.Header().Get("Content-Type"), "text/xml") {
+			var doc struct {
+				XMLName xml.Name
+				Code    string
+			}
+			if err := xml.Unmarshal(w.Body.Bytes(), &doc); err != nil {
+				t.Fatalf("%d answer is not XML: %q", w.Code, w.Body.String())
+			}
+			if w.Code != http.StatusOK && (doc.XMLName.Local != "Error" || doc.Code == "") {
+				t.Fatalf("error without <Error><Code>: %s", w.Body.String())
+			}
+			return
+		}
 		var doc map[string]any
 		if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil {
 			t.Fatalf("%d answer is not JSON: %q", w.Code, w.Body.String())

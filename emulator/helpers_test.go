@@ -51,12 +51,15 @@ type raw struct {
 	noSign  bool
 	mutate  func(p map[string]string) // applied after signing
 	baseURL string
+	accept  string // Accept header, if any
 }
 
 type rawResp struct {
 	Status int
 	Body   map[string]any
 	Text   string
+	// ContentType of the answer; Body is decoded only for JSON answers.
+	ContentType string
 }
 
 func (r rawResp) Code() string { s, _ := r.Body["Code"].(string); return s }
@@ -111,13 +114,19 @@ func (r raw) do(t testing.TB, now time.Time) rawResp {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if r.accept != "" {
+		req.Header.Set("Accept", r.accept)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s: %v", p["Action"], err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	out := rawResp{Status: resp.StatusCode, Text: string(b)}
+	out := rawResp{Status: resp.StatusCode, Text: string(b), ContentType: resp.Header.Get("Content-Type")}
+	if strings.HasPrefix(out.ContentType, "text/xml") {
+		return out
+	}
 	if err := json.Unmarshal(b, &out.Body); err != nil {
 		t.Fatalf("%s: body %q: %v", p["Action"], b, err)
 	}

@@ -292,11 +292,11 @@ func (s *Server) parseCreate(c *call) (*createSpec, *apiError) {
 		return nil, errMissing("SecurityGroupId")
 	}
 	for _, id := range sgs {
-		g := s.cat.sgs[id]
-		if g == nil || g.RegionId != sp.region {
+		region, vpc, ok := s.sgs.lookup(id)
+		if !ok || region != sp.region {
 			return nil, newErr(http.StatusNotFound, "InvalidSecurityGroupId.NotFound", "The specified SecurityGroupId %q does not exist.", id)
 		}
-		if g.VpcId != sp.vsw.VpcId {
+		if vpc != sp.vsw.VpcId {
 			return nil, newErr(http.StatusForbidden, "InvalidSecurityGroupId.NotVpc",
 				"The security group %s is not in the VPC of vswitch %s.", id, sp.vsw.VSwitchId)
 		}

@@ -156,45 +156,17 @@ func (s *Server) authenticateVersion(method string, p params, version string) *a
 	if m := p["SignatureMethod"]; m != "" && m != "HMAC-SHA1" {
 		return newErr(http.StatusBadRequest, "InvalidParameter", "The specified SignatureMethod %q is not supported.", m)
 	}
-	if f := p["Format"]; f != "" && !strings.EqualFold(f, "JSON") {
-		// BUG(emulator): only Format=JSON is implemented; XML answers are refused.
-		return newErr(http.StatusBadRequest, "InvalidParameter", "The emulator only answers Format=JSON.")
+	if aerr := checkFormat(p["Format"]); aerr != nil {
+		return aerr
 	}
 	now := s.realNow()
-	key := p["AccessKeyId"]
-	secret, plain := s.opts.AccessKeys[key]
-	sts, isSTS := s.opts.STSKeys[key]
-	if !isSTS {
-		sts, isSTS = s.issued.get(key) // minted by AssumeRole or the metadata fake
+	secret, aerr := s.secretFor(p["AccessKeyId"], p["SecurityToken"])
+	if aerr != nil {
+		return aerr
 	}
-	switch {
-	case isSTS:
-		tok := p["SecurityToken"]
-		if tok == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(sts.SecurityToken)) != 1 {
-			return newErr(http.StatusBadRequest, "InvalidSecurityToken.MismatchWithAccessKey",
-				"The SecurityToken does not match the AccessKeyId.")
-		}
-		if !sts.Expiration.IsZero() && s.stsNow().After(sts.Expiration) {
-			return newErr(http.StatusBadRequest, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired.")
-		}
-		secret = sts.AccessKeySecret
-	case plain:
-		if p["SecurityToken"] != "" {
-			return newErr(http.StatusBadRequest, "InvalidSecurityToken.MismatchWithAccessKey",
-				"A SecurityToken was sent with a permanent AccessKeyId.")
-		}
-	default:
-		return newErr(http.StatusBadRequest, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
-	}
-	ts, err := time.Parse("2006-01-02T15:04:05Z", p["Timestamp"])
-	if err != nil {
-		return newErr(http.StatusBadRequest, "InvalidTimeStamp.Format",
-			"Specified time stamp or date value is not well formatted (want YYYY-MM-DDThh:mm:ssZ).")
-	}
-	if d := now.Sub(ts); d > timestampWindow || d < -timestampWindow {
-		return newErr(http.StatusBadRequest, "InvalidTimeStamp.Expired",
-			"Specified time stamp or date value is expired (request %s, server %s).",
-			p["Timestamp"], now.UTC().Format("2006-01-02T15:04:05Z"))
+	ts, aerr := checkTimestamp(p["Timestamp"], now, "Timestamp")
+	if aerr != nil {
+		return aerr
 	}
 	want := Sign(method, p, secret)
 	if subtle.ConstantTimeCompare([]byte(want), []byte(p["Signature"])) != 1 {
@@ -205,4 +177,49 @@ func (s *Server) authenticateVersion(method string, p params, version string) *a
 		return newErr(http.StatusBadRequest, "SignatureNonceUsed", "Specified signature nonce was used already.")
 	}
 	return nil
+}
+
+// secretFor looks up the signing secret of an AccessKeyId: a permanent key,
+// or a temporary one that must come with its SecurityToken.
+func (s *Server) secretFor(key, token string) (string, *apiError) {
+	secret, plain := s.opts.AccessKeys[key]
+	sts, isSTS := s.opts.STSKeys[key]
+	if !isSTS {
+		sts, isSTS = s.issued.get(key) // minted by AssumeRole or the metadata fake
+	}
+	switch {
+	case isSTS:
+		if token == "" || subtle.ConstantTimeCompare([]byte(token), []byte(sts.SecurityToken)) != 1 {
+			return "", newErr(http.StatusBadRequest, "InvalidSecurityToken.MismatchWithAccessKey",
+				"The SecurityToken does not match the AccessKeyId.")
+		}
+		if !sts.Expiration.IsZero() && s.stsNow().After(sts.Expiration) {
+			return "", newErr(http.StatusBadRequest, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired.")
+		}
+		return sts.AccessKeySecret, nil
+	case plain:
+		if token != "" {
+			return "", newErr(http.StatusBadRequest, "InvalidSecurityToken.MismatchWithAccessKey",
+				"A SecurityToken was sent with a permanent AccessKeyId.")
+		}
+		return secret, nil
+	}
+	// Real ECS answers an unknown key with 404, not 400.
+	return "", newErr(http.StatusNotFound, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+}
+
+// checkTimestamp parses a request time (Timestamp for RPC signatures,
+// x-acs-date for ACS3) and checks it is within the window of now.
+func checkTimestamp(raw string, now time.Time, name string) (time.Time, *apiError) {
+	ts, err := time.Parse("2006-01-02T15:04:05Z", raw)
+	if err != nil {
+		return time.Time{}, newErr(http.StatusBadRequest, "InvalidTimeStamp.Format",
+			"Specified time stamp or date value is not well formatted (%s: want YYYY-MM-DDThh:mm:ssZ).", name)
+	}
+	if d := now.Sub(ts); d > timestampWindow || d < -timestampWindow {
+		return time.Time{}, newErr(http.StatusBadRequest, "InvalidTimeStamp.Expired",
+			"Specified time stamp or date value is expired (request %s, server %s).",
+			raw, now.UTC().Format("2006-01-02T15:04:05Z"))
+	}
+	return ts, nil
 }

@@ -188,5 +188,5 @@ func (s *Server) serveSTS(w http.ResponseWriter, method string, p params, reqID 
 	resp.Credentials.AccessKeySecret = c.AccessKeySecret
 	resp.Credentials.SecurityToken = c.SecurityToken
 	resp.Credentials.Expiration = c.Expiration.Format("2006-01-02T15:04:05Z")
-	s.writeJSON(w, http.StatusOK, resp)
+	s.writeResult(w, "AssumeRole", resp)
 }

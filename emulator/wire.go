@@ -87,8 +87,10 @@ type wireInstance struct {
 	PublicIpAddress wireIPs
 	InnerIpAddress  wireIPs
 	EipAddress      struct {
-		AllocationId string
-		IpAddress    string
+		AllocationId       string
+		IpAddress          string
+		Bandwidth          int // Mbit/s
+		InternetChargeType string
 	}
 	SecurityGroupIds struct {
 		SecurityGroupId []string

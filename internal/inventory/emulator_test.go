@@ -374,3 +374,27 @@ func TestValidateOnlineWithoutVSwitch(t *testing.T) {
 	requireNoError(t, err)
 	assertContains(t, out, "\nok   instance type ecs.g5.large (in stock in cn-hangzhou-i, cn-hangzhou-j)\n")
 }
+
+// TestInstanceTypesPaging: DescribeInstanceTypes answers at most 100 types a
+// call; instance-types follows NextToken to the last page.
+func TestInstanceTypesPaging(t *testing.T) {
+	cat := emulator.DefaultCatalog()
+	base := cat.InstanceTypes[0]
+	cat.InstanceTypes = nil
+	for i := range 250 {
+		it := base
+		it.InstanceTypeId = fmt.Sprintf("ecs.t9.x%03d", i)
+		it.InstanceTypeFamily = "ecs.t9"
+		it.CpuCoreCount = i + 1
+		cat.InstanceTypes = append(cat.InstanceTypes, it)
+	}
+	srv, newClient := startEmulator(t, cat)
+	rows := runJSON[instanceTypeRow](t, newClient, "instance-types")
+	if len(rows) != 250 {
+		t.Fatalf("got %d instance types, want 250", len(rows))
+	}
+	for i, r := range rows {
+		assertEqual(t, fmt.Sprintf("ecs.t9.x%03d", i), r.InstanceTypeId)
+	}
+	assertEqual(t, 3, srv.Stats().Calls["DescribeInstanceTypes"], "pages of instance types (100+100+50)")
+}

@@ -97,7 +97,7 @@ func instanceTypesCommand(newClient ClientFunc) *cobra.Command {
 		use:   "instance-types",
 		short: "List instance types (with --available, their stock in each zone)",
 		fetch: func(c *ecs.Client, region string) ([]instanceTypeRow, error) {
-			types, err := c.DescribeInstanceTypesNew(&ecs.DescribeInstanceTypesArgs{InstanceTypeFamily: family})
+			types, err := describeInstanceTypes(c, family)
 			if err != nil {
 				return nil, fmt.Errorf("describe instance types in %s: %w", region, err)
 			}
@@ -168,6 +168,50 @@ func instanceTypesCommand(newClient ClientFunc) *cobra.Command {
 	cmd.Flags().BoolVar(&available, "available", false,
 		"add a column per zone with the type's stock there (DescribeAvailableResource); - means not offered")
 	return cmd
+}
+
+// instanceTypesArgs adds the paging parameters aliyungo's
+// DescribeInstanceTypesArgs lacks: ECS answers at most MaxResults types per
+// call and a NextToken for the rest.
+type instanceTypesArgs struct {
+	InstanceTypeFamily string
+	MaxResults         int
+	NextToken          string
+}
+
+type instanceTypesResp struct {
+	common.Response
+	NextToken     string
+	InstanceTypes struct {
+		InstanceType []ecs.InstanceTypeItemType
+	}
+}
+
+// maxInstanceTypePages bounds the paging loop against a server that keeps
+// answering a NextToken.
+const maxInstanceTypePages = 1000
+
+// describeInstanceTypes reads every page of DescribeInstanceTypes.
+func describeInstanceTypes(c *ecs.Client, family string) ([]ecs.InstanceTypeItemType, error) {
+	var all []ecs.InstanceTypeItemType
+	args := instanceTypesArgs{InstanceTypeFamily: family, MaxResults: 100}
+	for page := 0; ; page++ {
+		if page == maxInstanceTypePages {
+			return nil, fmt.Errorf("more than %d pages (next token %q)", maxInstanceTypePages, args.NextToken)
+		}
+		var resp instanceTypesResp
+		if err := c.Invoke("DescribeInstanceTypes", &args, &resp); err != nil {
+			return nil, err
+		}
+		all = append(all, resp.InstanceTypes.InstanceType...)
+		if resp.NextToken == "" {
+			return all, nil
+		}
+		if resp.NextToken == args.NextToken {
+			return nil, fmt.Errorf("next token %q repeated", resp.NextToken)
+		}
+		args.NextToken = resp.NextToken
+	}
 }
 
 type imageRow struct {

@@ -1,0 +1,461 @@
+package emulator
+
+import (
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Security groups: the catalogue's groups plus those made by
+// CreateSecurityGroup, with their rules.
+//
+// BUG(emulator): security groups made by CreateSecurityGroup, and all
+// rules, live in memory only: they are not written to the state file.
+// BUG(emulator): only ingress rules with a CIDR or group source are kept;
+// egress rules (AuthorizeSecurityGroupEgress), prefix lists and IPv6 sources
+// are not served.
+
+// maxRulesPerGroup is ECS's default quota of rules in one group.
+const maxRulesPerGroup = 200
+
+type secGroup struct {
+	ID          string
+	RegionID    string
+	VpcID       string
+	Name        string
+	Description string
+	Type        string // normal | enterprise
+	Tags        []Tag
+	Created     time.Time
+	Rules       []sgRule
+	seq         int
+}
+
+type sgRule struct {
+	ID            string
+	IpProtocol    string
+	PortRange     string
+	SourceCidrIp  string
+	SourceGroupId string
+	Policy        string
+	Priority      int
+	NicType       string
+	Description   string
+	Created       time.Time
+}
+
+// secGroups is guarded by its own mutex. Lock order: the store lock first,
+// then mu (DeleteSecurityGroup and JoinSecurityGroup need both).
+type secGroups struct {
+	mu     sync.Mutex
+	groups map[string]*secGroup
+	order  []*secGroup
+}
+
+func (g *secGroups) init(cat *catalog) {
+	g.groups = map[string]*secGroup{}
+	for _, c := range cat.SecurityGroups {
+		sg := &secGroup{ID: c.SecurityGroupId, RegionID: c.RegionId, VpcID: c.VpcId, Name: c.SecurityGroupName,
+			Type: "normal", Created: systemImageEpoch}
+		g.groups[sg.ID] = sg
+		g.order = append(g.order, sg)
+	}
+}
+
+// lookup returns the group's region and VPC (ok false: no such group);
+// RunInstances uses it to check SecurityGroupId.
+func (g *secGroups) lookup(id string) (region, vpc string, ok bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	sg := g.groups[id]
+	if sg == nil {
+		return "", "", false
+	}
+	return sg.RegionID, sg.VpcID, true
+}
+
+func errSecurityGroupNotFound(id string) *apiError {
+	return newErr(http.StatusNotFound, "InvalidSecurityGroupId.NotFound", "The specified SecurityGroupId %q does not exist.", id)
+}
+
+// get returns a group of region ("" = any); g.mu must be held.
+func (g *secGroups) get(id, region string) (*secGroup, *apiError) {
+	sg := g.groups[id]
+	if sg == nil || (region != "" && sg.RegionID != region) {
+		return nil, errSecurityGroupNotFound(id)
+	}
+	return sg, nil
+}
+
+func actCreateSecurityGroup(s *Server, c *call) (any, *apiError) {
+	p := c.p
+	region, err := p.required("RegionId")
+	if err != nil {
+		return nil, err
+	}
+	vpc := p.get("VpcId")
+	if vpc == "" {
+		// BUG(emulator): real ECS makes a classic-network group without
+		// VpcId; the emulator puts it in the region's first VPC.
+		for _, v := range s.cat.VPCs {
+			if v.RegionId == region {
+				vpc = v.VpcId
+				break
+			}
+		}
+	}
+	if v := s.cat.vpcs[vpc]; v == nil || v.RegionId != region {
+		return nil, newErr(http.StatusNotFound, "InvalidVpcId.NotFound", "The specified VpcId %q does not exist.", vpc)
+	}
+	name, desc := p.get("SecurityGroupName"), p.get("Description")
+	if name != "" && (len(name) < 2 || len(name) > 128 || strings.HasPrefix(name, "http://") || strings.HasPrefix(name, "https://")) {
+		return nil, newErr(http.StatusBadRequest, "InvalidSecurityGroupName.Malformed",
+			"The specified SecurityGroupName is not valid: 2 to 128 characters, not starting with http:// or https://.")
+	}
+	if len(desc) > 256 {
+		return nil, newErr(http.StatusBadRequest, "InvalidSecurityGroupDescription.Malformed",
+			"The specified Description is not valid: at most 256 characters.")
+	}
+	typ := p.get("SecurityGroupType")
+	switch typ {
+	case "":
+		typ = "normal"
+	case "normal", "enterprise":
+	default:
+		return nil, errInvalid("SecurityGroupType", "must be normal or enterprise")
+	}
+	tags, aerr := parseTags(p)
+	if aerr != nil {
+		return nil, aerr
+	}
+	unlock := s.st.lock(c.now)
+	defer unlock()
+	s.sgs.mu.Lock()
+	defer s.sgs.mu.Unlock()
+	id := s.st.newID("sg", region)
+	for s.sgs.groups[id] != nil { // the store's ID space does not know groups
+		id = s.st.newID("sg", region)
+	}
+	sg := &secGroup{ID: id, RegionID: region, VpcID: vpc, Name: name, Description: desc, Type: typ, Tags: tags, Created: c.now}
+	s.sgs.groups[id] = sg
+	s.sgs.order = append(s.sgs.order, sg)
+	c.mutated = true
+	return &struct {
+		baseResp
+		SecurityGroupId string
+	}{baseResp{c.requestID}, id}, nil
+}
+
+func actDeleteSecurityGroup(s *Server, c *call) (any, *apiError) {
+	id, err := c.p.required("SecurityGroupId")
+	if err != nil {
+		return nil, err
+	}
+	unlock := s.st.lock(c.now)
+	defer unlock()
+	s.sgs.mu.Lock()
+	defer s.sgs.mu.Unlock()
+	sg, err := s.sgs.get(id, c.region)
+	if err != nil {
+		return nil, err
+	}
+	for _, in := range s.st.order {
+		if !in.released() && contains(in.SecurityGroupIDs, id) {
+			return nil, newErr(http.StatusForbidden, "DependencyViolation",
+				"There is still instance(s) in the specified security group (%s is in %s).", in.ID, id)
+		}
+	}
+	for _, other := range s.sgs.order {
+		for _, r := range other.Rules {
+			if other != sg && r.SourceGroupId == id {
+				return nil, newErr(http.StatusForbidden, "DependencyViolation",
+					"The specified security group is referenced by a rule of %s.", other.ID)
+			}
+		}
+	}
+	delete(s.sgs.groups, id)
+	for i, x := range s.sgs.order {
+		if x == sg {
+			s.sgs.order = append(s.sgs.order[:i:i], s.sgs.order[i+1:]...)
+			break
+		}
+	}
+	c.mutated = true
+	return &baseResp{c.requestID}, nil
+}
+
+type wirePermission struct {
+	SecurityGroupRuleId string
+	Direction           string
+	IpProtocol          string
+	PortRange           string
+	SourceCidrIp        string
+	SourceGroupId       string
+	DestCidrIp          string
+	Policy              string
+	Priority            string
+	NicType             string
+	Description         string
+	CreateTime          string
+}
+
+func actDescribeSecurityGroupAttribute(s *Server, c *call) (any, *apiError) {
+	id, err := c.p.required("SecurityGroupId")
+	if err != nil {
+		return nil, err
+	}
+	dir := c.p.get("Direction")
+	if dir != "" && dir != "all" && dir != "ingress" && dir != "egress" {
+		return nil, errInvalid("Direction", "must be ingress, egress or all")
+	}
+	s.sgs.mu.Lock()
+	defer s.sgs.mu.Unlock()
+	sg, err := s.sgs.get(id, c.region)
+	if err != nil {
+		return nil, err
+	}
+	r := &struct {
+		baseResp
+		RegionId          string
+		SecurityGroupId   string
+		SecurityGroupName string
+		Description       string
+		VpcId             string
+		InnerAccessPolicy string
+		Permissions       struct{ Permission []wirePermission }
+	}{baseResp: baseResp{c.requestID}, RegionId: sg.RegionID, SecurityGroupId: sg.ID, SecurityGroupName: sg.Name,
+		Description: sg.Description, VpcId: sg.VpcID, InnerAccessPolicy: "Accept"}
+	if sg.Type == "enterprise" {
+		r.InnerAccessPolicy = "Drop"
+	}
+	r.Permissions.Permission = []wirePermission{}
+	if dir != "egress" {
+		for _, x := range sg.Rules {
+			r.Permissions.Permission = append(r.Permissions.Permission, wirePermission{
+				SecurityGroupRuleId: x.ID, Direction: "ingress", IpProtocol: x.IpProtocol, PortRange: x.PortRange,
+				SourceCidrIp: x.SourceCidrIp, SourceGroupId: x.SourceGroupId, Policy: x.Policy,
+				Priority: strconv.Itoa(x.Priority), NicType: x.NicType, Description: x.Description,
+				CreateTime: x.Created.UTC().Format("2006-01-02T15:04:05Z")})
+		}
+	}
+	return r, nil
+}
+
+// parseRule reads one ingress rule: fields from the old flat parameters
+// (IpProtocol, PortRange, ...) or one Permissions.N element.
+func parseRule(get func(string) string, prefix string) (sgRule, *apiError) {
+	r := sgRule{Policy: "Accept", Priority: 1, NicType: "intranet"}
+	proto := strings.ToUpper(get("IpProtocol"))
+	switch proto {
+	case "TCP", "UDP", "ICMP", "ICMPV6", "GRE", "ALL":
+	case "":
+		return r, errMissing(prefix + "IpProtocol")
+	default:
+		return r, newErr(http.StatusBadRequest, "InvalidIpProtocol.Malformed",
+			"The specified %sIpProtocol %q is not valid (TCP, UDP, ICMP, ICMPv6, GRE or ALL).", prefix, get("IpProtocol"))
+	}
+	if proto == "ICMPV6" {
+		proto = "ICMPv6"
+	}
+	r.IpProtocol = proto
+	pr := get("PortRange")
+	if pr == "" {
+		if proto == "TCP" || proto == "UDP" {
+			return r, errMissing(prefix + "PortRange")
+		}
+		pr = "-1/-1"
+	}
+	lo, hi, ok := strings.Cut(pr, "/")
+	a, e1 := strconv.Atoi(lo)
+	b, e2 := strconv.Atoi(hi)
+	valid := ok && e1 == nil && e2 == nil
+	if proto == "TCP" || proto == "UDP" {
+		valid = valid && a >= 1 && b <= 65535 && a <= b
+	} else {
+		valid = valid && a == -1 && b == -1
+	}
+	if !valid {
+		return r, newErr(http.StatusBadRequest, "InvalidPortRange.Malformed",
+			"The specified %sPortRange %q is not valid (TCP/UDP: from/to in 1..65535, others: -1/-1).", prefix, pr)
+	}
+	r.PortRange = pr
+	r.SourceCidrIp, r.SourceGroupId = get("SourceCidrIp"), get("SourceGroupId")
+	if r.SourceCidrIp == "" && r.SourceGroupId == "" {
+		return r, errMissing(prefix + "SourceCidrIp")
+	}
+	if r.SourceCidrIp != "" {
+		if pfx, err := netip.ParsePrefix(r.SourceCidrIp); err == nil && pfx.Addr().Is4() {
+			r.SourceCidrIp = pfx.Masked().String()
+		} else if a, err := netip.ParseAddr(r.SourceCidrIp); err == nil && a.Is4() {
+			r.SourceCidrIp = a.String()
+		} else {
+			return r, newErr(http.StatusBadRequest, "InvalidSourceCidrIp.Malformed",
+				"The specified %sSourceCidrIp %q is not an IPv4 address or CIDR block.", prefix, r.SourceCidrIp)
+		}
+	}
+	switch strings.ToLower(get("Policy")) {
+	case "", "accept":
+	case "drop":
+		r.Policy = "Drop"
+	default:
+		return r, newErr(http.StatusBadRequest, "InvalidPolicy.Malformed", "The specified %sPolicy must be accept or drop.", prefix)
+	}
+	if v := get("Priority"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return r, newErr(http.StatusBadRequest, "InvalidPriority.Malformed", "The specified %sPriority must be from 1 to 100.", prefix)
+		}
+		r.Priority = n
+	}
+	switch v := get("NicType"); v {
+	case "", "intranet":
+	case "internet":
+		r.NicType = v
+	default:
+		return r, errInvalid(prefix+"NicType", "must be internet or intranet")
+	}
+	r.Description = get("Description")
+	if len(r.Description) > 512 {
+		return r, errInvalid(prefix+"Description", "at most 512 characters")
+	}
+	return r, nil
+}
+
+func (r sgRule) same(o sgRule) bool {
+	return r.IpProtocol == o.IpProtocol && r.PortRange == o.PortRange && r.SourceCidrIp == o.SourceCidrIp &&
+		r.SourceGroupId == o.SourceGroupId && r.Policy == o.Policy && r.Priority == o.Priority && r.NicType == o.NicType
+}
+
+func actAuthorizeSecurityGroup(s *Server, c *call) (any, *apiError) {
+	p := c.p
+	id, err := p.required("SecurityGroupId")
+	if err != nil {
+		return nil, err
+	}
+	var rules []sgRule
+	if perms := p.indexed("Permissions"); len(perms) > 0 {
+		if len(perms) > 100 {
+			return nil, errInvalid("Permissions", "at most 100 rules per call")
+		}
+		for i, m := range perms {
+			r, err := parseRule(func(k string) string { return m[k] }, "Permissions."+strconv.Itoa(i+1)+".")
+			if err != nil {
+				return nil, err
+			}
+			rules = append(rules, r)
+		}
+	} else {
+		r, err := parseRule(p.get, "")
+		if err != nil {
+			return nil, err
+		}
+		rules = append(rules, r)
+	}
+	s.sgs.mu.Lock()
+	defer s.sgs.mu.Unlock()
+	sg, err := s.sgs.get(id, c.region)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rules {
+		if r.SourceGroupId == "" {
+			continue
+		}
+		src := s.sgs.groups[r.SourceGroupId]
+		if src == nil || src.RegionID != sg.RegionID {
+			return nil, errSecurityGroupNotFound(r.SourceGroupId)
+		}
+	}
+	// Validate all rules before keeping any: a call adds all or nothing.
+	add := []sgRule{}
+	for _, r := range rules {
+		dup := false
+		for _, x := range append(sg.Rules, add...) {
+			dup = dup || x.same(r)
+		}
+		if !dup { // an existing identical rule is not an error in ECS
+			add = append(add, r)
+		}
+	}
+	if len(sg.Rules)+len(add) > maxRulesPerGroup {
+		return nil, newErr(http.StatusForbidden, "AuthorizationLimitExceed",
+			"The number of rules in security group %s would exceed %d.", id, maxRulesPerGroup)
+	}
+	for _, r := range add {
+		sg.seq++
+		r.ID = "sgr-" + strings.TrimPrefix(sg.ID, "sg-") + fmtHex(uint32(sg.seq), 4)
+		r.Created = c.now
+		sg.Rules = append(sg.Rules, r)
+	}
+	c.mutated = len(add) > 0
+	return &baseResp{c.requestID}, nil
+}
+
+// joinLeave is JoinSecurityGroup (join) and LeaveSecurityGroup.
+func joinLeave(join bool) actionFunc {
+	return func(s *Server, c *call) (any, *apiError) {
+		sid, err := c.p.required("SecurityGroupId")
+		if err != nil {
+			return nil, err
+		}
+		if c.p.get("NetworkInterfaceId") != "" {
+			// BUG(emulator): elastic network interfaces are not emulated.
+			return nil, newErr(http.StatusNotFound, "InvalidEniId.NotFound", "The specified NetworkInterfaceId does not exist.")
+		}
+		iid, err := c.p.required("InstanceId")
+		if err != nil {
+			return nil, err
+		}
+		unlock := s.st.lock(c.now)
+		defer unlock()
+		s.sgs.mu.Lock()
+		defer s.sgs.mu.Unlock()
+		in, err := s.st.liveInstance(iid, c.region)
+		if err != nil {
+			return nil, err
+		}
+		sg, err := s.sgs.get(sid, in.RegionID)
+		if err != nil {
+			return nil, err
+		}
+		if st := in.status(c.now); st != StatusRunning && st != StatusStopped {
+			return nil, errIncorrectStatus(in.ID, st)
+		}
+		has := contains(in.SecurityGroupIDs, sid)
+		if join {
+			switch {
+			case has:
+				return nil, newErr(http.StatusForbidden, "InvalidInstanceId.AlreadyExists",
+					"The specified instance already exists in the specified security group.")
+			case sg.VpcID != in.VpcID:
+				return nil, newErr(http.StatusBadRequest, "InvalidInstanceId.Mismatch",
+					"Specified instance and security group are not in the same VPC.")
+			case len(in.SecurityGroupIDs) >= 5:
+				return nil, newErr(http.StatusBadRequest, "InstanceSecurityGroupLimitExceeded",
+					"Exceeding the allowed amount of security groups that an instance can be in.")
+			}
+			in.SecurityGroupIDs = append(in.SecurityGroupIDs, sid)
+		} else {
+			switch {
+			case !has:
+				return nil, newErr(http.StatusNotFound, "InvalidSecurityGroupAssociation.NotFound",
+					"The instance %s is not in security group %s.", in.ID, sid)
+			case len(in.SecurityGroupIDs) == 1:
+				return nil, newErr(http.StatusForbidden, "InstanceLastSecurityGroup",
+					"The instance must belong to at least one security group.")
+			}
+			out := make([]string, 0, len(in.SecurityGroupIDs)-1)
+			for _, x := range in.SecurityGroupIDs {
+				if x != sid {
+					out = append(out, x)
+				}
+			}
+			in.SecurityGroupIDs = out
+		}
+		c.mutated = true
+		return &baseResp{c.requestID}, nil
+	}
+}
