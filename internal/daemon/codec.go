@@ -11,7 +11,7 @@ import (
 	"github.com/gorilla/rpc/v2/json2"
 )
 
-// maxRequestBytes bounds a JSON-RPC request body: UserData is at most 16 KiB
+// maxRequestBytes bounds a JSON-RPC request body: UserData is at most 32 KiB
 // and a spec a few KiB more, so 4 MiB is generous.
 const maxRequestBytes = 4 << 20
 

@@ -192,7 +192,7 @@ func TestBadInputOverJSONRPC(t *testing.T) {
 		{"reserved infrakit. prefix in properties", spec(goodRunInstances(), func(s map[string]interface{}) {
 			s["Properties"].(map[string]interface{})["Tags"] = map[string]string{"infrakit.group": "other"}
 		}), []string{"Tags", "infrakit."}},
-		{"huge UserData", spec(with("UserData", strings.Repeat("x", 20000)), nil), []string{"UserData", "16384"}},
+		{"huge UserData", spec(with("UserData", strings.Repeat("x", 40000)), nil), []string{"UserData", "32768"}},
 		{"huge Init", spec(goodRunInstances(), func(s map[string]interface{}) { s["Init"] = strings.Repeat("y", 17000) }), []string{"UserData"}},
 		{"unknown image", spec(with("ImageId", "m-nope"), nil), []string{"InvalidImageId.NotFound"}},
 		{"unknown vswitch", spec(with("VSwitchId", "vsw-nope"), nil), []string{"InvalidVSwitchId.NotFound"}},

@@ -36,6 +36,11 @@ const (
 	// AttachmentTypeDisk is the only attachment type supported ("" means disk).
 	AttachmentTypeDisk = "disk"
 
+	// TagManaged marks an instance whose tags would otherwise carry no
+	// InfraKit tag (a Provision with neither group tags nor a logical ID),
+	// so Destroy and Label still recognise it as InfraKit's (owned.go).
+	TagManaged = "infrakit-aliyun.managed"
+
 	tagGroup      = "infrakit.group"
 	tagConfigHash = "infrakit.config.hash"
 	tagConfigSHA  = "infrakit.config_sha"
@@ -355,6 +360,9 @@ func (p *Plugin) buildRunRequest(spec instance.Spec) (*runRequest, Properties, e
 			tags[TagLogicalID] = logical
 		}
 	}
+	if !hasInfraKitTag(tags) {
+		tags[TagManaged] = "true"
+	}
 	if err := p.checkAgainstConfig(props, tags); err != nil {
 		return nil, props, err
 	}
@@ -377,6 +385,9 @@ func (p *Plugin) buildRunRequest(spec instance.Spec) (*runRequest, Properties, e
 	privateIP := ""
 	if ip := net.ParseIP(logical); ip != nil && ip.To4() != nil {
 		privateIP = ip.String()
+		if set := props.RunInstances.PrivateIpAddress; set != "" && set != privateIP {
+			probs.add("LogicalID", "%q is used as PrivateIpAddress, which conflicts with %s.PrivateIpAddress %q; leave one out or make them equal", logical, props.Form, set)
+		}
 		if vs := props.vswitches(); len(vs) == 0 {
 			probs.add("LogicalID", "%q is used as PrivateIpAddress, which needs %s.VSwitchId", logical, props.Form)
 		} else if len(vs) > 1 {
@@ -533,20 +544,14 @@ func (p *Plugin) label(ctx context.Context, id string, labels map[string]string)
 	if err := probs.err(); err != nil {
 		return err
 	}
-	found, err := p.api.DescribeInstances(ctx, describeFilter{InstanceIDs: []string{id}, Tags: p.namespace})
+	inst, err := p.lookupOwned(ctx, id)
 	if err != nil {
 		return err
 	}
-	var inst *ecsInstance
-	for i := range found {
-		if found[i].InstanceId == id {
-			inst = &found[i]
-		}
-	}
-	if inst == nil {
-		return &APIError{Action: "DescribeInstances", Code: CodeInstanceNotFound, Message: "no such instance with the plugin's namespace tags"}
-	}
 	current := inst.tags()
+	if err := p.checkLabels(current, labels); err != nil {
+		return err
+	}
 	diff := map[string]string{}
 	total := len(current) // after labelling
 	for k, v := range labels {
@@ -575,7 +580,19 @@ func (p *Plugin) label(ctx context.Context, id string, labels map[string]string)
 func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 	start := p.now()
 	logger := p.log.WithFields(log.Fields{"action": "destroy", "instance": string(id), "reason": dctx.Reason})
+	if strings.TrimSpace(string(id)) == "" {
+		return errors.New("destroy instance: the instance ID is empty")
+	}
 	ctx := context.Background()
+	// One DescribeInstances by ID first: only an instance that carries the
+	// namespace tags and an InfraKit tag is released (owned.go).
+	if _, err := p.lookupOwned(ctx, string(id)); IsNotFound(err) {
+		logger.Info("already gone")
+		return nil
+	} else if err != nil {
+		logger.WithError(err).WithField("code", ErrorCode(err)).Warn("destroy refused")
+		return fmt.Errorf("destroy instance %s: %w", id, err)
+	}
 	p.noteDestroyed(string(id)) // not "lost" when it disappears (events.go)
 	if dctx.Reason == ReasonRollingUpdate {
 		if err := p.keepAttachedDisks(ctx, string(id)); err != nil {
@@ -687,7 +704,7 @@ func (p *Plugin) describeInstances(tags map[string]string, properties bool) ([]i
 			continue
 		}
 		itags := inst.tags()
-		if !hasTags(itags, want) {
+		if !hasTags(itags, want) || p.foreignReason(itags) != "" {
 			continue
 		}
 		p.observe(inst, "describe") // notices spot reclaims (preempt.go)
