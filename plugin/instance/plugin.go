@@ -87,6 +87,9 @@ type Config struct {
 	// waits included, so it answers before InfraKit's 15 s RPC timeout;
 	// 0 = DefaultProvisionTimeout.
 	ProvisionTimeout time.Duration
+	// ConfirmTimeout bounds asking ECS again with the same ClientToken when
+	// a RunInstances answer was lost (truth.go); 0 = DefaultConfirmTimeout.
+	ConfirmTimeout time.Duration
 }
 
 // Plugin is the InfraKit instance plugin for Alibaba Cloud ECS.
@@ -104,6 +107,9 @@ type Plugin struct {
 	cleanupTimeout   time.Duration // see cleanupContext (retry.go)
 
 	background sync.WaitGroup // attachLater
+	settling   sync.WaitGroup // settleLater (truth.go)
+	// confirmTimeout: see Config.ConfirmTimeout.
+	confirmTimeout time.Duration
 
 	capacity capacityState // capacity.go
 
@@ -180,6 +186,9 @@ func normalize(cfg Config) (Config, error) {
 	if cfg.ProvisionTimeout <= 0 {
 		cfg.ProvisionTimeout = DefaultProvisionTimeout
 	}
+	if cfg.ConfirmTimeout <= 0 {
+		cfg.ConfirmTimeout = DefaultConfirmTimeout
+	}
 	ns := make(map[string]string, len(cfg.NamespaceTags))
 	for k, v := range cfg.NamespaceTags {
 		ns[k] = v
@@ -204,6 +213,7 @@ func newPlugin(api ecsAPI, cfg Config) (*Plugin, error) {
 		nonce:     randomNonce,
 
 		provisionTimeout: cfg.ProvisionTimeout,
+		confirmTimeout:   cfg.ConfirmTimeout,
 		cleanupTimeout:   cfg.CallTimeout,
 
 		spot: newSpotState(cfg.Now),
