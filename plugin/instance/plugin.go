@@ -83,9 +83,9 @@ type Config struct {
 	// describes (see describecache.go); 0 = DefaultDescribeCacheTTL,
 	// negative = no cache (concurrent identical scans are still shared).
 	DescribeCacheTTL time.Duration
-	// ProvisionTimeout bounds a whole Provision, retries and rate-limit
-	// waits included, so it answers before InfraKit's 15 s RPC timeout;
-	// 0 = DefaultProvisionTimeout.
+	// ProvisionTimeout bounds a whole Provision (and a whole Destroy or
+	// Label), retries and rate-limit waits included, so it answers before
+	// InfraKit's 15 s RPC timeout; 0 = DefaultProvisionTimeout.
 	ProvisionTimeout time.Duration
 	// ConfirmTimeout bounds asking ECS again with the same ClientToken when
 	// a RunInstances answer was lost (truth.go); 0 = DefaultConfirmTimeout.
@@ -539,7 +539,9 @@ func (p *Plugin) attachLater(id string, disks []ecsDisk) {
 func (p *Plugin) Label(id instance.ID, labels map[string]string) error {
 	start := p.now()
 	logger := p.log.WithFields(log.Fields{"action": "label", "instance": string(id)})
-	err := p.label(context.Background(), string(id), labels)
+	ctx, cancel := context.WithTimeout(context.Background(), p.provisionTimeout) // see Destroy
+	defer cancel()
+	err := p.label(ctx, string(id), labels)
 	if err != nil {
 		logger.WithError(err).WithField("code", ErrorCode(err)).Warn("label failed")
 		return fmt.Errorf("label instance %s: %w", id, err)
@@ -593,7 +595,10 @@ func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 	if strings.TrimSpace(string(id)) == "" {
 		return errors.New("destroy instance: the instance ID is empty")
 	}
-	ctx := context.Background()
+	// The check and the delete share one budget, so the answer comes
+	// before InfraKit's 15 s RPC timeout as a Provision's does.
+	ctx, cancel := context.WithTimeout(context.Background(), p.provisionTimeout)
+	defer cancel()
 	// One DescribeInstances by ID first: only an instance that carries the
 	// namespace tags and an InfraKit tag is released (owned.go).
 	if _, err := p.lookupOwned(ctx, string(id)); IsNotFound(err) {
