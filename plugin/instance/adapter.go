@@ -95,20 +95,12 @@ func (r *describeDisksResponse) nextToken() string { return r.NextToken }
 type emptyResponse struct{ ecsResponse }
 
 // call runs one ECS action under the retry policy. build is called for
-// every attempt so no attempt can see another's mutations.
+// every attempt so no attempt can see another's mutations. observe, when
+// given, is told every failed attempt's error, the retried ones included.
 func call[R any, PR interface {
 	*R
 	requestIDer
-}](ctx context.Context, a *adapter, action string, build func() url.Values) (*R, error) {
-	return callObserved[R, PR](ctx, a, action, build, nil)
-}
-
-// callObserved is call with observe (when not nil) told every failed
-// attempt's error, including the ones that were retried.
-func callObserved[R any, PR interface {
-	*R
-	requestIDer
-}](ctx context.Context, a *adapter, action string, build func() url.Values, observe func(error)) (*R, error) {
+}](ctx context.Context, a *adapter, action string, build func() url.Values, observe ...func(error)) (*R, error) {
 	var out *R
 	err := a.retry.do(ctx, func(attempt int) error {
 		if a.limiter != nil {
@@ -123,8 +115,8 @@ func callObserved[R any, PR interface {
 		err := toAPIError(action, a.invoke(ctx, action, values, resp))
 		fields := log.Fields{"action": action, "attempt": attempt, "duration": time.Since(start).String()}
 		if err != nil {
-			if observe != nil {
-				observe(err)
+			for _, o := range observe {
+				o(err)
 			}
 			fields["code"] = ErrorCode(err)
 			if ae, ok := err.(*APIError); ok && ae.RequestID != "" {
@@ -183,7 +175,7 @@ func (a *adapter) invoke(ctx context.Context, action string, values url.Values, 
 // to ask again with the same ClientToken (runInstances, plugin.go).
 func (a *adapter) RunInstances(ctx context.Context, req *runRequest) (string, error) {
 	unknown := false
-	resp, err := callObserved[runInstancesResponse](ctx, a, "RunInstances", func() url.Values {
+	resp, err := call[runInstancesResponse](ctx, a, "RunInstances", func() url.Values {
 		return encodeRunInstances(req)
 	}, func(err error) {
 		if mayHaveActed(err) {
