@@ -271,3 +271,44 @@ func TestAdversarialNamespaceTagsCountCharacters(t *testing.T) {
 	_, err = ParseNamespaceTags("k=" + e + "é")
 	contains(t, fmt.Sprint(err), "value is 129 characters, at most 128")
 }
+
+// The read timeout must not end an event subscription (a long answer):
+// net/http clears the read deadline once the request is read, so a handler
+// that runs past it keeps its context.
+func TestAdversarialReadTimeoutSparesStreams(t *testing.T) {
+	release := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			fmt.Fprint(w, "cancelled")
+		case <-release:
+			fmt.Fprint(w, "alive")
+		}
+	})
+	log, _ := testLogger(t, 4)
+	limits := Limits{ReadHeaderTimeout: 100 * time.Millisecond, ReadTimeout: 100 * time.Millisecond, MaxConns: 2}.withDefaults(DefaultSPILimits())
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	noErr(t, err)
+	srv := limits.server(h, log)
+	go srv.Serve(limits.listener(l, "test"))
+	defer srv.Close()
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.Get("http://" + l.Addr().String() + "/events/x")
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		got <- string(b)
+	}()
+	var answer string
+	select {
+	case answer = <-got: // ended early
+	case <-time.After(300 * time.Millisecond): // well past the 100 ms read timeout
+		close(release)
+		answer = <-got
+	}
+	equal(t, "alive", answer)
+}

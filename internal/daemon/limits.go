@@ -31,7 +31,9 @@ type Limits struct {
 }
 
 // DefaultSPILimits are the plugin socket's limits. There is no write
-// timeout: a Provision takes up to ~14 s and event streams stay open; a
+// timeout: a Provision takes up to ~14 s and event streams stay open (the
+// read timeout does not end them: net/http clears the read deadline once
+// the request is read, TestAdversarialReadTimeoutSparesStreams); a
 // request body of at most 4 MiB (codec.go) must arrive within 30 s. The
 // group plugin provisions every missing instance at once, so up to 512
 // calls are served together and the next ones wait for a slot.
