@@ -602,6 +602,7 @@ func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 	// One DescribeInstances by ID first: only an instance that carries the
 	// namespace tags and an InfraKit tag is released (owned.go).
 	if _, err := p.lookupOwned(ctx, string(id)); IsNotFound(err) {
+		p.noteDestroyed(string(id)) // asked for, so not "lost" (events.go)
 		logger.Info("already gone")
 		return nil
 	} else if err != nil {
