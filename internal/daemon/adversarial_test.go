@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,7 +18,14 @@ import (
 	"time"
 
 	"github.com/Sirupsen/logrus"
+	"github.com/denverdino/aliyungo/ecs"
 	logutil "github.com/docker/infrakit/pkg/log"
+	"github.com/docker/infrakit/pkg/plugin"
+	rpcinstance "github.com/docker/infrakit/pkg/rpc/instance"
+	"github.com/docker/infrakit/pkg/spi/instance"
+	"github.com/docker/infrakit/pkg/types"
+
+	"infrakit.aliyun/emulator"
 )
 
 // Issue #15, attacked from the daemon side: slow clients and many
@@ -311,4 +319,61 @@ func TestAdversarialReadTimeoutSparesStreams(t *testing.T) {
 		answer = <-got
 	}
 	equal(t, "alive", answer)
+}
+
+// Through the real daemon and InfraKit's RPC client, against the emulator:
+// instances created outside the namespace survive Destroy and Label, and a
+// member's namespace and group tags survive Label.
+func TestAdversarialForeignIDsThroughTheDaemon(t *testing.T) {
+	srv, socket, stop, _ := startDaemonOnEmulator(t)
+	defer stop()
+	outside := ecs.NewECSClientWithEndpointAndSecurityToken(srv.URL(), hygieneKeyID, hygieneSecret, hygieneToken, emulator.DefaultRegion)
+	run := func(tags map[string]string) string {
+		v := url.Values{}
+		for k, val := range goodRunInstances() {
+			v.Set(k, fmt.Sprint(val))
+		}
+		v.Set("RegionId", emulator.DefaultRegion)
+		v.Set("Amount", "1")
+		i := 1
+		for k, val := range tags {
+			v.Set(fmt.Sprintf("Tag.%d.Key", i), k)
+			v.Set(fmt.Sprintf("Tag.%d.Value", i), val)
+			i++
+		}
+		var resp struct {
+			InstanceIdSets struct{ InstanceIdSet []string }
+		}
+		noErr(t, outside.Invoke("RunInstances", v, &resp))
+		return resp.InstanceIdSets.InstanceIdSet[0]
+	}
+	database := run(map[string]string{"role": "database"})
+	otherCluster := run(map[string]string{"cluster": "b", "infrakit.group": "web"})
+
+	c, err := rpcinstance.NewClient(plugin.Name(DefaultName), socket)
+	noErr(t, err)
+	for _, id := range []string{database, otherCluster} {
+		err := c.Destroy(instance.ID(id), instance.Termination)
+		contains(t, fmt.Sprint(err), "instance "+id+" is not managed by this plugin")
+		err = c.Label(instance.ID(id), map[string]string{"cluster": "rel"})
+		contains(t, fmt.Sprint(err), "is not managed by this plugin")
+	}
+	contains(t, fmt.Sprint(c.Destroy("", instance.Termination)), "the instance ID is empty")
+
+	member, err := c.Provision(instance.Spec{Properties: types.AnyValueMust(map[string]interface{}{"RunInstances": goodRunInstances()}),
+		Tags: map[string]string{"infrakit.group": "web", "infrakit.config.hash": "h1"}})
+	noErr(t, err)
+	contains(t, fmt.Sprint(c.Label(*member, map[string]string{"cluster": "b"})), `Labels["cluster"]: namespace tag`)
+	contains(t, fmt.Sprint(c.Label(*member, map[string]string{"infrakit.group": "db"})), `Labels["infrakit.group"]: InfraKit tag`)
+	noErr(t, c.Label(*member, map[string]string{"infrakit.group": "web", "infrakit.config.hash": "h2"}))
+
+	for _, id := range []string{database, otherCluster} {
+		v, ok := srv.Instance(id)
+		equal(t, true, ok && !v.Released && v.Status != emulator.StatusReleased, "foreign instance "+id+" still live")
+	}
+	v, _ := srv.Instance(string(*member))
+	equal(t, "rel", v.Tags["cluster"])
+	equal(t, "web", v.Tags["infrakit.group"])
+	equal(t, "h2", v.Tags["infrakit.config.hash"])
+	noErr(t, c.Destroy(*member, instance.Termination))
 }
