@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/infrakit/pkg/run/local"
+
 	"infrakit.aliyun/emulator"
 )
 
@@ -103,8 +105,11 @@ func TestProvisionSettlesAnUnknownOutcomeInTheBackground(t *testing.T) {
 // The budgets fit InfraKit's 15 s RPC timeout: the Provision's own, then
 // asking again with the same token.
 func TestProvisionBudgetFitsInfraKitTimeout(t *testing.T) {
-	if DefaultProvisionTimeout+DefaultConfirmTimeout >= 15*time.Second {
-		t.Fatalf("provision %v + confirm %v is not under InfraKit's 15 s", DefaultProvisionTimeout, DefaultConfirmTimeout)
+	t.Setenv(local.EnvClientTimeout, "") // InfraKit's default
+	rpcTimeout := local.ClientTimeout()
+	equal(t, 15*time.Second, rpcTimeout)
+	if DefaultProvisionTimeout+DefaultConfirmTimeout >= rpcTimeout {
+		t.Fatalf("provision %v + confirm %v is not under InfraKit's RPC timeout %v", DefaultProvisionTimeout, DefaultConfirmTimeout, rpcTimeout)
 	}
 	if DefaultRetryMaxElapsed >= DefaultProvisionTimeout {
 		t.Fatalf("retry budget %v does not fit the provision budget %v", DefaultRetryMaxElapsed, DefaultProvisionTimeout)
