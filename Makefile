@@ -14,11 +14,16 @@ TOOLS               := $(CURDIR)/$(BUILD)/tools
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK         := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
 
-.PHONY: all build test vet unit lint fmt-check staticcheck bench demo clean
+.PHONY: all build binaries test vet unit lint fmt-check staticcheck bench demo clean
 
 all: build
 
 build: $(addprefix $(BUILD)/,$(BINARIES))
+
+# The original aliyun plugin's README says `make binaries` and runs
+# build/infrakit-instance-aliyun, build/infrakit-group-default,
+# build/infrakit-flavor-vanilla and build/infrakit: the same binaries.
+binaries: build
 
 # Go's own cache decides what to rebuild, so the binaries are always "remade".
 $(BUILD)/%: FORCE

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -13,6 +14,93 @@ import (
 // ErrNotFound is returned (wrapped) by Kill and Preempt for an unknown or
 // already released instance.
 var ErrNotFound = errors.New("not found")
+
+// errSave marks a change that was applied but could not be saved to the
+// state file.
+var errSave = errors.New("save state file")
+
+// maxControlBody bounds a control API request body.
+const maxControlBody = 1 << 20
+
+// maxFaultLatency bounds latency_ms: a longer delay only hangs clients.
+const maxFaultLatency = 10 * time.Minute
+
+// maxAdvance bounds one /emulator/advance step: emulated time is kept in a
+// time.Duration offset, which a few huge steps would overflow.
+const maxAdvance = 10 * 365 * 24 * time.Hour
+
+// advance is Advance reporting a failed save of the state file.
+func (s *Server) advance(d time.Duration) error {
+	s.clock.Advance(d)
+	unlock := s.st.lock(s.clock.Now())
+	unlock()
+	return s.commit()
+}
+
+// checkFaults refuses a fault configuration that cannot mean what its
+// author wants: rates outside [0,1], negative latency, limits or quotas,
+// and names the emulator does not know (a typo would silently inject
+// nothing). Errors name the JSON field and the rule.
+func (s *Server) checkFaults(f Faults) error {
+	rate := func(field string, x float64) error {
+		if math.IsNaN(x) || x < 0 || x > 1 {
+			return fmt.Errorf("%s: %v is not a probability: want a number from 0 to 1", field, x)
+		}
+		return nil
+	}
+	for _, r := range []struct {
+		field string
+		x     float64
+	}{{"throttle_rate", f.ThrottleRate}, {"error_rate", f.ErrorRate}, {"drop_response_rate", f.DropResponseRate}} {
+		if err := rate(r.field, r.x); err != nil {
+			return err
+		}
+	}
+	if f.LatencyMS < 0 || time.Duration(f.LatencyMS)*time.Millisecond > maxFaultLatency {
+		return fmt.Errorf("latency_ms: %d: want 0 to %d milliseconds", f.LatencyMS, maxFaultLatency.Milliseconds())
+	}
+	if f.MaxInstances < 0 {
+		return fmt.Errorf("max_instances: %d: want 0 (no quota) or a positive quota", f.MaxInstances)
+	}
+	action := func(field, a string) error {
+		if _, ok := s.actions[a]; !ok && a != "AssumeRole" {
+			return fmt.Errorf("%s: %q is not an action the emulator serves", field, a)
+		}
+		return nil
+	}
+	for a, x := range f.Conflict {
+		if err := action("conflict", a); err != nil {
+			return err
+		}
+		if err := rate("conflict."+a, x); err != nil {
+			return err
+		}
+	}
+	for a, x := range f.RateLimits {
+		if err := action("rate_limits", a); err != nil {
+			return err
+		}
+		if math.IsNaN(x) || math.IsInf(x, 0) || x < 0 {
+			return fmt.Errorf("rate_limits.%s: %v: want a finite number of calls per second, 0 or more (0: no limit)", a, x)
+		}
+	}
+	for _, a := range f.Actions {
+		if err := action("actions", a); err != nil {
+			return err
+		}
+	}
+	for field, keys := range map[string][]StockKey{"no_stock": f.NoStock, "not_on_sale": f.NotOnSale} {
+		for i, k := range keys {
+			if k.InstanceType != "" && s.cat.types[k.InstanceType] == nil {
+				return fmt.Errorf("%s[%d].InstanceType: %q is not in the catalogue", field, i, k.InstanceType)
+			}
+			if k.ZoneId != "" && s.cat.zoneTypes[k.ZoneId] == nil {
+				return fmt.Errorf("%s[%d].ZoneId: %q is not in the catalogue", field, i, k.ZoneId)
+			}
+		}
+	}
+	return nil
+}
 
 // InstanceView is the full emulator-side view of an instance, released ones
 // included (Released, ReleasedAt, ReleaseReason). Times are emulated.
@@ -169,7 +257,9 @@ func (s *Server) Kill(id string) error {
 	if err != nil {
 		return fmt.Errorf("emulator: kill %s: %w", id, ErrNotFound)
 	}
-	s.changed()
+	if err := s.commit(); err != nil {
+		return fmt.Errorf("emulator: kill %s: %w: %w", id, errSave, err)
+	}
 	return nil
 }
 
@@ -194,7 +284,9 @@ func (s *Server) Preempt(id string) error {
 	in.Locks = append(in.Locks, "Recycling")
 	s.st.pendingRelease = append(s.st.pendingRelease, in)
 	unlock()
-	s.changed()
+	if err := s.commit(); err != nil {
+		return fmt.Errorf("emulator: preempt %s: %w: %w", id, errSave, err)
+	}
 	return nil
 }
 
@@ -234,12 +326,18 @@ func (s *Server) Images() []ImageView {
 
 // --- HTTP control API ----------------------------------------------------------
 
+// controlJSON encodes before writing the status, so an answer that cannot
+// be encoded becomes a 500 with an error body instead of a 200 with an
+// empty one.
 func controlJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		status = http.StatusInternalServerError
+		b, _ = json.MarshalIndent(map[string]string{"error": "encode answer: " + err.Error()}, "", "  ")
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
+	w.Write(append(b, '\n'))
 }
 
 func controlErr(w http.ResponseWriter, status int, msg string) {
@@ -270,14 +368,7 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		}
 	case len(parts) == 2 && parts[0] == "instances" && r.Method == http.MethodDelete:
 		if err := s.Kill(parts[1]); err != nil {
-			controlErr(w, http.StatusNotFound, err.Error())
-			return
-		}
-		v, _ := s.Instance(parts[1])
-		controlJSON(w, http.StatusOK, v)
-	case len(parts) == 3 && parts[0] == "instances" && parts[2] == "preempt" && r.Method == http.MethodPost:
-		if err := s.Preempt(parts[1]); err != nil {
-			status := http.StatusConflict
+			status := http.StatusInternalServerError
 			if errors.Is(err, ErrNotFound) {
 				status = http.StatusNotFound
 			}
@@ -286,13 +377,30 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		}
 		v, _ := s.Instance(parts[1])
 		controlJSON(w, http.StatusOK, v)
-	case path == "advance" && r.Method == http.MethodPost:
-		d, err := time.ParseDuration(r.URL.Query().Get("d"))
-		if err != nil || d < 0 {
-			controlErr(w, http.StatusBadRequest, "want ?d=<non-negative Go duration>, e.g. d=30s")
+	case len(parts) == 3 && parts[0] == "instances" && parts[2] == "preempt" && r.Method == http.MethodPost:
+		if err := s.Preempt(parts[1]); err != nil {
+			status := http.StatusConflict
+			switch {
+			case errors.Is(err, ErrNotFound):
+				status = http.StatusNotFound
+			case errors.Is(err, errSave):
+				status = http.StatusInternalServerError
+			}
+			controlErr(w, status, err.Error())
 			return
 		}
-		s.Advance(d)
+		v, _ := s.Instance(parts[1])
+		controlJSON(w, http.StatusOK, v)
+	case path == "advance" && r.Method == http.MethodPost:
+		d, err := time.ParseDuration(r.URL.Query().Get("d"))
+		if err != nil || d < 0 || d > maxAdvance {
+			controlErr(w, http.StatusBadRequest, fmt.Sprintf("d: want a Go duration from 0 to %v, e.g. d=30s", maxAdvance))
+			return
+		}
+		if err := s.advance(d); err != nil {
+			controlErr(w, http.StatusInternalServerError, "advance: "+err.Error())
+			return
+		}
 		controlJSON(w, http.StatusOK, map[string]any{"now": s.Now()})
 	case path == "faults" && r.Method == http.MethodGet:
 		controlJSON(w, http.StatusOK, s.Faults())
@@ -301,21 +409,19 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		controlJSON(w, http.StatusOK, s.Faults())
 	case path == "faults" && (r.Method == http.MethodPost || r.Method == http.MethodPut):
 		var f Faults
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxControlBody))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&f); err != nil {
 			controlErr(w, http.StatusBadRequest, "bad faults JSON: "+err.Error())
 			return
 		}
-		rates := []float64{f.ThrottleRate, f.ErrorRate, f.DropResponseRate}
-		for _, x := range f.Conflict {
-			rates = append(rates, x)
+		if dec.More() {
+			controlErr(w, http.StatusBadRequest, "bad faults JSON: one object expected, more data follows it")
+			return
 		}
-		for _, x := range rates {
-			if x < 0 || x > 1 {
-				controlErr(w, http.StatusBadRequest, "rates must be within [0,1]")
-				return
-			}
+		if err := s.checkFaults(f); err != nil {
+			controlErr(w, http.StatusBadRequest, err.Error())
+			return
 		}
 		s.SetFaults(f)
 		controlJSON(w, http.StatusOK, s.Faults())

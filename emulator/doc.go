@@ -15,10 +15,14 @@
 //
 //	ecs-emulator --listen 127.0.0.1:8086 --time-scale 60 --state-file /tmp/ecs.json
 //
-// It prints "ecs-emulator listening on http://127.0.0.1:8086 (access key
-// emulator/emulator, region cn-hangzhou)" first, then one log line per
-// request on stderr, and stops on SIGINT/SIGTERM. A non-loopback --listen is
-// refused unless --allow-remote.
+// It prints "ecs-emulator listening on http://127.0.0.1:8086 (access key id
+// emulator, secret from ..., region cn-hangzhou)" first (where the secret
+// came from: --access-key-secret, --access-key-secret-file,
+// $ECS_EMULATOR_ACCESS_KEY_SECRET or the built-in default "emulator"; never
+// the secret), then one log line per request on stderr, and stops on
+// SIGINT/SIGTERM. A non-loopback --listen is refused unless --allow-remote.
+// With --state-file every change is saved before it is answered, so a
+// kill -9 loses nothing that was acknowledged.
 //
 // # Pointing clients at it
 //

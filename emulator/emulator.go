@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -62,8 +63,8 @@ type Options struct {
 	Now func() time.Time
 	// Latency is added (in real time) to every ECS API answer.
 	Latency time.Duration
-	// StateFile, when set, is loaded at start and rewritten (atomically,
-	// debounced) after mutations.
+	// StateFile, when set, is loaded at start and rewritten atomically after
+	// every change, before the change is answered (see persister).
 	StateFile string
 	// PreemptNotice is the emulated time between a spot interruption notice
 	// and the release (default 5 min).
@@ -137,6 +138,9 @@ func newServer(opts Options) (*Server, error) {
 		opts.StopTime = DefaultStopTime
 	}
 	opts.BootTime, opts.StopTime = max(opts.BootTime, 0), max(opts.StopTime, 0)
+	if math.IsNaN(opts.TimeScale) || math.IsInf(opts.TimeScale, 0) {
+		return nil, fmt.Errorf("emulator: TimeScale %v: must be a finite number", opts.TimeScale)
+	}
 	if opts.TimeScale <= 0 {
 		opts.TimeScale = 1
 	}
@@ -159,7 +163,7 @@ func newServer(opts Options) (*Server, error) {
 	s.stats.init()
 	s.actions = actionTable()
 	if opts.StateFile != "" {
-		s.persist = &persister{s: s, path: opts.StateFile}
+		s.persist = newPersister(s, opts.StateFile)
 		if err := s.persist.load(); err != nil {
 			return nil, err
 		}
@@ -233,18 +237,7 @@ func (s *Server) Now() time.Time { return s.clock.Now() }
 
 // Advance moves emulated time forward by d: instances progress through their
 // states and scheduled spot releases happen, without sleeping.
-func (s *Server) Advance(d time.Duration) {
-	s.clock.Advance(d)
-	unlock := s.st.lock(s.clock.Now())
-	unlock()
-	s.changed()
-}
-
-func (s *Server) changed() {
-	if s.persist != nil {
-		s.persist.schedule()
-	}
-}
+func (s *Server) Advance(d time.Duration) { _ = s.advance(d) } // a failed save is logged
 
 // call is one ECS API request being served.
 type call struct {
@@ -354,8 +347,14 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request, reqID string)
 		return action, false
 	}
 	resp, aerr := s.invoke(fn, c)
+	// Write before answering: a change is on disk before the client hears of
+	// it. If the save fails the change stays in memory (the next save keeps
+	// it) and the client gets InternalError, an unknown outcome it can retry
+	// with its ClientToken.
 	if c.mutated {
-		s.changed()
+		if err := s.commit(); err != nil && aerr == nil {
+			resp, aerr = nil, errInternal()
+		}
 	}
 	if d.drop {
 		s.stats.fault("dropped")

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // maxUserData is the ECS limit on UserData before base64 encoding.
@@ -102,13 +103,15 @@ func (s *Server) createOnce(c *call, create func() ([]string, *apiError)) ([]str
 
 const maxTags = 20
 
+// validateTag checks one tag; lengths are in characters, as ECS counts
+// them (128 "é" is a valid key).
 func validateTag(k, v string) *apiError {
-	if k == "" || len(k) > 128 || strings.HasPrefix(k, "aliyun") || strings.HasPrefix(k, "acs:") ||
+	if k == "" || utf8.RuneCountInString(k) > 128 || strings.HasPrefix(k, "aliyun") || strings.HasPrefix(k, "acs:") ||
 		strings.Contains(k, "http://") || strings.Contains(k, "https://") {
 		return newErr(http.StatusBadRequest, "InvalidTagKey.Malformed",
 			"The specified tag key %q is not valid: 1 to 128 characters, not starting with aliyun or acs:, without http:// or https://.", k)
 	}
-	if len(v) > 128 || strings.HasPrefix(v, "acs:") || strings.Contains(v, "http://") || strings.Contains(v, "https://") {
+	if utf8.RuneCountInString(v) > 128 || strings.HasPrefix(v, "acs:") || strings.Contains(v, "http://") || strings.Contains(v, "https://") {
 		return newErr(http.StatusBadRequest, "InvalidTagValue.Malformed",
 			"The specified tag value %q is not valid: at most 128 characters, not starting with acs:, without http:// or https://.", v)
 	}
@@ -119,27 +122,58 @@ func errTagCount() *apiError {
 	return newErr(http.StatusBadRequest, "InvalidTagCount", "The specified tags are beyond the permitted range (at most %d per resource).", maxTags)
 }
 
-// parseTags reads Tag.N.Key/Tag.N.Value to set on a resource.
+// tagElems reads the Tag.N elements of a request. N above 20 is a tag
+// count beyond the permitted range (InvalidTagCount, as for 21 tags); N of
+// 0 or not a plain number is InvalidParameter naming the parameter.
+func tagElems(p params) ([]map[string]string, *apiError) {
+	ms, bad, above := p.collect("Tag", maxTags)
+	switch {
+	case bad != "" && above:
+		return nil, newErr(http.StatusBadRequest, "InvalidTagCount",
+			"The specified tags are beyond the permitted range: %s (Tag.N takes N from 1 to %d).", bad, maxTags)
+	case bad != "":
+		return nil, errIndex(bad, "Tag", maxTags)
+	}
+	return ms, nil
+}
+
+// parseTags reads Tag.N.Key/Tag.N.Value (N from 1 to 20) to set on a
+// resource. A key given twice is refused as ECS does (Duplicate.TagKey),
+// not merged: which value would win is the caller's bug to hear about.
 func parseTags(p params) ([]Tag, *apiError) {
+	ms, err := tagElems(p)
+	if err != nil {
+		return nil, err
+	}
 	var out []Tag
-	for _, m := range p.indexed("Tag") {
+	for _, m := range ms {
 		k, v := m["Key"], m["Value"]
 		if err := validateTag(k, v); err != nil {
 			return nil, err
 		}
-		out = setTag(out, k, v)
-	}
-	if len(out) > maxTags {
-		return nil, errTagCount()
+		if _, dup := tagValue(out, k); dup {
+			return nil, errDuplicateTagKey(k)
+		}
+		out = append(out, Tag{k, v})
 	}
 	return out, nil
+}
+
+// errDuplicateTagKey is ECS's answer to one key in two Tag.N.Key; the
+// message adds the key to ECS's own words.
+func errDuplicateTagKey(k string) *apiError {
+	return newErr(http.StatusBadRequest, "Duplicate.TagKey", "The Tag.N.Key contain duplicate key (%q).", k)
 }
 
 // parseTagFilter reads Tag.N.Key with an optional Tag.N.Value (absent value:
 // any value) for Describe* filters; at most 20, combined with AND.
 func parseTagFilter(p params) ([]tagFilter, *apiError) {
+	ms, err := tagElems(p)
+	if err != nil {
+		return nil, err
+	}
 	var out []tagFilter
-	for _, m := range p.indexed("Tag") {
+	for _, m := range ms {
 		k, ok := m["Key"]
 		if !ok || k == "" {
 			if _, hasV := m["Value"]; hasV {
@@ -271,7 +305,7 @@ func (s *Server) parseCreate(c *call) (*createSpec, *apiError) {
 		}
 	}
 	sp.name, sp.desc, sp.hostName = p.get("InstanceName"), p.get("Description"), p.get("HostName")
-	if len(sp.name) > 128 {
+	if utf8.RuneCountInString(sp.name) > 128 {
 		return nil, errInvalid("InstanceName", "at most 128 characters")
 	}
 	if len(sp.hostName) > 64 {
@@ -330,9 +364,9 @@ func (s *Server) parseCreate(c *call) (*createSpec, *apiError) {
 		return nil, err
 	}
 	sp.sysName = p.get("SystemDisk.DiskName")
-	dds := p.indexed("DataDisk")
-	if len(dds) > 16 {
-		return nil, errInvalid("DataDisk", "at most 16 data disks")
+	dds, err := p.indexedIn("DataDisk", maxDataDisks)
+	if err != nil {
+		return nil, err
 	}
 	for i, m := range dds {
 		name := "DataDisk." + strconv.Itoa(i+1)

@@ -62,6 +62,20 @@ func (k *issuedKeys) put(id string, c STSCredential, now time.Time) {
 	k.keys[id] = c
 }
 
+// snapshot copies the keys for the state file.
+func (k *issuedKeys) snapshot() map[string]STSCredential {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.keys) == 0 {
+		return nil
+	}
+	out := make(map[string]STSCredential, len(k.keys))
+	for id, c := range k.keys {
+		out[id] = c
+	}
+	return out
+}
+
 func (s *Server) stsNow() time.Time {
 	if s.opts.STSNow != nil {
 		return s.opts.STSNow()
@@ -78,8 +92,20 @@ func randomText(n int) string {
 // IssueSTSCredential mints a temporary credential valid for ttl from now
 // (real clock, second precision) that the ECS API accepts together with its
 // SecurityToken. The metadata fake uses it for the instance RAM role; tests
-// can use it directly.
+// can use it directly. With a state file the credential is saved before it
+// is returned (a failed save is logged: the credential still works until
+// the emulator restarts).
 func (s *Server) IssueSTSCredential(ttl time.Duration) (accessKeyID string, c STSCredential) {
+	accessKeyID, c, err := s.issueSTS(ttl)
+	if err != nil {
+		s.log.Error("saving an issued STS credential", "access_key_id", accessKeyID, "err", err)
+	}
+	return accessKeyID, c
+}
+
+// issueSTS is IssueSTSCredential reporting a failed save, so AssumeRole
+// never hands out a credential the state file does not hold.
+func (s *Server) issueSTS(ttl time.Duration) (accessKeyID string, c STSCredential, err error) {
 	if ttl <= 0 {
 		ttl = DefaultAssumeRoleDuration
 	}
@@ -91,7 +117,7 @@ func (s *Server) IssueSTSCredential(ttl time.Duration) (accessKeyID string, c ST
 		Expiration:      now.Add(ttl),
 	}
 	s.issued.put(accessKeyID, c, now)
-	return accessKeyID, c
+	return accessKeyID, c, s.commit()
 }
 
 var (
@@ -148,7 +174,11 @@ func (s *Server) serveSTS(w http.ResponseWriter, method string, p params, reqID 
 			return
 		}
 	}
-	id, c := s.IssueSTSCredential(ttl)
+	id, c, err := s.issueSTS(ttl)
+	if err != nil {
+		s.writeError(w, reqID, errInternal())
+		return
+	}
 	var resp assumeRoleResp
 	resp.RequestId = reqID
 	account := strings.TrimPrefix(strings.SplitN(arn, ":role/", 2)[0], "acs:ram::")

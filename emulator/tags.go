@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 )
 
@@ -139,7 +138,11 @@ func actRemoveTags(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	for _, m := range c.p.indexed("Tag") {
+	ms, err := tagElems(c.p)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
 		k := m["Key"]
 		cur, ok := tagValue(r.tags(), k)
 		if !ok {
@@ -159,12 +162,12 @@ func (s *Server) resourceIDs(c *call, max int) ([]*taggable, string, *apiError) 
 	if err != nil {
 		return nil, "", err
 	}
-	ids := c.p.list("ResourceId")
+	ids, err := c.p.listIn("ResourceId", max)
+	if err != nil {
+		return nil, typ, err
+	}
 	if len(ids) == 0 {
 		return nil, typ, errMissing("ResourceId.1")
-	}
-	if len(ids) > max {
-		return nil, typ, errInvalid("ResourceId", "at most "+strconv.Itoa(max)+" resources")
 	}
 	var rs []*taggable
 	for _, id := range ids {
@@ -203,9 +206,9 @@ func actUntagResources(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	keys := c.p.list("TagKey")
-	if len(keys) > maxTags {
-		return nil, errTagCount()
+	keys, err := c.p.listIn("TagKey", maxTags)
+	if err != nil {
+		return nil, err
 	}
 	unlock := s.st.lock(c.now)
 	defer unlock()
@@ -279,9 +282,9 @@ func actListTagResources(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	ids := c.p.list("ResourceId")
-	if len(ids) > 50 {
-		return nil, errInvalid("ResourceId", "at most 50 resources")
+	ids, err := c.p.listIn("ResourceId", 50)
+	if err != nil {
+		return nil, err
 	}
 	filter, err := parseTagFilter(c.p)
 	if err != nil {

@@ -39,9 +39,12 @@ func addSpotFlags(f *pflag.FlagSet, o *spotOptions) {
 	f.BoolVar(&o.allowRemote, "events-allow-remote", false, "allow --events-listen on a non-loopback address")
 }
 
-// interruptMarker is what the listener needs from the plugin.
+// interruptMarker is what the listener needs from the plugin. A push is
+// only a hint (see plugin/instance/push.go): MarkInterrupting answers what
+// it did with it (instance.PushChecking, PushUnknown, ...), and nothing is
+// hidden or kept before ECS shows the Recycling lock.
 type interruptMarker interface {
-	MarkInterrupting(id, source string) error
+	MarkInterrupting(id, source string) (string, error)
 }
 
 type watcher interface{ StartWatcher(interval time.Duration) }
@@ -90,6 +93,15 @@ func serveEvents(l net.Listener, h http.Handler, limits Limits, log *logrus.Logg
 // ListenEvents listens on addr for pushed events. A non-loopback address
 // (or an empty host, meaning every interface) is refused unless
 // allowRemote: the endpoint has no authentication of its own.
+//
+// No shared secret or signature is checked, on purpose: CloudMonitor's
+// webhook push channel and URL callback sign nothing and send no
+// configurable secret header (its documentation offers only source CIDR
+// blocks to allow), so a secret could only ride in the URL, where proxies
+// and access logs keep it. What makes a forged push harmless is the
+// plugin: a push only asks for a budgeted, coalesced ECS look-up of a
+// spot instance it already knows, and nothing happens unless ECS itself
+// shows the reclaim.
 func ListenEvents(addr string, allowRemote bool) (net.Listener, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -128,9 +140,12 @@ type interruptionContent struct {
 }
 
 // NewEventsHandler accepts CloudMonitor Instance:PreemptibleInstanceInterruption
-// events by POST on any path and marks the instance as being reclaimed.
-// Answers: 202 marked; 200 with "ignored" for another event; 400 for a body
-// that is not such an event (naming the problem); 405, 413 as usual.
+// events by POST on any path and hands the instance ID to the plugin as a
+// hint. Answers: 202 with the plugin's "status" (checking, coalesced,
+// already-noticed, over-budget) when taken; 200 with "ignored" for another
+// event or an instance the plugin does not know as one of its spot
+// instances; 400 for a body that is not such an event (naming the
+// problem); 405, 413 as usual. Every 2xx tells CloudMonitor not to retry.
 func NewEventsHandler(m interruptMarker, log *logrus.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -172,12 +187,22 @@ func NewEventsHandler(m interruptMarker, log *logrus.Logger) http.Handler {
 			replyJSON(w, http.StatusBadRequest, map[string]string{"error": "event content has no instanceId"})
 			return
 		}
-		if err := m.MarkInterrupting(c.InstanceID, "cloudmonitor"); err != nil {
-			replyJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		status, err := m.MarkInterrupting(c.InstanceID, "cloudmonitor")
+		if err != nil {
+			replyJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
-		log.WithFields(logrus.Fields{"instance": c.InstanceID, "action": c.Action}).Info("CloudMonitor: spot instance interruption")
-		replyJSON(w, http.StatusAccepted, map[string]string{"instanceId": c.InstanceID, "status": "interrupting"})
+		fields := logrus.Fields{"instance": c.InstanceID, "action": c.Action, "status": status}
+		if status == ecsplugin.PushUnknown {
+			// Debug: anyone can send these; an info line each would let
+			// them fill the log.
+			log.WithFields(fields).Debug("CloudMonitor: interruption push for an instance that is not a known spot instance; ignored")
+			replyJSON(w, http.StatusOK, map[string]string{"instanceId": c.InstanceID,
+				"ignored": "not a spot instance of this plugin's namespace seen by a recent describe"})
+			return
+		}
+		log.WithFields(fields).Debug("CloudMonitor: spot instance interruption push")
+		replyJSON(w, http.StatusAccepted, map[string]string{"instanceId": c.InstanceID, "status": status})
 	})
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"sort"
 	"time"
 
 	"github.com/Sirupsen/logrus"
@@ -17,45 +16,6 @@ import (
 	"github.com/gorilla/rpc/v2"
 )
 
-// SPI versions this daemon answers to.
-var (
-	// InstanceSPI is the current interface, served by infrakit's own
-	// pkg/rpc/instance server.
-	InstanceSPI = instance.InterfaceSpec
-	// LegacyInstanceSPI is what InfraKit v0.5 release binaries require; its
-	// calls have the same shapes except Destroy, which has no Context.
-	LegacyInstanceSPI = spi.InterfaceSpec{Name: "Instance", Version: "0.5.0"}
-)
-
-// ImplementsRequest is the v0.5 Plugin.Implements request (empty).
-type ImplementsRequest struct{}
-
-// ImplementsResponse is the v0.5 Plugin.Implements response.
-type ImplementsResponse struct {
-	APIs []LegacyInterfaceSpec
-}
-
-// LegacyInterfaceSpec is v0.5's InterfaceSpec: no Sub field.
-type LegacyInterfaceSpec struct {
-	Name    string
-	Version string
-}
-
-// LegacyHandshake answers InfraKit v0.5's handshake, registered as the
-// "Plugin" service so the method is Plugin.Implements.
-type LegacyHandshake struct {
-	APIs []spi.InterfaceSpec
-}
-
-// Implements lists the interfaces (with versions) a v0.5 client may use.
-func (h *LegacyHandshake) Implements(_ *http.Request, _ *ImplementsRequest, resp *ImplementsResponse) error {
-	resp.APIs = make([]LegacyInterfaceSpec, len(h.APIs))
-	for i, a := range h.APIs {
-		resp.APIs[i] = LegacyInterfaceSpec{Name: a.Name, Version: a.Version}
-	}
-	return nil
-}
-
 type callInfoKey struct{}
 
 type callInfo struct {
@@ -66,7 +26,7 @@ type callInfo struct {
 }
 
 // NewHandler returns the HTTP handler of the plugin: JSON-RPC 2.0 on POST /
-// (Instance.*, Handshake.Hello, and v0.5's Plugin.Implements),
+// (Instance.*; Handshake.Hello, .Implements and .Types; Plugin.Implements),
 // GET /info/api.json and GET /info/functions.json. Error messages sent back
 // to callers are scrubbed of URL query strings, credential-like parameters
 // and the given secret values.
@@ -90,14 +50,16 @@ func NewHandler(p instance.Plugin, log *logrus.Logger, secrets ...string) (http.
 	if err != nil {
 		return nil, err
 	}
-	if err := server.RegisterService(rpcbase.Handshake(objects), ""); err != nil {
+	hs := newHandshake(objects) // handshake.go
+	if err := server.RegisterService(hs, "Handshake"); err != nil {
 		return nil, err
 	}
-	if err := server.RegisterService(&LegacyHandshake{APIs: []spi.InterfaceSpec{LegacyInstanceSPI}}, "Plugin"); err != nil {
+	if err := server.RegisterService(&PluginImplements{h: hs}, "Plugin"); err != nil {
 		return nil, err
 	}
 
-	// v0.5 clients send Destroy without a Context: it means terminate.
+	// Clients before master (v0.3.0 to v0.5) send Destroy without a
+	// Context: it means terminate, the only destroy they knew.
 	server.RegisterValidateRequestFunc(func(_ *rpc.RequestInfo, args interface{}) error {
 		if d, ok := args.(*rpcinstance.DestroyRequest); ok && d.Context.Reason == "" {
 			d.Context = instance.Termination
@@ -162,10 +124,18 @@ type scrubbed struct {
 
 func (s scrubbed) Validate(req *types.Any) error { return s.scrub(s.p.Validate(req)) }
 
+// Provision never answers a null ID without an error: the client takes
+// that as success, and the group plugins of v0.4.1 and v0.5 then
+// dereference the ID to log it and crash.
 func (s scrubbed) Provision(spec instance.Spec) (*instance.ID, error) {
 	id, err := s.p.Provision(spec)
+	if err == nil && (id == nil || *id == "") {
+		return nil, errNoInstanceID
+	}
 	return id, s.scrub(err)
 }
+
+var errNoInstanceID = errors.New("provision instance: the plugin returned no instance ID and no error")
 
 func (s scrubbed) Label(id instance.ID, labels map[string]string) error {
 	return s.scrub(s.p.Label(id, labels))
@@ -210,11 +180,4 @@ func (s scrubbed) scrub(err error) error {
 		return &scrubbedError{msg: clean}
 	}
 	return err
-}
-
-// SPIVersions returns the interface versions served, newest first.
-func SPIVersions() []string {
-	v := []string{InstanceSPI.Encode(), LegacyInstanceSPI.Encode()}
-	sort.Sort(sort.Reverse(sort.StringSlice(v)))
-	return v
 }

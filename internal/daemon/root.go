@@ -1,6 +1,7 @@
 // Package daemon is the infrakit-instance-aliyun command: flags, credential
-// and region resolution, logging, and serving InfraKit's Instance SPI (and
-// the v0.5 handshake) on a unix socket until SIGINT/SIGTERM.
+// and region resolution, logging, and serving InfraKit's Instance SPI (the
+// handshakes of InfraKit v0.3.0 to master) on a unix socket until
+// SIGINT/SIGTERM.
 package daemon
 
 import (
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -61,12 +63,15 @@ type Deps struct {
 type options struct {
 	name          string
 	cloud         cloud.Flags
-	namespaceTags string
-	logLevel      int
-	logFormat     string
-	rateLimit     float64
-	describeTTL   time.Duration
-	spot          spotOptions // events_listener.go
+	namespaceTags []string // repeatable, each k=v,...; joined
+	// The original aliyun plugin's flags (legacyflags.go).
+	sessionToken string
+	privateIP    bool
+	logLevel     int
+	logFormat    string
+	rateLimit    float64
+	describeTTL  time.Duration
+	spot         spotOptions // events_listener.go
 	// metadataEndpoint is the ECS metadata service for the RAM role and
 	// region: the real one only when running with the real environment.
 	metadataEndpoint string
@@ -88,9 +93,10 @@ func NewRootCommand(d Deps) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   CommandName,
 		Short: "InfraKit instance plugin for Alibaba Cloud ECS",
-		Long: `Serves InfraKit's Instance SPI (` + InstanceSPI.Encode() + `, and ` + LegacyInstanceSPI.Encode() + ` for InfraKit v0.5)
-for Alibaba Cloud ECS on the unix socket <dir>/<name>, where <dir> is $INFRAKIT_PLUGINS_DIR,
-else $INFRAKIT_HOME/plugins, else ~/.infrakit/plugins. Stops on SIGINT or SIGTERM.
+		Long: `Serves InfraKit's Instance SPI (` + InstanceSPI.Encode() + `; ` + LegacyInstanceSPI.Encode() + ` for InfraKit v0.5;
+` + V03InstanceSPI.Encode() + ` for v0.3.0 to v0.4.1) for Alibaba Cloud ECS on the unix socket
+<dir>/<name>, where <dir> is $INFRAKIT_PLUGINS_DIR, else $INFRAKIT_HOME/plugins, else
+~/.infrakit/plugins. Stops on SIGINT or SIGTERM.
 
 Credentials and region come from the flags, else the environment:
   ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET, ALIBABA_CLOUD_SECURITY_TOKEN,
@@ -104,6 +110,10 @@ credentials are refreshed before they expire. Check the result with "` + Command
 Prefer the environment for secrets: command lines are visible to other users.`,
 		Args:          cobra.NoArgs,
 		SilenceErrors: true,
+		// Runs before the subcommands too: they read the cloud flags.
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return o.mergeLegacyFlags(cmd)
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cmd.SilenceUsage = true
 			if err := run(cmd.Context(), cmd, o, d); err != nil {
@@ -127,16 +137,18 @@ Prefer the environment for secrets: command lines are visible to other users.`,
 	pf.StringVar(&o.cloud.SecurityToken, "security-token", "", "STS security token (env "+cloud.EnvSecurityToken+", "+cloud.EnvTFSecurityToken+")")
 	pf.StringVar(&o.cloud.Profile, "profile", "", "profile in ~/.aliyun/config.json or ~/.alibabacloud/credentials (env "+cloud.EnvProfile+")")
 	pf.StringVar(&o.cloud.STSEndpoint, "sts-endpoint", "", "STS endpoint for RamRoleArn profiles (env "+cloud.EnvSTSEndpoint+"; default https://sts.aliyuncs.com)")
+	pf.StringVar(&o.sessionToken, "session-token", "", "the same as --security-token (the original aliyun plugin's name for it)")
 
 	f := cmd.Flags()
 	f.StringVar(&o.name, "name", DefaultName, "plugin name: the socket's file name in the plugin directory")
-	f.StringVar(&o.namespaceTags, "namespace-tags", "", "tags k=v,... put on every instance and required when describing them")
+	f.StringArrayVar(&o.namespaceTags, "namespace-tags", nil, "tags k=v,... put on every instance and required when describing them (may be repeated)")
 	f.IntVar(&o.logLevel, "log", DefaultLogLevel, "log level: 0 panic, 1 fatal, 2 error, 3 warn, 4 info, 5 debug")
 	f.StringVar(&o.logFormat, "log-format", LogFormatText, "log format: text or json")
 	f.Float64Var(&o.rateLimit, "rate-limit", 0, "maximum ECS API calls per second, 0 for unlimited")
 	f.DurationVar(&o.describeTTL, "describe-cache-ttl", ecsplugin.DefaultDescribeCacheTTL,
 		"how long one DescribeInstances scan answers other describes (groups polling at once share it), 0 to disable")
 	addSpotFlags(f, &o.spot) // events_listener.go
+	f.BoolVar(&o.privateIP, "private-ip", true, "kept from the original aliyun plugin: true (its default) is what this plugin does; false is ignored, with a warning")
 
 	cmd.CompletionOptions.DisableDefaultCmd = true
 	cmd.AddCommand(newVersionCommand())
@@ -170,7 +182,7 @@ func run(ctx context.Context, cmd *cobra.Command, o *options, d Deps) error {
 	log.Hooks.Add(newRedactHook(cfg.Secrets()))
 	secrets = append(secrets, cfg.Secrets()...)
 	RouteInfraKitLogs(log) // InfraKit's own lines: same format, same redaction
-	tags, err := ParseNamespaceTags(o.namespaceTags)
+	tags, err := ParseNamespaceTags(strings.Join(o.namespaceTags, ","))
 	if err != nil {
 		return err
 	}
@@ -201,6 +213,7 @@ func run(ctx context.Context, cmd *cobra.Command, o *options, d Deps) error {
 		"rate_limit":         o.rateLimit,
 		"describe_cache_ttl": o.describeTTL.String(),
 	}).Info("Starting " + CommandName)
+	o.logLegacyFlags(cmd, log)
 
 	// Fail fast, before the plugin is built; Serve checks again.
 	if err := CheckNotRunning(dir, o.name); err != nil {

@@ -31,7 +31,7 @@ func TestVersionCommand(t *testing.T) {
 	contains(t, s, CommandName)
 	contains(t, s, "Version:  "+Version)
 	contains(t, s, "Revision: "+Revision)
-	contains(t, s, "SPI:      Instance/0.6.1, Instance/0.5.0")
+	contains(t, s, "SPI:      Instance/0.6.1, Instance/0.5.0, Instance/0.3.0")
 	equal(t, "infrakit.aliyun/"+Version, UserAgent())
 }
 
@@ -342,4 +342,56 @@ func TestRootRefusesOverLivePluginBeforeBuildingOne(t *testing.T) {
 	equal(t, false, called, "plugin built")
 	equal(t, []string{"instance-test", "instance-test.pid"}, pluginFiles(t, dir))
 	noErr(t, stop())
+}
+
+// The original aliyun plugin's command line works unchanged:
+// --session-token is the STS token, --namespace-tags may be repeated,
+// --private-ip is accepted, and =false is logged once as ignored.
+func TestOriginalPluginFlags(t *testing.T) {
+	run := func(t *testing.T, args ...string) (PluginParams, string) {
+		t.Helper()
+		var params PluginParams
+		out := &testutil.SyncBuffer{}
+		env := map[string]string{EnvPluginsDir: shortTempDir(t)}
+		_, stop := runRoot(t, append([]string{"--region", "cn-beijing", "--access-key-id", "LTAIorig", "--access-key-secret", "orig-s3cret",
+			"--endpoint", "http://127.0.0.1:9", "--name", "instance-aliyun", "--log", "4"}, args...),
+			env, Deps{NewPlugin: func(pp PluginParams) (instance.Plugin, error) { params = pp; return newFakePlugin(), nil }}, out)
+		noErr(t, stop())
+		notContains(t, out.String(), "orig-s3cret")
+		return params, out.String()
+	}
+
+	t.Run("defaults", func(t *testing.T) {
+		p, logs := run(t)
+		equal(t, "cn-beijing", p.Cloud.Region)
+		equal(t, "LTAIorig", p.Cloud.AccessKeyID)
+		equal(t, "", p.Cloud.SecurityToken)
+		notContains(t, logs, "--private-ip")
+	})
+	t.Run("session token and repeated namespace tags", func(t *testing.T) {
+		p, logs := run(t, "--session-token", "STS.orig-t0ken", "--namespace-tags", "cluster=a", "--namespace-tags", "team=b,env=c", "--private-ip")
+		equal(t, "STS.orig-t0ken", p.Cloud.SecurityToken)
+		equal(t, map[string]string{"cluster": "a", "team": "b", "env": "c"}, p.NamespaceTags)
+		notContains(t, logs, "STS.orig-t0ken")
+		notContains(t, logs, "--private-ip")
+	})
+	t.Run("private-ip false is logged once", func(t *testing.T) {
+		_, logs := run(t, "--private-ip=false")
+		equal(t, 1, strings.Count(logs, "--private-ip=false"), logs)
+		contains(t, logs, "Ignored")
+	})
+	t.Run("session and security token disagree", func(t *testing.T) {
+		cmd := NewRootCommand(Deps{LookupEnv: mapEnv(map[string]string{EnvPluginsDir: shortTempDir(t)}),
+			NewPlugin: func(PluginParams) (instance.Plugin, error) { t.Error("plugin created"); return newFakePlugin(), nil }})
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		cmd.SetArgs([]string{"--region", "cn-beijing", "--access-key-id", "a", "--access-key-secret", "b", "--session-token", "t1", "--security-token", "t2"})
+		err := cmd.Execute()
+		if err == nil {
+			t.Fatal("no error")
+		}
+		contains(t, err.Error(), "--session-token and --security-token")
+		notContains(t, err.Error(), "t1")
+	})
 }

@@ -132,21 +132,41 @@ func rpcResult(t *testing.T, status int, body string, id int, into interface{}) 
 	noErr(t, json.Unmarshal(env.Result, into))
 }
 
-// Requests shaped exactly as InfraKit v0.5 release binaries send them
-// (gorilla json2 client requests, Instance/0.5.0 bodies), plus the current
-// handshake, checked at the byte level over the unix socket.
-func TestWireLevelV05AndCurrent(t *testing.T) {
+// The handshakes of every client generation, and request shapes of the
+// older releases, at the byte level over the unix socket (the captured
+// traffic of v0.4.1 and v0.5 is replayed against the real plugin in
+// legacy_replay_test.go).
+func TestWireLevelHandshakesAndShapes(t *testing.T) {
 	p := newFakePlugin()
 	_, socket, _ := served(t, p, nil)
 
-	t.Run("Plugin.Implements (v0.5 handshake)", func(t *testing.T) {
-		status, body := rawRPC(t, socket, `{"jsonrpc":"2.0","method":"Plugin.Implements","params":{},"id":1}`)
-		var r struct {
-			APIs []struct{ Name, Version string }
-		}
+	t.Run("Handshake.Implements (v0.3.0 to v0.5)", func(t *testing.T) {
+		status, body := rawRPC(t, socket, `{"jsonrpc":"2.0","method":"Handshake.Implements","params":{},"id":1}`)
+		var r oldImplements
 		rpcResult(t, status, body, 1, &r)
-		equal(t, []struct{ Name, Version string }{{"Instance", "0.5.0"}}, r.APIs)
-		contains(t, body, `"result":{"APIs":[{"Name":"Instance","Version":"0.5.0"}]}`)
+		equal(t, []oldSpec{{"Instance", "0.3.0"}, {"Instance", "0.5.0"}, {"Instance", "0.6.1"}}, r.APIs)
+		noErr(t, oldHandshake(r.APIs, "0.3.0"))
+		noErr(t, oldHandshake(r.APIs, "0.5.0"))
+	})
+
+	t.Run("Handshake.Types (v0.5 CLI)", func(t *testing.T) {
+		status, body := rawRPC(t, socket, `{"jsonrpc":"2.0","method":"Handshake.Types","params":{},"id":1}`)
+		var r oldTypes
+		rpcResult(t, status, body, 1, &r)
+		equal(t, map[string][]string{"Instance/0.3.0": {"."}, "Instance/0.5.0": {"."}, "Instance/0.6.1": {"."}}, r.Types)
+	})
+
+	// v0.1.0/v0.2.0 require Instance/0.1.0, which is not claimed (see
+	// PluginImplements): they get their own clear version error.
+	t.Run("Plugin.Implements (v0.1.0, v0.2.0)", func(t *testing.T) {
+		status, body := rawRPC(t, socket, `{"jsonrpc":"2.0","method":"Plugin.Implements","params":{},"id":1}`)
+		var r oldImplements
+		rpcResult(t, status, body, 1, &r)
+		err := oldHandshake(r.APIs, "0.1.0")
+		if err == nil {
+			t.Fatal("Instance/0.1.0 claimed")
+		}
+		equal(t, "Plugin supports Instance interface version 0.6.1, client requires 0.1.0", err.Error())
 	})
 
 	t.Run("Handshake.Hello (current handshake)", func(t *testing.T) {
@@ -288,4 +308,26 @@ func TestWireLevelV05AndCurrent(t *testing.T) {
 		resp2.Body.Close()
 		equal(t, 200, resp2.StatusCode)
 	})
+}
+
+// nilIDPlugin answers Provision with neither an ID nor an error.
+type nilIDPlugin struct{ *fakePlugin }
+
+func (nilIDPlugin) Provision(instance.Spec) (*instance.ID, error) { return nil, nil }
+
+// A null ID is success to the old clients, and v0.4.1's and v0.5's group
+// plugins then crash dereferencing it: the daemon turns it into an error.
+func TestProvisionNeverAnswersANullID(t *testing.T) {
+	_, socket, _ := served(t, nilIDPlugin{newFakePlugin()}, nil)
+	for _, body := range []string{
+		`{"jsonrpc":"2.0","method":"Instance.Provision","params":{"Type":"","Spec":{"Properties":{},"Tags":{"infrakit.group":"cattle"},"Init":"","LogicalID":null,"Attachments":null}},"id":2}`,
+		`{"jsonrpc":"2.0","method":"Instance.Provision","params":{"Spec":{"Properties":{}}},"id":2}`,
+	} {
+		var r oldProvisioned
+		err := read(replay(t, socket, "a", body), &r)
+		if err == nil {
+			t.Fatalf("null ID answered as success: %+v", r)
+		}
+		contains(t, err.Error(), "provision instance: the plugin returned no instance ID")
+	}
 }

@@ -31,11 +31,19 @@ type fakeMarker struct {
 	marked []string
 }
 
-func (f *fakeMarker) MarkInterrupting(id, source string) error {
+// MarkInterrupting answers like the plugin: i-unknown is not one of its
+// spot instances, "bad id" is refused.
+func (f *fakeMarker) MarkInterrupting(id, source string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.marked = append(f.marked, id+" "+source)
-	return nil
+	switch id {
+	case "i-unknown":
+		return ecsplugin.PushUnknown, nil
+	case "bad id":
+		return "", fmt.Errorf("mark instance %q interrupting: not an instance id", id)
+	}
+	return ecsplugin.PushChecking, nil
 }
 
 func TestEventsListener(t *testing.T) {
@@ -48,7 +56,13 @@ func TestEventsListener(t *testing.T) {
 	}{
 		{"interruption", http.MethodPost,
 			`{"product":"ECS","resourceId":"acs:ecs:cn-hangzhou:1:instance/i-1","level":"WARN","name":"Instance:PreemptibleInstanceInterruption","regionId":"cn-hangzhou","content":{"instanceId":"i-1","action":"delete"}}`,
-			http.StatusAccepted, `"status":"interrupting"`, []string{"i-1 cloudmonitor"}},
+			http.StatusAccepted, `"status":"checking"`, []string{"i-1 cloudmonitor"}},
+		{"not a known spot instance", http.MethodPost,
+			`{"product":"ECS","name":"Instance:PreemptibleInstanceInterruption","content":{"instanceId":"i-unknown"}}`,
+			http.StatusOK, `"ignored":"not a spot instance of this plugin's namespace`, []string{"i-unknown cloudmonitor"}},
+		{"not an instance id", http.MethodPost,
+			`{"product":"ECS","name":"Instance:PreemptibleInstanceInterruption","content":{"instanceId":"bad id"}}`,
+			http.StatusBadRequest, `not an instance id`, []string{"bad id cloudmonitor"}},
 		{"content as a JSON string", http.MethodPost,
 			`{"product":"ECS","name":"Instance:PreemptibleInstanceInterruption","content":"{\"instanceId\":\"i-2\",\"action\":\"delete\"}"}`,
 			http.StatusAccepted, `"instanceId":"i-2"`, []string{"i-2 cloudmonitor"}},
@@ -193,4 +207,72 @@ func TestServeEventsAndMetadata(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("shutdown with a subscriber took %v", d)
 	}
+}
+
+// Forged pushes through the real listener, against the real plugin over the
+// emulator: pushes for an on-demand member and for made-up or other
+// clusters' IDs are ignored at no ECS cost; a storm for a running spot
+// member costs at most the look-up budget. Nothing leaves the group, so the
+// group plugin has nothing to replace.
+func TestForgedPushesChangeNothing(t *testing.T) {
+	srv, err := emulator.New(emulator.Options{TimeScale: 1e-6}) // emulated time stands still
+	noErr(t, err)
+	t.Cleanup(func() { srv.Close() })
+	client := ecs.NewECSClientWithEndpointAndSecurityToken(srv.URL(), emulator.DefaultAccessKeyID, emulator.DefaultAccessKeySecret, "", emulator.DefaultRegion)
+	log, _ := testLogger(t, 4)
+	p, err := ecsplugin.New(ecsplugin.Config{Client: client, RegionID: emulator.DefaultRegion, Logger: log,
+		NamespaceTags: map[string]string{"scope": "forged"}, Now: srv.Now, DescribeCacheTTL: -1})
+	noErr(t, err)
+	t.Cleanup(func() { p.Close() })
+	spec := func(spot string) instance.Spec {
+		return instance.Spec{
+			Properties: types.AnyString(fmt.Sprintf(`{"RunInstances":{"ImageId":%q,"InstanceType":%q,"VSwitchId":%q,"SecurityGroupId":%q,"SpotStrategy":%q}}`,
+				emulator.DefaultImageID, emulator.DefaultInstanceType, emulator.DefaultVSwitchH, emulator.DefaultSecurityGroupID, spot)),
+			Tags: map[string]string{"infrakit.group": "g", "infrakit.config.hash": "h"},
+		}
+	}
+	onDemand, err := p.Provision(spec("NoSpot"))
+	noErr(t, err)
+	spot, err := p.Provision(spec("SpotAsPriceGo"))
+	noErr(t, err)
+	group := map[string]string{"infrakit.group": "g"}
+	before, err := p.DescribeInstances(group, false)
+	noErr(t, err)
+	equal(t, 2, len(before))
+
+	hs := httptest.NewServer(NewEventsHandler(p, log))
+	t.Cleanup(hs.Close)
+	push := func(id string) (int, map[string]string) {
+		body := fmt.Sprintf(`{"product":"ECS","name":%q,"content":{"instanceId":%q,"action":"delete"}}`, InterruptionEventName, id)
+		resp, err := http.Post(hs.URL, "application/json", strings.NewReader(body))
+		noErr(t, err)
+		defer resp.Body.Close()
+		var out map[string]string
+		noErr(t, json.NewDecoder(resp.Body).Decode(&out))
+		return resp.StatusCode, out
+	}
+	calls := func() int { return srv.Stats().Calls["DescribeInstances"] }
+	start := calls()
+	for i := 0; i < 200; i++ {
+		for _, id := range []string{string(*onDemand), "i-madeup" + fmt.Sprint(i), "i-otherscluster"} {
+			code, out := push(id)
+			equal(t, http.StatusOK, code, id)
+			contains(t, out["ignored"], "not a spot instance")
+		}
+	}
+	equal(t, 0, calls()-start, "ignored pushes cost no ECS call")
+
+	statuses := map[string]int{}
+	for i := 0; i < 300; i++ {
+		code, out := push(string(*spot))
+		equal(t, http.StatusAccepted, code)
+		statuses[out["status"]]++
+		now, err := p.DescribeInstances(group, false)
+		noErr(t, err)
+		equal(t, 2, len(now), "a member left its group on a forged push")
+	}
+	p.Close() // waits for the look-up
+	// 300 calls are the group describes; the pushes add one look-up.
+	equal(t, 1, calls()-start-300, fmt.Sprintf("look-ups for 300 forged pushes of one spot member (statuses %v)", statuses))
+	equal(t, 1, statuses[ecsplugin.PushChecking], fmt.Sprint(statuses))
 }

@@ -7,6 +7,8 @@ import (
 	"flag"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -72,7 +74,8 @@ func TestRunServesAndStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(line, "ecs-emulator listening on http://127.0.0.1:") || !strings.Contains(line, "(access key ak/sk, region cn-hangzhou)") {
+	if !strings.HasPrefix(line, "ecs-emulator listening on http://127.0.0.1:") ||
+		!strings.Contains(line, "(access key id ak, secret from the --access-key-secret flag, region cn-hangzhou)") {
 		t.Fatalf("first line %q", line)
 	}
 	url := strings.Fields(line)[3]
@@ -96,5 +99,50 @@ func TestRunServesAndStops(t *testing.T) {
 	}
 	if strings.Contains(got, "SECRET") {
 		t.Fatalf("secrets in log: %s", got)
+	}
+}
+
+// TestSecretSources: the secret comes from the flag, a file or the
+// environment (in that order), and the banner only says which.
+func TestSecretSources(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(file, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == EnvAccessKeySecret {
+				return v
+			}
+			return ""
+		}
+	}
+	for _, tc := range []struct {
+		args           []string
+		env            string
+		secret, source string
+	}{
+		{nil, "", emulator.DefaultAccessKeySecret, "the built-in default"},
+		{nil, "from-env", "from-env", "$" + EnvAccessKeySecret},
+		{[]string{"--access-key-secret-file", file}, "from-env", "from-file", "the file " + file},
+		{[]string{"--access-key-secret", "from-flag"}, "from-env", "from-flag", "the --access-key-secret flag"},
+	} {
+		c, err := ParseEnv(tc.args, env(tc.env), io.Discard)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		if c.AccessKeySecret != tc.secret || !strings.HasPrefix(c.SecretSource, tc.source) {
+			t.Errorf("%q env %q: secret %q from %q, want %q from %q", tc.args, tc.env, c.AccessKeySecret, c.SecretSource, tc.secret, tc.source)
+		}
+	}
+	for _, args := range [][]string{
+		{"--access-key-secret", "x", "--access-key-secret-file", file},
+		{"--access-key-secret-file", filepath.Join(t.TempDir(), "missing")},
+		{"--access-key-secret", ""},
+		{"--time-scale", "NaN"}, {"--time-scale", "+Inf"}, {"--time-scale", "-1"},
+	} {
+		if _, err := ParseEnv(args, env(""), io.Discard); !errors.As(err, new(usageError)) {
+			t.Errorf("%q: err = %v, want a usage error", args, err)
+		}
 	}
 }

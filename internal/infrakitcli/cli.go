@@ -8,7 +8,9 @@
 // `infrakit group describe ID`, `infrakit instance-aliyun describe` ...).
 // This package serves both: the dynamic commands are mounted under `local`
 // unchanged, and at the top level with the tutorial verbs mapped onto
-// master's commands (see tutorial.go). No InfraKit logic is reimplemented.
+// master's commands (see tutorial.go). InfraKit v0.4's
+// `infrakit instance --name NAME <verb>` is rewritten to `infrakit NAME
+// <verb>` (v04.go). No InfraKit logic is reimplemented.
 package infrakitcli
 
 import (
@@ -21,6 +23,7 @@ import (
 	_ "github.com/docker/infrakit/pkg/cli/v0" // registers the dynamic SPI commands
 	discovery_local "github.com/docker/infrakit/pkg/discovery/local"
 	logutil "github.com/docker/infrakit/pkg/log"
+	"github.com/docker/infrakit/pkg/plugin"
 	"github.com/docker/infrakit/pkg/run/scope"
 	"github.com/docker/infrakit/pkg/template"
 	"github.com/spf13/cobra"
@@ -57,6 +60,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	sc := scope.DefaultScope(infrakitplugins.LocalPlugins)
 	root := newRoot(program, sc, &logOptions, stdout, stderr)
 
+	// InfraKit v0.4's `instance --name NAME <verb>` (v04.go).
+	args, err := rewriteV04Args(args, positionals(root.PersistentFlags(), args), func(name string) bool {
+		_, err := sc.Plugins().Find(plugin.Name(name))
+		return err == nil
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", program, err)
+		return 1
+	}
 	first := firstPositional(root, args)
 	switch {
 	case isBuiltin(root, first) && first != HostCommand:
@@ -115,6 +127,7 @@ Running plugins (see '` + program + ` plugin ls') appear as commands, e.g.
   ` + program + ` group commit FILE [--pretend]
   ` + program + ` group ls | describe ID | inspect ID | scale ID [N] | free ID | destroy ID
   ` + program + ` instance-aliyun describe [-p] [--tags k=v]
+InfraKit v0.4's '` + program + ` instance --name instance-aliyun describe' works too.
 InfraKit master's own forms are under '` + program + ` ` + HostCommand + ` <plugin> <verb>'.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,

@@ -116,7 +116,7 @@ func TestProvisionCleanupOutlivesSpentBudget(t *testing.T) {
 func TestClaimKeptDataOutlivesSpentBudget(t *testing.T) {
 	for _, typ := range []string{"disk", "image"} {
 		t.Run(typ, func(t *testing.T) {
-			fake := &expiringECS{keepFake: newKeepFake()}
+			fake := &expiringECS{keepFake: newKeepFake(), attach: func(context.Context) error { return nil }}
 			rep := &replacement{}
 			if typ == "disk" {
 				fake.disks["d-1"] = &ecsDisk{DiskId: "d-1", Status: "Available"}
@@ -130,6 +130,7 @@ func TestClaimKeptDataOutlivesSpentBudget(t *testing.T) {
 			defer cancel()
 
 			p.finishReplacement(spent, rep, "i-new")
+			p.spot.work.Wait() // the disk's attach, in the background
 
 			var tags map[string]string
 			if typ == "disk" {
@@ -138,6 +139,11 @@ func TestClaimKeptDataOutlivesSpentBudget(t *testing.T) {
 				tags = fake.images["m-1"].tags()
 			}
 			equal(t, "i-new", tags[TagClaimedBy])
+			if typ == "disk" {
+				equal(t, keepStepAttached, tags[TagKeepStep])
+				equal(t, "i-new", fake.disks["d-1"].InstanceId)
+				fake.cleanupDeadlines = fake.cleanupDeadlines[:1] // the claim; then the attach's step
+			}
 			equal(t, 1, len(fake.cleanupDeadlines))
 			if left := fake.cleanupDeadlines[0]; left <= 0 || left > p.cleanupTimeout {
 				t.Fatalf("claim had %v left, want a deadline of its own within %v", left, p.cleanupTimeout)

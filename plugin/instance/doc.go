@@ -183,11 +183,12 @@
 //
 // A pushed CloudMonitor event Instance:PreemptibleInstanceInterruption
 // (MarkInterrupting; the daemon's --events-listen) is a hint, not proof:
-// the plugin looks the instance up at once, leaving it out of its group's
-// describes meanwhile, and handles it as above only if ECS shows the
-// Recycling lock. Otherwise (no lock, not in the namespace, lookup failed)
-// it is a group member again and nothing is kept; should ECS set the lock
-// later, describes and the watcher notice it.
+// nothing is hidden, delayed or kept until a look-up shows ECS's Recycling
+// lock, and then it is handled as above. Look-ups are only made for spot
+// instances of the namespace that a recent describe showed (other IDs cost
+// nothing), coalesced per instance, batched and paid from a token bucket
+// (push.go); should ECS set the lock later, describes and the watcher
+// notice it.
 //
 // Pets: while the reclaimed instance holds the private IP a logical ID asks
 // for, Provision of that logical ID fails fast with an error wrapping
@@ -207,14 +208,20 @@
 // group's next Provision (same logical ID for pets, one without for
 // cattle) creates the replacement in the same vswitch without new data
 // disks, claims the kept ones (infrakit-aliyun.claimed-by=<new id>) and
-// attaches them once it runs. "image": at the notice CreateImage of the
+// attaches them once it runs. Each step of that move is written into the
+// disk's tags (infrakit-aliyun.keep-step kept/claiming/claimed/attached)
+// before it is taken, and the replacement is created with
+// infrakit-aliyun.replaces=<reclaimed id>, so any copy's watcher finishes
+// a move whose copy was killed or stopped midway (keepdisks.go); after the
+// group is destroyed, moved disks are deleted. "image": at the notice CreateImage of the
 // instance (ClientToken derived from its ID, so copies of the plugin make
 // one image), tagged like the disks plus infrakit-aliyun.instance-type;
 // Provision fails fast (ErrKeptDataNotReady) while the image is Creating,
 // then boots the replacement from it in the same vswitch and type, with
 // the spec's security groups and tags (only the IP differs). The watcher
 // deletes a kept image once its replacement is Running, when a newer image
-// exists for the same logical ID, or after 24 hours unclaimed. All links are
+// exists for the same logical ID, when its replacement and group are gone
+// (group destroy), or after 24 hours unclaimed. All links are
 // in ECS tags: any copy of the plugin finds them. Provision waits up to 5 s
 // for data still being saved from a reclaimed instance of its group.
 //

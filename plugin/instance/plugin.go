@@ -316,16 +316,16 @@ func (p *Plugin) Provision(spec instance.Spec) (*instance.ID, error) {
 	if err != nil {
 		return fail(err)
 	}
-	// Kept data of a reclaimed spot instance (preempt.go); its disks are
-	// attached like Attachments.
+	// Kept data of a reclaimed spot instance (preempt.go). Its disks choose
+	// the zone like Attachments, but finishReplacement claims and attaches
+	// them (keepdisks.go: recorded in tags, so any copy finishes the move).
 	rep, err := p.prepareReplacement(ctx, spec, &props, req)
 	if err != nil {
 		return fail(err)
 	}
 	defer rep.release()
-	disks = append(disks, rep.keptDisks()...)
 
-	id, err := p.runWithCapacity(ctx, spec, props, req, disks, start)
+	id, err := p.runWithCapacity(ctx, spec, props, req, append(disks[:len(disks):len(disks)], rep.keptDisks()...), start)
 	if err != nil {
 		return fail(err)
 	}

@@ -24,12 +24,12 @@ import (
 // background watcher), and from then on leaves the instance out of group
 // describes, so InfraKit's group plugin provisions the replacement at the
 // notice rather than at release. A pushed CloudMonitor event only makes the
-// plugin look the instance up at once (hiding it meanwhile): it is acted on
-// only if ECS shows the lock.
+// plugin look the instance up sooner, within a budget (push.go): nothing is
+// hidden or kept until ECS shows the lock.
 //
 // Everything that must survive the plugin is in ECS tags; the in-memory
-// "doomed" set only remembers what was already noticed (and pushes being
-// checked), so it is rebuilt by the next describe after a restart.
+// "doomed" set only remembers what was already noticed, so it is rebuilt by
+// the next describe after a restart.
 
 // Tag keys and values of interruption handling.
 const (
@@ -136,12 +136,12 @@ type Interruption struct {
 	Error string   `json:",omitempty"`
 }
 
-// doomed is one noticed instance. ready is closed once its data is saved
-// (or nothing was to be saved); until then Provision in its group waits.
+// doomed is one noticed instance (ECS showed its Recycling lock). ready is
+// closed once its data is saved (or nothing was to be saved); until then
+// Provision in its group waits.
 type doomed struct {
-	info     Interruption
-	resolved bool // noticed, details known; false while a push (only an ID) is checked with ECS
-	ready    chan struct{}
+	info  Interruption
+	ready chan struct{}
 }
 
 // spotState is the plugin's in-memory interruption and InfraKit-surface state.
@@ -158,7 +158,12 @@ type spotState struct {
 	zones      []string
 	zonesAt    time.Time
 	groupLocks map[string]*sync.Mutex
-	watchDone  chan struct{} // set once the watcher runs; closed when it stops
+	watchDone  chan struct{}                       // set once the watcher runs; closed when it stops
+	lockFilter string                              // the LockReason value the watcher sends (watchOnce)
+	orphans    map[string]time.Time                // kept disk -> first seen orphaned (keepdisks.go)
+	keepHook   func(point, instanceID string) bool // tests: "kill" this copy at a step
+	watchTicks int
+	push       pushState // push.go
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -172,6 +177,9 @@ func newSpotState(now func() time.Time) *spotState {
 		lost:       newLostTracker(),
 		doomed:     map[string]*doomed{},
 		groupLocks: map[string]*sync.Mutex{},
+		push:       newPushState(),
+		lockFilter: LockRecycling,
+		orphans:    map[string]time.Time{},
 		ctx:        ctx,
 		cancel:     cancel,
 	}
@@ -193,7 +201,8 @@ func (p *Plugin) keeper() (preemptAPI, bool) { return apiAs[preemptAPI](p.api) }
 
 func hasLock(inst *ecsInstance, reason string) bool {
 	for _, l := range inst.OperationLocks.LockReason {
-		if l.LockReason == reason {
+		// Without case: the API models spell it Recycling and recycling.
+		if strings.EqualFold(l.LockReason, reason) {
 			return true
 		}
 	}
@@ -207,6 +216,7 @@ func isSpot(inst *ecsInstance) bool {
 // observe is called for every instance any describe returns: an instance
 // with the Recycling lock is noticed (once).
 func (p *Plugin) observe(inst *ecsInstance, source string) {
+	p.noteSeen(inst)
 	if hasLock(inst, LockRecycling) {
 		p.notice(inst, source)
 	}
@@ -240,18 +250,15 @@ func (p *Plugin) notice(inst *ecsInstance, source string) {
 	s := p.spot
 	now := p.now()
 	s.mu.Lock()
-	d := s.doomed[inst.InstanceId]
-	if d != nil && d.resolved {
+	if s.doomed[inst.InstanceId] != nil {
 		s.mu.Unlock()
 		return
 	}
-	if d == nil {
-		d = s.addLocked(inst.InstanceId, source, now)
-	}
-	// A pushed mark keeps its source and times.
+	s.forgetLocked(now)
 	info := interruptionOf(inst)
-	info.Source, info.NoticedAt, info.ReleaseBy = d.info.Source, d.info.NoticedAt, d.info.ReleaseBy
-	d.info, d.resolved = info, true
+	info.Source, info.NoticedAt, info.ReleaseBy = source, now, now.Add(SpotNotice)
+	d := &doomed{info: info, ready: make(chan struct{})}
+	s.doomed[inst.InstanceId] = d
 	s.lastNotice = &info
 	s.mu.Unlock()
 
@@ -273,16 +280,6 @@ func (p *Plugin) notice(inst *ecsInstance, source string) {
 	}()
 }
 
-// addLocked records a newly noticed (or pushed) instance, not resolved
-// yet. Caller holds mu.
-func (s *spotState) addLocked(id, source string, now time.Time) *doomed {
-	s.forgetLocked(now)
-	d := &doomed{ready: make(chan struct{}),
-		info: Interruption{InstanceId: id, Source: source, NoticedAt: now, ReleaseBy: now.Add(SpotNotice)}}
-	s.doomed[id] = d
-	return d
-}
-
 // forgetLocked drops noticed instances older than doomedForget; ECS
 // released them long ago.
 func (s *spotState) forgetLocked(now time.Time) {
@@ -291,72 +288,6 @@ func (s *spotState) forgetLocked(now time.Time) {
 			delete(s.doomed, id)
 		}
 	}
-}
-
-// MarkInterrupting marks an instance as being reclaimed on a pushed
-// notice (the CloudMonitor event Instance:PreemptibleInstanceInterruption):
-// group describes omit it at once; it is then looked up, and acted on only
-// if ECS itself shows the Recycling lock. A push is a hint, not proof: acting
-// on one ECS never follows would take a running instance's disks and leave
-// it outside every group, still billed.
-func (p *Plugin) MarkInterrupting(id, source string) error {
-	if strings.TrimSpace(id) == "" {
-		return errors.New("mark instance interrupting: empty instance id")
-	}
-	s := p.spot
-	now := p.now()
-	s.mu.Lock()
-	if _, ok := s.doomed[id]; ok {
-		s.mu.Unlock()
-		return nil
-	}
-	d := s.addLocked(id, source, now)
-	s.mu.Unlock()
-
-	s.work.Add(1)
-	go func() {
-		defer s.work.Done()
-		p.resolvePushed(s.ctx, d, id, source)
-	}()
-	return nil
-}
-
-// resolvePushed looks a pushed instance up and handles it like a noticed
-// one if ECS confirms the reclaim; otherwise the mark is dropped and the
-// instance is a group member again. If ECS sets the lock later, describes
-// and the watcher notice it as usual.
-//
-// A describe may notice the lock while this runs and resolve d itself
-// (notice rewrites d.info under the lock), so id and source are passed in.
-func (p *Plugin) resolvePushed(ctx context.Context, d *doomed, id, source string) {
-	logger := p.log.WithFields(log.Fields{"action": "interruption", "instance": id, "source": source})
-	list, err := p.api.DescribeInstances(ctx, describeFilter{InstanceIDs: []string{id}})
-	var inst *ecsInstance
-	for i := range list {
-		if list[i].InstanceId == id && hasTags(list[i].tags(), p.namespace) {
-			inst = &list[i]
-		}
-	}
-	switch {
-	case err != nil:
-		logger.WithError(err).Warn("could not confirm the pushed interruption with ECS; ignored")
-	case inst == nil:
-		logger.Info("pushed interruption for an instance outside this plugin's namespace; ignored")
-	case !hasLock(inst, LockRecycling):
-		logger.Warn("pushed interruption not confirmed: ECS shows no Recycling lock on the instance; ignored")
-	default:
-		p.notice(inst, source) // resolves d in place; it closes d.ready
-		return
-	}
-	p.spot.mu.Lock()
-	defer p.spot.mu.Unlock()
-	if d.resolved {
-		return // a describe saw the lock meanwhile: d is its now
-	}
-	if p.spot.doomed[id] == d {
-		delete(p.spot.doomed, id)
-	}
-	close(d.ready)
 }
 
 // keepData saves what the instance's spec asked to keep. Errors are logged
@@ -441,36 +372,6 @@ func (p *Plugin) keepImage(ctx context.Context, k preemptAPI, info Interruption)
 		return "", fmt.Errorf("create image of instance %s: %w", info.InstanceId, err)
 	}
 	return id, nil
-}
-
-// keepDisks tags the reclaimed instance's data disks, makes them survive the
-// instance and detaches them, in that order: a disk is findable before it
-// is moved, and survives even if ECS releases the instance midway.
-func (p *Plugin) keepDisks(ctx context.Context, k preemptAPI, info Interruption) ([]string, error) {
-	disks, err := p.api.DescribeDisks(ctx, diskFilter{InstanceID: info.InstanceId})
-	if err != nil {
-		return nil, fmt.Errorf("list disks of instance %s: %w", info.InstanceId, err)
-	}
-	tags := p.keptTags(info)
-	var kept []string
-	for _, d := range disks {
-		if d.Type != "" && d.Type != "data" {
-			continue // the system disk goes with the instance
-		}
-		if err := k.TagResource(ctx, "disk", d.DiskId, tags); err != nil {
-			return kept, fmt.Errorf("tag disk %s: %w", d.DiskId, err)
-		}
-		if d.DeleteWithInstance {
-			if err := p.api.ModifyDiskAttribute(ctx, d.DiskId, false); err != nil {
-				return kept, fmt.Errorf("keep disk %s: %w", d.DiskId, err)
-			}
-		}
-		if err := k.DetachDisk(ctx, info.InstanceId, d.DiskId); err != nil && !IsNotFound(err) {
-			return kept, fmt.Errorf("detach disk %s from instance %s: %w", d.DiskId, info.InstanceId, err)
-		}
-		kept = append(kept, d.DiskId)
-	}
-	return kept, nil
 }
 
 // --- Provision side ----------------------------------------------------------
@@ -563,6 +464,20 @@ func (p *Plugin) prepareReplacement(ctx context.Context, spec instance.Spec, pro
 		rep.release()
 		return nil, err
 	}
+	if len(rep.disks) > 0 {
+		// Written before the first step: the instance carries the set it
+		// takes from its first moment (RunInstances tags), and the disks
+		// say a Provision is taking them (keepdisks.go).
+		req.Tags[TagReplaces] = rep.from
+		if n := len(req.Tags); n > MaxTags {
+			rep.release()
+			return nil, fmt.Errorf("tags: %d tags with %s, at most %d per instance", n, TagReplaces, MaxTags)
+		}
+		if err := p.markClaiming(ctx, k, rep); err != nil {
+			rep.release()
+			return nil, err
+		}
+	}
 	switch {
 	case rep.image != nil:
 		t := rep.image.tags()
@@ -653,13 +568,14 @@ func (p *Plugin) checkLogicalIDFree(ctx context.Context, logical string) error {
 }
 
 // waitKeep waits (bounded) until the data of every noticed instance of the
-// group has been saved, and every push is checked with ECS (its group is
-// not known before).
+// group has been saved.
 func (p *Plugin) waitKeep(ctx context.Context, group, logical string) error {
 	var waits []*doomed
 	p.spot.mu.Lock()
 	for _, d := range p.spot.doomed {
-		if !d.resolved || (d.info.Group == group && d.info.KeepData != "" && (logical == "" || d.info.LogicalID == logical)) {
+		// Only confirmed notices are here (a push adds nothing before ECS
+		// shows the lock), so an unconfirmed push never delays a Provision.
+		if d.info.Group == group && d.info.KeepData != "" && (logical == "" || d.info.LogicalID == logical) {
 			waits = append(waits, d)
 		}
 	}
@@ -681,19 +597,35 @@ func (p *Plugin) waitKeep(ctx context.Context, group, logical string) error {
 	return nil
 }
 
-// liveClaimers returns which of the given instance IDs still exist.
+// liveClaimers returns which of the given instance IDs still exist. ECS
+// takes at most 100 InstanceIds per DescribeInstances, so they are asked
+// for in pages of 100.
 func (p *Plugin) liveClaimers(ctx context.Context, ids []string) (map[string]string, error) {
 	out := map[string]string{}
-	if len(ids) == 0 {
-		return out, nil
+	uniq := map[string]bool{}
+	var list []string
+	for _, id := range ids {
+		if id != "" && !uniq[id] {
+			uniq[id] = true
+			list = append(list, id)
+		}
 	}
-	list, err := p.api.DescribeInstances(ctx, describeFilter{InstanceIDs: ids})
-	if err != nil {
-		return nil, err
-	}
-	for _, inst := range list {
-		if !skippedStatus[inst.Status] {
-			out[inst.InstanceId] = inst.Status
+	sort.Strings(list)
+	for len(list) > 0 {
+		n := len(list)
+		if n > maxIDsPerDescribe {
+			n = maxIDsPerDescribe
+		}
+		page := list[:n]
+		list = list[n:]
+		found, err := p.api.DescribeInstances(ctx, describeFilter{InstanceIDs: page})
+		if err != nil {
+			return nil, err
+		}
+		for _, inst := range found {
+			if !skippedStatus[inst.Status] {
+				out[inst.InstanceId] = inst.Status
+			}
 		}
 	}
 	return out, nil
@@ -765,82 +697,6 @@ func (p *Plugin) findKeptImage(ctx context.Context, k preemptAPI, group, logical
 	return nil
 }
 
-func (p *Plugin) findKeptDisks(ctx context.Context, group, logical string, rep *replacement) error {
-	disks, err := p.api.DescribeDisks(ctx, diskFilter{Tags: mergeTags(p.namespace, map[string]string{tagGroup: group})})
-	if err != nil {
-		return fmt.Errorf("find kept disks of group %s: %w", group, err)
-	}
-	sets := map[string][]ecsDisk{}
-	var claimers []string
-	for _, d := range disks {
-		t := d.tags()
-		if t[TagPreemptedFrom] == "" || !matchesSlot(t, logical) || d.InstanceId != "" || (d.Status != "" && d.Status != "Available") {
-			continue
-		}
-		sets[t[TagPreemptedFrom]] = append(sets[t[TagPreemptedFrom]], d)
-		if c := t[TagClaimedBy]; c != "" {
-			claimers = append(claimers, c)
-		}
-	}
-	if len(sets) == 0 {
-		return nil
-	}
-	live, err := p.liveClaimers(ctx, claimers)
-	if err != nil {
-		return fmt.Errorf("check claims on kept disks: %w", err)
-	}
-	var froms []string
-	for from := range sets {
-		froms = append(froms, from)
-	}
-	sort.Strings(froms)
-	for _, from := range froms {
-		claimed := false
-		for _, d := range sets[from] {
-			if c := d.tags()[TagClaimedBy]; c != "" && live[c] != "" {
-				claimed = true
-			}
-		}
-		if !claimed {
-			rep.disks, rep.from = sets[from], from
-			return nil
-		}
-	}
-	return nil
-}
-
-// finishReplacement tags the kept data as claimed by the new instance, so no
-// other Provision takes it while the instance boots (kept disks are only
-// attached once it is Running). A failed claim is logged, not fatal: the
-// group lock still covers this process. The instance exists by now, so the
-// claim runs under a cleanupContext of its own, not under the Provision's
-// deadline that RunInstances may have used up: an unclaimed kept disk or
-// image would be handed to the next replacement as well.
-func (p *Plugin) finishReplacement(ctx context.Context, rep *replacement, id string) {
-	if rep == nil {
-		return
-	}
-	k, ok := p.keeper()
-	if !ok {
-		return
-	}
-	ctx, cancel := p.cleanupContext(ctx)
-	defer cancel()
-	claim := map[string]string{TagClaimedBy: id}
-	ids, typ := []string{}, "disk"
-	if rep.image != nil {
-		ids, typ = []string{rep.image.ImageId}, "image"
-	}
-	for _, d := range rep.disks {
-		ids = append(ids, d.DiskId)
-	}
-	for _, rid := range ids {
-		if err := k.TagResource(ctx, typ, rid, claim); err != nil {
-			p.log.WithError(err).WithFields(log.Fields{"instance": id, typ: rid}).Warn("could not claim kept " + typ)
-		}
-	}
-}
-
 // --- background watcher and image cleanup -------------------------------------
 
 // StartWatcher starts the background watcher: every interval it describes
@@ -886,20 +742,106 @@ func (p *Plugin) startWatcher(ticks <-chan time.Time, stop func()) {
 // instances only: one call whatever the namespace's size, where a full scan
 // would cost ceil(N/100) calls every tick (100 at 10,000 instances).
 // Metadata's counts by status refresh themselves when read (snapshotTTL).
+//
+// The LockReason value's case is not settled: the official API models
+// disagree ("Recycling" in one, "recycling" in two), and a filter in the
+// case ECS does not accept either fails with InvalidParameter or silently
+// matches nothing. So the watcher sends one case (lockFilter, "Recycling"
+// first) and switches, and remembers, when ECS rejects it, or when the full
+// scan it makes every fullScanEvery ticks sees a Recycling lock (compared
+// without case) that the filtered call of the same tick missed. The common
+// case costs one call per tick as before, plus ceil(N/100) calls every
+// fullScanEvery ticks (which also refresh what pushes are checked against).
 func (p *Plugin) watchOnce(ctx context.Context) {
-	list, err := p.api.DescribeInstances(ctx, describeFilter{Tags: p.namespace, LockReason: LockRecycling})
+	s := p.spot
+	s.mu.Lock()
+	filter := s.lockFilter
+	s.watchTicks++
+	full := s.watchTicks%fullScanEvery == 0
+	s.mu.Unlock()
+	logger := p.log.WithField("action", "watch")
+
+	list, err := p.api.DescribeInstances(ctx, describeFilter{Tags: p.namespace, LockReason: filter})
+	if err != nil && isParamError(err) {
+		other := otherLockCase(filter)
+		logger.WithError(err).WithFields(log.Fields{"rejected": filter, "now": other}).Info("ECS refused the LockReason filter's case; switching")
+		filter = other
+		s.mu.Lock()
+		s.lockFilter = other
+		s.mu.Unlock()
+		list, err = p.api.DescribeInstances(ctx, describeFilter{Tags: p.namespace, LockReason: filter})
+	}
+	seen := map[string]bool{}
 	if err != nil {
-		p.log.WithError(err).WithField("action", "watch").Warn("describe failed")
+		logger.WithError(err).Warn("describe failed")
 	} else {
 		for i := range list {
+			seen[list[i].InstanceId] = true
 			if isSpot(&list[i]) {
 				p.observe(&list[i], "watcher")
 			}
 		}
 	}
-	if err := p.cleanupImages(ctx); err != nil && ctx.Err() == nil {
-		p.log.WithError(err).WithField("action", "watch").Warn("image cleanup failed")
+	if full && err == nil {
+		p.fullScan(ctx, filter, seen)
 	}
+	if err := p.cleanupImages(ctx); err != nil && ctx.Err() == nil {
+		logger.WithError(err).Warn("image cleanup failed")
+	}
+	if err := p.resumeKeptDisks(ctx); err != nil && ctx.Err() == nil {
+		logger.WithError(err).Warn("kept disks: could not finish moves")
+	}
+}
+
+// fullScanEvery is how many watcher ticks pass between two full scans
+// (every 10 minutes at the default 30 s interval).
+const fullScanEvery = 20
+
+// fullScan describes every instance of the namespace, notices reclaims and
+// checks that the LockReason filter (in the case sent) missed none.
+func (p *Plugin) fullScan(ctx context.Context, filter string, seen map[string]bool) {
+	all, err := p.api.DescribeInstances(ctx, describeFilter{Tags: p.namespace})
+	if err != nil {
+		p.log.WithError(err).WithField("action", "watch").Warn("full describe failed")
+		return
+	}
+	missed := 0
+	for i := range all {
+		inst := &all[i]
+		p.noteSeen(inst)
+		if !isSpot(inst) || !hasLock(inst, LockRecycling) {
+			continue
+		}
+		if !seen[inst.InstanceId] {
+			missed++
+		}
+		p.observe(inst, "watcher")
+	}
+	if missed == 0 {
+		return
+	}
+	other := otherLockCase(filter)
+	p.log.WithFields(log.Fields{"action": "watch", "missed": missed, "filter": filter, "now": other}).
+		Info("the LockReason filter missed reclaimed instances a full describe shows; switching its case")
+	p.spot.mu.Lock()
+	if p.spot.lockFilter == filter {
+		p.spot.lockFilter = other
+	}
+	p.spot.mu.Unlock()
+}
+
+// otherLockCase is the other spelling of the Recycling lock.
+func otherLockCase(v string) string {
+	if v == LockRecycling {
+		return strings.ToLower(LockRecycling)
+	}
+	return LockRecycling
+}
+
+// isParamError reports an ECS refusal of a parameter's value.
+func isParamError(err error) bool {
+	c := ErrorCode(err)
+	return strings.HasPrefix(c, "InvalidParameter") || strings.HasPrefix(c, "InvalidLockReason")
 }
 
 // cleanupImages deletes kept images once they are no longer needed: when
@@ -935,6 +877,7 @@ func (p *Plugin) cleanupImages(ctx context.Context) error {
 		}
 	}
 	now := p.now()
+	groupLive := map[string]bool{}
 	for _, im := range kept {
 		t := im.tags()
 		why := ""
@@ -944,6 +887,10 @@ func (p *Plugin) cleanupImages(ctx context.Context) error {
 			why = "replacement " + claimer + " is running"
 		case claimer != "" && live[claimer] != "":
 			continue // the replacement still boots from it
+		case claimer != "" && p.groupGoneFor(ctx, im.ImageId, t[tagGroup], groupLive, now):
+			// Its replacement and its whole group are gone: InfraKit's
+			// group destroy. No replacement will ever boot from it.
+			why = "replacement " + claimer + " and every instance of group " + t[tagGroup] + " are gone"
 		case t[TagLogicalID] != "" && im.CreationTime < newest[t[tagGroup]+"\x00"+t[TagLogicalID]]:
 			why = "a newer image exists for logical id " + t[TagLogicalID]
 		default:

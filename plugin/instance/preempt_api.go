@@ -22,6 +22,8 @@ type preemptAPI interface {
 	DeleteImage(ctx context.Context, id string, force bool) error
 	// TagResource adds or overwrites tags on one disk or image.
 	TagResource(ctx context.Context, resourceType, id string, tags map[string]string) error
+	// DeleteDisk deletes an Available disk (a kept disk nobody will take).
+	DeleteDisk(ctx context.Context, diskID string) error
 	// DescribeZones lists the zone IDs of the region.
 	DescribeZones(ctx context.Context) ([]string, error)
 }
@@ -143,6 +145,15 @@ func (a *adapter) TagResource(ctx context.Context, resourceType, id string, tags
 		v.Set("ResourceType", resourceType)
 		v.Set("ResourceId.1", id)
 		encodeTags(v, "Tag", tags)
+		return v
+	})
+	return err
+}
+
+func (a *adapter) DeleteDisk(ctx context.Context, diskID string) error {
+	_, err := call[emptyResponse](ctx, a, "DeleteDisk", func() url.Values {
+		v := url.Values{}
+		v.Set("DiskId", diskID)
 		return v
 	})
 	return err

@@ -54,7 +54,7 @@ func TestEmulatorPreemptKeepDisks(t *testing.T) {
 	repl, err := p.Provision(spotSpec(KeepDataDisks))
 	noErr(t, err)
 	e.srv.Advance(time.Minute) // the replacement runs; the background attach finishes
-	p.background.Wait()
+	p.spot.work.Wait()
 
 	v := e.view(t, string(*repl))
 	equal(t, []string{dataDisk}, v.DataDiskIds, "the replacement has the old data disk, and no new one")

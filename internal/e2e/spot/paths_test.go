@@ -55,7 +55,9 @@ func (w *world) push(addr, id string) {
 	defer resp.Body.Close()
 	var body map[string]string
 	_ = json.NewDecoder(resp.Body).Decode(&body)
-	if resp.StatusCode != http.StatusAccepted || body["status"] != "interrupting" || body["instanceId"] != id {
+	// "checking": the plugin knows id as one of its spot instances and
+	// looks it up with ECS (a push is only a hint).
+	if resp.StatusCode != http.StatusAccepted || body["status"] != "checking" || body["instanceId"] != id {
 		w.T.Fatalf("push interruption of %s: %s %v", id, resp.Status, body)
 	}
 }

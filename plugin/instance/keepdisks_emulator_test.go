@@ -1,0 +1,330 @@
+package instance
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/denverdino/aliyungo/common"
+	"github.com/denverdino/aliyungo/ecs"
+	"github.com/docker/infrakit/pkg/spi/instance"
+
+	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/testutil"
+)
+
+// copyOf starts a second copy of the plugin over e's emulator, as a second
+// process (or the first, restarted) would be: same namespace, no memory.
+func (e *emuEnv) copyOf(t *testing.T, tune func(*Config)) (*Plugin, *testutil.SyncBuffer) {
+	t.Helper()
+	logger, buf := quietLogger()
+	cfg := Config{
+		Client:           e.client,
+		RegionID:         emulator.DefaultRegion,
+		NamespaceTags:    map[string]string{"infrakit.scope": "emu"},
+		Logger:           logger,
+		Now:              e.srv.Now,
+		Retry:            RetryConfig{MaxElapsed: 10 * time.Minute, Sleep: e.srv.Advance},
+		DescribeCacheTTL: -1,
+	}
+	if tune != nil {
+		tune(&cfg)
+	}
+	p, err := New(cfg)
+	noErr(t, err)
+	t.Cleanup(func() { p.Close() })
+	return p, buf
+}
+
+// reclaimKept provisions a KeepData "disks" spot member with p, has ECS
+// reclaim it and p keep its data disk; it returns the member and the disk.
+func (e *emuEnv) reclaimKept(t *testing.T, p *Plugin) (string, string) {
+	t.Helper()
+	old, err := p.Provision(spotSpec(KeepDataDisks))
+	noErr(t, err)
+	e.srv.Advance(time.Minute) // Running
+	disk := e.view(t, string(*old)).DataDiskIds[0]
+	noErr(t, e.srv.Preempt(string(*old)))
+	_, err = p.DescribeInstances(map[string]string{tagGroup: "spot"}, false) // the notice
+	noErr(t, err)
+	p.spot.work.Wait() // the disk is kept (detached, tagged)
+	return string(*old), disk
+}
+
+func (e *emuEnv) diskView(t *testing.T, id string) emulator.DiskView {
+	t.Helper()
+	for _, d := range e.srv.Disks() {
+		if d.DiskId == id {
+			return d
+		}
+	}
+	t.Fatalf("emulator has no disk %s", id)
+	return emulator.DiskView{}
+}
+
+// The copy that created the replacement is killed right after RunInstances
+// (before it could tag the claim) or right after the claim (before the
+// attach): the other copy's watcher finishes the move, and the replacement
+// gets its data.
+func TestKeptDiskFinishedByAnotherCopy(t *testing.T) {
+	for _, point := range []string{keepHookRun, keepHookClaimed} {
+		t.Run("killed after "+point, func(t *testing.T) {
+			e := preemptEmu(t)
+			p1 := e.plugin
+			p2, _ := e.copyOf(t, nil)
+			old, disk := e.reclaimKept(t, p1)
+
+			p1.spot.keepHook = func(at, _ string) bool { return at == point } // kill -9 here
+			repl, err := p1.Provision(spotSpec(KeepDataDisks))
+			noErr(t, err)
+			equal(t, old, e.view(t, string(*repl)).Tags[TagReplaces], "the replacement names its set from its first moment")
+			equal(t, "", e.diskView(t, disk).InstanceId, "not attached by the killed copy")
+
+			// The other copy's Provision does not take the set: its
+			// replacement exists (found by its replaces tag).
+			other, err := p2.Provision(spotSpec(KeepDataDisks))
+			noErr(t, err)
+			equal(t, "", e.view(t, string(*other)).Tags[TagReplaces], "a second replacement for one set")
+
+			e.srv.Advance(time.Minute) // the replacement runs
+			p2.watchOnce(context.Background())
+			v := e.view(t, string(*repl))
+			equal(t, []string{disk}, v.DataDiskIds, "the other copy attached the kept disk")
+			d := e.diskView(t, disk)
+			equal(t, string(*repl), d.InstanceId)
+			equal(t, false, d.DeleteWithInstance)
+			equal(t, keepStepAttached, d.Tags[TagKeepStep])
+			equal(t, string(*repl), d.Tags[TagClaimedBy])
+
+			// Idempotent: more ticks of either copy change nothing.
+			p2.watchOnce(context.Background())
+			equal(t, []string{disk}, e.view(t, string(*repl)).DataDiskIds)
+		})
+	}
+}
+
+// A clean stop (SIGTERM: Close) while the attach waits for the replacement
+// to boot: Close returns without it, the tags stay, another copy finishes.
+func TestKeptDiskFinishedAfterCleanStop(t *testing.T) {
+	e := preemptEmu(t)
+	var armed atomic.Bool
+	slept, resume := make(chan struct{}, 1), make(chan struct{})
+	p1, _ := e.copyOf(t, func(c *Config) {
+		c.Retry.Sleep = func(d time.Duration) {
+			if !armed.Load() {
+				e.srv.Advance(d)
+				return
+			}
+			slept <- struct{}{}
+			<-resume
+		}
+	})
+	p2, _ := e.copyOf(t, nil)
+	_, disk := e.reclaimKept(t, p1)
+	armed.Store(true)
+	repl, err := p1.Provision(spotSpec(KeepDataDisks))
+	noErr(t, err)
+	<-slept // the attach was refused (Pending) and waits to retry
+
+	closed := make(chan error)
+	go func() { closed <- p1.Close() }()
+	<-p1.spot.ctx.Done() // stopping; then the sleep ends
+	close(resume)
+	noErr(t, <-closed)
+	d := e.diskView(t, disk)
+	equal(t, "", d.InstanceId, "the stopped copy did not attach it")
+	equal(t, keepStepClaimed, d.Tags[TagKeepStep])
+	equal(t, string(*repl), d.Tags[TagClaimedBy])
+
+	e.srv.Advance(time.Minute)
+	p2.watchOnce(context.Background())
+	equal(t, []string{disk}, e.view(t, string(*repl)).DataDiskIds, "the other copy finished the attach")
+}
+
+// Two copies attach the same kept disk: the loser says so at info level,
+// with no error or warning.
+func TestKeptDiskLostRaceIsInfo(t *testing.T) {
+	e := preemptEmu(t)
+	p1 := e.plugin
+	p2, buf := e.copyOf(t, nil)
+	_, disk := e.reclaimKept(t, p1)
+	repl, err := p1.Provision(spotSpec(KeepDataDisks))
+	noErr(t, err)
+	e.srv.Advance(time.Minute)
+	p1.spot.work.Wait()
+	equal(t, string(*repl), e.diskView(t, disk).InstanceId)
+
+	k, _ := p2.keeper()
+	done, _ := p2.attachKeptOnce(context.Background(), k, string(*repl), disk)
+	equal(t, true, done)
+	out := buf.String()
+	contains(t, out, "already attached to the replacement (another copy of the plugin did it)")
+	contains(t, out, "level=info")
+	if strings.Contains(out, "level=error") || strings.Contains(out, "level=warn") {
+		t.Fatalf("a lost race logged as a problem:\n%s", out)
+	}
+}
+
+// After the group is destroyed, the moved disk (DeleteWithInstance=false)
+// is deleted once nothing of the group is left for orphanGrace; disks that
+// are not this plugin's kept disks are never touched.
+func TestKeptDiskDeletedAfterGroupDestroy(t *testing.T) {
+	e := preemptEmu(t)
+	p := e.plugin
+	_, disk := e.reclaimKept(t, p)
+	repl, err := p.Provision(spotSpec(KeepDataDisks))
+	noErr(t, err)
+	e.srv.Advance(time.Minute)
+	p.spot.work.Wait()
+	e.srv.Advance(5 * time.Minute) // ECS releases the reclaimed instance
+
+	// Foreign look-alikes: another namespace's kept disk, and one of ours
+	// without the kept tag.
+	foreign := e.createDisk(t, map[string]string{"infrakit.scope": "other", TagKept: "true", TagKeepStep: keepStepAttached,
+		TagPreemptedFrom: "i-gone", TagClaimedBy: "i-gone2", tagGroup: "spot"})
+	unkept := e.createDisk(t, map[string]string{"infrakit.scope": "emu", TagKeepStep: keepStepAttached,
+		TagPreemptedFrom: "i-gone", TagClaimedBy: "i-gone2", tagGroup: "spot"})
+
+	p.watchOnce(context.Background())
+	equal(t, false, e.diskView(t, disk).Deleted, "in use by a live member")
+
+	noErr(t, p.Destroy(*repl, instance.Termination)) // infrakit group destroy
+	e.srv.Advance(time.Minute)
+	equal(t, "Available", e.diskView(t, disk).Status)
+	p.watchOnce(context.Background())
+	equal(t, false, e.diskView(t, disk).Deleted, "not before orphanGrace")
+	e.srv.Advance(orphanGrace)
+	p.watchOnce(context.Background())
+	equal(t, true, e.diskView(t, disk).Deleted, "no kept disk left behind the group")
+	equal(t, false, e.diskView(t, foreign).Deleted, "another namespace's disk")
+	equal(t, false, e.diskView(t, unkept).Deleted, "a disk without the kept tag")
+}
+
+// A kept disk is not deleted while its group lives, even if its own
+// instance is gone: the next replacement takes it.
+func TestKeptDiskOfLiveGroupKept(t *testing.T) {
+	e := preemptEmu(t)
+	p := e.plugin
+	_, disk := e.reclaimKept(t, p)
+	repl, err := p.Provision(spotSpec(KeepDataDisks))
+	noErr(t, err)
+	e.srv.Advance(time.Minute)
+	p.spot.work.Wait()
+	other, err := p.Provision(spotSpec(""))
+	noErr(t, err)
+	e.srv.Advance(time.Minute)
+	noErr(t, p.Destroy(*repl, instance.Termination))
+	e.srv.Advance(time.Minute)
+	for i := 0; i < 3; i++ {
+		p.watchOnce(context.Background())
+		e.srv.Advance(orphanGrace)
+	}
+	equal(t, false, e.diskView(t, disk).Deleted, "group member "+string(*other)+" still runs")
+}
+
+func (e *emuEnv) createDisk(t *testing.T, tags map[string]string) string {
+	t.Helper()
+	id, err := e.client.CreateDisk(&ecs.CreateDiskArgs{RegionId: common.Region(emulator.DefaultRegion), ZoneId: emulator.DefaultZone,
+		DiskCategory: ecs.DiskCategoryCloudEfficiency, Size: 20, Tag: tags})
+	noErr(t, err)
+	return id
+}
+
+// raceDetach is ECS as seen by the second of two copies noticing the same
+// reclaim: the other copy detaches each disk just before this one asks.
+type raceDetach struct{ *keepFake }
+
+func (f *raceDetach) DetachDisk(ctx context.Context, instanceID, diskID string) error {
+	_ = f.keepFake.DetachDisk(ctx, instanceID, diskID) // the other copy, first
+	return &APIError{Action: "DetachDisk", Code: "IncorrectDiskStatus", Message: "The current disk status does not support this operation."}
+}
+
+func (f *raceDetach) DescribeDisks(ctx context.Context, flt diskFilter) ([]ecsDisk, error) {
+	all, err := f.keepFake.DescribeDisks(ctx, diskFilter{InstanceID: flt.InstanceID, Tags: flt.Tags})
+	if len(flt.DiskIDs) == 0 {
+		return all, err
+	}
+	var out []ecsDisk
+	for _, d := range all {
+		if containsStr(flt.DiskIDs, d.DiskId) {
+			out = append(out, d)
+		}
+	}
+	return out, err
+}
+
+// The copy that loses the detach race says so at info level and still
+// reports the disk as kept: no false "could not keep the data" error.
+func TestKeepDisksLostDetachRaceIsInfo(t *testing.T) {
+	fake := &raceDetach{newKeepFake()}
+	inst := fake.spotMember("i-1", "172.16.0.1", map[string]string{TagKeepData: KeepDataDisks})
+	fake.disks["d-1"] = &ecsDisk{DiskId: "d-1", ZoneId: "cn-hangzhou-h", Status: "In_use", Type: "data", InstanceId: "i-1"}
+	reclaim(inst)
+	p, _, buf := newTestPlugin(t, fake)
+	_, err := p.DescribeInstances(groupG, false)
+	noErr(t, err)
+	p.spot.work.Wait()
+	out := buf.String()
+	contains(t, out, "kept disk already detached (another copy of the plugin did it)")
+	contains(t, out, "kept the data of a reclaimed instance")
+	if strings.Contains(out, "could not keep") || strings.Contains(out, "level=error") {
+		t.Fatalf("a lost race logged as an error:\n%s", out)
+	}
+}
+
+// A group destroyed while its replacement still boots from a kept image:
+// the image is deleted once the group has been gone for orphanGrace, not
+// kept (and billed) for keptImageMaxAge.
+func TestKeptImageDeletedAfterGroupDestroy(t *testing.T) {
+	e := preemptEmu(t)
+	p := e.plugin
+	old, err := p.Provision(spotSpec(KeepDataImage))
+	noErr(t, err)
+	e.srv.Advance(time.Minute)
+	noErr(t, e.srv.Preempt(string(*old)))
+	_, err = p.DescribeInstances(map[string]string{tagGroup: "spot"}, false)
+	noErr(t, err)
+	p.spot.work.Wait()
+	e.srv.Advance(time.Minute) // the image is Available
+	repl, err := p.Provision(spotSpec(KeepDataImage))
+	noErr(t, err)
+	image := e.view(t, string(*repl)).ImageId
+
+	noErr(t, p.Destroy(*repl, instance.Termination)) // infrakit group destroy, still Pending
+	e.srv.Advance(5 * time.Minute)                   // and ECS releases the reclaimed one
+	deleted := func() bool {
+		for _, im := range e.srv.Images() {
+			if im.ImageId == image {
+				return im.Deleted
+			}
+		}
+		t.Fatalf("no image %s", image)
+		return false
+	}
+	p.watchOnce(context.Background())
+	equal(t, false, deleted(), "not before orphanGrace")
+	e.srv.Advance(orphanGrace)
+	p.watchOnce(context.Background())
+	equal(t, true, deleted(), "no kept image left behind the group")
+}
+
+// The group is destroyed while the replacement still boots, before its
+// kept disk was attached: the claimed disk is deleted with the group too.
+func TestClaimedDiskDeletedAfterGroupDestroy(t *testing.T) {
+	e := preemptEmu(t)
+	p := e.plugin
+	_, disk := e.reclaimKept(t, p)
+	p.spot.keepHook = func(at, _ string) bool { return at == keepHookClaimed } // no attach
+	repl, err := p.Provision(spotSpec(KeepDataDisks))
+	noErr(t, err)
+	equal(t, keepStepClaimed, e.diskView(t, disk).Tags[TagKeepStep])
+	noErr(t, p.Destroy(*repl, instance.Termination))
+	e.srv.Advance(5 * time.Minute) // the reclaimed one is released too
+	p.watchOnce(context.Background())
+	equal(t, false, e.diskView(t, disk).Deleted, "not before orphanGrace")
+	e.srv.Advance(orphanGrace)
+	p.watchOnce(context.Background())
+	equal(t, true, e.diskView(t, disk).Deleted)
+}

@@ -1,0 +1,319 @@
+package instance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	log "github.com/Sirupsen/logrus"
+)
+
+// Pushed interruption notices (CloudMonitor Instance:PreemptibleInstanceInterruption,
+// via the daemon's --events-listen) are hints, never proof.
+//
+// Anyone who can reach the listener can send one: CloudMonitor's webhook
+// push channel and its URL callback do not sign the body or send a
+// configurable secret header (Alibaba's documentation offers only a list
+// of source CIDR blocks to allow), so there is nothing to verify. Instead a
+// push can do nothing a forger could use:
+//   - nothing is hidden, delayed or spent on it before ECS itself shows the
+//     Recycling lock: the instance stays in group describes, Provision does
+//     not wait for it, no data is kept;
+//   - an ID that no recent describe showed as a spot instance of this
+//     plugin's namespace (on-demand members, other clusters' instances,
+//     made-up IDs) is dropped without any ECS call;
+//   - the look-ups are coalesced per instance (one per instance per
+//     pushRecheckAfter), batched (up to 100 IDs per DescribeInstances) and
+//     paid from a token bucket (pushCallsPerSecond, pushBurst); a push over
+//     budget is left to the watcher, whose filtered describe sees every
+//     Recycling lock of the namespace anyway.
+//
+// So a forged push costs at most the budget's ECS calls, and a real push
+// only makes the notice come sooner than the watcher's next tick.
+
+// Budget of pushed-notice look-ups.
+const (
+	// pushCallsPerSecond is the steady rate of DescribeInstances calls
+	// pushes may cause; pushBurst how many may be spent at once.
+	pushCallsPerSecond = 1.0
+	pushBurst          = 3
+	// pushRecheckAfter is how long an instance ECS did not confirm is not
+	// looked up again on a push (the watcher still checks it every tick).
+	pushRecheckAfter = 30 * time.Second
+	// spotKnownFor is how long an instance seen by a describe as a spot
+	// instance of the namespace counts as one for pushes.
+	spotKnownFor = time.Hour
+	// maxIDsPerDescribe is the most InstanceIds DescribeInstances takes.
+	maxIDsPerDescribe = 100
+)
+
+// Answers of MarkInterrupting: what was done with a push.
+const (
+	// PushChecking: the instance is being looked up with ECS.
+	PushChecking = "checking"
+	// PushCoalesced: a look-up of the instance is pending or was made
+	// within pushRecheckAfter; this push adds nothing.
+	PushCoalesced = "coalesced"
+	// PushNoticed: the reclaim is already noticed.
+	PushNoticed = "already-noticed"
+	// PushOverBudget: the look-up budget is spent; the watcher's next
+	// tick checks the instance (its Recycling lock is seen there).
+	PushOverBudget = "over-budget"
+	// PushUnknown: no recent describe showed the instance as a spot
+	// instance of this plugin's namespace; dropped without an ECS call.
+	PushUnknown = "unknown"
+)
+
+// tokenBucket is a token bucket on an injected clock (the plugin's now).
+type tokenBucket struct {
+	rate, burst float64
+	tokens      float64
+	last        time.Time
+}
+
+// take spends one token if there is one.
+func (b *tokenBucket) take(now time.Time) bool {
+	switch {
+	case b.last.IsZero():
+		b.tokens = b.burst
+		b.last = now
+	case now.After(b.last):
+		b.tokens += now.Sub(b.last).Seconds() * b.rate
+		if b.tokens > b.burst {
+			b.tokens = b.burst
+		}
+		b.last = now
+	}
+	if b.tokens >= 1 {
+		b.tokens--
+		return true
+	}
+	return false
+}
+
+// PushStats counts what happened to pushed notices.
+type PushStats struct {
+	Received, Unknown, Coalesced, OverBudget, Noticed int
+	// Calls is the DescribeInstances calls pushes caused.
+	Calls int
+}
+
+// pushState is the push side of spotState; guarded by spotState.mu.
+type pushState struct {
+	bucket     tokenBucket
+	known      map[string]time.Time // namespace spot instances -> last seen by a describe
+	pending    map[string]string    // id -> source, waiting for a look-up
+	checked    map[string]time.Time // id -> when a look-up was started
+	confirming bool
+	prunedAt   time.Time
+	stats      PushStats
+}
+
+func newPushState() pushState {
+	return pushState{
+		bucket:  tokenBucket{rate: pushCallsPerSecond, burst: pushBurst},
+		known:   map[string]time.Time{},
+		pending: map[string]string{},
+		checked: map[string]time.Time{},
+	}
+}
+
+// pruneLocked forgets what is too old to matter, so the maps stay bounded
+// by the namespace's spot instances. It walks them at most every
+// pushRecheckAfter (not on every push: a push storm must not buy a scan of
+// 10,000 entries each); a checked entry up to twice that old still
+// coalesces, which only saves calls.
+func (ps *pushState) pruneLocked(now time.Time) {
+	if now.Sub(ps.prunedAt) < pushRecheckAfter {
+		return
+	}
+	ps.prunedAt = now
+	for id, at := range ps.known {
+		if now.Sub(at) > spotKnownFor {
+			delete(ps.known, id)
+		}
+	}
+	for id, at := range ps.checked {
+		if now.Sub(at) > pushRecheckAfter {
+			delete(ps.checked, id)
+		}
+	}
+}
+
+// noteSeen records what a describe showed about an instance of the
+// namespace. It runs for every instance of every describe, so it reads the
+// tag list in place rather than building a map.
+func (p *Plugin) noteSeen(inst *ecsInstance) {
+	if !inNamespace(inst, p.namespace) {
+		return
+	}
+	s := p.spot
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if isSpot(inst) {
+		s.push.known[inst.InstanceId] = p.now()
+	} else {
+		delete(s.push.known, inst.InstanceId)
+	}
+}
+
+// inNamespace reports whether the instance carries every namespace tag.
+func inNamespace(inst *ecsInstance, ns map[string]string) bool {
+	for k, v := range ns {
+		found := false
+		for _, t := range inst.Tags.Tag {
+			if t.TagKey == k && t.TagValue == v {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// validInstanceID is a cheap shape check of an ECS instance ID, so junk
+// from the listener is refused before it reaches any map.
+func validInstanceID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// MarkInterrupting takes a pushed reclaim notice (the CloudMonitor event
+// Instance:PreemptibleInstanceInterruption) as a hint: see the top of
+// push.go. It answers what it did with it (Push*); nothing is hidden or
+// kept unless a look-up shows ECS's Recycling lock, after which the
+// instance is handled like one any describe noticed.
+func (p *Plugin) MarkInterrupting(id, source string) (string, error) {
+	if !validInstanceID(id) {
+		return "", fmt.Errorf("mark instance %q interrupting: not an instance id (1-64 letters, digits, '-' or '_')", id)
+	}
+	s := p.spot
+	now := p.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ps := &s.push
+	ps.stats.Received++
+	ps.pruneLocked(now)
+	if _, ok := s.doomed[id]; ok {
+		ps.stats.Noticed++
+		return PushNoticed, nil
+	}
+	if _, ok := ps.known[id]; !ok {
+		ps.stats.Unknown++
+		return PushUnknown, nil
+	}
+	if _, ok := ps.pending[id]; ok {
+		ps.stats.Coalesced++
+		return PushCoalesced, nil
+	}
+	if at, ok := ps.checked[id]; ok && now.Sub(at) < pushRecheckAfter {
+		ps.stats.Coalesced++
+		return PushCoalesced, nil
+	}
+	if ps.confirming {
+		ps.pending[id] = source // the running look-up takes it next, budget permitting
+		return PushChecking, nil
+	}
+	if s.ctx.Err() != nil || !ps.bucket.take(now) {
+		ps.stats.OverBudget++
+		return PushOverBudget, nil
+	}
+	ps.pending[id] = source
+	ps.confirming = true
+	s.work.Add(1)
+	go func() {
+		defer s.work.Done()
+		p.confirmPushes(s.ctx)
+	}()
+	return PushChecking, nil
+}
+
+// confirmPushes looks pending pushes up, up to 100 per DescribeInstances,
+// for as long as there are some and the budget allows; what is left waits
+// for the next push or the watcher. It runs once at a time (confirming).
+func (p *Plugin) confirmPushes(ctx context.Context) {
+	s := p.spot
+	for {
+		s.mu.Lock()
+		now := p.now()
+		batch := make([]string, 0, len(s.push.pending))
+		for id := range s.push.pending {
+			batch = append(batch, id)
+		}
+		sort.Strings(batch)
+		if len(batch) > maxIDsPerDescribe {
+			batch = batch[:maxIDsPerDescribe]
+		}
+		sources := make(map[string]string, len(batch))
+		for _, id := range batch {
+			sources[id] = s.push.pending[id]
+			delete(s.push.pending, id)
+			s.push.checked[id] = now
+		}
+		s.push.stats.Calls++
+		s.mu.Unlock()
+
+		p.lookUpPushed(ctx, batch, sources)
+
+		s.mu.Lock()
+		if len(s.push.pending) == 0 || ctx.Err() != nil || !s.push.bucket.take(p.now()) {
+			// Left to the watcher: kept here they would coalesce every
+			// later push of theirs into a look-up that never comes.
+			s.push.stats.OverBudget += len(s.push.pending)
+			for id := range s.push.pending {
+				delete(s.push.pending, id)
+			}
+			s.push.confirming = false
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+	}
+}
+
+// lookUpPushed makes one DescribeInstances for the batch and notices the
+// instances ECS shows with the Recycling lock.
+func (p *Plugin) lookUpPushed(ctx context.Context, batch []string, sources map[string]string) {
+	list, err := p.api.DescribeInstances(ctx, describeFilter{InstanceIDs: batch, Tags: p.namespace})
+	if err != nil {
+		if !errors.Is(err, context.Canceled) {
+			p.log.WithError(err).WithFields(log.Fields{"action": "interruption", "instances": len(batch)}).
+				Warn("could not check pushed interruptions with ECS; the watcher will")
+		}
+		return
+	}
+	confirmed := map[string]bool{}
+	for i := range list {
+		inst := &list[i]
+		if sources[inst.InstanceId] == "" || !hasTags(inst.tags(), p.namespace) || !isSpot(inst) || !hasLock(inst, LockRecycling) {
+			continue
+		}
+		confirmed[inst.InstanceId] = true
+		p.notice(inst, sources[inst.InstanceId])
+	}
+	for _, id := range batch {
+		if !confirmed[id] {
+			p.log.WithFields(log.Fields{"action": "interruption", "instance": id, "source": sources[id]}).
+				Info("pushed interruption not confirmed: ECS shows no Recycling lock on the instance; ignored")
+		}
+	}
+}
+
+// pushStats returns the push counters (tests, metadata).
+func (p *Plugin) pushStats() PushStats {
+	p.spot.mu.Lock()
+	defer p.spot.mu.Unlock()
+	return p.spot.push.stats
+}
