@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 
@@ -11,7 +12,7 @@ import (
 	"github.com/gorilla/rpc/v2/json2"
 )
 
-// maxRequestBytes bounds a JSON-RPC request body: UserData is at most 16 KiB
+// maxRequestBytes bounds a JSON-RPC request body: UserData is at most 32 KiB
 // and a spec a few KiB more, so 4 MiB is generous.
 const maxRequestBytes = 4 << 20
 
@@ -30,16 +31,56 @@ func newParamsCodec() rpc.Codec { return paramsCodec{inner: json2.NewCodec()} }
 
 func (c paramsCodec) NewRequest(r *http.Request) rpc.CodecRequest {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBytes+1))
-	if err == nil && len(body) > maxRequestBytes {
-		body = nil // let the inner codec fail on an empty body
+	var early error
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	switch {
+	case err != nil:
+		// Most often the read timeout (limits.go): a client that stopped
+		// sending half-way.
+		early = &json2.Error{Code: json2.E_INVALID_REQ, Message: "invalid request: reading the body: " + err.Error()}
+	case len(body) > maxRequestBytes:
+		early = &json2.Error{Code: json2.E_INVALID_REQ, Message: fmt.Sprintf("invalid request: body over %d bytes (4 MiB), the plugin's limit", maxRequestBytes)}
+	case len(trimmed) > 0 && trimmed[0] == '[':
+		// JSON-RPC 2.0 batches: InfraKit never sends them.
+		early = &json2.Error{Code: json2.E_INVALID_REQ, Message: "invalid request: batch not supported; send one JSON-RPC request per POST"}
+	}
+	if early != nil {
+		body = []byte(`{"jsonrpc":"2.0"}`) // the inner request is never used
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	return &paramsRequest{CodecRequest: c.inner.NewRequest(r), body: body}
+	return &paramsRequest{CodecRequest: c.inner.NewRequest(r), body: body, early: early}
 }
 
 type paramsRequest struct {
 	rpc.CodecRequest
-	body []byte
+	body  []byte
+	early error // answered instead of calling any method
+}
+
+// Method returns the early error (a body over the limit, a batch) so
+// gorilla answers it with HTTP 400, before any method is looked up.
+func (r *paramsRequest) Method() (string, error) {
+	if r.early != nil {
+		return "", r.early
+	}
+	return r.CodecRequest.Method()
+}
+
+// WriteError answers an early error itself, with "id": null as JSON-RPC
+// 2.0 asks when the id cannot be read: gorilla would write no body at all
+// for a request without an id (it takes it for a notification).
+func (r *paramsRequest) WriteError(w http.ResponseWriter, status int, err error) {
+	if r.early == nil {
+		r.CodecRequest.WriteError(w, status, err)
+		return
+	}
+	je, ok := err.(*json2.Error)
+	if !ok {
+		je = &json2.Error{Code: json2.E_SERVER, Message: err.Error()}
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]interface{}{"jsonrpc": "2.0", "error": je, "id": nil})
 }
 
 func (r *paramsRequest) ReadRequest(args interface{}) error {

@@ -28,6 +28,7 @@ type spotOptions struct {
 	watchInterval time.Duration
 	eventsListen  string
 	allowRemote   bool
+	limits        Limits // zero fields: DefaultEventsLimits
 }
 
 func addSpotFlags(f *pflag.FlagSet, o *spotOptions) {
@@ -69,14 +70,24 @@ func startSpot(o spotOptions, p interface{}, log *logrus.Logger) (func(), error)
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: NewEventsHandler(m, log), ReadHeaderTimeout: 10 * time.Second, ErrorLog: newStdLogger(log)}
-	go func() { _ = srv.Serve(l) }()
+	stop := serveEvents(l, NewEventsHandler(m, log), o.limits, log)
 	log.WithField("address", l.Addr().String()).Info("Accepting CloudMonitor interruption events")
+	return stop, nil
+}
+
+// serveEvents serves h on l with read, header and idle timeouts and a
+// connection cap (limits.go; zero fields take DefaultEventsLimits), so a
+// half-sent body cannot hold a descriptor for long, nor can a thousand of
+// them starve the process. It returns a function that stops serving.
+func serveEvents(l net.Listener, h http.Handler, limits Limits, log *logrus.Logger) func() {
+	limits = limits.withDefaults(DefaultEventsLimits())
+	srv := limits.server(h, log)
+	go func() { _ = srv.Serve(limits.listener(l, "events listener")) }()
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
-	}, nil
+	}
 }
 
 // ListenEvents listens on addr for pushed events. A non-loopback address

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/Sirupsen/logrus"
+	logutil "github.com/docker/infrakit/pkg/log"
+	"gopkg.in/inconshreveable/log15.v2"
 )
 
 // Log levels follow InfraKit's --log convention: an index into
@@ -115,7 +117,33 @@ func redactText(s string, secrets []string) string {
 	}
 	s = stringToSign.ReplaceAllString(s, "")
 	s = urlQuery.ReplaceAllString(s, "${1}?"+redacted)
-	return sensitiveParam.ReplaceAllString(s, "${1}${2}"+redacted)
+	return replaceSensitiveParams(s)
+}
+
+// validationRule matches the start of the rule in a validation message
+// about a password field ("RunInstances.Password: 5 characters, must be 8
+// to 30"): those messages never hold the password, and redacting them
+// left "REDACTED characters".
+var validationRule = regexp.MustCompile(`^(?:\d+ characters, must|must |want |required|contains a character|only allowed|not allowed)`)
+
+func replaceSensitiveParams(s string) string {
+	locs := sensitiveParam.FindAllStringSubmatchIndex(s, -1)
+	if len(locs) == 0 {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for _, m := range locs {
+		valueStart, valueEnd := m[6], m[7]
+		if validationRule.MatchString(s[valueStart:]) {
+			continue
+		}
+		b.WriteString(s[last:valueStart])
+		b.WriteString(redacted)
+		last = valueEnd
+	}
+	b.WriteString(s[last:])
+	return b.String()
 }
 
 func redactValue(key string, v interface{}, secrets []string) interface{} {
@@ -166,3 +194,34 @@ func newStdLogger(l *logrus.Logger) *stdlog.Logger {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// RouteInfraKitLogs sends the log lines of InfraKit's own packages (its
+// RPC server logs through pkg/log, which is log15) to l, so they honour
+// --log and --log-format and pass through the same redaction. log15's root
+// logger is process-wide: call this from the command (run), not from
+// libraries.
+func RouteInfraKitLogs(l *logrus.Logger) {
+	logutil.Root().SetHandler(log15.FuncHandler(func(r *log15.Record) error {
+		fields := logrus.Fields{"component": "infrakit"}
+		for i := 0; i+1 < len(r.Ctx); i += 2 {
+			if _, verbose := r.Ctx[i+1].(logutil.V); verbose {
+				// A verbose trace: InfraKit's RPC client and server dump
+				// whole requests (user data, passwords) in these.
+				return nil
+			}
+			fields[fmt.Sprint(r.Ctx[i])] = r.Ctx[i+1]
+		}
+		e := l.WithFields(fields)
+		switch r.Lvl {
+		case log15.LvlCrit, log15.LvlError:
+			e.Error(r.Msg)
+		case log15.LvlWarn:
+			e.Warn(r.Msg)
+		case log15.LvlInfo:
+			e.Info(r.Msg)
+		default:
+			e.Debug(r.Msg)
+		}
+		return nil
+	}))
+}

@@ -166,7 +166,7 @@ func TestBadInputOverJSONRPC(t *testing.T) {
 		want []string // all must appear in the error
 	}{
 		{"malformed JSON", `{"jsonrpc":"2.0","method":"Instance.Provision","params":{"Spec":`, []string{"-32700"}},
-		{"not an object", `[1,2,3]`, []string{"-32700"}},
+		{"not an object", `[1,2,3]`, []string{"-32600", "batch not supported"}},
 		{"unknown method", `{"jsonrpc":"2.0","method":"Instance.Launch","params":{},"id":1}`, []string{"Instance.Launch"}},
 		{"Spec.Tags of the wrong type", `{"jsonrpc":"2.0","method":"Instance.Provision","params":{"Spec":{"Properties":{},"Tags":"web"}},"id":1}`, []string{"-32602", "Spec.Tags", "map[string]string"}},
 		{"no properties", `{"jsonrpc":"2.0","method":"Instance.Provision","params":{"Spec":{"Tags":{"infrakit.group":"bad"}}},"id":1}`, []string{"RunInstances", "required"}},
@@ -192,8 +192,8 @@ func TestBadInputOverJSONRPC(t *testing.T) {
 		{"reserved infrakit. prefix in properties", spec(goodRunInstances(), func(s map[string]interface{}) {
 			s["Properties"].(map[string]interface{})["Tags"] = map[string]string{"infrakit.group": "other"}
 		}), []string{"Tags", "infrakit."}},
-		{"huge UserData", spec(with("UserData", strings.Repeat("x", 20000)), nil), []string{"UserData", "16384"}},
-		{"huge Init", spec(goodRunInstances(), func(s map[string]interface{}) { s["Init"] = strings.Repeat("y", 17000) }), []string{"UserData"}},
+		{"huge UserData", spec(with("UserData", strings.Repeat("x", 40000)), nil), []string{"UserData", "32768"}},
+		{"huge Init", spec(goodRunInstances(), func(s map[string]interface{}) { s["Init"] = strings.Repeat("y", 33000) }), []string{"UserData", "32768"}},
 		{"unknown image", spec(with("ImageId", "m-nope"), nil), []string{"InvalidImageId.NotFound"}},
 		{"unknown vswitch", spec(with("VSwitchId", "vsw-nope"), nil), []string{"InvalidVSwitchId.NotFound"}},
 		{"unknown security group", spec(with("SecurityGroupId", "sg-nope"), nil), []string{"InvalidSecurityGroupId.NotFound"}},

@@ -181,6 +181,7 @@ func run(ctx context.Context, cmd *cobra.Command, o *options, d Deps) error {
 	// the log and, with the others, from errors sent back over RPC.
 	log.Hooks.Add(newRedactHook(cfg.Secrets()))
 	secrets = append(secrets, cfg.Secrets()...)
+	RouteInfraKitLogs(log) // InfraKit's own lines: same format, same redaction
 	tags, err := ParseNamespaceTags(strings.Join(o.namespaceTags, ","))
 	if err != nil {
 		return err

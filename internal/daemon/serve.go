@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
-	"net/http"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -72,6 +71,9 @@ type ServeOptions struct {
 	Ready func(socketPath string)
 	// Secrets are scrubbed from error messages sent back to callers.
 	Secrets []string
+	// Limits bound each client (limits.go); zero fields take
+	// DefaultSPILimits.
+	Limits Limits
 }
 
 // ErrAlreadyRunning is wrapped by the error Serve returns when a live plugin
@@ -125,13 +127,13 @@ func Serve(ctx context.Context, opts ServeOptions, p instance.Plugin) error {
 		return err
 	}
 	socketPath, pidPath := SocketPath(dir, opts.Name), PidPath(dir, opts.Name)
-	if len(socketPath) > maxSocketPath {
-		return fmt.Errorf("socket path %s is %d bytes, longer than the %d a unix socket allows; choose a shorter %s",
-			socketPath, len(socketPath), maxSocketPath, EnvPluginsDir)
+	if err := checkSocketPath(socketPath); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating plugin directory: %w", err)
 	}
+	warnIfShared(dir, log)
 
 	handler, err := NewHandler(p, log, opts.Secrets...)
 	if err != nil {
@@ -157,18 +159,15 @@ func Serve(ctx context.Context, opts ServeOptions, p instance.Plugin) error {
 	}()
 
 	// InfraKit's launcher reads the pid with strconv.Atoi: no newline.
-	if err := os.WriteFile(pidPath, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+	if err := writeFileNoFollow(dir, pidPath, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		_ = l.Close()
 		return fmt.Errorf("writing pid file: %w", err)
 	}
 
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog:          newStdLogger(log),
-	}
+	limits := opts.Limits.withDefaults(DefaultSPILimits())
+	srv := limits.server(handler, log)
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(l) }()
+	go func() { serveErr <- srv.Serve(limits.listener(l, "plugin socket")) }()
 
 	log.WithFields(logrus.Fields{"socket": socketPath, "pid_file": pidPath, "pid": os.Getpid()}).Info("Listening")
 	if opts.Ready != nil {
@@ -199,6 +198,9 @@ func Serve(ctx context.Context, opts ServeOptions, p instance.Plugin) error {
 // socket or nobody answers on it (a stale socket).
 func CheckNotRunning(dir, name string) error {
 	socketPath := SocketPath(dir, name)
+	if err := checkSocketPath(socketPath); err != nil {
+		return err
+	}
 	conn, err := net.DialTimeout("unix", socketPath, 2*time.Second)
 	if err == nil {
 		_ = conn.Close()
@@ -241,9 +243,66 @@ func clearStale(socketPath, pidPath string, log *logrus.Logger) error {
 	return nil
 }
 
+// checkSocketPath refuses a socket path the kernel cannot bind, naming the
+// limit, instead of failing later with "invalid argument".
+func checkSocketPath(socketPath string) error {
+	if len(socketPath) > maxSocketPath {
+		return fmt.Errorf("socket path %s is %d bytes, over the %d bytes a unix socket path can have; choose a shorter %s or --name",
+			socketPath, len(socketPath), maxSocketPath, EnvPluginsDir)
+	}
+	return nil
+}
+
+// warnIfShared warns when others can write the plugin directory: they
+// could replace the socket or the pid file between two runs.
+func warnIfShared(dir string, log *logrus.Logger) {
+	fi, err := os.Stat(dir)
+	if err != nil || fi.Mode().Perm()&0o022 == 0 {
+		return
+	}
+	log.WithFields(logrus.Fields{"dir": dir, "mode": fmt.Sprintf("%#o", fi.Mode().Perm()), "sticky": fi.Mode()&os.ModeSticky != 0}).
+		Warn("The plugin directory is writable by other users: they can plant files where the socket and pid file go; use a directory only you can write")
+}
+
+// writeFileNoFollow writes path atomically without following a symlink
+// planted there: the data goes to a new file created with O_EXCL (which
+// never follows a symlink) in dir, then renamed over path (rename replaces
+// a symlink itself, not its target).
+func writeFileNoFollow(dir, path string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	fail := func(err error) error {
+		_ = f.Close()
+		_ = os.Remove(tmp)
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return fail(err)
+	}
+	if err := f.Chmod(mode); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
 // listenPrivate binds the socket inside a fresh 0700 directory, sets its mode
 // to 0600 and only then links it into place, so nobody else can ever connect
-// to it and a plugin that appeared meanwhile is never overwritten.
+// to it and a plugin that appeared meanwhile is never overwritten. The
+// temporary directory's name makes the bind path ~14 bytes longer than the
+// socket path, so when that is over the limit the socket is bound through
+// /proc/self/fd/<dir's descriptor>/s instead: every socket path that fits
+// the limit works.
 func listenPrivate(dir, socketPath string) (net.Listener, os.FileInfo, error) {
 	tmp, err := os.MkdirTemp(dir, ".s")
 	if err != nil {
@@ -252,7 +311,16 @@ func listenPrivate(dir, socketPath string) (net.Listener, os.FileInfo, error) {
 	defer os.RemoveAll(tmp)
 	tmpSock := filepath.Join(tmp, "s")
 
-	l, err := net.Listen("unix", tmpSock)
+	bindPath := tmpSock
+	if len(tmpSock) > maxSocketPath {
+		d, err := os.Open(tmp)
+		if err != nil {
+			return nil, nil, fmt.Errorf("creating socket: %w", err)
+		}
+		defer d.Close()
+		bindPath = fmt.Sprintf("/proc/self/fd/%d/s", d.Fd())
+	}
+	l, err := net.Listen("unix", bindPath)
 	if err != nil {
 		return nil, nil, fmt.Errorf("listening: %w", err)
 	}

@@ -155,7 +155,7 @@ func TestServeRejectsOverlongSocketPath(t *testing.T) {
 	if err == nil {
 		t.Fatal("accepted an overlong socket path")
 	}
-	contains(t, err.Error(), "longer than")
+	contains(t, err.Error(), "over the 107 bytes a unix socket path can have")
 }
 
 func TestServeDoesNotRemoveAReplacedSocket(t *testing.T) {

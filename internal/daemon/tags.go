@@ -5,7 +5,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"unicode/utf8"
+
+	ecsplugin "infrakit.aliyun/plugin/instance"
 )
 
 // ParseNamespaceTags parses --namespace-tags "k=v,k2=v2". Spaces around
@@ -49,21 +50,11 @@ func ParseNamespaceTags(s string) (map[string]string, error) {
 // infrakit.logical_id and a few flavor tags within ECS's 20.
 const maxNamespaceTags = 10
 
+// checkTag applies the plugin's ECS tag check (the same one Provision and
+// Label use), so the flag and the plugin can never disagree.
 func checkTag(k, v string) error {
-	lk := strings.ToLower(k)
-	switch {
-	case k == "":
-		return fmt.Errorf("empty key in %q", k+"="+v)
-	case utf8.RuneCountInString(k) > 128:
-		return fmt.Errorf("key %q is longer than 128 characters", k)
-	case strings.HasPrefix(lk, "aliyun"), strings.HasPrefix(lk, "acs:"):
-		return fmt.Errorf("key %q must not start with \"aliyun\" or \"acs:\"", k)
-	case strings.Contains(lk, "http://"), strings.Contains(lk, "https://"):
-		return fmt.Errorf("key %q must not contain http:// or https://", k)
-	case utf8.RuneCountInString(v) > 128:
-		return fmt.Errorf("value of %q is longer than 128 characters", k)
-	case strings.HasPrefix(strings.ToLower(v), "acs:"):
-		return fmt.Errorf("value of %q must not start with \"acs:\"", k)
+	if probs := ecsplugin.CheckTag(k, v); len(probs) > 0 {
+		return fmt.Errorf("tag %q: %s", k, strings.Join(probs, "; "))
 	}
 	return nil
 }

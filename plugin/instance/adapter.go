@@ -95,11 +95,12 @@ func (r *describeDisksResponse) nextToken() string { return r.NextToken }
 type emptyResponse struct{ ecsResponse }
 
 // call runs one ECS action under the retry policy. build is called for
-// every attempt so no attempt can see another's mutations.
+// every attempt so no attempt can see another's mutations. observe, when
+// given, is told every failed attempt's error, the retried ones included.
 func call[R any, PR interface {
 	*R
 	requestIDer
-}](ctx context.Context, a *adapter, action string, build func() url.Values) (*R, error) {
+}](ctx context.Context, a *adapter, action string, build func() url.Values, observe ...func(error)) (*R, error) {
 	var out *R
 	err := a.retry.do(ctx, func(attempt int) error {
 		if a.limiter != nil {
@@ -114,6 +115,9 @@ func call[R any, PR interface {
 		err := toAPIError(action, a.invoke(ctx, action, values, resp))
 		fields := log.Fields{"action": action, "attempt": attempt, "duration": time.Since(start).String()}
 		if err != nil {
+			for _, o := range observe {
+				o(err)
+			}
 			fields["code"] = ErrorCode(err)
 			if ae, ok := err.(*APIError); ok && ae.RequestID != "" {
 				fields["request_id"] = ae.RequestID
@@ -165,11 +169,25 @@ func (a *adapter) invoke(ctx context.Context, action string, values url.Values, 
 	}
 }
 
+// RunInstances creates one instance. When it fails after an attempt whose
+// outcome is unknown (no answer, or a server error: ECS may have created
+// the instance), the error is an *OutcomeUnknownError, so the plugin knows
+// to ask again with the same ClientToken (runInstances, plugin.go).
 func (a *adapter) RunInstances(ctx context.Context, req *runRequest) (string, error) {
+	unknown := false
 	resp, err := call[runInstancesResponse](ctx, a, "RunInstances", func() url.Values {
 		return encodeRunInstances(req)
+	}, func(err error) {
+		if mayHaveActed(err) {
+			unknown = true
+		}
 	})
 	if err != nil {
+		// A definite answer to the last attempt settles it: with the same
+		// ClientToken ECS would have answered the earlier attempt's instance.
+		if unknown && (temporary(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+			return "", &OutcomeUnknownError{Err: err}
+		}
 		return "", err
 	}
 	ids := resp.InstanceIdSets.InstanceIdSet

@@ -59,7 +59,7 @@
 //	RunInstances.SystemDisk.Sise: unknown field
 //	Tags: 21 tags, at most 20 per instance including the plugin's own
 //	Tags["aliyun:x"]: key must not start with "aliyun" or "acs:"
-//	RunInstances.UserData: 17000 bytes, at most 16384 before base64
+//	RunInstances.UserData: 33000 bytes, at most 32768 before base64
 //
 // Parameters the plugin owns are refused with a reason: Amount, MinAmount,
 // MaxAmount, ClientToken, Tag/Tags (use the top-level Tags), DryRun,
@@ -76,7 +76,7 @@
 //
 // UserData: the instance's user data is the properties' UserData, then a
 // newline, then the spec's Init (from the flavor); either may be empty. The
-// combined text must be at most 16384 bytes; the plugin base64-encodes it.
+// combined text must be at most 32768 bytes (32 KB); the plugin base64-encodes it.
 // Both are plain text (do not base64 them yourself). Put a "#cloud-config"
 // document in UserData only when Init is empty.
 //

@@ -109,6 +109,50 @@ func toAPIError(action string, err error) error {
 	return fmt.Errorf("%s: %s", action, redact(err.Error()))
 }
 
+// mayHaveActed reports whether a failed call may still have been carried
+// out by ECS: no response (connection lost, timeout), a repeated signed
+// request, or a server error.
+// Throttling and parameter errors are refused before anything happens.
+func mayHaveActed(err error) bool {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch {
+	case ae.Code == CodeClientFailure, ae.Code == CodeCallTimeout:
+		return true
+	case ae.Code == "SignatureNonceUsed":
+		// The same signed request reached ECS before: net/http re-sends a
+		// GET whose connection dropped, so the first send may have acted.
+		return true
+	case strings.HasPrefix(ae.Code, "Throttling"), ae.Code == CodeNoCredentials:
+		return false
+	}
+	return ae.StatusCode >= 500 || ae.StatusCode < 0
+}
+
+// OutcomeUnknownError is a RunInstances that failed after an attempt that
+// ECS may have carried out: whether an instance exists is not known. Err
+// is the last attempt's error; ErrorCode sees through to it.
+type OutcomeUnknownError struct {
+	Err         error
+	ClientToken string // set by the plugin once it has given up asking
+}
+
+func (e *OutcomeUnknownError) Error() string {
+	if e.ClientToken == "" {
+		return fmt.Sprintf("%v (an earlier attempt got no answer; an instance may exist)", e.Err)
+	}
+	return fmt.Sprintf("%v (whether an instance was created is unknown: no answer for ClientToken %s; the plugin keeps asking and releases any instance it finds)", e.Err, e.ClientToken)
+}
+
+func (e *OutcomeUnknownError) Unwrap() error { return e.Err }
+
+func isOutcomeUnknown(err error) bool {
+	var ou *OutcomeUnknownError
+	return errors.As(err, &ou)
+}
+
 // temporary reports whether a failed call may succeed when repeated with
 // the same parameters: throttling, server-side errors, and calls that got
 // no response. Parameter, permission, quota and stock errors are final.

@@ -36,6 +36,11 @@ const (
 	// AttachmentTypeDisk is the only attachment type supported ("" means disk).
 	AttachmentTypeDisk = "disk"
 
+	// TagManaged marks an instance whose tags would otherwise carry no
+	// InfraKit tag (a Provision with neither group tags nor a logical ID),
+	// so Destroy and Label still recognise it as InfraKit's (owned.go).
+	TagManaged = "infrakit-aliyun.managed"
+
 	tagGroup      = "infrakit.group"
 	tagConfigHash = "infrakit.config.hash"
 	tagConfigSHA  = "infrakit.config_sha"
@@ -78,10 +83,13 @@ type Config struct {
 	// describes (see describecache.go); 0 = DefaultDescribeCacheTTL,
 	// negative = no cache (concurrent identical scans are still shared).
 	DescribeCacheTTL time.Duration
-	// ProvisionTimeout bounds a whole Provision, retries and rate-limit
-	// waits included, so it answers before InfraKit's 15 s RPC timeout;
-	// 0 = DefaultProvisionTimeout.
+	// ProvisionTimeout bounds a whole Provision (and a whole Destroy or
+	// Label), retries and rate-limit waits included, so it answers before
+	// InfraKit's 15 s RPC timeout; 0 = DefaultProvisionTimeout.
 	ProvisionTimeout time.Duration
+	// ConfirmTimeout bounds asking ECS again with the same ClientToken when
+	// a RunInstances answer was lost (truth.go); 0 = DefaultConfirmTimeout.
+	ConfirmTimeout time.Duration
 }
 
 // Plugin is the InfraKit instance plugin for Alibaba Cloud ECS.
@@ -99,6 +107,9 @@ type Plugin struct {
 	cleanupTimeout   time.Duration // see cleanupContext (retry.go)
 
 	background sync.WaitGroup // attachLater
+	settling   sync.WaitGroup // settleLater (truth.go)
+	// confirmTimeout: see Config.ConfirmTimeout.
+	confirmTimeout time.Duration
 
 	capacity capacityState // capacity.go
 
@@ -175,6 +186,9 @@ func normalize(cfg Config) (Config, error) {
 	if cfg.ProvisionTimeout <= 0 {
 		cfg.ProvisionTimeout = DefaultProvisionTimeout
 	}
+	if cfg.ConfirmTimeout <= 0 {
+		cfg.ConfirmTimeout = DefaultConfirmTimeout
+	}
 	ns := make(map[string]string, len(cfg.NamespaceTags))
 	for k, v := range cfg.NamespaceTags {
 		ns[k] = v
@@ -199,6 +213,7 @@ func newPlugin(api ecsAPI, cfg Config) (*Plugin, error) {
 		nonce:     randomNonce,
 
 		provisionTimeout: cfg.ProvisionTimeout,
+		confirmTimeout:   cfg.ConfirmTimeout,
 		cleanupTimeout:   cfg.CallTimeout,
 
 		spot: newSpotState(cfg.Now),
@@ -355,6 +370,9 @@ func (p *Plugin) buildRunRequest(spec instance.Spec) (*runRequest, Properties, e
 			tags[TagLogicalID] = logical
 		}
 	}
+	if !hasInfraKitTag(tags) {
+		tags[TagManaged] = "true"
+	}
 	if err := p.checkAgainstConfig(props, tags); err != nil {
 		return nil, props, err
 	}
@@ -377,6 +395,9 @@ func (p *Plugin) buildRunRequest(spec instance.Spec) (*runRequest, Properties, e
 	privateIP := ""
 	if ip := net.ParseIP(logical); ip != nil && ip.To4() != nil {
 		privateIP = ip.String()
+		if set := props.RunInstances.PrivateIpAddress; set != "" && set != privateIP {
+			probs.add("LogicalID", "%q is used as PrivateIpAddress, which conflicts with %s.PrivateIpAddress %q; leave one out or make them equal", logical, props.Form, set)
+		}
 		if vs := props.vswitches(); len(vs) == 0 {
 			probs.add("LogicalID", "%q is used as PrivateIpAddress, which needs %s.VSwitchId", logical, props.Form)
 		} else if len(vs) > 1 {
@@ -518,7 +539,9 @@ func (p *Plugin) attachLater(id string, disks []ecsDisk) {
 func (p *Plugin) Label(id instance.ID, labels map[string]string) error {
 	start := p.now()
 	logger := p.log.WithFields(log.Fields{"action": "label", "instance": string(id)})
-	err := p.label(context.Background(), string(id), labels)
+	ctx, cancel := context.WithTimeout(context.Background(), p.provisionTimeout) // see Destroy
+	defer cancel()
+	err := p.label(ctx, string(id), labels)
 	if err != nil {
 		logger.WithError(err).WithField("code", ErrorCode(err)).Warn("label failed")
 		return fmt.Errorf("label instance %s: %w", id, err)
@@ -533,20 +556,14 @@ func (p *Plugin) label(ctx context.Context, id string, labels map[string]string)
 	if err := probs.err(); err != nil {
 		return err
 	}
-	found, err := p.api.DescribeInstances(ctx, describeFilter{InstanceIDs: []string{id}, Tags: p.namespace})
+	inst, err := p.lookupOwned(ctx, id)
 	if err != nil {
 		return err
 	}
-	var inst *ecsInstance
-	for i := range found {
-		if found[i].InstanceId == id {
-			inst = &found[i]
-		}
-	}
-	if inst == nil {
-		return &APIError{Action: "DescribeInstances", Code: CodeInstanceNotFound, Message: "no such instance with the plugin's namespace tags"}
-	}
 	current := inst.tags()
+	if err := p.checkLabels(current, labels); err != nil {
+		return err
+	}
 	diff := map[string]string{}
 	total := len(current) // after labelling
 	for k, v := range labels {
@@ -575,7 +592,23 @@ func (p *Plugin) label(ctx context.Context, id string, labels map[string]string)
 func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 	start := p.now()
 	logger := p.log.WithFields(log.Fields{"action": "destroy", "instance": string(id), "reason": dctx.Reason})
-	ctx := context.Background()
+	if strings.TrimSpace(string(id)) == "" {
+		return errors.New("destroy instance: the instance ID is empty")
+	}
+	// The check and the delete share one budget, so the answer comes
+	// before InfraKit's 15 s RPC timeout as a Provision's does.
+	ctx, cancel := context.WithTimeout(context.Background(), p.provisionTimeout)
+	defer cancel()
+	// One DescribeInstances by ID first: only an instance that carries the
+	// namespace tags and an InfraKit tag is released (owned.go).
+	if _, err := p.lookupOwned(ctx, string(id)); IsNotFound(err) {
+		p.noteDestroyed(string(id)) // asked for, so not "lost" (events.go)
+		logger.Info("already gone")
+		return nil
+	} else if err != nil {
+		logger.WithError(err).WithField("code", ErrorCode(err)).Warn("destroy refused")
+		return fmt.Errorf("destroy instance %s: %w", id, err)
+	}
 	p.noteDestroyed(string(id)) // not "lost" when it disappears (events.go)
 	if dctx.Reason == ReasonRollingUpdate {
 		if err := p.keepAttachedDisks(ctx, string(id)); err != nil {
@@ -687,7 +720,7 @@ func (p *Plugin) describeInstances(tags map[string]string, properties bool) ([]i
 			continue
 		}
 		itags := inst.tags()
-		if !hasTags(itags, want) {
+		if !hasTags(itags, want) || p.foreignReason(itags) != "" {
 			continue
 		}
 		p.observe(inst, "describe") // notices spot reclaims (preempt.go)

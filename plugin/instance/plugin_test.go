@@ -374,7 +374,7 @@ func TestProvisionMapping(t *testing.T) {
 				s.Init = strings.Repeat("x", MaxUserDataBytes)
 				return s
 			},
-			wantError: "UserData: 16405 bytes (properties UserData and Init together), at most 16384 before base64",
+			wantError: "UserData: 32789 bytes (properties UserData and Init together), at most 32768 before base64",
 		},
 		{
 			name: "bad properties",

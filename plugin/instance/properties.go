@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/docker/infrakit/pkg/types"
 )
@@ -20,13 +21,22 @@ const (
 	// MaxTags is the number of tags ECS allows on one instance. The plugin's
 	// own tags (namespace tags, infrakit.logical_id) count against it.
 	MaxTags = 20
-	// MaxUserDataBytes is the ECS limit on UserData before base64 encoding.
-	MaxUserDataBytes = 16384
+	// MaxUserDataBytes is the RunInstances limit on UserData before base64
+	// encoding: 32 KB.
+	MaxUserDataBytes = 32 << 10
 	// MaxDataDisks is the number of data disks RunInstances accepts.
 	MaxDataDisks = 16
+	// MaxBandwidthOut is RunInstances' InternetMaxBandwidthOut limit, Mbit/s.
+	MaxBandwidthOut = 100
+	// MinDataDiskSize and MaxDataDiskSize bound DataDisk.N.Size in GiB
+	// (RunInstances: 20 to 32768 for the cloud disk categories).
+	MinDataDiskSize = 20
+	MaxDataDiskSize = 32768
 
-	maxTagKeyLen   = 128
-	maxTagValueLen = 128
+	// MaxTagKeyChars and MaxTagValueChars are ECS's tag limits, in
+	// characters (not bytes).
+	MaxTagKeyChars   = 128
+	MaxTagValueChars = 128
 )
 
 // Property form keys accepted at the top level of Instance.Properties.
@@ -164,7 +174,11 @@ var (
 	enumSecurityEnhance  = []string{"Active", "Deactive"}
 	enumSpotInterruption = []string{"Terminate", "Stop"}
 	enumPerformanceLevel = []string{"PL0", "PL1", "PL2", "PL3"}
-	enumDiskCategory     = []string{"cloud", "cloud_efficiency", "cloud_ssd", "cloud_essd", "cloud_auto", "cloud_essd_entry", "ephemeral_ssd"} // system and data disks
+	// Disk categories RunInstances takes (its API reference): local
+	// ephemeral_ssd disks come with the instance type and are not created
+	// by RunInstances; elastic ephemeral disks are data disks only.
+	enumSystemDiskCategory = []string{"cloud", "cloud_efficiency", "cloud_ssd", "cloud_essd", "cloud_auto", "cloud_essd_entry"}
+	enumDataDiskCategory   = append(append([]string(nil), enumSystemDiskCategory...), "elastic_ephemeral_disk_standard", "elastic_ephemeral_disk_premium")
 )
 
 // PropertiesError lists every problem found in a properties document. Each
@@ -402,14 +416,14 @@ func (a *RunInstancesArgs) validate(p *problems, form string) {
 		intBetween(p, f("AutoRenewPeriod"), *a.AutoRenewPeriod, 1, 60)
 	}
 	if a.InternetMaxBandwidthOut != nil {
-		intBetween(p, f("InternetMaxBandwidthOut"), *a.InternetMaxBandwidthOut, 0, 1024)
+		intBetween(p, f("InternetMaxBandwidthOut"), *a.InternetMaxBandwidthOut, 0, MaxBandwidthOut)
 	}
 	if a.InternetMaxBandwidthIn != nil {
 		intBetween(p, f("InternetMaxBandwidthIn"), *a.InternetMaxBandwidthIn, 1, 10240)
 	}
 
 	if d := a.SystemDisk; d != nil {
-		oneOf(p, f("SystemDisk.Category"), d.Category, enumDiskCategory)
+		oneOf(p, f("SystemDisk.Category"), d.Category, enumSystemDiskCategory)
 		oneOf(p, f("SystemDisk.PerformanceLevel"), d.PerformanceLevel, enumPerformanceLevel)
 		if d.Size != nil {
 			intBetween(p, f("SystemDisk.Size"), *d.Size, 20, 2048)
@@ -423,13 +437,13 @@ func (a *RunInstancesArgs) validate(p *problems, form string) {
 	}
 	for i, d := range a.DataDisk {
 		path := fmt.Sprintf("%s[%d]", f("DataDisk"), i)
-		oneOf(p, path+".Category", d.Category, enumDiskCategory)
+		oneOf(p, path+".Category", d.Category, enumDataDiskCategory)
 		oneOf(p, path+".PerformanceLevel", d.PerformanceLevel, enumPerformanceLevel)
 		if d.Size == nil && d.SnapshotId == "" {
 			p.add(path+".Size", "required unless SnapshotId is set")
 		}
 		if d.Size != nil {
-			intBetween(p, path+".Size", *d.Size, 1, 65536)
+			intBetween(p, path+".Size", *d.Size, MinDataDiskSize, MaxDataDiskSize)
 		}
 		if d.PerformanceLevel != "" && d.Category != "cloud_essd" {
 			p.add(path+".PerformanceLevel", "only allowed with Category cloud_essd")
@@ -444,36 +458,55 @@ func (a *RunInstancesArgs) validate(p *problems, form string) {
 	}
 }
 
-// validateTags checks tag keys and values against the ECS rules. When
-// fromSpec is true, the "infrakit." prefix is reserved too: those tags are
-// set by the group plugin and by this plugin.
+// validateTags checks tag keys and values against the ECS rules (CheckTag).
+// When fromSpec is true, the "infrakit." prefix is reserved too: those tags
+// are set by the group plugin and by this plugin.
 func validateTags(p *problems, path string, tags map[string]string, fromSpec bool) {
 	for _, k := range sortedKeys(tags) {
-		v := tags[k]
 		kp := fmt.Sprintf("%s[%q]", path, k)
-		lk := strings.ToLower(k)
-		switch {
-		case k == "":
-			p.add(kp, "key must not be empty")
-		case len(k) > maxTagKeyLen:
-			p.add(kp, "key is %d characters, at most %d", len(k), maxTagKeyLen)
-		}
-		if strings.HasPrefix(lk, "aliyun") || strings.HasPrefix(lk, "acs:") {
-			p.add(kp, `key must not start with "aliyun" or "acs:"`)
-		}
-		if strings.Contains(lk, "http://") || strings.Contains(lk, "https://") {
-			p.add(kp, `key must not contain "http://" or "https://"`)
+		for _, rule := range CheckTag(k, tags[k]) {
+			p.add(kp, "%s", rule)
 		}
 		if fromSpec && strings.HasPrefix(k, "infrakit.") {
 			p.add(kp, `key prefix "infrakit." is reserved for InfraKit and this plugin`)
 		}
-		if len(v) > maxTagValueLen {
-			p.add(kp, "value is %d characters, at most %d", len(v), maxTagValueLen)
-		}
-		if strings.HasPrefix(strings.ToLower(v), "acs:") {
-			p.add(kp, `value must not start with "acs:"`)
-		}
 	}
+}
+
+// CheckTag checks one tag against the ECS tag rules and returns every rule
+// it breaks (nil when it is valid): a key of 1 to 128 characters, not
+// starting with "aliyun" or "acs:", without "http://" or "https://"; a
+// value of at most 128 characters, not starting with "acs:". Lengths are
+// counted in characters (runes), as ECS counts them, not bytes. The daemon's
+// --namespace-tags and the plugin use this one check.
+func CheckTag(key, value string) []string {
+	var out []string
+	lk := strings.ToLower(key)
+	switch n := utf8.RuneCountInString(key); {
+	case key == "":
+		out = append(out, "key must not be empty")
+	case n > MaxTagKeyChars:
+		out = append(out, fmt.Sprintf("key is %d characters, at most %d", n, MaxTagKeyChars))
+	}
+	if !utf8.ValidString(key) {
+		out = append(out, "key must be valid UTF-8")
+	}
+	if strings.HasPrefix(lk, "aliyun") || strings.HasPrefix(lk, "acs:") {
+		out = append(out, `key must not start with "aliyun" or "acs:"`)
+	}
+	if strings.Contains(lk, "http://") || strings.Contains(lk, "https://") {
+		out = append(out, `key must not contain "http://" or "https://"`)
+	}
+	if n := utf8.RuneCountInString(value); n > MaxTagValueChars {
+		out = append(out, fmt.Sprintf("value is %d characters, at most %d", n, MaxTagValueChars))
+	}
+	if !utf8.ValidString(value) {
+		out = append(out, "value must be valid UTF-8")
+	}
+	if strings.HasPrefix(strings.ToLower(value), "acs:") {
+		out = append(out, `value must not start with "acs:"`)
+	}
+	return out
 }
 
 func validatePassword(p *problems, path, pw string) {

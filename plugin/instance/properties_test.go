@@ -143,14 +143,14 @@ func TestParseProperties(t *testing.T) {
 		{name: "data disk needs size", in: `{"RunInstances":{"ImageId":"i","InstanceType":"t","DataDisk":[{"Category":"cloud_essd"}]}}`, wantErr: []string{"RunInstances.DataDisk[0].Size: required unless SnapshotId is set"}},
 		{name: "too many data disks", in: `{"RunInstances":{"ImageId":"i","InstanceType":"t","DataDisk":[` + strings.TrimSuffix(strings.Repeat(`{"Size":20},`, 17), ",") + `]}}`, wantErr: []string{"RunInstances.DataDisk: 17 disks, at most 16"}},
 		{name: "performance level needs essd", in: `{"RunInstances":{"ImageId":"i","InstanceType":"t","SystemDisk":{"Category":"cloud_ssd","PerformanceLevel":"PL1"}}}`, wantErr: []string{"only allowed with Category cloud_essd"}},
-		{name: "bandwidth negative", in: `{"RunInstances":{"ImageId":"i","InstanceType":"t","InternetMaxBandwidthOut":-1}}`, wantErr: []string{"RunInstances.InternetMaxBandwidthOut: -1, must be 0 to 1024"}},
+		{name: "bandwidth negative", in: `{"RunInstances":{"ImageId":"i","InstanceType":"t","InternetMaxBandwidthOut":-1}}`, wantErr: []string{"RunInstances.InternetMaxBandwidthOut: -1, must be 0 to 100"}},
 		{name: "weak password not echoed", in: `{"RunInstances":{"ImageId":"i","InstanceType":"t","Password":"secretsecret"}}`, wantErr: []string{"RunInstances.Password: must contain three of"}},
 		{name: "short password", in: `{"RunInstances":{"ImageId":"i","InstanceType":"t","Password":"Ab1!"}}`, wantErr: []string{"RunInstances.Password: 4 characters, must be 8 to 30"}},
 		{name: "hostname", in: `{"RunInstances":{"ImageId":"i","InstanceType":"t","HostName":"-web"}}`, wantErr: []string{"RunInstances.HostName: must not start or end"}},
 		{name: "private ip", in: `{"RunInstances":{"ImageId":"i","InstanceType":"t","PrivateIpAddress":"nope"}}`, wantErr: []string{"RunInstances.PrivateIpAddress: \"nope\" is not an IPv4 address"}},
 		{name: "private ip needs vswitch", in: `{"RunInstances":{"ImageId":"i","InstanceType":"t","PrivateIpAddress":"10.0.0.1"}}`, wantErr: []string{"RunInstances.PrivateIpAddress: needs VSwitchId"}},
 		{name: "image id whitespace", in: `{"RunInstances":{"ImageId":"img 1","InstanceType":"t"}}`, wantErr: []string{"RunInstances.ImageId: \"img 1\" must not contain white space"}},
-		{name: "user data too big", in: `{"RunInstances":{"ImageId":"i","InstanceType":"t","UserData":"` + strings.Repeat("x", 17000) + `"}}`, wantErr: []string{"RunInstances.UserData: 17000 bytes, at most 16384 before base64"}},
+		{name: "user data too big", in: `{"RunInstances":{"ImageId":"i","InstanceType":"t","UserData":"` + strings.Repeat("x", 33000) + `"}}`, wantErr: []string{"RunInstances.UserData: 33000 bytes, at most 32768 before base64"}},
 		{name: "null means unset", in: `{"RunInstances":{"ImageId":"i","InstanceType":"t","SystemDisk":null,"ZoneId":null},"Tags":null}`},
 	}
 	runParseCases(t, tests)

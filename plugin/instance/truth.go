@@ -1,0 +1,106 @@
+package instance
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	log "github.com/Sirupsen/logrus"
+)
+
+// Provision must tell the truth: an instance it created is returned, and an
+// error means no instance was created by it. A RunInstances whose answer
+// was lost (dropped connection, timeout, 5xx) may have created one; the
+// ClientToken makes that knowable, because RunInstances with the same token
+// and parameters is idempotent: it answers the IDs of the first call, or
+// creates the instance now.
+
+// DefaultConfirmTimeout bounds asking again with the same ClientToken once
+// the Provision's retries are spent: DefaultProvisionTimeout plus this stays
+// under InfraKit's 15 s RPC timeout.
+const DefaultConfirmTimeout = 2 * time.Second
+
+// settleTimeout bounds the background settling of a RunInstances whose
+// outcome stayed unknown (on the plugin's clock and in real time).
+const settleTimeout = 10 * time.Minute
+
+// runInstances is RunInstances for Provision: when the outcome is unknown
+// it asks again with the same ClientToken for up to confirmTimeout (its own
+// budget, so it works even when the Provision's is spent). An ID found so is
+// returned. A definite refusal of the same token means the first call
+// created nothing. If the outcome is still unknown, the call fails and
+// settleLater keeps asking in the background and releases any instance the
+// token created, so the error stays true.
+func (p *Plugin) runInstances(ctx context.Context, req *runRequest) (string, error) {
+	id, err := p.api.RunInstances(ctx, req)
+	if err == nil || !isOutcomeUnknown(err) || req.ClientToken == "" {
+		return id, err
+	}
+	logger := p.log.WithFields(log.Fields{"action": "provision", "group": req.Tags[tagGroup]})
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.confirmTimeout)
+	defer cancel()
+	for cctx.Err() == nil {
+		id, cerr := p.api.RunInstances(cctx, req)
+		if cerr == nil {
+			logger.WithField("instance", id).Info("an earlier RunInstances attempt's answer was lost; the same ClientToken found the instance")
+			return id, nil
+		}
+		if !isOutcomeUnknown(cerr) && !temporary(cerr) && !errors.Is(cerr, context.DeadlineExceeded) {
+			// The same token, refused for good: the first call created nothing.
+			return "", cerr
+		}
+		err = cerr
+	}
+	unknown := &OutcomeUnknownError{Err: errors.Unwrap(err), ClientToken: req.ClientToken}
+	if unknown.Err == nil {
+		unknown.Err = err
+	}
+	logger.WithField("code", ErrorCode(err)).Warn("RunInstances outcome unknown; settling it in the background")
+	p.settleLater(req)
+	return "", unknown
+}
+
+// settleLater asks again with req's ClientToken until ECS answers, and
+// releases the instance if one exists: the Provision that made req has
+// already reported failure.
+func (p *Plugin) settleLater(req *runRequest) {
+	r := *req
+	p.settling.Add(1)
+	go func() {
+		defer p.settling.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+		defer cancel()
+		deadline := p.now().Add(settleTimeout)
+		logger := p.log.WithFields(log.Fields{"action": "settle", "group": r.Tags[tagGroup]})
+		for ctx.Err() == nil && p.now().Before(deadline) {
+			id, err := p.api.RunInstances(ctx, &r)
+			if err == nil {
+				p.releaseUnreported(ctx, id, deadline, logger.WithField("instance", id))
+				return
+			}
+			if !isOutcomeUnknown(err) && !temporary(err) {
+				logger.WithField("code", ErrorCode(err)).Info("RunInstances refused for good: the failed Provision created nothing")
+				return
+			}
+			if p.retry.sleep(ctx, 5*time.Second) != nil {
+				break
+			}
+		}
+		logger.Error("could not learn whether a failed Provision created an instance; look for instances with its group tags")
+	}()
+}
+
+// releaseUnreported releases an instance whose Provision reported failure.
+func (p *Plugin) releaseUnreported(ctx context.Context, id string, deadline time.Time, logger *log.Entry) {
+	for ctx.Err() == nil && p.now().Before(deadline) {
+		err := p.api.DeleteInstance(ctx, id, true)
+		if err == nil || IsNotFound(err) {
+			logger.Info("released an instance created by a Provision that reported failure")
+			return
+		}
+		if p.retry.sleep(ctx, 2*time.Second) != nil {
+			break
+		}
+	}
+	logger.Error("could not release an instance created by a Provision that reported failure")
+}
