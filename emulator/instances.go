@@ -14,8 +14,13 @@ import (
 	"unicode/utf8"
 )
 
-// maxUserData is the ECS limit on UserData before base64 encoding.
-const maxUserData = 16 * 1024
+// maxUserData is the ECS limit on UserData before base64 encoding: 32 KB,
+// as the official API model says for RunInstances and
+// ModifyInstanceAttribute (alibabacloud-go/ecs-20140526 v7
+// RunInstancesRequest.UserData: "cannot exceed 32 KB in size before Base64
+// encoding"). The older user guide page still says 16 KB; the API is what
+// clients are checked against.
+const maxUserData = 32 * 1024
 
 // commonParams are excluded from the ClientToken parameter hash: a retry
 // legitimately changes them (new nonce, timestamp, signature).
