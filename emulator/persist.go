@@ -30,6 +30,13 @@ type stateDoc struct {
 	// issued: a client holding one keeps working across a restart. The file
 	// is created 0600 for this reason.
 	STSKeys map[string]STSCredential `json:",omitempty"`
+	// SecurityGroups are all groups (catalogue ones included: their rules
+	// change and they can be deleted) with their rules. Absent (a file
+	// from before groups were saved): the catalogue's groups.
+	SecurityGroups []secGroup `json:",omitempty"`
+	// SecurityGroupsSaved tells an empty SecurityGroups (every group
+	// deleted) from an old file that had none.
+	SecurityGroupsSaved bool `json:",omitempty"`
 }
 
 // persister makes every acknowledged change durable before it is answered
@@ -148,7 +155,7 @@ func (p *persister) save() (uint64, error) {
 	st := s.st
 	doc := stateDoc{Version: stateVersion, SavedAt: now, Seq: st.seq, PublicNext: st.publicNext,
 		Instances: inSeqOrder(st.instances), Disks: st.diskOrder, Images: st.imgOrder, Tokens: st.tokens,
-		STSKeys: s.issued.snapshot()}
+		STSKeys: s.issued.snapshot(), SecurityGroups: s.sgs.snapshot(), SecurityGroupsSaved: true}
 	if len(st.snapshots) > 0 { // none: Snapshots stays null in the file
 		doc.Snapshots = inSeqOrder(st.snapshots)
 	}
@@ -292,6 +299,9 @@ func (p *persister) load() error {
 	}
 	if doc.Tokens != nil {
 		st.tokens = doc.Tokens
+	}
+	if doc.SecurityGroupsSaved {
+		s.sgs.restore(doc.SecurityGroups)
 	}
 	for id, c := range doc.STSKeys {
 		s.issued.put(id, c, s.stsNow())

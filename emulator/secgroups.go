@@ -12,8 +12,6 @@ import (
 // Security groups: the catalogue's groups plus those made by
 // CreateSecurityGroup, with their rules.
 //
-// BUG(emulator): security groups made by CreateSecurityGroup, and all
-// rules, live in memory only: they are not written to the state file.
 // BUG(emulator): only ingress rules with a CIDR or group source are kept;
 // egress rules (AuthorizeSecurityGroupEgress), prefix lists and IPv6 sources
 // are not served.
@@ -31,7 +29,9 @@ type secGroup struct {
 	Tags        []Tag
 	Created     time.Time
 	Rules       []sgRule
-	seq         int
+	// RuleSeq numbers the group's rules; kept in the state file so a rule
+	// added after a restart never reuses the ID of a revoked one.
+	RuleSeq int
 }
 
 type sgRule struct {
@@ -60,6 +60,36 @@ func (g *secGroups) init(cat *catalog) {
 	for _, c := range cat.SecurityGroups {
 		sg := &secGroup{ID: c.SecurityGroupId, RegionID: c.RegionId, VpcID: c.VpcId, Name: c.SecurityGroupName,
 			Type: "normal", Created: systemImageEpoch}
+		g.groups[sg.ID] = sg
+		g.order = append(g.order, sg)
+	}
+}
+
+// snapshot copies the groups, in creation order, for the state file; never
+// nil, so a file where every group was deleted says so.
+func (g *secGroups) snapshot() []secGroup {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]secGroup, 0, len(g.order))
+	for _, sg := range g.order {
+		c := *sg
+		c.Tags = append([]Tag(nil), sg.Tags...)
+		c.Rules = append([]sgRule(nil), sg.Rules...)
+		out = append(out, c)
+	}
+	return out
+}
+
+// restore replaces the groups with those of a state file.
+func (g *secGroups) restore(groups []secGroup) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.groups, g.order = map[string]*secGroup{}, nil
+	for i := range groups {
+		sg := &groups[i]
+		if sg.ID == "" || g.groups[sg.ID] != nil {
+			continue
+		}
 		g.groups[sg.ID] = sg
 		g.order = append(g.order, sg)
 	}
@@ -385,8 +415,8 @@ func actAuthorizeSecurityGroup(s *Server, c *call) (any, *apiError) {
 			"The number of rules in security group %s would exceed %d.", id, maxRulesPerGroup)
 	}
 	for _, r := range add {
-		sg.seq++
-		r.ID = "sgr-" + strings.TrimPrefix(sg.ID, "sg-") + fmtHex(uint32(sg.seq), 4)
+		sg.RuleSeq++
+		r.ID = "sgr-" + strings.TrimPrefix(sg.ID, "sg-") + fmtHex(uint32(sg.RuleSeq), 4)
 		r.Created = c.now
 		sg.Rules = append(sg.Rules, r)
 	}
