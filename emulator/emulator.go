@@ -28,6 +28,13 @@ const (
 	DefaultPreemptNotice = 5 * time.Minute
 	// ImageCreateTime is how long (emulated) a CreateImage stays Creating.
 	ImageCreateTime = time.Minute
+
+	// Listener limits (Options.ReadHeaderTimeout and so on). A request is
+	// at most 1 MiB, so 30 s to read one is generous even on a slow link.
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultIdleTimeout       = 2 * time.Minute
+	DefaultMaxConns          = 512
 )
 
 // STSCredential is a temporary (STS) credential: requests signed with its
@@ -72,6 +79,17 @@ type Options struct {
 	// Seed seeds IDs and fault injection, for reproducible runs.
 	Seed   int64
 	Logger *slog.Logger // default: discard
+
+	// Limits of the listener, so slow or idle clients cannot starve it
+	// (zero: the Default* value). A connection that has not sent its
+	// headers within ReadHeaderTimeout, or its whole request within
+	// ReadTimeout, is closed; an idle keep-alive connection is closed after
+	// IdleTimeout; at most MaxConns connections are open at once (further
+	// ones wait in the kernel's accept queue). There is no write timeout:
+	// injected latency (Latency, fault latency_ms) may hold an answer for
+	// minutes on purpose.
+	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
+	MaxConns                                    int
 }
 
 // Server is a running emulator.
@@ -118,8 +136,11 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("emulator: listen: %w", err)
 	}
 	s.ln = ln
-	s.srv = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
-	go s.srv.Serve(ln)
+	o := s.opts
+	s.srv = &http.Server{Handler: s.handler, ReadHeaderTimeout: o.ReadHeaderTimeout, ReadTimeout: o.ReadTimeout,
+		IdleTimeout: o.IdleTimeout, MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	go s.srv.Serve(newLimitListener(ln, o.MaxConns))
 	s.log.Info("ecs emulator listening", "url", s.URL())
 	return s, nil
 }
@@ -150,6 +171,12 @@ func newServer(opts Options) (*Server, error) {
 	}
 	if opts.PreemptNotice <= 0 {
 		opts.PreemptNotice = DefaultPreemptNotice
+	}
+	opts.ReadHeaderTimeout = orDefault(opts.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	opts.ReadTimeout = orDefault(opts.ReadTimeout, DefaultReadTimeout)
+	opts.IdleTimeout = orDefault(opts.IdleTimeout, DefaultIdleTimeout)
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = DefaultMaxConns
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
