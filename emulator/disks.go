@@ -3,6 +3,8 @@ package emulator
 import (
 	"net/http"
 	"strconv"
+
+	"infrakit.aliyun/emulator/internal/state"
 )
 
 type disksResp struct {
@@ -46,27 +48,27 @@ func actDescribeDisks(s *Server, c *call) (any, *apiError) {
 		}
 		dwi = &v
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
 	// An ID or InstanceId filter looks its disks up (an instance knows its
 	// system disk and every data disk attached to it since creation); other
 	// filters walk all disks.
-	source := s.st.diskOrder
+	source := s.st.DiskOrder
 	switch {
 	case len(ids) > 0:
-		source = pick(s.st.disks, ids)
+		source = state.Pick(s.st.Disks, ids)
 	case inst != "":
 		source = nil
-		if in := s.st.instances[inst]; in != nil {
-			source = pick(s.st.disks, append([]string{in.SystemDiskID}, in.DataDiskIDs...))
+		if in := s.st.Instances[inst]; in != nil {
+			source = state.Pick(s.st.Disks, append([]string{in.SystemDiskID}, in.DataDiskIDs...))
 		}
 	}
 	r := &disksResp{baseResp: baseResp{c.requestID}, tokenPage: pg}
 	r.Disks.Disk = []wireDisk{}
 	for _, d := range source {
-		if d.deleted() || d.RegionID != region || d.Seq < pg.from || (zone != "" && d.ZoneID != zone) || (inst != "" && d.InstanceID != inst) ||
-			(dtype != "" && d.Type != dtype) || (cat != "" && d.Category != cat) || (status != "" && d.status() != status) ||
-			(name != "" && d.Name != name) || (dwi != nil && *dwi != d.DeleteWithInstance) || !matchTags(d.Tags, tags) {
+		if d.IsDeleted() || d.RegionID != region || d.Seq < pg.from || (zone != "" && d.ZoneID != zone) || (inst != "" && d.InstanceID != inst) ||
+			(dtype != "" && d.Type != dtype) || (cat != "" && d.Category != cat) || (status != "" && d.Status() != status) ||
+			(name != "" && d.Name != name) || (dwi != nil && *dwi != d.DeleteWithInstance) || !state.MatchTags(d.Tags, tags) {
 			continue
 		}
 		if r.take(d.Seq) {
@@ -121,7 +123,7 @@ func actCreateDisk(s *Server, c *call) (any, *apiError) {
 	}
 	ids, err := s.createOnce(c, func() ([]string, *apiError) {
 		if snap != "" {
-			sn, err := s.st.liveSnapshot(snap, region)
+			sn, err := found(s.st.LiveSnapshot(snap, region))
 			if err != nil {
 				return nil, err
 			}
@@ -129,10 +131,10 @@ func actCreateDisk(s *Server, c *call) (any, *apiError) {
 				size = sn.Size
 			}
 		}
-		d := &disk{Seq: s.st.nextSeq(), ID: s.st.newID("d", region), RegionID: region, ZoneID: zone, Name: p.get("DiskName"),
+		d := &disk{Seq: s.st.NextSeq(), ID: s.st.NewID("d", region), RegionID: region, ZoneID: zone, Name: p.get("DiskName"),
 			Description: p.get("Description"), Type: "data", Category: category, Size: size, SnapshotID: snap,
 			Encrypted: enc, Portable: true, Tags: tags, Created: c.now}
-		s.st.addDisk(d)
+		s.st.AddDisk(d)
 		return []string{d.ID}, nil
 	})
 	if err != nil {
@@ -142,20 +144,6 @@ func actCreateDisk(s *Server, c *call) (any, *apiError) {
 }
 
 const maxDataDisks = 16
-
-// instanceAndDisk finds the live instance and disk of an AttachDisk or
-// DetachDisk call; the caller holds the store lock.
-func (st *store) instanceAndDisk(iid, did, region string) (*instance, *disk, *apiError) {
-	in, err := st.liveInstance(iid, region)
-	if err != nil {
-		return nil, nil, err
-	}
-	d, err := st.liveDisk(did, region)
-	if err != nil {
-		return nil, nil, err
-	}
-	return in, d, nil
-}
 
 func actAttachDisk(s *Server, c *call) (any, *apiError) {
 	iid, err := c.p.required("InstanceId")
@@ -170,17 +158,17 @@ func actAttachDisk(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
-	in, d, err := s.st.instanceAndDisk(iid, did, c.region)
+	in, d, err := foundBoth(s.st.InstanceAndDisk(iid, did, c.region))
 	if err != nil {
 		return nil, err
 	}
-	if st := in.status(c.now); st != StatusRunning && st != StatusStopped {
+	if st := in.Status(c.now); st != StatusRunning && st != StatusStopped {
 		return nil, errIncorrectStatus(in.ID, st)
 	}
-	if d.status() != "Available" {
-		return nil, errIncorrectDiskStatus(d.ID, d.status())
+	if d.Status() != "Available" {
+		return nil, errIncorrectDiskStatus(d.ID, d.Status())
 	}
 	if d.ZoneID != in.ZoneID {
 		return nil, newErr(http.StatusForbidden, "InstanceDiskZone.Mismatch",
@@ -189,7 +177,7 @@ func actAttachDisk(s *Server, c *call) (any, *apiError) {
 	used := map[string]bool{}
 	n := 0
 	for _, x := range in.DataDiskIDs {
-		if o := s.st.disks[x]; o != nil && !o.deleted() && o.InstanceID == in.ID {
+		if o := s.st.Disks[x]; o != nil && !o.IsDeleted() && o.InstanceID == in.ID {
 			used[o.Device] = true
 			n++
 		}
@@ -218,19 +206,19 @@ func actDetachDisk(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
-	in, d, err := s.st.instanceAndDisk(iid, did, c.region)
+	in, d, err := foundBoth(s.st.InstanceAndDisk(iid, did, c.region))
 	if err != nil {
 		return nil, err
 	}
 	if d.InstanceID != in.ID {
-		return nil, errIncorrectDiskStatus(d.ID, d.status()+" (not attached to "+in.ID+")")
+		return nil, errIncorrectDiskStatus(d.ID, d.Status()+" (not attached to "+in.ID+")")
 	}
 	if d.Type == "system" {
 		return nil, newErr(http.StatusForbidden, "OperationDenied", "The system disk of a running or stopped instance cannot be detached.")
 	}
-	if st := in.status(c.now); st != StatusRunning && st != StatusStopped {
+	if st := in.Status(c.now); st != StatusRunning && st != StatusStopped {
 		return nil, errIncorrectStatus(in.ID, st)
 	}
 	d.InstanceID, d.Device, d.Detached = "", "", c.now
@@ -243,14 +231,14 @@ func actDeleteDisk(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
-	d, err := s.st.liveDisk(did, c.region)
+	d, err := found(s.st.LiveDisk(did, c.region))
 	if err != nil {
 		return nil, err
 	}
-	if d.status() != "Available" {
-		return nil, errIncorrectDiskStatus(d.ID, d.status())
+	if d.Status() != "Available" {
+		return nil, errIncorrectDiskStatus(d.ID, d.Status())
 	}
 	d.DeletedAt = c.now
 	c.mutated = true
@@ -282,11 +270,11 @@ func actModifyDiskAttribute(s *Server, c *call) (any, *apiError) {
 	if n := p.get("DiskName"); p.has("DiskName") && (len(n) < 2 || len(n) > 128) {
 		return nil, errInvalid("DiskName", "2 to 128 characters")
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
 	var ds []*disk
 	for _, id := range ids {
-		d, err := s.st.liveDisk(id, c.region)
+		d, err := found(s.st.LiveDisk(id, c.region))
 		if err != nil {
 			return nil, err
 		}
@@ -330,13 +318,13 @@ func actCreateSnapshot(s *Server, c *call) (any, *apiError) {
 		return nil, err
 	}
 	ids, err := s.createOnce(c, func() ([]string, *apiError) {
-		d, err := s.st.liveDisk(did, c.region)
+		d, err := found(s.st.LiveDisk(did, c.region))
 		if err != nil {
 			return nil, err
 		}
-		sn := &snapshot{Seq: s.st.nextSeq(), ID: s.st.newID("s", d.RegionID), RegionID: d.RegionID, DiskID: d.ID,
+		sn := &snapshot{Seq: s.st.NextSeq(), ID: s.st.NewID("s", d.RegionID), RegionID: d.RegionID, DiskID: d.ID,
 			Name: c.p.get("SnapshotName"), Size: d.Size, Tags: tags, Created: c.now}
-		s.st.snapshots[sn.ID] = sn
+		s.st.Snapshots[sn.ID] = sn
 		return []string{sn.ID}, nil
 	})
 	if err != nil {
@@ -375,17 +363,17 @@ func actDescribeSnapshots(s *Server, c *call) (any, *apiError) {
 		return nil, err
 	}
 	diskF := c.p.get("DiskId")
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
 	r := &snapshotsResp{baseResp: baseResp{c.requestID}, page: pg}
 	r.Snapshots.Snapshot = []wireSnapshot{}
-	for _, sn := range inSeqOrder(s.st.snapshots) {
+	for _, sn := range state.InSeqOrder(s.st.Snapshots) {
 		if sn.Deleted || sn.RegionID != region || (diskF != "" && sn.DiskID != diskF) || !inFilter(ids, sn.ID) {
 			continue
 		}
 		if r.take() {
 			typ := "data"
-			if d := s.st.disks[sn.DiskID]; d != nil {
+			if d := s.st.Disks[sn.DiskID]; d != nil {
 				typ = d.Type
 			}
 			r.Snapshots.Snapshot = append(r.Snapshots.Snapshot, wireSnapshot{sn.ID, sn.Name, sn.DiskID, strconv.Itoa(sn.Size),

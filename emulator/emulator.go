@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"infrakit.aliyun/emulator/internal/state"
 )
 
 // Defaults.
@@ -185,8 +187,8 @@ func newServer(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, log: opts.Logger, cat: cat, clock: newClock(opts.Now, opts.TimeScale)}
-	s.st = newStore(cat, opts.Seed, opts.BootTime, opts.StopTime)
+	s := &Server{opts: opts, log: opts.Logger, cat: cat, clock: state.NewClock(opts.Now, opts.TimeScale)}
+	s.st = state.NewStore(cat.prefixes, opts.Seed, opts.BootTime, opts.StopTime)
 	s.faults.init(opts.Seed)
 	s.stats.init()
 	s.actions = actionTable()

@@ -1,8 +1,11 @@
 package emulator
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+
+	"infrakit.aliyun/emulator/internal/state"
 )
 
 // apiError is an ECS error answer. Every error the ECS API side produces is an
@@ -120,3 +123,41 @@ func errConflict() *apiError {
 	return newErr(http.StatusConflict, "OperationConflict",
 		"Request was denied due to conflict with a previous request, please try again later.")
 }
+
+// ecsError maps a state error to the ECS error real ECS answers: the one
+// place that turns what the state refused (package state says what, for
+// which resource) into a Code, an HTTP status and a Message. Recommend is
+// added by writeError. nil stays nil; an error the state does not classify
+// is an InternalError (a bug, logged by the caller's InternalError path).
+func ecsError(err error) *apiError {
+	if err == nil {
+		return nil
+	}
+	var se *state.Error
+	if !errors.As(err, &se) {
+		return errInternal()
+	}
+	switch se.Kind {
+	case state.NotFound:
+		switch se.Resource {
+		case state.ResInstance:
+			return errInstanceNotFound(se.ID)
+		case state.ResDisk:
+			return errDiskNotFound(se.ID)
+		case state.ResImage:
+			return errImageNotFound(se.ID)
+		case state.ResSnapshot:
+			return errSnapshotNotFound(se.ID)
+		}
+	case state.TokenMismatch:
+		return newErr(http.StatusBadRequest, "IdempotentParameterMismatch",
+			"The specified parameters are different from before with the same ClientToken.")
+	}
+	return errInternal()
+}
+
+// found maps the error of a state lookup (see ecsError).
+func found[T any](x T, err error) (T, *apiError) { return x, ecsError(err) }
+
+// foundBoth is found for lookups of two records.
+func foundBoth[A, B any](a A, b B, err error) (A, B, *apiError) { return a, b, ecsError(err) }

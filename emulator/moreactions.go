@@ -17,21 +17,21 @@ func actDeleteSnapshot(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
-	sn, err := s.st.liveSnapshot(id, c.region)
+	sn, err := found(s.st.LiveSnapshot(id, c.region))
 	if err != nil {
 		return nil, err
 	}
-	for _, im := range s.st.imgOrder {
+	for _, im := range s.st.ImgOrder {
 		if !im.Deleted && im.SourceSnapshot == id {
 			return nil, newErr(http.StatusForbidden, "SnapshotCreatedImage",
 				"The snapshot %s has been used to create custom image %s and cannot be deleted.", id, im.ID)
 		}
 	}
 	if !force {
-		for _, d := range s.st.diskOrder {
-			if !d.deleted() && d.SnapshotID == id {
+		for _, d := range s.st.DiskOrder {
+			if !d.IsDeleted() && d.SnapshotID == id {
 				return nil, newErr(http.StatusForbidden, "SnapshotCreatedDisk",
 					"The snapshot %s has been used to create disk %s; delete it with Force=true.", id, d.ID)
 			}
@@ -74,27 +74,27 @@ func actCopyImage(s *Server, c *call) (any, *apiError) {
 	// The copy gets its own snapshot in the destination region (not
 	// modelled), so it does not hold on to the source's snapshot.
 	ids, err := s.createOnce(c, func() ([]string, *apiError) {
-		src, err := s.st.liveImage(id, region)
+		src, err := found(s.st.LiveImage(id, region))
 		if err != nil {
 			return nil, err
 		}
-		if src.status(c.now) != "Available" {
-			return nil, newErr(http.StatusForbidden, "IncorrectImageStatus", "The image %s is %s; only an Available image can be copied.", id, src.status(c.now))
+		if src.Status(c.now) != "Available" {
+			return nil, newErr(http.StatusForbidden, "IncorrectImageStatus", "The image %s is %s; only an Available image can be copied.", id, src.Status(c.now))
 		}
-		for _, other := range s.st.imgOrder {
+		for _, other := range s.st.ImgOrder {
 			if name != "" && !other.Deleted && other.RegionID == dest && other.Name == name {
 				return nil, newErr(http.StatusBadRequest, "InvalidImageName.Duplicated", "The specified ImageName %q is already in use.", name)
 			}
 		}
-		im := &customImage{Seq: s.st.nextSeq(), ID: s.st.newID("m", dest), RegionID: dest, Name: name,
+		im := &customImage{Seq: s.st.NextSeq(), ID: s.st.NewID("m", dest), RegionID: dest, Name: name,
 			Description: c.p.get("DestinationDescription"), SourceInstance: src.SourceInstance,
 			OSName: src.OSName, OSType: src.OSType, Platform: src.Platform, Architecture: src.Architecture, Size: src.Size,
 			Tags: tags, Created: c.now, Ready: c.now.Add(ImageCreateTime)}
 		if im.Name == "" {
 			im.Name = im.ID
 		}
-		s.st.images[im.ID] = im
-		s.st.imgOrder = append(s.st.imgOrder, im)
+		s.st.Images[im.ID] = im
+		s.st.ImgOrder = append(s.st.ImgOrder, im)
 		return []string{im.ID}, nil
 	})
 	if err != nil {
@@ -115,13 +115,13 @@ func actAllocatePublicIpAddress(s *Server, c *call) (any, *apiError) {
 		// BUG(emulator): choosing the address (IpAddress, VlanId) is not emulated.
 		return nil, errInvalid("IpAddress", "the emulator allocates the address itself")
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
-	in, err := s.st.liveInstance(id, c.region)
+	in, err := found(s.st.LiveInstance(id, c.region))
 	if err != nil {
 		return nil, err
 	}
-	if st := in.status(c.now); st != StatusRunning && st != StatusStopped {
+	if st := in.Status(c.now); st != StatusRunning && st != StatusStopped {
 		return nil, errIncorrectStatus(in.ID, st)
 	}
 	if in.PublicIP != "" {
@@ -131,7 +131,7 @@ func actAllocatePublicIpAddress(s *Server, c *call) (any, *apiError) {
 		return nil, newErr(http.StatusForbidden, "InvalidInternetMaxBandwidthOut.ValueNotSupported",
 			"The instance %s has no public bandwidth (InternetMaxBandwidthOut is 0).", in.ID)
 	}
-	in.PublicIP = s.st.nextPublicIP()
+	in.PublicIP = s.st.NextPublicIP()
 	c.mutated = true
 	return &struct {
 		baseResp

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"infrakit.aliyun/emulator/internal/state"
 )
 
 // stateVersion is bumped when the state file format changes incompatibly.
@@ -148,16 +150,16 @@ func (p *persister) close() error {
 func (p *persister) save() (uint64, error) {
 	s := p.s
 	now := s.clock.Now()
-	unlock := s.st.lock(now)
+	unlock := s.st.Lock(now)
 	p.mu.Lock()
 	covered := p.gen
 	p.mu.Unlock()
 	st := s.st
-	doc := stateDoc{Version: stateVersion, SavedAt: now, Seq: st.seq, PublicNext: st.publicNext,
-		Instances: inSeqOrder(st.instances), Disks: st.diskOrder, Images: st.imgOrder, Tokens: st.tokens,
+	doc := stateDoc{Version: stateVersion, SavedAt: now, Seq: st.Seq, PublicNext: st.PublicNext,
+		Instances: state.InSeqOrder(st.Instances), Disks: st.DiskOrder, Images: st.ImgOrder, Tokens: st.Tokens,
 		STSKeys: s.issued.snapshot(), SecurityGroups: s.sgs.snapshot(), SecurityGroupsSaved: true}
-	if len(st.snapshots) > 0 { // none: Snapshots stays null in the file
-		doc.Snapshots = inSeqOrder(st.snapshots)
+	if len(st.Snapshots) > 0 { // none: Snapshots stays null in the file
+		doc.Snapshots = state.InSeqOrder(st.Snapshots)
 	}
 	b, err := json.Marshal(doc)
 	unlock()
@@ -255,50 +257,50 @@ func (p *persister) load() error {
 	}
 	s := p.s
 	st := s.st
-	st.seq, st.publicNext = doc.Seq, doc.PublicNext
+	st.Seq, st.PublicNext = doc.Seq, doc.PublicNext
 	sort.Slice(doc.Instances, func(i, j int) bool { return doc.Instances[i].Seq < doc.Instances[j].Seq })
 	for _, in := range doc.Instances {
 		if in == nil || in.ID == "" {
 			continue
 		}
-		st.instances[in.ID] = in
-		if in.released() {
+		st.Instances[in.ID] = in
+		if in.Released() {
 			continue
 		}
-		st.order = append(st.order, in)
-		st.live++
+		st.Order = append(st.Order, in)
+		st.Live++
 		for _, t := range in.Tags {
-			st.index(in, t, true)
+			st.Index(in, t, true)
 		}
-		if pool := st.pools[in.VSwitchID]; pool != nil {
+		if pool := st.Pools[in.VSwitchID]; pool != nil {
 			if a, err := netip.ParseAddr(in.PrivateIP); err == nil {
-				if o, ok := pool.offset(a); ok {
-					pool.used[o] = in.ID
+				if o, ok := pool.Offset(a); ok {
+					pool.Used[o] = in.ID
 				}
 			}
 		}
 		if !in.ReleaseAt.IsZero() {
-			st.pendingRelease = append(st.pendingRelease, in)
+			st.PendingRelease = append(st.PendingRelease, in)
 		}
 	}
 	for _, d := range doc.Disks {
 		if d != nil && d.ID != "" {
-			st.addDisk(d)
+			st.AddDisk(d)
 		}
 	}
 	for _, im := range doc.Images {
 		if im != nil && im.ID != "" {
-			st.images[im.ID] = im
-			st.imgOrder = append(st.imgOrder, im)
+			st.Images[im.ID] = im
+			st.ImgOrder = append(st.ImgOrder, im)
 		}
 	}
 	for _, sn := range doc.Snapshots {
 		if sn != nil && sn.ID != "" {
-			st.snapshots[sn.ID] = sn
+			st.Snapshots[sn.ID] = sn
 		}
 	}
 	if doc.Tokens != nil {
-		st.tokens = doc.Tokens
+		st.Tokens = doc.Tokens
 	}
 	if doc.SecurityGroupsSaved {
 		s.sgs.restore(doc.SecurityGroups)
@@ -306,6 +308,6 @@ func (p *persister) load() error {
 	for id, c := range doc.STSKeys {
 		s.issued.put(id, c, s.stsNow())
 	}
-	s.clock.resumeAt(doc.SavedAt)
+	s.clock.ResumeAt(doc.SavedAt)
 	return nil
 }

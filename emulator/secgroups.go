@@ -161,13 +161,13 @@ func actCreateSecurityGroup(s *Server, c *call) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
 	s.sgs.mu.Lock()
 	defer s.sgs.mu.Unlock()
-	id := s.st.newID("sg", region)
+	id := s.st.NewID("sg", region)
 	for s.sgs.groups[id] != nil { // the store's ID space does not know groups
-		id = s.st.newID("sg", region)
+		id = s.st.NewID("sg", region)
 	}
 	sg := &secGroup{ID: id, RegionID: region, VpcID: vpc, Name: name, Description: desc, Type: typ, Tags: tags, Created: c.now}
 	s.sgs.groups[id] = sg
@@ -184,7 +184,7 @@ func actDeleteSecurityGroup(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
 	s.sgs.mu.Lock()
 	defer s.sgs.mu.Unlock()
@@ -192,8 +192,8 @@ func actDeleteSecurityGroup(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	for _, in := range s.st.order {
-		if !in.released() && contains(in.SecurityGroupIDs, id) {
+	for _, in := range s.st.Order {
+		if !in.Released() && contains(in.SecurityGroupIDs, id) {
 			return nil, newErr(http.StatusForbidden, "DependencyViolation",
 				"There is still instance(s) in the specified security group (%s is in %s).", in.ID, id)
 		}
@@ -439,11 +439,11 @@ func joinLeave(join bool) actionFunc {
 		if err != nil {
 			return nil, err
 		}
-		unlock := s.st.lock(c.now)
+		unlock := s.st.Lock(c.now)
 		defer unlock()
 		s.sgs.mu.Lock()
 		defer s.sgs.mu.Unlock()
-		in, err := s.st.liveInstance(iid, c.region)
+		in, err := found(s.st.LiveInstance(iid, c.region))
 		if err != nil {
 			return nil, err
 		}
@@ -451,7 +451,7 @@ func joinLeave(join bool) actionFunc {
 		if err != nil {
 			return nil, err
 		}
-		if st := in.status(c.now); st != StatusRunning && st != StatusStopped {
+		if st := in.Status(c.now); st != StatusRunning && st != StatusStopped {
 			return nil, errIncorrectStatus(in.ID, st)
 		}
 		has := contains(in.SecurityGroupIDs, sid)

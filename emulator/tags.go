@@ -3,6 +3,8 @@ package emulator
 import (
 	"net/http"
 	"strings"
+
+	"infrakit.aliyun/emulator/internal/state"
 )
 
 // taggable adapts the tag slice of any resource kind; instances go through
@@ -46,20 +48,20 @@ func (s *Server) resource(typ, id, region string) (*taggable, *apiError) {
 	st := s.st
 	switch typ {
 	case "instance":
-		if in, err := st.liveInstance(id, region); err == nil {
+		if in, err := found(st.LiveInstance(id, region)); err == nil {
 			return &taggable{typ, id, func() []Tag { return in.Tags },
-				func(k, v string) { st.setInstanceTag(in, k, v) }, func(k string) { st.removeInstanceTag(in, k) }}, nil
+				func(k, v string) { st.SetInstanceTag(in, k, v) }, func(k string) { st.RemoveInstanceTag(in, k) }}, nil
 		}
 	case "disk":
-		if d, err := st.liveDisk(id, region); err == nil {
+		if d, err := found(st.LiveDisk(id, region)); err == nil {
 			return tagSlice(typ, id, &d.Tags), nil
 		}
 	case "image":
-		if im, err := st.liveImage(id, region); err == nil {
+		if im, err := found(st.LiveImage(id, region)); err == nil {
 			return tagSlice(typ, id, &im.Tags), nil
 		}
 	case "snapshot":
-		if sn, err := st.liveSnapshot(id, region); err == nil {
+		if sn, err := found(st.LiveSnapshot(id, region)); err == nil {
 			return tagSlice(typ, id, &sn.Tags), nil
 		}
 	default:
@@ -71,7 +73,7 @@ func (s *Server) resource(typ, id, region string) (*taggable, *apiError) {
 // tagSlice adapts a resource whose tags are a plain slice (not indexed).
 func tagSlice(typ, id string, tags *[]Tag) *taggable {
 	return &taggable{typ, id, func() []Tag { return *tags },
-		func(k, v string) { *tags = setTag(*tags, k, v) }, func(k string) { *tags = removeTag(*tags, k) }}
+		func(k, v string) { *tags = state.SetTag(*tags, k, v) }, func(k string) { *tags = state.RemoveTag(*tags, k) }}
 }
 
 // applyTags sets tags on every resource or none: the count limit is checked
@@ -80,7 +82,7 @@ func applyTags(rs []*taggable, tags []Tag) *apiError {
 	for _, r := range rs {
 		merged := append([]Tag(nil), r.tags()...)
 		for _, t := range tags {
-			merged = setTag(merged, t.Key, t.Value)
+			merged = state.SetTag(merged, t.Key, t.Value)
 		}
 		if len(merged) > maxTags {
 			return errTagCount()
@@ -110,7 +112,7 @@ func actAddTags(s *Server, c *call) (any, *apiError) {
 	if len(tags) == 0 {
 		return nil, errMissing("Tag.1.Key")
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
 	r, err := s.resource(typ, id, c.region)
 	if err != nil {
@@ -132,7 +134,7 @@ func actRemoveTags(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
 	r, err := s.resource(typ, id, c.region)
 	if err != nil {
@@ -144,7 +146,7 @@ func actRemoveTags(s *Server, c *call) (any, *apiError) {
 	}
 	for _, m := range ms {
 		k := m["Key"]
-		cur, ok := tagValue(r.tags(), k)
+		cur, ok := state.TagValue(r.tags(), k)
 		if !ok {
 			continue
 		}
@@ -185,7 +187,7 @@ func actTagResources(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
 	rs, _, err := s.resourceIDs(c, 50)
 	if err != nil {
@@ -210,7 +212,7 @@ func actUntagResources(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
 	rs, _, err := s.resourceIDs(c, 50)
 	if err != nil {
@@ -256,21 +258,21 @@ func (s *Server) allTaggables(typ, region string) []*taggable {
 	}
 	switch typ {
 	case "instance":
-		for _, in := range s.st.order {
-			if !in.released() {
+		for _, in := range s.st.Order {
+			if !in.Released() {
 				add(in.ID)
 			}
 		}
 	case "disk":
-		for _, d := range s.st.diskOrder {
+		for _, d := range s.st.DiskOrder {
 			add(d.ID)
 		}
 	case "image":
-		for _, im := range s.st.imgOrder {
+		for _, im := range s.st.ImgOrder {
 			add(im.ID)
 		}
 	case "snapshot":
-		for _, sn := range inSeqOrder(s.st.snapshots) {
+		for _, sn := range state.InSeqOrder(s.st.Snapshots) {
 			add(sn.ID)
 		}
 	}
@@ -299,7 +301,7 @@ func actListTagResources(s *Server, c *call) (any, *apiError) {
 		offset = int(v)
 	}
 	const pageSize = 50
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
 	var rs []*taggable
 	if len(ids) > 0 {
@@ -315,7 +317,7 @@ func actListTagResources(s *Server, c *call) (any, *apiError) {
 	r.TagResources.TagResource = []tagResource{}
 	n := 0
 	for _, res := range rs {
-		if !matchTags(res.tags(), filter) {
+		if !state.MatchTags(res.tags(), filter) {
 			continue
 		}
 		for _, t := range res.tags() {
@@ -362,7 +364,7 @@ func actDescribeTags(s *Server, c *call) (any, *apiError) {
 		types = []string{n}
 	}
 	rid := c.p.get("ResourceId")
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
 	type kv struct{ k, v string }
 	counts := map[kv]map[string]int{}
@@ -398,7 +400,7 @@ func actDescribeTags(s *Server, c *call) (any, *apiError) {
 // matchAny reports whether tag t passes at least one of the filters.
 func matchAny(t Tag, f []tagFilter) bool {
 	for _, x := range f {
-		if matchTags([]Tag{t}, []tagFilter{x}) {
+		if state.MatchTags([]Tag{t}, []tagFilter{x}) {
 			return true
 		}
 	}
