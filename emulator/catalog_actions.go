@@ -598,9 +598,9 @@ func actDescribeSecurityGroups(s *Server, c *call) (any, *apiError) {
 	vpc, name := c.p.get("VpcId"), c.p.get("SecurityGroupName")
 	r := &securityGroupsResp{baseResp: baseResp{c.requestID}, RegionId: region, page: pg}
 	r.SecurityGroups.SecurityGroup = []wireSecurityGroup{}
-	s.sgs.mu.Lock()
-	defer s.sgs.mu.Unlock()
-	for _, g := range s.sgs.order {
+	s.sgs.Lock()
+	defer s.sgs.Unlock()
+	for _, g := range s.sgs.Order {
 		if g.RegionID != region || (vpc != "" && g.VpcID != vpc) || !inFilter(ids, g.ID) ||
 			(name != "" && g.Name != name) {
 			continue

@@ -102,8 +102,8 @@ type Server struct {
 	clock   *clock
 	st      *store
 	nonces  nonceCache
-	sgs     secGroups  // security groups and their rules (secgroups.go)
-	issued  issuedKeys // temporary keys from AssumeRole / IssueSTSCredential
+	sgs     *state.SecGroups // security groups and their rules
+	issued  issuedKeys       // temporary keys from AssumeRole / IssueSTSCredential
 	faults  faultState
 	stats   statsCounter
 	actions map[string]actionFunc
@@ -192,7 +192,7 @@ func newServer(opts Options) (*Server, error) {
 	s.faults.init(opts.Seed)
 	s.stats.init()
 	s.actions = actionTable()
-	s.sgs.init(cat)
+	s.sgs = state.NewSecGroups(catalogSecGroups(cat))
 	if opts.StateFile != "" {
 		s.persist = newPersister(s, opts.StateFile)
 		if err := s.persist.load(); err != nil {

@@ -148,6 +148,8 @@ func ecsError(err error) *apiError {
 			return errImageNotFound(se.ID)
 		case state.ResSnapshot:
 			return errSnapshotNotFound(se.ID)
+		case state.ResSecurityGroup:
+			return errSecurityGroupNotFound(se.ID)
 		}
 	case state.TokenMismatch:
 		return newErr(http.StatusBadRequest, "IdempotentParameterMismatch",

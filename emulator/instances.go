@@ -275,7 +275,7 @@ func (s *Server) parseCreate(c *call) (*createSpec, *apiError) {
 		return nil, errMissing("SecurityGroupId")
 	}
 	for _, id := range sgs {
-		region, vpc, ok := s.sgs.lookup(id)
+		region, vpc, ok := s.sgs.Lookup(id)
 		if !ok || region != sp.region {
 			return nil, newErr(http.StatusNotFound, "InvalidSecurityGroupId.NotFound", "The specified SecurityGroupId %q does not exist.", id)
 		}

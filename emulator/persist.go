@@ -35,7 +35,7 @@ type stateDoc struct {
 	// SecurityGroups are all groups (catalogue ones included: their rules
 	// change and they can be deleted) with their rules. Absent (a file
 	// from before groups were saved): the catalogue's groups.
-	SecurityGroups []secGroup `json:",omitempty"`
+	SecurityGroups []state.SecGroup `json:",omitempty"`
 	// SecurityGroupsSaved tells an empty SecurityGroups (every group
 	// deleted) from an old file that had none.
 	SecurityGroupsSaved bool `json:",omitempty"`
@@ -157,7 +157,7 @@ func (p *persister) save() (uint64, error) {
 	st := s.st
 	doc := stateDoc{Version: stateVersion, SavedAt: now, Seq: st.Seq, PublicNext: st.PublicNext,
 		Instances: state.InSeqOrder(st.Instances), Disks: st.DiskOrder, Images: st.ImgOrder, Tokens: st.Tokens,
-		STSKeys: s.issued.snapshot(), SecurityGroups: s.sgs.snapshot(), SecurityGroupsSaved: true}
+		STSKeys: s.issued.snapshot(), SecurityGroups: s.sgs.Snapshot(), SecurityGroupsSaved: true}
 	if len(st.Snapshots) > 0 { // none: Snapshots stays null in the file
 		doc.Snapshots = state.InSeqOrder(st.Snapshots)
 	}
@@ -303,7 +303,7 @@ func (p *persister) load() error {
 		st.Tokens = doc.Tokens
 	}
 	if doc.SecurityGroupsSaved {
-		s.sgs.restore(doc.SecurityGroups)
+		s.sgs.Restore(doc.SecurityGroups)
 	}
 	for id, c := range doc.STSKeys {
 		s.issued.put(id, c, s.stsNow())

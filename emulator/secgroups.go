@@ -5,8 +5,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
+
+	"infrakit.aliyun/emulator/internal/state"
 )
 
 // Security groups: the catalogue's groups plus those made by
@@ -19,105 +19,18 @@ import (
 // maxRulesPerGroup is ECS's default quota of rules in one group.
 const maxRulesPerGroup = 200
 
-type secGroup struct {
-	ID          string
-	RegionID    string
-	VpcID       string
-	Name        string
-	Description string
-	Type        string // normal | enterprise
-	Tags        []Tag
-	Created     time.Time
-	Rules       []sgRule
-	// RuleSeq numbers the group's rules; kept in the state file so a rule
-	// added after a restart never reuses the ID of a revoked one.
-	RuleSeq int
-}
-
-type sgRule struct {
-	ID            string
-	IpProtocol    string
-	PortRange     string
-	SourceCidrIp  string
-	SourceGroupId string
-	Policy        string
-	Priority      int
-	NicType       string
-	Description   string
-	Created       time.Time
-}
-
-// secGroups is guarded by its own mutex. Lock order: the store lock first,
-// then mu (DeleteSecurityGroup and JoinSecurityGroup need both).
-type secGroups struct {
-	mu     sync.Mutex
-	groups map[string]*secGroup
-	order  []*secGroup
-}
-
-func (g *secGroups) init(cat *catalog) {
-	g.groups = map[string]*secGroup{}
+// catalogSecGroups are the catalogue's groups, as the store keeps them.
+func catalogSecGroups(cat *catalog) []*state.SecGroup {
+	var out []*state.SecGroup
 	for _, c := range cat.SecurityGroups {
-		sg := &secGroup{ID: c.SecurityGroupId, RegionID: c.RegionId, VpcID: c.VpcId, Name: c.SecurityGroupName,
-			Type: "normal", Created: systemImageEpoch}
-		g.groups[sg.ID] = sg
-		g.order = append(g.order, sg)
-	}
-}
-
-// snapshot copies the groups, in creation order, for the state file; never
-// nil, so a file where every group was deleted says so.
-func (g *secGroups) snapshot() []secGroup {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	out := make([]secGroup, 0, len(g.order))
-	for _, sg := range g.order {
-		c := *sg
-		c.Tags = append([]Tag(nil), sg.Tags...)
-		c.Rules = append([]sgRule(nil), sg.Rules...)
-		out = append(out, c)
+		out = append(out, &state.SecGroup{ID: c.SecurityGroupId, RegionID: c.RegionId, VpcID: c.VpcId, Name: c.SecurityGroupName,
+			Type: "normal", Created: systemImageEpoch})
 	}
 	return out
 }
 
-// restore replaces the groups with those of a state file.
-func (g *secGroups) restore(groups []secGroup) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.groups, g.order = map[string]*secGroup{}, nil
-	for i := range groups {
-		sg := &groups[i]
-		if sg.ID == "" || g.groups[sg.ID] != nil {
-			continue
-		}
-		g.groups[sg.ID] = sg
-		g.order = append(g.order, sg)
-	}
-}
-
-// lookup returns the group's region and VPC (ok false: no such group);
-// RunInstances uses it to check SecurityGroupId.
-func (g *secGroups) lookup(id string) (region, vpc string, ok bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	sg := g.groups[id]
-	if sg == nil {
-		return "", "", false
-	}
-	return sg.RegionID, sg.VpcID, true
-}
-
 func errSecurityGroupNotFound(id string) *apiError {
 	return newErr(http.StatusNotFound, "InvalidSecurityGroupId.NotFound", "The specified SecurityGroupId %q does not exist.", id)
-}
-
-// get returns a group of region ("" = any); g.mu must be held.
-func (g *secGroups) get(id, region string) (*secGroup, *apiError) {
-	sg := g.groups[id]
-	if sg == nil || (region != "" && sg.RegionID != region) {
-		return nil, errSecurityGroupNotFound(id)
-	}
-	return sg, nil
 }
 
 func actCreateSecurityGroup(s *Server, c *call) (any, *apiError) {
@@ -163,15 +76,15 @@ func actCreateSecurityGroup(s *Server, c *call) (any, *apiError) {
 	}
 	unlock := s.st.Lock(c.now)
 	defer unlock()
-	s.sgs.mu.Lock()
-	defer s.sgs.mu.Unlock()
+	s.sgs.Lock()
+	defer s.sgs.Unlock()
 	id := s.st.NewID("sg", region)
-	for s.sgs.groups[id] != nil { // the store's ID space does not know groups
+	for s.sgs.Groups[id] != nil { // the store's ID space does not know groups
 		id = s.st.NewID("sg", region)
 	}
-	sg := &secGroup{ID: id, RegionID: region, VpcID: vpc, Name: name, Description: desc, Type: typ, Tags: tags, Created: c.now}
-	s.sgs.groups[id] = sg
-	s.sgs.order = append(s.sgs.order, sg)
+	sg := &state.SecGroup{ID: id, RegionID: region, VpcID: vpc, Name: name, Description: desc, Type: typ, Tags: tags, Created: c.now}
+	s.sgs.Groups[id] = sg
+	s.sgs.Order = append(s.sgs.Order, sg)
 	c.mutated = true
 	return &struct {
 		baseResp
@@ -186,9 +99,9 @@ func actDeleteSecurityGroup(s *Server, c *call) (any, *apiError) {
 	}
 	unlock := s.st.Lock(c.now)
 	defer unlock()
-	s.sgs.mu.Lock()
-	defer s.sgs.mu.Unlock()
-	sg, err := s.sgs.get(id, c.region)
+	s.sgs.Lock()
+	defer s.sgs.Unlock()
+	sg, err := found(s.sgs.Get(id, c.region))
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +111,7 @@ func actDeleteSecurityGroup(s *Server, c *call) (any, *apiError) {
 				"There is still instance(s) in the specified security group (%s is in %s).", in.ID, id)
 		}
 	}
-	for _, other := range s.sgs.order {
+	for _, other := range s.sgs.Order {
 		for _, r := range other.Rules {
 			if other != sg && r.SourceGroupId == id {
 				return nil, newErr(http.StatusForbidden, "DependencyViolation",
@@ -206,10 +119,10 @@ func actDeleteSecurityGroup(s *Server, c *call) (any, *apiError) {
 			}
 		}
 	}
-	delete(s.sgs.groups, id)
-	for i, x := range s.sgs.order {
+	delete(s.sgs.Groups, id)
+	for i, x := range s.sgs.Order {
 		if x == sg {
-			s.sgs.order = append(s.sgs.order[:i:i], s.sgs.order[i+1:]...)
+			s.sgs.Order = append(s.sgs.Order[:i:i], s.sgs.Order[i+1:]...)
 			break
 		}
 	}
@@ -241,9 +154,9 @@ func actDescribeSecurityGroupAttribute(s *Server, c *call) (any, *apiError) {
 	if dir != "" && dir != "all" && dir != "ingress" && dir != "egress" {
 		return nil, errInvalid("Direction", "must be ingress, egress or all")
 	}
-	s.sgs.mu.Lock()
-	defer s.sgs.mu.Unlock()
-	sg, err := s.sgs.get(id, c.region)
+	s.sgs.Lock()
+	defer s.sgs.Unlock()
+	sg, err := found(s.sgs.Get(id, c.region))
 	if err != nil {
 		return nil, err
 	}
@@ -276,8 +189,8 @@ func actDescribeSecurityGroupAttribute(s *Server, c *call) (any, *apiError) {
 
 // parseRule reads one ingress rule: fields from the old flat parameters
 // (IpProtocol, PortRange, ...) or one Permissions.N element.
-func parseRule(get func(string) string, prefix string) (sgRule, *apiError) {
-	r := sgRule{Policy: "Accept", Priority: 1, NicType: "intranet"}
+func parseRule(get func(string) string, prefix string) (state.SGRule, *apiError) {
+	r := state.SGRule{Policy: "Accept", Priority: 1, NicType: "intranet"}
 	proto := strings.ToUpper(get("IpProtocol"))
 	switch proto {
 	case "TCP", "UDP", "ICMP", "ICMPV6", "GRE", "ALL":
@@ -354,18 +267,13 @@ func parseRule(get func(string) string, prefix string) (sgRule, *apiError) {
 	return r, nil
 }
 
-func (r sgRule) same(o sgRule) bool {
-	return r.IpProtocol == o.IpProtocol && r.PortRange == o.PortRange && r.SourceCidrIp == o.SourceCidrIp &&
-		r.SourceGroupId == o.SourceGroupId && r.Policy == o.Policy && r.Priority == o.Priority && r.NicType == o.NicType
-}
-
 func actAuthorizeSecurityGroup(s *Server, c *call) (any, *apiError) {
 	p := c.p
 	id, err := p.required("SecurityGroupId")
 	if err != nil {
 		return nil, err
 	}
-	var rules []sgRule
+	var rules []state.SGRule
 	if perms := p.indexed("Permissions"); len(perms) > 0 {
 		if len(perms) > 100 {
 			return nil, errInvalid("Permissions", "at most 100 rules per call")
@@ -384,9 +292,9 @@ func actAuthorizeSecurityGroup(s *Server, c *call) (any, *apiError) {
 		}
 		rules = append(rules, r)
 	}
-	s.sgs.mu.Lock()
-	defer s.sgs.mu.Unlock()
-	sg, err := s.sgs.get(id, c.region)
+	s.sgs.Lock()
+	defer s.sgs.Unlock()
+	sg, err := found(s.sgs.Get(id, c.region))
 	if err != nil {
 		return nil, err
 	}
@@ -394,17 +302,17 @@ func actAuthorizeSecurityGroup(s *Server, c *call) (any, *apiError) {
 		if r.SourceGroupId == "" {
 			continue
 		}
-		src := s.sgs.groups[r.SourceGroupId]
+		src := s.sgs.Groups[r.SourceGroupId]
 		if src == nil || src.RegionID != sg.RegionID {
 			return nil, errSecurityGroupNotFound(r.SourceGroupId)
 		}
 	}
 	// Validate all rules before keeping any: a call adds all or nothing.
-	add := []sgRule{}
+	add := []state.SGRule{}
 	for _, r := range rules {
 		dup := false
 		for _, x := range append(sg.Rules, add...) {
-			dup = dup || x.same(r)
+			dup = dup || x.Same(r)
 		}
 		if !dup { // an existing identical rule is not an error in ECS
 			add = append(add, r)
@@ -441,13 +349,13 @@ func joinLeave(join bool) actionFunc {
 		}
 		unlock := s.st.Lock(c.now)
 		defer unlock()
-		s.sgs.mu.Lock()
-		defer s.sgs.mu.Unlock()
+		s.sgs.Lock()
+		defer s.sgs.Unlock()
 		in, err := found(s.st.LiveInstance(iid, c.region))
 		if err != nil {
 			return nil, err
 		}
-		sg, err := s.sgs.get(sid, in.RegionID)
+		sg, err := found(s.sgs.Get(sid, in.RegionID))
 		if err != nil {
 			return nil, err
 		}

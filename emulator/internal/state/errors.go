@@ -16,10 +16,11 @@ const (
 
 // Resources named in errors.
 const (
-	ResInstance = "instance"
-	ResDisk     = "disk"
-	ResImage    = "image"
-	ResSnapshot = "snapshot"
+	ResInstance      = "instance"
+	ResDisk          = "disk"
+	ResImage         = "image"
+	ResSnapshot      = "snapshot"
+	ResSecurityGroup = "security group"
 )
 
 // Error is what a state operation refuses with. It says what, not how ECS
