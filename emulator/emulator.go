@@ -40,12 +40,9 @@ const (
 )
 
 // STSCredential is a temporary (STS) credential: requests signed with its
-// AccessKeyId must carry SecurityToken.
-type STSCredential struct {
-	AccessKeySecret string
-	SecurityToken   string
-	Expiration      time.Time // zero: never expires (checked against Options.Now)
-}
+// AccessKeyId must carry SecurityToken (fields: AccessKeySecret,
+// SecurityToken, Expiration; a zero Expiration never expires).
+type STSCredential = state.Credential
 
 // Options configure a Server. The zero value is usable.
 type Options struct {
@@ -73,7 +70,7 @@ type Options struct {
 	// Latency is added (in real time) to every ECS API answer.
 	Latency time.Duration
 	// StateFile, when set, is loaded at start and rewritten atomically after
-	// every change, before the change is answered (see persister).
+	// every change, before the change is answered (see state.Persister).
 	StateFile string
 	// PreemptNotice is the emulated time between a spot interruption notice
 	// and the release (default 5 min).
@@ -102,12 +99,12 @@ type Server struct {
 	clock   *clock
 	st      *store
 	nonces  nonceCache
-	sgs     *state.SecGroups // security groups and their rules
-	issued  issuedKeys       // temporary keys from AssumeRole / IssueSTSCredential
+	sgs     *state.SecGroups  // security groups and their rules
+	issued  *state.IssuedKeys // temporary keys from AssumeRole / IssueSTSCredential
 	faults  faultState
 	stats   statsCounter
 	actions map[string]actionFunc
-	persist *persister
+	persist *state.Persister // nil without a state file
 
 	ln      net.Listener
 	srv     *http.Server
@@ -193,9 +190,11 @@ func newServer(opts Options) (*Server, error) {
 	s.stats.init()
 	s.actions = actionTable()
 	s.sgs = state.NewSecGroups(catalogSecGroups(cat))
+	s.issued = &state.IssuedKeys{}
 	if opts.StateFile != "" {
-		s.persist = newPersister(s, opts.StateFile)
-		if err := s.persist.load(); err != nil {
+		w := &state.World{Clock: s.clock, Store: s.st, SecGroups: s.sgs, Keys: s.issued, KeysNow: s.stsNow}
+		s.persist = state.NewPersister(w, opts.StateFile, s.log)
+		if err := s.persist.Load(); err != nil {
 			return nil, err
 		}
 	}
@@ -254,7 +253,7 @@ func (s *Server) Close() error {
 			cancel()
 		}
 		if s.persist != nil {
-			errs = append(errs, s.persist.close())
+			errs = append(errs, s.persist.Close())
 		}
 		s.closeErr = errors.Join(errs...)
 	})
@@ -265,6 +264,15 @@ func (s *Server) realNow() time.Time { return s.opts.Now() }
 
 // Now is the current emulated time.
 func (s *Server) Now() time.Time { return s.clock.Now() }
+
+// commit makes every change applied so far durable before it is answered
+// (nothing to do without a state file; see state.Persister).
+func (s *Server) commit() error {
+	if s.persist == nil {
+		return nil
+	}
+	return s.persist.Commit()
+}
 
 // Advance moves emulated time forward by d: instances progress through their
 // states and scheduled spot releases happen, without sleeping.
