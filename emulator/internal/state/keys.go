@@ -57,4 +57,3 @@ func (k *IssuedKeys) Snapshot() map[string]Credential {
 	}
 	return out
 }
-
