@@ -1,0 +1,148 @@
+package state
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func newTestStore(t *testing.T) (*Store, time.Time) {
+	t.Helper()
+	p := netip.MustParsePrefix("172.16.0.0/28")
+	return NewStore(map[string]netip.Prefix{"vsw-a": p}, 1, time.Minute, time.Minute), time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+}
+
+func addInstance(st *Store, region string, now time.Time) *Instance {
+	in := &Instance{Seq: st.NextSeq(), ID: st.NewID("i", region), RegionID: region, VSwitchID: "vsw-a", Created: now,
+		State: Transition{From: StatusRunning, MidAt: now, Mid: StatusRunning, ToAt: now, To: StatusRunning}}
+	in.PrivateIP, _ = st.Pools["vsw-a"].Take(in.ID)
+	st.Instances[in.ID] = in
+	st.Order = append(st.Order, in)
+	st.Live++
+	return in
+}
+
+// TestLookupsRefuseWithTypedErrors: a lookup of a released, unknown or
+// foreign-region instance is refused with NotFound naming the resource and
+// the ID (the front maps it; the state never spells ECS codes).
+func TestLookupsRefuseWithTypedErrors(t *testing.T) {
+	st, now := newTestStore(t)
+	unlock := st.Lock(now)
+	defer unlock()
+	live := addInstance(st, "cn-hangzhou", now)
+	gone := addInstance(st, "cn-hangzhou", now)
+	st.Release(gone, now, ReleaseDeleted)
+	if got, err := st.LiveInstance(live.ID, "cn-hangzhou"); err != nil || got != live {
+		t.Fatalf("live instance: %v %v", got, err)
+	}
+	for _, c := range []struct{ id, region string }{{gone.ID, ""}, {"i-nope", ""}, {live.ID, "cn-beijing"}} {
+		_, err := st.LiveInstance(c.id, c.region)
+		var se *Error
+		if !errors.As(err, &se) || se.Kind != NotFound || se.Resource != ResInstance || se.ID != c.id {
+			t.Fatalf("LiveInstance(%q, %q): %v, want NotFound instance %s", c.id, c.region, err, c.id)
+		}
+	}
+	if _, err := st.LiveDisk("d-nope", ""); !isKind(err, NotFound, ResDisk) {
+		t.Fatalf("LiveDisk: %v", err)
+	}
+	if _, err := st.LiveImage("m-nope", ""); !isKind(err, NotFound, ResImage) {
+		t.Fatalf("LiveImage: %v", err)
+	}
+	if _, err := st.LiveSnapshot("s-nope", ""); !isKind(err, NotFound, ResSnapshot) {
+		t.Fatalf("LiveSnapshot: %v", err)
+	}
+	g := NewSecGroups(nil)
+	if _, err := g.Get("sg-nope", ""); !isKind(err, NotFound, ResSecurityGroup) {
+		t.Fatalf("SecGroups.Get: %v", err)
+	}
+	// The released instance's address went back to the pool.
+	if free, usable := st.Pools["vsw-a"].Free(), st.Pools["vsw-a"].Usable(); free != usable-1 {
+		t.Fatalf("pool: %d free of %d, want %d", free, usable, usable-1)
+	}
+}
+
+func isKind(err error, k Kind, res string) bool {
+	var se *Error
+	return errors.As(err, &se) && se.Kind == k && se.Resource == res
+}
+
+// TestClientTokenMismatch: a token reused with other parameters is
+// refused; the same parameters get the first IDs back.
+func TestClientTokenMismatch(t *testing.T) {
+	st, _ := newTestStore(t)
+	st.Remember("RunInstances", "tok", "h1", []string{"i-1"})
+	if ids, err := st.Idempotent("RunInstances", "tok", "h1"); err != nil || len(ids) != 1 || ids[0] != "i-1" {
+		t.Fatalf("same parameters: %v %v", ids, err)
+	}
+	if _, err := st.Idempotent("RunInstances", "tok", "h2"); !isKind(err, TokenMismatch, "") {
+		t.Fatalf("other parameters: %v, want TokenMismatch", err)
+	}
+	if ids, err := st.Idempotent("CreateInstance", "tok", "h2"); err != nil || ids != nil {
+		t.Fatalf("same token, other action: %v %v", ids, err)
+	}
+}
+
+// TestStateFileKeepsEveryPart: the state file holds instances, security
+// groups (also when every group was deleted), issued keys and emulated
+// time; a file from before groups were saved keeps the seeded groups.
+func TestStateFileKeepsEveryPart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	real := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	newWorld := func(groups ...*SecGroup) *World {
+		st, _ := newTestStore(t)
+		return &World{Clock: NewClock(func() time.Time { return real }, 1), Store: st, SecGroups: NewSecGroups(groups),
+			Keys: &IssuedKeys{}, KeysNow: func() time.Time { return real }}
+	}
+	seeded := func() *SecGroup { return &SecGroup{ID: "sg-seed", RegionID: "cn-hangzhou"} }
+
+	w := newWorld(seeded())
+	w.Clock.Advance(time.Hour)
+	unlock := w.Store.Lock(w.Clock.Now())
+	in := addInstance(w.Store, "cn-hangzhou", w.Clock.Now())
+	unlock()
+	w.Keys.Put("STS.a", Credential{AccessKeySecret: "s", SecurityToken: "t"}, real)
+	w.SecGroups.Lock()
+	w.SecGroups.Order, w.SecGroups.Groups = nil, map[string]*SecGroup{} // every group deleted
+	w.SecGroups.Unlock()
+	p := NewPersister(w, path, log)
+	if err := p.Commit(); err != nil {
+		t.Fatal(err)
+	}
+
+	w2 := newWorld(seeded())
+	if err := NewPersister(w2, path, log).Load(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w2.Store.LiveInstance(in.ID, ""); err != nil {
+		t.Fatalf("instance lost: %v", err)
+	}
+	if _, ok := w2.Keys.Get("STS.a"); !ok {
+		t.Fatal("issued key lost")
+	}
+	if n := len(w2.SecGroups.Order); n != 0 {
+		t.Fatalf("%d groups after loading a file where all were deleted, want 0", n)
+	}
+	if got := w2.Clock.Now(); got.Before(real.Add(time.Hour)) {
+		t.Fatalf("emulated time went back to %v", got)
+	}
+	old := filepath.Join(t.TempDir(), "old.json")
+	if err := os.WriteFile(old, []byte(`{"Version":1}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w3 := newWorld(seeded())
+	if err := NewPersister(w3, old, log).Load(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w3.SecGroups.Get("sg-seed", ""); err != nil {
+		t.Fatalf("a file without groups dropped the seeded ones: %v", err)
+	}
+	if p.Saves() != 1 || p.Counted() != 1 {
+		t.Fatalf("saves %d, counted %d, want 1 and 1", p.Saves(), p.Counted())
+	}
+}

@@ -1,0 +1,47 @@
+package emulator
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"infrakit.aliyun/emulator/internal/state"
+)
+
+// TestStateErrorsMapToECS: ecsError is the one place state errors become
+// ECS errors; each kind and resource gets real ECS's Code and status, a
+// wrapped state error maps the same, and anything the state does not
+// classify is an InternalError rather than a made-up code.
+func TestStateErrorsMapToECS(t *testing.T) {
+	cases := []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{&state.Error{Kind: state.NotFound, Resource: state.ResInstance, ID: "i-1"}, http.StatusNotFound, "InvalidInstanceId.NotFound"},
+		{&state.Error{Kind: state.NotFound, Resource: state.ResDisk, ID: "d-1"}, http.StatusNotFound, "InvalidDiskId.NotFound"},
+		{&state.Error{Kind: state.NotFound, Resource: state.ResImage, ID: "m-1"}, http.StatusNotFound, "InvalidImageId.NotFound"},
+		{&state.Error{Kind: state.NotFound, Resource: state.ResSnapshot, ID: "s-1"}, http.StatusNotFound, "InvalidSnapshotId.NotFound"},
+		{&state.Error{Kind: state.NotFound, Resource: state.ResSecurityGroup, ID: "sg-1"}, http.StatusNotFound, "InvalidSecurityGroupId.NotFound"},
+		{&state.Error{Kind: state.TokenMismatch, ID: "tok"}, http.StatusBadRequest, "IdempotentParameterMismatch"},
+		{fmt.Errorf("attach: %w", &state.Error{Kind: state.NotFound, Resource: state.ResDisk, ID: "d-2"}), http.StatusNotFound, "InvalidDiskId.NotFound"},
+		{&state.Error{Kind: state.NotFound, Resource: "volcano", ID: "v-1"}, http.StatusInternalServerError, "InternalError"},
+		{errors.New("disk on fire"), http.StatusInternalServerError, "InternalError"},
+	}
+	for _, c := range cases {
+		got := ecsError(c.err)
+		if got == nil || got.Status != c.status || got.Code != c.code {
+			t.Errorf("ecsError(%v) = %v, want %d %s", c.err, got, c.status, c.code)
+			continue
+		}
+		var se *state.Error
+		if errors.As(c.err, &se) && c.status == http.StatusNotFound && !strings.Contains(got.Message, se.ID) {
+			t.Errorf("message %q does not name %s", got.Message, se.ID)
+		}
+	}
+	if ecsError(nil) != nil {
+		t.Fatal("ecsError(nil) is not nil")
+	}
+}
