@@ -154,6 +154,15 @@ func ecsError(err error) *apiError {
 	case state.TokenMismatch:
 		return newErr(http.StatusBadRequest, "IdempotentParameterMismatch",
 			"The specified parameters are different from before with the same ClientToken.")
+	case state.IncorrectStatus:
+		if se.Resource == state.ResInstance {
+			return errIncorrectStatus(se.ID, se.Status)
+		}
+	case state.DeletionProtected:
+		if se.Resource == state.ResInstance {
+			return newErr(http.StatusForbidden, "InvalidOperation.DeletionProtection",
+				"The instance %s has deletion protection enabled.", se.ID)
+		}
 	}
 	return errInternal()
 }

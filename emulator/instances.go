@@ -467,7 +467,7 @@ func (s *Server) checkCreateState(sp *createSpec, now time.Time) *apiError {
 // CreateInstance (end Stopped).
 func (s *Server) createInstances(sp *createSpec, n int, now time.Time, running bool) []string {
 	st := s.st
-	boot := st.Boot
+	boot := st.BootTime
 	pending := boot / 3
 	ids := make([]string, 0, n)
 	for i := 0; i < n; i++ {
@@ -626,44 +626,19 @@ func (s *Server) runOrCreate(c *call, run bool) (any, *apiError) {
 
 // --- lifecycle --------------------------------------------------------------
 
+// The lifecycle operations are the state's; the front only maps refusals.
 func (s *Server) startOne(in *instance, now time.Time) *apiError {
-	if st := in.Status(now); st != StatusStopped || len(in.Locks) > 0 {
-		return errIncorrectStatus(in.ID, st)
-	}
-	start := s.st.Boot - s.st.Boot/3
-	in.State = transition{From: StatusStarting, MidAt: now.Add(start), Mid: StatusRunning, ToAt: now.Add(start), To: StatusRunning}
-	in.Started = now.Add(start)
-	return nil
+	return ecsError(s.st.Start(in, now))
 }
-
 func (s *Server) stopOne(in *instance, now time.Time) *apiError {
-	if st := in.Status(now); st != StatusRunning || len(in.Locks) > 0 {
-		return errIncorrectStatus(in.ID, st)
-	}
-	in.State = transition{From: StatusStopping, MidAt: now.Add(s.st.Stop), Mid: StatusStopped, ToAt: now.Add(s.st.Stop), To: StatusStopped}
-	return nil
+	return ecsError(s.st.Stop(in, now))
 }
-
 func (s *Server) rebootOne(in *instance, now time.Time) *apiError {
-	if st := in.Status(now); st != StatusRunning || len(in.Locks) > 0 {
-		return errIncorrectStatus(in.ID, st)
-	}
-	start := s.st.Boot - s.st.Boot/3
-	in.State = transition{From: StatusStopping, MidAt: now.Add(s.st.Stop), Mid: StatusStarting, ToAt: now.Add(s.st.Stop + start), To: StatusRunning}
-	in.Started = now.Add(s.st.Stop + start)
-	return nil
+	return ecsError(s.st.Reboot(in, now))
 }
 
-// checkDelete: Force=false needs Stopped; Force=true releases any state.
 func checkDelete(in *instance, force bool, now time.Time) *apiError {
-	if in.DeletionProtection {
-		return newErr(http.StatusForbidden, "InvalidOperation.DeletionProtection",
-			"The instance %s has deletion protection enabled.", in.ID)
-	}
-	if st := in.Status(now); !force && st != StatusStopped {
-		return errIncorrectStatus(in.ID, st)
-	}
-	return nil
+	return ecsError(state.CheckDelete(in, force, now))
 }
 
 type instanceOp func(s *Server, in *instance, now time.Time) *apiError

@@ -12,6 +12,11 @@ const (
 	NotFound Kind = iota + 1
 	// TokenMismatch: a ClientToken reused with different parameters.
 	TokenMismatch
+	// IncorrectStatus: the resource's status (Error.Status) or an
+	// operation lock does not allow the operation.
+	IncorrectStatus
+	// DeletionProtected: the instance has deletion protection on.
+	DeletionProtected
 )
 
 // Resources named in errors.
@@ -29,6 +34,7 @@ type Error struct {
 	Kind     Kind
 	Resource string // ResInstance, ...
 	ID       string
+	Status   string // IncorrectStatus: the status found
 }
 
 func (e *Error) Error() string {
@@ -37,6 +43,10 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("%s %s not found", e.Resource, e.ID)
 	case TokenMismatch:
 		return fmt.Sprintf("client token %s reused with other parameters", e.ID)
+	case IncorrectStatus:
+		return fmt.Sprintf("%s %s is %s", e.Resource, e.ID, e.Status)
+	case DeletionProtected:
+		return fmt.Sprintf("%s %s has deletion protection", e.Resource, e.ID)
 	}
 	return fmt.Sprintf("state error %d on %s %s", e.Kind, e.Resource, e.ID)
 }

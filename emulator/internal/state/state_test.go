@@ -146,3 +146,40 @@ func TestStateFileKeepsEveryPart(t *testing.T) {
 		t.Fatalf("saves %d, counted %d, want 1 and 1", p.Saves(), p.Counted())
 	}
 }
+
+// TestLifecycleRefusals: Start, Stop and Reboot refuse an instance in the
+// wrong status or under an operation lock with IncorrectStatus naming the
+// status found, and change nothing; CheckDelete honours deletion
+// protection and Force.
+func TestLifecycleRefusals(t *testing.T) {
+	st, now := newTestStore(t)
+	in := addInstance(st, "cn-hangzhou", now)
+	if err := st.Start(in, now); !isKind(err, IncorrectStatus, ResInstance) || err.(*Error).Status != StatusRunning {
+		t.Fatalf("Start of a Running instance: %v", err)
+	}
+	in.Locks = []string{"Recycling"}
+	before := in.State
+	if err := st.Stop(in, now); !isKind(err, IncorrectStatus, ResInstance) || in.State != before {
+		t.Fatalf("Stop of a locked instance: %v (state %v)", err, in.State)
+	}
+	in.Locks = nil
+	if err := st.Stop(in, now); err != nil {
+		t.Fatal(err)
+	}
+	if got := in.Status(now.Add(st.StopTime)); got != StatusStopped {
+		t.Fatalf("after StopTime: %s", got)
+	}
+	if err := st.Reboot(in, now.Add(st.StopTime)); !isKind(err, IncorrectStatus, ResInstance) {
+		t.Fatalf("Reboot of a Stopped instance: %v", err)
+	}
+	if err := CheckDelete(in, false, now); !isKind(err, IncorrectStatus, ResInstance) {
+		t.Fatalf("delete while Stopping without force: %v", err)
+	}
+	if err := CheckDelete(in, true, now); err != nil {
+		t.Fatalf("forced delete: %v", err)
+	}
+	in.DeletionProtection = true
+	if err := CheckDelete(in, true, now); !isKind(err, DeletionProtected, ResInstance) {
+		t.Fatalf("delete of a protected instance: %v", err)
+	}
+}

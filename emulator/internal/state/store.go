@@ -255,10 +255,10 @@ func (p *IPPool) release(ip string) {
 type Store struct {
 	mu sync.Mutex
 
-	rng  *rand.Rand
-	Seq  uint64
-	Boot time.Duration
-	Stop time.Duration
+	rng      *rand.Rand
+	Seq      uint64
+	BootTime time.Duration // Pending+Starting, emulated
+	StopTime time.Duration // Stopping, emulated
 
 	Instances      map[string]*Instance
 	Order          []*Instance
@@ -283,7 +283,7 @@ type Store struct {
 // are the emulated Pending+Starting and Stopping times.
 func NewStore(prefixes map[string]netip.Prefix, seed int64, boot, stop time.Duration) *Store {
 	st := &Store{
-		rng: rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15)), Boot: boot, Stop: stop,
+		rng: rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15)), BootTime: boot, StopTime: stop,
 		Instances: map[string]*Instance{}, tagIdx: map[string]map[*Instance]struct{}{},
 		Disks: map[string]*Disk{}, Images: map[string]*CustomImage{}, Snapshots: map[string]*Snapshot{},
 		Tokens: map[string]*Token{}, Pools: map[string]*IPPool{},

@@ -1,0 +1,56 @@
+package state
+
+import "time"
+
+// Lifecycle operations on one live instance, under the store lock. An
+// instance in another status, or with an operation lock (a spot
+// interruption notice), is refused with IncorrectStatus.
+
+func incorrect(in *Instance, status string) error {
+	return &Error{Kind: IncorrectStatus, Resource: ResInstance, ID: in.ID, Status: status}
+}
+
+// Start moves a Stopped instance through Starting (two thirds of the boot
+// time) to Running.
+func (st *Store) Start(in *Instance, now time.Time) error {
+	if s := in.Status(now); s != StatusStopped || len(in.Locks) > 0 {
+		return incorrect(in, s)
+	}
+	start := st.BootTime - st.BootTime/3
+	in.State = Transition{From: StatusStarting, MidAt: now.Add(start), Mid: StatusRunning, ToAt: now.Add(start), To: StatusRunning}
+	in.Started = now.Add(start)
+	return nil
+}
+
+// Stop moves a Running instance through Stopping to Stopped.
+func (st *Store) Stop(in *Instance, now time.Time) error {
+	if s := in.Status(now); s != StatusRunning || len(in.Locks) > 0 {
+		return incorrect(in, s)
+	}
+	in.State = Transition{From: StatusStopping, MidAt: now.Add(st.StopTime), Mid: StatusStopped, ToAt: now.Add(st.StopTime), To: StatusStopped}
+	return nil
+}
+
+// Reboot moves a Running instance through Stopping and Starting back to
+// Running.
+func (st *Store) Reboot(in *Instance, now time.Time) error {
+	if s := in.Status(now); s != StatusRunning || len(in.Locks) > 0 {
+		return incorrect(in, s)
+	}
+	start := st.BootTime - st.BootTime/3
+	in.State = Transition{From: StatusStopping, MidAt: now.Add(st.StopTime), Mid: StatusStarting, ToAt: now.Add(st.StopTime + start), To: StatusRunning}
+	in.Started = now.Add(st.StopTime + start)
+	return nil
+}
+
+// CheckDelete says whether the instance may be released: not while
+// deletion protection is on; without force only when Stopped.
+func CheckDelete(in *Instance, force bool, now time.Time) error {
+	if in.DeletionProtection {
+		return &Error{Kind: DeletionProtected, Resource: ResInstance, ID: in.ID}
+	}
+	if s := in.Status(now); !force && s != StatusStopped {
+		return incorrect(in, s)
+	}
+	return nil
+}
