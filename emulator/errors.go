@@ -158,6 +158,12 @@ func ecsError(err error) *apiError {
 		if se.Resource == state.ResInstance {
 			return errIncorrectStatus(se.ID, se.Status)
 		}
+	case state.IPReserved:
+		return newErr(http.StatusBadRequest, "InvalidPrivateIpAddress.NotInVSwitch",
+			"The specified PrivateIpAddress %s is reserved by the vswitch.", se.ID)
+	case state.IPInUse:
+		return newErr(http.StatusBadRequest, "InvalidPrivateIpAddress.Duplicated",
+			"The specified PrivateIpAddress %s is already in use.", se.ID)
 	case state.DeletionProtected:
 		if se.Resource == state.ResInstance {
 			return newErr(http.StatusForbidden, "InvalidOperation.DeletionProtection",

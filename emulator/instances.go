@@ -178,15 +178,7 @@ func parseTagFilter(p params) ([]tagFilter, *apiError) {
 
 // --- creation -------------------------------------------------------------
 
-type dataDiskSpec struct {
-	Size               int
-	Category           string
-	SnapshotID         string
-	DeleteWithInstance bool
-	Name, Description  string
-	Device             string
-	Encrypted          bool
-}
+type dataDiskSpec = state.DataDiskSpec
 
 type createSpec struct {
 	region, zone, itype, image string
@@ -447,17 +439,7 @@ func (s *Server) checkCreateState(sp *createSpec, now time.Time) *apiError {
 		}
 	}
 	if sp.privateIP != "" {
-		pool := st.Pools[sp.vsw.VSwitchId]
-		a := netip.MustParseAddr(sp.privateIP)
-		o, _ := pool.Offset(a)
-		if pool.Reserved(o) {
-			return newErr(http.StatusBadRequest, "InvalidPrivateIpAddress.NotInVSwitch",
-				"The specified PrivateIpAddress %s is reserved by the vswitch.", sp.privateIP)
-		}
-		if _, used := pool.Used[o]; used {
-			return newErr(http.StatusBadRequest, "InvalidPrivateIpAddress.Duplicated",
-				"The specified PrivateIpAddress %s is already in use.", sp.privateIP)
-		}
+		return ecsError(st.CheckPrivateIP(sp.vsw.VSwitchId, sp.privateIP))
 	}
 	return nil
 }
@@ -466,74 +448,13 @@ func (s *Server) checkCreateState(sp *createSpec, now time.Time) *apiError {
 // checked capacity). running selects RunInstances (start at once) over
 // CreateInstance (end Stopped).
 func (s *Server) createInstances(sp *createSpec, n int, now time.Time, running bool) []string {
-	st := s.st
-	boot := st.BootTime
-	pending := boot / 3
-	ids := make([]string, 0, n)
-	for i := 0; i < n; i++ {
-		id := st.NewID("i", sp.region)
-		in := &instance{
-			Seq: st.NextSeq(), ID: id, Name: sp.name, Description: sp.desc, HostName: sp.hostName,
-			RegionID: sp.region, ZoneID: sp.zone, Type: sp.itype, ImageID: sp.image, VpcID: sp.vsw.VpcId,
-			VSwitchID: sp.vsw.VSwitchId, InternetMaxBandwidthOut: sp.bandwidthOut,
-			SecurityGroupIDs: append([]string(nil), sp.sgs...), UserData: sp.userData, KeyPairName: sp.keyPair,
-			RamRoleName: sp.ramRole, SpotStrategy: sp.spot, SpotPriceLimit: sp.spotLimit,
-			DeletionProtection: sp.deletionProtection, ClientToken: sp.token, Created: now,
-		}
-		if in.Name == "" {
-			in.Name = id
-		}
-		switch {
-		case in.HostName == "":
-			in.HostName = "iZ" + id[2:] + "Z"
-		case sp.uniqueSuffix && n > 1:
-			in.HostName = fmt.Sprintf("%s%03d", sp.hostName, i+1)
-		}
-		if running {
-			in.State = transition{From: StatusPending, MidAt: now.Add(pending), Mid: StatusStarting, ToAt: now.Add(boot), To: StatusRunning}
-			in.Started = now.Add(boot)
-			if sp.bandwidthOut > 0 {
-				in.PublicIP = st.NextPublicIP()
-			}
-		} else {
-			in.State = transition{From: StatusPending, MidAt: now.Add(pending), Mid: StatusStopped, ToAt: now.Add(pending), To: StatusStopped}
-		}
-		pool := st.Pools[sp.vsw.VSwitchId]
-		if sp.privateIP != "" {
-			a := netip.MustParseAddr(sp.privateIP)
-			o, _ := pool.Offset(a)
-			pool.Used[o] = id
-			in.PrivateIP = sp.privateIP
-		} else {
-			in.PrivateIP, _ = pool.Take(id)
-		}
-		sys := &disk{Seq: st.NextSeq(), ID: st.NewID("d", sp.region), RegionID: sp.region, ZoneID: sp.zone,
-			Name: sp.sysName, Type: "system", Category: sp.sysCategory, Size: sp.sysSize, ImageID: sp.image,
-			InstanceID: id, Device: "/dev/xvda", DeleteWithInstance: true, Created: now, Attached: now,
-			Tags: append([]Tag(nil), sp.tags...)}
-		st.AddDisk(sys)
-		in.SystemDiskID = sys.ID
-		for j, dd := range sp.dataDisks {
-			dev := dd.Device
-			if dev == "" {
-				dev = "/dev/xvd" + string(rune('b'+j))
-			}
-			d := &disk{Seq: st.NextSeq(), ID: st.NewID("d", sp.region), RegionID: sp.region, ZoneID: sp.zone,
-				Name: dd.Name, Description: dd.Description, Type: "data", Category: dd.Category, Size: dd.Size,
-				SnapshotID: dd.SnapshotID, InstanceID: id, Device: dev, DeleteWithInstance: dd.DeleteWithInstance,
-				Encrypted: dd.Encrypted, Created: now, Attached: now, Tags: append([]Tag(nil), sp.tags...)}
-			st.AddDisk(d)
-			in.DataDiskIDs = append(in.DataDiskIDs, d.ID)
-		}
-		for _, t := range sp.tags {
-			st.SetInstanceTag(in, t.Key, t.Value)
-		}
-		st.Instances[id] = in
-		st.Order = append(st.Order, in)
-		st.Live++
-		ids = append(ids, id)
-	}
-	return ids
+	return s.st.CreateInstances(&state.InstanceSpec{
+		Region: sp.region, Zone: sp.zone, Type: sp.itype, Image: sp.image, VpcID: sp.vsw.VpcId, VSwitchID: sp.vsw.VSwitchId,
+		SecurityGroupIDs: sp.sgs, Name: sp.name, Description: sp.desc, HostName: sp.hostName, UniqueSuffix: sp.uniqueSuffix,
+		PrivateIP: sp.privateIP, UserData: sp.userData, KeyPair: sp.keyPair, RamRole: sp.ramRole, Spot: sp.spot,
+		SpotLimit: sp.spotLimit, BandwidthOut: sp.bandwidthOut, SysCategory: sp.sysCategory, SysSize: sp.sysSize,
+		SysName: sp.sysName, DataDisks: sp.dataDisks, Tags: sp.tags, DeletionProtection: sp.deletionProtection, Token: sp.token,
+	}, n, now, running)
 }
 
 type runInstancesResp struct {

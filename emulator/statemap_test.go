@@ -27,6 +27,8 @@ func TestStateErrorsMapToECS(t *testing.T) {
 		{&state.Error{Kind: state.NotFound, Resource: state.ResSecurityGroup, ID: "sg-1"}, http.StatusNotFound, "InvalidSecurityGroupId.NotFound"},
 		{&state.Error{Kind: state.TokenMismatch, ID: "tok"}, http.StatusBadRequest, "IdempotentParameterMismatch"},
 		{&state.Error{Kind: state.IncorrectStatus, Resource: state.ResInstance, ID: "i-2", Status: StatusStopping}, http.StatusForbidden, "IncorrectInstanceStatus"},
+		{&state.Error{Kind: state.IPReserved, Resource: state.ResPrivateIP, ID: "172.16.0.0"}, http.StatusBadRequest, "InvalidPrivateIpAddress.NotInVSwitch"},
+		{&state.Error{Kind: state.IPInUse, Resource: state.ResPrivateIP, ID: "172.16.0.9"}, http.StatusBadRequest, "InvalidPrivateIpAddress.Duplicated"},
 		{&state.Error{Kind: state.DeletionProtected, Resource: state.ResInstance, ID: "i-3"}, http.StatusForbidden, "InvalidOperation.DeletionProtection"},
 		{fmt.Errorf("attach: %w", &state.Error{Kind: state.NotFound, Resource: state.ResDisk, ID: "d-2"}), http.StatusNotFound, "InvalidDiskId.NotFound"},
 		{&state.Error{Kind: state.NotFound, Resource: "volcano", ID: "v-1"}, http.StatusInternalServerError, "InternalError"},

@@ -17,6 +17,10 @@ const (
 	IncorrectStatus
 	// DeletionProtected: the instance has deletion protection on.
 	DeletionProtected
+	// IPReserved: the private address is reserved by the vswitch.
+	IPReserved
+	// IPInUse: the private address belongs to another instance.
+	IPInUse
 )
 
 // Resources named in errors.
@@ -26,6 +30,7 @@ const (
 	ResImage         = "image"
 	ResSnapshot      = "snapshot"
 	ResSecurityGroup = "security group"
+	ResPrivateIP     = "private ip"
 )
 
 // Error is what a state operation refuses with. It says what, not how ECS
@@ -47,6 +52,10 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("%s %s is %s", e.Resource, e.ID, e.Status)
 	case DeletionProtected:
 		return fmt.Sprintf("%s %s has deletion protection", e.Resource, e.ID)
+	case IPReserved:
+		return fmt.Sprintf("%s %s is reserved", e.Resource, e.ID)
+	case IPInUse:
+		return fmt.Sprintf("%s %s is in use", e.Resource, e.ID)
 	}
 	return fmt.Sprintf("state error %d on %s %s", e.Kind, e.Resource, e.ID)
 }

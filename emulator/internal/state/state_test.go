@@ -2,6 +2,7 @@ package state
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -181,5 +182,53 @@ func TestLifecycleRefusals(t *testing.T) {
 	in.DeletionProtection = true
 	if err := CheckDelete(in, true, now); !isKind(err, DeletionProtected, ResInstance) {
 		t.Fatalf("delete of a protected instance: %v", err)
+	}
+}
+
+// TestCreateInstances: instances get distinct addresses from the pool (a
+// requested one is honoured and then refused as in use; the network and
+// the last three addresses are reserved), a system disk each, numbered
+// host names with UniqueSuffix, and are found by their tags.
+func TestCreateInstances(t *testing.T) {
+	st, now := newTestStore(t) // 172.16.0.0/28: .1 to .12 usable
+	for _, ip := range []string{"172.16.0.0", "172.16.0.13", "172.16.0.15", "10.0.0.1"} {
+		if err := st.CheckPrivateIP("vsw-a", ip); !isKind(err, IPReserved, ResPrivateIP) {
+			t.Fatalf("CheckPrivateIP(%s): %v, want IPReserved", ip, err)
+		}
+	}
+	if err := st.CheckPrivateIP("vsw-a", "172.16.0.5"); err != nil {
+		t.Fatal(err)
+	}
+	spec := &InstanceSpec{Region: "cn-hangzhou", Zone: "z", Type: "t", Image: "img", VSwitchID: "vsw-a", PrivateIP: "172.16.0.5",
+		SysSize: 40, Tags: []Tag{{Key: "g", Value: "a"}}}
+	one := st.CreateInstances(spec, 1, now, true)
+	if err := st.CheckPrivateIP("vsw-a", "172.16.0.5"); !isKind(err, IPInUse, ResPrivateIP) {
+		t.Fatalf("CheckPrivateIP of a used address: %v", err)
+	}
+	spec.PrivateIP, spec.HostName, spec.UniqueSuffix = "", "web", true
+	two := st.CreateInstances(spec, 2, now, false)
+	ips := map[string]bool{}
+	for i, id := range append(one, two...) {
+		in := st.Instances[id]
+		if ips[in.PrivateIP] {
+			t.Fatalf("address %s handed out twice", in.PrivateIP)
+		}
+		ips[in.PrivateIP] = true
+		if d := st.Disks[in.SystemDiskID]; d == nil || d.InstanceID != id || d.Size != 40 {
+			t.Fatalf("system disk of %s: %+v", id, d)
+		}
+		if i > 0 && in.HostName != fmt.Sprintf("web%03d", i) {
+			t.Fatalf("host name %q, want web%03d", in.HostName, i)
+		}
+	}
+	if got := st.Instances[one[0]].Status(now.Add(st.BootTime)); got != StatusRunning {
+		t.Fatalf("run: %s after boot", got)
+	}
+	if got := st.Instances[two[0]].Status(now.Add(st.BootTime)); got != StatusStopped {
+		t.Fatalf("create: %s after boot", got)
+	}
+	v := "a"
+	if c, ok := st.Candidates([]TagFilter{{Key: "g", Value: &v}}); !ok || len(c) != 3 {
+		t.Fatalf("tag index: %d instances", len(c))
 	}
 }
