@@ -1,7 +1,6 @@
 package emulator
 
 import (
-	"net/http"
 	"strconv"
 
 	"infrakit.aliyun/emulator/internal/state"
@@ -143,7 +142,8 @@ func actCreateDisk(s *Server, c *call) (any, *apiError) {
 	return &createDiskResp{baseResp{c.requestID}, ids[0]}, nil
 }
 
-const maxDataDisks = 16
+// maxDataDisks is the state's limit, also applied to RunInstances' DataDisk.N.
+const maxDataDisks = state.MaxDataDisks
 
 func actAttachDisk(s *Server, c *call) (any, *apiError) {
 	iid, err := c.p.required("InstanceId")
@@ -160,38 +160,8 @@ func actAttachDisk(s *Server, c *call) (any, *apiError) {
 	}
 	unlock := s.st.Lock(c.now)
 	defer unlock()
-	in, d, err := foundBoth(s.st.InstanceAndDisk(iid, did, c.region))
-	if err != nil {
+	if err := ecsError(s.st.AttachDisk(iid, did, c.region, c.p.get("Device"), dwi, c.now)); err != nil {
 		return nil, err
-	}
-	if st := in.Status(c.now); st != StatusRunning && st != StatusStopped {
-		return nil, errIncorrectStatus(in.ID, st)
-	}
-	if d.Status() != "Available" {
-		return nil, errIncorrectDiskStatus(d.ID, d.Status())
-	}
-	if d.ZoneID != in.ZoneID {
-		return nil, newErr(http.StatusForbidden, "InstanceDiskZone.Mismatch",
-			"The disk %s (%s) and the instance %s (%s) are not in the same zone.", d.ID, d.ZoneID, in.ID, in.ZoneID)
-	}
-	used := map[string]bool{}
-	n := 0
-	for _, x := range in.DataDiskIDs {
-		if o := s.st.Disks[x]; o != nil && !o.IsDeleted() && o.InstanceID == in.ID {
-			used[o.Device] = true
-			n++
-		}
-	}
-	if n >= maxDataDisks {
-		return nil, newErr(http.StatusForbidden, "InstanceDiskNumber.LimitExceed", "The instance already has %d data disks.", n)
-	}
-	dev := c.p.get("Device")
-	for ch := 'b'; dev == "" || used[dev]; ch++ {
-		dev = "/dev/xvd" + string(ch)
-	}
-	d.InstanceID, d.Device, d.Attached, d.DeleteWithInstance = in.ID, dev, c.now, dwi
-	if !contains(in.DataDiskIDs, d.ID) {
-		in.DataDiskIDs = append(in.DataDiskIDs, d.ID)
 	}
 	c.mutated = true
 	return &baseResp{c.requestID}, nil
@@ -208,20 +178,9 @@ func actDetachDisk(s *Server, c *call) (any, *apiError) {
 	}
 	unlock := s.st.Lock(c.now)
 	defer unlock()
-	in, d, err := foundBoth(s.st.InstanceAndDisk(iid, did, c.region))
-	if err != nil {
+	if err := ecsError(s.st.DetachDisk(iid, did, c.region, c.now)); err != nil {
 		return nil, err
 	}
-	if d.InstanceID != in.ID {
-		return nil, errIncorrectDiskStatus(d.ID, d.Status()+" (not attached to "+in.ID+")")
-	}
-	if d.Type == "system" {
-		return nil, newErr(http.StatusForbidden, "OperationDenied", "The system disk of a running or stopped instance cannot be detached.")
-	}
-	if st := in.Status(c.now); st != StatusRunning && st != StatusStopped {
-		return nil, errIncorrectStatus(in.ID, st)
-	}
-	d.InstanceID, d.Device, d.Detached = "", "", c.now
 	c.mutated = true
 	return &baseResp{c.requestID}, nil
 }
@@ -233,14 +192,9 @@ func actDeleteDisk(s *Server, c *call) (any, *apiError) {
 	}
 	unlock := s.st.Lock(c.now)
 	defer unlock()
-	d, err := found(s.st.LiveDisk(did, c.region))
-	if err != nil {
+	if err := ecsError(s.st.DeleteDisk(did, c.region, c.now)); err != nil {
 		return nil, err
 	}
-	if d.Status() != "Available" {
-		return nil, errIncorrectDiskStatus(d.ID, d.Status())
-	}
-	d.DeletedAt = c.now
 	c.mutated = true
 	return &baseResp{c.requestID}, nil
 }

@@ -155,9 +155,19 @@ func ecsError(err error) *apiError {
 		return newErr(http.StatusBadRequest, "IdempotentParameterMismatch",
 			"The specified parameters are different from before with the same ClientToken.")
 	case state.IncorrectStatus:
-		if se.Resource == state.ResInstance {
+		switch se.Resource {
+		case state.ResInstance:
 			return errIncorrectStatus(se.ID, se.Status)
+		case state.ResDisk:
+			return errIncorrectDiskStatus(se.ID, se.Status)
 		}
+	case state.ZoneMismatch:
+		return newErr(http.StatusForbidden, "InstanceDiskZone.Mismatch",
+			"The disk and the instance are not in the same zone (%s).", se.Detail)
+	case state.LimitExceeded:
+		return newErr(http.StatusForbidden, "InstanceDiskNumber.LimitExceed", "The instance already has %s data disks.", se.Detail)
+	case state.SystemDisk:
+		return newErr(http.StatusForbidden, "OperationDenied", "The system disk of a running or stopped instance cannot be detached.")
 	case state.IPReserved:
 		return newErr(http.StatusBadRequest, "InvalidPrivateIpAddress.NotInVSwitch",
 			"The specified PrivateIpAddress %s is reserved by the vswitch.", se.ID)
@@ -175,6 +185,3 @@ func ecsError(err error) *apiError {
 
 // found maps the error of a state lookup (see ecsError).
 func found[T any](x T, err error) (T, *apiError) { return x, ecsError(err) }
-
-// foundBoth is found for lookups of two records.
-func foundBoth[A, B any](a A, b B, err error) (A, B, *apiError) { return a, b, ecsError(err) }

@@ -29,6 +29,10 @@ func TestStateErrorsMapToECS(t *testing.T) {
 		{&state.Error{Kind: state.IncorrectStatus, Resource: state.ResInstance, ID: "i-2", Status: StatusStopping}, http.StatusForbidden, "IncorrectInstanceStatus"},
 		{&state.Error{Kind: state.IPReserved, Resource: state.ResPrivateIP, ID: "172.16.0.0"}, http.StatusBadRequest, "InvalidPrivateIpAddress.NotInVSwitch"},
 		{&state.Error{Kind: state.IPInUse, Resource: state.ResPrivateIP, ID: "172.16.0.9"}, http.StatusBadRequest, "InvalidPrivateIpAddress.Duplicated"},
+		{&state.Error{Kind: state.IncorrectStatus, Resource: state.ResDisk, ID: "d-3", Status: "In_use"}, http.StatusForbidden, "IncorrectDiskStatus"},
+		{&state.Error{Kind: state.ZoneMismatch, Resource: state.ResDisk, ID: "d-4", Detail: "disk d-4 (z1), instance i-4 (z2)"}, http.StatusForbidden, "InstanceDiskZone.Mismatch"},
+		{&state.Error{Kind: state.LimitExceeded, Resource: state.ResDisk, ID: "i-5", Detail: "16"}, http.StatusForbidden, "InstanceDiskNumber.LimitExceed"},
+		{&state.Error{Kind: state.SystemDisk, Resource: state.ResDisk, ID: "d-6"}, http.StatusForbidden, "OperationDenied"},
 		{&state.Error{Kind: state.DeletionProtected, Resource: state.ResInstance, ID: "i-3"}, http.StatusForbidden, "InvalidOperation.DeletionProtection"},
 		{fmt.Errorf("attach: %w", &state.Error{Kind: state.NotFound, Resource: state.ResDisk, ID: "d-2"}), http.StatusNotFound, "InvalidDiskId.NotFound"},
 		{&state.Error{Kind: state.NotFound, Resource: "volcano", ID: "v-1"}, http.StatusInternalServerError, "InternalError"},
@@ -41,7 +45,7 @@ func TestStateErrorsMapToECS(t *testing.T) {
 			continue
 		}
 		var se *state.Error
-		if errors.As(c.err, &se) && c.status != http.StatusInternalServerError && se.Kind != state.TokenMismatch && !strings.Contains(got.Message, se.ID) {
+		if errors.As(c.err, &se) && c.status != http.StatusInternalServerError && se.Kind != state.TokenMismatch && se.Kind != state.SystemDisk && se.Kind != state.LimitExceeded && !strings.Contains(got.Message, se.ID) {
 			t.Errorf("message %q does not name %s", got.Message, se.ID)
 		}
 	}

@@ -21,6 +21,13 @@ const (
 	IPReserved
 	// IPInUse: the private address belongs to another instance.
 	IPInUse
+	// ZoneMismatch: a disk and an instance in different zones.
+	ZoneMismatch
+	// LimitExceeded: the instance (ID) has as many data disks as allowed
+	// (Detail: how many).
+	LimitExceeded
+	// SystemDisk: the operation is not allowed on a system disk.
+	SystemDisk
 )
 
 // Resources named in errors.
@@ -40,6 +47,7 @@ type Error struct {
 	Resource string // ResInstance, ...
 	ID       string
 	Status   string // IncorrectStatus: the status found
+	Detail   string // what a message needs besides the ID, in words
 }
 
 func (e *Error) Error() string {
@@ -56,6 +64,12 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("%s %s is reserved", e.Resource, e.ID)
 	case IPInUse:
 		return fmt.Sprintf("%s %s is in use", e.Resource, e.ID)
+	case ZoneMismatch:
+		return "zones differ: " + e.Detail
+	case LimitExceeded:
+		return fmt.Sprintf("instance %s has %s data disks", e.ID, e.Detail)
+	case SystemDisk:
+		return fmt.Sprintf("%s %s is a system disk", e.Resource, e.ID)
 	}
 	return fmt.Sprintf("state error %d on %s %s", e.Kind, e.Resource, e.ID)
 }

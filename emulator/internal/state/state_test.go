@@ -232,3 +232,53 @@ func TestCreateInstances(t *testing.T) {
 		t.Fatalf("tag index: %d instances", len(c))
 	}
 }
+
+// TestDiskOperations: attach finds a free device, refuses another zone, a
+// disk in use and a full instance; detach refuses the system disk; delete
+// refuses a disk in use; every refusal changes nothing.
+func TestDiskOperations(t *testing.T) {
+	st, now := newTestStore(t)
+	ids := st.CreateInstances(&InstanceSpec{Region: "r", Zone: "z1", VSwitchID: "vsw-a", SysSize: 40}, 1, now, true)
+	in := st.Instances[ids[0]]
+	now = now.Add(st.BootTime)
+	mk := func(zone string) *Disk {
+		d := &Disk{Seq: st.NextSeq(), ID: st.NewID("d", "r"), RegionID: "r", ZoneID: zone, Type: "data", Size: 20}
+		st.AddDisk(d)
+		return d
+	}
+	far := mk("z2")
+	if err := st.AttachDisk(in.ID, far.ID, "r", "", false, now); !isKind(err, ZoneMismatch, ResDisk) || far.InstanceID != "" {
+		t.Fatalf("attach across zones: %v", err)
+	}
+	d := mk("z1")
+	if err := st.AttachDisk(in.ID, d.ID, "r", "", true, now); err != nil || d.Device != "/dev/xvdb" || d.InstanceID != in.ID {
+		t.Fatalf("attach: %v, device %q", err, d.Device)
+	}
+	if err := st.AttachDisk(in.ID, d.ID, "r", "", true, now); !isKind(err, IncorrectStatus, ResDisk) {
+		t.Fatalf("attach of an attached disk: %v", err)
+	}
+	if err := st.DeleteDisk(d.ID, "r", now); !isKind(err, IncorrectStatus, ResDisk) || d.IsDeleted() {
+		t.Fatalf("delete of a disk in use: %v", err)
+	}
+	if err := st.DetachDisk(in.ID, in.SystemDiskID, "r", now); !isKind(err, SystemDisk, ResDisk) {
+		t.Fatalf("detach of the system disk: %v", err)
+	}
+	for i := 1; i < MaxDataDisks; i++ {
+		if err := st.AttachDisk(in.ID, mk("z1").ID, "r", "", false, now); err != nil {
+			t.Fatalf("attach %d: %v", i+1, err)
+		}
+	}
+	extra := mk("z1")
+	if err := st.AttachDisk(in.ID, extra.ID, "r", "", false, now); !isKind(err, LimitExceeded, ResDisk) || extra.InstanceID != "" {
+		t.Fatalf("attach beyond %d: %v", MaxDataDisks, err)
+	}
+	if err := st.DetachDisk(in.ID, d.ID, "r", now); err != nil || d.InstanceID != "" {
+		t.Fatalf("detach: %v", err)
+	}
+	if err := st.DeleteDisk(d.ID, "r", now); err != nil || !d.IsDeleted() {
+		t.Fatalf("delete: %v", err)
+	}
+	if _, err := st.LiveDisk(d.ID, ""); !isKind(err, NotFound, ResDisk) {
+		t.Fatalf("deleted disk still found: %v", err)
+	}
+}
