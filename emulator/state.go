@@ -11,8 +11,6 @@ type (
 	disk        = state.Disk
 	customImage = state.CustomImage
 	snapshot    = state.Snapshot
-	tokenRecord = state.Token
-	transition  = state.Transition
 	store       = state.Store
 	tagFilter   = state.TagFilter
 	clock       = state.Clock
