@@ -251,18 +251,25 @@ func (s *Server) Instance(id string) (InstanceView, bool) {
 func (s *Server) Kill(id string) error {
 	now := s.clock.Now()
 	unlock := s.st.Lock(now)
-	in, err := found(s.st.LiveInstance(id, ""))
-	if err == nil {
-		s.st.Release(in, now, ReleaseKilled)
-	}
+	err := s.st.Kill(id, now)
 	unlock()
 	if err != nil {
-		return fmt.Errorf("emulator: kill %s: %w", id, ErrNotFound)
+		return fmt.Errorf("emulator: kill %s: %w", id, controlError(err))
 	}
 	if err := s.commit(); err != nil {
 		return fmt.Errorf("emulator: kill %s: %w: %w", id, errSave, err)
 	}
 	return nil
+}
+
+// controlError maps a state error to the control API's: not found is
+// ErrNotFound (answered 404), anything else keeps the state's words.
+func controlError(err error) error {
+	var se *state.Error
+	if errors.As(err, &se) && se.Kind == state.NotFound {
+		return ErrNotFound
+	}
+	return err
 }
 
 // BUG(emulator): any instance can be preempted, not only spot instances.
@@ -272,20 +279,11 @@ func (s *Server) Kill(id string) error {
 func (s *Server) Preempt(id string) error {
 	now := s.clock.Now()
 	unlock := s.st.Lock(now)
-	in, err := found(s.st.LiveInstance(id, ""))
-	switch {
-	case err != nil:
-		unlock()
-		return fmt.Errorf("emulator: preempt %s: %w", id, ErrNotFound)
-	case !in.PreemptedAt.IsZero():
-		unlock()
-		return fmt.Errorf("emulator: preempt %s: already preempted at %s", id, in.PreemptedAt.Format(time.RFC3339))
-	}
-	in.PreemptedAt = now
-	in.ReleaseAt = now.Add(s.opts.PreemptNotice)
-	in.Locks = append(in.Locks, "Recycling")
-	s.st.PendingRelease = append(s.st.PendingRelease, in)
+	err := s.st.Preempt(id, now, s.opts.PreemptNotice)
 	unlock()
+	if err != nil {
+		return fmt.Errorf("emulator: preempt %s: %w", id, controlError(err))
+	}
 	if err := s.commit(); err != nil {
 		return fmt.Errorf("emulator: preempt %s: %w: %w", id, errSave, err)
 	}

@@ -28,6 +28,8 @@ const (
 	LimitExceeded
 	// SystemDisk: the operation is not allowed on a system disk.
 	SystemDisk
+	// AlreadyPreempted: the instance got its interruption notice at Detail.
+	AlreadyPreempted
 )
 
 // Resources named in errors.
@@ -68,6 +70,8 @@ func (e *Error) Error() string {
 		return "zones differ: " + e.Detail
 	case LimitExceeded:
 		return fmt.Sprintf("instance %s has %s data disks", e.ID, e.Detail)
+	case AlreadyPreempted:
+		return "already preempted at " + e.Detail
 	case SystemDisk:
 		return fmt.Sprintf("%s %s is a system disk", e.Resource, e.ID)
 	}

@@ -54,3 +54,30 @@ func CheckDelete(in *Instance, force bool, now time.Time) error {
 	}
 	return nil
 }
+
+// Kill releases a live instance at once (deleted behind the API's back).
+func (st *Store) Kill(id string, now time.Time) error {
+	in, err := st.LiveInstance(id, "")
+	if err != nil {
+		return err
+	}
+	st.Release(in, now, ReleaseKilled)
+	return nil
+}
+
+// Preempt starts a spot interruption: the instance gets the Recycling
+// operation lock now and is released notice later (by Reap).
+func (st *Store) Preempt(id string, now time.Time, notice time.Duration) error {
+	in, err := st.LiveInstance(id, "")
+	if err != nil {
+		return err
+	}
+	if !in.PreemptedAt.IsZero() {
+		return &Error{Kind: AlreadyPreempted, Resource: ResInstance, ID: id, Detail: in.PreemptedAt.Format(time.RFC3339)}
+	}
+	in.PreemptedAt = now
+	in.ReleaseAt = now.Add(notice)
+	in.Locks = append(in.Locks, "Recycling")
+	st.PendingRelease = append(st.PendingRelease, in)
+	return nil
+}
