@@ -282,3 +282,35 @@ func TestDiskOperations(t *testing.T) {
 		t.Fatalf("deleted disk still found: %v", err)
 	}
 }
+
+// TestPreemptAndKill: a preempted instance is locked at once, refused a
+// second notice, and released by the first Lock after the notice; Kill
+// releases at once and refuses what is already gone.
+func TestPreemptAndKill(t *testing.T) {
+	st, now := newTestStore(t)
+	a := addInstance(st, "r", now)
+	b := addInstance(st, "r", now)
+	if err := st.Preempt(a.ID, now, 5*time.Minute); err != nil || len(a.Locks) != 1 {
+		t.Fatalf("preempt: %v, locks %v", err, a.Locks)
+	}
+	if err := st.Preempt(a.ID, now, 5*time.Minute); !isKind(err, AlreadyPreempted, ResInstance) {
+		t.Fatalf("second preempt: %v", err)
+	}
+	st.Lock(now.Add(5*time.Minute - time.Second))()
+	if a.Released() {
+		t.Fatal("released before the notice ran out")
+	}
+	st.Lock(now.Add(5 * time.Minute))()
+	if !a.Released() || a.ReleaseReason != ReleasePreempted {
+		t.Fatalf("after the notice: released %v, reason %q", a.Released(), a.ReleaseReason)
+	}
+	if err := st.Kill(b.ID, now); err != nil || b.ReleaseReason != ReleaseKilled {
+		t.Fatalf("kill: %v, reason %q", err, b.ReleaseReason)
+	}
+	if err := st.Kill(b.ID, now); !isKind(err, NotFound, ResInstance) {
+		t.Fatalf("kill of a released instance: %v", err)
+	}
+	if st.Live != 0 {
+		t.Fatalf("live = %d, want 0", st.Live)
+	}
+}
