@@ -544,20 +544,11 @@ func actDeleteImage(s *Server, c *call) (any, *apiError) {
 	}
 	unlock := s.st.Lock(c.now)
 	defer unlock()
-	// System images are not the caller's to delete.
-	im, err := found(s.st.LiveImage(id, region))
-	if err != nil {
+	// System images are not the caller's to delete: LiveImage does not
+	// know them.
+	if err := ecsError(s.st.DeleteImage(id, region, force)); err != nil {
 		return nil, err
 	}
-	if !force {
-		for _, in := range s.st.Order {
-			if !in.Released() && in.ImageID == id {
-				return nil, newErr(http.StatusForbidden, "IncorrectImageStatus",
-					"The image %s is used by instance %s; delete with Force=true.", id, in.ID)
-			}
-		}
-	}
-	im.Deleted = true
 	c.mutated = true
 	return &baseResp{c.requestID}, nil
 }

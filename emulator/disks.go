@@ -272,14 +272,11 @@ func actCreateSnapshot(s *Server, c *call) (any, *apiError) {
 		return nil, err
 	}
 	ids, err := s.createOnce(c, func() ([]string, *apiError) {
-		d, err := found(s.st.LiveDisk(did, c.region))
+		id, err := found(s.st.CreateSnapshot(did, c.region, c.p.get("SnapshotName"), tags, c.now))
 		if err != nil {
 			return nil, err
 		}
-		sn := &snapshot{Seq: s.st.NextSeq(), ID: s.st.NewID("s", d.RegionID), RegionID: d.RegionID, DiskID: d.ID,
-			Name: c.p.get("SnapshotName"), Size: d.Size, Tags: tags, Created: c.now}
-		s.st.Snapshots[sn.ID] = sn
-		return []string{sn.ID}, nil
+		return []string{id}, nil
 	})
 	if err != nil {
 		return nil, err

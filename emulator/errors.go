@@ -174,6 +174,23 @@ func ecsError(err error) *apiError {
 	case state.IPInUse:
 		return newErr(http.StatusBadRequest, "InvalidPrivateIpAddress.Duplicated",
 			"The specified PrivateIpAddress %s is already in use.", se.ID)
+	case state.InUse:
+		switch {
+		case se.Resource == state.ResImage && se.By == state.ResInstance:
+			return newErr(http.StatusForbidden, "IncorrectImageStatus",
+				"The image %s is used by instance %s; delete with Force=true.", se.ID, se.ByID)
+		case se.Resource == state.ResSnapshot && se.By == state.ResImage:
+			return newErr(http.StatusForbidden, "SnapshotCreatedImage",
+				"The snapshot %s has been used to create custom image %s and cannot be deleted.", se.ID, se.ByID)
+		case se.Resource == state.ResSnapshot && se.By == state.ResDisk:
+			return newErr(http.StatusForbidden, "SnapshotCreatedDisk",
+				"The snapshot %s has been used to create disk %s; delete it with Force=true.", se.ID, se.ByID)
+		}
+	case state.AlreadyAllocated:
+		return newErr(http.StatusForbidden, "AllocatedAddress", "The instance %s already has public IP address %s.", se.ID, se.Detail)
+	case state.NoBandwidth:
+		return newErr(http.StatusForbidden, "InvalidInternetMaxBandwidthOut.ValueNotSupported",
+			"The instance %s has no public bandwidth (InternetMaxBandwidthOut is 0).", se.ID)
 	case state.DeletionProtected:
 		if se.Resource == state.ResInstance {
 			return newErr(http.StatusForbidden, "InvalidOperation.DeletionProtection",

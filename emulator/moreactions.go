@@ -19,25 +19,9 @@ func actDeleteSnapshot(s *Server, c *call) (any, *apiError) {
 	}
 	unlock := s.st.Lock(c.now)
 	defer unlock()
-	sn, err := found(s.st.LiveSnapshot(id, c.region))
-	if err != nil {
+	if err := ecsError(s.st.DeleteSnapshot(id, c.region, force)); err != nil {
 		return nil, err
 	}
-	for _, im := range s.st.ImgOrder {
-		if !im.Deleted && im.SourceSnapshot == id {
-			return nil, newErr(http.StatusForbidden, "SnapshotCreatedImage",
-				"The snapshot %s has been used to create custom image %s and cannot be deleted.", id, im.ID)
-		}
-	}
-	if !force {
-		for _, d := range s.st.DiskOrder {
-			if !d.IsDeleted() && d.SnapshotID == id {
-				return nil, newErr(http.StatusForbidden, "SnapshotCreatedDisk",
-					"The snapshot %s has been used to create disk %s; delete it with Force=true.", id, d.ID)
-			}
-		}
-	}
-	sn.Deleted = true
 	c.mutated = true
 	return &baseResp{c.requestID}, nil
 }
@@ -117,24 +101,13 @@ func actAllocatePublicIpAddress(s *Server, c *call) (any, *apiError) {
 	}
 	unlock := s.st.Lock(c.now)
 	defer unlock()
-	in, err := found(s.st.LiveInstance(id, c.region))
+	ip, err := found(s.st.AllocatePublicIP(id, c.region, c.now))
 	if err != nil {
 		return nil, err
 	}
-	if st := in.Status(c.now); st != StatusRunning && st != StatusStopped {
-		return nil, errIncorrectStatus(in.ID, st)
-	}
-	if in.PublicIP != "" {
-		return nil, newErr(http.StatusForbidden, "AllocatedAddress", "The instance %s already has public IP address %s.", in.ID, in.PublicIP)
-	}
-	if in.InternetMaxBandwidthOut == 0 {
-		return nil, newErr(http.StatusForbidden, "InvalidInternetMaxBandwidthOut.ValueNotSupported",
-			"The instance %s has no public bandwidth (InternetMaxBandwidthOut is 0).", in.ID)
-	}
-	in.PublicIP = s.st.NextPublicIP()
 	c.mutated = true
 	return &struct {
 		baseResp
 		IpAddress string
-	}{baseResp{c.requestID}, in.PublicIP}, nil
+	}{baseResp{c.requestID}, ip}, nil
 }

@@ -10,7 +10,6 @@ type (
 	instance    = state.Instance
 	disk        = state.Disk
 	customImage = state.CustomImage
-	snapshot    = state.Snapshot
 	store       = state.Store
 	tagFilter   = state.TagFilter
 	clock       = state.Clock

@@ -30,6 +30,12 @@ const (
 	SystemDisk
 	// AlreadyPreempted: the instance got its interruption notice at Detail.
 	AlreadyPreempted
+	// InUse: another resource (By, ByID) depends on this one.
+	InUse
+	// AlreadyAllocated: the instance already has public address Detail.
+	AlreadyAllocated
+	// NoBandwidth: the instance has no public bandwidth for an address.
+	NoBandwidth
 )
 
 // Resources named in errors.
@@ -50,6 +56,7 @@ type Error struct {
 	ID       string
 	Status   string // IncorrectStatus: the status found
 	Detail   string // what a message needs besides the ID, in words
+	By, ByID string // InUse: the dependant's resource and ID
 }
 
 func (e *Error) Error() string {
@@ -70,6 +77,12 @@ func (e *Error) Error() string {
 		return "zones differ: " + e.Detail
 	case LimitExceeded:
 		return fmt.Sprintf("instance %s has %s data disks", e.ID, e.Detail)
+	case InUse:
+		return fmt.Sprintf("%s %s is used by %s %s", e.Resource, e.ID, e.By, e.ByID)
+	case AlreadyAllocated:
+		return fmt.Sprintf("%s %s already has public address %s", e.Resource, e.ID, e.Detail)
+	case NoBandwidth:
+		return fmt.Sprintf("%s %s has no public bandwidth", e.Resource, e.ID)
 	case AlreadyPreempted:
 		return "already preempted at " + e.Detail
 	case SystemDisk:

@@ -314,3 +314,40 @@ func TestPreemptAndKill(t *testing.T) {
 		t.Fatalf("live = %d, want 0", st.Live)
 	}
 }
+
+// TestImageAndSnapshotDependants: an image in use and a snapshot an image
+// or a disk was made from are refused deletion (naming the dependant);
+// Force overrides only what real ECS lets it override.
+func TestImageAndSnapshotDependants(t *testing.T) {
+	st, now := newTestStore(t)
+	ids := st.CreateInstances(&InstanceSpec{Region: "r", Zone: "z", VSwitchID: "vsw-a", Image: "m-own", SysSize: 40}, 1, now, true)
+	im := &CustomImage{Seq: st.NextSeq(), ID: "m-own", RegionID: "r"}
+	st.Images[im.ID], st.ImgOrder = im, append(st.ImgOrder, im)
+	if err := st.DeleteImage(im.ID, "r", false); !isKind(err, InUse, ResImage) || err.(*Error).ByID != ids[0] || im.Deleted {
+		t.Fatalf("delete of a used image: %v", err)
+	}
+	snID, err := st.CreateSnapshot(st.Instances[ids[0]].SystemDiskID, "r", "snap", nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Disk{Seq: st.NextSeq(), ID: "d-from-snap", RegionID: "r", SnapshotID: snID}
+	st.AddDisk(d)
+	if err := st.DeleteSnapshot(snID, "r", false); !isKind(err, InUse, ResSnapshot) || err.(*Error).By != ResDisk {
+		t.Fatalf("delete of a snapshot a disk came from: %v", err)
+	}
+	made := &CustomImage{Seq: st.NextSeq(), ID: "m-snap", RegionID: "r", SourceSnapshot: snID}
+	st.Images[made.ID], st.ImgOrder = made, append(st.ImgOrder, made)
+	if err := st.DeleteSnapshot(snID, "r", true); !isKind(err, InUse, ResSnapshot) || err.(*Error).By != ResImage {
+		t.Fatalf("forced delete of a snapshot an image came from: %v", err)
+	}
+	made.Deleted = true
+	if err := st.DeleteSnapshot(snID, "r", true); err != nil {
+		t.Fatalf("forced delete: %v", err)
+	}
+	if err := st.DeleteImage(im.ID, "r", true); err != nil || !im.Deleted {
+		t.Fatalf("forced image delete: %v", err)
+	}
+	if _, err := st.AllocatePublicIP(ids[0], "r", now.Add(st.BootTime)); !isKind(err, NoBandwidth, ResInstance) {
+		t.Fatalf("public IP without bandwidth: %v", err)
+	}
+}
