@@ -182,10 +182,31 @@ func ecsError(err error) *apiError {
 		case se.Resource == state.ResSnapshot && se.By == state.ResImage:
 			return newErr(http.StatusForbidden, "SnapshotCreatedImage",
 				"The snapshot %s has been used to create custom image %s and cannot be deleted.", se.ID, se.ByID)
+		case se.Resource == state.ResSecurityGroup && se.By == state.ResInstance:
+			return newErr(http.StatusForbidden, "DependencyViolation",
+				"There is still instance(s) in the specified security group (%s is in %s).", se.ByID, se.ID)
+		case se.Resource == state.ResSecurityGroup && se.By == state.ResSecurityGroup:
+			return newErr(http.StatusForbidden, "DependencyViolation",
+				"The specified security group is referenced by a rule of %s.", se.ByID)
 		case se.Resource == state.ResSnapshot && se.By == state.ResDisk:
 			return newErr(http.StatusForbidden, "SnapshotCreatedDisk",
 				"The snapshot %s has been used to create disk %s; delete it with Force=true.", se.ID, se.ByID)
 		}
+	case state.AlreadyMember:
+		return newErr(http.StatusForbidden, "InvalidInstanceId.AlreadyExists",
+			"The specified instance already exists in the specified security group.")
+	case state.VPCMismatch:
+		return newErr(http.StatusBadRequest, "InvalidInstanceId.Mismatch",
+			"Specified instance and security group are not in the same VPC.")
+	case state.GroupLimit:
+		return newErr(http.StatusBadRequest, "InstanceSecurityGroupLimitExceeded",
+			"Exceeding the allowed amount of security groups that an instance can be in.")
+	case state.NotMember:
+		return newErr(http.StatusNotFound, "InvalidSecurityGroupAssociation.NotFound",
+			"The instance %s is not in security group %s.", se.ID, se.ByID)
+	case state.LastGroup:
+		return newErr(http.StatusForbidden, "InstanceLastSecurityGroup",
+			"The instance must belong to at least one security group.")
 	case state.AlreadyAllocated:
 		return newErr(http.StatusForbidden, "AllocatedAddress", "The instance %s already has public IP address %s.", se.ID, se.Detail)
 	case state.NoBandwidth:

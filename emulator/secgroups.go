@@ -101,30 +101,8 @@ func actDeleteSecurityGroup(s *Server, c *call) (any, *apiError) {
 	defer unlock()
 	s.sgs.Lock()
 	defer s.sgs.Unlock()
-	sg, err := found(s.sgs.Get(id, c.region))
-	if err != nil {
+	if err := ecsError(state.DeleteSecurityGroup(s.st, s.sgs, id, c.region)); err != nil {
 		return nil, err
-	}
-	for _, in := range s.st.Order {
-		if !in.Released() && contains(in.SecurityGroupIDs, id) {
-			return nil, newErr(http.StatusForbidden, "DependencyViolation",
-				"There is still instance(s) in the specified security group (%s is in %s).", in.ID, id)
-		}
-	}
-	for _, other := range s.sgs.Order {
-		for _, r := range other.Rules {
-			if other != sg && r.SourceGroupId == id {
-				return nil, newErr(http.StatusForbidden, "DependencyViolation",
-					"The specified security group is referenced by a rule of %s.", other.ID)
-			}
-		}
-	}
-	delete(s.sgs.Groups, id)
-	for i, x := range s.sgs.Order {
-		if x == sg {
-			s.sgs.Order = append(s.sgs.Order[:i:i], s.sgs.Order[i+1:]...)
-			break
-		}
 	}
 	c.mutated = true
 	return &baseResp{c.requestID}, nil
@@ -351,47 +329,12 @@ func joinLeave(join bool) actionFunc {
 		defer unlock()
 		s.sgs.Lock()
 		defer s.sgs.Unlock()
-		in, err := found(s.st.LiveInstance(iid, c.region))
-		if err != nil {
-			return nil, err
-		}
-		sg, err := found(s.sgs.Get(sid, in.RegionID))
-		if err != nil {
-			return nil, err
-		}
-		if st := in.Status(c.now); st != StatusRunning && st != StatusStopped {
-			return nil, errIncorrectStatus(in.ID, st)
-		}
-		has := contains(in.SecurityGroupIDs, sid)
+		op := state.LeaveSecurityGroup
 		if join {
-			switch {
-			case has:
-				return nil, newErr(http.StatusForbidden, "InvalidInstanceId.AlreadyExists",
-					"The specified instance already exists in the specified security group.")
-			case sg.VpcID != in.VpcID:
-				return nil, newErr(http.StatusBadRequest, "InvalidInstanceId.Mismatch",
-					"Specified instance and security group are not in the same VPC.")
-			case len(in.SecurityGroupIDs) >= 5:
-				return nil, newErr(http.StatusBadRequest, "InstanceSecurityGroupLimitExceeded",
-					"Exceeding the allowed amount of security groups that an instance can be in.")
-			}
-			in.SecurityGroupIDs = append(in.SecurityGroupIDs, sid)
-		} else {
-			switch {
-			case !has:
-				return nil, newErr(http.StatusNotFound, "InvalidSecurityGroupAssociation.NotFound",
-					"The instance %s is not in security group %s.", in.ID, sid)
-			case len(in.SecurityGroupIDs) == 1:
-				return nil, newErr(http.StatusForbidden, "InstanceLastSecurityGroup",
-					"The instance must belong to at least one security group.")
-			}
-			out := make([]string, 0, len(in.SecurityGroupIDs)-1)
-			for _, x := range in.SecurityGroupIDs {
-				if x != sid {
-					out = append(out, x)
-				}
-			}
-			in.SecurityGroupIDs = out
+			op = state.JoinSecurityGroup
+		}
+		if err := ecsError(op(s.st, s.sgs, iid, sid, c.region, c.now)); err != nil {
+			return nil, err
 		}
 		c.mutated = true
 		return &baseResp{c.requestID}, nil

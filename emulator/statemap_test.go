@@ -39,11 +39,21 @@ func TestStateErrorsMapToECS(t *testing.T) {
 		{&state.Error{Kind: state.InUse, Resource: state.ResDisk, ID: "d-9", By: state.ResInstance, ByID: "i-9"}, http.StatusInternalServerError, "InternalError"},
 		{&state.Error{Kind: state.AlreadyAllocated, Resource: state.ResInstance, ID: "i-10", Detail: "47.96.0.1"}, http.StatusForbidden, "AllocatedAddress"},
 		{&state.Error{Kind: state.NoBandwidth, Resource: state.ResInstance, ID: "i-11"}, http.StatusForbidden, "InvalidInternetMaxBandwidthOut.ValueNotSupported"},
+		{&state.Error{Kind: state.InUse, Resource: state.ResSecurityGroup, ID: "sg-1", By: state.ResInstance, ByID: "i-12"}, http.StatusForbidden, "DependencyViolation"},
+		{&state.Error{Kind: state.InUse, Resource: state.ResSecurityGroup, ID: "sg-2", By: state.ResSecurityGroup, ByID: "sg-3"}, http.StatusForbidden, "DependencyViolation"},
+		{&state.Error{Kind: state.AlreadyMember, Resource: state.ResInstance, ID: "i-13", ByID: "sg-4"}, http.StatusForbidden, "InvalidInstanceId.AlreadyExists"},
+		{&state.Error{Kind: state.VPCMismatch, Resource: state.ResInstance, ID: "i-14", ByID: "sg-5"}, http.StatusBadRequest, "InvalidInstanceId.Mismatch"},
+		{&state.Error{Kind: state.GroupLimit, Resource: state.ResInstance, ID: "i-15", ByID: "sg-6"}, http.StatusBadRequest, "InstanceSecurityGroupLimitExceeded"},
+		{&state.Error{Kind: state.NotMember, Resource: state.ResInstance, ID: "i-16", ByID: "sg-7"}, http.StatusNotFound, "InvalidSecurityGroupAssociation.NotFound"},
+		{&state.Error{Kind: state.LastGroup, Resource: state.ResInstance, ID: "i-17", ByID: "sg-8"}, http.StatusForbidden, "InstanceLastSecurityGroup"},
 		{&state.Error{Kind: state.DeletionProtected, Resource: state.ResInstance, ID: "i-3"}, http.StatusForbidden, "InvalidOperation.DeletionProtection"},
 		{fmt.Errorf("attach: %w", &state.Error{Kind: state.NotFound, Resource: state.ResDisk, ID: "d-2"}), http.StatusNotFound, "InvalidDiskId.NotFound"},
 		{&state.Error{Kind: state.NotFound, Resource: "volcano", ID: "v-1"}, http.StatusInternalServerError, "InternalError"},
 		{errors.New("disk on fire"), http.StatusInternalServerError, "InternalError"},
 	}
+	// ECS's own wording of these does not name the resource.
+	unnamed := map[state.Kind]bool{state.TokenMismatch: true, state.SystemDisk: true, state.LimitExceeded: true,
+		state.AlreadyMember: true, state.VPCMismatch: true, state.GroupLimit: true, state.LastGroup: true}
 	for _, c := range cases {
 		got := ecsError(c.err)
 		if got == nil || got.Status != c.status || got.Code != c.code {
@@ -51,7 +61,7 @@ func TestStateErrorsMapToECS(t *testing.T) {
 			continue
 		}
 		var se *state.Error
-		if errors.As(c.err, &se) && c.status != http.StatusInternalServerError && se.Kind != state.TokenMismatch && se.Kind != state.SystemDisk && se.Kind != state.LimitExceeded && !strings.Contains(got.Message, se.ID) {
+		if errors.As(c.err, &se) && c.status != http.StatusInternalServerError && !unnamed[se.Kind] && !strings.Contains(got.Message, se.ID) {
 			t.Errorf("message %q does not name %s", got.Message, se.ID)
 		}
 	}

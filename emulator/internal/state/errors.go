@@ -36,6 +36,14 @@ const (
 	AlreadyAllocated
 	// NoBandwidth: the instance has no public bandwidth for an address.
 	NoBandwidth
+	// AlreadyMember, VPCMismatch, GroupLimit, NotMember, LastGroup:
+	// JoinSecurityGroup / LeaveSecurityGroup refusals (ID the instance,
+	// ByID the group).
+	AlreadyMember
+	VPCMismatch
+	GroupLimit
+	NotMember
+	LastGroup
 )
 
 // Resources named in errors.
@@ -83,6 +91,8 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("%s %s already has public address %s", e.Resource, e.ID, e.Detail)
 	case NoBandwidth:
 		return fmt.Sprintf("%s %s has no public bandwidth", e.Resource, e.ID)
+	case AlreadyMember, VPCMismatch, GroupLimit, NotMember, LastGroup:
+		return fmt.Sprintf("%s %s and security group %s: refusal %d", e.Resource, e.ID, e.ByID, e.Kind)
 	case AlreadyPreempted:
 		return "already preempted at " + e.Detail
 	case SystemDisk:
