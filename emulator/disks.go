@@ -121,20 +121,12 @@ func actCreateDisk(s *Server, c *call) (any, *apiError) {
 		return nil, err
 	}
 	ids, err := s.createOnce(c, func() ([]string, *apiError) {
-		if snap != "" {
-			sn, err := found(s.st.LiveSnapshot(snap, region))
-			if err != nil {
-				return nil, err
-			}
-			if size == 0 {
-				size = sn.Size
-			}
+		id, err := found(s.st.CreateDisk(&state.DiskSpec{Region: region, Zone: zone, Name: p.get("DiskName"),
+			Description: p.get("Description"), Category: category, Size: size, SnapshotID: snap, Encrypted: enc, Tags: tags}, c.now))
+		if err != nil {
+			return nil, err
 		}
-		d := &disk{Seq: s.st.NextSeq(), ID: s.st.NewID("d", region), RegionID: region, ZoneID: zone, Name: p.get("DiskName"),
-			Description: p.get("Description"), Type: "data", Category: category, Size: size, SnapshotID: snap,
-			Encrypted: enc, Portable: true, Tags: tags, Created: c.now}
-		s.st.AddDisk(d)
-		return []string{d.ID}, nil
+		return []string{id}, nil
 	})
 	if err != nil {
 		return nil, err

@@ -913,29 +913,22 @@ func actModifyInstanceAttribute(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
+	var ch state.InstanceChange
+	opt := func(name string) *string {
+		if !p.has(name) {
+			return nil
+		}
+		v := p.get(name)
+		return &v
+	}
+	ch.Name, ch.Description, ch.HostName, ch.UserData = opt("InstanceName"), opt("Description"), opt("HostName"), opt("UserData")
+	if p.has("DeletionProtection") {
+		ch.DeletionProtection = &dp
+	}
 	unlock := s.st.Lock(c.now)
 	defer unlock()
-	in, err := found(s.st.LiveInstance(id, c.region))
-	if err != nil {
+	if err := ecsError(s.st.ModifyInstance(id, c.region, ch, c.now)); err != nil {
 		return nil, err
-	}
-	if p.has("UserData") && in.Status(c.now) != StatusStopped {
-		return nil, errIncorrectStatus(in.ID, in.Status(c.now))
-	}
-	if p.has("InstanceName") {
-		in.Name = p.get("InstanceName")
-	}
-	if p.has("Description") {
-		in.Description = p.get("Description")
-	}
-	if p.has("HostName") {
-		in.HostName = p.get("HostName")
-	}
-	if p.has("UserData") {
-		in.UserData = p.get("UserData")
-	}
-	if p.has("DeletionProtection") {
-		in.DeletionProtection = dp
 	}
 	c.mutated = true
 	return &baseResp{c.requestID}, nil

@@ -100,3 +100,34 @@ func contains(xs []string, x string) bool {
 	}
 	return false
 }
+
+// DiskSpec is a new data disk, validated by the front.
+type DiskSpec struct {
+	Region, Zone      string
+	Name, Description string
+	Category          string
+	Size              int    // GiB; 0 takes the snapshot's size
+	SnapshotID        string // "" for an empty disk
+	Encrypted         bool
+	Tags              []Tag
+}
+
+// CreateDisk makes an Available, portable data disk (from a live snapshot
+// of the region when SnapshotID is set) and returns its ID.
+func (st *Store) CreateDisk(sp *DiskSpec, now time.Time) (string, error) {
+	size := sp.Size
+	if sp.SnapshotID != "" {
+		sn, err := st.LiveSnapshot(sp.SnapshotID, sp.Region)
+		if err != nil {
+			return "", err
+		}
+		if size == 0 {
+			size = sn.Size
+		}
+	}
+	d := &Disk{Seq: st.NextSeq(), ID: st.NewID("d", sp.Region), RegionID: sp.Region, ZoneID: sp.Zone, Name: sp.Name,
+		Description: sp.Description, Type: "data", Category: sp.Category, Size: size, SnapshotID: sp.SnapshotID,
+		Encrypted: sp.Encrypted, Portable: true, Tags: sp.Tags, Created: now}
+	st.AddDisk(d)
+	return d.ID, nil
+}

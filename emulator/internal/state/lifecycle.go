@@ -81,3 +81,35 @@ func (st *Store) Preempt(id string, now time.Time, notice time.Duration) error {
 	st.PendingRelease = append(st.PendingRelease, in)
 	return nil
 }
+
+// InstanceChange is a ModifyInstanceAttribute: nil fields stay as they are.
+type InstanceChange struct {
+	Name, Description, HostName *string
+	UserData                    *string // only while Stopped
+	DeletionProtection          *bool
+}
+
+// ModifyInstance applies ch to a live instance; new UserData needs the
+// instance Stopped (nothing changes otherwise).
+func (st *Store) ModifyInstance(id, region string, ch InstanceChange, now time.Time) error {
+	in, err := st.LiveInstance(id, region)
+	if err != nil {
+		return err
+	}
+	if s := in.Status(now); ch.UserData != nil && s != StatusStopped {
+		return incorrect(in, s)
+	}
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&in.Name, ch.Name)
+	set(&in.Description, ch.Description)
+	set(&in.HostName, ch.HostName)
+	set(&in.UserData, ch.UserData)
+	if ch.DeletionProtection != nil {
+		in.DeletionProtection = *ch.DeletionProtection
+	}
+	return nil
+}

@@ -351,3 +351,35 @@ func TestImageAndSnapshotDependants(t *testing.T) {
 		t.Fatalf("public IP without bandwidth: %v", err)
 	}
 }
+
+// TestCreateDiskAndModifyInstance: a disk from a snapshot takes its size;
+// an unknown snapshot creates nothing; ModifyInstance changes only the
+// fields given and refuses new UserData unless the instance is Stopped.
+func TestCreateDiskAndModifyInstance(t *testing.T) {
+	st, now := newTestStore(t)
+	ids := st.CreateInstances(&InstanceSpec{Region: "r", Zone: "z", VSwitchID: "vsw-a", Name: "web", SysSize: 50}, 1, now, true)
+	in := st.Instances[ids[0]]
+	sn, err := st.CreateSnapshot(in.SystemDiskID, "r", "", nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := st.CreateDisk(&DiskSpec{Region: "r", Zone: "z", SnapshotID: sn}, now)
+	if err != nil || st.Disks[id].Size != 50 || st.Disks[id].Status() != "Available" {
+		t.Fatalf("disk from snapshot: %v %+v", err, st.Disks[id])
+	}
+	n := len(st.Disks)
+	if _, err := st.CreateDisk(&DiskSpec{Region: "r", Zone: "z", SnapshotID: "s-nope", Size: 20}, now); !isKind(err, NotFound, ResSnapshot) || len(st.Disks) != n {
+		t.Fatalf("disk from an unknown snapshot: %v, %d disks", err, len(st.Disks))
+	}
+	ud, desc := "ZWNobw==", "front"
+	if err := st.ModifyInstance(in.ID, "r", InstanceChange{UserData: &ud, Description: &desc}, now.Add(st.BootTime)); !isKind(err, IncorrectStatus, ResInstance) || in.Description != "" {
+		t.Fatalf("UserData on a Running instance: %v, description %q", err, in.Description)
+	}
+	on := true
+	if err := st.ModifyInstance(in.ID, "r", InstanceChange{Description: &desc, DeletionProtection: &on}, now); err != nil {
+		t.Fatal(err)
+	}
+	if in.Name != "web" || in.Description != "front" || !in.DeletionProtection {
+		t.Fatalf("after modify: name %q description %q protection %v", in.Name, in.Description, in.DeletionProtection)
+	}
+}
