@@ -192,6 +192,9 @@ func ecsError(err error) *apiError {
 			return newErr(http.StatusForbidden, "SnapshotCreatedDisk",
 				"The snapshot %s has been used to create disk %s; delete it with Force=true.", se.ID, se.ByID)
 		}
+	case state.RuleLimit:
+		return newErr(http.StatusForbidden, "AuthorizationLimitExceed",
+			"The number of rules in security group %s would exceed %s.", se.ID, se.Detail)
 	case state.AlreadyMember:
 		return newErr(http.StatusForbidden, "InvalidInstanceId.AlreadyExists",
 			"The specified instance already exists in the specified security group.")

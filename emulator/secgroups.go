@@ -16,9 +16,6 @@ import (
 // egress rules (AuthorizeSecurityGroupEgress), prefix lists and IPv6 sources
 // are not served.
 
-// maxRulesPerGroup is ECS's default quota of rules in one group.
-const maxRulesPerGroup = 200
-
 // catalogSecGroups are the catalogue's groups, as the store keeps them.
 func catalogSecGroups(cat *catalog) []*state.SecGroup {
 	var out []*state.SecGroup
@@ -78,13 +75,7 @@ func actCreateSecurityGroup(s *Server, c *call) (any, *apiError) {
 	defer unlock()
 	s.sgs.Lock()
 	defer s.sgs.Unlock()
-	id := s.st.NewID("sg", region)
-	for s.sgs.Groups[id] != nil { // the store's ID space does not know groups
-		id = s.st.NewID("sg", region)
-	}
-	sg := &state.SecGroup{ID: id, RegionID: region, VpcID: vpc, Name: name, Description: desc, Type: typ, Tags: tags, Created: c.now}
-	s.sgs.Groups[id] = sg
-	s.sgs.Order = append(s.sgs.Order, sg)
+	id := s.sgs.Create(s.st, &state.SecGroup{RegionID: region, VpcID: vpc, Name: name, Description: desc, Type: typ, Tags: tags, Created: c.now})
 	c.mutated = true
 	return &struct {
 		baseResp
@@ -272,41 +263,11 @@ func actAuthorizeSecurityGroup(s *Server, c *call) (any, *apiError) {
 	}
 	s.sgs.Lock()
 	defer s.sgs.Unlock()
-	sg, err := found(s.sgs.Get(id, c.region))
+	added, err := found(s.sgs.Authorize(id, c.region, rules, c.now))
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range rules {
-		if r.SourceGroupId == "" {
-			continue
-		}
-		src := s.sgs.Groups[r.SourceGroupId]
-		if src == nil || src.RegionID != sg.RegionID {
-			return nil, errSecurityGroupNotFound(r.SourceGroupId)
-		}
-	}
-	// Validate all rules before keeping any: a call adds all or nothing.
-	add := []state.SGRule{}
-	for _, r := range rules {
-		dup := false
-		for _, x := range append(sg.Rules, add...) {
-			dup = dup || x.Same(r)
-		}
-		if !dup { // an existing identical rule is not an error in ECS
-			add = append(add, r)
-		}
-	}
-	if len(sg.Rules)+len(add) > maxRulesPerGroup {
-		return nil, newErr(http.StatusForbidden, "AuthorizationLimitExceed",
-			"The number of rules in security group %s would exceed %d.", id, maxRulesPerGroup)
-	}
-	for _, r := range add {
-		sg.RuleSeq++
-		r.ID = "sgr-" + strings.TrimPrefix(sg.ID, "sg-") + fmtHex(uint32(sg.RuleSeq), 4)
-		r.Created = c.now
-		sg.Rules = append(sg.Rules, r)
-	}
-	c.mutated = len(add) > 0
+	c.mutated = added > 0
 	return &baseResp{c.requestID}, nil
 }
 

@@ -46,6 +46,7 @@ func TestStateErrorsMapToECS(t *testing.T) {
 		{&state.Error{Kind: state.GroupLimit, Resource: state.ResInstance, ID: "i-15", ByID: "sg-6"}, http.StatusBadRequest, "InstanceSecurityGroupLimitExceeded"},
 		{&state.Error{Kind: state.NotMember, Resource: state.ResInstance, ID: "i-16", ByID: "sg-7"}, http.StatusNotFound, "InvalidSecurityGroupAssociation.NotFound"},
 		{&state.Error{Kind: state.LastGroup, Resource: state.ResInstance, ID: "i-17", ByID: "sg-8"}, http.StatusForbidden, "InstanceLastSecurityGroup"},
+		{&state.Error{Kind: state.RuleLimit, Resource: state.ResSecurityGroup, ID: "sg-9", Detail: "200"}, http.StatusForbidden, "AuthorizationLimitExceed"},
 		{&state.Error{Kind: state.DeletionProtected, Resource: state.ResInstance, ID: "i-3"}, http.StatusForbidden, "InvalidOperation.DeletionProtection"},
 		{fmt.Errorf("attach: %w", &state.Error{Kind: state.NotFound, Resource: state.ResDisk, ID: "d-2"}), http.StatusNotFound, "InvalidDiskId.NotFound"},
 		{&state.Error{Kind: state.NotFound, Resource: "volcano", ID: "v-1"}, http.StatusInternalServerError, "InternalError"},

@@ -44,6 +44,8 @@ const (
 	GroupLimit
 	NotMember
 	LastGroup
+	// RuleLimit: the group would have more than Detail rules.
+	RuleLimit
 )
 
 // Resources named in errors.
@@ -93,6 +95,8 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("%s %s has no public bandwidth", e.Resource, e.ID)
 	case AlreadyMember, VPCMismatch, GroupLimit, NotMember, LastGroup:
 		return fmt.Sprintf("%s %s and security group %s: refusal %d", e.Resource, e.ID, e.ByID, e.Kind)
+	case RuleLimit:
+		return fmt.Sprintf("%s %s would have more than %s rules", e.Resource, e.ID, e.Detail)
 	case AlreadyPreempted:
 		return "already preempted at " + e.Detail
 	case SystemDisk:

@@ -1,6 +1,8 @@
 package state
 
 import (
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -110,4 +112,60 @@ func (g *SecGroups) Get(id, region string) (*SecGroup, error) {
 func (r SGRule) Same(o SGRule) bool {
 	return r.IpProtocol == o.IpProtocol && r.PortRange == o.PortRange && r.SourceCidrIp == o.SourceCidrIp &&
 		r.SourceGroupId == o.SourceGroupId && r.Policy == o.Policy && r.Priority == o.Priority && r.NicType == o.NicType
+}
+
+// MaxRulesPerGroup is ECS's default quota of rules in one group.
+const MaxRulesPerGroup = 200
+
+// Create stores a new group, giving it an ID from the store's ID space
+// (the caller holds the store lock, then g's) and returns the ID.
+func (g *SecGroups) Create(st *Store, sg *SecGroup) string {
+	id := st.NewID("sg", sg.RegionID)
+	for g.Groups[id] != nil { // the store's ID space does not know groups
+		id = st.NewID("sg", sg.RegionID)
+	}
+	sg.ID = id
+	g.Groups[id] = sg
+	g.Order = append(g.Order, sg)
+	return id
+}
+
+// Authorize adds ingress rules to a group of region, all or none: every
+// source group must exist in the group's region and the group must stay
+// within MaxRulesPerGroup; a rule identical to an existing one is skipped
+// (not an error in ECS). It returns how many rules were added; the caller
+// holds the lock.
+func (g *SecGroups) Authorize(id, region string, rules []SGRule, now time.Time) (int, error) {
+	sg, err := g.Get(id, region)
+	if err != nil {
+		return 0, err
+	}
+	for _, r := range rules {
+		if r.SourceGroupId == "" {
+			continue
+		}
+		if src := g.Groups[r.SourceGroupId]; src == nil || src.RegionID != sg.RegionID {
+			return 0, &Error{Kind: NotFound, Resource: ResSecurityGroup, ID: r.SourceGroupId}
+		}
+	}
+	add := []SGRule{}
+	for _, r := range rules {
+		dup := false
+		for _, x := range append(sg.Rules, add...) {
+			dup = dup || x.Same(r)
+		}
+		if !dup {
+			add = append(add, r)
+		}
+	}
+	if len(sg.Rules)+len(add) > MaxRulesPerGroup {
+		return 0, &Error{Kind: RuleLimit, Resource: ResSecurityGroup, ID: id, Detail: fmt.Sprint(MaxRulesPerGroup)}
+	}
+	for _, r := range add {
+		sg.RuleSeq++
+		r.ID = "sgr-" + strings.TrimPrefix(sg.ID, "sg-") + fmt.Sprintf("%04x", uint16(sg.RuleSeq))
+		r.Created = now
+		sg.Rules = append(sg.Rules, r)
+	}
+	return len(add), nil
 }

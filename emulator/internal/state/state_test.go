@@ -383,3 +383,35 @@ func TestCreateDiskAndModifyInstance(t *testing.T) {
 		t.Fatalf("after modify: name %q description %q protection %v", in.Name, in.Description, in.DeletionProtection)
 	}
 }
+
+// TestAuthorize: rules are added all or none (an unknown or foreign source
+// group, or going over the quota, adds nothing), duplicates are skipped,
+// and rule IDs keep counting.
+func TestAuthorize(t *testing.T) {
+	st, _ := newTestStore(t)
+	g := NewSecGroups([]*SecGroup{{ID: "sg-far", RegionID: "cn-beijing"}})
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	id := g.Create(st, &SecGroup{RegionID: "cn-hangzhou"})
+	web := SGRule{IpProtocol: "tcp", PortRange: "443/443", SourceCidrIp: "0.0.0.0/0", Policy: "Accept", Priority: 1}
+	bad := SGRule{IpProtocol: "tcp", PortRange: "22/22", SourceGroupId: "sg-far"}
+	if n, err := g.Authorize(id, "cn-hangzhou", []SGRule{web, bad}, now); !isKind(err, NotFound, ResSecurityGroup) || n != 0 || len(g.Groups[id].Rules) != 0 {
+		t.Fatalf("foreign source group: %d %v, %d rules", n, err, len(g.Groups[id].Rules))
+	}
+	if n, err := g.Authorize(id, "cn-hangzhou", []SGRule{web, web}, now); err != nil || n != 1 {
+		t.Fatalf("add with a duplicate: %d %v", n, err)
+	}
+	many := make([]SGRule, MaxRulesPerGroup)
+	for i := range many {
+		many[i] = SGRule{IpProtocol: "tcp", PortRange: fmt.Sprintf("%d/%d", i+1000, i+1000), SourceCidrIp: "10.0.0.0/8"}
+	}
+	if n, err := g.Authorize(id, "cn-hangzhou", many, now); !isKind(err, RuleLimit, ResSecurityGroup) || n != 0 || len(g.Groups[id].Rules) != 1 {
+		t.Fatalf("over the quota: %d %v, %d rules", n, err, len(g.Groups[id].Rules))
+	}
+	if n, err := g.Authorize(id, "cn-hangzhou", many[:1], now); err != nil || n != 1 {
+		t.Fatal(n, err)
+	}
+	r := g.Groups[id].Rules
+	if r[0].ID == r[1].ID || g.Groups[id].RuleSeq != 2 {
+		t.Fatalf("rule IDs %s %s, seq %d", r[0].ID, r[1].ID, g.Groups[id].RuleSeq)
+	}
+}
