@@ -150,6 +150,8 @@ func ecsError(err error) *apiError {
 			return errSnapshotNotFound(se.ID)
 		case state.ResSecurityGroup:
 			return errSecurityGroupNotFound(se.ID)
+		case state.ResAny:
+			return errResourceNotFound(se.ID)
 		}
 	case state.TokenMismatch:
 		return newErr(http.StatusBadRequest, "IdempotentParameterMismatch",
@@ -192,6 +194,8 @@ func ecsError(err error) *apiError {
 			return newErr(http.StatusForbidden, "SnapshotCreatedDisk",
 				"The snapshot %s has been used to create disk %s; delete it with Force=true.", se.ID, se.ByID)
 		}
+	case state.TagLimit:
+		return errTagCount()
 	case state.RuleLimit:
 		return newErr(http.StatusForbidden, "AuthorizationLimitExceed",
 			"The number of rules in security group %s would exceed %s.", se.ID, se.Detail)

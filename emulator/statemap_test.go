@@ -47,6 +47,8 @@ func TestStateErrorsMapToECS(t *testing.T) {
 		{&state.Error{Kind: state.NotMember, Resource: state.ResInstance, ID: "i-16", ByID: "sg-7"}, http.StatusNotFound, "InvalidSecurityGroupAssociation.NotFound"},
 		{&state.Error{Kind: state.LastGroup, Resource: state.ResInstance, ID: "i-17", ByID: "sg-8"}, http.StatusForbidden, "InstanceLastSecurityGroup"},
 		{&state.Error{Kind: state.RuleLimit, Resource: state.ResSecurityGroup, ID: "sg-9", Detail: "200"}, http.StatusForbidden, "AuthorizationLimitExceed"},
+		{&state.Error{Kind: state.NotFound, Resource: state.ResAny, ID: "x-1"}, http.StatusNotFound, "InvalidResourceId.NotFound"},
+		{&state.Error{Kind: state.TagLimit, Resource: state.ResAny, ID: "i-18"}, http.StatusBadRequest, "InvalidTagCount"},
 		{&state.Error{Kind: state.DeletionProtected, Resource: state.ResInstance, ID: "i-3"}, http.StatusForbidden, "InvalidOperation.DeletionProtection"},
 		{fmt.Errorf("attach: %w", &state.Error{Kind: state.NotFound, Resource: state.ResDisk, ID: "d-2"}), http.StatusNotFound, "InvalidDiskId.NotFound"},
 		{&state.Error{Kind: state.NotFound, Resource: "volcano", ID: "v-1"}, http.StatusInternalServerError, "InternalError"},
@@ -54,7 +56,7 @@ func TestStateErrorsMapToECS(t *testing.T) {
 	}
 	// ECS's own wording of these does not name the resource.
 	unnamed := map[state.Kind]bool{state.TokenMismatch: true, state.SystemDisk: true, state.LimitExceeded: true,
-		state.AlreadyMember: true, state.VPCMismatch: true, state.GroupLimit: true, state.LastGroup: true}
+		state.AlreadyMember: true, state.VPCMismatch: true, state.GroupLimit: true, state.LastGroup: true, state.TagLimit: true}
 	for _, c := range cases {
 		got := ecsError(c.err)
 		if got == nil || got.Status != c.status || got.Code != c.code {

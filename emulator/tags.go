@@ -7,15 +7,7 @@ import (
 	"infrakit.aliyun/emulator/internal/state"
 )
 
-// taggable adapts the tag slice of any resource kind; instances go through
-// the store so the tag index stays current.
-type taggable struct {
-	typ  string
-	id   string
-	tags func() []Tag
-	set  func(k, v string)
-	del  func(k string)
-}
+type taggable = state.Taggable
 
 var resourceTypes = map[string]string{"instance": "instance", "disk": "disk", "image": "image", "snapshot": "snapshot"}
 
@@ -45,55 +37,12 @@ func errResourceNotFound(id string) *apiError {
 
 // resource finds a live taggable resource; caller holds the store lock.
 func (s *Server) resource(typ, id, region string) (*taggable, *apiError) {
-	st := s.st
-	switch typ {
-	case "instance":
-		if in, err := found(st.LiveInstance(id, region)); err == nil {
-			return &taggable{typ, id, func() []Tag { return in.Tags },
-				func(k, v string) { st.SetInstanceTag(in, k, v) }, func(k string) { st.RemoveInstanceTag(in, k) }}, nil
-		}
-	case "disk":
-		if d, err := found(st.LiveDisk(id, region)); err == nil {
-			return tagSlice(typ, id, &d.Tags), nil
-		}
-	case "image":
-		if im, err := found(st.LiveImage(id, region)); err == nil {
-			return tagSlice(typ, id, &im.Tags), nil
-		}
-	case "snapshot":
-		if sn, err := found(st.LiveSnapshot(id, region)); err == nil {
-			return tagSlice(typ, id, &sn.Tags), nil
-		}
-	default:
-		return nil, errInvalid("ResourceType", "")
-	}
-	return nil, errResourceNotFound(id)
+	return found(s.st.Taggable(typ, id, region))
 }
 
-// tagSlice adapts a resource whose tags are a plain slice (not indexed).
-func tagSlice(typ, id string, tags *[]Tag) *taggable {
-	return &taggable{typ, id, func() []Tag { return *tags },
-		func(k, v string) { *tags = state.SetTag(*tags, k, v) }, func(k string) { *tags = state.RemoveTag(*tags, k) }}
-}
-
-// applyTags sets tags on every resource or none: the count limit is checked
-// for all resources first.
+// applyTags sets tags on every resource or none (see state.ApplyTags).
 func applyTags(rs []*taggable, tags []Tag) *apiError {
-	for _, r := range rs {
-		merged := append([]Tag(nil), r.tags()...)
-		for _, t := range tags {
-			merged = state.SetTag(merged, t.Key, t.Value)
-		}
-		if len(merged) > maxTags {
-			return errTagCount()
-		}
-	}
-	for _, r := range rs {
-		for _, t := range tags {
-			r.set(t.Key, t.Value)
-		}
-	}
-	return nil
+	return ecsError(state.ApplyTags(rs, tags, maxTags))
 }
 
 func actAddTags(s *Server, c *call) (any, *apiError) {
@@ -146,14 +95,14 @@ func actRemoveTags(s *Server, c *call) (any, *apiError) {
 	}
 	for _, m := range ms {
 		k := m["Key"]
-		cur, ok := state.TagValue(r.tags(), k)
+		cur, ok := state.TagValue(r.Tags(), k)
 		if !ok {
 			continue
 		}
 		if v, hasV := m["Value"]; hasV && v != "" && v != cur {
 			continue
 		}
-		r.del(k)
+		r.Remove(k)
 	}
 	c.mutated = true
 	return &baseResp{c.requestID}, nil
@@ -221,12 +170,12 @@ func actUntagResources(s *Server, c *call) (any, *apiError) {
 	for _, r := range rs {
 		ks := keys
 		if all && len(ks) == 0 {
-			for _, t := range r.tags() {
+			for _, t := range r.Tags() {
 				ks = append(ks, t.Key)
 			}
 		}
 		for _, k := range ks {
-			r.del(k)
+			r.Remove(k)
 		}
 	}
 	c.mutated = true
@@ -317,12 +266,12 @@ func actListTagResources(s *Server, c *call) (any, *apiError) {
 	r.TagResources.TagResource = []tagResource{}
 	n := 0
 	for _, res := range rs {
-		if !state.MatchTags(res.tags(), filter) {
+		if !state.MatchTags(res.Tags(), filter) {
 			continue
 		}
-		for _, t := range res.tags() {
+		for _, t := range res.Tags() {
 			if n >= offset && len(r.TagResources.TagResource) < pageSize {
-				r.TagResources.TagResource = append(r.TagResources.TagResource, tagResource{res.typ, res.id, t.Key, t.Value})
+				r.TagResources.TagResource = append(r.TagResources.TagResource, tagResource{res.Type, res.ID, t.Key, t.Value})
 			} else if n >= offset && r.NextToken == "" {
 				r.NextToken = encodeToken(uint64(n))
 			}
@@ -371,10 +320,10 @@ func actDescribeTags(s *Server, c *call) (any, *apiError) {
 	var order []kv
 	for _, typ := range types {
 		for _, r := range s.allTaggables(typ, c.region) {
-			if rid != "" && r.id != rid {
+			if rid != "" && r.ID != rid {
 				continue
 			}
-			for _, t := range r.tags() {
+			for _, t := range r.Tags() {
 				if len(filter) > 0 && !matchAny(t, filter) {
 					continue
 				}

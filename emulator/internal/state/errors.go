@@ -46,6 +46,8 @@ const (
 	LastGroup
 	// RuleLimit: the group would have more than Detail rules.
 	RuleLimit
+	// TagLimit: the resource would have too many tags.
+	TagLimit
 )
 
 // Resources named in errors.
@@ -56,6 +58,8 @@ const (
 	ResSnapshot      = "snapshot"
 	ResSecurityGroup = "security group"
 	ResPrivateIP     = "private ip"
+	// ResAny is a resource of a kind the caller named (tag operations).
+	ResAny = "resource"
 )
 
 // Error is what a state operation refuses with. It says what, not how ECS
@@ -95,6 +99,8 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("%s %s has no public bandwidth", e.Resource, e.ID)
 	case AlreadyMember, VPCMismatch, GroupLimit, NotMember, LastGroup:
 		return fmt.Sprintf("%s %s and security group %s: refusal %d", e.Resource, e.ID, e.ByID, e.Kind)
+	case TagLimit:
+		return fmt.Sprintf("%s %s would have too many tags", e.Resource, e.ID)
 	case RuleLimit:
 		return fmt.Sprintf("%s %s would have more than %s rules", e.Resource, e.ID, e.Detail)
 	case AlreadyPreempted:

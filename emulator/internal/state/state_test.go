@@ -415,3 +415,36 @@ func TestAuthorize(t *testing.T) {
 		t.Fatalf("rule IDs %s %s, seq %d", r[0].ID, r[1].ID, g.Groups[id].RuleSeq)
 	}
 }
+
+// TestApplyTags: tags go on every resource or none; an instance's tags
+// are indexed, a disk's are kept on the disk; unknown resources are
+// NotFound.
+func TestApplyTags(t *testing.T) {
+	st, now := newTestStore(t)
+	ids := st.CreateInstances(&InstanceSpec{Region: "r", Zone: "z", VSwitchID: "vsw-a", SysSize: 40}, 1, now, true)
+	in, err := st.Taggable("instance", ids[0], "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := st.Taggable("disk", st.Instances[ids[0]].SystemDiskID, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Taggable("image", "m-nope", "r"); !isKind(err, NotFound, ResAny) {
+		t.Fatalf("unknown image: %v", err)
+	}
+	if err := ApplyTags([]*Taggable{in, d}, []Tag{{Key: "a", Value: "1"}, {Key: "b", Value: "2"}}, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := ApplyTags([]*Taggable{d, in}, []Tag{{Key: "c", Value: "3"}}, 2); !isKind(err, TagLimit, ResAny) || len(in.Tags()) != 2 || len(d.Tags()) != 2 {
+		t.Fatalf("over the limit: %v, tags %v %v", err, in.Tags(), d.Tags())
+	}
+	v := "1"
+	if c, _ := st.Candidates([]TagFilter{{Key: "a", Value: &v}}); len(c) != 1 {
+		t.Fatalf("tag index: %d", len(c))
+	}
+	in.Remove("a")
+	if c, _ := st.Candidates([]TagFilter{{Key: "a", Value: &v}}); len(c) != 0 {
+		t.Fatalf("tag index after remove: %d", len(c))
+	}
+}
