@@ -203,47 +203,34 @@ func actModifyDiskAttribute(s *Server, c *call) (any, *apiError) {
 	if len(ids) > 100 {
 		return nil, errInvalid("DiskIds", "at most 100")
 	}
-	flags := map[string]*bool{}
-	for _, k := range []string{"DeleteWithInstance", "DeleteAutoSnapshot", "EnableAutoSnapshot"} {
+	var ch state.DiskChange
+	for k, dst := range map[string]**bool{"DeleteWithInstance": &ch.DeleteWithInstance,
+		"DeleteAutoSnapshot": &ch.DeleteAutoSnapshot, "EnableAutoSnapshot": &ch.EnableAutoSnapshot} {
 		if p.has(k) {
 			v, err := p.boolean(k, false)
 			if err != nil {
 				return nil, err
 			}
-			flags[k] = &v
+			*dst = &v
 		}
 	}
 	if n := p.get("DiskName"); p.has("DiskName") && (len(n) < 2 || len(n) > 128) {
 		return nil, errInvalid("DiskName", "2 to 128 characters")
 	}
+	if p.has("DiskName") {
+		v := p.get("DiskName")
+		ch.Name = &v
+	}
+	if p.has("Description") {
+		v := p.get("Description")
+		ch.Description = &v
+	}
+	// BUG(emulator): a system disk is always deleted with its instance,
+	// even after ModifyDiskAttribute DeleteWithInstance=false.
 	unlock := s.st.Lock(c.now)
 	defer unlock()
-	var ds []*disk
-	for _, id := range ids {
-		d, err := found(s.st.LiveDisk(id, c.region))
-		if err != nil {
-			return nil, err
-		}
-		ds = append(ds, d)
-	}
-	for _, d := range ds {
-		if p.has("DiskName") {
-			d.Name = p.get("DiskName")
-		}
-		if p.has("Description") {
-			d.Description = p.get("Description")
-		}
-		// BUG(emulator): a system disk is always deleted with its instance,
-		// even after ModifyDiskAttribute DeleteWithInstance=false.
-		if v := flags["DeleteWithInstance"]; v != nil {
-			d.DeleteWithInstance = *v
-		}
-		if v := flags["DeleteAutoSnapshot"]; v != nil {
-			d.DeleteAutoSnapshot = *v
-		}
-		if v := flags["EnableAutoSnapshot"]; v != nil {
-			d.EnableAutoSnapshot = *v
-		}
+	if err := ecsError(s.st.ModifyDisks(ids, c.region, ch)); err != nil {
+		return nil, err
 	}
 	c.mutated = true
 	return &baseResp{c.requestID}, nil

@@ -131,3 +131,42 @@ func (st *Store) CreateDisk(sp *DiskSpec, now time.Time) (string, error) {
 	st.AddDisk(d)
 	return d.ID, nil
 }
+
+// DiskChange is a ModifyDiskAttribute: nil fields stay as they are.
+type DiskChange struct {
+	Name, Description                                          *string
+	DeleteWithInstance, DeleteAutoSnapshot, EnableAutoSnapshot *bool
+}
+
+// ModifyDisks applies ch to every disk of ids, or to none when one of them
+// is not a live disk of region.
+func (st *Store) ModifyDisks(ids []string, region string, ch DiskChange) error {
+	ds := make([]*Disk, 0, len(ids))
+	for _, id := range ids {
+		d, err := st.LiveDisk(id, region)
+		if err != nil {
+			return err
+		}
+		ds = append(ds, d)
+	}
+	for _, d := range ds {
+		for _, f := range []struct {
+			dst *string
+			v   *string
+		}{{&d.Name, ch.Name}, {&d.Description, ch.Description}} {
+			if f.v != nil {
+				*f.dst = *f.v
+			}
+		}
+		for _, f := range []struct {
+			dst *bool
+			v   *bool
+		}{{&d.DeleteWithInstance, ch.DeleteWithInstance}, {&d.DeleteAutoSnapshot, ch.DeleteAutoSnapshot},
+			{&d.EnableAutoSnapshot, ch.EnableAutoSnapshot}} {
+			if f.v != nil {
+				*f.dst = *f.v
+			}
+		}
+	}
+	return nil
+}

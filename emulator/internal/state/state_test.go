@@ -448,3 +448,20 @@ func TestApplyTags(t *testing.T) {
 		t.Fatalf("tag index after remove: %d", len(c))
 	}
 }
+
+// TestModifyDisks: all disks or none; nil fields untouched.
+func TestModifyDisks(t *testing.T) {
+	st, now := newTestStore(t)
+	a, _ := st.CreateDisk(&DiskSpec{Region: "r", Zone: "z", Name: "a", Size: 20}, now)
+	b, _ := st.CreateDisk(&DiskSpec{Region: "r", Zone: "z", Name: "b", Size: 20}, now)
+	name, on := "renamed", true
+	if err := st.ModifyDisks([]string{a, "d-nope"}, "r", DiskChange{Name: &name}); !isKind(err, NotFound, ResDisk) || st.Disks[a].Name != "a" {
+		t.Fatalf("with an unknown disk: %v, name %q", err, st.Disks[a].Name)
+	}
+	if err := st.ModifyDisks([]string{a, b}, "r", DiskChange{DeleteWithInstance: &on}); err != nil {
+		t.Fatal(err)
+	}
+	if !st.Disks[a].DeleteWithInstance || !st.Disks[b].DeleteWithInstance || st.Disks[a].Name != "a" {
+		t.Fatalf("after modify: %+v %+v", st.Disks[a], st.Disks[b])
+	}
+}
