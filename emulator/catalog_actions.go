@@ -1,7 +1,6 @@
 package emulator
 
 import (
-	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -480,48 +479,12 @@ func actCreateImage(s *Server, c *call) (any, *apiError) {
 		return nil, err
 	}
 	ids, err := s.createOnce(c, func() ([]string, *apiError) {
-		im := &customImage{Seq: s.st.NextSeq(), RegionID: region, Name: name, Description: c.p.get("Description"),
-			Architecture: "x86_64", OSType: "linux", Size: 40, Tags: tags, Created: c.now, Ready: c.now.Add(ImageCreateTime)}
-		srcImage := ""
-		if iid != "" {
-			in, err := found(s.st.LiveInstance(iid, region))
-			if err != nil {
-				return nil, err
-			}
-			if st := in.Status(c.now); st != StatusRunning && st != StatusStopped {
-				return nil, errIncorrectStatus(in.ID, st)
-			}
-			im.SourceInstance, srcImage = in.ID, in.ImageID
-			if d := s.st.Disks[in.SystemDiskID]; d != nil {
-				im.Size = d.Size
-			}
-		} else {
-			sn, err := found(s.st.LiveSnapshot(sid, region))
-			if err != nil {
-				return nil, err
-			}
-			im.SourceSnapshot, im.Size = sn.ID, sn.Size
-			if d := s.st.Disks[sn.DiskID]; d != nil {
-				srcImage = d.ImageID
-			}
+		id, err := found(s.st.CreateImage(&state.ImageSpec{Region: region, Name: name, Description: c.p.get("Description"),
+			FromInstance: iid, FromSnapshot: sid, Tags: tags}, s.systemImageOS, c.now.Add(ImageCreateTime), c.now))
+		if err != nil {
+			return nil, err
 		}
-		if base := s.cat.images[srcImage]; base != nil {
-			im.OSName, im.OSType, im.Platform, im.Architecture = base.OSName, base.OSType, base.Platform, base.Architecture
-		} else if base := s.st.Images[srcImage]; base != nil {
-			im.OSName, im.OSType, im.Platform, im.Architecture = base.OSName, base.OSType, base.Platform, base.Architecture
-		}
-		for _, other := range s.st.ImgOrder {
-			if name != "" && !other.Deleted && other.RegionID == region && other.Name == name {
-				return nil, newErr(http.StatusBadRequest, "InvalidImageName.Duplicated", "The specified ImageName %q is already in use.", name)
-			}
-		}
-		im.ID = s.st.NewID("m", region)
-		if im.Name == "" {
-			im.Name = im.ID
-		}
-		s.st.Images[im.ID] = im
-		s.st.ImgOrder = append(s.st.ImgOrder, im)
-		return []string{im.ID}, nil
+		return []string{id}, nil
 	})
 	if err != nil {
 		return nil, err

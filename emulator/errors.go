@@ -162,6 +162,12 @@ func ecsError(err error) *apiError {
 			return errIncorrectStatus(se.ID, se.Status)
 		case state.ResDisk:
 			return errIncorrectDiskStatus(se.ID, se.Status)
+		case state.ResImage:
+			return newErr(http.StatusForbidden, "IncorrectImageStatus", "The image %s is %s; only an Available image can be copied.", se.ID, se.Status)
+		}
+	case state.NameTaken:
+		if se.Resource == state.ResImage {
+			return newErr(http.StatusBadRequest, "InvalidImageName.Duplicated", "The specified ImageName %q is already in use.", se.ID)
 		}
 	case state.ZoneMismatch:
 		return newErr(http.StatusForbidden, "InstanceDiskZone.Mismatch",

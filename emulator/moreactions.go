@@ -3,6 +3,8 @@ package emulator
 import (
 	"net/http"
 	"strings"
+
+	"infrakit.aliyun/emulator/internal/state"
 )
 
 // DeleteSnapshot, CopyImage and AllocatePublicIpAddress: actions common
@@ -58,28 +60,12 @@ func actCopyImage(s *Server, c *call) (any, *apiError) {
 	// The copy gets its own snapshot in the destination region (not
 	// modelled), so it does not hold on to the source's snapshot.
 	ids, err := s.createOnce(c, func() ([]string, *apiError) {
-		src, err := found(s.st.LiveImage(id, region))
+		copyID, err := found(s.st.CopyImage(id, region, &state.ImageSpec{Region: dest, Name: name,
+			Description: c.p.get("DestinationDescription"), Tags: tags}, c.now.Add(ImageCreateTime), c.now))
 		if err != nil {
 			return nil, err
 		}
-		if src.Status(c.now) != "Available" {
-			return nil, newErr(http.StatusForbidden, "IncorrectImageStatus", "The image %s is %s; only an Available image can be copied.", id, src.Status(c.now))
-		}
-		for _, other := range s.st.ImgOrder {
-			if name != "" && !other.Deleted && other.RegionID == dest && other.Name == name {
-				return nil, newErr(http.StatusBadRequest, "InvalidImageName.Duplicated", "The specified ImageName %q is already in use.", name)
-			}
-		}
-		im := &customImage{Seq: s.st.NextSeq(), ID: s.st.NewID("m", dest), RegionID: dest, Name: name,
-			Description: c.p.get("DestinationDescription"), SourceInstance: src.SourceInstance,
-			OSName: src.OSName, OSType: src.OSType, Platform: src.Platform, Architecture: src.Architecture, Size: src.Size,
-			Tags: tags, Created: c.now, Ready: c.now.Add(ImageCreateTime)}
-		if im.Name == "" {
-			im.Name = im.ID
-		}
-		s.st.Images[im.ID] = im
-		s.st.ImgOrder = append(s.st.ImgOrder, im)
-		return []string{im.ID}, nil
+		return []string{copyID}, nil
 	})
 	if err != nil {
 		return nil, err

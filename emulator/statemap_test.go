@@ -49,6 +49,8 @@ func TestStateErrorsMapToECS(t *testing.T) {
 		{&state.Error{Kind: state.RuleLimit, Resource: state.ResSecurityGroup, ID: "sg-9", Detail: "200"}, http.StatusForbidden, "AuthorizationLimitExceed"},
 		{&state.Error{Kind: state.NotFound, Resource: state.ResAny, ID: "x-1"}, http.StatusNotFound, "InvalidResourceId.NotFound"},
 		{&state.Error{Kind: state.TagLimit, Resource: state.ResAny, ID: "i-18"}, http.StatusBadRequest, "InvalidTagCount"},
+		{&state.Error{Kind: state.IncorrectStatus, Resource: state.ResImage, ID: "m-3", Status: "Creating"}, http.StatusForbidden, "IncorrectImageStatus"},
+		{&state.Error{Kind: state.NameTaken, Resource: state.ResImage, ID: "golden"}, http.StatusBadRequest, "InvalidImageName.Duplicated"},
 		{&state.Error{Kind: state.DeletionProtected, Resource: state.ResInstance, ID: "i-3"}, http.StatusForbidden, "InvalidOperation.DeletionProtection"},
 		{fmt.Errorf("attach: %w", &state.Error{Kind: state.NotFound, Resource: state.ResDisk, ID: "d-2"}), http.StatusNotFound, "InvalidDiskId.NotFound"},
 		{&state.Error{Kind: state.NotFound, Resource: "volcano", ID: "v-1"}, http.StatusInternalServerError, "InternalError"},

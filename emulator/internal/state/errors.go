@@ -48,6 +48,8 @@ const (
 	RuleLimit
 	// TagLimit: the resource would have too many tags.
 	TagLimit
+	// NameTaken: the name (ID) is already used in the region.
+	NameTaken
 )
 
 // Resources named in errors.
@@ -99,6 +101,8 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("%s %s has no public bandwidth", e.Resource, e.ID)
 	case AlreadyMember, VPCMismatch, GroupLimit, NotMember, LastGroup:
 		return fmt.Sprintf("%s %s and security group %s: refusal %d", e.Resource, e.ID, e.ByID, e.Kind)
+	case NameTaken:
+		return fmt.Sprintf("%s name %q is taken", e.Resource, e.ID)
 	case TagLimit:
 		return fmt.Sprintf("%s %s would have too many tags", e.Resource, e.ID)
 	case RuleLimit:

@@ -465,3 +465,39 @@ func TestModifyDisks(t *testing.T) {
 		t.Fatalf("after modify: %+v %+v", st.Disks[a], st.Disks[b])
 	}
 }
+
+// TestCreateAndCopyImage: an image made from an instance inherits the OS
+// of the instance's (system) image and its disk size; a taken name and a
+// copy of an image still Creating are refused and create nothing.
+func TestCreateAndCopyImage(t *testing.T) {
+	st, now := newTestStore(t)
+	ids := st.CreateInstances(&InstanceSpec{Region: "r", Zone: "z", VSwitchID: "vsw-a", Image: "sys-img", SysSize: 60}, 1, now, true)
+	system := func(id string) (ImageOS, bool) {
+		return ImageOS{OSName: "Debian 12", OSType: "linux", Platform: "Debian", Architecture: "arm64"}, id == "sys-img"
+	}
+	ready := now.Add(time.Minute)
+	spec := &ImageSpec{Region: "r", Name: "golden", FromInstance: ids[0]}
+	if _, err := st.CreateImage(spec, system, ready, now); !isKind(err, IncorrectStatus, ResInstance) {
+		t.Fatalf("image of a Pending instance: %v", err)
+	}
+	now = now.Add(st.BootTime)
+	id, err := st.CreateImage(spec, system, now.Add(time.Minute), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if im := st.Images[id]; im.OSName != "Debian 12" || im.Architecture != "arm64" || im.Size != 60 || im.Status(now) != "Creating" {
+		t.Fatalf("image: %+v", im)
+	}
+	n := len(st.ImgOrder)
+	if _, err := st.CreateImage(spec, system, now, now); !isKind(err, NameTaken, ResImage) || len(st.ImgOrder) != n {
+		t.Fatalf("taken name: %v, %d images", err, len(st.ImgOrder))
+	}
+	if _, err := st.CopyImage(id, "r", &ImageSpec{Region: "r2"}, now, now); !isKind(err, IncorrectStatus, ResImage) {
+		t.Fatalf("copy of a Creating image: %v", err)
+	}
+	later := now.Add(time.Minute)
+	cp, err := st.CopyImage(id, "r", &ImageSpec{Region: "r2", Name: "golden"}, later, later)
+	if err != nil || st.Images[cp].RegionID != "r2" || st.Images[cp].OSName != "Debian 12" {
+		t.Fatalf("copy: %v %+v", err, st.Images[cp])
+	}
+}
