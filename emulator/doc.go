@@ -123,10 +123,13 @@
 // API, plus the public configuration (Options, Catalog, Faults). The state
 // it serves lives in emulator/internal/state: the records, the store with
 // its lock, IP pools, tag index, security groups, issued STS keys, the
-// emulated clock and the state file. State operations refuse with typed
-// errors (state.Error: a kind and a resource); ecsError in errors.go is the
-// one place that turns them into ECS errors (Code, HTTP status, Message;
-// Recommend is added when the answer is written). emulator/emuctl is the
+// emulated clock and the state file. Actions validate their parameters,
+// then change the state only through its operations, and read records to
+// build answers. State operations refuse with typed errors (state.Error: a
+// kind and a resource); ecsError in errors.go is the one place that turns
+// them into ECS errors (Code, HTTP status, Message; Recommend is added when
+// the answer is written). Fault injection and call statistics stay here:
+// they decide wire answers, not state. emulator/emuctl is the
 // Go client of the control API.
 //
 // Differences from real ECS are marked BUG(emulator) in the source and

@@ -1,10 +1,17 @@
-// Package state is the ECS emulator's state: the records it keeps
-// (instances, disks, custom images, snapshots, ClientTokens), the private
-// IP pools, the tag index and the emulated clock, behind one store lock.
-// It knows nothing of the wire: no HTTP, no parameters, no ECS error codes.
-// Operations refuse with *Error (a Kind and the resource), which the front
-// (package emulator) maps to ECS errors in one place.
+// Package state is the ECS emulator's state, with no knowledge of the
+// wire: no HTTP, no request parameters, no ECS error codes.
 //
-// Callers take Store.Lock (which first applies due scheduled releases)
-// around every read or change; records are read and written under it.
+// It holds the records (instances, disks, custom images, snapshots,
+// ClientTokens) in a Store with one lock, the private IP pools and the tag
+// index, the security groups (SecGroups, their own lock, taken after the
+// store's), the issued STS keys, the emulated Clock, and the state file
+// (Persister, which writes a World before a change is answered).
+//
+// Every change goes through an operation here (CreateInstances, Start,
+// Stop, AttachDisk, DeleteSnapshot, JoinSecurityGroup, ApplyTags, ...);
+// the front (package emulator) validates parameters first, reads records
+// under Store.Lock to build its answers, and never writes them itself.
+// Operations refuse with *Error, a Kind and the resource concerned; the
+// front maps each to an ECS Code, HTTP status and Message in one place
+// (ecsError).
 package state
