@@ -18,6 +18,7 @@ import (
 	"github.com/docker/infrakit/pkg/spi/instance"
 	"github.com/docker/infrakit/pkg/types"
 
+	"infrakit.aliyun/internal/rpcserver"
 	"infrakit.aliyun/internal/testutil"
 )
 
@@ -196,7 +197,7 @@ func servedIn(t *testing.T, dir string, p instance.Plugin, log *logrus.Logger) (
 	t.Helper()
 	ready := make(chan string, 1)
 	socket, stop = startInBackground(t, "Serve", ready, func() string { return "" }, func(ctx context.Context) error {
-		return Serve(ctx, ServeOptions{Name: "instance-test", Dir: dir, Logger: log, Ready: func(s string) { ready <- s }}, p)
+		return rpcserver.Serve(ctx, rpcserver.Options{Name: "instance-test", Dir: dir, Logger: log, Ready: func(s string) { ready <- s }}, p)
 	})
 	return dir, socket, stop
 }

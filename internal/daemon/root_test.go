@@ -14,6 +14,7 @@ import (
 	"github.com/docker/infrakit/pkg/spi/instance"
 	"github.com/docker/infrakit/pkg/types"
 
+	"infrakit.aliyun/internal/rpcserver"
 	"infrakit.aliyun/internal/testutil"
 )
 
@@ -145,7 +146,7 @@ func runRoot(t *testing.T, args []string, env map[string]string, d Deps, out *te
 func TestRootServesAndCleansUp(t *testing.T) {
 	dir := filepath.Join(shortTempDir(t), "home")
 	env := map[string]string{
-		EnvInfrakitHome:                   dir,
+		rpcserver.EnvInfrakitHome:         dir,
 		"ALICLOUD_ACCESS_KEY":             "tf-id",
 		"ALICLOUD_SECRET_KEY":             "tf-secret",
 		"ALICLOUD_REGION":                 "cn-shanghai",
@@ -307,24 +308,6 @@ func TestLogLevels(t *testing.T) {
 	}
 }
 
-func TestRedactText(t *testing.T) {
-	for in, want := range map[string]string{
-		`Get "https://ecs.aliyuncs.com/?a=1&Signature=x": EOF`: `Get "https://ecs.aliyuncs.com/?REDACTED": EOF`,
-		`SecurityToken=abc&x=1`:                                `SecurityToken=REDACTED&x=1`,
-		`{"Password":"hunter22"}`:                              `{"Password":"REDACTED"}`,
-		`access_key_secret: abc`:                               `access_key_secret: REDACTED`,
-		`security_token_set=true credential_source=flags`:      `security_token_set=true credential_source=flags`,
-		`the known value s3cr3tvalue here`:                     `the known value REDACTED here`,
-		// ECS quotes its string to sign, token percent-encoded twice.
-		`Specified signature is not matched with our calculation. server string to sign is:GET&%2F&AccessKeyId%3DLTAIx%26SecurityToken%3DCAIS%252Bt0k%253D`: `Specified signature is not matched with our calculation.`,
-	} {
-		equal(t, want, redactText(in, []string{"s3cr3tvalue"}), in)
-	}
-	// Values too short to be real secrets are not replaced everywhere.
-	h := newRedactHook([]string{"", "ab", "abcdef"})
-	equal(t, []string{"abcdef"}, h.secrets)
-}
-
 func TestRootRefusesOverLivePluginBeforeBuildingOne(t *testing.T) {
 	dir, _, stop := served(t, newFakePlugin(), nil)
 	called := false
@@ -336,8 +319,8 @@ func TestRootRefusesOverLivePluginBeforeBuildingOne(t *testing.T) {
 	cmd.SetErr(&out)
 	cmd.SetArgs([]string{"--name", "instance-test"})
 	err := cmd.Execute()
-	if !errors.Is(err, ErrAlreadyRunning) {
-		t.Fatalf("got %v, want ErrAlreadyRunning", err)
+	if !errors.Is(err, rpcserver.ErrAlreadyRunning) {
+		t.Fatalf("got %v, want rpcserver.ErrAlreadyRunning", err)
 	}
 	equal(t, false, called, "plugin built")
 	equal(t, []string{"instance-test", "instance-test.pid"}, pluginFiles(t, dir))

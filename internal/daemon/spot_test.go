@@ -23,6 +23,8 @@ import (
 	"github.com/docker/infrakit/pkg/types"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/cloudmonitor"
+	"infrakit.aliyun/internal/rpcserver"
 	ecsplugin "infrakit.aliyun/plugin/instance"
 )
 
@@ -73,14 +75,14 @@ func TestEventsListener(t *testing.T) {
 			http.StatusBadRequest, "event content has no instanceId", nil},
 		{"other product", http.MethodPost, `{"product":"RDS","name":"Instance:PreemptibleInstanceInterruption","content":{"instanceId":"i-4"}}`,
 			http.StatusBadRequest, `product \"RDS\", want ECS`, nil},
-		{"too big", http.MethodPost, `{"name":"` + strings.Repeat("x", maxEventBody) + `"}`, http.StatusRequestEntityTooLarge, "event body over 65536 bytes", nil},
+		{"too big", http.MethodPost, `{"name":"` + strings.Repeat("x", cloudmonitor.MaxBody) + `"}`, http.StatusRequestEntityTooLarge, "event body over 65536 bytes", nil},
 		{"GET", http.MethodGet, "", http.StatusMethodNotAllowed, "POST a CloudMonitor event", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := &fakeMarker{}
 			rec := httptest.NewRecorder()
-			NewEventsHandler(m, log).ServeHTTP(rec, httptest.NewRequest(tt.method, "/", strings.NewReader(tt.body)))
+			cloudmonitor.NewHandler(m, log).ServeHTTP(rec, httptest.NewRequest(tt.method, "/", strings.NewReader(tt.body)))
 			equal(t, tt.wantStatus, rec.Code, rec.Body.String())
 			contains(t, rec.Body.String(), tt.wantBody)
 			equal(t, tt.wantMarked, m.marked)
@@ -90,14 +92,14 @@ func TestEventsListener(t *testing.T) {
 
 func TestEventsListenRefusesRemote(t *testing.T) {
 	for _, addr := range []string{"0.0.0.0:0", ":0", "192.0.2.1:8087"} {
-		_, err := ListenEvents(addr, false)
+		_, err := cloudmonitor.Listen(addr, false)
 		if err == nil {
 			t.Fatalf("%s: listening on a non-loopback address without --events-allow-remote", addr)
 		}
 		contains(t, err.Error(), "is not a loopback address")
 	}
 	for _, addr := range []string{"127.0.0.1:0", "[::1]:0", "localhost:0"} {
-		l, err := ListenEvents(addr, false)
+		l, err := cloudmonitor.Listen(addr, false)
 		if err != nil && strings.Contains(err.Error(), "loopback") {
 			t.Fatalf("%s refused: %v", addr, err)
 		}
@@ -105,10 +107,10 @@ func TestEventsListenRefusesRemote(t *testing.T) {
 			l.Close()
 		}
 	}
-	l, err := ListenEvents("0.0.0.0:0", true)
+	l, err := cloudmonitor.Listen("0.0.0.0:0", true)
 	noErr(t, err)
 	l.Close()
-	_, err = ListenEvents("nonsense", false)
+	_, err = cloudmonitor.Listen("nonsense", false)
 	contains(t, fmt.Sprint(err), `--events-listen "nonsense"`)
 }
 
@@ -127,16 +129,16 @@ func TestServeEventsAndMetadata(t *testing.T) {
 	noErr(t, err)
 	t.Cleanup(func() { p.Close() })
 	// Served as Serve does, with the handler at hand to see subscriptions.
-	h, err := NewHandler(p, log)
+	h, err := rpcserver.NewHandler(p, log)
 	noErr(t, err)
-	streams := h.(*pluginHandler).streams
+	streams := h
 	socket := filepath.Join(shortTempDir(t), "instance-aliyun")
 	l, err := net.Listen("unix", socket)
 	noErr(t, err)
 	hs := &http.Server{Handler: h}
 	go hs.Serve(l)
 	stop := func() error {
-		closeStreams(h)
+		h.CloseStreams()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		return hs.Shutdown(ctx)
@@ -166,10 +168,10 @@ func TestServeEventsAndMetadata(t *testing.T) {
 	// The client subscribes in the background; an event published before
 	// the broker registered it would be missed.
 	deadline := time.Now().Add(10 * time.Second)
-	for streams.subscribers() == 0 && time.Now().Before(deadline) {
+	for streams.Subscribers() == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	equal(t, 1, streams.subscribers())
+	equal(t, 1, streams.Subscribers())
 
 	noErr(t, srv.Preempt(string(*id1)))
 	descs, err := inst.DescribeInstances(map[string]string{"infrakit.group": "spot"}, false)
@@ -240,10 +242,10 @@ func TestForgedPushesChangeNothing(t *testing.T) {
 	noErr(t, err)
 	equal(t, 2, len(before))
 
-	hs := httptest.NewServer(NewEventsHandler(p, log))
+	hs := httptest.NewServer(cloudmonitor.NewHandler(p, log))
 	t.Cleanup(hs.Close)
 	push := func(id string) (int, map[string]string) {
-		body := fmt.Sprintf(`{"product":"ECS","name":%q,"content":{"instanceId":%q,"action":"delete"}}`, InterruptionEventName, id)
+		body := fmt.Sprintf(`{"product":"ECS","name":%q,"content":{"instanceId":%q,"action":"delete"}}`, cloudmonitor.InterruptionEventName, id)
 		resp, err := http.Post(hs.URL, "application/json", strings.NewReader(body))
 		noErr(t, err)
 		defer resp.Body.Close()

@@ -1,0 +1,10 @@
+package rpcserver
+
+import "infrakit.aliyun/internal/testutil"
+
+var (
+	noErr       = testutil.NoErr
+	equal       = testutil.Equal
+	contains    = testutil.Contains
+	notContains = testutil.NotContains
+)
