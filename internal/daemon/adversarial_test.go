@@ -148,11 +148,17 @@ func TestAdversarialHugeAndBatchBodies(t *testing.T) {
 	}
 }
 
+// checkingMarker takes every push, as the plugin does for a known spot
+// instance.
+type checkingMarker struct{}
+
+func (checkingMarker) MarkInterrupting(string, string) (string, error) { return "checking", nil }
+
 func TestAdversarialSlowClientsOnTheEventsListener(t *testing.T) {
 	log, _ := testLogger(t, 4)
 	l, err := cloudmonitor.Listen("127.0.0.1:0", false)
 	noErr(t, err)
-	m := &fakeMarker{}
+	m := checkingMarker{}
 	stop := cloudmonitor.Serve(l, cloudmonitor.NewHandler(m, log), httplimit.Limits{ReadHeaderTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond,
 		IdleTimeout: 300 * time.Millisecond, MaxConns: 3}, log)
 	defer stop()
