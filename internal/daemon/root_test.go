@@ -179,9 +179,7 @@ func TestRootServesAndCleansUp(t *testing.T) {
 
 	noErr(t, stop())
 	equal(t, []string(nil), pluginFiles(t, filepath.Dir(socket)))
-	p.mu.Lock()
-	equal(t, true, p.closed, "plugin closed on shutdown")
-	p.mu.Unlock()
+	equal(t, true, p.Closed(), "plugin closed on shutdown")
 	s := out.String()
 	contains(t, s, "credential_source=\"env ALICLOUD_ACCESS_KEY\"")
 	contains(t, s, "region_source=\"env ALICLOUD_REGION\"")
@@ -225,7 +223,7 @@ func TestLogHygiene(t *testing.T) {
 				pp.Logger.Debugf("using secret %s and token %s", pp.Cloud.AccessKeySecret, pp.Cloud.SecurityToken)
 				pp.Logger.Debug(`GET https://ecs.cn-hangzhou.aliyuncs.com/?AccessKeyId=LTAIflagid&Signature=SignatureGGGG7777&SecurityToken=x`)
 				pp.Logger.WithError(errors.New("Password=SignatureGGGG7777 rejected")).Debug("x")
-				p.log = pp.Logger
+				p.Log = pp.Logger
 				return p, nil
 			}}, out)
 
@@ -234,7 +232,7 @@ func TestLogHygiene(t *testing.T) {
 			_, err = c.Provision(instance.Spec{Properties: types.AnyValueMust(map[string]string{"InstanceType": "t"}),
 				Tags: map[string]string{"k": "FlagSecretAAAA1111"}})
 			noErr(t, err)
-			p.setFail(errors.New(`Get "https://ecs.cn-hangzhou.aliyuncs.com/?AccessKeyId=LTAIflagid&SecurityToken=FlagTokenBBBB2222&Signature=SignatureGGGG7777": EOF; secret FlagSecretAAAA1111`))
+			p.SetFail(errors.New(`Get "https://ecs.cn-hangzhou.aliyuncs.com/?AccessKeyId=LTAIflagid&SecurityToken=FlagTokenBBBB2222&Signature=SignatureGGGG7777": EOF; secret FlagSecretAAAA1111`))
 			_, err = c.DescribeInstances(map[string]string{"infrakit.group": "g"}, true)
 			if err == nil {
 				t.Fatal("expected the failure")
@@ -270,7 +268,7 @@ func TestProfileSecretsScrubbedFromRPCErrors(t *testing.T) {
 	out := &testutil.SyncBuffer{}
 	socket, stop := runRoot(t, []string{"--endpoint", "http://127.0.0.1:9"}, env,
 		Deps{NewPlugin: func(PluginParams) (instance.Plugin, error) { return p, nil }}, out)
-	p.setFail(errors.New("token ProfileTokenIIII9999 and secret ProfileSecretHHHH8888 rejected"))
+	p.SetFail(errors.New("token ProfileTokenIIII9999 and secret ProfileSecretHHHH8888 rejected"))
 	c, err := rpcinstance.NewClient(plugin.Name("instance-aliyun"), socket)
 	noErr(t, err)
 	_, err = c.DescribeInstances(nil, false)

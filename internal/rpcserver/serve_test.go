@@ -1,4 +1,4 @@
-package daemon
+package rpcserver_test
 
 import (
 	"context"
@@ -23,9 +23,9 @@ func TestPluginsDir(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{"INFRAKIT_PLUGINS_DIR wins", map[string]string{EnvPluginsDir: "/p", rpcserver.EnvInfrakitHome: "/h", "HOME": "/home/u"}, "/p"},
+		{"INFRAKIT_PLUGINS_DIR wins", map[string]string{rpcserver.EnvPluginsDir: "/p", rpcserver.EnvInfrakitHome: "/h", "HOME": "/home/u"}, "/p"},
 		{"INFRAKIT_HOME/plugins", map[string]string{rpcserver.EnvInfrakitHome: "/h", "HOME": "/home/u"}, "/h/plugins"},
-		{"empty values are unset", map[string]string{EnvPluginsDir: "", rpcserver.EnvInfrakitHome: "", "HOME": "/home/u"}, "/home/u/.infrakit/plugins"},
+		{"empty values are unset", map[string]string{rpcserver.EnvPluginsDir: "", rpcserver.EnvInfrakitHome: "", "HOME": "/home/u"}, "/home/u/.infrakit/plugins"},
 		{"~/.infrakit/plugins", map[string]string{"HOME": "/home/u"}, "/home/u/.infrakit/plugins"},
 	}
 	for _, tt := range tests {
