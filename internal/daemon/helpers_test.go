@@ -18,18 +18,12 @@ var (
 )
 
 // The fake plugin and serving helpers shared with rpcserver's tests.
-type (
-	fakePlugin  = rpctest.FakePlugin
-	destroyCall = rpctest.DestroyCall
-)
-
 var (
 	newFakePlugin     = rpctest.NewFakePlugin
 	shortTempDir      = rpctest.ShortTempDir
 	served            = rpctest.Served
 	servedIn          = rpctest.ServedIn
 	startInBackground = rpctest.StartInBackground
-	unixHTTP          = rpctest.UnixHTTP
 	rawRPC            = rpctest.RawRPC
 	pluginFiles       = rpctest.PluginFiles
 )

@@ -38,10 +38,7 @@ type (
 	oldSpec        = rpctest.OldSpec
 	oldImplements  = rpctest.OldImplements
 	oldTypes       = rpctest.OldTypes
-	oldOK          = rpctest.OldOK
 	oldProvisioned = rpctest.OldProvisioned
-	oldDescription = rpctest.OldDescription
-	oldDescribed   = rpctest.OldDescribed
 )
 
 var (

@@ -44,8 +44,10 @@ type (
 
 // OldHandshake is the client check of v0.3.0-v0.5 (Handshake.Implements)
 // and, with method Plugin.Implements, of v0.1.0/v0.2.0: walk APIs; an
-// Instance entry with exactly the required version passes.
+// Instance entry with exactly the required version passes. The messages
+// are those clients' own, word for word (capitalised as they are).
 func OldHandshake(apis []OldSpec, required string) error {
+	//lint:ignore ST1005 InfraKit v0.4.1/v0.5's own message, compared verbatim
 	err := fmt.Errorf("Plugin does not support interface {Instance %s}", required)
 	for _, a := range apis {
 		if a.Name != "Instance" {
@@ -54,6 +56,7 @@ func OldHandshake(apis []OldSpec, required string) error {
 		if a.Version == required {
 			return nil
 		}
+		//lint:ignore ST1005 InfraKit v0.4.1/v0.5's own message, compared verbatim
 		err = fmt.Errorf("Plugin supports Instance interface version %s, client requires %s", a.Version, required)
 	}
 	return err
