@@ -35,6 +35,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"infrakit.aliyun/internal/redact"
 )
 
 // Environment variable names understood by the default provider chain.
@@ -382,29 +384,12 @@ func (cfg Config) credentialErrors() []error {
 func checkEndpoint(endpoint string) error {
 	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("--endpoint %q must be an http:// or https:// URL", RedactURL(endpoint))
+		return fmt.Errorf("--endpoint %q must be an http:// or https:// URL", redact.URL(endpoint))
 	}
 	if u.User != nil {
-		return fmt.Errorf("--endpoint %q must not contain user information", RedactURL(endpoint))
+		return fmt.Errorf("--endpoint %q must not contain user information", redact.URL(endpoint))
 	}
 	return nil
-}
-
-// RedactURL returns s with any user information and query string removed,
-// so it is safe to log. Unparseable input is replaced entirely.
-func RedactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "<unparseable URL>"
-	}
-	if u.User != nil {
-		u.User = url.User("REDACTED")
-	}
-	if u.RawQuery != "" {
-		u.RawQuery = "REDACTED"
-	}
-	u.Fragment = ""
-	return u.String()
 }
 
 // Secrets returns the values that must never be logged.
@@ -434,7 +419,7 @@ func (c Config) safe() safe {
 	if !c.Expiration.IsZero() {
 		exp = c.Expiration.UTC().Format(credentialTimeFormat)
 	}
-	return safe{AccessKeyID: MaskID(c.AccessKeyID), Region: c.Region, Endpoint: RedactURL(c.Endpoint),
+	return safe{AccessKeyID: MaskID(c.AccessKeyID), Region: c.Region, Endpoint: redact.URL(c.Endpoint),
 		Source: c.Source, RegionSource: c.RegionSource, HasSecurityToken: c.SecurityToken != "", Expiration: exp}
 }
 

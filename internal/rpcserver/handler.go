@@ -1,4 +1,4 @@
-package daemon
+package rpcserver
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"github.com/docker/infrakit/pkg/spi/instance"
 	"github.com/docker/infrakit/pkg/types"
 	"github.com/gorilla/rpc/v2"
+
+	"infrakit.aliyun/internal/redact"
 )
 
 type callInfoKey struct{}
@@ -30,7 +32,7 @@ type callInfo struct {
 // GET /info/api.json and GET /info/functions.json. Error messages sent back
 // to callers are scrubbed of URL query strings, credential-like parameters
 // and the given secret values.
-func NewHandler(p instance.Plugin, log *logrus.Logger, secrets ...string) (http.Handler, error) {
+func NewHandler(p instance.Plugin, log *logrus.Logger, secrets ...string) (*Handler, error) {
 	if p == nil {
 		return nil, errors.New("no plugin")
 	}
@@ -90,7 +92,7 @@ func NewHandler(p instance.Plugin, log *logrus.Logger, secrets ...string) (http.
 		mux.Handle(rpcbase.URLEventsPrefix, streams)
 	}
 	mux.Handle("/", logCalls(server, log))
-	return &pluginHandler{Handler: mux, streams: streams}, nil
+	return &Handler{Handler: mux, streams: streams}, nil
 }
 
 // logCalls logs each RPC's method, duration and outcome, never its payload.
@@ -166,18 +168,6 @@ func (s scrubbed) ExampleProperties() *types.Any {
 	return nil
 }
 
-// scrubbedError deliberately does not unwrap to the original error.
-type scrubbedError struct{ msg string }
-
-func (e *scrubbedError) Error() string { return e.msg }
-
-func (s scrubbed) scrub(err error) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	if clean := redactText(msg, s.secrets); clean != msg {
-		return &scrubbedError{msg: clean}
-	}
-	return err
-}
+// scrub removes secrets from an error before it is sent back; the result
+// deliberately does not unwrap to the original.
+func (s scrubbed) scrub(err error) error { return redact.Error(err, s.secrets...) }
