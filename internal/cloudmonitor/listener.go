@@ -87,26 +87,7 @@ func Serve(l net.Listener, h http.Handler, limits httplimit.Limits, log *logrus.
 // spot instance it already knows, and nothing happens unless ECS itself
 // shows the reclaim.
 func Listen(addr string, allowRemote bool) (net.Listener, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("--events-listen %q: %w", addr, err)
-	}
-	if !allowRemote && !isLoopback(host) {
-		return nil, fmt.Errorf("--events-listen %q is not a loopback address; put a proxy in front or pass --events-allow-remote", addr)
-	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen for events on %s: %w", addr, err)
-	}
-	return l, nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return httplimit.ListenLocal(addr, allowRemote, "--events-listen", "--events-allow-remote")
 }
 
 // cloudMonitorEvent is the part of a CloudMonitor system event we read.
