@@ -86,22 +86,22 @@ type Config struct {
 type Metrics struct {
 	reg *prometheus.Registry
 
-	ecsCalls       *prometheus.CounterVec
-	ecsDuration    *prometheus.HistogramVec
-	ecsRetries     *prometheus.CounterVec
-	ecsThrottles   *prometheus.CounterVec
-	rateLimitWait  prometheus.Histogram
-	spiCalls       *prometheus.CounterVec
-	spiDuration    *prometheus.HistogramVec
-	describeScans  *prometheus.CounterVec
-	instancesSeen  *prometheus.GaugeVec
-	spotNotices    *prometheus.CounterVec
-	spotPushes     *prometheus.CounterVec
-	fallbacks      *prometheus.CounterVec
-	credRefreshes  *prometheus.CounterVec
-	labels         map[string]*boundedLabel // by label name
-	seenMu         sync.Mutex
-	seenStatuses   map[string]bool // statuses InstancesSeen has set
+	ecsCalls      *prometheus.CounterVec
+	ecsDuration   *prometheus.HistogramVec
+	ecsRetries    *prometheus.CounterVec
+	ecsThrottles  *prometheus.CounterVec
+	rateLimitWait prometheus.Histogram
+	spiCalls      *prometheus.CounterVec
+	spiDuration   *prometheus.HistogramVec
+	describeScans *prometheus.CounterVec
+	instancesSeen *prometheus.GaugeVec
+	spotNotices   *prometheus.CounterVec
+	spotPushes    *prometheus.CounterVec
+	fallbacks     *prometheus.CounterVec
+	credRefreshes *prometheus.CounterVec
+	labels        map[string]*boundedLabel // by label name
+	seenMu        sync.Mutex
+	seenStatuses  map[string]bool // statuses InstancesSeen has set
 }
 
 // Bounds on the distinct values of each label (by the recorder's name).
