@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -277,4 +279,50 @@ func scrapeText(t *testing.T, m *Metrics) string {
 	}
 	defer stop()
 	return get(t, "http://"+addr.String()+Path, http.StatusOK)
+}
+
+// Idle clients cannot starve the listener of descriptors: past MaxConns a
+// scrape is answered 503 at once, and served again once a slot is free.
+func TestServerConnectionCap(t *testing.T) {
+	m := newMetrics(t)
+	addr, stop, err := Start("127.0.0.1:0", false, m, httplimit.Limits{MaxConns: 2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	var idle []net.Conn
+	for i := 0; i < 2; i++ {
+		c, err := net.Dial("tcp", addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		idle = append(idle, c)
+	}
+	// The idle connections are accepted in order; the scrape is third.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get("http://" + addr.String() + Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), "metrics listener serves at most 2") {
+		t.Fatalf("scrape past the cap: %d %s", resp.StatusCode, b)
+	}
+	idle[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := client.Get("http://" + addr.String() + Path)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no slot freed after a client left: %v", err)
+		}
+		runtime.Gosched()
+	}
 }
