@@ -140,17 +140,18 @@ func (m *metadataClient) ramRoleCredentials(role string) (Credentials, bool, err
 	if err != nil {
 		return Credentials{}, false, err
 	}
-	c.refresh = withRefresh(fetch)
+	c.refresh, c.refreshKind = withRefresh(RefreshECSRAMRole, fetch), RefreshECSRAMRole
 	return c, true, nil
 }
 
-// withRefresh makes every set fetch returns carry fetch as its refresh.
-func withRefresh(fetch func() (Credentials, error)) func() (Credentials, error) {
+// withRefresh makes every set fetch returns carry fetch as its refresh,
+// of the given kind.
+func withRefresh(kind string, fetch func() (Credentials, error)) func() (Credentials, error) {
 	var self func() (Credentials, error)
 	self = func() (Credentials, error) {
 		c, err := fetch()
 		if err == nil {
-			c.refresh = self
+			c.refresh, c.refreshKind = self, kind
 		}
 		return c, err
 	}

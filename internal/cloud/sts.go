@@ -28,7 +28,7 @@ type assumeRole struct {
 // credentials calls AssumeRole and returns temporary credentials whose
 // refresh calls it again (with fresh source credentials).
 func (a assumeRole) credentials() (Credentials, error) {
-	return withRefresh(a.call)()
+	return withRefresh(RefreshAssumeRole, a.call)()
 }
 
 func (a assumeRole) call() (Credentials, error) {

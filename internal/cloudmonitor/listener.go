@@ -48,15 +48,38 @@ func DefaultLimits() httplimit.Limits {
 		MaxHeaderBytes: 16 << 10, MaxConns: 64}
 }
 
-// Start listens on addr (see Listen) and serves NewHandler(m, log) there
-// with limits (zero fields take DefaultLimits). It returns the listener's
-// address and a function that stops serving.
-func Start(addr string, allowRemote bool, m Marker, limits httplimit.Limits, log *logrus.Logger) (net.Addr, func(), error) {
+// Results of a request, as told to an Observe function besides the
+// Marker's own answers (PushChecking and the others of plugin/instance,
+// Unknown).
+const (
+	// ResultIgnored: a CloudMonitor event other than InterruptionEventName.
+	ResultIgnored = "ignored"
+	// ResultInvalid: not a POSTed interruption event with an instance ID
+	// (405, 413, 400), or one the Marker refused.
+	ResultInvalid = "invalid"
+)
+
+// Option configures NewHandler and Start.
+type Option func(*handlerOptions)
+
+type handlerOptions struct{ observe func(result string) }
+
+// Observe has f told what became of each request: the Marker's answer
+// (e.g. "checking", Unknown), ResultIgnored or ResultInvalid. The
+// daemon counts them (metrics.SpotPush). f must not block.
+func Observe(f func(result string)) Option {
+	return func(o *handlerOptions) { o.observe = f }
+}
+
+// Start listens on addr (see Listen) and serves NewHandler(m, log, opts...)
+// there with limits (zero fields take DefaultLimits). It returns the
+// listener's address and a function that stops serving.
+func Start(addr string, allowRemote bool, m Marker, limits httplimit.Limits, log *logrus.Logger, opts ...Option) (net.Addr, func(), error) {
 	l, err := Listen(addr, allowRemote)
 	if err != nil {
 		return nil, nil, err
 	}
-	return l.Addr(), Serve(l, NewHandler(m, log), limits, log), nil
+	return l.Addr(), Serve(l, NewHandler(m, log, opts...), limits, log), nil
 }
 
 // Serve serves h on l with read, header and idle timeouts and a
@@ -87,26 +110,7 @@ func Serve(l net.Listener, h http.Handler, limits httplimit.Limits, log *logrus.
 // spot instance it already knows, and nothing happens unless ECS itself
 // shows the reclaim.
 func Listen(addr string, allowRemote bool) (net.Listener, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("--events-listen %q: %w", addr, err)
-	}
-	if !allowRemote && !isLoopback(host) {
-		return nil, fmt.Errorf("--events-listen %q is not a loopback address; put a proxy in front or pass --events-allow-remote", addr)
-	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen for events on %s: %w", addr, err)
-	}
-	return l, nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return httplimit.ListenLocal(addr, allowRemote, "--events-listen", "--events-allow-remote")
 }
 
 // cloudMonitorEvent is the part of a CloudMonitor system event we read.
@@ -130,36 +134,49 @@ type interruptionContent struct {
 // event or an instance the plugin does not know as one of its spot
 // instances; 400 for a body that is not such an event (naming the
 // problem); 405, 413 as usual. Every 2xx tells CloudMonitor not to retry.
-func NewHandler(m Marker, log *logrus.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func NewHandler(m Marker, log *logrus.Logger, opts ...Option) http.Handler {
+	var o handlerOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	h := handle(m, log)
+	if o.observe == nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h(w, r) })
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { o.observe(h(w, r)) })
+}
+
+// handle serves one request and returns its result for Observe.
+func handle(m Marker, log *logrus.Logger) func(w http.ResponseWriter, r *http.Request) string {
+	return func(w http.ResponseWriter, r *http.Request) string {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
 			replyJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "POST a CloudMonitor event"})
-			return
+			return ResultInvalid
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
 				replyJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": fmt.Sprintf("event body over %d bytes", MaxBody)})
-				return
+				return ResultInvalid
 			}
 			replyJSON(w, http.StatusBadRequest, map[string]string{"error": "read event body: " + err.Error()})
-			return
+			return ResultInvalid
 		}
 		var ev cloudMonitorEvent
 		if err := json.Unmarshal(body, &ev); err != nil {
 			replyJSON(w, http.StatusBadRequest, map[string]string{"error": "event is not valid JSON: " + err.Error()})
-			return
+			return ResultInvalid
 		}
 		if ev.Name != InterruptionEventName {
 			log.WithField("event", ev.Name).Debug("Ignored a CloudMonitor event")
 			replyJSON(w, http.StatusOK, map[string]string{"ignored": fmt.Sprintf("event %q is not %s", ev.Name, InterruptionEventName)})
-			return
+			return ResultIgnored
 		}
 		if ev.Product != "" && !strings.EqualFold(ev.Product, "ECS") {
 			replyJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("product %q, want ECS", ev.Product)})
-			return
+			return ResultInvalid
 		}
 		var c interruptionContent
 		raw := ev.Content
@@ -169,12 +186,12 @@ func NewHandler(m Marker, log *logrus.Logger) http.Handler {
 		}
 		if err := json.Unmarshal(raw, &c); err != nil || strings.TrimSpace(c.InstanceID) == "" {
 			replyJSON(w, http.StatusBadRequest, map[string]string{"error": "event content has no instanceId"})
-			return
+			return ResultInvalid
 		}
 		status, err := m.MarkInterrupting(c.InstanceID, "cloudmonitor")
 		if err != nil {
 			replyJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-			return
+			return ResultInvalid
 		}
 		fields := logrus.Fields{"instance": c.InstanceID, "action": c.Action, "status": status}
 		if status == Unknown {
@@ -183,11 +200,12 @@ func NewHandler(m Marker, log *logrus.Logger) http.Handler {
 			log.WithFields(fields).Debug("CloudMonitor: interruption push for an instance that is not a known spot instance; ignored")
 			replyJSON(w, http.StatusOK, map[string]string{"instanceId": c.InstanceID,
 				"ignored": "not a spot instance of this plugin's namespace seen by a recent describe"})
-			return
+			return status
 		}
 		log.WithFields(fields).Debug("CloudMonitor: spot instance interruption push")
 		replyJSON(w, http.StatusAccepted, map[string]string{"instanceId": c.InstanceID, "status": status})
-	})
+		return status
+	}
 }
 
 func replyJSON(w http.ResponseWriter, status int, v interface{}) {

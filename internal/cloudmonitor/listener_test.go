@@ -72,10 +72,22 @@ func TestEventsListener(t *testing.T) {
 		{"too big", http.MethodPost, `{"name":"` + strings.Repeat("x", MaxBody) + `"}`, http.StatusRequestEntityTooLarge, "event body over 65536 bytes", nil},
 		{"GET", http.MethodGet, "", http.StatusMethodNotAllowed, "POST a CloudMonitor event", nil},
 	}
+	// What Observe is told of each (the daemon's spot_pushes_total).
+	wantResult := map[string]string{
+		"interruption": "checking", "not a known spot instance": Unknown, "not an instance id": ResultInvalid,
+		"content as a JSON string": "checking", "bad JSON": ResultInvalid, "other event": ResultIgnored,
+		"no instance id": ResultInvalid, "other product": ResultInvalid, "too big": ResultInvalid, "GET": ResultInvalid,
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := &fakeMarker{}
 			rec := httptest.NewRecorder()
+			var results []string
+			NewHandler(m, log, Observe(func(r string) { results = append(results, r) })).
+				ServeHTTP(rec, httptest.NewRequest(tt.method, "/", strings.NewReader(tt.body)))
+			equal(t, []string{wantResult[tt.name]}, results, "observed")
+			rec = httptest.NewRecorder()
+			m = &fakeMarker{}
 			NewHandler(m, log).ServeHTTP(rec, httptest.NewRequest(tt.method, "/", strings.NewReader(tt.body)))
 			equal(t, tt.wantStatus, rec.Code, rec.Body.String())
 			contains(t, rec.Body.String(), tt.wantBody)

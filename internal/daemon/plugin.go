@@ -8,13 +8,15 @@ import (
 	"github.com/docker/infrakit/pkg/spi/instance"
 
 	"infrakit.aliyun/internal/cloud"
+	"infrakit.aliyun/internal/metrics"
 	ecsplugin "infrakit.aliyun/plugin/instance"
 )
 
 // newPlugin builds the ECS clients and the plugin (through Deps.NewPlugin)
 // and returns a function closing the plugin, if it can be closed.
-func newPlugin(opts *Options, s *settled) (instance.Plugin, func(), error) {
-	clients, err := cloud.NewClientSource(s.cfg, nil, s.log, opts.clientOptions()...)
+func newPlugin(opts *Options, s *settled, m *metrics.Metrics) (instance.Plugin, func(), error) {
+	clientOpts := append(opts.clientOptions(), cloud.WithRefreshObserver(m.CredentialRefresh))
+	clients, err := cloud.NewClientSource(s.cfg, nil, s.log, clientOpts...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -24,7 +26,7 @@ func newPlugin(opts *Options, s *settled) (instance.Plugin, func(), error) {
 		rotate = clients.Client
 	}
 	p, err := opts.NewPlugin(PluginParams{Client: client, Clients: rotate, Cloud: s.cfg, NamespaceTags: s.tags, Logger: s.log,
-		RateLimit: opts.RateLimit, DescribeCacheTTL: opts.DescribeCacheTTL})
+		RateLimit: opts.RateLimit, DescribeCacheTTL: opts.DescribeCacheTTL, Metrics: m})
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating the plugin: %w", err)
 	}

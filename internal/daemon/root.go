@@ -18,6 +18,7 @@ import (
 
 	"infrakit.aliyun/internal/cloud"
 	"infrakit.aliyun/internal/inventory"
+	"infrakit.aliyun/internal/metrics"
 	"infrakit.aliyun/internal/redact"
 	"infrakit.aliyun/internal/rpcserver"
 	ecsplugin "infrakit.aliyun/plugin/instance"
@@ -45,6 +46,10 @@ type PluginParams struct {
 	// DescribeCacheTTL is how long one DescribeInstances scan answers
 	// other describes; 0 disables the cache.
 	DescribeCacheTTL time.Duration
+	// Metrics records the plugin's ECS calls, describes, spot notices and
+	// fallbacks; nil (no --metrics-listen) records nothing, and its
+	// methods may be called all the same.
+	Metrics *metrics.Metrics
 }
 
 // PluginFactory builds the instance plugin.
@@ -60,6 +65,9 @@ type Deps struct {
 	Ready func(socketPath string)
 	// ClientOptions are appended when building the ECS client.
 	ClientOptions []cloud.ClientOption
+	// MetricsReady, if set, is called with the metrics listener's address
+	// once it accepts scrapes (with --metrics-listen).
+	MetricsReady func(addr string)
 }
 
 // Options are the daemon's settings: each flag of the root command is
@@ -77,7 +85,8 @@ type Options struct {
 	RateLimit     float64     // --rate-limit
 	// DescribeCacheTTL is --describe-cache-ttl; 0 disables the cache.
 	DescribeCacheTTL time.Duration
-	Spot             SpotOptions // --spot-watch-interval, --events-listen, --events-allow-remote
+	Spot             SpotOptions    // --spot-watch-interval, --events-listen, --events-allow-remote
+	Metrics          MetricsOptions // --metrics-listen, --metrics-allow-remote
 
 	// The original aliyun plugin's flags (legacyflags.go).
 	SessionToken string // --session-token
@@ -171,7 +180,8 @@ func bindFlags(cmd *cobra.Command, o *Options) {
 	f.Float64Var(&o.RateLimit, "rate-limit", 0, "maximum ECS API calls per second, 0 for unlimited")
 	f.DurationVar(&o.DescribeCacheTTL, "describe-cache-ttl", ecsplugin.DefaultDescribeCacheTTL,
 		"how long one DescribeInstances scan answers other describes (groups polling at once share it), 0 to disable")
-	addSpotFlags(f, &o.Spot) // spot.go
+	addSpotFlags(f, &o.Spot)       // spot.go
+	addMetricsFlags(f, &o.Metrics) // metrics.go
 	f.BoolVar(&o.PrivateIP, "private-ip", true, "kept from the original aliyun plugin: true (its default) is what this plugin does; false is ignored, with a warning")
 }
 

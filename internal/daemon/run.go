@@ -29,13 +29,20 @@ func run(ctx context.Context, opts *Options) error {
 	if err := rpcserver.CheckNotRunning(s.dir, opts.Name); err != nil {
 		return err
 	}
-	p, closePlugin, err := newPlugin(opts, s) // plugin.go
+	// Metrics first: a bad --metrics-listen fails before the plugin is
+	// built, and the plugin records from its first call (metrics.go).
+	m, stopMetrics, err := startMetrics(opts, s.log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	p, closePlugin, err := newPlugin(opts, s, m) // plugin.go
 	if err != nil {
 		return err
 	}
 	defer closePlugin()
 	// Spot reclaim watcher and CloudMonitor listener (spot.go).
-	stopSpot, err := startSpot(opts.Spot, p, s.log)
+	stopSpot, err := startSpot(opts.Spot, p, s.log, m)
 	if err != nil {
 		return err
 	}
@@ -49,7 +56,8 @@ func run(ctx context.Context, opts *Options) error {
 		<-ctx.Done()
 		stop()
 	}()
-	err = rpcserver.Serve(ctx, rpcserver.Options{Name: opts.Name, Dir: s.dir, Logger: s.log, Ready: opts.Ready, Secrets: s.secrets}, p)
+	err = rpcserver.Serve(ctx, rpcserver.Options{Name: opts.Name, Dir: s.dir, Logger: s.log, Ready: opts.Ready, Secrets: s.secrets,
+		Observe: m.SPICall}, p)
 	if err != nil {
 		return err
 	}
@@ -117,6 +125,7 @@ func (s *settled) logStart(o *Options) {
 		"namespace_tags":     FormatTags(s.tags),
 		"rate_limit":         o.RateLimit,
 		"describe_cache_ttl": o.DescribeCacheTTL.String(),
+		"metrics_listen":     o.Metrics.Listen,
 	}).Info("Starting " + CommandName)
 	o.logLegacyFlags(s.log)
 }

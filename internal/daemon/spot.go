@@ -9,6 +9,7 @@ import (
 
 	"infrakit.aliyun/internal/cloudmonitor"
 	"infrakit.aliyun/internal/httplimit"
+	"infrakit.aliyun/internal/metrics"
 	ecsplugin "infrakit.aliyun/plugin/instance"
 )
 
@@ -35,7 +36,7 @@ type watcher interface{ StartWatcher(interval time.Duration) }
 // startSpot starts the plugin's spot watcher and the optional CloudMonitor
 // events listener; the returned function stops the listener (the plugin's
 // Close stops the watcher).
-func startSpot(o SpotOptions, p interface{}, log *logrus.Logger) (func(), error) {
+func startSpot(o SpotOptions, p interface{}, log *logrus.Logger, rec *metrics.Metrics) (func(), error) {
 	if o.WatchInterval < 0 {
 		return nil, errors.New("--spot-watch-interval must be 0 (off) or a positive duration")
 	}
@@ -49,7 +50,7 @@ func startSpot(o SpotOptions, p interface{}, log *logrus.Logger) (func(), error)
 	if !ok {
 		return nil, errors.New("--events-listen: this plugin cannot take interruption events")
 	}
-	addr, stop, err := cloudmonitor.Start(o.EventsListen, o.AllowRemote, m, o.EventsLimits, log)
+	addr, stop, err := cloudmonitor.Start(o.EventsListen, o.AllowRemote, m, o.EventsLimits, log, cloudmonitor.Observe(rec.SpotPush))
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,10 @@
 // Package httplimit bounds what one client can hold on an HTTP listener:
 // header, body and idle timeouts, a header size limit and a cap on the
 // connections served at once (one over it is answered 503 and closed). The
-// plugin's JSON-RPC socket (internal/rpcserver) and the CloudMonitor events
-// listener (internal/cloudmonitor) both serve through it.
+// plugin's JSON-RPC socket (internal/rpcserver), the CloudMonitor events
+// listener (internal/cloudmonitor) and the metrics listener
+// (internal/metrics) serve through it; the two TCP listeners share
+// ListenLocal's loopback-only check.
 package httplimit
 
 import (

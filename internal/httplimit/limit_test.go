@@ -114,3 +114,33 @@ func TestWithDefaults(t *testing.T) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
 }
+
+// The shared loopback check: a remote or every-interface address is
+// refused without the allow flag, naming both flags; loopback is served.
+func TestListenLocal(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:0", ":0", "[::]:0", "192.0.2.1:8087", "example.com:80"} {
+		l, err := ListenLocal(addr, false, "--x-listen", "--x-allow-remote")
+		if err == nil {
+			l.Close()
+			t.Fatalf("%s: listening on a non-loopback address without the allow flag", addr)
+		}
+		if !strings.Contains(err.Error(), `--x-listen "`+addr+`" is not a loopback address`) || !strings.Contains(err.Error(), "--x-allow-remote") {
+			t.Errorf("%s: error %q does not name the flags", addr, err)
+		}
+	}
+	for _, addr := range []string{"127.0.0.1:0", "localhost:0"} {
+		l, err := ListenLocal(addr, false, "--x-listen", "--x-allow-remote")
+		if err != nil {
+			t.Fatalf("%s refused: %v", addr, err)
+		}
+		l.Close()
+	}
+	l, err := ListenLocal("0.0.0.0:0", true, "--x-listen", "--x-allow-remote")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if _, err := ListenLocal("nonsense", false, "--x-listen", "--x-allow-remote"); err == nil || !strings.Contains(err.Error(), `--x-listen "nonsense"`) {
+		t.Errorf("a bad address: %v", err)
+	}
+}

@@ -33,6 +33,9 @@ type Options struct {
 	Secrets []string
 	// Limits bound each client; zero fields take DefaultLimits.
 	Limits httplimit.Limits
+	// Observe, if set, is told of each dispatched call (the daemon's
+	// metrics); see CallObserver.
+	Observe CallObserver
 }
 
 // ErrAlreadyRunning is wrapped by the error Serve returns when a live plugin
@@ -51,7 +54,7 @@ func Serve(ctx context.Context, opts Options, p instance.Plugin) error {
 		return err
 	}
 	log := opts.Logger
-	handler, err := NewHandler(p, log, opts.Secrets...)
+	handler, err := newHandler(p, log, opts.Observe, opts.Secrets)
 	if err != nil {
 		return err
 	}
