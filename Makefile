@@ -14,11 +14,11 @@ TOOLS               := $(CURDIR)/$(BUILD)/tools
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK         := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
 
-.PHONY: all build test vet unit lint fmt-check staticcheck bench demo clean
+.PHONY: all build test vet unit unit-main unit-ha demo-ha lint fmt-check staticcheck bench demo clean
 
 all: build
 
-build: $(addprefix $(BUILD)/,$(BINARIES))
+build: $(addprefix $(BUILD)/,$(BINARIES)) $(BUILD)/infrakit-manager $(BUILD)/etcd
 
 # Go's own cache decides what to rebuild, so the binaries are always "remade".
 $(BUILD)/%: FORCE
@@ -26,13 +26,34 @@ $(BUILD)/%: FORCE
 
 FORCE:
 
+# Highly available InfraKit lives in nested modules, so etcd's client and its
+# old grpc stay out of the main module: ha/ (the manager and its e2e tests)
+# and ha/etcd/ (the real etcd server, go.etcd.io/etcd/server/v3's own main).
+HA_LDFLAGS := -X infrakit.aliyun/internal/daemon.Version=$(VERSION) -X infrakit.aliyun/internal/daemon.Revision=$(REVISION)
+ETCD_PKG   := go.etcd.io/etcd/server/v3
+
+$(BUILD)/infrakit-manager: FORCE
+	cd ha && $(GO) build -ldflags "$(HA_LDFLAGS)" -o $(CURDIR)/$@ ./cmd/infrakit-manager
+
+$(BUILD)/etcd: FORCE
+	cd ha/etcd && $(GO) build -o $(CURDIR)/$@ $(ETCD_PKG)
+
 test: vet unit
 
 vet:
 	$(GO) vet ./...
+	cd ha && $(GO) vet ./...
 
-unit:
+unit: unit-main unit-ha
+
+unit-main:
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+# The HA end-to-end tests run `make build`'s binaries (etcd included).
+unit-ha: build
+	cd ha && $(HA_TEST_ENV) $(GO) test -race -count=1 -timeout 15m ./...
+
+HA_TEST_ENV := INFRAKIT_E2E_BINARIES=$(CURDIR)/$(BUILD)
 
 lint: fmt-check staticcheck
 
@@ -46,6 +67,7 @@ $(STATICCHECK):
 
 staticcheck: $(STATICCHECK)
 	$(STATICCHECK) ./...
+	cd ha && $(STATICCHECK) ./...
 
 # The tutorial, for real, on the ECS emulator: no Alibaba Cloud account needed.
 demo: build $(BUILD)/infrakit-aliyun-demo
