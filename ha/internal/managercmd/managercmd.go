@@ -13,6 +13,7 @@
 package managercmd
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -256,11 +257,24 @@ func (c *Config) etcdBackends() (*backends, error) {
 		return nil, fmt.Errorf("open vars store: %w", err)
 	}
 	return &backends{
-		leader:   etcd_leader.NewDetector(c.PollInterval, wrapped),
+		leader:   leader.NewPoller(c.PollInterval, c.amILeader(wrapped)),
 		location: etcd_leader.NewStore(wrapped),
 		specs:    manager.Options{SpecStore: specs, MetadataStore: vars},
 		close:    func() { client.Close() },
 	}, nil
+}
+
+// amILeader is InfraKit's etcd leadership check (this manager leads while
+// the member at its first endpoint leads etcd) bounded by --request-timeout:
+// etcd_leader.NewDetector calls it with context.Background(), and a Status
+// call to a member that lost its peers can then block the poller, and with
+// it every leadership receiver, for good.
+func (c *Config) amILeader(client *etcd_util.Client) leader.CheckLeaderFunc {
+	return func() (bool, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), c.RequestTimeout)
+		defer cancel()
+		return etcd_leader.AmILeader(ctx, client)
+	}
 }
 
 func (c *Config) fileBackends() (*backends, error) {
@@ -321,8 +335,15 @@ func (c *Config) Run(sc scope.Scope, name plugin.Name, _ *types.Any) (plugin.Tra
 		LeaderCommitSpecsRetryInterval: types.FromDuration(c.CommitRetryWait),
 	}
 	logger := log.WithFields(log.Fields{"node": c.ID, "backend": c.Backend})
-	// Log each leadership change; a receiver must always be drained, the
-	// poller blocks on it otherwise.
+	mgr := manager.NewManager(sc, opts)
+	if _, err := mgr.Start(); err != nil {
+		b.close()
+		return plugin.Transport{}, nil, nil, fmt.Errorf("start manager: %w", err)
+	}
+
+	// Log each leadership change. Only after Start: leader.Poller.Start
+	// does not poll when it already has a receiver. A receiver must always
+	// be drained, the poller blocks on it otherwise.
 	changes := b.leader.Receive()
 	go func() {
 		last := leader.Unknown
@@ -333,12 +354,6 @@ func (c *Config) Run(sc scope.Scope, name plugin.Name, _ *types.Any) (plugin.Tra
 			}
 		}
 	}()
-
-	mgr := manager.NewManager(sc, opts)
-	if _, err := mgr.Start(); err != nil {
-		b.close()
-		return plugin.Transport{}, nil, nil, fmt.Errorf("start manager: %w", err)
-	}
 
 	var muxServer rpc_server.Stoppable
 	if c.MuxListen != "" {
@@ -355,7 +370,7 @@ func (c *Config) Run(sc scope.Scope, name plugin.Name, _ *types.Any) (plugin.Tra
 			return plugin.Transport{}, nil, nil, err
 		}
 		muxServer, err = mux.NewServer(c.MuxListen, advertise, sc.Plugins,
-			mux.Options{Leadership: b.leader.Receive(), Registry: b.location})
+			mux.Options{Leadership: b.leader.Receive(), Registry: muxRegistry{b.location}})
 		if err != nil {
 			mgr.Stop()
 			b.close()
@@ -379,6 +394,28 @@ func (c *Config) Run(sc scope.Scope, name plugin.Name, _ *types.Any) (plugin.Tra
 		b.close()
 	}
 	return plugin.Transport{Name: name}, impls, onStop, nil
+}
+
+// errNoLocation is muxRegistry's answer while no leader location is known.
+var errNoLocation = errors.New("get leader location: none stored or etcd unreachable")
+
+// muxRegistry works around pkg/rpc/mux's location updater, which calls
+// f.String() on the location GetLocation returned even when that is nil
+// (etcd_leader.Store returns nil while etcd elects a new leader, or before
+// any leader stored one) and so crashes a non-leader manager right when the
+// leader dies. A nil location becomes an empty URL with an error, which the
+// updater ignores (it forwards only when err is nil).
+type muxRegistry struct{ leader.Store }
+
+func (r muxRegistry) GetLocation() (*url.URL, error) {
+	u, err := r.Store.GetLocation()
+	if u == nil {
+		if err == nil {
+			err = errNoLocation
+		}
+		return &url.URL{}, err
+	}
+	return u, err
 }
 
 // removeStalePID removes path when the process it names is gone.
