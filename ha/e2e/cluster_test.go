@@ -194,18 +194,23 @@ func isLeader(n *node) (bool, error) {
 	return cl.IsLeader()
 }
 
-// leaders is the live nodes whose manager says it leads.
-func (c *cluster) leaders() []*node {
+// leaders is the live nodes whose manager says it leads, and the last
+// error asking one.
+func (c *cluster) leaders() ([]*node, error) {
 	var out []*node
+	var last error
 	for _, n := range c.nodes {
 		if !n.alive {
 			continue
 		}
-		if ok, err := isLeader(n); err == nil && ok {
+		ok, err := isLeader(n)
+		if err != nil {
+			last = fmt.Errorf("%s: %w", n.name, err)
+		} else if ok {
 			out = append(out, n)
 		}
 	}
-	return out
+	return out, last
 }
 
 // waitLeader waits until exactly one live manager, not old, leads and
@@ -213,11 +218,12 @@ func (c *cluster) leaders() []*node {
 func (c *cluster) waitLeader(old *node) *node {
 	c.t.Helper()
 	var got []*node
+	var err error
 	if !harness.EventuallyEvery(waitTimeout, pollEvery, func() bool {
-		got = c.leaders()
+		got, err = c.leaders()
 		return len(got) == 1 && got[0] != old
 	}) {
-		c.t.Fatalf("no single new leader within %v: %d leading", waitTimeout, len(got))
+		c.t.Fatalf("no single new leader within %v: %d leading (last error: %v)", waitTimeout, len(got), err)
 	}
 	return got[0]
 }
