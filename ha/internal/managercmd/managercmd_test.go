@@ -123,7 +123,6 @@ func (l *locations) calls() int {
 	return l.seen
 }
 
-
 // TestMuxSurvivesUnknownLeaderLocation drives InfraKit's real mux location
 // updater through "the leader is at X" then "no leader known": without
 // muxRegistry the updater dereferences the nil location and the process
