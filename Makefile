@@ -73,6 +73,11 @@ staticcheck: $(STATICCHECK)
 demo: build $(BUILD)/infrakit-aliyun-demo
 	$(BUILD)/infrakit-aliyun-demo --bin-dir $(BUILD) --pause 1s
 
+# Highly available InfraKit, for real: 3 nodes (etcd member, manager, group
+# plugin, vanilla, this plugin each) over the emulator; the leader is killed.
+demo-ha: build
+	BIN=$(BUILD) ha/demo/demo-ha.sh
+
 # Scale numbers against the ECS emulator (5 ms per API call): ECS calls and
 # latency per describe, Provision latency, group 0->N convergence, plugin
 # peak RSS, for N = 10..10000. About a minute on 2 cores; not part of `make test`.
