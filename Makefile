@@ -29,11 +29,10 @@ FORCE:
 # Highly available InfraKit lives in nested modules, so etcd's client and its
 # old grpc stay out of the main module: ha/ (the manager and its e2e tests)
 # and ha/etcd/ (the real etcd server, go.etcd.io/etcd/server/v3's own main).
-HA_LDFLAGS := -X infrakit.aliyun/internal/daemon.Version=$(VERSION) -X infrakit.aliyun/internal/daemon.Revision=$(REVISION)
 ETCD_PKG   := go.etcd.io/etcd/server/v3
 
 $(BUILD)/infrakit-manager: FORCE
-	cd ha && $(GO) build -ldflags "$(HA_LDFLAGS)" -o $(CURDIR)/$@ ./cmd/infrakit-manager
+	cd ha && $(GO) build -o $(CURDIR)/$@ ./cmd/infrakit-manager
 
 $(BUILD)/etcd: FORCE
 	cd ha/etcd && $(GO) build -o $(CURDIR)/$@ $(ETCD_PKG)
@@ -51,9 +50,7 @@ unit-main:
 
 # The HA end-to-end tests run `make build`'s binaries (etcd included).
 unit-ha: build
-	cd ha && $(HA_TEST_ENV) $(GO) test -race -count=1 -timeout 15m ./...
-
-HA_TEST_ENV := INFRAKIT_E2E_BINARIES=$(CURDIR)/$(BUILD)
+	cd ha && INFRAKIT_E2E_BINARIES=$(CURDIR)/$(BUILD) $(GO) test -race -count=1 -timeout 15m ./...
 
 lint: fmt-check staticcheck
 

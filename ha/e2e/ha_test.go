@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/e2e/harness"
 )
 
 const (
@@ -221,4 +222,29 @@ func TestFailover(t *testing.T) {
 		}
 	}
 	t.Logf("spot: %s reclaimed, replaced once with its data disk, leader %s", victimView.InstanceId, c.waitLeader(nil).name)
+
+	// 5. the whole cluster dies (every etcd member, manager and group
+	// plugin SIGKILLed) and comes back: the specs come from etcd's data
+	// dirs, the members from their ECS tags; nothing is created or
+	// destroyed.
+	before := len(c.all())
+	killed := time.Now()
+	for _, n := range c.nodes {
+		c.killNode(n)
+	}
+	for _, n := range c.nodes {
+		n.etcd = n.env.Start(n.name+"/etcd", Etcd, n.etcdArgs)
+	}
+	for _, n := range c.nodes {
+		c.waitEtcd(n)
+		c.startControl(n)
+	}
+	l = c.waitLeader(nil)
+	t.Logf("FIGURES whole cluster: restarted, leader %s %v after the kill", l.name, time.Since(killed).Round(10*time.Millisecond))
+	c.checkSteady(map[string]int{"cattle": 10, "spot": 3})
+	if after := len(c.all()); after != before {
+		t.Fatalf("whole-cluster restart: %d instances ever created, was %d\n%s", after, before, dump(c.all()))
+	}
+	specs := c.cli(l, "group", "specs")
+	harness.MustContain(t, "infrakit group specs", specs, `"cattle"`, `"spot"`, "hello from infrakit v2")
 }
