@@ -271,15 +271,6 @@ func (c *cluster) all() []emulator.InstanceView {
 	return v
 }
 
-func (c *cluster) calls(action string) int {
-	c.t.Helper()
-	n, err := c.emu.Calls(c.ctx, action)
-	if err != nil {
-		c.t.Fatalf("emulator: %v", err)
-	}
-	return n
-}
-
 // wait polls cond until it holds or fails the test with detail().
 func (c *cluster) wait(what string, cond func() bool, detail func() string) {
 	c.t.Helper()
