@@ -39,6 +39,7 @@ import (
 	"github.com/docker/infrakit/pkg/rpc/mux"
 	rpc_server "github.com/docker/infrakit/pkg/rpc/server"
 	"github.com/docker/infrakit/pkg/run"
+	run_local "github.com/docker/infrakit/pkg/run/local"
 	"github.com/docker/infrakit/pkg/run/scope"
 	etcd_store "github.com/docker/infrakit/pkg/store/etcd/v3"
 	file_store "github.com/docker/infrakit/pkg/store/file"
@@ -278,13 +279,14 @@ func (c *Config) amILeader(client *etcd_util.Client) leader.CheckLeaderFunc {
 }
 
 func (c *Config) fileBackends() (*backends, error) {
-	home := discovery_local.Dir()
+	// the defaults of upstream's pkg/run/v0/manager file backend
+	home := run_local.InfrakitHome()
 	leaderFile, storeDir := c.LeaderFile, c.StoreDir
 	if leaderFile == "" {
-		leaderFile = filepath.Join(filepath.Dir(home), "leader")
+		leaderFile = filepath.Join(home, "leader")
 	}
 	if storeDir == "" {
-		storeDir = filepath.Join(filepath.Dir(home), "configs")
+		storeDir = filepath.Join(home, "configs")
 	}
 	if err := os.MkdirAll(storeDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create store dir %s: %w", storeDir, err)
