@@ -14,11 +14,11 @@ TOOLS               := $(CURDIR)/$(BUILD)/tools
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK         := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
 
-.PHONY: all build binaries test vet unit lint fmt-check staticcheck bench demo clean node-sdk
+.PHONY: all build binaries test vet unit unit-main unit-ha demo-ha lint fmt-check staticcheck bench demo clean node-sdk
 
 all: build
 
-build: $(addprefix $(BUILD)/,$(BINARIES))
+build: $(addprefix $(BUILD)/,$(BINARIES)) $(BUILD)/infrakit-manager $(BUILD)/etcd
 
 # The original aliyun plugin's README says `make binaries` and runs
 # build/infrakit-instance-aliyun, build/infrakit-group-default,
@@ -31,13 +31,31 @@ $(BUILD)/%: FORCE
 
 FORCE:
 
+# Highly available InfraKit lives in nested modules, so etcd's client and its
+# old grpc stay out of the main module: ha/ (the manager and its e2e tests)
+# and ha/etcd/ (the real etcd server, go.etcd.io/etcd/server/v3's own main).
+ETCD_PKG   := go.etcd.io/etcd/server/v3
+
+$(BUILD)/infrakit-manager: FORCE
+	cd ha && $(GO) build -o $(CURDIR)/$@ ./cmd/infrakit-manager
+
+$(BUILD)/etcd: FORCE
+	cd ha/etcd && $(GO) build -o $(CURDIR)/$@ $(ETCD_PKG)
+
 test: vet unit
 
 vet:
 	$(GO) vet ./...
+	cd ha && $(GO) vet ./...
 
-unit: node-sdk
+unit: unit-main unit-ha
+
+unit-main: node-sdk
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+# The HA end-to-end tests run `make build`'s binaries (etcd included).
+unit-ha: build
+	cd ha && INFRAKIT_E2E_BINARIES=$(CURDIR)/$(BUILD) $(GO) test -race -count=1 -timeout 15m ./...
 
 # The official Node SDK (@alicloud/ecs20140526, default settings) for the
 # emulator's conformance test, from npm at the versions of the committed
@@ -66,10 +84,16 @@ $(STATICCHECK):
 
 staticcheck: $(STATICCHECK)
 	$(STATICCHECK) ./...
+	cd ha && $(STATICCHECK) ./...
 
 # The tutorial, for real, on the ECS emulator: no Alibaba Cloud account needed.
 demo: build $(BUILD)/infrakit-aliyun-demo
 	$(BUILD)/infrakit-aliyun-demo --bin-dir $(BUILD) --pause 1s
+
+# Highly available InfraKit, for real: 3 nodes (etcd member, manager, group
+# plugin, vanilla, this plugin each) over the emulator; the leader is killed.
+demo-ha: build
+	BIN=$(BUILD) ha/demo/demo-ha.sh
 
 # Scale numbers against the ECS emulator (5 ms per API call): ECS calls and
 # latency per describe, Provision latency, group 0->N convergence, plugin

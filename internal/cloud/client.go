@@ -14,6 +14,7 @@ const DefaultUserAgent = "infrakit.aliyun/dev"
 type clientOptions struct {
 	userAgent string
 	transport http.RoundTripper
+	onRefresh func(source string, err error)
 }
 
 // ClientOption customises NewECSClient.
@@ -27,6 +28,15 @@ func WithUserAgent(ua string) ClientOption {
 // WithTransport replaces the HTTP transport (tests, proxies).
 func WithTransport(rt http.RoundTripper) ClientOption {
 	return func(o *clientOptions) { o.transport = rt }
+}
+
+// WithRefreshObserver has a ClientSource tell f of each attempt to refresh
+// temporary credentials: the kind of source (Config.RefreshKind) and the
+// error, nil on success. The daemon counts them (metrics.CredentialRefresh).
+// f is called with the source's lock held: it must not block nor call the
+// source. NewECSClient ignores it.
+func WithRefreshObserver(f func(source string, err error)) ClientOption {
+	return func(o *clientOptions) { o.onRefresh = f }
 }
 
 // NewECSClient builds the aliyungo ECS client for cfg. It never enables

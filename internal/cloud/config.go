@@ -35,6 +35,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"infrakit.aliyun/internal/redact"
 )
 
 // Environment variable names understood by the default provider chain.
@@ -116,10 +118,36 @@ type Config struct {
 	Expiration time.Time
 	// refresh fetches new temporary credentials; nil for static ones.
 	refresh func() (Credentials, error)
+	// refreshKind is the kind of refresh (RefreshAssumeRole, ...).
+	refreshKind string
 }
+
+// Kinds of refreshable credentials: few, fixed and free of names, so they
+// can label a metric (metrics.CredentialRefresh).
+const (
+	// RefreshAssumeRole: STS AssumeRole (RamRoleArn, ChainableRamRoleArn,
+	// ram_role_arn profiles).
+	RefreshAssumeRole = "assume_role"
+	// RefreshECSRAMRole: the ECS instance RAM role from the metadata service.
+	RefreshECSRAMRole = "ecs_ram_role"
+	// RefreshOther: refreshable credentials of no known kind.
+	RefreshOther = "other"
+)
 
 // Temporary reports whether the credentials expire and can be refreshed.
 func (c Config) Temporary() bool { return c.refresh != nil }
+
+// RefreshKind is how temporary credentials are refreshed (RefreshAssumeRole,
+// RefreshECSRAMRole, RefreshOther); "" for permanent ones.
+func (c Config) RefreshKind() string {
+	switch {
+	case c.refresh == nil:
+		return ""
+	case c.refreshKind == "":
+		return RefreshOther
+	}
+	return c.refreshKind
+}
 
 // Credentials is one complete set of credentials.
 type Credentials struct {
@@ -132,8 +160,10 @@ type Credentials struct {
 	// Source, when set, names the origin more precisely than the provider's
 	// Name (e.g. which profile and file); it is safe to log.
 	Source string
-	// refresh gets a new set; set by providers of temporary credentials.
-	refresh func() (Credentials, error)
+	// refresh gets a new set; set by providers of temporary credentials,
+	// with refreshKind.
+	refresh     func() (Credentials, error)
+	refreshKind string
 }
 
 // Provider is one place credentials and/or a region can come from.
@@ -357,7 +387,7 @@ func DefaultEndpoint(region string) string {
 // when set, replaces cfg.Source.
 func (cfg Config) withCredentials(c Credentials) Config {
 	cfg.AccessKeyID, cfg.AccessKeySecret, cfg.SecurityToken = c.AccessKeyID, c.AccessKeySecret, c.SecurityToken
-	cfg.Expiration, cfg.refresh = c.Expiration, c.refresh
+	cfg.Expiration, cfg.refresh, cfg.refreshKind = c.Expiration, c.refresh, c.refreshKind
 	if c.Source != "" {
 		cfg.Source = c.Source
 	}
@@ -382,29 +412,12 @@ func (cfg Config) credentialErrors() []error {
 func checkEndpoint(endpoint string) error {
 	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("--endpoint %q must be an http:// or https:// URL", RedactURL(endpoint))
+		return fmt.Errorf("--endpoint %q must be an http:// or https:// URL", redact.URL(endpoint))
 	}
 	if u.User != nil {
-		return fmt.Errorf("--endpoint %q must not contain user information", RedactURL(endpoint))
+		return fmt.Errorf("--endpoint %q must not contain user information", redact.URL(endpoint))
 	}
 	return nil
-}
-
-// RedactURL returns s with any user information and query string removed,
-// so it is safe to log. Unparseable input is replaced entirely.
-func RedactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "<unparseable URL>"
-	}
-	if u.User != nil {
-		u.User = url.User("REDACTED")
-	}
-	if u.RawQuery != "" {
-		u.RawQuery = "REDACTED"
-	}
-	u.Fragment = ""
-	return u.String()
 }
 
 // Secrets returns the values that must never be logged.
@@ -434,7 +447,7 @@ func (c Config) safe() safe {
 	if !c.Expiration.IsZero() {
 		exp = c.Expiration.UTC().Format(credentialTimeFormat)
 	}
-	return safe{AccessKeyID: MaskID(c.AccessKeyID), Region: c.Region, Endpoint: RedactURL(c.Endpoint),
+	return safe{AccessKeyID: MaskID(c.AccessKeyID), Region: c.Region, Endpoint: redact.URL(c.Endpoint),
 		Source: c.Source, RegionSource: c.RegionSource, HasSecurityToken: c.SecurityToken != "", Expiration: exp}
 }
 

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"infrakit.aliyun/internal/redact"
 )
 
 // metadataClient reads the ECS instance metadata service. It asks for an
@@ -38,7 +40,7 @@ func (m *metadataClient) token() (string, error) {
 	req.Header.Set("X-aliyun-ecs-metadata-token-ttl-seconds", "21600")
 	resp, err := m.http.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("%w at %s", errUnreachable, RedactURL(m.base))
+		return "", fmt.Errorf("%w at %s", errUnreachable, redact.URL(m.base))
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
@@ -64,12 +66,12 @@ func (m *metadataClient) get(path string) (string, error) {
 	}
 	resp, err := m.http.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("%w at %s", errUnreachable, RedactURL(m.base))
+		return "", fmt.Errorf("%w at %s", errUnreachable, redact.URL(m.base))
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 	if err != nil {
-		return "", fmt.Errorf("%w at %s: %v", errUnreachable, RedactURL(m.base), err)
+		return "", fmt.Errorf("%w at %s: %v", errUnreachable, redact.URL(m.base), err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return "", httpStatusError{resp.StatusCode}
@@ -131,24 +133,25 @@ func (m *metadataClient) ramRoleCredentials(role string) (Credentials, bool, err
 		if err != nil {
 			return c, err
 		}
-		c.Source = "ECS RAM role " + role + " (metadata " + RedactURL(strings.TrimSuffix(m.base, metadataPathPrefix)) + ")"
+		c.Source = "ECS RAM role " + role + " (metadata " + redact.URL(strings.TrimSuffix(m.base, metadataPathPrefix)) + ")"
 		return c, nil
 	}
 	c, err := fetch()
 	if err != nil {
 		return Credentials{}, false, err
 	}
-	c.refresh = withRefresh(fetch)
+	c.refresh, c.refreshKind = withRefresh(RefreshECSRAMRole, fetch), RefreshECSRAMRole
 	return c, true, nil
 }
 
-// withRefresh makes every set fetch returns carry fetch as its refresh.
-func withRefresh(fetch func() (Credentials, error)) func() (Credentials, error) {
+// withRefresh makes every set fetch returns carry fetch as its refresh,
+// of the given kind.
+func withRefresh(kind string, fetch func() (Credentials, error)) func() (Credentials, error) {
 	var self func() (Credentials, error)
 	self = func() (Credentials, error) {
 		c, err := fetch()
 		if err == nil {
-			c.refresh = self
+			c.refresh, c.refreshKind = self, kind
 		}
 		return c, err
 	}

@@ -29,9 +29,10 @@ const (
 // after RefreshRetry; only once the credentials have expired does Client
 // return an error.
 type ClientSource struct {
-	opts []ClientOption
-	now  func() time.Time
-	log  *logrus.Logger
+	opts      []ClientOption
+	now       func() time.Time
+	log       *logrus.Logger
+	onRefresh func(source string, err error) // WithRefreshObserver; nil: none
 
 	mu        sync.Mutex
 	cfg       Config
@@ -52,6 +53,11 @@ func NewClientSource(cfg Config, now func() time.Time, log *logrus.Logger, opts 
 		return nil, err
 	}
 	s := &ClientSource{opts: opts, now: now, log: log, cfg: cfg, client: c}
+	var o clientOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	s.onRefresh = o.onRefresh
 	s.refreshAt = refreshTime(now(), cfg.Expiration)
 	return s, nil
 }
@@ -107,6 +113,7 @@ func (s *ClientSource) Client() (*ecs.Client, error) {
 	if now.Before(s.refreshAt) || (!expired && now.Before(s.nextTry)) {
 		return s.client, nil
 	}
+	kind := s.cfg.RefreshKind()
 	c, err := s.cfg.refresh()
 	if err == nil && !c.Expiration.After(s.cfg.Expiration) {
 		err = fmt.Errorf("the source returned credentials expiring at %s, no later than the current ones",
@@ -126,6 +133,7 @@ func (s *ClientSource) Client() (*ecs.Client, error) {
 			s.refreshAt = refreshTime(now, next.Expiration)
 			s.nextTry = time.Time{}
 			s.refreshes++
+			s.observe(kind, nil)
 			if s.log != nil {
 				s.log.WithFields(logrus.Fields{
 					"credential_source": next.Source, "access_key_id": MaskID(next.AccessKeyID),
@@ -135,6 +143,7 @@ func (s *ClientSource) Client() (*ecs.Client, error) {
 			return client, nil
 		}
 	}
+	s.observe(kind, err)
 	if expired {
 		return nil, fmt.Errorf("credentials from %s expired at %s and could not be refreshed: %w",
 			s.cfg.Source, s.cfg.Expiration.UTC().Format(credentialTimeFormat), err)
@@ -147,4 +156,10 @@ func (s *ClientSource) Client() (*ecs.Client, error) {
 		}).Warn("Could not refresh temporary credentials; the current ones are still valid")
 	}
 	return s.client, nil
+}
+
+func (s *ClientSource) observe(kind string, err error) {
+	if s.onRefresh != nil {
+		s.onRefresh(kind, err)
+	}
 }

@@ -3,6 +3,7 @@ package cloud
 import (
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,7 +53,9 @@ func TestClientSourceRotatesRAMRoleWithoutFailedCalls(t *testing.T) {
 	if !cfg.Temporary() {
 		t.Fatal("RAM role credentials not temporary")
 	}
-	src, err := NewClientSource(cfg, f.clock.Now, nil)
+	equal(t, RefreshECSRAMRole, cfg.RefreshKind())
+	var refreshes refreshLog
+	src, err := NewClientSource(cfg, f.clock.Now, nil, refreshes.option())
 	noErr(t, err)
 	equal(t, 48*time.Minute, src.RefreshAt().Sub(f.clock.Now()))
 
@@ -97,6 +100,7 @@ func TestClientSourceRotatesRAMRoleWithoutFailedCalls(t *testing.T) {
 	if got := f.md.CredentialFetches(); got != src.Refreshes()+1 {
 		t.Errorf("metadata fetched %d times for %d refreshes", got, src.Refreshes())
 	}
+	equal(t, map[string]int{"ecs_ram_role ok": src.Refreshes()}, refreshes.counts(), "observed refreshes")
 }
 
 func TestClientSourceRefreshesRamRoleArnProfile(t *testing.T) {
@@ -104,7 +108,9 @@ func TestClientSourceRefreshesRamRoleArnProfile(t *testing.T) {
 	writeFile(t, f.home+"/.aliyun/config.json", cliConfigJSON)
 	cfg, err := f.resolve(Flags{Profile: "role"})
 	noErr(t, err)
-	src, err := NewClientSource(cfg, f.clock.Now, nil)
+	equal(t, RefreshAssumeRole, cfg.RefreshKind())
+	var refreshes refreshLog
+	src, err := NewClientSource(cfg, f.clock.Now, nil, refreshes.option())
 	noErr(t, err)
 	c1, _ := src.Client()
 	f.clock.Add(11 * time.Minute) // 900 s credentials: refreshed 5 min before expiry
@@ -113,6 +119,7 @@ func TestClientSourceRefreshesRamRoleArnProfile(t *testing.T) {
 	if c2 == c1 || src.Refreshes() != 1 {
 		t.Fatalf("no AssumeRole refresh (refreshes %d)", src.Refreshes())
 	}
+	equal(t, map[string]int{"assume_role ok": 1}, refreshes.counts(), "observed refreshes")
 	describeOK(t, c2, "after AssumeRole refresh")
 	f.clock.Add(5 * time.Minute)
 	if _, err := c1.DescribeRegions(); err == nil {
@@ -144,7 +151,8 @@ func TestClientSourceRefreshFailures(t *testing.T) {
 			refresh: cfg.refresh}, nil
 	}
 	cfg = scripted(t, f, refresh)
-	src, err := NewClientSource(cfg, f.clock.Now, nil)
+	var refreshes refreshLog
+	src, err := NewClientSource(cfg, f.clock.Now, nil, refreshes.option())
 	noErr(t, err)
 	c1, _ := src.Client()
 
@@ -174,6 +182,9 @@ func TestClientSourceRefreshFailures(t *testing.T) {
 	c, err = src.Client()
 	noErr(t, err)
 	describeOK(t, c, "after recovery")
+	// Every attempt is observed, failed ones as errors; the scripted
+	// source is of no known kind.
+	equal(t, map[string]int{"other error": 3, "other ok": 1}, refreshes.counts(), "observed refreshes")
 }
 
 func TestClientSourceRejectsNonRenewingRefresh(t *testing.T) {
@@ -204,7 +215,9 @@ func TestClientSourceStaticNeverRefreshes(t *testing.T) {
 	f := newFixture(t, false)
 	cfg, err := f.resolve(Flags{AccessKeyID: "AKIDflags0001", AccessKeySecret: "flag-secret", Region: "cn-hangzhou"})
 	noErr(t, err)
-	src, err := NewClientSource(cfg, f.clock.Now, nil)
+	equal(t, "", cfg.RefreshKind())
+	var refreshes refreshLog
+	src, err := NewClientSource(cfg, f.clock.Now, nil, refreshes.option())
 	noErr(t, err)
 	c1, _ := src.Client()
 	f.clock.Add(1000 * time.Hour)
@@ -214,6 +227,38 @@ func TestClientSourceStaticNeverRefreshes(t *testing.T) {
 		t.Error("static credentials treated as temporary")
 	}
 	describeOK(t, c2, "static")
+	equal(t, map[string]int{}, refreshes.counts(), "observed refreshes")
+}
+
+// refreshLog records what WithRefreshObserver is told.
+type refreshLog struct {
+	mu  sync.Mutex
+	got map[string]int // "kind ok" or "kind error" -> count
+}
+
+func (r *refreshLog) option() ClientOption {
+	return WithRefreshObserver(func(source string, err error) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.got == nil {
+			r.got = map[string]int{}
+		}
+		outcome := "ok"
+		if err != nil {
+			outcome = "error"
+		}
+		r.got[source+" "+outcome]++
+	})
+}
+
+func (r *refreshLog) counts() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range r.got {
+		out[k] = v
+	}
+	return out
 }
 
 func itoa(n int) string {

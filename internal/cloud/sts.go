@@ -9,6 +9,8 @@ import (
 
 	"github.com/denverdino/aliyungo/common"
 	"github.com/denverdino/aliyungo/sts"
+
+	"infrakit.aliyun/internal/redact"
 )
 
 // assumeRole describes one AssumeRole: the caller's credentials, the role
@@ -26,7 +28,7 @@ type assumeRole struct {
 // credentials calls AssumeRole and returns temporary credentials whose
 // refresh calls it again (with fresh source credentials).
 func (a assumeRole) credentials() (Credentials, error) {
-	return withRefresh(a.call)()
+	return withRefresh(RefreshAssumeRole, a.call)()
 }
 
 func (a assumeRole) call() (Credentials, error) {
@@ -45,7 +47,7 @@ func (a assumeRole) call() (Credentials, error) {
 	}
 	resp, err := c.AssumeRole(sts.AssumeRoleRequest{RoleArn: a.roleARN, RoleSessionName: a.sessionName, DurationSeconds: secs})
 	if err != nil {
-		return Credentials{}, fmt.Errorf("STS AssumeRole %s at %s: %s", a.roleARN, RedactURL(a.endpoint), describeSTSError(err))
+		return Credentials{}, fmt.Errorf("STS AssumeRole %s at %s: %s", a.roleARN, redact.URL(a.endpoint), describeSTSError(err))
 	}
 	r := resp.Credentials
 	if r.AccessKeyId == "" || r.AccessKeySecret == "" || r.SecurityToken == "" {
@@ -70,7 +72,7 @@ func describeSTSError(err error) string {
 	// Transport errors from net/http quote the full URL with the signed query.
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return ue.Op + " " + RedactURL(ue.URL) + ": " + ue.Err.Error()
+		return ue.Op + " " + redact.URL(ue.URL) + ": " + ue.Err.Error()
 	}
 	return "request failed"
 }

@@ -26,6 +26,9 @@ import (
 	"github.com/docker/infrakit/pkg/types"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/cloudmonitor"
+	"infrakit.aliyun/internal/httplimit"
+	"infrakit.aliyun/internal/rpcserver"
 )
 
 // Issue #15, attacked from the daemon side: slow clients and many
@@ -68,12 +71,12 @@ func request(t *testing.T, network, addr, body string) string {
 	return answer(t, c)
 }
 
-func servedWithLimits(t *testing.T, limits Limits, log *logrus.Logger) (dir, socket string) {
+func servedWithLimits(t *testing.T, limits httplimit.Limits, log *logrus.Logger) (dir, socket string) {
 	t.Helper()
 	dir = shortTempDir(t)
 	ready := make(chan string, 1)
 	socket, _ = startInBackground(t, "Serve", ready, func() string { return "" }, func(ctx context.Context) error {
-		return Serve(ctx, ServeOptions{Name: "instance-test", Dir: dir, Logger: log, Limits: limits, Ready: func(s string) { ready <- s }}, newFakePlugin())
+		return rpcserver.Serve(ctx, rpcserver.Options{Name: "instance-test", Dir: dir, Logger: log, Limits: limits, Ready: func(s string) { ready <- s }}, newFakePlugin())
 	})
 	return dir, socket
 }
@@ -82,7 +85,7 @@ const validateBody = `{"jsonrpc":"2.0","method":"Instance.Validate","params":{"T
 
 func TestAdversarialSlowClientsCannotStarveTheSPISocket(t *testing.T) {
 	log, _ := testLogger(t, 4)
-	_, socket := servedWithLimits(t, Limits{ReadHeaderTimeout: time.Second, ReadTimeout: time.Second, IdleTimeout: time.Second,
+	_, socket := servedWithLimits(t, httplimit.Limits{ReadHeaderTimeout: time.Second, ReadTimeout: time.Second, IdleTimeout: time.Second,
 		MaxConns: 2, QueueWait: 20 * time.Millisecond}, log)
 
 	// Two half-sent bodies hold both slots...
@@ -115,7 +118,7 @@ func TestAdversarialSlowClientsCannotStarveTheSPISocket(t *testing.T) {
 func TestAdversarialHugeAndBatchBodies(t *testing.T) {
 	log, _ := testLogger(t, 4)
 	_, socket, _ := served(t, newFakePlugin(), log)
-	huge := `{"jsonrpc":"2.0","method":"Instance.Validate","params":{"Type":"","Properties":"` + strings.Repeat("x", maxRequestBytes) + `"},"id":1}`
+	huge := `{"jsonrpc":"2.0","method":"Instance.Validate","params":{"Type":"","Properties":"` + strings.Repeat("x", rpcserver.MaxRequestBytes) + `"},"id":1}`
 	cases := map[string]string{
 		"over the limit": huge,
 		"batch":          `[` + validateBody + `,` + validateBody + `]`,
@@ -145,12 +148,18 @@ func TestAdversarialHugeAndBatchBodies(t *testing.T) {
 	}
 }
 
+// checkingMarker takes every push, as the plugin does for a known spot
+// instance.
+type checkingMarker struct{}
+
+func (checkingMarker) MarkInterrupting(string, string) (string, error) { return "checking", nil }
+
 func TestAdversarialSlowClientsOnTheEventsListener(t *testing.T) {
 	log, _ := testLogger(t, 4)
-	l, err := ListenEvents("127.0.0.1:0", false)
+	l, err := cloudmonitor.Listen("127.0.0.1:0", false)
 	noErr(t, err)
-	m := &fakeMarker{}
-	stop := serveEvents(l, NewEventsHandler(m, log), Limits{ReadHeaderTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond,
+	m := checkingMarker{}
+	stop := cloudmonitor.Serve(l, cloudmonitor.NewHandler(m, log), httplimit.Limits{ReadHeaderTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond,
 		IdleTimeout: 300 * time.Millisecond, MaxConns: 3}, log)
 	defer stop()
 	addr := l.Addr().String()
@@ -180,7 +189,7 @@ func TestAdversarialSlowClientsOnTheEventsListener(t *testing.T) {
 	for _, c := range slow {
 		contains(t, answer(t, c), "read event body")
 	}
-	event := `{"product":"ECS","name":"` + InterruptionEventName + `","content":{"instanceId":"i-1","action":"delete"}}`
+	event := `{"product":"ECS","name":"` + cloudmonitor.InterruptionEventName + `","content":{"instanceId":"i-1","action":"delete"}}`
 	contains(t, request(t, "tcp", addr, event), "202 Accepted")
 }
 
@@ -190,7 +199,7 @@ func TestAdversarialPlantedSymlinksAreNotFollowed(t *testing.T) {
 	noErr(t, os.MkdirAll(dir, 0o700))
 	victim := filepath.Join(base, "victim")
 	noErr(t, os.WriteFile(victim, []byte("precious"), 0o600))
-	noErr(t, os.Symlink(victim, PidPath(dir, "instance-test")))
+	noErr(t, os.Symlink(victim, rpcserver.PidPath(dir, "instance-test")))
 	noErr(t, os.Chmod(dir, 0o777)) // others can write: warned about
 	log, buf := testLogger(t, 4)
 	_, _, stop := servedIn(t, dir, newFakePlugin(), log)
@@ -198,16 +207,16 @@ func TestAdversarialPlantedSymlinksAreNotFollowed(t *testing.T) {
 	b, err := os.ReadFile(victim)
 	noErr(t, err)
 	equal(t, "precious", string(b), "the symlink's target")
-	fi, err := os.Lstat(PidPath(dir, "instance-test"))
+	fi, err := os.Lstat(rpcserver.PidPath(dir, "instance-test"))
 	noErr(t, err)
 	equal(t, true, fi.Mode().IsRegular(), "the pid file replaced the symlink")
-	b, err = os.ReadFile(PidPath(dir, "instance-test"))
+	b, err = os.ReadFile(rpcserver.PidPath(dir, "instance-test"))
 	noErr(t, err)
 	equal(t, strconv.Itoa(os.Getpid()), string(b))
 	contains(t, buf.String(), "The plugin directory is writable by other users")
 	contains(t, buf.String(), "mode=0777")
 	noErr(t, stop())
-	_, err = os.Lstat(PidPath(dir, "instance-test"))
+	_, err = os.Lstat(rpcserver.PidPath(dir, "instance-test"))
 	equal(t, true, os.IsNotExist(err), "pid file removed at exit")
 
 	// A private dir is not warned about.
@@ -219,11 +228,11 @@ func TestAdversarialPlantedSymlinksAreNotFollowed(t *testing.T) {
 
 func TestAdversarialSocketPathLengths(t *testing.T) {
 	base := shortTempDir(t)
-	for _, n := range []int{102, 104, 105, maxSocketPath} {
+	for _, n := range []int{102, 104, 105, rpcserver.MaxSocketPath} {
 		t.Run(strconv.Itoa(n), func(t *testing.T) {
 			pad := n - len(base) - len("/") - len("/instance-test")
 			dir := filepath.Join(base, strings.Repeat("d", pad))
-			equal(t, n, len(SocketPath(dir, "instance-test")))
+			equal(t, n, len(rpcserver.SocketPath(dir, "instance-test")))
 			log, _ := testLogger(t, 4)
 			_, socket, stop := servedIn(t, dir, newFakePlugin(), log)
 			status, _ := rawRPC(t, socket, validateBody)
@@ -231,22 +240,10 @@ func TestAdversarialSocketPathLengths(t *testing.T) {
 			noErr(t, stop())
 		})
 	}
-	long := filepath.Join(base, strings.Repeat("d", maxSocketPath))
-	err := CheckNotRunning(long, "instance-test")
+	long := filepath.Join(base, strings.Repeat("d", rpcserver.MaxSocketPath))
+	err := rpcserver.CheckNotRunning(long, "instance-test")
 	contains(t, fmt.Sprint(err), "bytes, over the 107 bytes a unix socket path can have; choose a shorter INFRAKIT_PLUGINS_DIR or --name")
 	notContains(t, fmt.Sprint(err), "invalid argument")
-}
-
-func TestAdversarialRedactionKeepsValidationMessages(t *testing.T) {
-	for _, msg := range []string{
-		"RunInstances.Password: 5 characters, must be 8 to 30",
-		"RunInstances.Password: must contain three of: upper case, lower case, digits, special characters",
-		"RunInstances.Password: want a string",
-	} {
-		equal(t, msg, redactText(msg, nil))
-	}
-	equal(t, "password=REDACTED&x=1", redactText("password=hunter22&x=1", nil))
-	equal(t, `{"Password":"REDACTED"}`, redactText(`{"Password":"Sup3r-Secret!"}`, nil))
 }
 
 func TestAdversarialInfraKitLogsHonourFormatAndRedaction(t *testing.T) {
@@ -278,47 +275,6 @@ func TestAdversarialNamespaceTagsCountCharacters(t *testing.T) {
 	equal(t, e, tags[e])
 	_, err = ParseNamespaceTags("k=" + e + "é")
 	contains(t, fmt.Sprint(err), "value is 129 characters, at most 128")
-}
-
-// The read timeout must not end an event subscription (a long answer):
-// net/http clears the read deadline once the request is read, so a handler
-// that runs past it keeps its context.
-func TestAdversarialReadTimeoutSparesStreams(t *testing.T) {
-	release := make(chan struct{})
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-			fmt.Fprint(w, "cancelled")
-		case <-release:
-			fmt.Fprint(w, "alive")
-		}
-	})
-	log, _ := testLogger(t, 4)
-	limits := Limits{ReadHeaderTimeout: 100 * time.Millisecond, ReadTimeout: 100 * time.Millisecond, MaxConns: 2}.withDefaults(DefaultSPILimits())
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	noErr(t, err)
-	srv := limits.server(h, log)
-	go srv.Serve(limits.listener(l, "test"))
-	defer srv.Close()
-	got := make(chan string, 1)
-	go func() {
-		resp, err := http.Get("http://" + l.Addr().String() + "/events/x")
-		if err != nil {
-			got <- err.Error()
-			return
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		got <- string(b)
-	}()
-	var answer string
-	select {
-	case answer = <-got: // ended early
-	case <-time.After(300 * time.Millisecond): // well past the 100 ms read timeout
-		close(release)
-		answer = <-got
-	}
-	equal(t, "alive", answer)
 }
 
 // Through the real daemon and InfraKit's RPC client, against the emulator:

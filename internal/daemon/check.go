@@ -12,18 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"infrakit.aliyun/internal/cloud"
+	"infrakit.aliyun/internal/redact"
 )
-
-// cloudEnv is what credential resolution may consult besides the flags.
-func (o *options) cloudEnv(d Deps) cloud.Env {
-	return cloud.Env{Lookup: d.LookupEnv, MetadataEndpoint: o.metadataEndpoint}
-}
-
-// clientOptions are what every ECS client the command builds gets: the
-// User-Agent, then Deps.ClientOptions.
-func (d Deps) clientOptions() []cloud.ClientOption {
-	return append([]cloud.ClientOption{cloud.WithUserAgent(UserAgent())}, d.ClientOptions...)
-}
 
 // errCheckFailed is returned (after the report is printed) when the check
 // did not pass; the command exits 1.
@@ -47,7 +37,7 @@ var checkHints = map[string]string{
 	"Throttling.User":                            "ECS is rate limiting this account; try again shortly (the daemon retries with backoff)",
 }
 
-func newCheckCommand(o *options, d Deps) *cobra.Command {
+func newCheckCommand(o *Options) *cobra.Command {
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "check",
@@ -60,17 +50,17 @@ Exits 0 if the call succeeds, 1 otherwise.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runCheck(cmd.OutOrStdout(), o, d, timeout)
+			return runCheck(cmd.OutOrStdout(), o, timeout)
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", 20*time.Second, "give up on the ECS call after this long")
 	return cmd
 }
 
-func runCheck(w io.Writer, o *options, d Deps, timeout time.Duration) error {
-	cfg, err := cloud.ResolveEnv(o.cloud, o.cloudEnv(d))
+func runCheck(w io.Writer, o *Options, timeout time.Duration) error {
+	cfg, err := cloud.ResolveEnv(o.Cloud, o.cloudEnv())
 	if err != nil {
-		msg := redactText(err.Error(), candidateSecrets(o.cloud, d.LookupEnv))
+		msg := redact.Text(err.Error(), o.candidateSecrets()...)
 		fmt.Fprintf(w, "configuration: FAILED\n  %s\n", strings.ReplaceAll(msg, "\n", "\n  "))
 		return errCheckFailed
 	}
@@ -88,9 +78,9 @@ func runCheck(w io.Writer, o *options, d Deps, timeout time.Duration) error {
 	fmt.Fprintf(w, "access key id:  %s\n", cloud.MaskID(cfg.AccessKeyID))
 	fmt.Fprintf(w, "security token: %s\n", token)
 	fmt.Fprintf(w, "region:         %s (%s)\n", cfg.Region, cfg.RegionSource)
-	fmt.Fprintf(w, "endpoint:       %s (%s)\n", cloud.RedactURL(cfg.Endpoint), cfg.EndpointSource)
+	fmt.Fprintf(w, "endpoint:       %s (%s)\n", redact.URL(cfg.Endpoint), cfg.EndpointSource)
 
-	client, err := cloud.NewECSClient(cfg, d.clientOptions()...)
+	client, err := cloud.NewECSClient(cfg, o.clientOptions()...)
 	if err != nil {
 		fmt.Fprintf(w, "DescribeInstances: FAILED: %v\n", err)
 		return errCheckFailed
@@ -110,7 +100,7 @@ func runCheck(w io.Writer, o *options, d Deps, timeout time.Duration) error {
 		err = fmt.Errorf("no answer after %v", timeout)
 	}
 	if err != nil {
-		fmt.Fprintf(w, "DescribeInstances: FAILED: %s\n", describeCallError(err, append(cfg.Secrets(), candidateSecrets(o.cloud, d.LookupEnv)...)))
+		fmt.Fprintf(w, "DescribeInstances: FAILED: %s\n", describeCallError(err, append(cfg.Secrets(), o.candidateSecrets()...)))
 		var ce *common.Error
 		if errors.As(err, &ce) {
 			if h, ok := checkHints[ce.Code]; ok {
@@ -127,12 +117,12 @@ func runCheck(w io.Writer, o *options, d Deps, timeout time.Duration) error {
 }
 
 // describeCallError renders an aliyungo error as code, status and request
-// id, and the message without anything secret (redactText drops the string
+// id, and the message without anything secret (redact.Text drops the string
 // to sign a SignatureDoesNotMatch message quotes, and signed URLs' queries).
 func describeCallError(err error, secrets []string) string {
 	var ce *common.Error
 	if errors.As(err, &ce) && ce.Code != "" {
-		return fmt.Sprintf("%s (HTTP %d, RequestId %s): %s", ce.Code, ce.StatusCode, ce.RequestId, redactText(ce.Message, secrets))
+		return fmt.Sprintf("%s (HTTP %d, RequestId %s): %s", ce.Code, ce.StatusCode, ce.RequestId, redact.Text(ce.Message, secrets...))
 	}
-	return redactText(err.Error(), secrets)
+	return redact.Text(err.Error(), secrets...)
 }

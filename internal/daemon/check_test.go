@@ -11,6 +11,7 @@ import (
 	"github.com/docker/infrakit/pkg/spi/instance"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/rpcserver"
 	"infrakit.aliyun/internal/testutil"
 )
 
@@ -106,7 +107,7 @@ func TestDaemonPassesClientSourceForTemporaryCredentials(t *testing.T) {
 			"ALIBABA_CLOUD_ACCESS_KEY_SECRET": emulator.DefaultAccessKeySecret, "ALIBABA_CLOUD_REGION_ID": "cn-hangzhou"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.env[EnvInfrakitHome] = filepath.Join(shortTempDir(t), "home")
+			tc.env[rpcserver.EnvInfrakitHome] = filepath.Join(shortTempDir(t), "home")
 			var params PluginParams
 			_, stop := runRoot(t, []string{"--endpoint", emu.URL()}, tc.env,
 				Deps{NewPlugin: func(pp PluginParams) (instance.Plugin, error) { params = pp; return newFakePlugin(), nil }}, &testutil.SyncBuffer{})

@@ -20,103 +20,32 @@ package daemon
 // null Provision ID).
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
-	"fmt"
-	"net"
-	"net/http"
 	"sort"
 	"strings"
 	"testing"
-	"time"
-
-	json2 "github.com/gorilla/rpc/v2/json2"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/rpcserver/rpctest"
 	"infrakit.aliyun/internal/testutil"
 )
 
-// replay sends body to the socket as the old Go clients did (HTTP/1.1,
-// Host a for v0.4.1 and h for v0.5) and returns the raw response body.
-func replay(t *testing.T, socket, host, body string) []byte {
-	t.Helper()
-	conn, err := net.Dial("unix", socket)
-	noErr(t, err)
-	defer conn.Close()
-	noErr(t, conn.SetDeadline(time.Now().Add(20*time.Second)))
-	req := "POST / HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: Go-http-client/1.1\r\n" +
-		fmt.Sprintf("Content-Length: %d\r\n", len(body)) +
-		"Content-Type: application/json\r\nAccept-Encoding: gzip\r\n\r\n" + body
-	_, err = conn.Write([]byte(req))
-	noErr(t, err)
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	noErr(t, err)
-	defer resp.Body.Close()
-	var b bytes.Buffer
-	_, err = b.ReadFrom(resp.Body)
-	noErr(t, err)
-	// Neither client checks the status, but a JSON-RPC answer is a 200.
-	equal(t, 200, resp.StatusCode, b.String())
-	return b.Bytes()
-}
-
-// read decodes a reply the way both releases do (gorilla json2 client):
-// a non-null error is the error, a null or missing result fails.
-func read(body []byte, into interface{}) error {
-	return json2.DecodeClientResponse(bytes.NewReader(body), into)
-}
-
-// The reply shapes of v0.4.1 and v0.5 (pkg/rpc/instance/types.go, and
-// pkg/rpc/handshake.go, in both tags).
+// The legacy clients' reply shapes and handshake rule (shared with
+// rpcserver's tests).
 type (
-	oldSpec       struct{ Name, Version string }
-	oldImplements struct{ APIs []oldSpec }
-	oldTypes      struct{ Types map[string][]string }
-	oldOK         struct {
-		Type string
-		OK   bool
-	}
-	oldProvisioned struct {
-		Type string
-		ID   *string
-	}
-	oldDescription struct {
-		ID         string
-		LogicalID  *string
-		Tags       map[string]string
-		Properties *json.RawMessage // read by v0.5 only
-	}
-	oldDescribed struct {
-		Type         string
-		Descriptions []oldDescription
-	}
+	oldSpec        = rpctest.OldSpec
+	oldImplements  = rpctest.OldImplements
+	oldTypes       = rpctest.OldTypes
+	oldOK          = rpctest.OldOK
+	oldProvisioned = rpctest.OldProvisioned
+	oldDescription = rpctest.OldDescription
+	oldDescribed   = rpctest.OldDescribed
 )
 
-// oldHandshake is the client check of v0.3.0-v0.5 (Handshake.Implements)
-// and, with method Plugin.Implements, of v0.1.0/v0.2.0: walk APIs; an
-// Instance entry with exactly the required version passes.
-func oldHandshake(apis []oldSpec, required string) error {
-	err := fmt.Errorf("Plugin does not support interface {Instance %s}", required)
-	for _, a := range apis {
-		if a.Name != "Instance" {
-			continue
-		}
-		if a.Version == required {
-			return nil
-		}
-		err = fmt.Errorf("Plugin supports Instance interface version %s, client requires %s", a.Version, required)
-	}
-	return err
-}
-
-// The rule above, checked against what the real v0.4.1 did (reference).
-func TestOldHandshakeRuleMatchesTheCapture(t *testing.T) {
-	noErr(t, oldHandshake([]oldSpec{{"Instance", "0.6.1"}, {"Event", "0.1.0"}, {"Instance", "0.3.0"}}, "0.3.0"))
-	equal(t, "Plugin supports Instance interface version 0.5.0, client requires 0.3.0",
-		oldHandshake([]oldSpec{{"Instance", "0.5.0"}}, "0.3.0").Error())
-	equal(t, "Plugin does not support interface {Instance 0.3.0}", oldHandshake(nil, "0.3.0").Error())
-}
+var (
+	oldHandshake = rpctest.OldHandshake
+	read         = rpctest.ReadOld
+	replay       = rpctest.Replay
+)
 
 // release is what differs between the two replayed releases.
 type release struct {
@@ -174,7 +103,7 @@ func TestReplayLegacyClients(t *testing.T) {
 			noErr(t, call(`{"jsonrpc":"2.0","method":"Handshake.Implements","params":{},"id":8037416625642618525}`, &impl))
 			noErr(t, oldHandshake(impl.APIs, rel.requires))
 			// What master clients see (Hello) is listed too, after the old versions.
-			equal(t, []oldSpec{{"Instance", "0.3.0"}, {"Instance", "0.5.0"}, {"Event", "0.1.1"}, {"Instance", "0.6.1"}, {"Metadata", "0.1.1"}}, impl.APIs)
+			equal(t, []oldSpec{{Name: "Instance", Version: "0.3.0"}, {Name: "Instance", Version: "0.5.0"}, {Name: "Event", Version: "0.1.1"}, {Name: "Instance", Version: "0.6.1"}, {Name: "Metadata", Version: "0.1.1"}}, impl.APIs)
 			var hello struct {
 				Objects map[string][]struct{ Name, ProxyFor string }
 			}

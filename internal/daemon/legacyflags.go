@@ -30,22 +30,22 @@ import (
 
 // mergeLegacyFlags folds --session-token into --security-token. Both given
 // with different values is an error rather than a silent pick.
-func (o *options) mergeLegacyFlags(cmd *cobra.Command) error {
+func (o *Options) mergeLegacyFlags(cmd *cobra.Command) error {
 	st := cmd.Flags().Lookup("session-token")
 	if st == nil || !st.Changed {
 		return nil
 	}
-	if sec := cmd.Flags().Lookup("security-token"); sec != nil && sec.Changed && o.cloud.SecurityToken != o.sessionToken {
+	if sec := cmd.Flags().Lookup("security-token"); sec != nil && sec.Changed && o.Cloud.SecurityToken != o.SessionToken {
 		return fmt.Errorf("--session-token and --security-token: the same setting given twice with different values; give one")
 	}
-	o.cloud.SecurityToken = o.sessionToken
+	o.Cloud.SecurityToken = o.SessionToken
 	return nil
 }
 
 // logLegacyFlags logs, once at start-up, the original plugin's flags that no
-// longer change anything.
-func (o *options) logLegacyFlags(cmd *cobra.Command, log *logrus.Logger) {
-	if f := cmd.Flags().Lookup("private-ip"); f != nil && f.Changed && !o.privateIP {
+// longer change anything. --private-ip defaults to true: false was given.
+func (o *Options) logLegacyFlags(log *logrus.Logger) {
+	if !o.PrivateIP {
 		log.WithField("flag", "--private-ip=false").Warn("Ignored: instances are created in a VPC and get a public IP only from " +
 			"RunInstances.InternetMaxBandwidthOut (the classic network, where the original plugin allocated one, is closed to new instances); " +
 			"the logical ID stays the infrakit.logical_id tag, else the private IP")

@@ -14,6 +14,7 @@ import (
 	"github.com/docker/infrakit/pkg/spi/instance"
 	"github.com/docker/infrakit/pkg/types"
 
+	"infrakit.aliyun/internal/rpcserver"
 	"infrakit.aliyun/internal/testutil"
 )
 
@@ -145,7 +146,7 @@ func runRoot(t *testing.T, args []string, env map[string]string, d Deps, out *te
 func TestRootServesAndCleansUp(t *testing.T) {
 	dir := filepath.Join(shortTempDir(t), "home")
 	env := map[string]string{
-		EnvInfrakitHome:                   dir,
+		rpcserver.EnvInfrakitHome:         dir,
 		"ALICLOUD_ACCESS_KEY":             "tf-id",
 		"ALICLOUD_SECRET_KEY":             "tf-secret",
 		"ALICLOUD_REGION":                 "cn-shanghai",
@@ -178,9 +179,7 @@ func TestRootServesAndCleansUp(t *testing.T) {
 
 	noErr(t, stop())
 	equal(t, []string(nil), pluginFiles(t, filepath.Dir(socket)))
-	p.mu.Lock()
-	equal(t, true, p.closed, "plugin closed on shutdown")
-	p.mu.Unlock()
+	equal(t, true, p.Closed(), "plugin closed on shutdown")
 	s := out.String()
 	contains(t, s, "credential_source=\"env ALICLOUD_ACCESS_KEY\"")
 	contains(t, s, "region_source=\"env ALICLOUD_REGION\"")
@@ -224,7 +223,7 @@ func TestLogHygiene(t *testing.T) {
 				pp.Logger.Debugf("using secret %s and token %s", pp.Cloud.AccessKeySecret, pp.Cloud.SecurityToken)
 				pp.Logger.Debug(`GET https://ecs.cn-hangzhou.aliyuncs.com/?AccessKeyId=LTAIflagid&Signature=SignatureGGGG7777&SecurityToken=x`)
 				pp.Logger.WithError(errors.New("Password=SignatureGGGG7777 rejected")).Debug("x")
-				p.log = pp.Logger
+				p.Log = pp.Logger
 				return p, nil
 			}}, out)
 
@@ -233,7 +232,7 @@ func TestLogHygiene(t *testing.T) {
 			_, err = c.Provision(instance.Spec{Properties: types.AnyValueMust(map[string]string{"InstanceType": "t"}),
 				Tags: map[string]string{"k": "FlagSecretAAAA1111"}})
 			noErr(t, err)
-			p.setFail(errors.New(`Get "https://ecs.cn-hangzhou.aliyuncs.com/?AccessKeyId=LTAIflagid&SecurityToken=FlagTokenBBBB2222&Signature=SignatureGGGG7777": EOF; secret FlagSecretAAAA1111`))
+			p.SetFail(errors.New(`Get "https://ecs.cn-hangzhou.aliyuncs.com/?AccessKeyId=LTAIflagid&SecurityToken=FlagTokenBBBB2222&Signature=SignatureGGGG7777": EOF; secret FlagSecretAAAA1111`))
 			_, err = c.DescribeInstances(map[string]string{"infrakit.group": "g"}, true)
 			if err == nil {
 				t.Fatal("expected the failure")
@@ -269,7 +268,7 @@ func TestProfileSecretsScrubbedFromRPCErrors(t *testing.T) {
 	out := &testutil.SyncBuffer{}
 	socket, stop := runRoot(t, []string{"--endpoint", "http://127.0.0.1:9"}, env,
 		Deps{NewPlugin: func(PluginParams) (instance.Plugin, error) { return p, nil }}, out)
-	p.setFail(errors.New("token ProfileTokenIIII9999 and secret ProfileSecretHHHH8888 rejected"))
+	p.SetFail(errors.New("token ProfileTokenIIII9999 and secret ProfileSecretHHHH8888 rejected"))
 	c, err := rpcinstance.NewClient(plugin.Name("instance-aliyun"), socket)
 	noErr(t, err)
 	_, err = c.DescribeInstances(nil, false)
@@ -307,24 +306,6 @@ func TestLogLevels(t *testing.T) {
 	}
 }
 
-func TestRedactText(t *testing.T) {
-	for in, want := range map[string]string{
-		`Get "https://ecs.aliyuncs.com/?a=1&Signature=x": EOF`: `Get "https://ecs.aliyuncs.com/?REDACTED": EOF`,
-		`SecurityToken=abc&x=1`:                                `SecurityToken=REDACTED&x=1`,
-		`{"Password":"hunter22"}`:                              `{"Password":"REDACTED"}`,
-		`access_key_secret: abc`:                               `access_key_secret: REDACTED`,
-		`security_token_set=true credential_source=flags`:      `security_token_set=true credential_source=flags`,
-		`the known value s3cr3tvalue here`:                     `the known value REDACTED here`,
-		// ECS quotes its string to sign, token percent-encoded twice.
-		`Specified signature is not matched with our calculation. server string to sign is:GET&%2F&AccessKeyId%3DLTAIx%26SecurityToken%3DCAIS%252Bt0k%253D`: `Specified signature is not matched with our calculation.`,
-	} {
-		equal(t, want, redactText(in, []string{"s3cr3tvalue"}), in)
-	}
-	// Values too short to be real secrets are not replaced everywhere.
-	h := newRedactHook([]string{"", "ab", "abcdef"})
-	equal(t, []string{"abcdef"}, h.secrets)
-}
-
 func TestRootRefusesOverLivePluginBeforeBuildingOne(t *testing.T) {
 	dir, _, stop := served(t, newFakePlugin(), nil)
 	called := false
@@ -336,8 +317,8 @@ func TestRootRefusesOverLivePluginBeforeBuildingOne(t *testing.T) {
 	cmd.SetErr(&out)
 	cmd.SetArgs([]string{"--name", "instance-test"})
 	err := cmd.Execute()
-	if !errors.Is(err, ErrAlreadyRunning) {
-		t.Fatalf("got %v, want ErrAlreadyRunning", err)
+	if !errors.Is(err, rpcserver.ErrAlreadyRunning) {
+		t.Fatalf("got %v, want rpcserver.ErrAlreadyRunning", err)
 	}
 	equal(t, false, called, "plugin built")
 	equal(t, []string{"instance-test", "instance-test.pid"}, pluginFiles(t, dir))

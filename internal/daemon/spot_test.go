@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,93 +22,15 @@ import (
 	"github.com/docker/infrakit/pkg/types"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/cloudmonitor"
+	"infrakit.aliyun/internal/rpcserver"
 	ecsplugin "infrakit.aliyun/plugin/instance"
 )
 
-type fakeMarker struct {
-	mu     sync.Mutex
-	marked []string
-}
-
-// MarkInterrupting answers like the plugin: i-unknown is not one of its
-// spot instances, "bad id" is refused.
-func (f *fakeMarker) MarkInterrupting(id, source string) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.marked = append(f.marked, id+" "+source)
-	switch id {
-	case "i-unknown":
-		return ecsplugin.PushUnknown, nil
-	case "bad id":
-		return "", fmt.Errorf("mark instance %q interrupting: not an instance id", id)
-	}
-	return ecsplugin.PushChecking, nil
-}
-
-func TestEventsListener(t *testing.T) {
-	log, _ := testLogger(t, 5)
-	tests := []struct {
-		name, method, body string
-		wantStatus         int
-		wantBody           string
-		wantMarked         []string
-	}{
-		{"interruption", http.MethodPost,
-			`{"product":"ECS","resourceId":"acs:ecs:cn-hangzhou:1:instance/i-1","level":"WARN","name":"Instance:PreemptibleInstanceInterruption","regionId":"cn-hangzhou","content":{"instanceId":"i-1","action":"delete"}}`,
-			http.StatusAccepted, `"status":"checking"`, []string{"i-1 cloudmonitor"}},
-		{"not a known spot instance", http.MethodPost,
-			`{"product":"ECS","name":"Instance:PreemptibleInstanceInterruption","content":{"instanceId":"i-unknown"}}`,
-			http.StatusOK, `"ignored":"not a spot instance of this plugin's namespace`, []string{"i-unknown cloudmonitor"}},
-		{"not an instance id", http.MethodPost,
-			`{"product":"ECS","name":"Instance:PreemptibleInstanceInterruption","content":{"instanceId":"bad id"}}`,
-			http.StatusBadRequest, `not an instance id`, []string{"bad id cloudmonitor"}},
-		{"content as a JSON string", http.MethodPost,
-			`{"product":"ECS","name":"Instance:PreemptibleInstanceInterruption","content":"{\"instanceId\":\"i-2\",\"action\":\"delete\"}"}`,
-			http.StatusAccepted, `"instanceId":"i-2"`, []string{"i-2 cloudmonitor"}},
-		{"bad JSON", http.MethodPost, `{"product":"ECS",`, http.StatusBadRequest, "event is not valid JSON: unexpected end of JSON input", nil},
-		{"other event", http.MethodPost, `{"product":"ECS","name":"Instance:StateChange","content":{"instanceId":"i-3"}}`,
-			http.StatusOK, `"ignored":"event \"Instance:StateChange\" is not Instance:PreemptibleInstanceInterruption"`, nil},
-		{"no instance id", http.MethodPost, `{"product":"ECS","name":"Instance:PreemptibleInstanceInterruption","content":{"action":"delete"}}`,
-			http.StatusBadRequest, "event content has no instanceId", nil},
-		{"other product", http.MethodPost, `{"product":"RDS","name":"Instance:PreemptibleInstanceInterruption","content":{"instanceId":"i-4"}}`,
-			http.StatusBadRequest, `product \"RDS\", want ECS`, nil},
-		{"too big", http.MethodPost, `{"name":"` + strings.Repeat("x", maxEventBody) + `"}`, http.StatusRequestEntityTooLarge, "event body over 65536 bytes", nil},
-		{"GET", http.MethodGet, "", http.StatusMethodNotAllowed, "POST a CloudMonitor event", nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			m := &fakeMarker{}
-			rec := httptest.NewRecorder()
-			NewEventsHandler(m, log).ServeHTTP(rec, httptest.NewRequest(tt.method, "/", strings.NewReader(tt.body)))
-			equal(t, tt.wantStatus, rec.Code, rec.Body.String())
-			contains(t, rec.Body.String(), tt.wantBody)
-			equal(t, tt.wantMarked, m.marked)
-		})
-	}
-}
-
-func TestEventsListenRefusesRemote(t *testing.T) {
-	for _, addr := range []string{"0.0.0.0:0", ":0", "192.0.2.1:8087"} {
-		_, err := ListenEvents(addr, false)
-		if err == nil {
-			t.Fatalf("%s: listening on a non-loopback address without --events-allow-remote", addr)
-		}
-		contains(t, err.Error(), "is not a loopback address")
-	}
-	for _, addr := range []string{"127.0.0.1:0", "[::1]:0", "localhost:0"} {
-		l, err := ListenEvents(addr, false)
-		if err != nil && strings.Contains(err.Error(), "loopback") {
-			t.Fatalf("%s refused: %v", addr, err)
-		}
-		if l != nil {
-			l.Close()
-		}
-	}
-	l, err := ListenEvents("0.0.0.0:0", true)
-	noErr(t, err)
-	l.Close()
-	_, err = ListenEvents("nonsense", false)
-	contains(t, fmt.Sprint(err), `--events-listen "nonsense"`)
+// cloudmonitor answers "ignored" for the status the plugin gives an
+// instance it does not know: the two names must be one value.
+func TestCloudMonitorUnknownIsThePluginsPushUnknown(t *testing.T) {
+	equal(t, ecsplugin.PushUnknown, cloudmonitor.Unknown)
 }
 
 // The ECS plugin over the emulator, served like the daemon does: infrakit's
@@ -127,16 +48,16 @@ func TestServeEventsAndMetadata(t *testing.T) {
 	noErr(t, err)
 	t.Cleanup(func() { p.Close() })
 	// Served as Serve does, with the handler at hand to see subscriptions.
-	h, err := NewHandler(p, log)
+	h, err := rpcserver.NewHandler(p, log)
 	noErr(t, err)
-	streams := h.(*pluginHandler).streams
+	streams := h
 	socket := filepath.Join(shortTempDir(t), "instance-aliyun")
 	l, err := net.Listen("unix", socket)
 	noErr(t, err)
 	hs := &http.Server{Handler: h}
 	go hs.Serve(l)
 	stop := func() error {
-		closeStreams(h)
+		h.CloseStreams()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		return hs.Shutdown(ctx)
@@ -166,10 +87,10 @@ func TestServeEventsAndMetadata(t *testing.T) {
 	// The client subscribes in the background; an event published before
 	// the broker registered it would be missed.
 	deadline := time.Now().Add(10 * time.Second)
-	for streams.subscribers() == 0 && time.Now().Before(deadline) {
+	for streams.Subscribers() == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	equal(t, 1, streams.subscribers())
+	equal(t, 1, streams.Subscribers())
 
 	noErr(t, srv.Preempt(string(*id1)))
 	descs, err := inst.DescribeInstances(map[string]string{"infrakit.group": "spot"}, false)
@@ -240,10 +161,10 @@ func TestForgedPushesChangeNothing(t *testing.T) {
 	noErr(t, err)
 	equal(t, 2, len(before))
 
-	hs := httptest.NewServer(NewEventsHandler(p, log))
+	hs := httptest.NewServer(cloudmonitor.NewHandler(p, log))
 	t.Cleanup(hs.Close)
 	push := func(id string) (int, map[string]string) {
-		body := fmt.Sprintf(`{"product":"ECS","name":%q,"content":{"instanceId":%q,"action":"delete"}}`, InterruptionEventName, id)
+		body := fmt.Sprintf(`{"product":"ECS","name":%q,"content":{"instanceId":%q,"action":"delete"}}`, cloudmonitor.InterruptionEventName, id)
 		resp, err := http.Post(hs.URL, "application/json", strings.NewReader(body))
 		noErr(t, err)
 		defer resp.Body.Close()

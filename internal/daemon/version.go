@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"infrakit.aliyun/internal/rpcserver"
 )
 
 // Version and Revision are set at build time:
@@ -28,7 +30,7 @@ func newVersionCommand() *cobra.Command {
 			fmt.Fprintf(w, "%s\n", CommandName)
 			fmt.Fprintf(w, "  Version:  %s\n", Version)
 			fmt.Fprintf(w, "  Revision: %s\n", Revision)
-			fmt.Fprintf(w, "  SPI:      %s\n", strings.Join(SPIVersions(), ", "))
+			fmt.Fprintf(w, "  SPI:      %s\n", strings.Join(rpcserver.SPIVersions(), ", "))
 			return nil
 		},
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/docker/infrakit/pkg/types"
 	"github.com/spf13/pflag"
 
-	"infrakit.aliyun/internal/daemon"
+	"infrakit.aliyun/internal/rpcserver"
 	"infrakit.aliyun/internal/testutil"
 )
 
@@ -121,7 +121,7 @@ func TestV04InstanceFormAgainstAServedPlugin(t *testing.T) {
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- daemon.Serve(ctx, daemon.ServeOptions{Name: "instance-aliyun", Dir: dir, Ready: func(s string) { ready <- s }}, p)
+		done <- rpcserver.Serve(ctx, rpcserver.Options{Name: "instance-aliyun", Dir: dir, Ready: func(s string) { ready <- s }}, p)
 	}()
 	defer func() {
 		cancel()

@@ -301,7 +301,7 @@ func TestTemporaryClassification(t *testing.T) {
 func TestRedact(t *testing.T) {
 	in := `Get "http://127.0.0.1:1/?AccessKeyId=ak&Signature=abc%3D&SecurityToken=tok": dial tcp: connection refused`
 	out := redact(in)
-	equal(t, `Get "http://127.0.0.1:1/?[redacted]": dial tcp: connection refused`, out)
+	equal(t, `Get "http://127.0.0.1:1/?REDACTED": dial tcp: connection refused`, out)
 }
 
 func TestRateLimiterConfigured(t *testing.T) {

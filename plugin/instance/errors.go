@@ -7,10 +7,11 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"regexp"
 	"strings"
 
 	"github.com/denverdino/aliyungo/common"
+
+	scrub "infrakit.aliyun/internal/redact"
 )
 
 // Error codes the plugin treats specially.
@@ -187,15 +188,7 @@ func temporary(err error) bool {
 	return ae.StatusCode >= 500
 }
 
-var urlInText = regexp.MustCompile(`https?://[^\s"']+`)
-
-// redact strips the query (which carries Signature, AccessKeyId and
-// SecurityToken) from any URL in s.
-func redact(s string) string {
-	return urlInText.ReplaceAllStringFunc(s, func(u string) string {
-		if i := strings.IndexAny(u, "?#"); i >= 0 {
-			return u[:i] + "?[redacted]"
-		}
-		return u
-	})
-}
+// redact removes signed URLs' queries (Signature, AccessKeyId,
+// SecurityToken), credential parameters and ECS's quoted string to sign:
+// the project's one redactor, internal/redact.
+func redact(s string) string { return scrub.Text(s) }

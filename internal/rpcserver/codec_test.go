@@ -1,4 +1,4 @@
-package daemon
+package rpcserver
 
 import (
 	"fmt"
@@ -82,7 +82,7 @@ func TestDescribeAnswerEncodingFailure(t *testing.T) {
 // answer with properties, as gorilla does and streamed; peak-heap-MB is the
 // most the heap grew while it was written (sampled).
 //
-//	go test -run '^$' -bench DescribeAnswer -benchmem ./internal/daemon
+//	go test -run '^$' -bench DescribeAnswer -benchmem ./internal/rpcserver
 func BenchmarkDescribeAnswer10k(b *testing.B) {
 	reply := describeReply(10000)
 	for _, c := range []struct {

@@ -1,4 +1,4 @@
-package daemon
+package rpcserver_test
 
 import (
 	"encoding/json"
@@ -39,9 +39,7 @@ func TestRPCRoundTripWithInfrakitClient(t *testing.T) {
 	id, err := c.Provision(spec)
 	noErr(t, err)
 	equal(t, instance.ID("i-fake001"), *id)
-	p.mu.Lock()
-	got := p.lastSpec
-	p.mu.Unlock()
+	got := p.LastSpec()
 	equal(t, spec.Tags, got.Tags)
 	equal(t, spec.Init, got.Init)
 	equal(t, lid, *got.LogicalID)
@@ -59,12 +57,11 @@ func TestRPCRoundTripWithInfrakitClient(t *testing.T) {
 	if descs[0].Properties == nil {
 		t.Error("properties not returned")
 	}
-	p.mu.Lock()
-	equal(t, true, p.lastDesc.properties)
-	p.mu.Unlock()
+	_, props := p.LastDescribe()
+	equal(t, true, props)
 
 	noErr(t, c.Destroy(*id, instance.RollingUpdate))
-	equal(t, []destroyCall{{ID: *id, Reason: "rolling_update"}}, p.destroys())
+	equal(t, []destroyCall{{ID: *id, Reason: "rolling_update"}}, p.Destroys())
 
 	descs, err = c.DescribeInstances(map[string]string{"infrakit.group": "workers"}, false)
 	noErr(t, err)
@@ -77,7 +74,7 @@ func TestRPCErrorsAreScrubbed(t *testing.T) {
 	p := newFakePlugin()
 	_, socket, _ := served(t, p, nil)
 	// What an aliyungo transport error looks like: the whole signed URL.
-	p.setFail(errors.New(`Aliyun API Error: Get "https://ecs.cn-hangzhou.aliyuncs.com/?AccessKeyId=LTAIxx&Action=RunInstances&SecurityToken=STS.tok3n&Signature=c2lnbmF0dXJl": dial tcp: i/o timeout`))
+	p.SetFail(errors.New(`Aliyun API Error: Get "https://ecs.cn-hangzhou.aliyuncs.com/?AccessKeyId=LTAIxx&Action=RunInstances&SecurityToken=STS.tok3n&Signature=c2lnbmF0dXJl": dial tcp: i/o timeout`))
 
 	c, err := rpcinstance.NewClient(plugin.Name("instance-test"), socket)
 	noErr(t, err)
@@ -98,7 +95,7 @@ func TestRPCErrorsAreScrubbed(t *testing.T) {
 func TestRPCErrorsDropTheStringToSign(t *testing.T) {
 	p := newFakePlugin()
 	_, socket, _ := served(t, p, nil)
-	p.setFail(errors.New(`RunInstances: SignatureDoesNotMatch (HTTP 400, RequestId r-1): Specified signature is not matched with our calculation. ` +
+	p.SetFail(errors.New(`RunInstances: SignatureDoesNotMatch (HTTP 400, RequestId r-1): Specified signature is not matched with our calculation. ` +
 		`server string to sign is:GET&%2F&AccessKeyId%3DLTAIxx%26Action%3DRunInstances%26SecurityToken%3DCAIS%252Bs3cr3tT0ken%253D%253D`))
 
 	c, err := rpcinstance.NewClient(plugin.Name("instance-test"), socket)
@@ -144,7 +141,7 @@ func TestWireLevelHandshakesAndShapes(t *testing.T) {
 		status, body := rawRPC(t, socket, `{"jsonrpc":"2.0","method":"Handshake.Implements","params":{},"id":1}`)
 		var r oldImplements
 		rpcResult(t, status, body, 1, &r)
-		equal(t, []oldSpec{{"Instance", "0.3.0"}, {"Instance", "0.5.0"}, {"Instance", "0.6.1"}}, r.APIs)
+		equal(t, []oldSpec{{Name: "Instance", Version: "0.3.0"}, {Name: "Instance", Version: "0.5.0"}, {Name: "Instance", Version: "0.6.1"}}, r.APIs)
 		noErr(t, oldHandshake(r.APIs, "0.3.0"))
 		noErr(t, oldHandshake(r.APIs, "0.5.0"))
 	})
@@ -192,10 +189,8 @@ func TestWireLevelHandshakesAndShapes(t *testing.T) {
 		rpcResult(t, status, body, 4, &r)
 		equal(t, "i-fake001", r.ID)
 		id1 = r.ID
-		p.mu.Lock()
-		equal(t, "docker swarm join", p.lastSpec.Init)
-		equal(t, "Ysc3Uq", p.lastSpec.Tags["infrakit.config_sha"])
-		p.mu.Unlock()
+		equal(t, "docker swarm join", p.LastSpec().Init)
+		equal(t, "Ysc3Uq", p.LastSpec().Tags["infrakit.config_sha"])
 
 		status, body = rawRPC(t, socket, `{"jsonrpc":"2.0","method":"Instance.Provision","params":{"Type":"","Spec":{"Properties":{"InstanceType":"x"},"Tags":{"infrakit.group":"cattle"},"Init":"","LogicalID":"10.0.0.5","Attachments":[{"ID":"d-1","Type":"disk"}]}},"id":5}`)
 		rpcResult(t, status, body, 5, &r)
@@ -214,10 +209,9 @@ func TestWireLevelHandshakesAndShapes(t *testing.T) {
 		}
 		rpcResult(t, status, body, 6, &r)
 		equal(t, 2, len(r.Descriptions))
-		p.mu.Lock()
-		equal(t, false, p.lastDesc.properties)
-		equal(t, map[string]string{"infrakit.group": "cattle"}, p.lastDesc.tags)
-		p.mu.Unlock()
+		tags, props := p.LastDescribe()
+		equal(t, false, props)
+		equal(t, map[string]string{"infrakit.group": "cattle"}, tags)
 		for _, d := range r.Descriptions {
 			equal(t, "cattle", d.Tags["infrakit.group"])
 			if len(d.Properties) != 0 {
@@ -248,7 +242,7 @@ func TestWireLevelHandshakesAndShapes(t *testing.T) {
 		var r struct{ OK bool }
 		rpcResult(t, status, body, 9, &r)
 		equal(t, true, r.OK)
-		equal(t, []destroyCall{{ID: instance.ID(id1), Reason: "terminate"}, {ID: instance.ID(id2), Reason: "rolling_update"}}, p.destroys())
+		equal(t, []destroyCall{{ID: instance.ID(id1), Reason: "terminate"}, {ID: instance.ID(id2), Reason: "rolling_update"}}, p.Destroys())
 	})
 
 	t.Run("errors are JSON-RPC errors", func(t *testing.T) {
@@ -330,4 +324,12 @@ func TestProvisionNeverAnswersANullID(t *testing.T) {
 		}
 		contains(t, err.Error(), "provision instance: the plugin returned no instance ID")
 	}
+}
+
+// The rule above, checked against what the real v0.4.1 did (reference).
+func TestOldHandshakeRuleMatchesTheCapture(t *testing.T) {
+	noErr(t, oldHandshake([]oldSpec{{Name: "Instance", Version: "0.6.1"}, {Name: "Event", Version: "0.1.0"}, {Name: "Instance", Version: "0.3.0"}}, "0.3.0"))
+	equal(t, "Plugin supports Instance interface version 0.5.0, client requires 0.3.0",
+		oldHandshake([]oldSpec{{Name: "Instance", Version: "0.5.0"}}, "0.3.0").Error())
+	equal(t, "Plugin does not support interface {Instance 0.3.0}", oldHandshake(nil, "0.3.0").Error())
 }

@@ -1,4 +1,4 @@
-package daemon
+package rpcserver
 
 import (
 	"net/http"
@@ -184,22 +184,24 @@ func (w *streamWriter) Flush() {
 	}
 }
 
-// pluginHandler is the daemon's HTTP handler; closeStreams ends event
-// subscriptions before a graceful shutdown.
-type pluginHandler struct {
+// Handler is the plugin's HTTP handler (see NewHandler).
+type Handler struct {
 	http.Handler
 	streams *eventStreams
 }
 
-func (h *pluginHandler) closeStreams() {
+// CloseStreams ends the event subscriptions, so a graceful shutdown does
+// not wait for idle subscribers; new ones are refused.
+func (h *Handler) CloseStreams() {
 	if h.streams != nil {
 		h.streams.close()
 	}
 }
 
-// closeStreams ends the event subscriptions of a handler made by NewHandler.
-func closeStreams(h http.Handler) {
-	if ph, ok := h.(*pluginHandler); ok {
-		ph.closeStreams()
+// Subscribers is the number of event subscriptions registered.
+func (h *Handler) Subscribers() int {
+	if h.streams == nil {
+		return 0
 	}
+	return h.streams.subscribers()
 }

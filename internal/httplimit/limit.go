@@ -1,7 +1,17 @@
-package daemon
+// Package httplimit bounds what one client can hold on an HTTP listener:
+// header, body and idle timeouts, a header size limit and a cap on the
+// connections served at once (one over it is answered 503 and closed). The
+// plugin's JSON-RPC socket (internal/rpcserver), the CloudMonitor events
+// listener (internal/cloudmonitor) and the metrics listener
+// (internal/metrics) serve through it; the two TCP listeners share
+// ListenLocal's loopback-only check.
+package httplimit
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	stdlog "log"
 	"net"
 	"net/http"
 	"sync"
@@ -11,8 +21,8 @@ import (
 )
 
 // Limits bound what one client can hold on a listener, so no client (a
-// half-sent body, a thousand idle connections) can starve the SPI socket or
-// exhaust the process's file descriptors.
+// half-sent body, a thousand idle connections) can starve it or exhaust
+// the process's file descriptors.
 type Limits struct {
 	// ReadHeaderTimeout: the request line and headers must arrive within it.
 	ReadHeaderTimeout time.Duration
@@ -30,27 +40,9 @@ type Limits struct {
 	QueueWait time.Duration
 }
 
-// DefaultSPILimits are the plugin socket's limits. There is no write
-// timeout: a Provision takes up to ~14 s and event streams stay open (the
-// read timeout does not end them: net/http clears the read deadline once
-// the request is read, TestAdversarialReadTimeoutSparesStreams); a
-// request body of at most 4 MiB (codec.go) must arrive within 30 s. The
-// group plugin provisions every missing instance at once, so up to 512
-// calls are served together and the next ones wait for a slot.
-func DefaultSPILimits() Limits {
-	return Limits{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
-		MaxHeaderBytes: 64 << 10, MaxConns: 512, QueueWait: 10 * time.Second}
-}
-
-// DefaultEventsLimits are the CloudMonitor events listener's: events are a
-// few hundred bytes, so a client gets 5 s, and 64 connections at most, one
-// over that answered 503 at once.
-func DefaultEventsLimits() Limits {
-	return Limits{ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second,
-		MaxHeaderBytes: 16 << 10, MaxConns: 64}
-}
-
-func (l Limits) withDefaults(d Limits) Limits {
+// WithDefaults fills l's zero (or negative) fields from d; a negative
+// QueueWait becomes 0.
+func (l Limits) WithDefaults(d Limits) Limits {
 	if l.ReadHeaderTimeout <= 0 {
 		l.ReadHeaderTimeout = d.ReadHeaderTimeout
 	}
@@ -72,20 +64,22 @@ func (l Limits) withDefaults(d Limits) Limits {
 	return l
 }
 
-// server returns an http.Server for h with these limits.
-func (l Limits) server(h http.Handler, log *logrus.Logger) *http.Server {
+// Server returns an http.Server for h with these limits; net/http's own
+// complaints go to log as warnings.
+func (l Limits) Server(h http.Handler, log *logrus.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: l.ReadHeaderTimeout,
 		ReadTimeout:       l.ReadTimeout,
 		IdleTimeout:       l.IdleTimeout,
 		MaxHeaderBytes:    l.MaxHeaderBytes,
-		ErrorLog:          newStdLogger(log),
+		ErrorLog:          stdLogger(log),
 	}
 }
 
-// listener caps the connections open at once on ln.
-func (l Limits) listener(ln net.Listener, what string) net.Listener {
+// Listener caps the connections open at once on ln; what names the
+// listener in the 503 answer ("plugin socket", "events listener").
+func (l Limits) Listener(ln net.Listener, what string) net.Listener {
 	return &capListener{Listener: ln, slots: make(chan struct{}, l.MaxConns), wait: l.QueueWait, max: l.MaxConns, what: what}
 }
 
@@ -149,3 +143,18 @@ func (c *slotConn) Close() error {
 	c.once.Do(c.release)
 	return err
 }
+
+// stdLogger adapts the logger for net/http's ErrorLog; nil discards.
+func stdLogger(l *logrus.Logger) *stdlog.Logger {
+	if l == nil {
+		return stdlog.New(io.Discard, "", 0)
+	}
+	return stdlog.New(writerFunc(func(p []byte) (int, error) {
+		l.Warn(string(bytes.TrimRight(p, "\n")))
+		return len(p), nil
+	}), "", 0)
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -1,4 +1,4 @@
-package daemon
+package rpcserver
 
 import (
 	"bytes"
@@ -12,9 +12,9 @@ import (
 	"github.com/gorilla/rpc/v2/json2"
 )
 
-// maxRequestBytes bounds a JSON-RPC request body: UserData is at most 32 KiB
+// MaxRequestBytes bounds a JSON-RPC request body: UserData is at most 32 KiB
 // and a spec a few KiB more, so 4 MiB is generous.
-const maxRequestBytes = 4 << 20
+const MaxRequestBytes = 4 << 20
 
 // paramsCodec is gorilla's JSON-RPC 2.0 codec with clearer "invalid params"
 // errors. When params do not decode into the method's request, gorilla
@@ -30,16 +30,16 @@ type paramsCodec struct{ inner *json2.Codec }
 func newParamsCodec() rpc.Codec { return paramsCodec{inner: json2.NewCodec()} }
 
 func (c paramsCodec) NewRequest(r *http.Request) rpc.CodecRequest {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBytes+1))
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxRequestBytes+1))
 	var early error
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	switch {
 	case err != nil:
-		// Most often the read timeout (limits.go): a client that stopped
+		// Most often the read timeout (DefaultLimits): a client that stopped
 		// sending half-way.
 		early = &json2.Error{Code: json2.E_INVALID_REQ, Message: "invalid request: reading the body: " + err.Error()}
-	case len(body) > maxRequestBytes:
-		early = &json2.Error{Code: json2.E_INVALID_REQ, Message: fmt.Sprintf("invalid request: body over %d bytes (4 MiB), the plugin's limit", maxRequestBytes)}
+	case len(body) > MaxRequestBytes:
+		early = &json2.Error{Code: json2.E_INVALID_REQ, Message: fmt.Sprintf("invalid request: body over %d bytes (4 MiB), the plugin's limit", MaxRequestBytes)}
 	case len(trimmed) > 0 && trimmed[0] == '[':
 		// JSON-RPC 2.0 batches: InfraKit never sends them.
 		early = &json2.Error{Code: json2.E_INVALID_REQ, Message: "invalid request: batch not supported; send one JSON-RPC request per POST"}

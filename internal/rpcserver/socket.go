@@ -1,7 +1,6 @@
-package daemon
+package rpcserver
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,13 +8,11 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/Sirupsen/logrus"
-	"github.com/docker/infrakit/pkg/spi/instance"
 )
 
 // Environment variables that choose the plugin directory, as in InfraKit.
@@ -24,9 +21,9 @@ const (
 	EnvInfrakitHome = "INFRAKIT_HOME"
 )
 
-// maxSocketPath is the longest unix socket path Linux accepts (sun_path
+// MaxSocketPath is the longest unix socket path Linux accepts (sun_path
 // holds 108 bytes including the terminating NUL).
-const maxSocketPath = 107
+const MaxSocketPath = 107
 
 // PluginsDir returns the directory InfraKit discovers plugins in:
 // $INFRAKIT_PLUGINS_DIR, else $INFRAKIT_HOME/plugins, else ~/.infrakit/plugins.
@@ -56,30 +53,6 @@ func PluginsDir(lookup func(string) (string, bool)) (string, error) {
 	return filepath.Join(home, ".infrakit", "plugins"), nil
 }
 
-// ServeOptions configures Serve.
-type ServeOptions struct {
-	// Name is the plugin name and the socket's file name (default instance-aliyun).
-	Name string
-	// Dir is the plugin directory; it is created if missing.
-	Dir string
-	// Logger receives the daemon's own log lines; nil discards them.
-	Logger *logrus.Logger
-	// ShutdownTimeout bounds how long in-flight calls may finish after the
-	// context is cancelled (default 10s).
-	ShutdownTimeout time.Duration
-	// Ready, if set, is called with the socket path once it accepts calls.
-	Ready func(socketPath string)
-	// Secrets are scrubbed from error messages sent back to callers.
-	Secrets []string
-	// Limits bound each client (limits.go); zero fields take
-	// DefaultSPILimits.
-	Limits Limits
-}
-
-// ErrAlreadyRunning is wrapped by the error Serve returns when a live plugin
-// already answers on the socket.
-var ErrAlreadyRunning = errors.New("plugin already running")
-
 // SocketPath returns where a plugin of the given name listens in dir.
 func SocketPath(dir, name string) string { return filepath.Join(dir, name) }
 
@@ -96,100 +69,6 @@ func ValidateName(name string) error {
 	case strings.HasSuffix(name, ".pid"), strings.HasSuffix(name, ".listen"):
 		return fmt.Errorf("plugin name %q must not end in .pid or .listen", name)
 	}
-	return nil
-}
-
-// Serve serves p as an InfraKit Instance plugin (Instance/0.6.1, plus the
-// v0.5 Instance/0.5.0 handshake) on the unix socket <Dir>/<Name>, writing
-// <Dir>/<Name>.pid. It refuses to start when a live plugin answers on that
-// socket and removes a stale one. It returns when ctx is cancelled, after
-// removing the socket and the pid file.
-func Serve(ctx context.Context, opts ServeOptions, p instance.Plugin) error {
-	if opts.Name == "" {
-		opts.Name = DefaultName
-	}
-	if err := ValidateName(opts.Name); err != nil {
-		return err
-	}
-	if opts.Dir == "" {
-		return errors.New("no plugin directory")
-	}
-	if opts.ShutdownTimeout <= 0 {
-		opts.ShutdownTimeout = 10 * time.Second
-	}
-	log := opts.Logger
-	if log == nil {
-		log = discardLogger()
-	}
-
-	dir, err := filepath.Abs(opts.Dir)
-	if err != nil {
-		return err
-	}
-	socketPath, pidPath := SocketPath(dir, opts.Name), PidPath(dir, opts.Name)
-	if err := checkSocketPath(socketPath); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("creating plugin directory: %w", err)
-	}
-	warnIfShared(dir, log)
-
-	handler, err := NewHandler(p, log, opts.Secrets...)
-	if err != nil {
-		return err
-	}
-
-	if err := clearStale(socketPath, pidPath, log); err != nil {
-		return err
-	}
-
-	l, owned, err := listenPrivate(dir, socketPath)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		// Only remove what is still ours: a newer plugin may have replaced it.
-		if cur, err := os.Lstat(socketPath); err == nil && os.SameFile(cur, owned) {
-			_ = os.Remove(socketPath)
-		}
-		if b, err := os.ReadFile(pidPath); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
-			_ = os.Remove(pidPath)
-		}
-	}()
-
-	// InfraKit's launcher reads the pid with strconv.Atoi: no newline.
-	if err := writeFileNoFollow(dir, pidPath, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-		_ = l.Close()
-		return fmt.Errorf("writing pid file: %w", err)
-	}
-
-	limits := opts.Limits.withDefaults(DefaultSPILimits())
-	srv := limits.server(handler, log)
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(limits.listener(l, "plugin socket")) }()
-
-	log.WithFields(logrus.Fields{"socket": socketPath, "pid_file": pidPath, "pid": os.Getpid()}).Info("Listening")
-	if opts.Ready != nil {
-		opts.Ready(socketPath)
-	}
-
-	select {
-	case err := <-serveErr:
-		return fmt.Errorf("serving %s: %w", socketPath, err)
-	case <-ctx.Done():
-	}
-
-	log.WithField("socket", socketPath).Info("Shutting down")
-	closeStreams(handler) // event subscribers would hold Shutdown (spis.go)
-	// Stop accepting first so the socket file can go even if calls linger.
-	sctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.WithError(err).Warn("In-flight calls did not finish before the shutdown timeout")
-		_ = srv.Close()
-	}
-	<-serveErr
 	return nil
 }
 
@@ -246,9 +125,9 @@ func clearStale(socketPath, pidPath string, log *logrus.Logger) error {
 // checkSocketPath refuses a socket path the kernel cannot bind, naming the
 // limit, instead of failing later with "invalid argument".
 func checkSocketPath(socketPath string) error {
-	if len(socketPath) > maxSocketPath {
+	if len(socketPath) > MaxSocketPath {
 		return fmt.Errorf("socket path %s is %d bytes, over the %d bytes a unix socket path can have; choose a shorter %s or --name",
-			socketPath, len(socketPath), maxSocketPath, EnvPluginsDir)
+			socketPath, len(socketPath), MaxSocketPath, EnvPluginsDir)
 	}
 	return nil
 }
@@ -312,7 +191,7 @@ func listenPrivate(dir, socketPath string) (net.Listener, os.FileInfo, error) {
 	tmpSock := filepath.Join(tmp, "s")
 
 	bindPath := tmpSock
-	if len(tmpSock) > maxSocketPath {
+	if len(tmpSock) > MaxSocketPath {
 		d, err := os.Open(tmp)
 		if err != nil {
 			return nil, nil, fmt.Errorf("creating socket: %w", err)

@@ -1,4 +1,4 @@
-package daemon
+package rpcserver
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"github.com/docker/infrakit/pkg/spi/instance"
 	"github.com/docker/infrakit/pkg/types"
 	"github.com/gorilla/rpc/v2"
+
+	"infrakit.aliyun/internal/redact"
 )
 
 type callInfoKey struct{}
@@ -30,7 +32,18 @@ type callInfo struct {
 // GET /info/api.json and GET /info/functions.json. Error messages sent back
 // to callers are scrubbed of URL query strings, credential-like parameters
 // and the given secret values.
-func NewHandler(p instance.Plugin, log *logrus.Logger, secrets ...string) (http.Handler, error) {
+func NewHandler(p instance.Plugin, log *logrus.Logger, secrets ...string) (*Handler, error) {
+	return newHandler(p, log, nil, secrets)
+}
+
+// CallObserver is told of each dispatched JSON-RPC call: its method (one
+// the server registered, e.g. "Instance.Provision"), the error it answered
+// (nil for success) and how long it took. Requests rejected before
+// dispatch (unknown method, bad params, batches) are not calls: their
+// method names are the client's and unbounded. It must not block.
+type CallObserver func(method string, err error, d time.Duration)
+
+func newHandler(p instance.Plugin, log *logrus.Logger, observe CallObserver, secrets []string) (*Handler, error) {
 	if p == nil {
 		return nil, errors.New("no plugin")
 	}
@@ -89,15 +102,19 @@ func NewHandler(p instance.Plugin, log *logrus.Logger, secrets ...string) (http.
 	if streams != nil {
 		mux.Handle(rpcbase.URLEventsPrefix, streams)
 	}
-	mux.Handle("/", logCalls(server, log))
-	return &pluginHandler{Handler: mux, streams: streams}, nil
+	mux.Handle("/", logCalls(server, log, observe))
+	return &Handler{Handler: mux, streams: streams}, nil
 }
 
-// logCalls logs each RPC's method, duration and outcome, never its payload.
-func logCalls(next http.Handler, log *logrus.Logger) http.Handler {
+// logCalls logs each RPC's method, duration and outcome, never its
+// payload, and tells observe (if set) of each dispatched call.
+func logCalls(next http.Handler, log *logrus.Logger, observe CallObserver) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ci := &callInfo{start: time.Now()}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callInfoKey{}, ci)))
+		if observe != nil && ci.done {
+			observe(ci.method, ci.err, time.Since(ci.start))
+		}
 		if ci.err == nil && log.Level < logrus.DebugLevel {
 			return // what follows is a debug line: skip building it on every call
 		}
@@ -166,18 +183,6 @@ func (s scrubbed) ExampleProperties() *types.Any {
 	return nil
 }
 
-// scrubbedError deliberately does not unwrap to the original error.
-type scrubbedError struct{ msg string }
-
-func (e *scrubbedError) Error() string { return e.msg }
-
-func (s scrubbed) scrub(err error) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	if clean := redactText(msg, s.secrets); clean != msg {
-		return &scrubbedError{msg: clean}
-	}
-	return err
-}
+// scrub removes secrets from an error before it is sent back; the result
+// deliberately does not unwrap to the original.
+func (s scrubbed) scrub(err error) error { return redact.Error(err, s.secrets...) }

@@ -1,4 +1,4 @@
-package daemon
+package rpcserver_test
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	rpcinstance "github.com/docker/infrakit/pkg/rpc/instance"
 	"github.com/docker/infrakit/pkg/spi/instance"
 	"github.com/docker/infrakit/pkg/types"
+
+	"infrakit.aliyun/internal/rpcserver"
 )
 
 func TestPluginsDir(t *testing.T) {
@@ -21,20 +23,20 @@ func TestPluginsDir(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{"INFRAKIT_PLUGINS_DIR wins", map[string]string{EnvPluginsDir: "/p", EnvInfrakitHome: "/h", "HOME": "/home/u"}, "/p"},
-		{"INFRAKIT_HOME/plugins", map[string]string{EnvInfrakitHome: "/h", "HOME": "/home/u"}, "/h/plugins"},
-		{"empty values are unset", map[string]string{EnvPluginsDir: "", EnvInfrakitHome: "", "HOME": "/home/u"}, "/home/u/.infrakit/plugins"},
+		{"INFRAKIT_PLUGINS_DIR wins", map[string]string{rpcserver.EnvPluginsDir: "/p", rpcserver.EnvInfrakitHome: "/h", "HOME": "/home/u"}, "/p"},
+		{"INFRAKIT_HOME/plugins", map[string]string{rpcserver.EnvInfrakitHome: "/h", "HOME": "/home/u"}, "/h/plugins"},
+		{"empty values are unset", map[string]string{rpcserver.EnvPluginsDir: "", rpcserver.EnvInfrakitHome: "", "HOME": "/home/u"}, "/home/u/.infrakit/plugins"},
 		{"~/.infrakit/plugins", map[string]string{"HOME": "/home/u"}, "/home/u/.infrakit/plugins"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := PluginsDir(func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			got, err := rpcserver.PluginsDir(func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
 			noErr(t, err)
 			equal(t, tt.want, got)
 		})
 	}
 	// Without HOME it falls back to the user database.
-	got, err := PluginsDir(func(string) (string, bool) { return "", false })
+	got, err := rpcserver.PluginsDir(func(string) (string, bool) { return "", false })
 	if err == nil {
 		equal(t, ".infrakit/plugins", filepath.Base(filepath.Dir(got))+"/"+filepath.Base(got))
 	}
@@ -42,11 +44,11 @@ func TestPluginsDir(t *testing.T) {
 
 func TestValidateName(t *testing.T) {
 	for _, ok := range []string{"instance-aliyun", "instance-aliyun-2", "a"} {
-		noErr(t, ValidateName(ok))
+		noErr(t, rpcserver.ValidateName(ok))
 	}
 	for _, bad := range []string{"", ".", "..", "a/b", ".hidden", "x.pid", "x.listen", "a\x00b"} {
-		if ValidateName(bad) == nil {
-			t.Errorf("ValidateName(%q) accepted", bad)
+		if rpcserver.ValidateName(bad) == nil {
+			t.Errorf("rpcserver.ValidateName(%q) accepted", bad)
 		}
 	}
 }
@@ -60,7 +62,7 @@ func TestServeCreatesDirSocket0600PidAndCleansUpOnCancel(t *testing.T) {
 	done := make(chan error, 1)
 	p := newFakePlugin()
 	go func() {
-		done <- Serve(ctx, ServeOptions{Name: "instance-aliyun", Dir: dir, Ready: func(s string) { ready <- s }}, p)
+		done <- rpcserver.Serve(ctx, rpcserver.Options{Name: "instance-aliyun", Dir: dir, Ready: func(s string) { ready <- s }}, p)
 	}()
 	var socket string
 	select {
@@ -121,9 +123,9 @@ func TestServeRefusesOverLivePlugin(t *testing.T) {
 	first := newFakePlugin()
 	dir, socket, stop := served(t, first, nil)
 
-	err := Serve(context.Background(), ServeOptions{Name: "instance-test", Dir: dir}, newFakePlugin())
-	if !errors.Is(err, ErrAlreadyRunning) {
-		t.Fatalf("second Serve: %v, want ErrAlreadyRunning", err)
+	err := rpcserver.Serve(context.Background(), rpcserver.Options{Name: "instance-test", Dir: dir}, newFakePlugin())
+	if !errors.Is(err, rpcserver.ErrAlreadyRunning) {
+		t.Fatalf("second Serve: %v, want rpcserver.ErrAlreadyRunning", err)
 	}
 	contains(t, err.Error(), "pid "+strconv.Itoa(os.Getpid()))
 
@@ -140,7 +142,7 @@ func TestServeRefusesNonSocketFile(t *testing.T) {
 	dir := shortTempDir(t)
 	path := filepath.Join(dir, "instance-test")
 	noErr(t, os.WriteFile(path, []byte("keep me"), 0o644))
-	err := Serve(context.Background(), ServeOptions{Name: "instance-test", Dir: dir}, newFakePlugin())
+	err := rpcserver.Serve(context.Background(), rpcserver.Options{Name: "instance-test", Dir: dir}, newFakePlugin())
 	if err == nil {
 		t.Fatal("Serve over a regular file succeeded")
 	}
@@ -151,7 +153,7 @@ func TestServeRefusesNonSocketFile(t *testing.T) {
 
 func TestServeRejectsOverlongSocketPath(t *testing.T) {
 	dir := filepath.Join(shortTempDir(t), "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789")
-	err := Serve(context.Background(), ServeOptions{Name: "instance-test", Dir: dir}, newFakePlugin())
+	err := rpcserver.Serve(context.Background(), rpcserver.Options{Name: "instance-test", Dir: dir}, newFakePlugin())
 	if err == nil {
 		t.Fatal("accepted an overlong socket path")
 	}

@@ -1,4 +1,4 @@
-package daemon
+package rpcserver
 
 import (
 	"net/http"

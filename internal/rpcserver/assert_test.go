@@ -1,0 +1,5 @@
+package rpcserver
+
+import "infrakit.aliyun/internal/testutil"
+
+var equal = testutil.Equal
