@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"infrakit.aliyun/emulator/internal/state"
 )
 
 // The attacks and accidents of issue 15 against the emulator: a crash right
@@ -114,9 +116,7 @@ func TestConcurrentRunInstancesSurviveCrash(t *testing.T) {
 	}
 	elapsed := time.Since(start)
 	after := crashCopy(t, path)
-	srv.persist.mu.Lock()
-	saves := srv.persist.saves
-	srv.persist.mu.Unlock()
+	saves := srv.persist.Saves()
 	t.Logf("%d concurrent RunInstances with a state file: %v, %d saves", n, elapsed.Round(time.Millisecond), saves)
 
 	srv2, _ := newTestServer(t, Options{StateFile: after})
@@ -140,7 +140,7 @@ func TestGroupCommit(t *testing.T) {
 	p := srv.persist
 	entered, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	p.fail = func(step string) error {
+	p.Fail = func(step string) error {
 		if step == "write" {
 			once.Do(func() { close(entered); <-release })
 		}
@@ -150,17 +150,14 @@ func TestGroupCommit(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, waiters+1)
 	wg.Add(1)
-	go func() { defer wg.Done(); errs <- p.commit() }()
+	go func() { defer wg.Done(); errs <- p.Commit() }()
 	<-entered
 	for i := 0; i < waiters; i++ {
 		wg.Add(1)
-		go func() { defer wg.Done(); errs <- p.commit() }()
+		go func() { defer wg.Done(); errs <- p.Commit() }()
 	}
 	for { // every waiter has counted its change and waits
-		p.mu.Lock()
-		g := p.gen
-		p.mu.Unlock()
-		if g == waiters+1 {
+		if p.Counted() == waiters+1 {
 			break
 		}
 		runtime.Gosched()
@@ -173,8 +170,8 @@ func TestGroupCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if p.saves != 2 {
-		t.Fatalf("%d saves for 1 + %d queued commits, want 2", p.saves, waiters)
+	if n := p.Saves(); n != 2 {
+		t.Fatalf("%d saves for 1 + %d queued commits, want 2", n, waiters)
 	}
 }
 
@@ -191,7 +188,7 @@ func TestCrashBetweenWrites(t *testing.T) {
 	first := runIDs(t, api(t, srv, fc, runParams(nil)))[0]
 
 	crash := errors.New("crash between two writes")
-	srv.persist.fail = func(step string) error {
+	srv.persist.Fail = func(step string) error {
 		if step == "rename" {
 			return crash
 		}
@@ -206,11 +203,11 @@ func TestCrashBetweenWrites(t *testing.T) {
 	if live := liveIDs(srv2); len(live) != 1 || !live[first] {
 		t.Fatalf("after a crash between two writes: %v, want only %s", live, first)
 	}
-	if m, _ := filepath.Glob(path + tmpInfix + "*"); len(m) != 0 {
+	if m, _ := filepath.Glob(path + state.TmpInfix + "*"); len(m) != 0 {
 		t.Fatalf("temp files left behind by the failed save: %v", m)
 	}
 
-	srv.persist.fail = nil
+	srv.persist.Fail = nil
 	second := runIDs(t, api(t, srv, fc, runParams(map[string]string{"ClientToken": "tok-2"})))[0]
 	third := runIDs(t, api(t, srv, fc, runParams(nil)))[0]
 	srv3, _ := newTestServer(t, Options{StateFile: crashCopy(t, path)})
@@ -223,7 +220,7 @@ func TestCrashBetweenWrites(t *testing.T) {
 	p4 := filepath.Join(dir, "state.json")
 	b, _ := os.ReadFile(path)
 	os.WriteFile(p4, b, 0o600)
-	torn := p4 + tmpInfix + "12345"
+	torn := p4 + state.TmpInfix + "12345"
 	os.WriteFile(torn, b[:len(b)/2], 0o600)
 	srv4, _ := newTestServer(t, Options{StateFile: p4})
 	if live := liveIDs(srv4); len(live) != 3 {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+
+	"infrakit.aliyun/emulator/internal/state"
 )
 
 // Catalog is the seeded, read-only world the emulator serves: regions, zones,
@@ -269,4 +271,14 @@ func (c *catalog) defaultVSwitch(region, zone string) *VSwitch {
 		}
 	}
 	return nil
+}
+
+// systemImageOS describes a catalogue (system) image for the state, which
+// copies it into the custom images made from it.
+func (s *Server) systemImageOS(id string) (state.ImageOS, bool) {
+	im := s.cat.images[id]
+	if im == nil {
+		return state.ImageOS{}, false
+	}
+	return state.ImageOS{OSName: im.OSName, OSType: im.OSType, Platform: im.Platform, Architecture: im.Architecture}, true
 }

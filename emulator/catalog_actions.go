@@ -1,11 +1,12 @@
 package emulator
 
 import (
-	"net/http"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"infrakit.aliyun/emulator/internal/state"
 )
 
 type regionsResp struct {
@@ -375,7 +376,7 @@ var systemImageEpoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 func (s *Server) customImageWire(im *customImage, now time.Time, used bool) wireImage {
 	w := wireImage{ImageId: im.ID, ImageName: im.Name, Description: im.Description, OSName: im.OSName, OSNameEn: osNameEn(im.OSName),
 		OSType: im.OSType, Platform: im.Platform, Architecture: im.Architecture, Size: im.Size, ImageOwnerAlias: "self",
-		Status: im.status(now), Progress: "100%", Usage: "none", CreationTime: fmtTime(im.Created),
+		Status: im.Status(now), Progress: "100%", Usage: "none", CreationTime: fmtTime(im.Created),
 		IsSupportIoOptimized: true, IsSupportCloudinit: true, Tags: toWireTags(im.Tags)}
 	if w.Status == "Creating" {
 		w.Progress = "50%"
@@ -405,7 +406,7 @@ func actDescribeImages(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
 	var all []wireImage
 	if (owner == "" || owner == "system") && len(tags) == 0 { // system images carry no tags
@@ -421,8 +422,8 @@ func actDescribeImages(s *Server, c *call) (any, *apiError) {
 	}
 	if owner == "" || owner == "self" {
 		var custom []*customImage
-		for _, im := range s.st.imgOrder {
-			if !im.Deleted && im.RegionID == region && matchTags(im.Tags, tags) {
+		for _, im := range s.st.ImgOrder {
+			if !im.Deleted && im.RegionID == region && state.MatchTags(im.Tags, tags) {
 				custom = append(custom, im)
 			}
 		}
@@ -430,8 +431,8 @@ func actDescribeImages(s *Server, c *call) (any, *apiError) {
 		// is listed (system images are always "instance").
 		used := map[string]bool{}
 		if len(custom) > 0 {
-			for _, in := range s.st.order {
-				if !in.released() {
+			for _, in := range s.st.Order {
+				if !in.Released() {
 					used[in.ImageID] = true
 				}
 			}
@@ -478,48 +479,12 @@ func actCreateImage(s *Server, c *call) (any, *apiError) {
 		return nil, err
 	}
 	ids, err := s.createOnce(c, func() ([]string, *apiError) {
-		im := &customImage{Seq: s.st.nextSeq(), RegionID: region, Name: name, Description: c.p.get("Description"),
-			Architecture: "x86_64", OSType: "linux", Size: 40, Tags: tags, Created: c.now, Ready: c.now.Add(ImageCreateTime)}
-		srcImage := ""
-		if iid != "" {
-			in, err := s.st.liveInstance(iid, region)
-			if err != nil {
-				return nil, err
-			}
-			if st := in.status(c.now); st != StatusRunning && st != StatusStopped {
-				return nil, errIncorrectStatus(in.ID, st)
-			}
-			im.SourceInstance, srcImage = in.ID, in.ImageID
-			if d := s.st.disks[in.SystemDiskID]; d != nil {
-				im.Size = d.Size
-			}
-		} else {
-			sn, err := s.st.liveSnapshot(sid, region)
-			if err != nil {
-				return nil, err
-			}
-			im.SourceSnapshot, im.Size = sn.ID, sn.Size
-			if d := s.st.disks[sn.DiskID]; d != nil {
-				srcImage = d.ImageID
-			}
+		id, err := found(s.st.CreateImage(&state.ImageSpec{Region: region, Name: name, Description: c.p.get("Description"),
+			FromInstance: iid, FromSnapshot: sid, Tags: tags}, s.systemImageOS, c.now.Add(ImageCreateTime), c.now))
+		if err != nil {
+			return nil, err
 		}
-		if base := s.cat.images[srcImage]; base != nil {
-			im.OSName, im.OSType, im.Platform, im.Architecture = base.OSName, base.OSType, base.Platform, base.Architecture
-		} else if base := s.st.images[srcImage]; base != nil {
-			im.OSName, im.OSType, im.Platform, im.Architecture = base.OSName, base.OSType, base.Platform, base.Architecture
-		}
-		for _, other := range s.st.imgOrder {
-			if name != "" && !other.Deleted && other.RegionID == region && other.Name == name {
-				return nil, newErr(http.StatusBadRequest, "InvalidImageName.Duplicated", "The specified ImageName %q is already in use.", name)
-			}
-		}
-		im.ID = s.st.newID("m", region)
-		if im.Name == "" {
-			im.Name = im.ID
-		}
-		s.st.images[im.ID] = im
-		s.st.imgOrder = append(s.st.imgOrder, im)
-		return []string{im.ID}, nil
+		return []string{id}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -540,22 +505,13 @@ func actDeleteImage(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
-	// System images are not the caller's to delete.
-	im, err := s.st.liveImage(id, region)
-	if err != nil {
+	// System images are not the caller's to delete: LiveImage does not
+	// know them.
+	if err := ecsError(s.st.DeleteImage(id, region, force)); err != nil {
 		return nil, err
 	}
-	if !force {
-		for _, in := range s.st.order {
-			if !in.released() && in.ImageID == id {
-				return nil, newErr(http.StatusForbidden, "IncorrectImageStatus",
-					"The image %s is used by instance %s; delete with Force=true.", id, in.ID)
-			}
-		}
-	}
-	im.Deleted = true
 	c.mutated = true
 	return &baseResp{c.requestID}, nil
 }
@@ -596,9 +552,9 @@ func actDescribeSecurityGroups(s *Server, c *call) (any, *apiError) {
 	vpc, name := c.p.get("VpcId"), c.p.get("SecurityGroupName")
 	r := &securityGroupsResp{baseResp: baseResp{c.requestID}, RegionId: region, page: pg}
 	r.SecurityGroups.SecurityGroup = []wireSecurityGroup{}
-	s.sgs.mu.Lock()
-	defer s.sgs.mu.Unlock()
-	for _, g := range s.sgs.order {
+	s.sgs.Lock()
+	defer s.sgs.Unlock()
+	for _, g := range s.sgs.Order {
 		if g.RegionID != region || (vpc != "" && g.VpcID != vpc) || !inFilter(ids, g.ID) ||
 			(name != "" && g.Name != name) {
 			continue
@@ -639,7 +595,7 @@ func actDescribeVSwitches(s *Server, c *call) (any, *apiError) {
 		return nil, err
 	}
 	vpc, id, zone := c.p.get("VpcId"), c.p.get("VSwitchId"), c.p.get("ZoneId")
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
 	r := &vswitchesResp{baseResp: baseResp{c.requestID}, page: pg}
 	r.VSwitches.VSwitch = []wireVSwitch{}
@@ -650,7 +606,7 @@ func actDescribeVSwitches(s *Server, c *call) (any, *apiError) {
 		}
 		if r.take() {
 			r.VSwitches.VSwitch = append(r.VSwitches.VSwitch, wireVSwitch{v.VSwitchId, v.VSwitchName, v.VpcId, v.ZoneId,
-				v.CidrBlock, "Available", "", s.st.pools[v.VSwitchId].free(), v.IsDefault, fmtTime(systemImageEpoch)})
+				v.CidrBlock, "Available", "", s.st.Pools[v.VSwitchId].Free(), v.IsDefault, fmtTime(systemImageEpoch)})
 		}
 	}
 	return r, nil

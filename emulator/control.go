@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"infrakit.aliyun/emulator/internal/state"
 )
 
 // ErrNotFound is returned (wrapped) by Kill and Preempt for an unknown or
@@ -32,7 +34,7 @@ const maxAdvance = 10 * 365 * 24 * time.Hour
 // advance is Advance reporting a failed save of the state file.
 func (s *Server) advance(d time.Duration) error {
 	s.clock.Advance(d)
-	unlock := s.st.lock(s.clock.Now())
+	unlock := s.st.Lock(s.clock.Now())
 	unlock()
 	return s.commit()
 }
@@ -189,7 +191,7 @@ func tagMap(tags []Tag) map[string]string {
 func (s *Server) dataDisks(in *instance) []string {
 	out := []string{}
 	for _, id := range in.DataDiskIDs {
-		if d := s.st.disks[id]; in.released() || (d != nil && !d.deleted() && d.InstanceID == in.ID) {
+		if d := s.st.Disks[id]; in.Released() || (d != nil && !d.IsDeleted() && d.InstanceID == in.ID) {
 			out = append(out, id)
 		}
 	}
@@ -202,12 +204,12 @@ func (s *Server) view(in *instance, now time.Time) InstanceView {
 		InstanceId: in.ID, InstanceName: in.Name, Description: in.Description, HostName: in.HostName,
 		RegionId: in.RegionID, ZoneId: in.ZoneID, InstanceType: in.Type, ImageId: in.ImageID, VpcId: in.VpcID,
 		VSwitchId: in.VSwitchID, PrivateIpAddress: in.PrivateIP, PublicIpAddress: in.PublicIP,
-		SecurityGroupIds: append([]string{}, in.SecurityGroupIDs...), Status: in.status(now), Tags: tagMap(in.Tags),
+		SecurityGroupIds: append([]string{}, in.SecurityGroupIDs...), Status: in.Status(now), Tags: tagMap(in.Tags),
 		UserData: string(ud), KeyPairName: in.KeyPairName, RamRoleName: in.RamRoleName, SpotStrategy: in.SpotStrategy,
 		SpotPriceLimit: in.SpotPriceLimit, ClientToken: in.ClientToken, DeletionProtection: in.DeletionProtection,
 		SystemDiskId: in.SystemDiskID, DataDiskIds: s.dataDisks(in),
 		OperationLocks: append([]string{}, in.Locks...), CreationTime: in.Created, PreemptedAt: in.PreemptedAt,
-		ReleaseAt: in.ReleaseAt, ReleasedAt: in.ReleasedAt, Released: in.released(), ReleaseReason: in.ReleaseReason,
+		ReleaseAt: in.ReleaseAt, ReleasedAt: in.ReleasedAt, Released: in.Released(), ReleaseReason: in.ReleaseReason,
 	}
 	if !in.Started.After(now) {
 		v.StartTime = in.Started
@@ -222,9 +224,9 @@ func (s *Server) view(in *instance, now time.Time) InstanceView {
 // creation order.
 func (s *Server) Instances() []InstanceView {
 	now := s.clock.Now()
-	unlock := s.st.lock(now)
+	unlock := s.st.Lock(now)
 	defer unlock()
-	all := inSeqOrder(s.st.instances)
+	all := state.InSeqOrder(s.st.Instances)
 	out := make([]InstanceView, 0, len(all))
 	for _, in := range all {
 		out = append(out, s.view(in, now))
@@ -235,9 +237,9 @@ func (s *Server) Instances() []InstanceView {
 // Instance returns the view of one instance (released ones too).
 func (s *Server) Instance(id string) (InstanceView, bool) {
 	now := s.clock.Now()
-	unlock := s.st.lock(now)
+	unlock := s.st.Lock(now)
 	defer unlock()
-	in := s.st.instances[id]
+	in := s.st.Instances[id]
 	if in == nil {
 		return InstanceView{}, false
 	}
@@ -248,19 +250,26 @@ func (s *Server) Instance(id string) (InstanceView, bool) {
 // (console, another tool, hardware loss). Disks follow DeleteWithInstance.
 func (s *Server) Kill(id string) error {
 	now := s.clock.Now()
-	unlock := s.st.lock(now)
-	in, err := s.st.liveInstance(id, "")
-	if err == nil {
-		s.st.release(in, now, ReleaseKilled)
-	}
+	unlock := s.st.Lock(now)
+	err := s.st.Kill(id, now)
 	unlock()
 	if err != nil {
-		return fmt.Errorf("emulator: kill %s: %w", id, ErrNotFound)
+		return fmt.Errorf("emulator: kill %s: %w", id, controlError(err))
 	}
 	if err := s.commit(); err != nil {
 		return fmt.Errorf("emulator: kill %s: %w: %w", id, errSave, err)
 	}
 	return nil
+}
+
+// controlError maps a state error to the control API's: not found is
+// ErrNotFound (answered 404), anything else keeps the state's words.
+func controlError(err error) error {
+	var se *state.Error
+	if errors.As(err, &se) && se.Kind == state.NotFound {
+		return ErrNotFound
+	}
+	return err
 }
 
 // BUG(emulator): any instance can be preempted, not only spot instances.
@@ -269,21 +278,12 @@ func (s *Server) Kill(id string) error {
 // Recycling now and the instance is released PreemptNotice (emulated) later.
 func (s *Server) Preempt(id string) error {
 	now := s.clock.Now()
-	unlock := s.st.lock(now)
-	in, err := s.st.liveInstance(id, "")
-	switch {
-	case err != nil:
-		unlock()
-		return fmt.Errorf("emulator: preempt %s: %w", id, ErrNotFound)
-	case !in.PreemptedAt.IsZero():
-		unlock()
-		return fmt.Errorf("emulator: preempt %s: already preempted at %s", id, in.PreemptedAt.Format(time.RFC3339))
-	}
-	in.PreemptedAt = now
-	in.ReleaseAt = now.Add(s.opts.PreemptNotice)
-	in.Locks = append(in.Locks, "Recycling")
-	s.st.pendingRelease = append(s.st.pendingRelease, in)
+	unlock := s.st.Lock(now)
+	err := s.st.Preempt(id, now, s.opts.PreemptNotice)
 	unlock()
+	if err != nil {
+		return fmt.Errorf("emulator: preempt %s: %w", id, controlError(err))
+	}
 	if err := s.commit(); err != nil {
 		return fmt.Errorf("emulator: preempt %s: %w: %w", id, errSave, err)
 	}
@@ -292,13 +292,13 @@ func (s *Server) Preempt(id string) error {
 
 // Disks returns views of all disks, deleted ones included, in creation order.
 func (s *Server) Disks() []DiskView {
-	unlock := s.st.lock(s.clock.Now())
+	unlock := s.st.Lock(s.clock.Now())
 	defer unlock()
-	out := make([]DiskView, 0, len(s.st.diskOrder))
-	for _, d := range s.st.diskOrder {
+	out := make([]DiskView, 0, len(s.st.DiskOrder))
+	for _, d := range s.st.DiskOrder {
 		out = append(out, DiskView{DiskId: d.ID, RegionId: d.RegionID, ZoneId: d.ZoneID, Type: d.Type, Category: d.Category,
-			Size: d.Size, Status: d.status(), InstanceId: d.InstanceID, Device: d.Device, DeleteWithInstance: d.DeleteWithInstance,
-			SnapshotId: d.SnapshotID, Tags: tagMap(d.Tags), CreationTime: d.Created, Deleted: d.deleted(), DeletedAt: d.DeletedAt})
+			Size: d.Size, Status: d.Status(), InstanceId: d.InstanceID, Device: d.Device, DeleteWithInstance: d.DeleteWithInstance,
+			SnapshotId: d.SnapshotID, Tags: tagMap(d.Tags), CreationTime: d.Created, Deleted: d.IsDeleted(), DeletedAt: d.DeletedAt})
 	}
 	return out
 }
@@ -306,15 +306,15 @@ func (s *Server) Disks() []DiskView {
 // Images returns the catalogue images followed by custom images.
 func (s *Server) Images() []ImageView {
 	now := s.clock.Now()
-	unlock := s.st.lock(now)
+	unlock := s.st.Lock(now)
 	defer unlock()
 	var out []ImageView
 	for _, im := range s.cat.Images {
 		out = append(out, ImageView{ImageId: im.ImageId, ImageName: im.ImageName, OwnerAlias: "system", Status: "Available",
 			OSType: im.OSType, Size: im.Size, Tags: map[string]string{}, CreationTime: systemImageEpoch})
 	}
-	for _, im := range s.st.imgOrder {
-		st := im.status(now)
+	for _, im := range s.st.ImgOrder {
+		st := im.Status(now)
 		if im.Deleted {
 			st = "Deleted"
 		}

@@ -1,8 +1,9 @@
 package emulator
 
 import (
-	"net/http"
 	"strconv"
+
+	"infrakit.aliyun/emulator/internal/state"
 )
 
 type disksResp struct {
@@ -46,27 +47,27 @@ func actDescribeDisks(s *Server, c *call) (any, *apiError) {
 		}
 		dwi = &v
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
 	// An ID or InstanceId filter looks its disks up (an instance knows its
 	// system disk and every data disk attached to it since creation); other
 	// filters walk all disks.
-	source := s.st.diskOrder
+	source := s.st.DiskOrder
 	switch {
 	case len(ids) > 0:
-		source = pick(s.st.disks, ids)
+		source = state.Pick(s.st.Disks, ids)
 	case inst != "":
 		source = nil
-		if in := s.st.instances[inst]; in != nil {
-			source = pick(s.st.disks, append([]string{in.SystemDiskID}, in.DataDiskIDs...))
+		if in := s.st.Instances[inst]; in != nil {
+			source = state.Pick(s.st.Disks, append([]string{in.SystemDiskID}, in.DataDiskIDs...))
 		}
 	}
 	r := &disksResp{baseResp: baseResp{c.requestID}, tokenPage: pg}
 	r.Disks.Disk = []wireDisk{}
 	for _, d := range source {
-		if d.deleted() || d.RegionID != region || d.Seq < pg.from || (zone != "" && d.ZoneID != zone) || (inst != "" && d.InstanceID != inst) ||
-			(dtype != "" && d.Type != dtype) || (cat != "" && d.Category != cat) || (status != "" && d.status() != status) ||
-			(name != "" && d.Name != name) || (dwi != nil && *dwi != d.DeleteWithInstance) || !matchTags(d.Tags, tags) {
+		if d.IsDeleted() || d.RegionID != region || d.Seq < pg.from || (zone != "" && d.ZoneID != zone) || (inst != "" && d.InstanceID != inst) ||
+			(dtype != "" && d.Type != dtype) || (cat != "" && d.Category != cat) || (status != "" && d.Status() != status) ||
+			(name != "" && d.Name != name) || (dwi != nil && *dwi != d.DeleteWithInstance) || !state.MatchTags(d.Tags, tags) {
 			continue
 		}
 		if r.take(d.Seq) {
@@ -120,20 +121,12 @@ func actCreateDisk(s *Server, c *call) (any, *apiError) {
 		return nil, err
 	}
 	ids, err := s.createOnce(c, func() ([]string, *apiError) {
-		if snap != "" {
-			sn, err := s.st.liveSnapshot(snap, region)
-			if err != nil {
-				return nil, err
-			}
-			if size == 0 {
-				size = sn.Size
-			}
+		id, err := found(s.st.CreateDisk(&state.DiskSpec{Region: region, Zone: zone, Name: p.get("DiskName"),
+			Description: p.get("Description"), Category: category, Size: size, SnapshotID: snap, Encrypted: enc, Tags: tags}, c.now))
+		if err != nil {
+			return nil, err
 		}
-		d := &disk{Seq: s.st.nextSeq(), ID: s.st.newID("d", region), RegionID: region, ZoneID: zone, Name: p.get("DiskName"),
-			Description: p.get("Description"), Type: "data", Category: category, Size: size, SnapshotID: snap,
-			Encrypted: enc, Portable: true, Tags: tags, Created: c.now}
-		s.st.addDisk(d)
-		return []string{d.ID}, nil
+		return []string{id}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -141,21 +134,8 @@ func actCreateDisk(s *Server, c *call) (any, *apiError) {
 	return &createDiskResp{baseResp{c.requestID}, ids[0]}, nil
 }
 
-const maxDataDisks = 16
-
-// instanceAndDisk finds the live instance and disk of an AttachDisk or
-// DetachDisk call; the caller holds the store lock.
-func (st *store) instanceAndDisk(iid, did, region string) (*instance, *disk, *apiError) {
-	in, err := st.liveInstance(iid, region)
-	if err != nil {
-		return nil, nil, err
-	}
-	d, err := st.liveDisk(did, region)
-	if err != nil {
-		return nil, nil, err
-	}
-	return in, d, nil
-}
+// maxDataDisks is the state's limit, also applied to RunInstances' DataDisk.N.
+const maxDataDisks = state.MaxDataDisks
 
 func actAttachDisk(s *Server, c *call) (any, *apiError) {
 	iid, err := c.p.required("InstanceId")
@@ -170,40 +150,10 @@ func actAttachDisk(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
-	in, d, err := s.st.instanceAndDisk(iid, did, c.region)
-	if err != nil {
+	if err := ecsError(s.st.AttachDisk(iid, did, c.region, c.p.get("Device"), dwi, c.now)); err != nil {
 		return nil, err
-	}
-	if st := in.status(c.now); st != StatusRunning && st != StatusStopped {
-		return nil, errIncorrectStatus(in.ID, st)
-	}
-	if d.status() != "Available" {
-		return nil, errIncorrectDiskStatus(d.ID, d.status())
-	}
-	if d.ZoneID != in.ZoneID {
-		return nil, newErr(http.StatusForbidden, "InstanceDiskZone.Mismatch",
-			"The disk %s (%s) and the instance %s (%s) are not in the same zone.", d.ID, d.ZoneID, in.ID, in.ZoneID)
-	}
-	used := map[string]bool{}
-	n := 0
-	for _, x := range in.DataDiskIDs {
-		if o := s.st.disks[x]; o != nil && !o.deleted() && o.InstanceID == in.ID {
-			used[o.Device] = true
-			n++
-		}
-	}
-	if n >= maxDataDisks {
-		return nil, newErr(http.StatusForbidden, "InstanceDiskNumber.LimitExceed", "The instance already has %d data disks.", n)
-	}
-	dev := c.p.get("Device")
-	for ch := 'b'; dev == "" || used[dev]; ch++ {
-		dev = "/dev/xvd" + string(ch)
-	}
-	d.InstanceID, d.Device, d.Attached, d.DeleteWithInstance = in.ID, dev, c.now, dwi
-	if !contains(in.DataDiskIDs, d.ID) {
-		in.DataDiskIDs = append(in.DataDiskIDs, d.ID)
 	}
 	c.mutated = true
 	return &baseResp{c.requestID}, nil
@@ -218,22 +168,11 @@ func actDetachDisk(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
-	in, d, err := s.st.instanceAndDisk(iid, did, c.region)
-	if err != nil {
+	if err := ecsError(s.st.DetachDisk(iid, did, c.region, c.now)); err != nil {
 		return nil, err
 	}
-	if d.InstanceID != in.ID {
-		return nil, errIncorrectDiskStatus(d.ID, d.status()+" (not attached to "+in.ID+")")
-	}
-	if d.Type == "system" {
-		return nil, newErr(http.StatusForbidden, "OperationDenied", "The system disk of a running or stopped instance cannot be detached.")
-	}
-	if st := in.status(c.now); st != StatusRunning && st != StatusStopped {
-		return nil, errIncorrectStatus(in.ID, st)
-	}
-	d.InstanceID, d.Device, d.Detached = "", "", c.now
 	c.mutated = true
 	return &baseResp{c.requestID}, nil
 }
@@ -243,16 +182,11 @@ func actDeleteDisk(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
-	d, err := s.st.liveDisk(did, c.region)
-	if err != nil {
+	if err := ecsError(s.st.DeleteDisk(did, c.region, c.now)); err != nil {
 		return nil, err
 	}
-	if d.status() != "Available" {
-		return nil, errIncorrectDiskStatus(d.ID, d.status())
-	}
-	d.DeletedAt = c.now
 	c.mutated = true
 	return &baseResp{c.requestID}, nil
 }
@@ -269,47 +203,34 @@ func actModifyDiskAttribute(s *Server, c *call) (any, *apiError) {
 	if len(ids) > 100 {
 		return nil, errInvalid("DiskIds", "at most 100")
 	}
-	flags := map[string]*bool{}
-	for _, k := range []string{"DeleteWithInstance", "DeleteAutoSnapshot", "EnableAutoSnapshot"} {
+	var ch state.DiskChange
+	for k, dst := range map[string]**bool{"DeleteWithInstance": &ch.DeleteWithInstance,
+		"DeleteAutoSnapshot": &ch.DeleteAutoSnapshot, "EnableAutoSnapshot": &ch.EnableAutoSnapshot} {
 		if p.has(k) {
 			v, err := p.boolean(k, false)
 			if err != nil {
 				return nil, err
 			}
-			flags[k] = &v
+			*dst = &v
 		}
 	}
 	if n := p.get("DiskName"); p.has("DiskName") && (len(n) < 2 || len(n) > 128) {
 		return nil, errInvalid("DiskName", "2 to 128 characters")
 	}
-	unlock := s.st.lock(c.now)
-	defer unlock()
-	var ds []*disk
-	for _, id := range ids {
-		d, err := s.st.liveDisk(id, c.region)
-		if err != nil {
-			return nil, err
-		}
-		ds = append(ds, d)
+	if p.has("DiskName") {
+		v := p.get("DiskName")
+		ch.Name = &v
 	}
-	for _, d := range ds {
-		if p.has("DiskName") {
-			d.Name = p.get("DiskName")
-		}
-		if p.has("Description") {
-			d.Description = p.get("Description")
-		}
-		// BUG(emulator): a system disk is always deleted with its instance,
-		// even after ModifyDiskAttribute DeleteWithInstance=false.
-		if v := flags["DeleteWithInstance"]; v != nil {
-			d.DeleteWithInstance = *v
-		}
-		if v := flags["DeleteAutoSnapshot"]; v != nil {
-			d.DeleteAutoSnapshot = *v
-		}
-		if v := flags["EnableAutoSnapshot"]; v != nil {
-			d.EnableAutoSnapshot = *v
-		}
+	if p.has("Description") {
+		v := p.get("Description")
+		ch.Description = &v
+	}
+	// BUG(emulator): a system disk is always deleted with its instance,
+	// even after ModifyDiskAttribute DeleteWithInstance=false.
+	unlock := s.st.Lock(c.now)
+	defer unlock()
+	if err := ecsError(s.st.ModifyDisks(ids, c.region, ch)); err != nil {
+		return nil, err
 	}
 	c.mutated = true
 	return &baseResp{c.requestID}, nil
@@ -330,14 +251,11 @@ func actCreateSnapshot(s *Server, c *call) (any, *apiError) {
 		return nil, err
 	}
 	ids, err := s.createOnce(c, func() ([]string, *apiError) {
-		d, err := s.st.liveDisk(did, c.region)
+		id, err := found(s.st.CreateSnapshot(did, c.region, c.p.get("SnapshotName"), tags, c.now))
 		if err != nil {
 			return nil, err
 		}
-		sn := &snapshot{Seq: s.st.nextSeq(), ID: s.st.newID("s", d.RegionID), RegionID: d.RegionID, DiskID: d.ID,
-			Name: c.p.get("SnapshotName"), Size: d.Size, Tags: tags, Created: c.now}
-		s.st.snapshots[sn.ID] = sn
-		return []string{sn.ID}, nil
+		return []string{id}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -375,17 +293,17 @@ func actDescribeSnapshots(s *Server, c *call) (any, *apiError) {
 		return nil, err
 	}
 	diskF := c.p.get("DiskId")
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
 	r := &snapshotsResp{baseResp: baseResp{c.requestID}, page: pg}
 	r.Snapshots.Snapshot = []wireSnapshot{}
-	for _, sn := range inSeqOrder(s.st.snapshots) {
+	for _, sn := range state.InSeqOrder(s.st.Snapshots) {
 		if sn.Deleted || sn.RegionID != region || (diskF != "" && sn.DiskID != diskF) || !inFilter(ids, sn.ID) {
 			continue
 		}
 		if r.take() {
 			typ := "data"
-			if d := s.st.disks[sn.DiskID]; d != nil {
+			if d := s.st.Disks[sn.DiskID]; d != nil {
 				typ = d.Type
 			}
 			r.Snapshots.Snapshot = append(r.Snapshots.Snapshot, wireSnapshot{sn.ID, sn.Name, sn.DiskID, strconv.Itoa(sn.Size),

@@ -115,6 +115,23 @@
 // The same operations exist in Go: Server.Stats, Instances, Instance, Kill,
 // Preempt, Advance, SetFaults, Disks, Images.
 //
+// # Layout
+//
+// This package is the wire front: HTTP and the listener limits
+// (Options.ReadTimeout, MaxConns, ...), the HMAC-SHA1 and ACS3 signatures,
+// parameter decoding, JSON/XML encoding, the action table and the control
+// API, plus the public configuration (Options, Catalog, Faults). The state
+// it serves lives in emulator/internal/state: the records, the store with
+// its lock, IP pools, tag index, security groups, issued STS keys, the
+// emulated clock and the state file. Actions validate their parameters,
+// then change the state only through its operations, and read records to
+// build answers. State operations refuse with typed errors (state.Error: a
+// kind and a resource); ecsError in errors.go is the one place that turns
+// them into ECS errors (Code, HTTP status, Message; Recommend is added when
+// the answer is written). Fault injection and call statistics stay here:
+// they decide wire answers, not state. emulator/emuctl is the
+// Go client of the control API.
+//
 // Differences from real ECS are marked BUG(emulator) in the source and
 // listed by go doc.
 package emulator

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"infrakit.aliyun/emulator/internal/state"
 )
 
 // Defaults.
@@ -28,15 +30,19 @@ const (
 	DefaultPreemptNotice = 5 * time.Minute
 	// ImageCreateTime is how long (emulated) a CreateImage stays Creating.
 	ImageCreateTime = time.Minute
+
+	// Listener limits (Options.ReadHeaderTimeout and so on). A request is
+	// at most 1 MiB, so 30 s to read one is generous even on a slow link.
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultIdleTimeout       = 2 * time.Minute
+	DefaultMaxConns          = 512
 )
 
 // STSCredential is a temporary (STS) credential: requests signed with its
-// AccessKeyId must carry SecurityToken.
-type STSCredential struct {
-	AccessKeySecret string
-	SecurityToken   string
-	Expiration      time.Time // zero: never expires (checked against Options.Now)
-}
+// AccessKeyId must carry SecurityToken (fields: AccessKeySecret,
+// SecurityToken, Expiration; a zero Expiration never expires).
+type STSCredential = state.Credential
 
 // Options configure a Server. The zero value is usable.
 type Options struct {
@@ -64,7 +70,7 @@ type Options struct {
 	// Latency is added (in real time) to every ECS API answer.
 	Latency time.Duration
 	// StateFile, when set, is loaded at start and rewritten atomically after
-	// every change, before the change is answered (see persister).
+	// every change, before the change is answered (see state.Persister).
 	StateFile string
 	// PreemptNotice is the emulated time between a spot interruption notice
 	// and the release (default 5 min).
@@ -72,6 +78,17 @@ type Options struct {
 	// Seed seeds IDs and fault injection, for reproducible runs.
 	Seed   int64
 	Logger *slog.Logger // default: discard
+
+	// Limits of the listener, so slow or idle clients cannot starve it
+	// (zero: the Default* value). A connection that has not sent its
+	// headers within ReadHeaderTimeout, or its whole request within
+	// ReadTimeout, is closed; an idle keep-alive connection is closed after
+	// IdleTimeout; at most MaxConns connections are open at once (further
+	// ones wait in the kernel's accept queue). There is no write timeout:
+	// injected latency (Latency, fault latency_ms) may hold an answer for
+	// minutes on purpose.
+	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
+	MaxConns                                    int
 }
 
 // Server is a running emulator.
@@ -82,12 +99,12 @@ type Server struct {
 	clock   *clock
 	st      *store
 	nonces  nonceCache
-	sgs     secGroups  // security groups and their rules (secgroups.go)
-	issued  issuedKeys // temporary keys from AssumeRole / IssueSTSCredential
+	sgs     *state.SecGroups  // security groups and their rules
+	issued  *state.IssuedKeys // temporary keys from AssumeRole / IssueSTSCredential
 	faults  faultState
 	stats   statsCounter
 	actions map[string]actionFunc
-	persist *persister
+	persist *state.Persister // nil without a state file
 
 	ln      net.Listener
 	srv     *http.Server
@@ -118,8 +135,11 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("emulator: listen: %w", err)
 	}
 	s.ln = ln
-	s.srv = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
-	go s.srv.Serve(ln)
+	o := s.opts
+	s.srv = &http.Server{Handler: s.handler, ReadHeaderTimeout: o.ReadHeaderTimeout, ReadTimeout: o.ReadTimeout,
+		IdleTimeout: o.IdleTimeout, MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	go s.srv.Serve(newLimitListener(ln, o.MaxConns))
 	s.log.Info("ecs emulator listening", "url", s.URL())
 	return s, nil
 }
@@ -151,6 +171,12 @@ func newServer(opts Options) (*Server, error) {
 	if opts.PreemptNotice <= 0 {
 		opts.PreemptNotice = DefaultPreemptNotice
 	}
+	opts.ReadHeaderTimeout = orDefault(opts.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	opts.ReadTimeout = orDefault(opts.ReadTimeout, DefaultReadTimeout)
+	opts.IdleTimeout = orDefault(opts.IdleTimeout, DefaultIdleTimeout)
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = DefaultMaxConns
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -158,15 +184,17 @@ func newServer(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, log: opts.Logger, cat: cat, clock: newClock(opts.Now, opts.TimeScale)}
-	s.st = newStore(cat, opts.Seed, opts.BootTime, opts.StopTime)
+	s := &Server{opts: opts, log: opts.Logger, cat: cat, clock: state.NewClock(opts.Now, opts.TimeScale)}
+	s.st = state.NewStore(cat.prefixes, opts.Seed, opts.BootTime, opts.StopTime)
 	s.faults.init(opts.Seed)
 	s.stats.init()
 	s.actions = actionTable()
-	s.sgs.init(cat)
+	s.sgs = state.NewSecGroups(catalogSecGroups(cat))
+	s.issued = &state.IssuedKeys{}
 	if opts.StateFile != "" {
-		s.persist = newPersister(s, opts.StateFile)
-		if err := s.persist.load(); err != nil {
+		w := &state.World{Clock: s.clock, Store: s.st, SecGroups: s.sgs, Keys: s.issued, KeysNow: s.stsNow}
+		s.persist = state.NewPersister(w, opts.StateFile, s.log)
+		if err := s.persist.Load(); err != nil {
 			return nil, err
 		}
 	}
@@ -225,7 +253,7 @@ func (s *Server) Close() error {
 			cancel()
 		}
 		if s.persist != nil {
-			errs = append(errs, s.persist.close())
+			errs = append(errs, s.persist.Close())
 		}
 		s.closeErr = errors.Join(errs...)
 	})
@@ -236,6 +264,15 @@ func (s *Server) realNow() time.Time { return s.opts.Now() }
 
 // Now is the current emulated time.
 func (s *Server) Now() time.Time { return s.clock.Now() }
+
+// commit makes every change applied so far durable before it is answered
+// (nothing to do without a state file; see state.Persister).
+func (s *Server) commit() error {
+	if s.persist == nil {
+		return nil
+	}
+	return s.persist.Commit()
+}
 
 // Advance moves emulated time forward by d: instances progress through their
 // states and scheduled spot releases happen, without sleeping.

@@ -1,8 +1,11 @@
 package emulator
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+
+	"infrakit.aliyun/emulator/internal/state"
 )
 
 // apiError is an ECS error answer. Every error the ECS API side produces is an
@@ -120,3 +123,116 @@ func errConflict() *apiError {
 	return newErr(http.StatusConflict, "OperationConflict",
 		"Request was denied due to conflict with a previous request, please try again later.")
 }
+
+// ecsError maps a state error to the ECS error real ECS answers: the one
+// place that turns what the state refused (package state says what, for
+// which resource) into a Code, an HTTP status and a Message. Recommend is
+// added by writeError. nil stays nil; an error the state does not classify
+// is an InternalError (a bug, logged by the caller's InternalError path).
+func ecsError(err error) *apiError {
+	if err == nil {
+		return nil
+	}
+	var se *state.Error
+	if !errors.As(err, &se) {
+		return errInternal()
+	}
+	switch se.Kind {
+	case state.NotFound:
+		switch se.Resource {
+		case state.ResInstance:
+			return errInstanceNotFound(se.ID)
+		case state.ResDisk:
+			return errDiskNotFound(se.ID)
+		case state.ResImage:
+			return errImageNotFound(se.ID)
+		case state.ResSnapshot:
+			return errSnapshotNotFound(se.ID)
+		case state.ResSecurityGroup:
+			return errSecurityGroupNotFound(se.ID)
+		case state.ResAny:
+			return errResourceNotFound(se.ID)
+		}
+	case state.TokenMismatch:
+		return newErr(http.StatusBadRequest, "IdempotentParameterMismatch",
+			"The specified parameters are different from before with the same ClientToken.")
+	case state.IncorrectStatus:
+		switch se.Resource {
+		case state.ResInstance:
+			return errIncorrectStatus(se.ID, se.Status)
+		case state.ResDisk:
+			return errIncorrectDiskStatus(se.ID, se.Status)
+		case state.ResImage:
+			return newErr(http.StatusForbidden, "IncorrectImageStatus", "The image %s is %s; only an Available image can be copied.", se.ID, se.Status)
+		}
+	case state.NameTaken:
+		if se.Resource == state.ResImage {
+			return newErr(http.StatusBadRequest, "InvalidImageName.Duplicated", "The specified ImageName %q is already in use.", se.ID)
+		}
+	case state.ZoneMismatch:
+		return newErr(http.StatusForbidden, "InstanceDiskZone.Mismatch",
+			"The disk and the instance are not in the same zone (%s).", se.Detail)
+	case state.LimitExceeded:
+		return newErr(http.StatusForbidden, "InstanceDiskNumber.LimitExceed", "The instance already has %s data disks.", se.Detail)
+	case state.SystemDisk:
+		return newErr(http.StatusForbidden, "OperationDenied", "The system disk of a running or stopped instance cannot be detached.")
+	case state.IPReserved:
+		return newErr(http.StatusBadRequest, "InvalidPrivateIpAddress.NotInVSwitch",
+			"The specified PrivateIpAddress %s is reserved by the vswitch.", se.ID)
+	case state.IPInUse:
+		return newErr(http.StatusBadRequest, "InvalidPrivateIpAddress.Duplicated",
+			"The specified PrivateIpAddress %s is already in use.", se.ID)
+	case state.InUse:
+		switch {
+		case se.Resource == state.ResImage && se.By == state.ResInstance:
+			return newErr(http.StatusForbidden, "IncorrectImageStatus",
+				"The image %s is used by instance %s; delete with Force=true.", se.ID, se.ByID)
+		case se.Resource == state.ResSnapshot && se.By == state.ResImage:
+			return newErr(http.StatusForbidden, "SnapshotCreatedImage",
+				"The snapshot %s has been used to create custom image %s and cannot be deleted.", se.ID, se.ByID)
+		case se.Resource == state.ResSecurityGroup && se.By == state.ResInstance:
+			return newErr(http.StatusForbidden, "DependencyViolation",
+				"There is still instance(s) in the specified security group (%s is in %s).", se.ByID, se.ID)
+		case se.Resource == state.ResSecurityGroup && se.By == state.ResSecurityGroup:
+			return newErr(http.StatusForbidden, "DependencyViolation",
+				"The specified security group is referenced by a rule of %s.", se.ByID)
+		case se.Resource == state.ResSnapshot && se.By == state.ResDisk:
+			return newErr(http.StatusForbidden, "SnapshotCreatedDisk",
+				"The snapshot %s has been used to create disk %s; delete it with Force=true.", se.ID, se.ByID)
+		}
+	case state.TagLimit:
+		return errTagCount()
+	case state.RuleLimit:
+		return newErr(http.StatusForbidden, "AuthorizationLimitExceed",
+			"The number of rules in security group %s would exceed %s.", se.ID, se.Detail)
+	case state.AlreadyMember:
+		return newErr(http.StatusForbidden, "InvalidInstanceId.AlreadyExists",
+			"The specified instance already exists in the specified security group.")
+	case state.VPCMismatch:
+		return newErr(http.StatusBadRequest, "InvalidInstanceId.Mismatch",
+			"Specified instance and security group are not in the same VPC.")
+	case state.GroupLimit:
+		return newErr(http.StatusBadRequest, "InstanceSecurityGroupLimitExceeded",
+			"Exceeding the allowed amount of security groups that an instance can be in.")
+	case state.NotMember:
+		return newErr(http.StatusNotFound, "InvalidSecurityGroupAssociation.NotFound",
+			"The instance %s is not in security group %s.", se.ID, se.ByID)
+	case state.LastGroup:
+		return newErr(http.StatusForbidden, "InstanceLastSecurityGroup",
+			"The instance must belong to at least one security group.")
+	case state.AlreadyAllocated:
+		return newErr(http.StatusForbidden, "AllocatedAddress", "The instance %s already has public IP address %s.", se.ID, se.Detail)
+	case state.NoBandwidth:
+		return newErr(http.StatusForbidden, "InvalidInternetMaxBandwidthOut.ValueNotSupported",
+			"The instance %s has no public bandwidth (InternetMaxBandwidthOut is 0).", se.ID)
+	case state.DeletionProtected:
+		if se.Resource == state.ResInstance {
+			return newErr(http.StatusForbidden, "InvalidOperation.DeletionProtection",
+				"The instance %s has deletion protection enabled.", se.ID)
+		}
+	}
+	return errInternal()
+}
+
+// found maps the error of a state lookup (see ecsError).
+func found[T any](x T, err error) (T, *apiError) { return x, ecsError(err) }

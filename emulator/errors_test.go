@@ -129,7 +129,12 @@ var errCases = []errCase{
 	{"run min > amount", func(f *fixture) raw { return run(f, "Amount", "2", "MinAmount", "3") }, 400, "InvalidParameter"},
 	{"run bad userdata", func(f *fixture) raw { return run(f, "UserData", "!!!not base64") }, 400, "InvalidUserData.Base64FormatInvalid"},
 	{"run userdata too big", func(f *fixture) raw {
-		return run(f, "UserData", base64.StdEncoding.EncodeToString([]byte(strings.Repeat("x", 16*1024+1))))
+		return run(f, "UserData", base64.StdEncoding.EncodeToString([]byte(strings.Repeat("x", 32*1024+1))))
+	}, 400, "InvalidUserData.SizeExceeded"},
+	{"run userdata too big by POST", func(f *fixture) raw {
+		r := run(f, "UserData", base64.StdEncoding.EncodeToString([]byte(strings.Repeat("x", 32*1024+1))))
+		r.method = http.MethodPost
+		return r
 	}, 400, "InvalidUserData.SizeExceeded"},
 	{"run bad spot", func(f *fixture) raw { return run(f, "SpotStrategy", "Cheap") }, 400, "InvalidParameter"},
 	{"run spot limit missing", func(f *fixture) raw { return run(f, "SpotStrategy", "SpotWithPriceLimit") }, 400, "MissingParameter"},

@@ -243,10 +243,10 @@ func (s *Server) Stats() Stats {
 	}
 	s.stats.mu.Unlock()
 	now := s.clock.Now()
-	unlock := s.st.lock(now)
+	unlock := s.st.Lock(now)
 	defer unlock()
-	for _, in := range s.st.instances {
-		out.Instances[in.status(now)]++
+	for _, in := range s.st.Instances {
+		out.Instances[in.Status(now)]++
 	}
 	return out
 }

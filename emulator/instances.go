@@ -12,10 +12,17 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"infrakit.aliyun/emulator/internal/state"
 )
 
-// maxUserData is the ECS limit on UserData before base64 encoding.
-const maxUserData = 16 * 1024
+// maxUserData is the ECS limit on UserData before base64 encoding: 32 KB,
+// as the official API model says for RunInstances and
+// ModifyInstanceAttribute (alibabacloud-go/ecs-20140526 v7
+// RunInstancesRequest.UserData: "cannot exceed 32 KB in size before Base64
+// encoding"). The older user guide page still says 16 KB; the API is what
+// clients are checked against.
+const maxUserData = 32 * 1024
 
 // commonParams are excluded from the ClientToken parameter hash: a retry
 // legitimately changes them (new nonce, timestamp, signature).
@@ -52,30 +59,6 @@ func checkClientToken(t string) *apiError {
 	return nil
 }
 
-// idempotent looks a ClientToken up: it returns the IDs of the first call
-// when the parameters match, IdempotentParameterMismatch when they differ,
-// and nil, nil for a new token. The caller holds the store lock.
-func (st *store) idempotent(action, token, hash string) ([]string, *apiError) {
-	if token == "" {
-		return nil, nil
-	}
-	r := st.tokens[action+"\x00"+token]
-	if r == nil {
-		return nil, nil
-	}
-	if r.Hash != hash {
-		return nil, newErr(http.StatusBadRequest, "IdempotentParameterMismatch",
-			"The specified parameters are different from before with the same ClientToken.")
-	}
-	return r.IDs, nil
-}
-
-func (st *store) remember(action, token, hash string, ids []string) {
-	if token != "" {
-		st.tokens[action+"\x00"+token] = &tokenRecord{Hash: hash, IDs: ids}
-	}
-}
-
 // createOnce checks the call's ClientToken and runs create under the store
 // lock, remembering the IDs it returns under the token: a retry with the
 // same token and parameters gets those IDs back without creating anything.
@@ -85,16 +68,16 @@ func (s *Server) createOnce(c *call, create func() ([]string, *apiError)) ([]str
 		return nil, err
 	}
 	hash := paramHash(c.p)
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
-	if ids, err := s.st.idempotent(c.action, token, hash); ids != nil || err != nil {
+	if ids, err := found(s.st.Idempotent(c.action, token, hash)); ids != nil || err != nil {
 		return ids, err
 	}
 	ids, err := create()
 	if err != nil {
 		return nil, err
 	}
-	s.st.remember(c.action, token, hash, ids)
+	s.st.Remember(c.action, token, hash, ids)
 	c.mutated = true
 	return ids, nil
 }
@@ -151,10 +134,10 @@ func parseTags(p params) ([]Tag, *apiError) {
 		if err := validateTag(k, v); err != nil {
 			return nil, err
 		}
-		if _, dup := tagValue(out, k); dup {
+		if _, dup := state.TagValue(out, k); dup {
 			return nil, errDuplicateTagKey(k)
 		}
-		out = append(out, Tag{k, v})
+		out = append(out, Tag{Key: k, Value: v})
 	}
 	return out, nil
 }
@@ -195,15 +178,7 @@ func parseTagFilter(p params) ([]tagFilter, *apiError) {
 
 // --- creation -------------------------------------------------------------
 
-type dataDiskSpec struct {
-	Size               int
-	Category           string
-	SnapshotID         string
-	DeleteWithInstance bool
-	Name, Description  string
-	Device             string
-	Encrypted          bool
-}
+type dataDiskSpec = state.DataDiskSpec
 
 type createSpec struct {
 	region, zone, itype, image string
@@ -292,7 +267,7 @@ func (s *Server) parseCreate(c *call) (*createSpec, *apiError) {
 		return nil, errMissing("SecurityGroupId")
 	}
 	for _, id := range sgs {
-		region, vpc, ok := s.sgs.lookup(id)
+		region, vpc, ok := s.sgs.Lookup(id)
 		if !ok || region != sp.region {
 			return nil, newErr(http.StatusNotFound, "InvalidSecurityGroupId.NotFound", "The specified SecurityGroupId %q does not exist.", id)
 		}
@@ -441,7 +416,7 @@ func (s *Server) checkCreateState(sp *createSpec, now time.Time) *apiError {
 	minSize := 20
 	if im := s.cat.images[sp.image]; im != nil {
 		minSize = im.Size
-	} else if ci, err := st.liveImage(sp.image, sp.region); err == nil && ci.status(now) == "Available" {
+	} else if ci, err := found(st.LiveImage(sp.image, sp.region)); err == nil && ci.Status(now) == "Available" {
 		minSize = ci.Size
 	} else {
 		return errImageNotFound(sp.image)
@@ -455,7 +430,7 @@ func (s *Server) checkCreateState(sp *createSpec, now time.Time) *apiError {
 		if d.SnapshotID == "" {
 			continue
 		}
-		sn, err := st.liveSnapshot(d.SnapshotID, sp.region)
+		sn, err := found(st.LiveSnapshot(d.SnapshotID, sp.region))
 		if err != nil {
 			return err
 		}
@@ -464,17 +439,7 @@ func (s *Server) checkCreateState(sp *createSpec, now time.Time) *apiError {
 		}
 	}
 	if sp.privateIP != "" {
-		pool := st.pools[sp.vsw.VSwitchId]
-		a := netip.MustParseAddr(sp.privateIP)
-		o, _ := pool.offset(a)
-		if pool.reservedOffset(o) {
-			return newErr(http.StatusBadRequest, "InvalidPrivateIpAddress.NotInVSwitch",
-				"The specified PrivateIpAddress %s is reserved by the vswitch.", sp.privateIP)
-		}
-		if _, used := pool.used[o]; used {
-			return newErr(http.StatusBadRequest, "InvalidPrivateIpAddress.Duplicated",
-				"The specified PrivateIpAddress %s is already in use.", sp.privateIP)
-		}
+		return ecsError(st.CheckPrivateIP(sp.vsw.VSwitchId, sp.privateIP))
 	}
 	return nil
 }
@@ -483,79 +448,13 @@ func (s *Server) checkCreateState(sp *createSpec, now time.Time) *apiError {
 // checked capacity). running selects RunInstances (start at once) over
 // CreateInstance (end Stopped).
 func (s *Server) createInstances(sp *createSpec, n int, now time.Time, running bool) []string {
-	st := s.st
-	boot := st.boot
-	pending := boot / 3
-	ids := make([]string, 0, n)
-	for i := 0; i < n; i++ {
-		id := st.newID("i", sp.region)
-		in := &instance{
-			Seq: st.nextSeq(), ID: id, Name: sp.name, Description: sp.desc, HostName: sp.hostName,
-			RegionID: sp.region, ZoneID: sp.zone, Type: sp.itype, ImageID: sp.image, VpcID: sp.vsw.VpcId,
-			VSwitchID: sp.vsw.VSwitchId, InternetMaxBandwidthOut: sp.bandwidthOut,
-			SecurityGroupIDs: append([]string(nil), sp.sgs...), UserData: sp.userData, KeyPairName: sp.keyPair,
-			RamRoleName: sp.ramRole, SpotStrategy: sp.spot, SpotPriceLimit: sp.spotLimit,
-			DeletionProtection: sp.deletionProtection, ClientToken: sp.token, Created: now,
-		}
-		if in.Name == "" {
-			in.Name = id
-		}
-		switch {
-		case in.HostName == "":
-			in.HostName = "iZ" + id[2:] + "Z"
-		case sp.uniqueSuffix && n > 1:
-			in.HostName = fmt.Sprintf("%s%03d", sp.hostName, i+1)
-		}
-		if running {
-			in.State = transition{From: StatusPending, MidAt: now.Add(pending), Mid: StatusStarting, ToAt: now.Add(boot), To: StatusRunning}
-			in.Started = now.Add(boot)
-			if sp.bandwidthOut > 0 {
-				in.PublicIP = st.nextPublicIP()
-			}
-		} else {
-			in.State = transition{From: StatusPending, MidAt: now.Add(pending), Mid: StatusStopped, ToAt: now.Add(pending), To: StatusStopped}
-		}
-		pool := st.pools[sp.vsw.VSwitchId]
-		if sp.privateIP != "" {
-			a := netip.MustParseAddr(sp.privateIP)
-			o, _ := pool.offset(a)
-			pool.used[o] = id
-			in.PrivateIP = sp.privateIP
-		} else {
-			in.PrivateIP, _ = pool.take(id)
-		}
-		sys := &disk{Seq: st.nextSeq(), ID: st.newID("d", sp.region), RegionID: sp.region, ZoneID: sp.zone,
-			Name: sp.sysName, Type: "system", Category: sp.sysCategory, Size: sp.sysSize, ImageID: sp.image,
-			InstanceID: id, Device: "/dev/xvda", DeleteWithInstance: true, Created: now, Attached: now,
-			Tags: append([]Tag(nil), sp.tags...)}
-		st.addDisk(sys)
-		in.SystemDiskID = sys.ID
-		for j, dd := range sp.dataDisks {
-			dev := dd.Device
-			if dev == "" {
-				dev = "/dev/xvd" + string(rune('b'+j))
-			}
-			d := &disk{Seq: st.nextSeq(), ID: st.newID("d", sp.region), RegionID: sp.region, ZoneID: sp.zone,
-				Name: dd.Name, Description: dd.Description, Type: "data", Category: dd.Category, Size: dd.Size,
-				SnapshotID: dd.SnapshotID, InstanceID: id, Device: dev, DeleteWithInstance: dd.DeleteWithInstance,
-				Encrypted: dd.Encrypted, Created: now, Attached: now, Tags: append([]Tag(nil), sp.tags...)}
-			st.addDisk(d)
-			in.DataDiskIDs = append(in.DataDiskIDs, d.ID)
-		}
-		for _, t := range sp.tags {
-			st.setInstanceTag(in, t.Key, t.Value)
-		}
-		st.instances[id] = in
-		st.order = append(st.order, in)
-		st.live++
-		ids = append(ids, id)
-	}
-	return ids
-}
-
-func (st *store) addDisk(d *disk) {
-	st.disks[d.ID] = d
-	st.diskOrder = append(st.diskOrder, d)
+	return s.st.CreateInstances(&state.InstanceSpec{
+		Region: sp.region, Zone: sp.zone, Type: sp.itype, Image: sp.image, VpcID: sp.vsw.VpcId, VSwitchID: sp.vsw.VSwitchId,
+		SecurityGroupIDs: sp.sgs, Name: sp.name, Description: sp.desc, HostName: sp.hostName, UniqueSuffix: sp.uniqueSuffix,
+		PrivateIP: sp.privateIP, UserData: sp.userData, KeyPair: sp.keyPair, RamRole: sp.ramRole, Spot: sp.spot,
+		SpotLimit: sp.spotLimit, BandwidthOut: sp.bandwidthOut, SysCategory: sp.sysCategory, SysSize: sp.sysSize,
+		SysName: sp.sysName, DataDisks: sp.dataDisks, Tags: sp.tags, DeletionProtection: sp.deletionProtection, Token: sp.token,
+	}, n, now, running)
 }
 
 type runInstancesResp struct {
@@ -616,14 +515,14 @@ func (s *Server) runOrCreate(c *call, run bool) (any, *apiError) {
 			return nil, errNoStock(sp.itype, sp.zone)
 		}
 		n := amount
-		if q := s.faults.maxInstances(); q > 0 && s.st.live+n > q {
-			if s.st.live+minAmount > q {
+		if q := s.faults.maxInstances(); q > 0 && s.st.Live+n > q {
+			if s.st.Live+minAmount > q {
 				return nil, newErr(http.StatusForbidden, "QuotaExceed.ElasticQuota",
-					"The instance quota (%d) is exceeded: %d instances exist.", q, s.st.live)
+					"The instance quota (%d) is exceeded: %d instances exist.", q, s.st.Live)
 			}
-			n = q - s.st.live
+			n = q - s.st.Live
 		}
-		if free := s.st.pools[sp.vsw.VSwitchId].free(); free < n {
+		if free := s.st.Pools[sp.vsw.VSwitchId].Free(); free < n {
 			if free < minAmount {
 				return nil, newErr(http.StatusForbidden, "InvalidVSwitchId.IpNotEnough",
 					"The vswitch %s has %d free private IP addresses; %d needed.", sp.vsw.VSwitchId, free, minAmount)
@@ -648,44 +547,19 @@ func (s *Server) runOrCreate(c *call, run bool) (any, *apiError) {
 
 // --- lifecycle --------------------------------------------------------------
 
+// The lifecycle operations are the state's; the front only maps refusals.
 func (s *Server) startOne(in *instance, now time.Time) *apiError {
-	if st := in.status(now); st != StatusStopped || len(in.Locks) > 0 {
-		return errIncorrectStatus(in.ID, st)
-	}
-	start := s.st.boot - s.st.boot/3
-	in.State = transition{From: StatusStarting, MidAt: now.Add(start), Mid: StatusRunning, ToAt: now.Add(start), To: StatusRunning}
-	in.Started = now.Add(start)
-	return nil
+	return ecsError(s.st.Start(in, now))
 }
-
 func (s *Server) stopOne(in *instance, now time.Time) *apiError {
-	if st := in.status(now); st != StatusRunning || len(in.Locks) > 0 {
-		return errIncorrectStatus(in.ID, st)
-	}
-	in.State = transition{From: StatusStopping, MidAt: now.Add(s.st.stop), Mid: StatusStopped, ToAt: now.Add(s.st.stop), To: StatusStopped}
-	return nil
+	return ecsError(s.st.Stop(in, now))
 }
-
 func (s *Server) rebootOne(in *instance, now time.Time) *apiError {
-	if st := in.status(now); st != StatusRunning || len(in.Locks) > 0 {
-		return errIncorrectStatus(in.ID, st)
-	}
-	start := s.st.boot - s.st.boot/3
-	in.State = transition{From: StatusStopping, MidAt: now.Add(s.st.stop), Mid: StatusStarting, ToAt: now.Add(s.st.stop + start), To: StatusRunning}
-	in.Started = now.Add(s.st.stop + start)
-	return nil
+	return ecsError(s.st.Reboot(in, now))
 }
 
-// checkDelete: Force=false needs Stopped; Force=true releases any state.
 func checkDelete(in *instance, force bool, now time.Time) *apiError {
-	if in.DeletionProtection {
-		return newErr(http.StatusForbidden, "InvalidOperation.DeletionProtection",
-			"The instance %s has deletion protection enabled.", in.ID)
-	}
-	if st := in.status(now); !force && st != StatusStopped {
-		return errIncorrectStatus(in.ID, st)
-	}
-	return nil
+	return ecsError(state.CheckDelete(in, force, now))
 }
 
 type instanceOp func(s *Server, in *instance, now time.Time) *apiError
@@ -700,9 +574,9 @@ func single(op instanceOp) actionFunc {
 		if err != nil {
 			return nil, err
 		}
-		unlock := s.st.lock(c.now)
+		unlock := s.st.Lock(c.now)
 		defer unlock()
-		in, err := s.st.liveInstance(id, c.region)
+		in, err := found(s.st.LiveInstance(id, c.region))
 		if err != nil {
 			return nil, err
 		}
@@ -756,13 +630,13 @@ func batch(op instanceOp) actionFunc {
 		if err != nil {
 			return nil, err
 		}
-		unlock := s.st.lock(c.now)
+		unlock := s.st.Lock(c.now)
 		defer unlock()
 		r := &batchResp{baseResp: baseResp{c.requestID}}
 		r.InstanceResponses.InstanceResponse = []instanceResponse{}
 		if mode == "AllTogether" || dry {
 			for _, id := range ids {
-				in, err := s.st.liveInstance(id, c.region)
+				in, err := found(s.st.LiveInstance(id, c.region))
 				if err != nil {
 					return nil, err
 				}
@@ -776,13 +650,13 @@ func batch(op instanceOp) actionFunc {
 			}
 		}
 		for _, id := range ids {
-			in, err := s.st.liveInstance(id, c.region)
+			in, err := found(s.st.LiveInstance(id, c.region))
 			if err != nil {
 				r.InstanceResponses.InstanceResponse = append(r.InstanceResponses.InstanceResponse,
 					instanceResponse{Code: err.Code, Message: err.Message, InstanceId: id})
 				continue
 			}
-			prev := in.status(c.now)
+			prev := in.Status(c.now)
 			if err := op(s, in, c.now); err != nil {
 				r.InstanceResponses.InstanceResponse = append(r.InstanceResponses.InstanceResponse,
 					instanceResponse{Code: err.Code, Message: err.Message, InstanceId: id, CurrentStatus: prev, PreviousStatus: prev})
@@ -790,7 +664,7 @@ func batch(op instanceOp) actionFunc {
 			}
 			c.mutated = true
 			r.InstanceResponses.InstanceResponse = append(r.InstanceResponses.InstanceResponse,
-				instanceResponse{Code: "200", Message: "success", InstanceId: id, CurrentStatus: in.status(c.now), PreviousStatus: prev})
+				instanceResponse{Code: "200", Message: "success", InstanceId: id, CurrentStatus: in.Status(c.now), PreviousStatus: prev})
 		}
 		return r, nil
 	}
@@ -843,11 +717,11 @@ func (s *Server) deleteInstances(c *call, ids []string) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
 	ins := make([]*instance, 0, len(ids))
 	for _, id := range ids {
-		in, err := s.st.liveInstance(id, c.region)
+		in, err := found(s.st.LiveInstance(id, c.region))
 		if err != nil {
 			return nil, err
 		}
@@ -860,7 +734,7 @@ func (s *Server) deleteInstances(c *call, ids []string) (any, *apiError) {
 		return nil, errDryRun()
 	}
 	for _, in := range ins {
-		s.st.release(in, c.now, ReleaseDeleted)
+		s.st.Release(in, c.now, ReleaseDeleted)
 	}
 	c.mutated = true
 	return &baseResp{c.requestID}, nil
@@ -910,7 +784,7 @@ func actDescribeInstances(s *Server, c *call) (any, *apiError) {
 	family := p.get("InstanceTypeFamily")
 	now := c.now
 	match := func(in *instance) bool {
-		if in.released() || in.RegionID != region || in.Seq < from {
+		if in.Released() || in.RegionID != region || in.Seq < from {
 			return false
 		}
 		switch {
@@ -923,17 +797,17 @@ func actDescribeInstances(s *Server, c *call) (any, *apiError) {
 			return false
 		case name != "" && !matchName(name, in.Name):
 			return false
-		case status != "" && in.status(now) != status:
+		case status != "" && in.Status(now) != status:
 			return false
 		}
-		return matchTags(in.Tags, tags)
+		return state.MatchTags(in.Tags, tags)
 	}
-	unlock := s.st.lock(now)
+	unlock := s.st.Lock(now)
 	defer unlock()
-	source := s.st.order
+	source := s.st.Order
 	if len(ids) > 0 {
-		source = pick(s.st.instances, ids)
-	} else if cand, ok := s.st.candidates(tags); ok {
+		source = state.Pick(s.st.Instances, ids)
+	} else if cand, ok := s.st.Candidates(tags); ok {
 		source = cand
 	} else if from > 0 {
 		// order is sorted by Seq: jump straight to the token.
@@ -972,9 +846,9 @@ func actDescribeInstanceAttribute(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
-	in, err := s.st.liveInstance(id, c.region)
+	in, err := found(s.st.LiveInstance(id, c.region))
 	if err != nil {
 		return nil, err
 	}
@@ -999,20 +873,20 @@ func actDescribeInstanceStatus(s *Server, c *call) (any, *apiError) {
 		return nil, err
 	}
 	zone := c.p.get("ZoneId")
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
-	source := s.st.order
+	source := s.st.Order
 	if len(ids) > 0 {
-		source = pick(s.st.instances, ids)
+		source = state.Pick(s.st.Instances, ids)
 	}
 	r := &instanceStatusResp{baseResp: baseResp{c.requestID}, page: pg}
 	r.InstanceStatuses.InstanceStatus = []struct{ InstanceId, Status string }{}
 	for _, in := range source {
-		if in.released() || in.RegionID != region || (zone != "" && in.ZoneID != zone) {
+		if in.Released() || in.RegionID != region || (zone != "" && in.ZoneID != zone) {
 			continue
 		}
 		if r.take() {
-			r.InstanceStatuses.InstanceStatus = append(r.InstanceStatuses.InstanceStatus, struct{ InstanceId, Status string }{in.ID, in.status(c.now)})
+			r.InstanceStatuses.InstanceStatus = append(r.InstanceStatuses.InstanceStatus, struct{ InstanceId, Status string }{in.ID, in.Status(c.now)})
 		}
 	}
 	return r, nil
@@ -1039,29 +913,22 @@ func actModifyInstanceAttribute(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.st.lock(c.now)
-	defer unlock()
-	in, err := s.st.liveInstance(id, c.region)
-	if err != nil {
-		return nil, err
+	var ch state.InstanceChange
+	opt := func(name string) *string {
+		if !p.has(name) {
+			return nil
+		}
+		v := p.get(name)
+		return &v
 	}
-	if p.has("UserData") && in.status(c.now) != StatusStopped {
-		return nil, errIncorrectStatus(in.ID, in.status(c.now))
-	}
-	if p.has("InstanceName") {
-		in.Name = p.get("InstanceName")
-	}
-	if p.has("Description") {
-		in.Description = p.get("Description")
-	}
-	if p.has("HostName") {
-		in.HostName = p.get("HostName")
-	}
-	if p.has("UserData") {
-		in.UserData = p.get("UserData")
-	}
+	ch.Name, ch.Description, ch.HostName, ch.UserData = opt("InstanceName"), opt("Description"), opt("HostName"), opt("UserData")
 	if p.has("DeletionProtection") {
-		in.DeletionProtection = dp
+		ch.DeletionProtection = &dp
+	}
+	unlock := s.st.Lock(c.now)
+	defer unlock()
+	if err := ecsError(s.st.ModifyInstance(id, c.region, ch, c.now)); err != nil {
+		return nil, err
 	}
 	c.mutated = true
 	return &baseResp{c.requestID}, nil

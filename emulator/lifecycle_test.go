@@ -605,8 +605,8 @@ func TestDeleteInstanceDryRunChangesNothing(t *testing.T) {
 			t.Fatalf("dry run deleted disk %s", d.DiskId)
 		}
 	}
-	if srv.st.live != 1 {
-		t.Fatalf("live = %d after a dry run", srv.st.live)
+	if srv.st.Live != 1 {
+		t.Fatalf("live = %d after a dry run", srv.st.Live)
 	}
 	// The address is still taken: a new instance asking for it is refused.
 	r = api(t, srv, fc, runParams(map[string]string{"PrivateIpAddress": before.PrivateIpAddress}))

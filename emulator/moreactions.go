@@ -3,6 +3,8 @@ package emulator
 import (
 	"net/http"
 	"strings"
+
+	"infrakit.aliyun/emulator/internal/state"
 )
 
 // DeleteSnapshot, CopyImage and AllocatePublicIpAddress: actions common
@@ -17,27 +19,11 @@ func actDeleteSnapshot(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
-	sn, err := s.st.liveSnapshot(id, c.region)
-	if err != nil {
+	if err := ecsError(s.st.DeleteSnapshot(id, c.region, force)); err != nil {
 		return nil, err
 	}
-	for _, im := range s.st.imgOrder {
-		if !im.Deleted && im.SourceSnapshot == id {
-			return nil, newErr(http.StatusForbidden, "SnapshotCreatedImage",
-				"The snapshot %s has been used to create custom image %s and cannot be deleted.", id, im.ID)
-		}
-	}
-	if !force {
-		for _, d := range s.st.diskOrder {
-			if !d.deleted() && d.SnapshotID == id {
-				return nil, newErr(http.StatusForbidden, "SnapshotCreatedDisk",
-					"The snapshot %s has been used to create disk %s; delete it with Force=true.", id, d.ID)
-			}
-		}
-	}
-	sn.Deleted = true
 	c.mutated = true
 	return &baseResp{c.requestID}, nil
 }
@@ -74,28 +60,12 @@ func actCopyImage(s *Server, c *call) (any, *apiError) {
 	// The copy gets its own snapshot in the destination region (not
 	// modelled), so it does not hold on to the source's snapshot.
 	ids, err := s.createOnce(c, func() ([]string, *apiError) {
-		src, err := s.st.liveImage(id, region)
+		copyID, err := found(s.st.CopyImage(id, region, &state.ImageSpec{Region: dest, Name: name,
+			Description: c.p.get("DestinationDescription"), Tags: tags}, c.now.Add(ImageCreateTime), c.now))
 		if err != nil {
 			return nil, err
 		}
-		if src.status(c.now) != "Available" {
-			return nil, newErr(http.StatusForbidden, "IncorrectImageStatus", "The image %s is %s; only an Available image can be copied.", id, src.status(c.now))
-		}
-		for _, other := range s.st.imgOrder {
-			if name != "" && !other.Deleted && other.RegionID == dest && other.Name == name {
-				return nil, newErr(http.StatusBadRequest, "InvalidImageName.Duplicated", "The specified ImageName %q is already in use.", name)
-			}
-		}
-		im := &customImage{Seq: s.st.nextSeq(), ID: s.st.newID("m", dest), RegionID: dest, Name: name,
-			Description: c.p.get("DestinationDescription"), SourceInstance: src.SourceInstance,
-			OSName: src.OSName, OSType: src.OSType, Platform: src.Platform, Architecture: src.Architecture, Size: src.Size,
-			Tags: tags, Created: c.now, Ready: c.now.Add(ImageCreateTime)}
-		if im.Name == "" {
-			im.Name = im.ID
-		}
-		s.st.images[im.ID] = im
-		s.st.imgOrder = append(s.st.imgOrder, im)
-		return []string{im.ID}, nil
+		return []string{copyID}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -115,26 +85,15 @@ func actAllocatePublicIpAddress(s *Server, c *call) (any, *apiError) {
 		// BUG(emulator): choosing the address (IpAddress, VlanId) is not emulated.
 		return nil, errInvalid("IpAddress", "the emulator allocates the address itself")
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
-	in, err := s.st.liveInstance(id, c.region)
+	ip, err := found(s.st.AllocatePublicIP(id, c.region, c.now))
 	if err != nil {
 		return nil, err
 	}
-	if st := in.status(c.now); st != StatusRunning && st != StatusStopped {
-		return nil, errIncorrectStatus(in.ID, st)
-	}
-	if in.PublicIP != "" {
-		return nil, newErr(http.StatusForbidden, "AllocatedAddress", "The instance %s already has public IP address %s.", in.ID, in.PublicIP)
-	}
-	if in.InternetMaxBandwidthOut == 0 {
-		return nil, newErr(http.StatusForbidden, "InvalidInternetMaxBandwidthOut.ValueNotSupported",
-			"The instance %s has no public bandwidth (InternetMaxBandwidthOut is 0).", in.ID)
-	}
-	in.PublicIP = s.st.nextPublicIP()
 	c.mutated = true
 	return &struct {
 		baseResp
 		IpAddress string
-	}{baseResp{c.requestID}, in.PublicIP}, nil
+	}{baseResp{c.requestID}, ip}, nil
 }

@@ -5,89 +5,29 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
+
+	"infrakit.aliyun/emulator/internal/state"
 )
 
 // Security groups: the catalogue's groups plus those made by
 // CreateSecurityGroup, with their rules.
 //
-// BUG(emulator): security groups made by CreateSecurityGroup, and all
-// rules, live in memory only: they are not written to the state file.
 // BUG(emulator): only ingress rules with a CIDR or group source are kept;
 // egress rules (AuthorizeSecurityGroupEgress), prefix lists and IPv6 sources
 // are not served.
 
-// maxRulesPerGroup is ECS's default quota of rules in one group.
-const maxRulesPerGroup = 200
-
-type secGroup struct {
-	ID          string
-	RegionID    string
-	VpcID       string
-	Name        string
-	Description string
-	Type        string // normal | enterprise
-	Tags        []Tag
-	Created     time.Time
-	Rules       []sgRule
-	seq         int
-}
-
-type sgRule struct {
-	ID            string
-	IpProtocol    string
-	PortRange     string
-	SourceCidrIp  string
-	SourceGroupId string
-	Policy        string
-	Priority      int
-	NicType       string
-	Description   string
-	Created       time.Time
-}
-
-// secGroups is guarded by its own mutex. Lock order: the store lock first,
-// then mu (DeleteSecurityGroup and JoinSecurityGroup need both).
-type secGroups struct {
-	mu     sync.Mutex
-	groups map[string]*secGroup
-	order  []*secGroup
-}
-
-func (g *secGroups) init(cat *catalog) {
-	g.groups = map[string]*secGroup{}
+// catalogSecGroups are the catalogue's groups, as the store keeps them.
+func catalogSecGroups(cat *catalog) []*state.SecGroup {
+	var out []*state.SecGroup
 	for _, c := range cat.SecurityGroups {
-		sg := &secGroup{ID: c.SecurityGroupId, RegionID: c.RegionId, VpcID: c.VpcId, Name: c.SecurityGroupName,
-			Type: "normal", Created: systemImageEpoch}
-		g.groups[sg.ID] = sg
-		g.order = append(g.order, sg)
+		out = append(out, &state.SecGroup{ID: c.SecurityGroupId, RegionID: c.RegionId, VpcID: c.VpcId, Name: c.SecurityGroupName,
+			Type: "normal", Created: systemImageEpoch})
 	}
-}
-
-// lookup returns the group's region and VPC (ok false: no such group);
-// RunInstances uses it to check SecurityGroupId.
-func (g *secGroups) lookup(id string) (region, vpc string, ok bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	sg := g.groups[id]
-	if sg == nil {
-		return "", "", false
-	}
-	return sg.RegionID, sg.VpcID, true
+	return out
 }
 
 func errSecurityGroupNotFound(id string) *apiError {
 	return newErr(http.StatusNotFound, "InvalidSecurityGroupId.NotFound", "The specified SecurityGroupId %q does not exist.", id)
-}
-
-// get returns a group of region ("" = any); g.mu must be held.
-func (g *secGroups) get(id, region string) (*secGroup, *apiError) {
-	sg := g.groups[id]
-	if sg == nil || (region != "" && sg.RegionID != region) {
-		return nil, errSecurityGroupNotFound(id)
-	}
-	return sg, nil
 }
 
 func actCreateSecurityGroup(s *Server, c *call) (any, *apiError) {
@@ -131,17 +71,11 @@ func actCreateSecurityGroup(s *Server, c *call) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
-	s.sgs.mu.Lock()
-	defer s.sgs.mu.Unlock()
-	id := s.st.newID("sg", region)
-	for s.sgs.groups[id] != nil { // the store's ID space does not know groups
-		id = s.st.newID("sg", region)
-	}
-	sg := &secGroup{ID: id, RegionID: region, VpcID: vpc, Name: name, Description: desc, Type: typ, Tags: tags, Created: c.now}
-	s.sgs.groups[id] = sg
-	s.sgs.order = append(s.sgs.order, sg)
+	s.sgs.Lock()
+	defer s.sgs.Unlock()
+	id := s.sgs.Create(s.st, &state.SecGroup{RegionID: region, VpcID: vpc, Name: name, Description: desc, Type: typ, Tags: tags, Created: c.now})
 	c.mutated = true
 	return &struct {
 		baseResp
@@ -154,34 +88,12 @@ func actDeleteSecurityGroup(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
-	s.sgs.mu.Lock()
-	defer s.sgs.mu.Unlock()
-	sg, err := s.sgs.get(id, c.region)
-	if err != nil {
+	s.sgs.Lock()
+	defer s.sgs.Unlock()
+	if err := ecsError(state.DeleteSecurityGroup(s.st, s.sgs, id, c.region)); err != nil {
 		return nil, err
-	}
-	for _, in := range s.st.order {
-		if !in.released() && contains(in.SecurityGroupIDs, id) {
-			return nil, newErr(http.StatusForbidden, "DependencyViolation",
-				"There is still instance(s) in the specified security group (%s is in %s).", in.ID, id)
-		}
-	}
-	for _, other := range s.sgs.order {
-		for _, r := range other.Rules {
-			if other != sg && r.SourceGroupId == id {
-				return nil, newErr(http.StatusForbidden, "DependencyViolation",
-					"The specified security group is referenced by a rule of %s.", other.ID)
-			}
-		}
-	}
-	delete(s.sgs.groups, id)
-	for i, x := range s.sgs.order {
-		if x == sg {
-			s.sgs.order = append(s.sgs.order[:i:i], s.sgs.order[i+1:]...)
-			break
-		}
 	}
 	c.mutated = true
 	return &baseResp{c.requestID}, nil
@@ -211,9 +123,9 @@ func actDescribeSecurityGroupAttribute(s *Server, c *call) (any, *apiError) {
 	if dir != "" && dir != "all" && dir != "ingress" && dir != "egress" {
 		return nil, errInvalid("Direction", "must be ingress, egress or all")
 	}
-	s.sgs.mu.Lock()
-	defer s.sgs.mu.Unlock()
-	sg, err := s.sgs.get(id, c.region)
+	s.sgs.Lock()
+	defer s.sgs.Unlock()
+	sg, err := found(s.sgs.Get(id, c.region))
 	if err != nil {
 		return nil, err
 	}
@@ -246,8 +158,8 @@ func actDescribeSecurityGroupAttribute(s *Server, c *call) (any, *apiError) {
 
 // parseRule reads one ingress rule: fields from the old flat parameters
 // (IpProtocol, PortRange, ...) or one Permissions.N element.
-func parseRule(get func(string) string, prefix string) (sgRule, *apiError) {
-	r := sgRule{Policy: "Accept", Priority: 1, NicType: "intranet"}
+func parseRule(get func(string) string, prefix string) (state.SGRule, *apiError) {
+	r := state.SGRule{Policy: "Accept", Priority: 1, NicType: "intranet"}
 	proto := strings.ToUpper(get("IpProtocol"))
 	switch proto {
 	case "TCP", "UDP", "ICMP", "ICMPV6", "GRE", "ALL":
@@ -324,18 +236,13 @@ func parseRule(get func(string) string, prefix string) (sgRule, *apiError) {
 	return r, nil
 }
 
-func (r sgRule) same(o sgRule) bool {
-	return r.IpProtocol == o.IpProtocol && r.PortRange == o.PortRange && r.SourceCidrIp == o.SourceCidrIp &&
-		r.SourceGroupId == o.SourceGroupId && r.Policy == o.Policy && r.Priority == o.Priority && r.NicType == o.NicType
-}
-
 func actAuthorizeSecurityGroup(s *Server, c *call) (any, *apiError) {
 	p := c.p
 	id, err := p.required("SecurityGroupId")
 	if err != nil {
 		return nil, err
 	}
-	var rules []sgRule
+	var rules []state.SGRule
 	if perms := p.indexed("Permissions"); len(perms) > 0 {
 		if len(perms) > 100 {
 			return nil, errInvalid("Permissions", "at most 100 rules per call")
@@ -354,43 +261,13 @@ func actAuthorizeSecurityGroup(s *Server, c *call) (any, *apiError) {
 		}
 		rules = append(rules, r)
 	}
-	s.sgs.mu.Lock()
-	defer s.sgs.mu.Unlock()
-	sg, err := s.sgs.get(id, c.region)
+	s.sgs.Lock()
+	defer s.sgs.Unlock()
+	added, err := found(s.sgs.Authorize(id, c.region, rules, c.now))
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range rules {
-		if r.SourceGroupId == "" {
-			continue
-		}
-		src := s.sgs.groups[r.SourceGroupId]
-		if src == nil || src.RegionID != sg.RegionID {
-			return nil, errSecurityGroupNotFound(r.SourceGroupId)
-		}
-	}
-	// Validate all rules before keeping any: a call adds all or nothing.
-	add := []sgRule{}
-	for _, r := range rules {
-		dup := false
-		for _, x := range append(sg.Rules, add...) {
-			dup = dup || x.same(r)
-		}
-		if !dup { // an existing identical rule is not an error in ECS
-			add = append(add, r)
-		}
-	}
-	if len(sg.Rules)+len(add) > maxRulesPerGroup {
-		return nil, newErr(http.StatusForbidden, "AuthorizationLimitExceed",
-			"The number of rules in security group %s would exceed %d.", id, maxRulesPerGroup)
-	}
-	for _, r := range add {
-		sg.seq++
-		r.ID = "sgr-" + strings.TrimPrefix(sg.ID, "sg-") + fmtHex(uint32(sg.seq), 4)
-		r.Created = c.now
-		sg.Rules = append(sg.Rules, r)
-	}
-	c.mutated = len(add) > 0
+	c.mutated = added > 0
 	return &baseResp{c.requestID}, nil
 }
 
@@ -409,51 +286,16 @@ func joinLeave(join bool) actionFunc {
 		if err != nil {
 			return nil, err
 		}
-		unlock := s.st.lock(c.now)
+		unlock := s.st.Lock(c.now)
 		defer unlock()
-		s.sgs.mu.Lock()
-		defer s.sgs.mu.Unlock()
-		in, err := s.st.liveInstance(iid, c.region)
-		if err != nil {
-			return nil, err
-		}
-		sg, err := s.sgs.get(sid, in.RegionID)
-		if err != nil {
-			return nil, err
-		}
-		if st := in.status(c.now); st != StatusRunning && st != StatusStopped {
-			return nil, errIncorrectStatus(in.ID, st)
-		}
-		has := contains(in.SecurityGroupIDs, sid)
+		s.sgs.Lock()
+		defer s.sgs.Unlock()
+		op := state.LeaveSecurityGroup
 		if join {
-			switch {
-			case has:
-				return nil, newErr(http.StatusForbidden, "InvalidInstanceId.AlreadyExists",
-					"The specified instance already exists in the specified security group.")
-			case sg.VpcID != in.VpcID:
-				return nil, newErr(http.StatusBadRequest, "InvalidInstanceId.Mismatch",
-					"Specified instance and security group are not in the same VPC.")
-			case len(in.SecurityGroupIDs) >= 5:
-				return nil, newErr(http.StatusBadRequest, "InstanceSecurityGroupLimitExceeded",
-					"Exceeding the allowed amount of security groups that an instance can be in.")
-			}
-			in.SecurityGroupIDs = append(in.SecurityGroupIDs, sid)
-		} else {
-			switch {
-			case !has:
-				return nil, newErr(http.StatusNotFound, "InvalidSecurityGroupAssociation.NotFound",
-					"The instance %s is not in security group %s.", in.ID, sid)
-			case len(in.SecurityGroupIDs) == 1:
-				return nil, newErr(http.StatusForbidden, "InstanceLastSecurityGroup",
-					"The instance must belong to at least one security group.")
-			}
-			out := make([]string, 0, len(in.SecurityGroupIDs)-1)
-			for _, x := range in.SecurityGroupIDs {
-				if x != sid {
-					out = append(out, x)
-				}
-			}
-			in.SecurityGroupIDs = out
+			op = state.JoinSecurityGroup
+		}
+		if err := ecsError(op(s.st, s.sgs, iid, sid, c.region, c.now)); err != nil {
+			return nil, err
 		}
 		c.mutated = true
 		return &baseResp{c.requestID}, nil

@@ -66,6 +66,11 @@ func Sign(method string, p map[string]string, accessKeySecret string) string {
 // clock before InvalidTimeStamp.Expired (both directions, as real ECS does).
 const timestampWindow = 15 * time.Minute
 
+// BUG(emulator): used SignatureNonces are not kept in the state file (that
+// would turn every read into a write), so a request captured before a
+// restart can be replayed once after it, within its 15-minute timestamp
+// window. Real ECS has no restarts.
+
 // maxNonces bounds the nonce cache. A nonce is kept while its request's
 // Timestamp is inside the window (after that the request is rejected by its
 // timestamp anyway); the cap protects memory against a flood inside one
@@ -185,7 +190,7 @@ func (s *Server) secretFor(key, token string) (string, *apiError) {
 	secret, plain := s.opts.AccessKeys[key]
 	sts, isSTS := s.opts.STSKeys[key]
 	if !isSTS {
-		sts, isSTS = s.issued.get(key) // minted by AssumeRole or the metadata fake
+		sts, isSTS = s.issued.Get(key) // minted by AssumeRole or the metadata fake
 	}
 	switch {
 	case isSTS:

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -32,49 +31,6 @@ const (
 	MinAssumeRoleDuration = 15 * time.Minute
 	MaxAssumeRoleDuration = 12 * time.Hour
 )
-
-// issuedKeys holds the temporary keys minted at run time. Unlike
-// Options.STSKeys it is written while the server runs, so it has a lock.
-type issuedKeys struct {
-	mu   sync.Mutex
-	keys map[string]STSCredential
-}
-
-func (k *issuedKeys) get(id string) (STSCredential, bool) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	c, ok := k.keys[id]
-	return c, ok
-}
-
-func (k *issuedKeys) put(id string, c STSCredential, now time.Time) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.keys == nil {
-		k.keys = map[string]STSCredential{}
-	}
-	// Forget keys that expired long ago so a long run cannot grow forever.
-	for old, oc := range k.keys {
-		if !oc.Expiration.IsZero() && now.Sub(oc.Expiration) > time.Hour {
-			delete(k.keys, old)
-		}
-	}
-	k.keys[id] = c
-}
-
-// snapshot copies the keys for the state file.
-func (k *issuedKeys) snapshot() map[string]STSCredential {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if len(k.keys) == 0 {
-		return nil
-	}
-	out := make(map[string]STSCredential, len(k.keys))
-	for id, c := range k.keys {
-		out[id] = c
-	}
-	return out
-}
 
 func (s *Server) stsNow() time.Time {
 	if s.opts.STSNow != nil {
@@ -116,7 +72,7 @@ func (s *Server) issueSTS(ttl time.Duration) (accessKeyID string, c STSCredentia
 		SecurityToken:   "CAIS" + base64.RawURLEncoding.EncodeToString([]byte(randomText(24))),
 		Expiration:      now.Add(ttl),
 	}
-	s.issued.put(accessKeyID, c, now)
+	s.issued.Put(accessKeyID, c, now)
 	return accessKeyID, c, s.commit()
 }
 

@@ -3,17 +3,11 @@ package emulator
 import (
 	"net/http"
 	"strings"
+
+	"infrakit.aliyun/emulator/internal/state"
 )
 
-// taggable adapts the tag slice of any resource kind; instances go through
-// the store so the tag index stays current.
-type taggable struct {
-	typ  string
-	id   string
-	tags func() []Tag
-	set  func(k, v string)
-	del  func(k string)
-}
+type taggable = state.Taggable
 
 var resourceTypes = map[string]string{"instance": "instance", "disk": "disk", "image": "image", "snapshot": "snapshot"}
 
@@ -43,55 +37,12 @@ func errResourceNotFound(id string) *apiError {
 
 // resource finds a live taggable resource; caller holds the store lock.
 func (s *Server) resource(typ, id, region string) (*taggable, *apiError) {
-	st := s.st
-	switch typ {
-	case "instance":
-		if in, err := st.liveInstance(id, region); err == nil {
-			return &taggable{typ, id, func() []Tag { return in.Tags },
-				func(k, v string) { st.setInstanceTag(in, k, v) }, func(k string) { st.removeInstanceTag(in, k) }}, nil
-		}
-	case "disk":
-		if d, err := st.liveDisk(id, region); err == nil {
-			return tagSlice(typ, id, &d.Tags), nil
-		}
-	case "image":
-		if im, err := st.liveImage(id, region); err == nil {
-			return tagSlice(typ, id, &im.Tags), nil
-		}
-	case "snapshot":
-		if sn, err := st.liveSnapshot(id, region); err == nil {
-			return tagSlice(typ, id, &sn.Tags), nil
-		}
-	default:
-		return nil, errInvalid("ResourceType", "")
-	}
-	return nil, errResourceNotFound(id)
+	return found(s.st.Taggable(typ, id, region))
 }
 
-// tagSlice adapts a resource whose tags are a plain slice (not indexed).
-func tagSlice(typ, id string, tags *[]Tag) *taggable {
-	return &taggable{typ, id, func() []Tag { return *tags },
-		func(k, v string) { *tags = setTag(*tags, k, v) }, func(k string) { *tags = removeTag(*tags, k) }}
-}
-
-// applyTags sets tags on every resource or none: the count limit is checked
-// for all resources first.
+// applyTags sets tags on every resource or none (see state.ApplyTags).
 func applyTags(rs []*taggable, tags []Tag) *apiError {
-	for _, r := range rs {
-		merged := append([]Tag(nil), r.tags()...)
-		for _, t := range tags {
-			merged = setTag(merged, t.Key, t.Value)
-		}
-		if len(merged) > maxTags {
-			return errTagCount()
-		}
-	}
-	for _, r := range rs {
-		for _, t := range tags {
-			r.set(t.Key, t.Value)
-		}
-	}
-	return nil
+	return ecsError(state.ApplyTags(rs, tags, maxTags))
 }
 
 func actAddTags(s *Server, c *call) (any, *apiError) {
@@ -110,7 +61,7 @@ func actAddTags(s *Server, c *call) (any, *apiError) {
 	if len(tags) == 0 {
 		return nil, errMissing("Tag.1.Key")
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
 	r, err := s.resource(typ, id, c.region)
 	if err != nil {
@@ -132,7 +83,7 @@ func actRemoveTags(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
 	r, err := s.resource(typ, id, c.region)
 	if err != nil {
@@ -144,14 +95,14 @@ func actRemoveTags(s *Server, c *call) (any, *apiError) {
 	}
 	for _, m := range ms {
 		k := m["Key"]
-		cur, ok := tagValue(r.tags(), k)
+		cur, ok := state.TagValue(r.Tags(), k)
 		if !ok {
 			continue
 		}
 		if v, hasV := m["Value"]; hasV && v != "" && v != cur {
 			continue
 		}
-		r.del(k)
+		r.Remove(k)
 	}
 	c.mutated = true
 	return &baseResp{c.requestID}, nil
@@ -185,7 +136,7 @@ func actTagResources(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
 	rs, _, err := s.resourceIDs(c, 50)
 	if err != nil {
@@ -210,7 +161,7 @@ func actUntagResources(s *Server, c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
 	rs, _, err := s.resourceIDs(c, 50)
 	if err != nil {
@@ -219,12 +170,12 @@ func actUntagResources(s *Server, c *call) (any, *apiError) {
 	for _, r := range rs {
 		ks := keys
 		if all && len(ks) == 0 {
-			for _, t := range r.tags() {
+			for _, t := range r.Tags() {
 				ks = append(ks, t.Key)
 			}
 		}
 		for _, k := range ks {
-			r.del(k)
+			r.Remove(k)
 		}
 	}
 	c.mutated = true
@@ -256,21 +207,21 @@ func (s *Server) allTaggables(typ, region string) []*taggable {
 	}
 	switch typ {
 	case "instance":
-		for _, in := range s.st.order {
-			if !in.released() {
+		for _, in := range s.st.Order {
+			if !in.Released() {
 				add(in.ID)
 			}
 		}
 	case "disk":
-		for _, d := range s.st.diskOrder {
+		for _, d := range s.st.DiskOrder {
 			add(d.ID)
 		}
 	case "image":
-		for _, im := range s.st.imgOrder {
+		for _, im := range s.st.ImgOrder {
 			add(im.ID)
 		}
 	case "snapshot":
-		for _, sn := range inSeqOrder(s.st.snapshots) {
+		for _, sn := range state.InSeqOrder(s.st.Snapshots) {
 			add(sn.ID)
 		}
 	}
@@ -299,7 +250,7 @@ func actListTagResources(s *Server, c *call) (any, *apiError) {
 		offset = int(v)
 	}
 	const pageSize = 50
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
 	var rs []*taggable
 	if len(ids) > 0 {
@@ -315,12 +266,12 @@ func actListTagResources(s *Server, c *call) (any, *apiError) {
 	r.TagResources.TagResource = []tagResource{}
 	n := 0
 	for _, res := range rs {
-		if !matchTags(res.tags(), filter) {
+		if !state.MatchTags(res.Tags(), filter) {
 			continue
 		}
-		for _, t := range res.tags() {
+		for _, t := range res.Tags() {
 			if n >= offset && len(r.TagResources.TagResource) < pageSize {
-				r.TagResources.TagResource = append(r.TagResources.TagResource, tagResource{res.typ, res.id, t.Key, t.Value})
+				r.TagResources.TagResource = append(r.TagResources.TagResource, tagResource{res.Type, res.ID, t.Key, t.Value})
 			} else if n >= offset && r.NextToken == "" {
 				r.NextToken = encodeToken(uint64(n))
 			}
@@ -362,17 +313,17 @@ func actDescribeTags(s *Server, c *call) (any, *apiError) {
 		types = []string{n}
 	}
 	rid := c.p.get("ResourceId")
-	unlock := s.st.lock(c.now)
+	unlock := s.st.Lock(c.now)
 	defer unlock()
 	type kv struct{ k, v string }
 	counts := map[kv]map[string]int{}
 	var order []kv
 	for _, typ := range types {
 		for _, r := range s.allTaggables(typ, c.region) {
-			if rid != "" && r.id != rid {
+			if rid != "" && r.ID != rid {
 				continue
 			}
-			for _, t := range r.tags() {
+			for _, t := range r.Tags() {
 				if len(filter) > 0 && !matchAny(t, filter) {
 					continue
 				}
@@ -398,7 +349,7 @@ func actDescribeTags(s *Server, c *call) (any, *apiError) {
 // matchAny reports whether tag t passes at least one of the filters.
 func matchAny(t Tag, f []tagFilter) bool {
 	for _, x := range f {
-		if matchTags([]Tag{t}, []tagFilter{x}) {
+		if state.MatchTags([]Tag{t}, []tagFilter{x}) {
 			return true
 		}
 	}

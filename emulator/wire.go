@@ -115,7 +115,7 @@ func (s *Server) toWireInstance(in *instance, now time.Time) wireInstance {
 	w := wireInstance{
 		InstanceId: in.ID, InstanceName: in.Name, Description: in.Description, HostName: in.HostName,
 		RegionId: in.RegionID, ZoneId: in.ZoneID, InstanceType: in.Type, ImageId: in.ImageID,
-		Status: in.status(now), CreationTime: fmtTime(in.Created), StartTime: fmtTime(in.Started),
+		Status: in.Status(now), CreationTime: fmtTime(in.Created), StartTime: fmtTime(in.Started),
 		ExpiredTime: "2099-12-31T15:59Z", InstanceNetworkType: "vpc", InstanceChargeType: "PostPaid",
 		InternetChargeType: "PayByTraffic", InternetMaxBandwidthOut: in.InternetMaxBandwidthOut,
 		IoOptimized: true, SpotStrategy: in.SpotStrategy, SpotPriceLimit: in.SpotPriceLimit,
@@ -133,7 +133,7 @@ func (s *Server) toWireInstance(in *instance, now time.Time) wireInstance {
 	}
 	if im := s.cat.images[in.ImageID]; im != nil {
 		w.OSType, w.OSName = im.OSType, im.OSName
-	} else if ci := s.st.images[in.ImageID]; ci != nil {
+	} else if ci := s.st.Images[in.ImageID]; ci != nil {
 		w.OSType, w.OSName = ci.OSType, ci.OSName
 	}
 	w.VpcAttributes.VpcId, w.VpcAttributes.VSwitchId = in.VpcID, in.VSwitchID
@@ -214,7 +214,7 @@ func toWireDisk(d *disk) wireDisk {
 	return wireDisk{
 		DiskId: d.ID, DiskName: d.Name, Description: d.Description, RegionId: d.RegionID, ZoneId: d.ZoneID,
 		Type: d.Type, Category: d.Category, Size: d.Size, ImageId: d.ImageID, SourceSnapshotId: d.SnapshotID,
-		InstanceId: d.InstanceID, Device: d.Device, Status: d.status(), DeleteWithInstance: d.DeleteWithInstance,
+		InstanceId: d.InstanceID, Device: d.Device, Status: d.Status(), DeleteWithInstance: d.DeleteWithInstance,
 		DeleteAutoSnapshot: d.DeleteAutoSnapshot, EnableAutoSnapshot: d.EnableAutoSnapshot, Encrypted: d.Encrypted,
 		Portable: d.Portable, CreationTime: fmtTime(d.Created), AttachedTime: fmtTime(d.Attached),
 		DetachedTime: fmtTime(d.Detached), Tags: toWireTags(d.Tags),

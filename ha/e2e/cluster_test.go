@@ -16,7 +16,7 @@ import (
 	rpc_manager "github.com/docker/infrakit/pkg/rpc/manager"
 
 	"infrakit.aliyun/emulator"
-	"infrakit.aliyun/internal/e2e/emuctl"
+	"infrakit.aliyun/emulator/emuctl"
 	"infrakit.aliyun/internal/e2e/harness"
 )
 

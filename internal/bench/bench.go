@@ -37,8 +37,8 @@ import (
 	"github.com/docker/infrakit/pkg/types"
 
 	"infrakit.aliyun/emulator"
-	"infrakit.aliyun/internal/e2e/emuctl"
-	"infrakit.aliyun/internal/e2e/harness"
+	"infrakit.aliyun/emulator/emuctl"
+	"infrakit.aliyun/internal/binaries"
 )
 
 // Options configure a run.
@@ -84,7 +84,7 @@ func Run(o Options) ([]Row, error) {
 	}
 	defer os.RemoveAll(dir)
 	fmt.Fprintln(o.Log, "building binaries...")
-	bins, err := harness.Build(filepath.Join(dir, "bin"), "infrakit.aliyun/cmd/infrakit-instance-aliyun", harness.PkgGroup, harness.PkgVanilla, harness.PkgCLI)
+	bins, err := binaries.Build(filepath.Join(dir, "bin"), "infrakit.aliyun/cmd/infrakit-instance-aliyun", binaries.PkgGroup, binaries.PkgVanilla, binaries.PkgCLI)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +141,7 @@ func quantile(d []time.Duration, q float64) time.Duration {
 // world is one N's emulator, plugin home and processes.
 type world struct {
 	o     Options
-	bins  *harness.Binaries
+	bins  *binaries.Set
 	srv   *emulator.Server
 	home  string
 	procs []*exec.Cmd
@@ -197,7 +197,7 @@ func (w *world) start(name, bin string, args ...string) (*exec.Cmd, error) {
 func (w *world) cli(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, w.bins.Path(harness.CLI), args...)
+	cmd := exec.CommandContext(ctx, w.bins.Path(binaries.CLI), args...)
 	cmd.Dir = w.home
 	cmd.Env = w.env
 	out, err := cmd.CombinedOutput()
@@ -228,7 +228,7 @@ func runProps() *types.Any {
 	})
 }
 
-func runN(o Options, bins *harness.Binaries, dir string, n int) (Row, error) {
+func runN(o Options, bins *binaries.Set, dir string, n int) (Row, error) {
 	row := Row{N: n}
 	srv, err := emulator.New(emulator.Options{Latency: o.Latency, BootTime: -1, Seed: int64(n),
 		Catalog: bigCatalog(n)})
@@ -369,10 +369,10 @@ func runN(o Options, bins *harness.Binaries, dir string, n int) (Row, error) {
 
 	// Group convergence 0 -> N with InfraKit's group plugin.
 	if n <= o.MaxConverge {
-		if _, err := w.start("flavor-vanilla", harness.Vanilla); err != nil {
+		if _, err := w.start("flavor-vanilla", binaries.Vanilla); err != nil {
 			return row, err
 		}
-		if _, err := w.start("group", harness.Group, "--log", "1"); err != nil {
+		if _, err := w.start("group", binaries.Group, "--log", "1"); err != nil {
 			return row, err
 		}
 		spec := filepath.Join(home, "conv.json")

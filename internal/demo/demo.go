@@ -28,7 +28,7 @@ import (
 	"time"
 
 	"infrakit.aliyun/emulator"
-	"infrakit.aliyun/internal/e2e/emuctl"
+	"infrakit.aliyun/emulator/emuctl"
 )
 
 // Options configure a run.

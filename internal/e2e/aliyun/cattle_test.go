@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/emulator/emuctl"
 	"infrakit.aliyun/internal/e2e/aliyunenv"
-	"infrakit.aliyun/internal/e2e/emuctl"
 	"infrakit.aliyun/internal/e2e/harness"
 )
 

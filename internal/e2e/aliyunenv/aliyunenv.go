@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"infrakit.aliyun/emulator"
-	"infrakit.aliyun/internal/e2e/emuctl"
+	"infrakit.aliyun/emulator/emuctl"
 	"infrakit.aliyun/internal/e2e/harness"
 )
 

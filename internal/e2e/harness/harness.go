@@ -37,23 +37,22 @@ import (
 	"testing"
 	"time"
 
+	"infrakit.aliyun/internal/binaries"
 	"infrakit.aliyun/internal/testutil"
 )
 
-// Import paths of the binaries this project builds for InfraKit.
+// Names of the binaries, from package binaries (kept here so tests read
+// harness.PkgCLI and so on).
 const (
-	PkgCLI          = "infrakit.aliyun/cmd/infrakit"
-	PkgGroup        = "infrakit.aliyun/cmd/infrakit-group-default"
-	PkgVanilla      = "infrakit.aliyun/cmd/infrakit-flavor-vanilla"
-	PkgInstanceFile = "infrakit.aliyun/internal/e2e/cmd/infrakit-instance-file"
-)
+	PkgCLI          = binaries.PkgCLI
+	PkgGroup        = binaries.PkgGroup
+	PkgVanilla      = binaries.PkgVanilla
+	PkgInstanceFile = binaries.PkgInstanceFile
 
-// Binary names (base names of the packages above).
-const (
-	CLI          = "infrakit"
-	Group        = "infrakit-group-default"
-	Vanilla      = "infrakit-flavor-vanilla"
-	InstanceFile = "infrakit-instance-file"
+	CLI          = binaries.CLI
+	Group        = binaries.Group
+	Vanilla      = binaries.Vanilla
+	InstanceFile = binaries.InstanceFile
 )
 
 // Timeouts used by the helpers; generous because the machine is shared.
@@ -65,61 +64,16 @@ var (
 )
 
 // Binaries is a directory of built executables.
-type Binaries struct {
-	Dir string
-}
-
-// Path returns the path of the named binary (base name of its package).
-func (b *Binaries) Path(name string) string {
-	if filepath.IsAbs(name) {
-		return name
-	}
-	return filepath.Join(b.Dir, name)
-}
+type Binaries = binaries.Set
 
 // Default is set by RunMain to the binaries it built.
 var Default *Binaries
 
 // ModuleRoot returns the directory of the go.mod enclosing the current directory.
-func ModuleRoot() (string, error) {
-	out, err := exec.Command(goTool(), "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("not inside a Go module")
-	}
-	return filepath.Dir(gomod), nil
-}
+func ModuleRoot() (string, error) { return binaries.ModuleRoot() }
 
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return "go"
-}
-
-// Build compiles the given main packages (import paths or ./relative to the
-// module root) into dir with one `go build` and returns the binaries.
-func Build(dir string, pkgs ...string) (*Binaries, error) {
-	root, err := ModuleRoot()
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	args := append([]string{"build", "-o", dir + string(os.PathSeparator)}, pkgs...)
-	cmd := exec.Command(goTool(), args...)
-	cmd.Dir = root
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out.String())
-	}
-	return &Binaries{Dir: dir}, nil
-}
+// Build compiles the given main packages into dir (see binaries.Build).
+func Build(dir string, pkgs ...string) (*Binaries, error) { return binaries.Build(dir, pkgs...) }
 
 // EnvBinaries, when set, names a directory of already built binaries that
 // RunMain uses instead of building pkgs (their base names must be there).

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/emulator/emuctl"
 	"infrakit.aliyun/internal/e2e/aliyunenv"
-	"infrakit.aliyun/internal/e2e/emuctl"
 	"infrakit.aliyun/internal/e2e/harness"
 )
 

@@ -1,4 +1,4 @@
-package emulator
+package state
 
 import (
 	"math/rand/v2"
@@ -33,11 +33,11 @@ type Tag struct {
 	Value string `json:"Value"`
 }
 
-// transition is the lazily evaluated state machine of an instance: From
+// Transition is the lazily evaluated state machine of an instance: From
 // until MidAt, Mid until ToAt, then To. Every ECS lifecycle move (run,
 // create, start, stop, reboot) fits this three-phase shape, so no timer or
 // goroutine is needed: the status is computed from the emulated clock.
-type transition struct {
+type Transition struct {
 	From  string
 	MidAt time.Time
 	Mid   string
@@ -45,7 +45,7 @@ type transition struct {
 	To    string
 }
 
-func (t transition) at(now time.Time) string {
+func (t Transition) At(now time.Time) string {
 	switch {
 	case now.Before(t.MidAt):
 		return t.From
@@ -57,7 +57,7 @@ func (t transition) at(now time.Time) string {
 
 // instance is the stored form of an ECS instance. Fields are exported only
 // for the state file's JSON.
-type instance struct {
+type Instance struct {
 	Seq                     uint64
 	ID                      string
 	Name                    string
@@ -85,7 +85,7 @@ type instance struct {
 	DataDiskIDs             []string
 	Created                 time.Time
 	Started                 time.Time
-	State                   transition
+	State                   Transition
 	Locks                   []string
 	PreemptedAt             time.Time
 	ReleaseAt               time.Time // scheduled release (spot interruption)
@@ -95,16 +95,16 @@ type instance struct {
 
 // released reports whether the instance is gone (ReleasedAt is set then,
 // and only then).
-func (in *instance) released() bool { return !in.ReleasedAt.IsZero() }
+func (in *Instance) Released() bool { return !in.ReleasedAt.IsZero() }
 
-func (in *instance) status(now time.Time) string {
-	if in.released() {
+func (in *Instance) Status(now time.Time) string {
+	if in.Released() {
 		return StatusReleased
 	}
-	return in.State.at(now)
+	return in.State.At(now)
 }
 
-type disk struct {
+type Disk struct {
 	Seq                uint64
 	ID                 string
 	RegionID           string
@@ -130,11 +130,11 @@ type disk struct {
 	DeletedAt          time.Time // zero while the disk exists
 }
 
-func (d *disk) deleted() bool { return !d.DeletedAt.IsZero() }
+func (d *Disk) IsDeleted() bool { return !d.DeletedAt.IsZero() }
 
-func (d *disk) status() string {
+func (d *Disk) Status() string {
 	switch {
-	case d.deleted():
+	case d.IsDeleted():
 		return "Deleted"
 	case d.InstanceID != "":
 		return "In_use"
@@ -142,7 +142,7 @@ func (d *disk) status() string {
 	return "Available"
 }
 
-type customImage struct {
+type CustomImage struct {
 	Seq            uint64
 	ID             string
 	RegionID       string
@@ -161,14 +161,14 @@ type customImage struct {
 	Deleted        bool
 }
 
-func (im *customImage) status(now time.Time) string {
+func (im *CustomImage) Status(now time.Time) string {
 	if now.Before(im.Ready) {
 		return "Creating"
 	}
 	return "Available"
 }
 
-type snapshot struct {
+type Snapshot struct {
 	Seq      uint64
 	ID       string
 	RegionID string
@@ -182,29 +182,29 @@ type snapshot struct {
 
 // tokenRecord remembers a ClientToken: the hash of the parameters it was
 // first used with and the IDs it created.
-type tokenRecord struct {
+type Token struct {
 	Hash string
 	IDs  []string
 }
 
 // ipPool allocates addresses of one vswitch. ECS reserves the first and the
 // last three addresses of every vswitch CIDR.
-type ipPool struct {
+type IPPool struct {
 	base netip.Addr
 	size uint32
-	used map[uint32]string
+	Used map[uint32]string
 	next uint32
 }
 
-func newIPPool(p netip.Prefix) *ipPool {
-	return &ipPool{base: p.Addr(), size: uint32(1) << (32 - p.Bits()), used: map[uint32]string{}, next: 1}
+func NewIPPool(p netip.Prefix) *IPPool {
+	return &IPPool{base: p.Addr(), size: uint32(1) << (32 - p.Bits()), Used: map[uint32]string{}, next: 1}
 }
 
-func (p *ipPool) usable() int { return int(p.size) - 4 }
+func (p *IPPool) Usable() int { return int(p.size) - 4 }
 
-func (p *ipPool) free() int { return p.usable() - len(p.used) }
+func (p *IPPool) Free() int { return p.Usable() - len(p.Used) }
 
-func (p *ipPool) offset(a netip.Addr) (uint32, bool) {
+func (p *IPPool) Offset(a netip.Addr) (uint32, bool) {
 	if !a.Is4() {
 		return 0, false
 	}
@@ -214,36 +214,36 @@ func (p *ipPool) offset(a netip.Addr) (uint32, bool) {
 	return o, o < p.size
 }
 
-func (p *ipPool) addr(o uint32) string {
+func (p *IPPool) addr(o uint32) string {
 	b := p.base.As4()
 	v := (uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])) + o
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}).String()
 }
 
-func (p *ipPool) reservedOffset(o uint32) bool { return o == 0 || o >= p.size-3 }
+func (p *IPPool) Reserved(o uint32) bool { return o == 0 || o >= p.size-3 }
 
 // take allocates the next free address round-robin (so a released address
 // is not handed out again at once, like ECS).
-func (p *ipPool) take(owner string) (string, bool) {
-	n := uint32(p.usable())
+func (p *IPPool) Take(owner string) (string, bool) {
+	n := uint32(p.Usable())
 	for i := uint32(0); i < n; i++ {
 		o := p.next
 		p.next++
 		if p.next >= p.size-3 {
 			p.next = 1
 		}
-		if _, ok := p.used[o]; !ok {
-			p.used[o] = owner
+		if _, ok := p.Used[o]; !ok {
+			p.Used[o] = owner
 			return p.addr(o), true
 		}
 	}
 	return "", false
 }
 
-func (p *ipPool) release(ip string) {
+func (p *IPPool) release(ip string) {
 	if a, err := netip.ParseAddr(ip); err == nil {
-		if o, ok := p.offset(a); ok {
-			delete(p.used, o)
+		if o, ok := p.Offset(a); ok {
+			delete(p.Used, o)
 		}
 	}
 }
@@ -252,72 +252,74 @@ func (p *ipPool) release(ip string) {
 // creation order (order) so listing and paging walk a slice without copying;
 // tagIdx maps "key\x00value" and "key\x01" (key only) to instances so a
 // DescribeInstances tag filter over 10k instances touches only the matches.
-type store struct {
+type Store struct {
 	mu sync.Mutex
 
-	cat  *catalog
-	rng  *rand.Rand
-	seq  uint64
-	boot time.Duration
-	stop time.Duration
+	rng      *rand.Rand
+	Seq      uint64
+	BootTime time.Duration // Pending+Starting, emulated
+	StopTime time.Duration // Stopping, emulated
 
-	instances      map[string]*instance
-	order          []*instance
-	releasedCount  int // released instances still in order
-	live           int // instances not released
-	tagIdx         map[string]map[*instance]struct{}
-	pendingRelease []*instance
+	Instances      map[string]*Instance
+	Order          []*Instance
+	ReleasedCount  int // released instances still in order
+	Live           int // instances not released
+	tagIdx         map[string]map[*Instance]struct{}
+	PendingRelease []*Instance
 
-	disks     map[string]*disk
-	diskOrder []*disk
-	images    map[string]*customImage
-	imgOrder  []*customImage
-	snapshots map[string]*snapshot
-	tokens    map[string]*tokenRecord
+	Disks     map[string]*Disk
+	DiskOrder []*Disk
+	Images    map[string]*CustomImage
+	ImgOrder  []*CustomImage
+	Snapshots map[string]*Snapshot
+	Tokens    map[string]*Token
 
-	pools      map[string]*ipPool
-	publicNext uint32
+	Pools      map[string]*IPPool
+	PublicNext uint32
 }
 
-func newStore(cat *catalog, seed int64, boot, stop time.Duration) *store {
-	st := &store{
-		cat: cat, rng: rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15)), boot: boot, stop: stop,
-		instances: map[string]*instance{}, tagIdx: map[string]map[*instance]struct{}{},
-		disks: map[string]*disk{}, images: map[string]*customImage{}, snapshots: map[string]*snapshot{},
-		tokens: map[string]*tokenRecord{}, pools: map[string]*ipPool{},
+// NewStore makes an empty store; prefixes are the vswitch CIDRs (by
+// vswitch ID) addresses are allocated from, seed seeds IDs, boot and stop
+// are the emulated Pending+Starting and Stopping times.
+func NewStore(prefixes map[string]netip.Prefix, seed int64, boot, stop time.Duration) *Store {
+	st := &Store{
+		rng: rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15)), BootTime: boot, StopTime: stop,
+		Instances: map[string]*Instance{}, tagIdx: map[string]map[*Instance]struct{}{},
+		Disks: map[string]*Disk{}, Images: map[string]*CustomImage{}, Snapshots: map[string]*Snapshot{},
+		Tokens: map[string]*Token{}, Pools: map[string]*IPPool{},
 	}
-	for id, p := range cat.prefixes {
-		st.pools[id] = newIPPool(p)
+	for id, p := range prefixes {
+		st.Pools[id] = NewIPPool(p)
 	}
 	return st
 }
 
 // lock takes the store lock and first applies every scheduled release that
 // is due at emulated time now; it returns the unlock function.
-func (st *store) lock(now time.Time) func() {
+func (st *Store) Lock(now time.Time) func() {
 	st.mu.Lock()
-	st.reap(now)
+	st.Reap(now)
 	return st.mu.Unlock
 }
 
-func (st *store) reap(now time.Time) {
-	if len(st.pendingRelease) == 0 {
+func (st *Store) Reap(now time.Time) {
+	if len(st.PendingRelease) == 0 {
 		return
 	}
-	keep := st.pendingRelease[:0]
-	for _, in := range st.pendingRelease {
+	keep := st.PendingRelease[:0]
+	for _, in := range st.PendingRelease {
 		switch {
-		case in.released():
+		case in.Released():
 		case !now.Before(in.ReleaseAt):
-			st.release(in, in.ReleaseAt, ReleasePreempted)
+			st.Release(in, in.ReleaseAt, ReleasePreempted)
 		default:
 			keep = append(keep, in)
 		}
 	}
-	for i := len(keep); i < len(st.pendingRelease); i++ {
-		st.pendingRelease[i] = nil
+	for i := len(keep); i < len(st.PendingRelease); i++ {
+		st.PendingRelease[i] = nil
 	}
-	st.pendingRelease = keep
+	st.PendingRelease = keep
 }
 
 var regionPrefix = map[string]string{
@@ -327,7 +329,7 @@ var regionPrefix = map[string]string{
 
 // newID makes a real-looking ID (prefix-<region code><17 base36 chars>) from
 // the seeded source, so runs with the same Seed produce the same IDs.
-func (st *store) newID(kind, region string) string {
+func (st *Store) NewID(kind, region string) string {
 	const alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
 	rp := regionPrefix[region]
 	if rp == "" {
@@ -342,22 +344,22 @@ func (st *store) newID(kind, region string) string {
 			b = append(b, alphabet[st.rng.IntN(len(alphabet))])
 		}
 		id := string(b)
-		_, a := st.instances[id]
-		_, d := st.disks[id]
-		_, c := st.images[id]
-		_, e := st.snapshots[id]
+		_, a := st.Instances[id]
+		_, d := st.Disks[id]
+		_, c := st.Images[id]
+		_, e := st.Snapshots[id]
 		if !a && !d && !c && !e {
 			return id
 		}
 	}
 }
 
-func (st *store) nextSeq() uint64 { st.seq++; return st.seq }
+func (st *Store) NextSeq() uint64 { st.Seq++; return st.Seq }
 
-func (st *store) nextPublicIP() string {
+func (st *Store) NextPublicIP() string {
 	// 47.96.0.0/13 is an Alibaba Cloud cn-hangzhou public range.
-	st.publicNext++
-	v := uint32(47)<<24 | uint32(96)<<16 + st.publicNext%(1<<19)
+	st.PublicNext++
+	v := uint32(47)<<24 | uint32(96)<<16 + st.PublicNext%(1<<19)
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}).String()
 }
 
@@ -370,50 +372,50 @@ type record interface {
 	seqNo() uint64
 }
 
-func (in *instance) alive() bool       { return !in.released() }
-func (in *instance) region() string    { return in.RegionID }
-func (in *instance) seqNo() uint64     { return in.Seq }
-func (d *disk) alive() bool            { return !d.deleted() }
-func (d *disk) region() string         { return d.RegionID }
-func (d *disk) seqNo() uint64          { return d.Seq }
-func (im *customImage) alive() bool    { return !im.Deleted }
-func (im *customImage) region() string { return im.RegionID }
-func (im *customImage) seqNo() uint64  { return im.Seq }
-func (sn *snapshot) alive() bool       { return !sn.Deleted }
-func (sn *snapshot) region() string    { return sn.RegionID }
-func (sn *snapshot) seqNo() uint64     { return sn.Seq }
+func (in *Instance) alive() bool       { return !in.Released() }
+func (in *Instance) region() string    { return in.RegionID }
+func (in *Instance) seqNo() uint64     { return in.Seq }
+func (d *Disk) alive() bool            { return !d.IsDeleted() }
+func (d *Disk) region() string         { return d.RegionID }
+func (d *Disk) seqNo() uint64          { return d.Seq }
+func (im *CustomImage) alive() bool    { return !im.Deleted }
+func (im *CustomImage) region() string { return im.RegionID }
+func (im *CustomImage) seqNo() uint64  { return im.Seq }
+func (sn *Snapshot) alive() bool       { return !sn.Deleted }
+func (sn *Snapshot) region() string    { return sn.RegionID }
+func (sn *Snapshot) seqNo() uint64     { return sn.Seq }
 
 // live returns m[id] if it exists, is neither released nor deleted and is
 // in region ("" = any); otherwise notFound(id).
-func live[T record](m map[string]T, id, region string, notFound func(id string) *apiError) (T, *apiError) {
+func live[T record](m map[string]T, id, region, resource string) (T, error) {
 	x, ok := m[id]
 	if !ok || !x.alive() || (region != "" && x.region() != region) {
 		var none T
-		return none, notFound(id)
+		return none, &Error{Kind: NotFound, Resource: resource, ID: id}
 	}
 	return x, nil
 }
 
-func (st *store) liveInstance(id, region string) (*instance, *apiError) {
-	return live(st.instances, id, region, errInstanceNotFound)
+func (st *Store) LiveInstance(id, region string) (*Instance, error) {
+	return live(st.Instances, id, region, ResInstance)
 }
 
-func (st *store) liveDisk(id, region string) (*disk, *apiError) {
-	return live(st.disks, id, region, errDiskNotFound)
+func (st *Store) LiveDisk(id, region string) (*Disk, error) {
+	return live(st.Disks, id, region, ResDisk)
 }
 
-func (st *store) liveImage(id, region string) (*customImage, *apiError) {
-	return live(st.images, id, region, errImageNotFound)
+func (st *Store) LiveImage(id, region string) (*CustomImage, error) {
+	return live(st.Images, id, region, ResImage)
 }
 
-func (st *store) liveSnapshot(id, region string) (*snapshot, *apiError) {
-	return live(st.snapshots, id, region, errSnapshotNotFound)
+func (st *Store) LiveSnapshot(id, region string) (*Snapshot, error) {
+	return live(st.Snapshots, id, region, ResSnapshot)
 }
 
 // pick returns m[id] for each distinct id of ids that m holds, released and
 // deleted ones included, in creation order: an ID filter looks its
 // resources up instead of walking every resource.
-func pick[T record](m map[string]T, ids []string) []T {
+func Pick[T record](m map[string]T, ids []string) []T {
 	out := make([]T, 0, len(ids))
 	seen := make(map[string]bool, len(ids))
 	for _, id := range ids {
@@ -428,7 +430,7 @@ func pick[T record](m map[string]T, ids []string) []T {
 
 // inSeqOrder returns the values of m, released and deleted ones included,
 // in creation order.
-func inSeqOrder[T record](m map[string]T) []T {
+func InSeqOrder[T record](m map[string]T) []T {
 	out := make([]T, 0, len(m))
 	for _, x := range m {
 		out = append(out, x)
@@ -442,12 +444,12 @@ func inSeqOrder[T record](m map[string]T) []T {
 func tagKey(k, v string) string { return k + "\x00" + v }
 func tagOnly(k string) string   { return k + "\x01" }
 
-func (st *store) index(in *instance, t Tag, add bool) {
+func (st *Store) Index(in *Instance, t Tag, add bool) {
 	for _, key := range []string{tagKey(t.Key, t.Value), tagOnly(t.Key)} {
 		m := st.tagIdx[key]
 		if add {
 			if m == nil {
-				m = map[*instance]struct{}{}
+				m = map[*Instance]struct{}{}
 				st.tagIdx[key] = m
 			}
 			m[in] = struct{}{}
@@ -460,7 +462,7 @@ func (st *store) index(in *instance, t Tag, add bool) {
 	}
 }
 
-func setTag(tags []Tag, k, v string) []Tag {
+func SetTag(tags []Tag, k, v string) []Tag {
 	for i := range tags {
 		if tags[i].Key == k {
 			tags[i].Value = v
@@ -470,7 +472,7 @@ func setTag(tags []Tag, k, v string) []Tag {
 	return append(tags, Tag{k, v})
 }
 
-func removeTag(tags []Tag, k string) []Tag {
+func RemoveTag(tags []Tag, k string) []Tag {
 	for i := range tags {
 		if tags[i].Key == k {
 			return append(tags[:i:i], tags[i+1:]...)
@@ -479,7 +481,7 @@ func removeTag(tags []Tag, k string) []Tag {
 	return tags
 }
 
-func tagValue(tags []Tag, k string) (string, bool) {
+func TagValue(tags []Tag, k string) (string, bool) {
 	for _, t := range tags {
 		if t.Key == k {
 			return t.Value, true
@@ -489,30 +491,30 @@ func tagValue(tags []Tag, k string) (string, bool) {
 }
 
 // setInstanceTag keeps tagIdx in step with the instance's tags.
-func (st *store) setInstanceTag(in *instance, k, v string) {
-	if old, ok := tagValue(in.Tags, k); ok {
-		st.index(in, Tag{k, old}, false)
+func (st *Store) SetInstanceTag(in *Instance, k, v string) {
+	if old, ok := TagValue(in.Tags, k); ok {
+		st.Index(in, Tag{k, old}, false)
 	}
-	in.Tags = setTag(in.Tags, k, v)
-	st.index(in, Tag{k, v}, true)
+	in.Tags = SetTag(in.Tags, k, v)
+	st.Index(in, Tag{k, v}, true)
 }
 
-func (st *store) removeInstanceTag(in *instance, k string) {
-	if old, ok := tagValue(in.Tags, k); ok {
-		st.index(in, Tag{k, old}, false)
-		in.Tags = removeTag(in.Tags, k)
+func (st *Store) RemoveInstanceTag(in *Instance, k string) {
+	if old, ok := TagValue(in.Tags, k); ok {
+		st.Index(in, Tag{k, old}, false)
+		in.Tags = RemoveTag(in.Tags, k)
 	}
 }
 
 // tagFilter is one Tag.N filter; Value nil means "key present, any value".
-type tagFilter struct {
+type TagFilter struct {
 	Key   string
 	Value *string
 }
 
-func matchTags(tags []Tag, f []tagFilter) bool {
+func MatchTags(tags []Tag, f []TagFilter) bool {
 	for _, x := range f {
-		v, ok := tagValue(tags, x.Key)
+		v, ok := TagValue(tags, x.Key)
 		if !ok || (x.Value != nil && *x.Value != v) {
 			return false
 		}
@@ -522,11 +524,11 @@ func matchTags(tags []Tag, f []tagFilter) bool {
 
 // candidates narrows a listing by the most selective tag filter using the
 // index; it returns nil, false when there is no tag filter (walk order).
-func (st *store) candidates(f []tagFilter) ([]*instance, bool) {
+func (st *Store) Candidates(f []TagFilter) ([]*Instance, bool) {
 	if len(f) == 0 {
 		return nil, false
 	}
-	var best map[*instance]struct{}
+	var best map[*Instance]struct{}
 	for i, x := range f {
 		key := tagOnly(x.Key)
 		if x.Value != nil {
@@ -537,7 +539,7 @@ func (st *store) candidates(f []tagFilter) ([]*instance, bool) {
 			best = m
 		}
 	}
-	out := make([]*instance, 0, len(best))
+	out := make([]*Instance, 0, len(best))
 	for in := range best {
 		out = append(out, in)
 	}
@@ -550,22 +552,22 @@ func (st *store) candidates(f []tagFilter) ([]*instance, bool) {
 // release ends an instance's life at emulated time at: its private IP goes
 // back to the pool, it leaves the tag index, the system disk and data disks
 // with DeleteWithInstance are deleted and other data disks become Available.
-func (st *store) release(in *instance, at time.Time, reason string) {
-	if in.released() {
+func (st *Store) Release(in *Instance, at time.Time, reason string) {
+	if in.Released() {
 		return
 	}
 	in.ReleasedAt, in.ReleaseReason = at, reason
-	st.releasedCount++
-	st.live--
-	if p := st.pools[in.VSwitchID]; p != nil {
+	st.ReleasedCount++
+	st.Live--
+	if p := st.Pools[in.VSwitchID]; p != nil {
 		p.release(in.PrivateIP)
 	}
 	for _, t := range in.Tags {
-		st.index(in, t, false)
+		st.Index(in, t, false)
 	}
 	for _, id := range append([]string{in.SystemDiskID}, in.DataDiskIDs...) {
-		d := st.disks[id]
-		if d == nil || d.deleted() || d.InstanceID != in.ID {
+		d := st.Disks[id]
+		if d == nil || d.IsDeleted() || d.InstanceID != in.ID {
 			continue
 		}
 		if d.Type == "system" || d.DeleteWithInstance {
@@ -574,22 +576,65 @@ func (st *store) release(in *instance, at time.Time, reason string) {
 			d.InstanceID, d.Device, d.Detached = "", "", at
 		}
 	}
-	st.compact()
+	st.Compact()
 }
 
 // compact drops released instances from the creation-order slice once they
 // are the majority, so long-running emulators do not walk dead entries.
 // Released instances stay in the map for the control API.
-func (st *store) compact() {
-	if st.releasedCount < 1024 || st.releasedCount*2 < len(st.order) {
+func (st *Store) Compact() {
+	if st.ReleasedCount < 1024 || st.ReleasedCount*2 < len(st.Order) {
 		return
 	}
-	live := make([]*instance, 0, len(st.order)-st.releasedCount)
-	for _, in := range st.order {
-		if !in.released() {
-			live = append(live, in)
+	keep := make([]*Instance, 0, len(st.Order)-st.ReleasedCount)
+	for _, in := range st.Order {
+		if !in.Released() {
+			keep = append(keep, in)
 		}
 	}
-	st.order = live
-	st.releasedCount = 0
+	st.Order = keep
+	st.ReleasedCount = 0
+}
+
+// AddDisk stores a new disk.
+func (st *Store) AddDisk(d *Disk) {
+	st.Disks[d.ID] = d
+	st.DiskOrder = append(st.DiskOrder, d)
+}
+
+// Idempotent looks a ClientToken up: it returns the IDs of the first call
+// when the parameters match, IdempotentParameterMismatch when they differ,
+// and nil, nil for a new token. The caller holds the store lock.
+func (st *Store) Idempotent(action, token, hash string) ([]string, error) {
+	if token == "" {
+		return nil, nil
+	}
+	r := st.Tokens[action+"\x00"+token]
+	if r == nil {
+		return nil, nil
+	}
+	if r.Hash != hash {
+		return nil, &Error{Kind: TokenMismatch, ID: token}
+	}
+	return r.IDs, nil
+}
+
+func (st *Store) Remember(action, token, hash string, ids []string) {
+	if token != "" {
+		st.Tokens[action+"\x00"+token] = &Token{Hash: hash, IDs: ids}
+	}
+}
+
+// InstanceAndDisk finds the live instance and disk of an AttachDisk or
+// DetachDisk call; the caller holds the store lock.
+func (st *Store) InstanceAndDisk(iid, did, region string) (*Instance, *Disk, error) {
+	in, err := st.LiveInstance(iid, region)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := st.LiveDisk(did, region)
+	if err != nil {
+		return nil, nil, err
+	}
+	return in, d, nil
 }

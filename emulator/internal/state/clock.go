@@ -1,4 +1,4 @@
-package emulator
+package state
 
 import (
 	"sync"
@@ -11,7 +11,7 @@ import (
 // instead of sleeping.
 //
 //	emulated now = emuStart + (realNow - realStart) * scale + offset
-type clock struct {
+type Clock struct {
 	now       func() time.Time // injected real clock
 	realStart time.Time
 	emuStart  time.Time
@@ -22,12 +22,12 @@ type clock struct {
 	last   time.Time // emulated time never runs backwards, even if now() does
 }
 
-func newClock(now func() time.Time, scale float64) *clock {
+func NewClock(now func() time.Time, scale float64) *Clock {
 	r := now()
-	return &clock{now: now, realStart: r, emuStart: r.UTC(), scale: scale}
+	return &Clock{now: now, realStart: r, emuStart: r.UTC(), scale: scale}
 }
 
-func (c *clock) Now() time.Time {
+func (c *Clock) Now() time.Time {
 	r := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -41,7 +41,7 @@ func (c *clock) Now() time.Time {
 }
 
 // Advance moves emulated time forward by d (negative d is ignored).
-func (c *clock) Advance(d time.Duration) {
+func (c *Clock) Advance(d time.Duration) {
 	if d <= 0 {
 		return
 	}
@@ -53,7 +53,7 @@ func (c *clock) Advance(d time.Duration) {
 // resumeAt makes emulated time continue from at least t; used when a state
 // file saved at emulated time t is loaded, so restored timestamps never lie
 // in the future.
-func (c *clock) resumeAt(t time.Time) {
+func (c *Clock) ResumeAt(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if t.After(c.emuStart) {

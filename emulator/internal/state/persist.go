@@ -1,10 +1,11 @@
-package emulator
+package state
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -16,23 +17,40 @@ import (
 // stateVersion is bumped when the state file format changes incompatibly.
 const stateVersion = 1
 
+// World is everything the state file holds, and the clocks it is read by.
+type World struct {
+	Clock     *Clock
+	Store     *Store
+	SecGroups *SecGroups
+	Keys      *IssuedKeys
+	// KeysNow is the clock temporary keys expire by (Options.STSNow).
+	KeysNow func() time.Time
+}
+
 type stateDoc struct {
 	Version    int
 	SavedAt    time.Time // emulated
 	Seq        uint64
 	PublicNext uint32
-	Instances  []*instance
-	Disks      []*disk
-	Images     []*customImage
-	Snapshots  []*snapshot
-	Tokens     map[string]*tokenRecord
+	Instances  []*Instance
+	Disks      []*Disk
+	Images     []*CustomImage
+	Snapshots  []*Snapshot
+	Tokens     map[string]*Token
 	// STSKeys are the temporary keys AssumeRole (and the metadata fake)
 	// issued: a client holding one keeps working across a restart. The file
 	// is created 0600 for this reason.
-	STSKeys map[string]STSCredential `json:",omitempty"`
+	STSKeys map[string]Credential `json:",omitempty"`
+	// SecurityGroups are all groups (catalogue ones included: their rules
+	// change and they can be deleted) with their rules. Absent (a file
+	// from before groups were saved): the catalogue's groups.
+	SecurityGroups []SecGroup `json:",omitempty"`
+	// SecurityGroupsSaved tells an empty SecurityGroups (every group
+	// deleted) from an old file that had none.
+	SecurityGroupsSaved bool `json:",omitempty"`
 }
 
-// persister makes every acknowledged change durable before it is answered
+// Persister makes every acknowledged change durable before it is answered
 // (write-before-answer): a mutating request calls commit after applying its
 // change and before writing its answer, and commit returns once a snapshot
 // holding the change has been written, fsynced and renamed over the state
@@ -46,14 +64,15 @@ type stateDoc struct {
 // mutations cost far fewer than N file writes. Changes are counted in gen;
 // a save records the gen it covers, read under the store lock so the
 // snapshot holds every change counted up to it.
-type persister struct {
-	s    *Server
+type Persister struct {
+	w    *World
+	log  *slog.Logger
 	path string
 
-	// fail, when set (tests), is called before each step of a save
+	// Fail, when set (tests), is called before each step of a save
 	// ("write", "sync", "rename", "syncdir") and aborts the save with its
 	// error, as a crash or a full disk between two writes would.
-	fail func(step string) error
+	Fail func(step string) error
 
 	mu       sync.Mutex
 	cond     *sync.Cond // signalled when a save ends
@@ -65,25 +84,32 @@ type persister struct {
 	saves    int // completed saves, for tests and the group-commit figure
 }
 
-// commit makes every change applied so far durable (nothing to do without
-// a state file).
-func (s *Server) commit() error {
-	if s.persist == nil {
-		return nil
-	}
-	return s.persist.commit()
-}
-
-func newPersister(s *Server, path string) *persister {
-	p := &persister{s: s, path: path}
+// NewPersister keeps w in the state file at path, logging failed saves.
+func NewPersister(w *World, path string, log *slog.Logger) *Persister {
+	p := &Persister{w: w, log: log, path: path}
 	p.cond = sync.NewCond(&p.mu)
 	return p
 }
 
-// commit counts one change (already applied under the store lock) and
+// Saves is the number of completed saves (for tests and the group-commit
+// figure).
+func (p *Persister) Saves() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.saves
+}
+
+// Counted is the number of changes counted so far.
+func (p *Persister) Counted() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.gen
+}
+
+// Commit counts one change (already applied under the store lock) and
 // returns once a save covering it succeeded, or with the error of the save
 // that covered it.
-func (p *persister) commit() error {
+func (p *Persister) Commit() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.gen++
@@ -92,7 +118,7 @@ func (p *persister) commit() error {
 
 // waitLocked waits (p.mu held) until changes up to gen are saved, running
 // the save itself when no save is in progress.
-func (p *persister) waitLocked(gen uint64) error {
+func (p *Persister) waitLocked(gen uint64) error {
 	for {
 		switch {
 		case p.savedGen >= gen:
@@ -111,7 +137,7 @@ func (p *persister) waitLocked(gen uint64) error {
 				p.saves++
 			} else {
 				p.failGen, p.failErr = covered, err
-				p.s.log.Error("saving state file", "path", p.path, "err", err)
+				p.log.Error("saving state file", "path", p.path, "err", err)
 			}
 			p.cond.Broadcast()
 		default:
@@ -120,9 +146,9 @@ func (p *persister) waitLocked(gen uint64) error {
 	}
 }
 
-// close saves once more when a change is not on disk yet (or the last save
+// Close saves once more when a change is not on disk yet (or the last save
 // failed), so emulated time and reaped instances are kept too.
-func (p *persister) close() error {
+func (p *Persister) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for p.saving {
@@ -138,19 +164,19 @@ func (p *persister) close() error {
 // save writes the state atomically: temp file in the same directory, fsync,
 // rename over the old file, fsync of the directory (so the rename itself
 // survives a power loss). It returns the change count the snapshot covers.
-func (p *persister) save() (uint64, error) {
-	s := p.s
-	now := s.clock.Now()
-	unlock := s.st.lock(now)
+func (p *Persister) save() (uint64, error) {
+	w := p.w
+	now := w.Clock.Now()
+	unlock := w.Store.Lock(now)
 	p.mu.Lock()
 	covered := p.gen
 	p.mu.Unlock()
-	st := s.st
-	doc := stateDoc{Version: stateVersion, SavedAt: now, Seq: st.seq, PublicNext: st.publicNext,
-		Instances: inSeqOrder(st.instances), Disks: st.diskOrder, Images: st.imgOrder, Tokens: st.tokens,
-		STSKeys: s.issued.snapshot()}
-	if len(st.snapshots) > 0 { // none: Snapshots stays null in the file
-		doc.Snapshots = inSeqOrder(st.snapshots)
+	st := w.Store
+	doc := stateDoc{Version: stateVersion, SavedAt: now, Seq: st.Seq, PublicNext: st.PublicNext,
+		Instances: InSeqOrder(st.Instances), Disks: st.DiskOrder, Images: st.ImgOrder, Tokens: st.Tokens,
+		STSKeys: w.Keys.Snapshot(), SecurityGroups: w.SecGroups.Snapshot(), SecurityGroupsSaved: true}
+	if len(st.Snapshots) > 0 { // none: Snapshots stays null in the file
+		doc.Snapshots = InSeqOrder(st.Snapshots)
 	}
 	b, err := json.Marshal(doc)
 	unlock()
@@ -158,13 +184,13 @@ func (p *persister) save() (uint64, error) {
 		return covered, fmt.Errorf("encode state: %w", err)
 	}
 	step := func(name string) error {
-		if p.fail != nil {
-			return p.fail(name)
+		if p.Fail != nil {
+			return p.Fail(name)
 		}
 		return nil
 	}
 	dir := filepath.Dir(p.path)
-	f, err := os.CreateTemp(dir, filepath.Base(p.path)+tmpInfix+"*")
+	f, err := os.CreateTemp(dir, filepath.Base(p.path)+TmpInfix+"*")
 	if err != nil {
 		return covered, err
 	}
@@ -196,13 +222,8 @@ func (p *persister) save() (uint64, error) {
 	return covered, syncDir(dir)
 }
 
-// BUG(emulator): used SignatureNonces are not kept in the state file (that
-// would turn every read into a write), so a request captured before a
-// restart can be replayed once after it, within its 15-minute timestamp
-// window. Real ECS has no restarts.
-
-// tmpInfix names the temp files of a save: "<state file>.tmp-<random>".
-const tmpInfix = ".tmp-"
+// TmpInfix names the temp files of a save: "<state file>.tmp-<random>".
+const TmpInfix = ".tmp-"
 
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
@@ -217,20 +238,20 @@ func syncDir(dir string) error {
 }
 
 // removeStrayTemps deletes the temp files of saves a crash interrupted.
-func (p *persister) removeStrayTemps() {
-	matches, _ := filepath.Glob(p.path + tmpInfix + "*")
+func (p *Persister) removeStrayTemps() {
+	matches, _ := filepath.Glob(p.path + TmpInfix + "*")
 	for _, m := range matches {
 		if err := os.Remove(m); err == nil {
-			p.s.log.Info("removed the temp file of an interrupted save", "path", m)
+			p.log.Info("removed the temp file of an interrupted save", "path", m)
 		}
 	}
 }
 
-// load restores a state file written by save; a missing file is a fresh
+// Load restores a state file written by save; a missing file is a fresh
 // start. A file that does not parse is an error, never a fresh start: saves
 // only ever rename complete files into place, so a damaged file was damaged
 // by something else and starting empty would silently drop every resource.
-func (p *persister) load() error {
+func (p *Persister) Load() error {
 	p.removeStrayTemps()
 	b, err := os.ReadFile(p.path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -246,56 +267,59 @@ func (p *persister) load() error {
 	if doc.Version != stateVersion {
 		return fmt.Errorf("emulator: state file %s: version %d, want %d", p.path, doc.Version, stateVersion)
 	}
-	s := p.s
-	st := s.st
-	st.seq, st.publicNext = doc.Seq, doc.PublicNext
+	w := p.w
+	st := w.Store
+	st.Seq, st.PublicNext = doc.Seq, doc.PublicNext
 	sort.Slice(doc.Instances, func(i, j int) bool { return doc.Instances[i].Seq < doc.Instances[j].Seq })
 	for _, in := range doc.Instances {
 		if in == nil || in.ID == "" {
 			continue
 		}
-		st.instances[in.ID] = in
-		if in.released() {
+		st.Instances[in.ID] = in
+		if in.Released() {
 			continue
 		}
-		st.order = append(st.order, in)
-		st.live++
+		st.Order = append(st.Order, in)
+		st.Live++
 		for _, t := range in.Tags {
-			st.index(in, t, true)
+			st.Index(in, t, true)
 		}
-		if pool := st.pools[in.VSwitchID]; pool != nil {
+		if pool := st.Pools[in.VSwitchID]; pool != nil {
 			if a, err := netip.ParseAddr(in.PrivateIP); err == nil {
-				if o, ok := pool.offset(a); ok {
-					pool.used[o] = in.ID
+				if o, ok := pool.Offset(a); ok {
+					pool.Used[o] = in.ID
 				}
 			}
 		}
 		if !in.ReleaseAt.IsZero() {
-			st.pendingRelease = append(st.pendingRelease, in)
+			st.PendingRelease = append(st.PendingRelease, in)
 		}
 	}
 	for _, d := range doc.Disks {
 		if d != nil && d.ID != "" {
-			st.addDisk(d)
+			st.AddDisk(d)
 		}
 	}
 	for _, im := range doc.Images {
 		if im != nil && im.ID != "" {
-			st.images[im.ID] = im
-			st.imgOrder = append(st.imgOrder, im)
+			st.Images[im.ID] = im
+			st.ImgOrder = append(st.ImgOrder, im)
 		}
 	}
 	for _, sn := range doc.Snapshots {
 		if sn != nil && sn.ID != "" {
-			st.snapshots[sn.ID] = sn
+			st.Snapshots[sn.ID] = sn
 		}
 	}
 	if doc.Tokens != nil {
-		st.tokens = doc.Tokens
+		st.Tokens = doc.Tokens
+	}
+	if doc.SecurityGroupsSaved {
+		w.SecGroups.Restore(doc.SecurityGroups)
 	}
 	for id, c := range doc.STSKeys {
-		s.issued.put(id, c, s.stsNow())
+		w.Keys.Put(id, c, w.KeysNow())
 	}
-	s.clock.resumeAt(doc.SavedAt)
+	w.Clock.ResumeAt(doc.SavedAt)
 	return nil
 }
