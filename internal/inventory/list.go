@@ -141,7 +141,7 @@ func instanceTypesCommand(newClient ClientFunc) *cobra.Command {
 						if rows[i].Stock == nil {
 							rows[i].Stock = map[string]string{}
 						}
-						rows[i].Stock[zone] = s.label()
+						rows[i].Stock[zone] = s.Label()
 					}
 				}
 			}

@@ -356,16 +356,16 @@ func checkStock(c *ecs.Client, region, zone, instanceType string) check {
 		switch {
 		case !ok:
 			return fail(what, "not offered in zone %s", zone)
-		case !s.inStock():
-			return fail(what, "no stock in zone %s (%s)", zone, s.label())
+		case !s.InStock():
+			return fail(what, "no stock in zone %s (%s)", zone, s.Label())
 		}
-		return pass(what, "%s in zone %s", s.label(), zone)
+		return pass(what, "%s in zone %s", s.Label(), zone)
 	}
 	var offered, inStock []string
 	for z, types := range stock {
 		if s, ok := types[instanceType]; ok {
 			offered = append(offered, z)
-			if s.inStock() {
+			if s.InStock() {
 				inStock = append(inStock, z)
 			}
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+
+	"infrakit.aliyun/internal/ecs"
 )
 
 // The adapter's capacityAPI calls (see capacity.go).
@@ -18,26 +20,11 @@ type describeInstanceTypesResponse struct {
 
 func (r *describeInstanceTypesResponse) nextToken() string { return r.NextToken }
 
-// availableResourceResponse decodes only what the plugin reads: aliyungo's
-// typed response is wrong (Min/Max are numbers on the wire) and unused here.
+// availableResourceResponse is read by internal/ecs, in one way for the
+// plugin and the operator commands.
 type availableResourceResponse struct {
 	ecsResponse
-	AvailableZones struct {
-		AvailableZone []struct {
-			ZoneId             string
-			AvailableResources struct {
-				AvailableResource []struct {
-					Type               string
-					SupportedResources struct {
-						SupportedResource []struct {
-							Value  string
-							Status string
-						}
-					}
-				}
-			}
-		}
-	}
+	ecs.AvailableResourceAnswer
 }
 
 type describeVSwitchesResponse struct {
@@ -65,7 +52,8 @@ func (a *adapter) DescribeInstanceTypes(ctx context.Context) ([]ecsInstanceType,
 }
 
 // DescribeAvailableInstanceTypes asks DescribeAvailableResource
-// (DestinationResource InstanceType, pay-as-you-go) which types have stock.
+// (DestinationResource InstanceType, pay-as-you-go) which types have stock
+// (ecs.Resource.InStock).
 func (a *adapter) DescribeAvailableInstanceTypes(ctx context.Context, zone, spotStrategy string) (map[string]map[string]bool, error) {
 	resp, err := call[availableResourceResponse](ctx, a, "DescribeAvailableResource", func() url.Values {
 		v := url.Values{}
@@ -82,25 +70,7 @@ func (a *adapter) DescribeAvailableInstanceTypes(ctx context.Context, zone, spot
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]map[string]bool{}
-	for _, z := range resp.AvailableZones.AvailableZone {
-		types := out[z.ZoneId]
-		if types == nil {
-			types = map[string]bool{}
-			out[z.ZoneId] = types
-		}
-		for _, r := range z.AvailableResources.AvailableResource {
-			if r.Type != "" && r.Type != "InstanceType" {
-				continue
-			}
-			for _, s := range r.SupportedResources.SupportedResource {
-				if s.Status == "Available" {
-					types[s.Value] = true
-				}
-			}
-		}
-	}
-	return out, nil
+	return resp.Stock("InstanceType").InStock(), nil
 }
 
 // DescribeVSwitchZone looks one vswitch up by ID.
