@@ -17,11 +17,6 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// invoker is the one aliyungo method the adapter needs; *ecs.Client has it.
-type invoker interface {
-	Invoke(action string, args interface{}, response interface{}) error
-}
-
 // adapter implements ecsAPI over aliyungo's generic Invoke, with request
 // encoding of its own (url.Values, passed through by aliyungo unchanged):
 //   - tags are sent as Tag.N sorted by key (aliyungo numbers map tags in
@@ -36,8 +31,7 @@ type invoker interface {
 //
 // Every call goes through one retry policy and one rate limiter.
 type adapter struct {
-	client      invoker
-	clients     func() (*ecs.Client, error) // when set, used instead of client
+	clients     func() (*ecs.Client, error) // asked before every call (Config.Clients)
 	region      string
 	limiter     *rate.Limiter // nil = unlimited
 	retry       retryPolicy
@@ -140,13 +134,9 @@ func call[R any, PR interface {
 // background and its result is dropped (a retried RunInstances reuses the
 // ClientToken, so this cannot create a second instance).
 func (a *adapter) invoke(ctx context.Context, action string, values url.Values, resp interface{}) error {
-	var client invoker = a.client
-	if a.clients != nil {
-		c, err := a.clients()
-		if err != nil {
-			return &APIError{Action: action, Code: CodeNoCredentials, Message: redact(err.Error()), StatusCode: -1}
-		}
-		client = c
+	client, err := a.clients()
+	if err != nil {
+		return &APIError{Action: action, Code: CodeNoCredentials, Message: redact(err.Error()), StatusCode: -1}
 	}
 	done := make(chan error, 1)
 	go func() { done <- client.Invoke(action, values, resp) }()

@@ -64,7 +64,7 @@ func newWirePlugin(t *testing.T, w *wireServer, mutate func(*Config)) (*Plugin, 
 	client := ecs.NewECSClientWithEndpointAndSecurityToken(w.srv.URL, "ak-test", "sk-test", "sts-token-secret", "cn-hangzhou")
 	clock := &fakeClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
 	logger, _ := quietLogger()
-	cfg := Config{Client: client, RegionID: "cn-hangzhou", NamespaceTags: testNamespace, Logger: logger, Now: clock.Now,
+	cfg := Config{Clients: StaticClient(client), DescribeCacheTTL: DefaultDescribeCacheTTL, RegionID: "cn-hangzhou", NamespaceTags: testNamespace, Logger: logger, Now: clock.Now,
 		Retry: RetryConfig{Sleep: clock.Sleep}, CallTimeout: 5 * time.Second}
 	if mutate != nil {
 		mutate(&cfg)

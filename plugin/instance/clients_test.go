@@ -30,11 +30,12 @@ func TestConfigClientsRotatesCredentialsPerCall(t *testing.T) {
 	rotate()
 	logger, _ := quietLogger()
 	p, err := New(Config{
-		Clients:  func() (*ecs.Client, error) { mu.Lock(); defer mu.Unlock(); calls++; return current, nil },
-		RegionID: emulator.DefaultRegion,
-		Logger:   logger,
-		Now:      srv.Now,
-		Retry:    RetryConfig{MaxElapsed: time.Minute, Sleep: srv.Advance},
+		Clients:          func() (*ecs.Client, error) { mu.Lock(); defer mu.Unlock(); calls++; return current, nil },
+		RegionID:         emulator.DefaultRegion,
+		DescribeCacheTTL: DefaultDescribeCacheTTL,
+		Logger:           logger,
+		Now:              srv.Now,
+		Retry:            RetryConfig{MaxElapsed: time.Minute, Sleep: srv.Advance},
 	})
 	noErr(t, err)
 

@@ -92,7 +92,7 @@ func describeBenchPlugin(b *testing.B, n int) (*Plugin, map[string]string) {
 
 	logger := log.New()
 	logger.Out = io.Discard
-	p, err := New(Config{Client: client, RegionID: emulator.DefaultRegion, NamespaceTags: namespace, Logger: logger})
+	p, err := New(Config{Clients: StaticClient(client), DescribeCacheTTL: DefaultDescribeCacheTTL, RegionID: emulator.DefaultRegion, NamespaceTags: namespace, Logger: logger})
 	noErr(b, err)
 	return p, group
 }

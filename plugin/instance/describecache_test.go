@@ -3,6 +3,7 @@ package instance
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -104,7 +105,7 @@ func TestDescribeCacheTTL(t *testing.T) {
 }
 
 func TestDescribeCacheDisabledStillCoalesces(t *testing.T) {
-	p, sc, _ := newCachedPlugin(t, -1)
+	p, sc, _ := newCachedPlugin(t, 0)
 	addGroup(sc.fakeECS, "web", 2)
 	describeN(t, p, "web", 2)
 	describeN(t, p, "web", 2)
@@ -339,4 +340,33 @@ func TestFilterKeyIsUnambiguous(t *testing.T) {
 		t.Fatalf("filter keys collide: %q", a)
 	}
 	equal(t, filterKey(map[string]string{"x": "1", "y": "2"}), filterKey(map[string]string{"y": "2", "x": "1"}))
+}
+
+// Config.DescribeCacheTTL 0 means no cache, as --describe-cache-ttl 0 does
+// on the command line; DefaultDescribeCacheTTL turns it on.
+func TestDescribeCacheTTLZeroIsOff(t *testing.T) {
+	for _, tc := range []struct {
+		ttl   time.Duration
+		scans int
+	}{{0, 2}, {DefaultDescribeCacheTTL, 1}} {
+		var mu sync.Mutex
+		scans := 0
+		w := newWireServer(t, func(n int, q url.Values) (int, interface{}) {
+			if q.Get("Action") != "DescribeInstances" {
+				return 400, ecsErr("InvalidParameter")
+			}
+			mu.Lock()
+			scans++
+			mu.Unlock()
+			return 200, map[string]interface{}{"RequestId": "r", "Instances": map[string]interface{}{"Instance": []interface{}{}}}
+		})
+		p, _, _ := newWirePlugin(t, w, func(c *Config) { c.DescribeCacheTTL = tc.ttl })
+		for i := 0; i < 2; i++ {
+			_, err := p.DescribeInstances(map[string]string{"infrakit.group": "g"}, false)
+			noErr(t, err)
+		}
+		mu.Lock()
+		equal(t, tc.scans, scans, fmt.Sprintf("DescribeInstances calls with TTL %v", tc.ttl))
+		mu.Unlock()
+	}
 }

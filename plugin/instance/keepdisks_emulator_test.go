@@ -21,13 +21,12 @@ func (e *emuEnv) copyOf(t *testing.T, tune func(*Config)) (*Plugin, *testutil.Sy
 	t.Helper()
 	logger, buf := quietLogger()
 	cfg := Config{
-		Client:           e.client,
-		RegionID:         emulator.DefaultRegion,
-		NamespaceTags:    map[string]string{"infrakit.scope": "emu"},
-		Logger:           logger,
-		Now:              e.srv.Now,
-		Retry:            RetryConfig{MaxElapsed: 10 * time.Minute, Sleep: e.srv.Advance},
-		DescribeCacheTTL: -1,
+		Clients:       StaticClient(e.client),
+		RegionID:      emulator.DefaultRegion,
+		NamespaceTags: map[string]string{"infrakit.scope": "emu"},
+		Logger:        logger,
+		Now:           e.srv.Now,
+		Retry:         RetryConfig{MaxElapsed: 10 * time.Minute, Sleep: e.srv.Advance},
 	}
 	if tune != nil {
 		tune(&cfg)

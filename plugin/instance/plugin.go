@@ -52,14 +52,13 @@ const (
 	ReasonRollingUpdate = "rolling_update"
 )
 
-// Config configures the plugin. Client and RegionID are required.
+// Config configures the plugin. Clients and RegionID are required.
 type Config struct {
-	// Client is the aliyungo ECS client (endpoint and credentials set).
-	Client *ecs.Client
-	// Clients, when set, is asked for the client before every ECS call and
-	// Client is not needed: it lets temporary (STS) credentials be rotated
-	// by handing out a new client (aliyungo clients cannot be changed
-	// safely while in use). See internal/cloud.ClientSource.
+	// Clients is asked for the aliyungo ECS client (endpoint and
+	// credentials set) before every ECS call. It lets temporary (STS)
+	// credentials be rotated by handing out a new client (aliyungo clients
+	// cannot be changed safely while in use): pass
+	// internal/cloud.ClientSource.Client. StaticClient(c) always hands out c.
 	Clients func() (*ecs.Client, error)
 	// RegionID is the region every call is made in, e.g. "cn-hangzhou".
 	RegionID string
@@ -80,8 +79,9 @@ type Config struct {
 	// its own); 0 = DefaultCallTimeout.
 	CallTimeout time.Duration
 	// DescribeCacheTTL is how long a DescribeInstances scan answers other
-	// describes (see describecache.go); 0 = DefaultDescribeCacheTTL,
-	// negative = no cache (concurrent identical scans are still shared).
+	// describes (see describecache.go); 0 = no cache, as on the command
+	// line (concurrent identical scans are still shared). DefaultConfig
+	// sets DefaultDescribeCacheTTL. Negative values are refused.
 	DescribeCacheTTL time.Duration
 	// ProvisionTimeout bounds a whole Provision (and a whole Destroy or
 	// Label), retries and rate-limit waits included, so it answers before
@@ -120,21 +120,32 @@ var (
 	_ instance.Plugin  = (*Plugin)(nil)
 	_ spi.Vendor       = (*Plugin)(nil)
 	_ spi.InputExample = (*Plugin)(nil)
-	_ invoker          = (*ecs.Client)(nil)
 )
+
+// StaticClient is a Config.Clients that always hands out c (long-lived
+// credentials).
+func StaticClient(c *ecs.Client) func() (*ecs.Client, error) {
+	return func() (*ecs.Client, error) { return c, nil }
+}
+
+// DefaultConfig is a Config with the defaults a daemon uses (the describe
+// cache on, for DefaultDescribeCacheTTL); Clients and RegionID are still
+// to be set.
+func DefaultConfig() Config {
+	return Config{DescribeCacheTTL: DefaultDescribeCacheTTL}
+}
 
 // New returns a plugin over an aliyungo ECS client. It returns an error for
 // a missing client or region, invalid namespace tags, or negative limits.
 func New(cfg Config) (*Plugin, error) {
-	if cfg.Client == nil && cfg.Clients == nil {
-		return nil, errors.New("new aliyun instance plugin: Client is required")
+	if cfg.Clients == nil {
+		return nil, errors.New("new aliyun instance plugin: Clients is required")
 	}
 	cfg, err := normalize(cfg)
 	if err != nil {
 		return nil, err
 	}
 	a := &adapter{
-		client:      cfg.Client,
 		clients:     cfg.Clients,
 		region:      cfg.RegionID,
 		retry:       newRetryPolicy(cfg.Retry, cfg.Now),
@@ -160,6 +171,9 @@ func normalize(cfg Config) (Config, error) {
 	if cfg.CallTimeout < 0 {
 		return fail("CallTimeout is %v, must not be negative", cfg.CallTimeout)
 	}
+	if cfg.DescribeCacheTTL < 0 {
+		return fail("DescribeCacheTTL is %v, must be 0 (no cache) or positive", cfg.DescribeCacheTTL)
+	}
 	if err := cfg.Retry.check(); err != nil {
 		return fail("%v", err)
 	}
@@ -179,9 +193,6 @@ func normalize(cfg Config) (Config, error) {
 	}
 	if cfg.CallTimeout == 0 {
 		cfg.CallTimeout = DefaultCallTimeout
-	}
-	if cfg.DescribeCacheTTL == 0 {
-		cfg.DescribeCacheTTL = DefaultDescribeCacheTTL
 	}
 	if cfg.ProvisionTimeout <= 0 {
 		cfg.ProvisionTimeout = DefaultProvisionTimeout

@@ -41,12 +41,13 @@ func newEmuWith(t *testing.T, opts emulator.Options, tune func(*Config)) *emuEnv
 	client := ecs.NewECSClientWithEndpointAndSecurityToken(srv.URL(), emulator.DefaultAccessKeyID, emulator.DefaultAccessKeySecret, "", emulator.DefaultRegion)
 	logger, _ := quietLogger()
 	cfg := Config{
-		Client:        client,
-		RegionID:      emulator.DefaultRegion,
-		NamespaceTags: map[string]string{"infrakit.scope": "emu"},
-		Logger:        logger,
-		Now:           srv.Now,
-		Retry:         RetryConfig{MaxElapsed: 10 * time.Minute, Sleep: srv.Advance},
+		Clients:          StaticClient(client),
+		DescribeCacheTTL: DefaultDescribeCacheTTL,
+		RegionID:         emulator.DefaultRegion,
+		NamespaceTags:    map[string]string{"infrakit.scope": "emu"},
+		Logger:           logger,
+		Now:              srv.Now,
+		Retry:            RetryConfig{MaxElapsed: 10 * time.Minute, Sleep: srv.Advance},
 	}
 	if tune != nil {
 		tune(&cfg)

@@ -237,7 +237,7 @@ func groupSpec() instance.Spec {
 
 func TestNewValidatesConfig(t *testing.T) {
 	_, err := New(Config{RegionID: "cn-hangzhou"})
-	contains(t, fmt.Sprint(err), "Client is required")
+	contains(t, fmt.Sprint(err), "Clients is required")
 	tests := []struct {
 		cfg  Config
 		want string
@@ -245,6 +245,7 @@ func TestNewValidatesConfig(t *testing.T) {
 		{Config{}, "RegionID is required"},
 		{Config{RegionID: "r", RateLimit: -1}, "RateLimit is -1"},
 		{Config{RegionID: "r", CallTimeout: -1}, "CallTimeout"},
+		{Config{RegionID: "r", DescribeCacheTTL: -1}, "DescribeCacheTTL is -1ns, must be 0 (no cache) or positive"},
 		{Config{RegionID: "r", Retry: RetryConfig{MaxElapsed: -1}}, "retry MaxElapsed"},
 		{Config{RegionID: "r", Retry: RetryConfig{InitialInterval: 2 * time.Second, MaxInterval: time.Second}}, "above MaxInterval"},
 		{Config{RegionID: "r", NamespaceTags: map[string]string{"acs:x": "y"}}, `NamespaceTags["acs:x"]: key must not start with`},

@@ -15,7 +15,7 @@ import (
 // 5-minute notice cannot run out behind its back.
 func preemptEmu(t *testing.T) *emuEnv {
 	t.Helper()
-	return newEmuWith(t, emulator.Options{TimeScale: 1e-6}, func(c *Config) { c.DescribeCacheTTL = -1 })
+	return newEmuWith(t, emulator.Options{TimeScale: 1e-6}, func(c *Config) { c.DescribeCacheTTL = 0 })
 }
 
 func spotSpec(keep string) instance.Spec {
