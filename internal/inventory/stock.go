@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/denverdino/aliyungo/common"
-	"github.com/denverdino/aliyungo/ecs"
 
 	aliecs "infrakit.aliyun/internal/ecs"
 )
@@ -29,7 +28,7 @@ type availableResourceResponse struct {
 // describeStock returns, per zone and instance type, the stock that
 // DescribeAvailableResource (DestinationResource=InstanceType) reports. zone
 // and instanceType narrow the question when not empty.
-func describeStock(c *ecs.Client, region, zone, instanceType string) (aliecs.Stock, error) {
+func describeStock(c *client, region, zone, instanceType string) (aliecs.Stock, error) {
 	args := availableResourceArgs{
 		RegionId:            region,
 		DestinationResource: "InstanceType",

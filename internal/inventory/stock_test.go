@@ -31,7 +31,7 @@ func TestStockReadLikeThePlugin(t *testing.T) {
 		_ = json.NewEncoder(w).Encode(ecstest.StockAnswer("cn-hangzhou-h"))
 	}))
 	t.Cleanup(srv.Close)
-	c := ecs.NewECSClientWithEndpointAndSecurityToken(srv.URL, "ak", "sk", "", common.Region("cn-hangzhou"))
+	c := wrapClient(t.Context(), ecs.NewECSClientWithEndpointAndSecurityToken(srv.URL, "ak", "sk", "", common.Region("cn-hangzhou")), noWait())
 
 	var passed []string
 	for _, typ := range []string{"ecs.g6.large", "ecs.g6.xlarge", "ecs.c6.large", "ecs.c6.xlarge", "ecs.r6.large", "ecs.r6.xlarge"} {

@@ -13,8 +13,10 @@ import (
 	"time"
 
 	log "github.com/Sirupsen/logrus"
-	"github.com/denverdino/aliyungo/ecs"
+	aliyun "github.com/denverdino/aliyungo/ecs"
 	"golang.org/x/time/rate"
+
+	"infrakit.aliyun/internal/ecs"
 )
 
 // adapter implements ecsAPI over aliyungo's generic Invoke, with request
@@ -31,10 +33,10 @@ import (
 //
 // Every call goes through one retry policy and one rate limiter.
 type adapter struct {
-	clients     func() (*ecs.Client, error) // asked before every call (Config.Clients)
+	clients     func() (*aliyun.Client, error) // asked before every call (Config.Clients)
 	region      string
 	limiter     *rate.Limiter // nil = unlimited
-	retry       retryPolicy
+	retry       ecs.RetryPolicy
 	callTimeout time.Duration
 	log         *log.Logger
 }
@@ -42,10 +44,6 @@ type adapter struct {
 var _ ecsAPI = (*adapter)(nil)
 
 const pageSize = 100
-
-// CodeNoCredentials is this plugin's code for a call not sent because
-// Config.Clients had no usable credentials (e.g. expired and not renewable).
-const CodeNoCredentials = "CredentialsUnavailable"
 
 type ecsResponse struct {
 	RequestId string
@@ -96,7 +94,7 @@ func call[R any, PR interface {
 	requestIDer
 }](ctx context.Context, a *adapter, action string, build func() url.Values, observe ...func(error)) (*R, error) {
 	var out *R
-	err := a.retry.do(ctx, func(attempt int) error {
+	err := a.retry.Do(ctx, func(attempt int) error {
 		if a.limiter != nil {
 			if err := a.limiter.Wait(ctx); err != nil {
 				return err
@@ -106,14 +104,14 @@ func call[R any, PR interface {
 		values.Set("RegionId", a.region)
 		resp := new(R)
 		start := time.Now()
-		err := toAPIError(action, a.invoke(ctx, action, values, resp))
+		err := ecs.Classify(action, a.invoke(ctx, action, values, resp))
 		fields := log.Fields{"action": action, "attempt": attempt, "duration": time.Since(start).String()}
 		if err != nil {
 			for _, o := range observe {
 				o(err)
 			}
-			fields["code"] = ErrorCode(err)
-			if ae, ok := err.(*APIError); ok && ae.RequestID != "" {
+			fields["code"] = ecs.ErrorCode(err)
+			if ae, ok := err.(*ecs.APIError); ok && ae.RequestID != "" {
 				fields["request_id"] = ae.RequestID
 			}
 			a.log.WithFields(fields).Debug("ecs call failed")
@@ -124,7 +122,7 @@ func call[R any, PR interface {
 		out = resp
 		return nil
 	}, func(attempt int, err error, wait time.Duration) {
-		a.log.WithFields(log.Fields{"action": action, "attempt": attempt, "code": ErrorCode(err), "wait": wait.String()}).Warn("retrying ecs call")
+		a.log.WithFields(log.Fields{"action": action, "attempt": attempt, "code": ecs.ErrorCode(err), "wait": wait.String()}).Warn("retrying ecs call")
 	})
 	return out, err
 }
@@ -136,7 +134,7 @@ func call[R any, PR interface {
 func (a *adapter) invoke(ctx context.Context, action string, values url.Values, resp interface{}) error {
 	client, err := a.clients()
 	if err != nil {
-		return &APIError{Action: action, Code: CodeNoCredentials, Message: redact(err.Error()), StatusCode: -1}
+		return &ecs.APIError{Action: action, Code: ecs.CodeNoCredentials, Message: ecs.Scrub(err.Error()), StatusCode: -1}
 	}
 	done := make(chan error, 1)
 	go func() { done <- client.Invoke(action, values, resp) }()
@@ -150,10 +148,10 @@ func (a *adapter) invoke(ctx context.Context, action string, values url.Values, 
 	case err := <-done:
 		return err
 	case <-timeout:
-		return &APIError{Action: action, Code: CodeCallTimeout, Message: fmt.Sprintf("no response after %v", a.callTimeout), StatusCode: -1}
+		return &ecs.APIError{Action: action, Code: ecs.CodeCallTimeout, Message: fmt.Sprintf("no response after %v", a.callTimeout), StatusCode: -1}
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return &APIError{Action: action, Code: CodeCallTimeout, Message: "no response before the operation's deadline", StatusCode: -1}
+			return &ecs.APIError{Action: action, Code: ecs.CodeCallTimeout, Message: "no response before the operation's deadline", StatusCode: -1}
 		}
 		return ctx.Err()
 	}
@@ -161,28 +159,28 @@ func (a *adapter) invoke(ctx context.Context, action string, values url.Values, 
 
 // RunInstances creates one instance. When it fails after an attempt whose
 // outcome is unknown (no answer, or a server error: ECS may have created
-// the instance), the error is an *OutcomeUnknownError, so the plugin knows
+// the instance), the error is an *ecs.OutcomeUnknownError, so the plugin knows
 // to ask again with the same ClientToken (runInstances, plugin.go).
 func (a *adapter) RunInstances(ctx context.Context, req *runRequest) (string, error) {
 	unknown := false
 	resp, err := call[runInstancesResponse](ctx, a, "RunInstances", func() url.Values {
 		return encodeRunInstances(req)
 	}, func(err error) {
-		if mayHaveActed(err) {
+		if ecs.MayHaveActed(err) {
 			unknown = true
 		}
 	})
 	if err != nil {
 		// A definite answer to the last attempt settles it: with the same
 		// ClientToken ECS would have answered the earlier attempt's instance.
-		if unknown && (temporary(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
-			return "", &OutcomeUnknownError{Err: err}
+		if unknown && (ecs.Temporary(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+			return "", &ecs.OutcomeUnknownError{Err: err}
 		}
 		return "", err
 	}
 	ids := resp.InstanceIdSets.InstanceIdSet
 	if len(ids) != 1 || ids[0] == "" {
-		return "", &APIError{Action: "RunInstances", Code: "UnexpectedResponse", Message: fmt.Sprintf("want 1 instance id, got %d", len(ids)), RequestID: resp.RequestId}
+		return "", &ecs.APIError{Action: "RunInstances", Code: "UnexpectedResponse", Message: fmt.Sprintf("want 1 instance id, got %d", len(ids)), RequestID: resp.RequestId}
 	}
 	return ids[0], nil
 }
@@ -233,7 +231,7 @@ func callPages[R any, PR interface {
 			return nil
 		}
 		if seen[next] {
-			return &APIError{Action: action, Code: "UnexpectedResponse", Message: "NextToken repeats", RequestID: PR(resp).requestID()}
+			return &ecs.APIError{Action: action, Code: "UnexpectedResponse", Message: "NextToken repeats", RequestID: PR(resp).requestID()}
 		}
 		seen[next] = true
 		token = next

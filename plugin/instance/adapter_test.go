@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/denverdino/aliyungo/ecs"
+	aliyun "github.com/denverdino/aliyungo/ecs"
 	"github.com/docker/infrakit/pkg/spi/instance"
+
+	"infrakit.aliyun/internal/ecs"
 )
 
 // wireServer is a scripted ECS endpoint: handle gets each request's query
@@ -61,11 +63,11 @@ func ecsErr(code string) map[string]string {
 
 func newWirePlugin(t *testing.T, w *wireServer, mutate func(*Config)) (*Plugin, *adapter, *fakeClock) {
 	t.Helper()
-	client := ecs.NewECSClientWithEndpointAndSecurityToken(w.srv.URL, "ak-test", "sk-test", "sts-token-secret", "cn-hangzhou")
+	client := aliyun.NewECSClientWithEndpointAndSecurityToken(w.srv.URL, "ak-test", "sk-test", "sts-token-secret", "cn-hangzhou")
 	clock := &fakeClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
 	logger, _ := quietLogger()
 	cfg := Config{Clients: StaticClient(client), DescribeCacheTTL: DefaultDescribeCacheTTL, RegionID: "cn-hangzhou", NamespaceTags: testNamespace, Logger: logger, Now: clock.Now,
-		Retry: RetryConfig{Sleep: clock.Sleep}, CallTimeout: 5 * time.Second}
+		Retry: ecs.RetryConfig{Sleep: clock.Sleep}, CallTimeout: 5 * time.Second}
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -157,7 +159,7 @@ func TestAdapterDoesNotRetryFinalErrors(t *testing.T) {
 			})
 			p, _, _ := newWirePlugin(t, w, nil)
 			_, err := p.Provision(groupSpec())
-			equal(t, code, ErrorCode(err))
+			equal(t, code, ecs.ErrorCode(err))
 			contains(t, err.Error(), code)
 			contains(t, err.Error(), "req-"+code)
 			equal(t, 1, len(w.got()))
@@ -174,7 +176,7 @@ func TestAdapterRetryGivesUp(t *testing.T) {
 	})
 	start := clock.Now()
 	_, err := p.DescribeInstances(nil, false)
-	equal(t, "Throttling", ErrorCode(err))
+	equal(t, "Throttling", ecs.ErrorCode(err))
 	n := len(w.got())
 	if n < 5 || n > 20 {
 		t.Errorf("want a bounded number of attempts, got %d", n)
@@ -189,7 +191,7 @@ func TestAdapterConnectionErrorsAreRedacted(t *testing.T) {
 	p, _, _ := newWirePlugin(t, w, func(c *Config) { c.Retry.MaxElapsed = time.Second })
 	err := p.Destroy("i-1", instance.Termination)
 	isErr(t, err)
-	equal(t, CodeClientFailure, ErrorCode(err))
+	equal(t, ecs.CodeClientFailure, ecs.ErrorCode(err))
 	for _, secret := range []string{"Signature=", "sts-token-secret", "SecurityToken", "ak-test"} {
 		notContains(t, err.Error(), secret)
 	}
@@ -210,7 +212,7 @@ func TestAdapterCallTimeout(t *testing.T) {
 		c.Retry.MaxElapsed = time.Millisecond
 	})
 	err := a.DeleteInstance(context.Background(), "i-1", true)
-	equal(t, CodeCallTimeout, ErrorCode(err))
+	equal(t, ecs.CodeCallTimeout, ecs.ErrorCode(err))
 }
 
 func TestAdapterDescribePaging(t *testing.T) {
@@ -283,27 +285,6 @@ func TestAdapterOtherCallsWire(t *testing.T) {
 	check(qs[4], map[string]string{"Action": "DescribeDisks", "InstanceId": "i-1", "Tag.1.Key": TagAttachment, "Tag.1.Value": "x", "MaxResults": "100"})
 }
 
-func TestTemporaryClassification(t *testing.T) {
-	tests := map[string]bool{
-		"Throttling": true, "Throttling.User": true, "Throttling.Api": true, "ServiceUnavailable": true, "InternalError": true,
-		CodeClientFailure: true, CodeCallTimeout: true, "LastTokenProcessing": true,
-		"InvalidParameter": false, "MissingParameter": false, "OperationDenied.NoStock": false, "InvalidImageId.NotFound": false,
-		"IdempotentParameterMismatch": false, "QuotaExceed.Instance": false, "SignatureDoesNotMatch": false,
-	}
-	for code, want := range tests {
-		equal(t, want, temporary(&APIError{Code: code, StatusCode: 400}), code)
-	}
-	equal(t, true, temporary(&APIError{Code: "Whatever", StatusCode: 502}))
-	equal(t, false, temporary(context.Canceled))
-	equal(t, "Throttling: m", (&APIError{Code: "Throttling", Message: "m"}).Error())
-}
-
-func TestRedact(t *testing.T) {
-	in := `Get "http://127.0.0.1:1/?AccessKeyId=ak&Signature=abc%3D&SecurityToken=tok": dial tcp: connection refused`
-	out := redact(in)
-	equal(t, `Get "http://127.0.0.1:1/?[redacted]": dial tcp: connection refused`, out)
-}
-
 func TestRateLimiterConfigured(t *testing.T) {
 	w := newWireServer(t, func(int, url.Values) (int, interface{}) { return 200, map[string]string{"RequestId": "r"} })
 	_, a, _ := newWirePlugin(t, w, func(c *Config) { c.RateLimit = 2.5 })
@@ -331,7 +312,7 @@ func TestAdapterDisksPagingAndRepeatedToken(t *testing.T) {
 	}
 	a, w := server("t1", "t2", "t1")
 	_, err := a.DescribeDisks(context.Background(), diskFilter{InstanceID: "i-1"})
-	equal(t, "UnexpectedResponse", ErrorCode(err))
+	equal(t, "UnexpectedResponse", ecs.ErrorCode(err))
 	contains(t, err.Error(), "NextToken repeats (request id r3)")
 	qs := w.got()
 	equal(t, 3, len(qs))

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/docker/infrakit/pkg/spi/instance"
+
+	"infrakit.aliyun/internal/ecs"
 )
 
 // Issue #15, attacked from the SPI side: foreign IDs, namespace escapes
@@ -17,7 +19,7 @@ func newNamespacedPlugin(t *testing.T, api ecsAPI, ns map[string]string) *Plugin
 	clock := &fakeClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
 	logger, _ := quietLogger()
 	p, err := newPlugin(api, Config{RegionID: "cn-hangzhou", NamespaceTags: ns, Logger: logger, Now: clock.Now,
-		Retry: RetryConfig{Sleep: clock.Sleep}})
+		Retry: ecs.RetryConfig{Sleep: clock.Sleep}})
 	noErr(t, err)
 	return p
 }

@@ -16,6 +16,8 @@ import (
 
 	log "github.com/Sirupsen/logrus"
 	"github.com/docker/infrakit/pkg/spi/instance"
+
+	"infrakit.aliyun/internal/ecs"
 )
 
 // Capacity: ordered fallbacks over instance types and vswitches (zones),
@@ -64,7 +66,7 @@ func isCapacityKey(k string) bool { return slices.Contains(capacityKeys, k) }
 // isCapacityError tells whether err means the (type, zone) pair has no
 // capacity, so Provision may try the next pair.
 func isCapacityError(err error) bool {
-	switch ErrorCode(err) {
+	switch ecs.ErrorCode(err) {
 	case CodeNoStock, CodeZoneNotOnSale, CodeZoneNotSupported:
 		return true
 	}
@@ -347,7 +349,7 @@ func (e *NoCapacityError) Error() string {
 		}
 		fmt.Fprintf(&b, " %s (%s)", a.Choice, a.Code)
 	}
-	var ae *APIError
+	var ae *ecs.APIError
 	if errors.As(e.last, &ae) && ae.RequestID != "" {
 		fmt.Fprintf(&b, " (last request id %s)", ae.RequestID)
 	}
@@ -484,7 +486,7 @@ func (r *capacityRun) tryAll(choices []capacityChoice) (string, capacityChoice, 
 		if !isCapacityError(err) {
 			return "", c, err
 		}
-		code := ErrorCode(err)
+		code := ecs.ErrorCode(err)
 		if code == CodeZoneNotOnSale {
 			notOnSale[c.VSwitchId+"|"+c.ZoneId] = true
 		}
@@ -620,7 +622,7 @@ func (p *Plugin) spreadOrder(ctx context.Context, group string, vsws []string, l
 		want := mergeTags(p.namespace, map[string]string{tagGroup: group})
 		found, err := p.api.DescribeInstances(ctx, describeFilter{Tags: want})
 		if err != nil {
-			logger.WithError(err).WithField("code", ErrorCode(err)).Warn("could not count the group's instances per zone; using the listed order")
+			logger.WithError(err).WithField("code", ecs.ErrorCode(err)).Warn("could not count the group's instances per zone; using the listed order")
 		}
 		for i := range found {
 			inst := &found[i]

@@ -89,5 +89,5 @@ func (a *adapter) DescribeVSwitchZone(ctx context.Context, vswitchID string) (st
 			return s.ZoneId, nil
 		}
 	}
-	return "", &APIError{Action: "DescribeVSwitches", Code: "InvalidVSwitchId.NotFound", Message: fmt.Sprintf("no vswitch %s in the region", vswitchID), RequestID: resp.RequestId}
+	return "", &ecs.APIError{Action: "DescribeVSwitches", Code: "InvalidVSwitchId.NotFound", Message: fmt.Sprintf("no vswitch %s in the region", vswitchID), RequestID: resp.RequestId}
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/docker/infrakit/pkg/spi/instance"
+
+	"infrakit.aliyun/internal/ecs"
 )
 
 // stockFake is a fakeECS with stock: RunInstances fails with the code in
@@ -60,7 +62,7 @@ func (f *stockFake) RunInstances(ctx context.Context, req *runRequest) (string, 
 			f.mu.Lock()
 			f.runs = append(f.runs, *req)
 			f.mu.Unlock()
-			return "", &APIError{Action: "RunInstances", Code: code, Message: "scripted", StatusCode: 403}
+			return "", &ecs.APIError{Action: "RunInstances", Code: code, Message: "scripted", StatusCode: 403}
 		}
 	}
 	id, err := f.fakeECS.RunInstances(ctx, req)
@@ -92,7 +94,7 @@ func (f *stockFake) DescribeVSwitchZone(_ context.Context, id string) (string, e
 	if z, ok := f.zones[id]; ok {
 		return z, nil
 	}
-	return "", &APIError{Action: "DescribeVSwitches", Code: "InvalidVSwitchId.NotFound"}
+	return "", &ecs.APIError{Action: "DescribeVSwitches", Code: "InvalidVSwitchId.NotFound"}
 }
 
 // member adds an existing instance of group in vsw.
@@ -369,7 +371,7 @@ func TestCapacityErrors(t *testing.T) {
 			_, err := p.Provision(capSpec(tt.capacity))
 			isErr(t, err)
 			equal(t, tt.wantRuns, len(f.runs), "attempts")
-			equal(t, tt.code, ErrorCode(err), "error code")
+			equal(t, tt.code, ecs.ErrorCode(err), "error code")
 			for _, w := range tt.want {
 				contains(t, err.Error(), w)
 			}
@@ -450,7 +452,7 @@ func TestCapacitySpreadCountsInFlightAndRecent(t *testing.T) {
 	// Created but not yet listed (describe fails): still counted, until it expires.
 	p.reserve("workers", "vsw-h")
 	p.remember("workers", "i-new", "vsw-h") // releases the reservation
-	f.failNext("DescribeInstances", &APIError{Action: "DescribeInstances", Code: "ServiceUnavailable", StatusCode: 503})
+	f.failNext("DescribeInstances", &ecs.APIError{Action: "DescribeInstances", Code: "ServiceUnavailable", StatusCode: 503})
 	c := p.spreadOrder(context.Background(), "workers", vsws, entry)
 	equal(t, "vsw-i", c[0], "recent instance counted")
 	p.release("workers", c[0])
@@ -469,9 +471,9 @@ func TestCapacitySingleChoiceUnchanged(t *testing.T) {
 	equal(t, 1, len(f.runs))
 	equal(t, 0, len(f.describes), "no DescribeInstances for a single vswitch")
 	equal(t, clientToken(spec, "nonce-1"), f.runs[0].ClientToken)
-	f.failNext("RunInstances", &APIError{Action: "RunInstances", Code: CodeNoStock, StatusCode: 403})
+	f.failNext("RunInstances", &ecs.APIError{Action: "RunInstances", Code: CodeNoStock, StatusCode: 403})
 	_, err = p.Provision(spec)
-	equal(t, CodeNoStock, ErrorCode(err))
+	equal(t, CodeNoStock, ecs.ErrorCode(err))
 	contains(t, err.Error(), "no stock for any of 1 choices: ecs.g7.large in vsw-1 (OperationDenied.NoStock)")
 }
 

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/docker/infrakit/pkg/spi/instance"
+
+	"infrakit.aliyun/internal/ecs"
 )
 
 // expiringECS is keepFake with the adapter's handling of contexts: a call
@@ -21,7 +23,7 @@ type expiringECS struct {
 
 func expired(ctx context.Context, action string) error {
 	if ctx.Err() != nil {
-		return &APIError{Action: action, Code: CodeCallTimeout, Message: "no response before the operation's deadline", StatusCode: -1}
+		return &ecs.APIError{Action: action, Code: ecs.CodeCallTimeout, Message: "no response before the operation's deadline", StatusCode: -1}
 	}
 	return nil
 }
@@ -76,13 +78,13 @@ func TestProvisionCleanupOutlivesSpentBudget(t *testing.T) {
 				<-ctx.Done()
 				return expired(ctx, "AttachDisk")
 			},
-			want: "attachDisk: " + CodeCallTimeout,
+			want: "attachDisk: " + ecs.CodeCallTimeout,
 		},
 		{
 			name: "attach refused once the budget is spent",
 			attach: func(ctx context.Context) error {
 				<-ctx.Done()
-				return &APIError{Action: "AttachDisk", Code: "InvalidDiskCategory.NotSupported"}
+				return &ecs.APIError{Action: "AttachDisk", Code: "InvalidDiskCategory.NotSupported"}
 			},
 			want: "attachDisk: InvalidDiskCategory.NotSupported",
 		},

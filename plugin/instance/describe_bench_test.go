@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	log "github.com/Sirupsen/logrus"
-	"github.com/denverdino/aliyungo/ecs"
+	aliyun "github.com/denverdino/aliyungo/ecs"
 
 	"infrakit.aliyun/emulator"
 	"infrakit.aliyun/internal/testutil"
@@ -73,7 +73,7 @@ func describeBenchPlugin(b *testing.B, n int) (*Plugin, map[string]string) {
 	srv, err := emulator.New(emulator.Options{BootTime: -1, Catalog: cat})
 	noErr(b, err)
 	b.Cleanup(func() { srv.Close() })
-	client := ecs.NewECSClientWithEndpointAndSecurityToken(srv.URL(), emulator.DefaultAccessKeyID, emulator.DefaultAccessKeySecret, "", emulator.DefaultRegion)
+	client := aliyun.NewECSClientWithEndpointAndSecurityToken(srv.URL(), emulator.DefaultAccessKeyID, emulator.DefaultAccessKeySecret, "", emulator.DefaultRegion)
 
 	namespace := map[string]string{"infrakit.scope": "bench"}
 	group := map[string]string{"infrakit.group": "bench"}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/docker/infrakit/pkg/spi/instance"
+
+	"infrakit.aliyun/internal/ecs"
 )
 
 // scanCounter wraps the fake, counting tag-filtered scans and the ECS pages
@@ -62,7 +64,7 @@ func newCachedPlugin(t *testing.T, ttl time.Duration) (*Plugin, *scanCounter, *f
 	clock := &fakeClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
 	logger, _ := quietLogger()
 	p, err := newPlugin(newDescribeCache(sc, testNamespace, ttl, clock.Now),
-		Config{RegionID: "cn-hangzhou", NamespaceTags: testNamespace, Logger: logger, Now: clock.Now, Retry: RetryConfig{Sleep: clock.Sleep}})
+		Config{RegionID: "cn-hangzhou", NamespaceTags: testNamespace, Logger: logger, Now: clock.Now, Retry: ecs.RetryConfig{Sleep: clock.Sleep}})
 	noErr(t, err)
 	return p, sc, clock
 }
@@ -175,8 +177,8 @@ func TestDescribeCacheMutationsInvalidate(t *testing.T) {
 	equal(t, int64(4), sc.scans.Load(), "Destroy invalidates")
 
 	// A failed mutation may still have changed ECS: invalidate too.
-	sc.failNext("RunInstances", &APIError{Code: "InternalError", StatusCode: 500})
-	sc.failNext("RunInstances", &APIError{Code: "InvalidParameter", StatusCode: 400})
+	sc.failNext("RunInstances", &ecs.APIError{Code: "InternalError", StatusCode: 500})
+	sc.failNext("RunInstances", &ecs.APIError{Code: "InvalidParameter", StatusCode: 400})
 	_, err = p.Provision(groupSpecFor("g"))
 	isErr(t, err)
 	describeN(t, p, "g", 0)

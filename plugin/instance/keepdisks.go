@@ -7,6 +7,8 @@ import (
 	"time"
 
 	log "github.com/Sirupsen/logrus"
+
+	"infrakit.aliyun/internal/ecs"
 )
 
 // Moving kept data disks (KeepData "disks") is a multi-step operation that
@@ -87,7 +89,7 @@ func (p *Plugin) keepDisks(ctx context.Context, k preemptAPI, info Interruption)
 				return kept, fmt.Errorf("keep disk %s: %w", d.DiskId, err)
 			}
 		}
-		if err := k.DetachDisk(ctx, info.InstanceId, d.DiskId); err != nil && !IsNotFound(err) {
+		if err := k.DetachDisk(ctx, info.InstanceId, d.DiskId); err != nil && !ecs.IsNotFound(err) {
 			if !p.detachedByOther(ctx, err, info.InstanceId, d.DiskId) {
 				return kept, fmt.Errorf("detach disk %s from instance %s: %w", d.DiskId, info.InstanceId, err)
 			}
@@ -101,7 +103,7 @@ func (p *Plugin) keepDisks(ctx context.Context, k preemptAPI, info Interruption)
 // another copy of the plugin noticed the same reclaim and detached the disk
 // first (ECS answers IncorrectDiskStatus). That is said at info level.
 func (p *Plugin) detachedByOther(ctx context.Context, err error, instanceID, diskID string) bool {
-	if ErrorCode(err) != "IncorrectDiskStatus" {
+	if ecs.ErrorCode(err) != "IncorrectDiskStatus" {
 		return false
 	}
 	found, derr := p.api.DescribeDisks(ctx, diskFilter{DiskIDs: []string{diskID}})
@@ -312,7 +314,7 @@ func (p *Plugin) attachKept(ctx context.Context, k preemptAPI, id string, disks 
 			if done || !retry || !p.now().Before(deadline) {
 				break
 			}
-			if err := p.retry.sleep(ctx, wait); err != nil {
+			if err := p.retry.Sleep(ctx, wait); err != nil {
 				return // stopped: the watcher of any copy finishes it
 			}
 			if wait < 15*time.Second {
@@ -330,9 +332,9 @@ func (p *Plugin) attachKeptOnce(ctx context.Context, k preemptAPI, id, diskID st
 	switch {
 	case err == nil:
 		logger.Info("attached kept disk to the replacement")
-	case ErrorCode(err) == CodeIncorrectInstanceStatus:
+	case ecs.ErrorCode(err) == ecs.CodeIncorrectInstanceStatus:
 		return false, true
-	case ErrorCode(err) == "IncorrectDiskStatus":
+	case ecs.ErrorCode(err) == "IncorrectDiskStatus":
 		// Another copy may have attached it first: look before crying.
 		found, derr := p.api.DescribeDisks(ctx, diskFilter{DiskIDs: []string{diskID}})
 		if derr == nil && len(found) == 1 && found[0].InstanceId == id {
@@ -434,7 +436,7 @@ func (p *Plugin) resumeSet(ctx context.Context, k preemptAPI, s keptSet, live ma
 		if why == "" {
 			continue
 		}
-		if err := k.DeleteDisk(ctx, d.DiskId); err != nil && !IsNotFound(err) {
+		if err := k.DeleteDisk(ctx, d.DiskId); err != nil && !ecs.IsNotFound(err) {
 			return fmt.Errorf("delete kept disk %s: %w", d.DiskId, err)
 		}
 		p.spot.mu.Lock()

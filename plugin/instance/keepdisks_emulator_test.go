@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/denverdino/aliyungo/common"
-	"github.com/denverdino/aliyungo/ecs"
+	aliyun "github.com/denverdino/aliyungo/ecs"
 	"github.com/docker/infrakit/pkg/spi/instance"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/ecs"
 	"infrakit.aliyun/internal/testutil"
 )
 
@@ -26,7 +27,7 @@ func (e *emuEnv) copyOf(t *testing.T, tune func(*Config)) (*Plugin, *testutil.Sy
 		NamespaceTags: map[string]string{"infrakit.scope": "emu"},
 		Logger:        logger,
 		Now:           e.srv.Now,
-		Retry:         RetryConfig{MaxElapsed: 10 * time.Minute, Sleep: e.srv.Advance},
+		Retry:         ecs.RetryConfig{MaxElapsed: 10 * time.Minute, Sleep: e.srv.Advance},
 	}
 	if tune != nil {
 		tune(&cfg)
@@ -225,8 +226,8 @@ func TestKeptDiskOfLiveGroupKept(t *testing.T) {
 
 func (e *emuEnv) createDisk(t *testing.T, tags map[string]string) string {
 	t.Helper()
-	id, err := e.client.CreateDisk(&ecs.CreateDiskArgs{RegionId: common.Region(emulator.DefaultRegion), ZoneId: emulator.DefaultZone,
-		DiskCategory: ecs.DiskCategoryCloudEfficiency, Size: 20, Tag: tags})
+	id, err := e.client.CreateDisk(&aliyun.CreateDiskArgs{RegionId: common.Region(emulator.DefaultRegion), ZoneId: emulator.DefaultZone,
+		DiskCategory: aliyun.DiskCategoryCloudEfficiency, Size: 20, Tag: tags})
 	noErr(t, err)
 	return id
 }
@@ -237,7 +238,7 @@ type raceDetach struct{ *keepFake }
 
 func (f *raceDetach) DetachDisk(ctx context.Context, instanceID, diskID string) error {
 	_ = f.keepFake.DetachDisk(ctx, instanceID, diskID) // the other copy, first
-	return &APIError{Action: "DetachDisk", Code: "IncorrectDiskStatus", Message: "The current disk status does not support this operation."}
+	return &ecs.APIError{Action: "DetachDisk", Code: "IncorrectDiskStatus", Message: "The current disk status does not support this operation."}
 }
 
 func (f *raceDetach) DescribeDisks(ctx context.Context, flt diskFilter) ([]ecsDisk, error) {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"infrakit.aliyun/internal/ecs"
 )
 
 // lockCaseECS accepts only one spelling of the LockReason filter: another
@@ -26,7 +28,7 @@ func (f *lockCaseECS) DescribeInstances(ctx context.Context, flt describeFilter)
 	}
 	if flt.LockReason != f.accepted {
 		if f.reject {
-			return nil, &APIError{Action: "DescribeInstances", Code: "InvalidParameter.LockReason", Message: "The specified LockReason is not valid."}
+			return nil, &ecs.APIError{Action: "DescribeInstances", Code: "InvalidParameter.LockReason", Message: "The specified LockReason is not valid."}
 		}
 		return nil, nil
 	}
@@ -114,7 +116,7 @@ func (f *maxIDsECS) DescribeInstances(ctx context.Context, flt describeFilter) (
 		f.mu.Unlock()
 	}
 	if len(flt.InstanceIDs) > 100 {
-		return nil, &APIError{Action: "DescribeInstances", Code: "InvalidParameter.InstanceIds", Message: "at most 100"}
+		return nil, &ecs.APIError{Action: "DescribeInstances", Code: "InvalidParameter.InstanceIds", Message: "at most 100"}
 	}
 	return f.keepFake.DescribeInstances(ctx, flt)
 }

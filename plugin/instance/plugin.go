@@ -17,12 +17,14 @@ import (
 	"time"
 
 	log "github.com/Sirupsen/logrus"
-	"github.com/denverdino/aliyungo/ecs"
+	aliyun "github.com/denverdino/aliyungo/ecs"
 	"github.com/docker/infrakit/pkg/spi"
 	"github.com/docker/infrakit/pkg/spi/instance"
 	"github.com/docker/infrakit/pkg/types"
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
+
+	"infrakit.aliyun/internal/ecs"
 )
 
 // Tag keys the plugin reads or writes.
@@ -59,7 +61,7 @@ type Config struct {
 	// credentials be rotated by handing out a new client (aliyungo clients
 	// cannot be changed safely while in use): pass
 	// internal/cloud.ClientSource.Client. StaticClient(c) always hands out c.
-	Clients func() (*ecs.Client, error)
+	Clients func() (*aliyun.Client, error)
 	// RegionID is the region every call is made in, e.g. "cn-hangzhou".
 	RegionID string
 	// NamespaceTags are put on every instance the plugin creates and added
@@ -74,9 +76,9 @@ type Config struct {
 	// plugin, retries included; 0 = unlimited.
 	RateLimit float64
 	// Retry tunes the retry policy for temporary ECS errors.
-	Retry RetryConfig
+	Retry ecs.RetryConfig
 	// CallTimeout bounds one HTTP call to ECS (aliyungo has no timeout of
-	// its own); 0 = DefaultCallTimeout.
+	// its own); 0 = ecs.DefaultCallTimeout.
 	CallTimeout time.Duration
 	// DescribeCacheTTL is how long a DescribeInstances scan answers other
 	// describes (see describecache.go); 0 = no cache, as on the command
@@ -99,7 +101,7 @@ type Plugin struct {
 	namespace map[string]string
 	log       *log.Logger
 	now       func() time.Time
-	retry     retryPolicy
+	retry     ecs.RetryPolicy
 	nonce     func() (string, error)
 	describe  singleflight.Group
 
@@ -124,8 +126,8 @@ var (
 
 // StaticClient is a Config.Clients that always hands out c (long-lived
 // credentials).
-func StaticClient(c *ecs.Client) func() (*ecs.Client, error) {
-	return func() (*ecs.Client, error) { return c, nil }
+func StaticClient(c *aliyun.Client) func() (*aliyun.Client, error) {
+	return func() (*aliyun.Client, error) { return c, nil }
 }
 
 // DefaultConfig is a Config with the defaults a daemon uses (the describe
@@ -148,7 +150,7 @@ func New(cfg Config) (*Plugin, error) {
 	a := &adapter{
 		clients:     cfg.Clients,
 		region:      cfg.RegionID,
-		retry:       newRetryPolicy(cfg.Retry, cfg.Now),
+		retry:       ecs.NewRetryPolicy(cfg.Retry, cfg.Now),
 		callTimeout: cfg.CallTimeout,
 		log:         cfg.Logger,
 	}
@@ -174,7 +176,7 @@ func normalize(cfg Config) (Config, error) {
 	if cfg.DescribeCacheTTL < 0 {
 		return fail("DescribeCacheTTL is %v, must be 0 (no cache) or positive", cfg.DescribeCacheTTL)
 	}
-	if err := cfg.Retry.check(); err != nil {
+	if err := cfg.Retry.Check(); err != nil {
 		return fail("%v", err)
 	}
 	var p problems
@@ -192,7 +194,7 @@ func normalize(cfg Config) (Config, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.CallTimeout == 0 {
-		cfg.CallTimeout = DefaultCallTimeout
+		cfg.CallTimeout = ecs.DefaultCallTimeout
 	}
 	if cfg.ProvisionTimeout <= 0 {
 		cfg.ProvisionTimeout = DefaultProvisionTimeout
@@ -220,7 +222,7 @@ func newPlugin(api ecsAPI, cfg Config) (*Plugin, error) {
 		namespace: cfg.NamespaceTags,
 		log:       cfg.Logger,
 		now:       cfg.Now,
-		retry:     newRetryPolicy(cfg.Retry, cfg.Now),
+		retry:     ecs.NewRetryPolicy(cfg.Retry, cfg.Now),
 		nonce:     randomNonce,
 
 		provisionTimeout: cfg.ProvisionTimeout,
@@ -312,7 +314,7 @@ func (p *Plugin) Provision(spec instance.Spec) (*instance.ID, error) {
 	group := spec.Tags[tagGroup]
 	logger := p.log.WithFields(log.Fields{"action": "provision", "group": group})
 	fail := func(err error) (*instance.ID, error) {
-		logger.WithFields(log.Fields{"duration": p.now().Sub(start).String(), "code": ErrorCode(err)}).WithError(err).Warn("provision failed")
+		logger.WithFields(log.Fields{"duration": p.now().Sub(start).String(), "code": ecs.ErrorCode(err)}).WithError(err).Warn("provision failed")
 		return nil, fmt.Errorf("provision instance in group %q: %w", group, err)
 	}
 
@@ -349,7 +351,7 @@ func (p *Plugin) Provision(spec instance.Spec) (*instance.ID, error) {
 		cctx, ccancel := p.cleanupContext(ctx)
 		derr := p.api.DeleteInstance(cctx, id, true)
 		ccancel()
-		if derr != nil && !IsNotFound(derr) {
+		if derr != nil && !ecs.IsNotFound(derr) {
 			logger.WithError(derr).Error("could not release instance after attach failure")
 			return fail(fmt.Errorf("%w (instance %s could not be released: %v)", err, id, derr))
 		}
@@ -499,7 +501,7 @@ func (p *Plugin) attach(ctx context.Context, id string, disks []ecsDisk) error {
 		err := p.api.AttachDisk(ctx, id, d.DiskId, false)
 		switch {
 		case err == nil:
-		case ErrorCode(err) == CodeIncorrectInstanceStatus:
+		case ecs.ErrorCode(err) == ecs.CodeIncorrectInstanceStatus:
 			later = append(later, d)
 		default:
 			return fmt.Errorf("attach disk %s to instance %s: %w", d.DiskId, id, err)
@@ -526,7 +528,7 @@ func (p *Plugin) attachLater(id string, disks []ecsDisk) {
 	for _, d := range disks {
 		logger := p.log.WithFields(log.Fields{"action": "attach", "instance": id, "disk": d.DiskId})
 		for {
-			if err := p.retry.sleep(ctx, wait); err != nil {
+			if err := p.retry.Sleep(ctx, wait); err != nil {
 				return
 			}
 			err := p.api.AttachDisk(ctx, id, d.DiskId, false)
@@ -534,7 +536,7 @@ func (p *Plugin) attachLater(id string, disks []ecsDisk) {
 				logger.Info("attached")
 				break
 			}
-			if ErrorCode(err) != CodeIncorrectInstanceStatus || !p.now().Before(deadline) {
+			if ecs.ErrorCode(err) != ecs.CodeIncorrectInstanceStatus || !p.now().Before(deadline) {
 				logger.WithError(err).Error("attach failed")
 				break
 			}
@@ -554,7 +556,7 @@ func (p *Plugin) Label(id instance.ID, labels map[string]string) error {
 	defer cancel()
 	err := p.label(ctx, string(id), labels)
 	if err != nil {
-		logger.WithError(err).WithField("code", ErrorCode(err)).Warn("label failed")
+		logger.WithError(err).WithField("code", ecs.ErrorCode(err)).Warn("label failed")
 		return fmt.Errorf("label instance %s: %w", id, err)
 	}
 	logger.WithField("duration", p.now().Sub(start).String()).Debug("labelled")
@@ -612,12 +614,12 @@ func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 	defer cancel()
 	// One DescribeInstances by ID first: only an instance that carries the
 	// namespace tags and an InfraKit tag is released (owned.go).
-	if _, err := p.lookupOwned(ctx, string(id)); IsNotFound(err) {
+	if _, err := p.lookupOwned(ctx, string(id)); ecs.IsNotFound(err) {
 		p.noteDestroyed(string(id)) // asked for, so not "lost" (events.go)
 		logger.Info("already gone")
 		return nil
 	} else if err != nil {
-		logger.WithError(err).WithField("code", ErrorCode(err)).Warn("destroy refused")
+		logger.WithError(err).WithField("code", ecs.ErrorCode(err)).Warn("destroy refused")
 		return fmt.Errorf("destroy instance %s: %w", id, err)
 	}
 	p.noteDestroyed(string(id)) // not "lost" when it disappears (events.go)
@@ -628,12 +630,12 @@ func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 		}
 	}
 	err := p.api.DeleteInstance(ctx, string(id), true)
-	if IsNotFound(err) {
+	if ecs.IsNotFound(err) {
 		logger.Info("already gone")
 		return nil
 	}
 	if err != nil {
-		logger.WithError(err).WithField("code", ErrorCode(err)).Warn("destroy failed")
+		logger.WithError(err).WithField("code", ecs.ErrorCode(err)).Warn("destroy failed")
 		return fmt.Errorf("destroy instance %s: %w", id, err)
 	}
 	logger.WithField("duration", p.now().Sub(start).String()).Info("destroyed")
@@ -721,7 +723,7 @@ func (p *Plugin) describeInstances(tags map[string]string, properties bool) ([]i
 	}
 	list, err := p.api.DescribeInstances(context.Background(), describeFilter{Tags: serverTags(want, p.namespace)})
 	if err != nil {
-		logger.WithError(err).WithField("code", ErrorCode(err)).Warn("describe failed")
+		logger.WithError(err).WithField("code", ecs.ErrorCode(err)).Warn("describe failed")
 		return nil, fmt.Errorf("describe instances: %w", err)
 	}
 	out := []instance.Description{}

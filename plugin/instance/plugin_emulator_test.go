@@ -9,16 +9,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/denverdino/aliyungo/ecs"
+	aliyun "github.com/denverdino/aliyungo/ecs"
 	"github.com/docker/infrakit/pkg/spi/instance"
 	"github.com/docker/infrakit/pkg/types"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/ecs"
 )
 
 type emuEnv struct {
 	srv    *emulator.Server
-	client *ecs.Client
+	client *aliyun.Client
 	plugin *Plugin
 }
 
@@ -38,7 +39,7 @@ func newEmuWith(t *testing.T, opts emulator.Options, tune func(*Config)) *emuEnv
 	srv, err := emulator.New(opts)
 	noErr(t, err)
 	t.Cleanup(func() { srv.Close() })
-	client := ecs.NewECSClientWithEndpointAndSecurityToken(srv.URL(), emulator.DefaultAccessKeyID, emulator.DefaultAccessKeySecret, "", emulator.DefaultRegion)
+	client := aliyun.NewECSClientWithEndpointAndSecurityToken(srv.URL(), emulator.DefaultAccessKeyID, emulator.DefaultAccessKeySecret, "", emulator.DefaultRegion)
 	logger, _ := quietLogger()
 	cfg := Config{
 		Clients:          StaticClient(client),
@@ -47,7 +48,7 @@ func newEmuWith(t *testing.T, opts emulator.Options, tune func(*Config)) *emuEnv
 		NamespaceTags:    map[string]string{"infrakit.scope": "emu"},
 		Logger:           logger,
 		Now:              srv.Now,
-		Retry:            RetryConfig{MaxElapsed: 10 * time.Minute, Sleep: srv.Advance},
+		Retry:            ecs.RetryConfig{MaxElapsed: 10 * time.Minute, Sleep: srv.Advance},
 	}
 	if tune != nil {
 		tune(&cfg)
@@ -161,7 +162,7 @@ func TestEmulatorErrorsNameTheCode(t *testing.T) {
 	e := newEmu(t)
 	e.srv.SetFaults(emulator.Faults{NoStock: []emulator.StockKey{{InstanceType: emulator.DefaultInstanceType}}})
 	_, err := e.plugin.Provision(emuSpec("g"))
-	equal(t, "OperationDenied.NoStock", ErrorCode(err))
+	equal(t, "OperationDenied.NoStock", ecs.ErrorCode(err))
 	contains(t, fmt.Sprint(err), "OperationDenied.NoStock")
 	equal(t, 1, e.srv.Stats().Calls["RunInstances"], "no stock is not retried")
 
@@ -170,7 +171,7 @@ func TestEmulatorErrorsNameTheCode(t *testing.T) {
 	spec.Properties = types.AnyString(`{"RunInstances":{"ImageId":"no-such-image","InstanceType":"` + emulator.DefaultInstanceType +
 		`","VSwitchId":"` + emulator.DefaultVSwitchH + `","SecurityGroupId":"` + emulator.DefaultSecurityGroupID + `"}}`)
 	_, err = e.plugin.Provision(spec)
-	equal(t, "InvalidImageId.NotFound", ErrorCode(err))
+	equal(t, "InvalidImageId.NotFound", ecs.ErrorCode(err))
 	contains(t, fmt.Sprint(err), "InvalidImageId.NotFound")
 	equal(t, 0, e.live())
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/docker/infrakit/pkg/spi/instance"
 	"github.com/docker/infrakit/pkg/types"
 
+	"infrakit.aliyun/internal/ecs"
 	"infrakit.aliyun/internal/testutil"
 )
 
@@ -116,7 +117,7 @@ func (f *fakeECS) DeleteInstance(_ context.Context, id string, force bool) error
 		return err
 	}
 	if _, ok := f.instances[id]; !ok {
-		return &APIError{Action: "DeleteInstance", Code: CodeInstanceNotFound, StatusCode: 404}
+		return &ecs.APIError{Action: "DeleteInstance", Code: ecs.CodeInstanceNotFound, StatusCode: 404}
 	}
 	delete(f.instances, id)
 	return nil
@@ -216,7 +217,7 @@ func newTestPlugin(t *testing.T, api ecsAPI) (*Plugin, *fakeClock, *testutil.Syn
 	clock := &fakeClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
 	logger, buf := quietLogger()
 	p, err := newPlugin(api, Config{RegionID: "cn-hangzhou", NamespaceTags: testNamespace, Logger: logger, Now: clock.Now,
-		Retry: RetryConfig{Sleep: clock.Sleep}})
+		Retry: ecs.RetryConfig{Sleep: clock.Sleep}})
 	noErr(t, err)
 	n := 0
 	p.nonce = func() (string, error) { n++; return fmt.Sprintf("nonce-%d", n), nil }
@@ -246,8 +247,8 @@ func TestNewValidatesConfig(t *testing.T) {
 		{Config{RegionID: "r", RateLimit: -1}, "RateLimit is -1"},
 		{Config{RegionID: "r", CallTimeout: -1}, "CallTimeout"},
 		{Config{RegionID: "r", DescribeCacheTTL: -1}, "DescribeCacheTTL is -1ns, must be 0 (no cache) or positive"},
-		{Config{RegionID: "r", Retry: RetryConfig{MaxElapsed: -1}}, "retry MaxElapsed"},
-		{Config{RegionID: "r", Retry: RetryConfig{InitialInterval: 2 * time.Second, MaxInterval: time.Second}}, "above MaxInterval"},
+		{Config{RegionID: "r", Retry: ecs.RetryConfig{MaxElapsed: -1}}, "retry MaxElapsed"},
+		{Config{RegionID: "r", Retry: ecs.RetryConfig{InitialInterval: 2 * time.Second, MaxInterval: time.Second}}, "above MaxInterval"},
 		{Config{RegionID: "r", NamespaceTags: map[string]string{"acs:x": "y"}}, `NamespaceTags["acs:x"]: key must not start with`},
 	}
 	for _, tt := range tests {
@@ -260,7 +261,7 @@ func TestNewValidatesConfig(t *testing.T) {
 // Of several bad retry settings the first in field order is reported, the
 // same one every time.
 func TestNewReportsRetryProblemsInOrder(t *testing.T) {
-	cfg := Config{RegionID: "r", Retry: RetryConfig{MaxElapsed: -1, InitialInterval: -1, MaxInterval: -1}}
+	cfg := Config{RegionID: "r", Retry: ecs.RetryConfig{MaxElapsed: -1, InitialInterval: -1, MaxInterval: -1}}
 	for i := 0; i < 20; i++ {
 		_, err := newPlugin(newFake(), cfg)
 		contains(t, fmt.Sprint(err), "retry MaxElapsed is -1ns")
@@ -444,10 +445,10 @@ func TestProvisionErrorsNameTheCode(t *testing.T) {
 	for _, code := range []string{"OperationDenied.NoStock", "InvalidImageId.NotFound", "QuotaExceed.Instance"} {
 		fake := newFake()
 		p, _, _ := newTestPlugin(t, fake)
-		fake.failNext("RunInstances", &APIError{Action: "RunInstances", Code: code, Message: "m", RequestID: "req-1", StatusCode: 403})
+		fake.failNext("RunInstances", &ecs.APIError{Action: "RunInstances", Code: code, Message: "m", RequestID: "req-1", StatusCode: 403})
 		_, err := p.Provision(groupSpec())
 		isErr(t, err)
-		equal(t, code, ErrorCode(err))
+		equal(t, code, ecs.ErrorCode(err))
 		contains(t, err.Error(), code)
 		contains(t, err.Error(), "req-1")
 	}
@@ -493,7 +494,7 @@ func TestProvisionAttachments(t *testing.T) {
 		fake := newFake()
 		fake.disks["d-1"] = disk()
 		fake.failNext("AttachDisk",
-			&APIError{Code: CodeIncorrectInstanceStatus}, &APIError{Code: CodeIncorrectInstanceStatus}, &APIError{Code: CodeIncorrectInstanceStatus})
+			&ecs.APIError{Code: ecs.CodeIncorrectInstanceStatus}, &ecs.APIError{Code: ecs.CodeIncorrectInstanceStatus}, &ecs.APIError{Code: ecs.CodeIncorrectInstanceStatus})
 		p, _, _ := newTestPlugin(t, fake)
 		_, err := p.Provision(spec())
 		noErr(t, err)
@@ -506,7 +507,7 @@ func TestProvisionAttachments(t *testing.T) {
 	t.Run("attach failure releases the instance", func(t *testing.T) {
 		fake := newFake()
 		fake.disks["d-1"] = disk()
-		fake.failNext("AttachDisk", &APIError{Action: "AttachDisk", Code: "InvalidDiskCategory.NotSupported"})
+		fake.failNext("AttachDisk", &ecs.APIError{Action: "AttachDisk", Code: "InvalidDiskCategory.NotSupported"})
 		p, _, _ := newTestPlugin(t, fake)
 		_, err := p.Provision(spec())
 		contains(t, fmt.Sprint(err), "attach disk d-1 to instance i-0001: attachDisk: InvalidDiskCategory.NotSupported")
@@ -532,7 +533,7 @@ func TestDestroy(t *testing.T) {
 	t.Run("other errors are returned", func(t *testing.T) {
 		fake := newFake()
 		fake.addInstance("i-1", testNamespace, "")
-		fake.failNext("DeleteInstance", &APIError{Action: "DeleteInstance", Code: "IncorrectInstanceStatus.Initializing"})
+		fake.failNext("DeleteInstance", &ecs.APIError{Action: "DeleteInstance", Code: "IncorrectInstanceStatus.Initializing"})
 		p, _, _ := newTestPlugin(t, fake)
 		err := p.Destroy("i-1", instance.Termination)
 		contains(t, fmt.Sprint(err), "destroy instance i-1: deleteInstance: IncorrectInstanceStatus.Initializing")
@@ -552,7 +553,7 @@ func TestDestroy(t *testing.T) {
 	t.Run("rolling update does not delete when disks cannot be kept", func(t *testing.T) {
 		fake := newFake()
 		fake.addInstance("i-1", testNamespace, "")
-		fake.failNext("DescribeDisks", &APIError{Action: "DescribeDisks", Code: "Throttling"})
+		fake.failNext("DescribeDisks", &ecs.APIError{Action: "DescribeDisks", Code: "Throttling"})
 		p, _, _ := newTestPlugin(t, fake)
 		isErr(t, p.Destroy("i-1", instance.RollingUpdate))
 		equal(t, 0, len(fake.deletes))
@@ -599,7 +600,7 @@ func TestLabel(t *testing.T) {
 	t.Run("unknown instance", func(t *testing.T) {
 		p, _, _ := newTestPlugin(t, newFake())
 		err := p.Label("i-x", map[string]string{"a": "b"})
-		equal(t, CodeInstanceNotFound, ErrorCode(err))
+		equal(t, ecs.CodeInstanceNotFound, ecs.ErrorCode(err))
 	})
 }
 
@@ -640,7 +641,7 @@ func TestDescribeInstances(t *testing.T) {
 	noErr(t, err)
 	equal(t, 0, len(got))
 
-	fake.failNext("DescribeInstances", &APIError{Action: "DescribeInstances", Code: "Throttling.User"})
+	fake.failNext("DescribeInstances", &ecs.APIError{Action: "DescribeInstances", Code: "Throttling.User"})
 	_, err = p.DescribeInstances(nil, false)
 	contains(t, fmt.Sprint(err), "describe instances: describeInstances: Throttling.User")
 }

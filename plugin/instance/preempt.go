@@ -14,6 +14,8 @@ import (
 
 	log "github.com/Sirupsen/logrus"
 	"github.com/docker/infrakit/pkg/spi/instance"
+
+	"infrakit.aliyun/internal/ecs"
 )
 
 // Spot interruption handling.
@@ -840,7 +842,7 @@ func otherLockCase(v string) string {
 
 // isParamError reports an ECS refusal of a parameter's value.
 func isParamError(err error) bool {
-	c := ErrorCode(err)
+	c := ecs.ErrorCode(err)
 	return strings.HasPrefix(c, "InvalidParameter") || strings.HasPrefix(c, "InvalidLockReason")
 }
 
@@ -901,7 +903,7 @@ func (p *Plugin) cleanupImages(ctx context.Context) error {
 		if why == "" {
 			continue
 		}
-		if err := k.DeleteImage(ctx, im.ImageId, true); err != nil && !IsNotFound(err) && ErrorCode(err) != "InvalidImageId.NotFound" {
+		if err := k.DeleteImage(ctx, im.ImageId, true); err != nil && !ecs.IsNotFound(err) && ecs.ErrorCode(err) != "InvalidImageId.NotFound" {
 			return fmt.Errorf("delete kept image %s: %w", im.ImageId, err)
 		}
 		p.log.WithFields(log.Fields{"action": "cleanup", "image": im.ImageId, "from": t[TagPreemptedFrom], "reason": why}).Info("deleted kept image")

@@ -14,6 +14,8 @@ import (
 	"github.com/docker/infrakit/pkg/spi/event"
 	"github.com/docker/infrakit/pkg/spi/instance"
 	"github.com/docker/infrakit/pkg/types"
+
+	"infrakit.aliyun/internal/ecs"
 )
 
 // keepFake adds the preemptAPI calls (images, detach, resource tags) to
@@ -449,7 +451,7 @@ func TestStockOutHookPublishesAndSetsMetadata(t *testing.T) {
 	fake := newKeepFake()
 	p, _, _ := newTestPlugin(t, fake)
 	events := subscribe(p)
-	fake.failNext("RunInstances", &APIError{Action: "RunInstances", Code: CodeNoStock, StatusCode: 403})
+	fake.failNext("RunInstances", &ecs.APIError{Action: "RunInstances", Code: CodeNoStock, StatusCode: 403})
 	_, err := p.Provision(groupSpec())
 	isErr(t, err)
 
