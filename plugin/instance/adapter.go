@@ -68,7 +68,7 @@ type describeInstancesResponse struct {
 	ecsResponse
 	TotalCount int
 	NextToken  string
-	Instances  struct{ Instance []ecsInstance }
+	Instances  struct{ Instance []wireInstance }
 }
 
 func (r *describeInstancesResponse) nextToken() string { return r.NextToken }
@@ -79,7 +79,7 @@ const maxPresize = 100000
 type describeDisksResponse struct {
 	ecsResponse
 	NextToken string
-	Disks     struct{ Disk []ecsDisk }
+	Disks     struct{ Disk []wireDisk }
 }
 
 func (r *describeDisksResponse) nextToken() string { return r.NextToken }
@@ -252,13 +252,12 @@ func (a *adapter) DescribeInstances(ctx context.Context, f describeFilter) ([]ec
 		}
 	}, func(resp *describeInstancesResponse) int {
 		page := resp.Instances.Instance
-		for i := range page {
-			strs.instance(&page[i])
-		}
 		if out == nil && resp.NextToken != "" {
 			out = make([]ecsInstance, 0, min(resp.TotalCount, maxPresize)) // no regrowing
 		}
-		out = append(out, page...)
+		for i := range page {
+			out = append(out, page[i].flat(strs))
+		}
 		return len(page)
 	})
 	if err != nil {
@@ -279,7 +278,9 @@ func (a *adapter) DescribeDisks(ctx context.Context, f diskFilter) ([]ecsDisk, e
 		}
 		encodeTags(v, "Tag", f.Tags)
 	}, func(resp *describeDisksResponse) int {
-		out = append(out, resp.Disks.Disk...)
+		for i := range resp.Disks.Disk {
+			out = append(out, resp.Disks.Disk[i].flat())
+		}
 		return len(resp.Disks.Disk)
 	})
 	if err != nil {

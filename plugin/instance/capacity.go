@@ -629,7 +629,7 @@ func (p *Plugin) spreadOrder(ctx context.Context, group string, vsws []string, l
 			if skippedStatus[inst.Status] || hasLock(inst, LockRecycling) || !hasTags(inst.tags(), want) {
 				continue
 			}
-			listed[inst.InstanceId] = inst.VpcAttributes.VSwitchId
+			listed[inst.InstanceId] = inst.VSwitchId
 		}
 	}
 	now := p.now()

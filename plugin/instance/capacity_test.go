@@ -72,7 +72,7 @@ func (f *stockFake) RunInstances(ctx context.Context, req *runRequest) (string, 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	inst := f.instances[id]
-	inst.InstanceType, inst.VpcAttributes.VSwitchId, inst.ZoneId, inst.SpotStrategy = a.InstanceType, a.VSwitchId, f.zones[a.VSwitchId], a.SpotStrategy
+	inst.InstanceType, inst.VSwitchId, inst.ZoneId, inst.SpotStrategy = a.InstanceType, a.VSwitchId, f.zones[a.VSwitchId], a.SpotStrategy
 	return id, nil
 }
 
@@ -104,9 +104,9 @@ func (f *stockFake) member(id, group, vsw string, extra ...string) {
 	tags := mergeTags(testNamespace, map[string]string{tagGroup: group})
 	f.addInstance(id, tags, "")
 	inst := f.instances[id]
-	inst.VpcAttributes.VSwitchId = vsw
+	inst.VSwitchId = vsw
 	for _, lock := range extra {
-		inst.OperationLocks.LockReason = append(inst.OperationLocks.LockReason, struct{ LockReason string }{lock})
+		inst.Locks = append(inst.Locks, lock)
 	}
 }
 
@@ -239,7 +239,7 @@ func TestCapacityFallbacks(t *testing.T) {
 
 			inst := f.instances[string(*id)]
 			equal(t, tt.wantType, inst.InstanceType, "type")
-			equal(t, tt.wantVsw, inst.VpcAttributes.VSwitchId, "vswitch")
+			equal(t, tt.wantVsw, inst.VSwitchId, "vswitch")
 			equal(t, tt.wantSpot, inst.SpotStrategy, "spot strategy")
 			equal(t, tt.fallback, inst.tags()[TagFallback], "fallback tag")
 
@@ -426,7 +426,7 @@ func TestCapacityZoneSpread(t *testing.T) {
 			for i, want := range tt.want {
 				id, err := p.Provision(capSpec(vsws))
 				noErr(t, err)
-				equal(t, want, f.instances[string(*id)].VpcAttributes.VSwitchId, fmt.Sprintf("provision %d", i))
+				equal(t, want, f.instances[string(*id)].VSwitchId, fmt.Sprintf("provision %d", i))
 				equal(t, "", f.instances[string(*id)].tags()[TagFallback], "spreading is not a fallback")
 			}
 		})

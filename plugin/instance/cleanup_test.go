@@ -93,7 +93,7 @@ func TestProvisionCleanupOutlivesSpentBudget(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := &expiringECS{keepFake: newKeepFake(), attach: tt.attach}
 			d := &ecsDisk{DiskId: "d-1", ZoneId: "cn-hangzhou-h", Status: "Available"}
-			d.Tags.Tag = []ecsTag{{TagAttachment, "data-1"}}
+			d.Tags = []ecsTag{{TagAttachment, "data-1"}}
 			fake.disks["d-1"] = d
 			p, _, _ := newTestPlugin(t, fake)
 			p.provisionTimeout = time.Nanosecond

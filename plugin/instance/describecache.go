@@ -243,14 +243,14 @@ func (c *describeCache) filter(s *cachedScan, tags map[string]string, key string
 		}
 		n := 0 // sized first: a scan of 10,000 is megabytes, growing it twice that
 		for i := range s.list {
-			if carries(s.list[i].Tags.Tag, want) {
+			if carries(s.list[i].Tags, want) {
 				n++
 			}
 		}
 		if n < len(s.list) {
 			out = make([]ecsInstance, 0, n)
 			for i := range s.list {
-				if carries(s.list[i].Tags.Tag, want) {
+				if carries(s.list[i].Tags, want) {
 					out = append(out, s.list[i])
 				}
 			}

@@ -55,7 +55,7 @@ func (f *lockCaseECS) calls() []string {
 
 func lockedSpot(f *keepFake, id, reason string) {
 	inst := f.spotMember(id, "172.16.0.1", nil)
-	inst.OperationLocks.LockReason = append(inst.OperationLocks.LockReason, struct{ LockReason string }{reason})
+	inst.Locks = append(inst.Locks, reason)
 }
 
 func TestWatcherLockCaseRejected(t *testing.T) {
@@ -130,7 +130,7 @@ func TestClaimersPagedBy100(t *testing.T) {
 		fake.spotMember(id, fmt.Sprintf("172.16.%d.%d", i/200, i%200), nil)
 		im := &ecsImage{ImageId: fmt.Sprintf("m-%03d", i), Status: "Available", CreationTime: "2024-01-01T00:00Z"}
 		for k, v := range mergeTags(testNamespace, map[string]string{tagGroup: "g", TagPreemptedFrom: fmt.Sprintf("i-old%03d", i), TagClaimedBy: id}) {
-			im.Tags.Tag = append(im.Tags.Tag, ecsTag{k, v})
+			im.Tags = append(im.Tags, ecsTag{k, v})
 		}
 		fake.images[im.ImageId] = im
 	}

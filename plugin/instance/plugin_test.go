@@ -54,10 +54,10 @@ func (f *fakeECS) popFail(action string) error {
 func (f *fakeECS) addInstance(id string, tags map[string]string, ip string) {
 	inst := &ecsInstance{InstanceId: id, Status: "Running", InstanceType: "ecs.g7.large", ZoneId: "cn-hangzhou-h"}
 	for _, k := range sortedKeys(tags) {
-		inst.Tags.Tag = append(inst.Tags.Tag, ecsTag{k, tags[k]})
+		inst.Tags = append(inst.Tags, ecsTag{k, tags[k]})
 	}
 	if ip != "" {
-		inst.VpcAttributes.PrivateIpAddress.IpAddress = []string{ip}
+		inst.PrivateIPs = []string{ip}
 	}
 	f.instances[id] = inst
 }
@@ -135,9 +135,9 @@ func (f *fakeECS) TagResources(_ context.Context, id string, tags map[string]str
 	for k, v := range tags {
 		cur[k] = v
 	}
-	inst.Tags.Tag = nil
+	inst.Tags = nil
 	for _, k := range sortedKeys(cur) {
-		inst.Tags.Tag = append(inst.Tags.Tag, ecsTag{k, cur[k]})
+		inst.Tags = append(inst.Tags, ecsTag{k, cur[k]})
 	}
 	return nil
 }
@@ -457,7 +457,7 @@ func TestProvisionErrorsNameTheCode(t *testing.T) {
 func TestProvisionAttachments(t *testing.T) {
 	disk := func() *ecsDisk {
 		d := &ecsDisk{DiskId: "d-1", ZoneId: "cn-hangzhou-h", Status: "Available", DeleteWithInstance: true}
-		d.Tags.Tag = []ecsTag{{TagAttachment, "data-1"}}
+		d.Tags = []ecsTag{{TagAttachment, "data-1"}}
 		return d
 	}
 	spec := func() instance.Spec {
@@ -542,7 +542,7 @@ func TestDestroy(t *testing.T) {
 		fake := newFake()
 		fake.addInstance("i-1", testNamespace, "")
 		keep := &ecsDisk{DiskId: "d-keep", InstanceId: "i-1", DeleteWithInstance: true}
-		keep.Tags.Tag = []ecsTag{{TagAttachment, "data-1"}}
+		keep.Tags = []ecsTag{{TagAttachment, "data-1"}}
 		fake.disks["d-keep"] = keep
 		fake.disks["d-sys"] = &ecsDisk{DiskId: "d-sys", InstanceId: "i-1", DeleteWithInstance: true}
 		p, _, _ := newTestPlugin(t, fake)

@@ -202,9 +202,9 @@ func apiAs[T any](api ecsAPI) (T, bool) {
 func (p *Plugin) keeper() (preemptAPI, bool) { return apiAs[preemptAPI](p.api) }
 
 func hasLock(inst *ecsInstance, reason string) bool {
-	for _, l := range inst.OperationLocks.LockReason {
+	for _, l := range inst.Locks {
 		// Without case: the API models spell it Recycling and recycling.
-		if strings.EqualFold(l.LockReason, reason) {
+		if strings.EqualFold(l, reason) {
 			return true
 		}
 	}
@@ -241,7 +241,7 @@ func interruptionOf(inst *ecsInstance) Interruption {
 		PrivateIP:    inst.privateIP(),
 		InstanceType: inst.InstanceType,
 		ZoneId:       inst.ZoneId,
-		VSwitchId:    inst.VpcAttributes.VSwitchId,
+		VSwitchId:    inst.VSwitchId,
 		KeepData:     t[TagKeepData],
 	}
 }

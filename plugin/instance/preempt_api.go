@@ -44,15 +44,23 @@ type imageFilter struct {
 	Tags map[string]string
 }
 
-// ecsImage is the subset of a DescribeImages item the plugin uses.
+// ecsImage is what the plugin reads of a DescribeImages item.
 type ecsImage struct {
 	ImageId      string
 	Status       string
 	CreationTime string
-	Tags         struct{ Tag []ecsTag }
+	Tags         []ecsTag
 }
 
-func (i *ecsImage) tags() map[string]string { return tagMap(i.Tags.Tag) }
+func (i *ecsImage) tags() map[string]string { return tagMap(i.Tags) }
+
+// wireImage is the subset of a DescribeImages item the plugin decodes.
+type wireImage struct {
+	ImageId      string
+	Status       string
+	CreationTime string
+	Tags         wireTags
+}
 
 type createImageResponse struct {
 	ecsResponse
@@ -62,7 +70,7 @@ type createImageResponse struct {
 type describeImagesResponse struct {
 	ecsResponse
 	TotalCount int
-	Images     struct{ Image []ecsImage }
+	Images     struct{ Image []wireImage }
 }
 
 type describeZonesResponse struct {
@@ -119,7 +127,9 @@ func (a *adapter) DescribeImages(ctx context.Context, f imageFilter) ([]ecsImage
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, resp.Images.Image...)
+		for _, im := range resp.Images.Image {
+			out = append(out, ecsImage{ImageId: im.ImageId, Status: im.Status, CreationTime: im.CreationTime, Tags: im.Tags.Tag})
+		}
 		if len(resp.Images.Image) < pageSize || len(out) >= resp.TotalCount {
 			return out, nil
 		}

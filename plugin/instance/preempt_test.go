@@ -53,7 +53,7 @@ func (f *keepFake) CreateImage(_ context.Context, req createImageRequest) (strin
 	f.nextIm++
 	im := &ecsImage{ImageId: fmt.Sprintf("m-%d", f.nextIm), Status: "Creating", CreationTime: "2024-01-01T00:00Z"}
 	for _, k := range sortedKeys(req.Tags) {
-		im.Tags.Tag = append(im.Tags.Tag, ecsTag{k, req.Tags[k]})
+		im.Tags = append(im.Tags, ecsTag{k, req.Tags[k]})
 	}
 	f.images[im.ImageId] = im
 	return im.ImageId, nil
@@ -105,9 +105,9 @@ func (f *keepFake) TagResource(_ context.Context, typ, id string, tags map[strin
 		list = append(list, ecsTag{k, cur[k]})
 	}
 	if typ == "disk" {
-		f.disks[id].Tags.Tag = list
+		f.disks[id].Tags = list
 	} else {
-		f.images[id].Tags.Tag = list
+		f.images[id].Tags = list
 	}
 	return nil
 }
@@ -160,13 +160,13 @@ func (f *keepFake) spotMember(id, ip string, extra map[string]string) *ecsInstan
 	f.addInstance(id, tags, ip)
 	inst := f.instances[id]
 	inst.SpotStrategy = "SpotAsPriceGo"
-	inst.VpcAttributes.VSwitchId = "vsw-old"
+	inst.VSwitchId = "vsw-old"
 	inst.InstanceType = "ecs.g6.large"
 	return inst
 }
 
 func reclaim(inst *ecsInstance) {
-	inst.OperationLocks.LockReason = append(inst.OperationLocks.LockReason, struct{ LockReason string }{LockRecycling})
+	inst.Locks = append(inst.Locks, LockRecycling)
 }
 
 // subscribe attaches a channel to the plugin's event hub, as infrakit's

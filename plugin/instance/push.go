@@ -163,7 +163,7 @@ func (p *Plugin) noteSeen(inst *ecsInstance) {
 func inNamespace(inst *ecsInstance, ns map[string]string) bool {
 	for k, v := range ns {
 		found := false
-		for _, t := range inst.Tags.Tag {
+		for _, t := range inst.Tags {
 			if t.TagKey == k && t.TagValue == v {
 				found = true
 				break

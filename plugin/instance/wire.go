@@ -55,17 +55,80 @@ type diskFilter struct {
 	Tags       map[string]string
 }
 
+// ecsTag is one tag of an instance, disk or image, in the order ECS gave
+// them. Tags stay a list, not a map: a describe of 10,000 instances is kept
+// by the describe cache for its TTL, and a map per instance would be
+// several times the size of these few pairs.
 type ecsTag struct {
 	TagKey   string
 	TagValue string
+}
+
+// ecsInstance is what the plugin reads of a DescribeInstances item, flat.
+type ecsInstance struct {
+	InstanceId         string
+	InstanceName       string
+	InstanceType       string
+	ImageId            string
+	RegionId           string
+	ZoneId             string
+	Status             string
+	CreationTime       string
+	HostName           string
+	InstanceChargeType string
+	SpotStrategy       string
+	SpotPriceLimit     float64
+	VpcId              string
+	VSwitchId          string
+	// PrivateIPs are the VPC private addresses, then the classic network's
+	// inner ones.
+	PrivateIPs       []string
+	PublicIPs        []string
+	EIP              string
+	SecurityGroupIds []string
+	Tags             []ecsTag
+	// Locks are the OperationLocks reasons, e.g. LockRecycling.
+	Locks []string
+}
+
+func (i *ecsInstance) tags() map[string]string {
+	return tagMap(i.Tags)
+}
+
+func (i *ecsInstance) privateIP() string {
+	if len(i.PrivateIPs) > 0 {
+		return i.PrivateIPs[0]
+	}
+	return ""
+}
+
+func (i *ecsInstance) lockReasons() []string { return i.Locks }
+
+// ecsDisk is what the plugin reads of a DescribeDisks item.
+type ecsDisk struct {
+	DiskId             string
+	ZoneId             string
+	Status             string
+	Type               string
+	InstanceId         string
+	DeleteWithInstance bool
+	Tags               []ecsTag
+}
+
+func (d *ecsDisk) tags() map[string]string {
+	return tagMap(d.Tags)
 }
 
 type ipSet struct {
 	IpAddress []string
 }
 
-// ecsInstance is the subset of a DescribeInstances item the plugin uses.
-type ecsInstance struct {
+// wireTags is how ECS nests a tag list.
+type wireTags struct{ Tag []ecsTag }
+
+// wireInstance is the subset of a DescribeInstances item the plugin
+// decodes; flat() is what the plugin reads.
+type wireInstance struct {
 	InstanceId         string
 	InstanceName       string
 	InstanceType       string
@@ -87,34 +150,48 @@ type ecsInstance struct {
 	PublicIpAddress  ipSet
 	EipAddress       struct{ IpAddress string }
 	SecurityGroupIds struct{ SecurityGroupId []string }
-	Tags             struct{ Tag []ecsTag }
+	Tags             wireTags
 	OperationLocks   struct {
 		LockReason []struct{ LockReason string }
 	}
 }
 
-func (i *ecsInstance) tags() map[string]string {
-	return tagMap(i.Tags.Tag)
-}
-
-func (i *ecsInstance) privateIP() string {
-	if ips := i.VpcAttributes.PrivateIpAddress.IpAddress; len(ips) > 0 {
-		return ips[0]
+// flat reads a decoded item, interning the strings that repeat across
+// instances (see interner).
+func (w *wireInstance) flat(in interner) ecsInstance {
+	i := ecsInstance{
+		InstanceId: w.InstanceId, InstanceName: w.InstanceName, InstanceType: w.InstanceType, ImageId: w.ImageId,
+		RegionId: w.RegionId, ZoneId: w.ZoneId, Status: w.Status, CreationTime: w.CreationTime, HostName: w.HostName,
+		InstanceChargeType: w.InstanceChargeType, SpotStrategy: w.SpotStrategy, SpotPriceLimit: w.SpotPriceLimit,
+		VpcId: w.VpcAttributes.VpcId, VSwitchId: w.VpcAttributes.VSwitchId,
+		PublicIPs: w.PublicIpAddress.IpAddress, EIP: w.EipAddress.IpAddress,
+		SecurityGroupIds: w.SecurityGroupIds.SecurityGroupId,
 	}
-	if ips := i.InnerIpAddress.IpAddress; len(ips) > 0 {
-		return ips[0]
+	vpc, inner := w.VpcAttributes.PrivateIpAddress.IpAddress, w.InnerIpAddress.IpAddress
+	switch {
+	case len(inner) == 0:
+		i.PrivateIPs = vpc
+	case len(vpc) == 0:
+		i.PrivateIPs = inner
+	default:
+		i.PrivateIPs = append(append(make([]string, 0, len(vpc)+len(inner)), vpc...), inner...)
 	}
-	return ""
-}
-
-func (i *ecsInstance) lockReasons() []string {
-	var out []string
-	for _, l := range i.OperationLocks.LockReason {
+	for _, l := range w.OperationLocks.LockReason {
 		if l.LockReason != "" {
-			out = append(out, l.LockReason)
+			i.Locks = append(i.Locks, l.LockReason)
 		}
 	}
-	return out
+	// encoding/json grows a slice by doubling: 5 tags are decoded into room
+	// for 8. Kept for as long as the scan is, so sized to fit.
+	if t := w.Tags.Tag; cap(t) > len(t) {
+		i.Tags = append(make([]ecsTag, 0, len(t)), t...)
+	} else {
+		i.Tags = t
+	}
+	if in != nil {
+		in.instance(&i)
+	}
+	return i
 }
 
 // interner makes equal strings share one copy. A scan of thousands of
@@ -134,36 +211,32 @@ func (in interner) str(p *string) {
 // instance interns the fields that repeat across instances.
 func (in interner) instance(i *ecsInstance) {
 	for _, p := range []*string{&i.RegionId, &i.ZoneId, &i.InstanceType, &i.ImageId, &i.Status,
-		&i.InstanceChargeType, &i.SpotStrategy, &i.VpcAttributes.VpcId, &i.VpcAttributes.VSwitchId} {
+		&i.InstanceChargeType, &i.SpotStrategy, &i.VpcId, &i.VSwitchId} {
 		in.str(p)
 	}
-	for j := range i.SecurityGroupIds.SecurityGroupId {
-		in.str(&i.SecurityGroupIds.SecurityGroupId[j])
+	for j := range i.SecurityGroupIds {
+		in.str(&i.SecurityGroupIds[j])
 	}
-	for j := range i.Tags.Tag {
-		in.str(&i.Tags.Tag[j].TagKey)
-		in.str(&i.Tags.Tag[j].TagValue)
-	}
-	// encoding/json grows a slice by doubling: 5 tags are decoded into room
-	// for 8. Kept for as long as the scan is, so sized to fit.
-	if t := i.Tags.Tag; cap(t) > len(t) {
-		i.Tags.Tag = append(make([]ecsTag, 0, len(t)), t...)
+	for j := range i.Tags {
+		in.str(&i.Tags[j].TagKey)
+		in.str(&i.Tags[j].TagValue)
 	}
 }
 
-// ecsDisk is the subset of a DescribeDisks item the plugin uses.
-type ecsDisk struct {
+// wireDisk is the subset of a DescribeDisks item the plugin decodes.
+type wireDisk struct {
 	DiskId             string
 	ZoneId             string
 	Status             string
 	Type               string
 	InstanceId         string
 	DeleteWithInstance bool
-	Tags               struct{ Tag []ecsTag }
+	Tags               wireTags
 }
 
-func (d *ecsDisk) tags() map[string]string {
-	return tagMap(d.Tags.Tag)
+func (w *wireDisk) flat() ecsDisk {
+	return ecsDisk{DiskId: w.DiskId, ZoneId: w.ZoneId, Status: w.Status, Type: w.Type, InstanceId: w.InstanceId,
+		DeleteWithInstance: w.DeleteWithInstance, Tags: w.Tags.Tag}
 }
 
 func tagMap(tags []ecsTag) map[string]string {
