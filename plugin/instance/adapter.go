@@ -19,7 +19,7 @@ import (
 	"infrakit.aliyun/internal/ecs"
 )
 
-// adapter implements ecsAPI over aliyungo's generic Invoke, with request
+// Adapter implements ecsAPI over aliyungo's generic Invoke, with request
 // encoding of its own (url.Values, passed through by aliyungo unchanged):
 //   - tags are sent as Tag.N sorted by key (aliyungo numbers map tags in
 //     random map order);
@@ -32,7 +32,7 @@ import (
 //     silently clamps PageSize to 50).
 //
 // Every call goes through one retry policy and one rate limiter.
-type adapter struct {
+type Adapter struct {
 	clients     func() (*aliyun.Client, error) // asked before every call (Config.Clients)
 	region      string
 	limiter     *rate.Limiter // nil = unlimited
@@ -41,7 +41,7 @@ type adapter struct {
 	log         *log.Logger
 }
 
-var _ ecsAPI = (*adapter)(nil)
+var _ API = (*Adapter)(nil)
 
 const pageSize = 100
 
@@ -92,7 +92,7 @@ type emptyResponse struct{ ecsResponse }
 func call[R any, PR interface {
 	*R
 	requestIDer
-}](ctx context.Context, a *adapter, action string, build func() url.Values, observe ...func(error)) (*R, error) {
+}](ctx context.Context, a *Adapter, action string, build func() url.Values, observe ...func(error)) (*R, error) {
 	var out *R
 	err := a.retry.Do(ctx, func(attempt int) error {
 		if a.limiter != nil {
@@ -131,7 +131,7 @@ func call[R any, PR interface {
 // when ctx ends. aliyungo has no context; an abandoned call finishes in the
 // background and its result is dropped (a retried RunInstances reuses the
 // ClientToken, so this cannot create a second instance).
-func (a *adapter) invoke(ctx context.Context, action string, values url.Values, resp interface{}) error {
+func (a *Adapter) invoke(ctx context.Context, action string, values url.Values, resp interface{}) error {
 	client, err := a.clients()
 	if err != nil {
 		return &ecs.APIError{Action: action, Code: ecs.CodeNoCredentials, Message: ecs.Scrub(err.Error()), StatusCode: -1}
@@ -161,7 +161,7 @@ func (a *adapter) invoke(ctx context.Context, action string, values url.Values, 
 // outcome is unknown (no answer, or a server error: ECS may have created
 // the instance), the error is an *ecs.OutcomeUnknownError, so the plugin knows
 // to ask again with the same ClientToken (runInstances, plugin.go).
-func (a *adapter) RunInstances(ctx context.Context, req *runRequest) (string, error) {
+func (a *Adapter) RunInstances(ctx context.Context, req *RunRequest) (string, error) {
 	unknown := false
 	resp, err := call[runInstancesResponse](ctx, a, "RunInstances", func() url.Values {
 		return encodeRunInstances(req)
@@ -185,7 +185,7 @@ func (a *adapter) RunInstances(ctx context.Context, req *runRequest) (string, er
 	return ids[0], nil
 }
 
-func encodeRunInstances(req *runRequest) url.Values {
+func encodeRunInstances(req *RunRequest) url.Values {
 	v := url.Values{}
 	encodeStruct(v, "", reflect.ValueOf(req.Args))
 	v.Set("Amount", "1")
@@ -210,7 +210,7 @@ func encodeRunInstances(req *runRequest) url.Values {
 func callPages[R any, PR interface {
 	*R
 	pagedResponse
-}](ctx context.Context, a *adapter, action string, maxResults int, filter func(url.Values), page func(*R) int) error {
+}](ctx context.Context, a *Adapter, action string, maxResults int, filter func(url.Values), page func(*R) int) error {
 	token := ""
 	seen := map[string]bool{}
 	for {
@@ -238,8 +238,8 @@ func callPages[R any, PR interface {
 	}
 }
 
-func (a *adapter) DescribeInstances(ctx context.Context, f describeFilter) ([]ecsInstance, error) {
-	var out []ecsInstance
+func (a *Adapter) DescribeInstances(ctx context.Context, f InstanceFilter) ([]Instance, error) {
+	var out []Instance
 	strs := interner{}
 	err := callPages[describeInstancesResponse](ctx, a, "DescribeInstances", pageSize, func(v url.Values) {
 		if len(f.InstanceIDs) > 0 {
@@ -253,7 +253,7 @@ func (a *adapter) DescribeInstances(ctx context.Context, f describeFilter) ([]ec
 	}, func(resp *describeInstancesResponse) int {
 		page := resp.Instances.Instance
 		if out == nil && resp.NextToken != "" {
-			out = make([]ecsInstance, 0, min(resp.TotalCount, maxPresize)) // no regrowing
+			out = make([]Instance, 0, min(resp.TotalCount, maxPresize)) // no regrowing
 		}
 		for i := range page {
 			out = append(out, page[i].flat(strs))
@@ -266,8 +266,8 @@ func (a *adapter) DescribeInstances(ctx context.Context, f describeFilter) ([]ec
 	return out, nil
 }
 
-func (a *adapter) DescribeDisks(ctx context.Context, f diskFilter) ([]ecsDisk, error) {
-	var out []ecsDisk
+func (a *Adapter) DescribeDisks(ctx context.Context, f DiskFilter) ([]Disk, error) {
+	var out []Disk
 	err := callPages[describeDisksResponse](ctx, a, "DescribeDisks", pageSize, func(v url.Values) {
 		if f.InstanceID != "" {
 			v.Set("InstanceId", f.InstanceID)
@@ -289,7 +289,7 @@ func (a *adapter) DescribeDisks(ctx context.Context, f diskFilter) ([]ecsDisk, e
 	return out, nil
 }
 
-func (a *adapter) DeleteInstance(ctx context.Context, id string, force bool) error {
+func (a *Adapter) DeleteInstance(ctx context.Context, id string, force bool) error {
 	_, err := call[emptyResponse](ctx, a, "DeleteInstance", func() url.Values {
 		v := url.Values{}
 		v.Set("InstanceId", id)
@@ -299,11 +299,11 @@ func (a *adapter) DeleteInstance(ctx context.Context, id string, force bool) err
 	return err
 }
 
-func (a *adapter) TagResources(ctx context.Context, id string, tags map[string]string) error {
+func (a *Adapter) TagResources(ctx context.Context, id string, tags map[string]string) error {
 	return a.TagResource(ctx, "instance", id, tags) // preempt_api.go
 }
 
-func (a *adapter) AttachDisk(ctx context.Context, instanceID, diskID string, deleteWithInstance bool) error {
+func (a *Adapter) AttachDisk(ctx context.Context, instanceID, diskID string, deleteWithInstance bool) error {
 	_, err := call[emptyResponse](ctx, a, "AttachDisk", func() url.Values {
 		v := url.Values{}
 		v.Set("InstanceId", instanceID)
@@ -314,7 +314,7 @@ func (a *adapter) AttachDisk(ctx context.Context, instanceID, diskID string, del
 	return err
 }
 
-func (a *adapter) ModifyDiskAttribute(ctx context.Context, diskID string, deleteWithInstance bool) error {
+func (a *Adapter) ModifyDiskAttribute(ctx context.Context, diskID string, deleteWithInstance bool) error {
 	_, err := call[emptyResponse](ctx, a, "ModifyDiskAttribute", func() url.Values {
 		v := url.Values{}
 		v.Set("DiskId", diskID)

@@ -10,12 +10,12 @@ import (
 
 // The adapter's capacityAPI calls (see capacity.go).
 
-var _ capacityAPI = (*adapter)(nil)
+var _ capacityAPI = (*Adapter)(nil)
 
 type describeInstanceTypesResponse struct {
 	ecsResponse
 	NextToken     string
-	InstanceTypes struct{ InstanceType []ecsInstanceType }
+	InstanceTypes struct{ InstanceType []InstanceType }
 }
 
 func (r *describeInstanceTypesResponse) nextToken() string { return r.NextToken }
@@ -38,8 +38,8 @@ type describeVSwitchesResponse struct {
 }
 
 // DescribeInstanceTypes reads every page of the region's catalogue.
-func (a *adapter) DescribeInstanceTypes(ctx context.Context) ([]ecsInstanceType, error) {
-	var out []ecsInstanceType
+func (a *Adapter) DescribeInstanceTypes(ctx context.Context) ([]InstanceType, error) {
+	var out []InstanceType
 	err := callPages[describeInstanceTypesResponse](ctx, a, "DescribeInstanceTypes", 1600, func(url.Values) {},
 		func(resp *describeInstanceTypesResponse) int {
 			out = append(out, resp.InstanceTypes.InstanceType...)
@@ -54,7 +54,7 @@ func (a *adapter) DescribeInstanceTypes(ctx context.Context) ([]ecsInstanceType,
 // DescribeAvailableInstanceTypes asks DescribeAvailableResource
 // (DestinationResource InstanceType, pay-as-you-go) which types have stock
 // (ecs.Resource.InStock).
-func (a *adapter) DescribeAvailableInstanceTypes(ctx context.Context, zone, spotStrategy string) (map[string]map[string]bool, error) {
+func (a *Adapter) DescribeAvailableInstanceTypes(ctx context.Context, zone, spotStrategy string) (map[string]map[string]bool, error) {
 	resp, err := call[availableResourceResponse](ctx, a, "DescribeAvailableResource", func() url.Values {
 		v := url.Values{}
 		v.Set("DestinationResource", "InstanceType")
@@ -74,7 +74,7 @@ func (a *adapter) DescribeAvailableInstanceTypes(ctx context.Context, zone, spot
 }
 
 // DescribeVSwitchZone looks one vswitch up by ID.
-func (a *adapter) DescribeVSwitchZone(ctx context.Context, vswitchID string) (string, error) {
+func (a *Adapter) DescribeVSwitchZone(ctx context.Context, vswitchID string) (string, error) {
 	resp, err := call[describeVSwitchesResponse](ctx, a, "DescribeVSwitches", func() url.Values {
 		v := url.Values{}
 		v.Set("VSwitchId", vswitchID)

@@ -85,7 +85,7 @@ func TestCapacityWireCalls(t *testing.T) {
 	ctx := t.Context()
 	types, err := a.DescribeInstanceTypes(ctx)
 	noErr(t, err)
-	equal(t, []ecsInstanceType{{"ecs.g6.large", "ecs.g6", 2, 8, 0}, {"ecs.c6.xlarge", "ecs.c6", 4, 8, 0}}, types)
+	equal(t, []InstanceType{{"ecs.g6.large", "ecs.g6", 2, 8, 0}, {"ecs.c6.xlarge", "ecs.c6", 4, 8, 0}}, types)
 	avail, err := a.DescribeAvailableInstanceTypes(ctx, "", "SpotAsPriceGo")
 	noErr(t, err)
 	equal(t, map[string]map[string]bool{"cn-hangzhou-h": {"ecs.c6.xlarge": true}}, avail)

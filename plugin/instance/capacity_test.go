@@ -22,7 +22,7 @@ type stockFake struct {
 	*fakeECS
 	out        map[string]string
 	zones      map[string]string          // vswitch -> zone
-	catalogue  []ecsInstanceType          // DescribeInstanceTypes
+	catalogue  []InstanceType          // DescribeInstanceTypes
 	avail      map[string]map[string]bool // zone -> type -> stock (DescribeAvailableResource)
 	onRun      func()                     // called on every RunInstances (e.g. to advance a clock)
 	typeCalls  int
@@ -47,7 +47,7 @@ func scriptedStockFake(out map[string]string, setup func(*stockFake)) *stockFake
 	return f
 }
 
-func (f *stockFake) RunInstances(ctx context.Context, req *runRequest) (string, error) {
+func (f *stockFake) RunInstances(ctx context.Context, req *RunRequest) (string, error) {
 	if f.onRun != nil {
 		f.onRun()
 	}
@@ -72,11 +72,11 @@ func (f *stockFake) RunInstances(ctx context.Context, req *runRequest) (string, 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	inst := f.instances[id]
-	inst.InstanceType, inst.VSwitchId, inst.ZoneId, inst.SpotStrategy = a.InstanceType, a.VSwitchId, f.zones[a.VSwitchId], a.SpotStrategy
+	inst.Type, inst.VSwitch, inst.Zone, inst.SpotStrategy = a.InstanceType, a.VSwitchId, f.zones[a.VSwitchId], a.SpotStrategy
 	return id, nil
 }
 
-func (f *stockFake) DescribeInstanceTypes(context.Context) ([]ecsInstanceType, error) {
+func (f *stockFake) DescribeInstanceTypes(context.Context) ([]InstanceType, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.typeCalls++
@@ -104,7 +104,7 @@ func (f *stockFake) member(id, group, vsw string, extra ...string) {
 	tags := mergeTags(testNamespace, map[string]string{tagGroup: group})
 	f.addInstance(id, tags, "")
 	inst := f.instances[id]
-	inst.VSwitchId = vsw
+	inst.VSwitch = vsw
 	for _, lock := range extra {
 		inst.Locks = append(inst.Locks, lock)
 	}
@@ -148,7 +148,7 @@ func installHooks(p *Plugin) *hooks {
 }
 
 func TestCapacityFallbacks(t *testing.T) {
-	sameMemCatalogue := []ecsInstanceType{
+	sameMemCatalogue := []InstanceType{
 		{"ecs.g6.large", "ecs.g6", 2, 8, 0},
 		{"ecs.g7.large", "ecs.g7", 2, 8, 0},   // same size, no stock
 		{"ecs.c6.xlarge", "ecs.c6", 4, 8, 0},  // the answer: fewest vCPUs >= 2 with stock
@@ -238,10 +238,10 @@ func TestCapacityFallbacks(t *testing.T) {
 			equal(t, tt.wantRuns, f.tried(), "attempts")
 
 			inst := f.instances[string(*id)]
-			equal(t, tt.wantType, inst.InstanceType, "type")
-			equal(t, tt.wantVsw, inst.VSwitchId, "vswitch")
+			equal(t, tt.wantType, inst.Type, "type")
+			equal(t, tt.wantVsw, inst.VSwitch, "vswitch")
 			equal(t, tt.wantSpot, inst.SpotStrategy, "spot strategy")
-			equal(t, tt.fallback, inst.tags()[TagFallback], "fallback tag")
+			equal(t, tt.fallback, inst.TagMap()[TagFallback], "fallback tag")
 
 			// Every attempt has its own 64-character token; the first is the Provision's.
 			tokens := map[string]bool{}
@@ -289,7 +289,7 @@ func TestCapacityFallbacks(t *testing.T) {
 
 func TestCapacitySameMemoryCataloguedOnce(t *testing.T) {
 	f := newStockFake()
-	f.catalogue = []ecsInstanceType{{"ecs.g6.large", "ecs.g6", 2, 8, 0}, {"ecs.g5.large", "ecs.g5", 2, 8, 0}}
+	f.catalogue = []InstanceType{{"ecs.g6.large", "ecs.g6", 2, 8, 0}, {"ecs.g5.large", "ecs.g5", 2, 8, 0}}
 	f.avail = map[string]map[string]bool{"cn-hangzhou-h": {"ecs.g5.large": true}}
 	f.out["ecs.g6.large@vsw-h"] = CodeNoStock
 	p, _, _ := newTestPlugin(t, f)
@@ -347,7 +347,7 @@ func TestCapacityErrors(t *testing.T) {
 			capacity: `,"InstanceType":"ecs.g6.large","VSwitchId":"vsw-h"},"SameMemoryFallback":true`,
 			out:      map[string]string{"*@vsw-h": CodeNoStock},
 			setup: func(f *stockFake) {
-				f.catalogue = []ecsInstanceType{{"ecs.g6.large", "ecs.g6", 2, 8, 0}, {"ecs.c6.xlarge", "ecs.c6", 4, 8, 0}}
+				f.catalogue = []InstanceType{{"ecs.g6.large", "ecs.g6", 2, 8, 0}, {"ecs.c6.xlarge", "ecs.c6", 4, 8, 0}}
 				f.avail = map[string]map[string]bool{"cn-hangzhou-i": {"ecs.c6.xlarge": true}}
 			},
 			wantRuns: 1, code: CodeNoStock,
@@ -426,8 +426,8 @@ func TestCapacityZoneSpread(t *testing.T) {
 			for i, want := range tt.want {
 				id, err := p.Provision(capSpec(vsws))
 				noErr(t, err)
-				equal(t, want, f.instances[string(*id)].VSwitchId, fmt.Sprintf("provision %d", i))
-				equal(t, "", f.instances[string(*id)].tags()[TagFallback], "spreading is not a fallback")
+				equal(t, want, f.instances[string(*id)].VSwitch, fmt.Sprintf("provision %d", i))
+				equal(t, "", f.instances[string(*id)].TagMap()[TagFallback], "spreading is not a fallback")
 			}
 		})
 	}
@@ -491,9 +491,9 @@ func TestCapacityFallbackTagBudget(t *testing.T) {
 	id, err := p.Provision(spec)
 	noErr(t, err)
 	inst := f.instances[string(*id)]
-	equal(t, "ecs.g5.large", inst.InstanceType)
-	equal(t, MaxTags, len(inst.tags()))
-	if _, ok := inst.tags()[TagFallback]; ok {
+	equal(t, "ecs.g5.large", inst.Type)
+	equal(t, MaxTags, len(inst.TagMap()))
+	if _, ok := inst.TagMap()[TagFallback]; ok {
 		t.Errorf("fallback tag set beyond the %d-tag budget", MaxTags)
 	}
 }

@@ -92,8 +92,8 @@ func TestProvisionCleanupOutlivesSpentBudget(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := &expiringECS{keepFake: newKeepFake(), attach: tt.attach}
-			d := &ecsDisk{DiskId: "d-1", ZoneId: "cn-hangzhou-h", Status: "Available"}
-			d.Tags = []ecsTag{{TagAttachment, "data-1"}}
+			d := &Disk{ID: "d-1", Zone: "cn-hangzhou-h", Status: "Available"}
+			d.Tags = []Tag{{TagAttachment, "data-1"}}
 			fake.disks["d-1"] = d
 			p, _, _ := newTestPlugin(t, fake)
 			p.provisionTimeout = time.Nanosecond
@@ -121,10 +121,10 @@ func TestClaimKeptDataOutlivesSpentBudget(t *testing.T) {
 			fake := &expiringECS{keepFake: newKeepFake(), attach: func(context.Context) error { return nil }}
 			rep := &replacement{}
 			if typ == "disk" {
-				fake.disks["d-1"] = &ecsDisk{DiskId: "d-1", Status: "Available"}
-				rep.disks = []ecsDisk{*fake.disks["d-1"]}
+				fake.disks["d-1"] = &Disk{ID: "d-1", Status: "Available"}
+				rep.disks = []Disk{*fake.disks["d-1"]}
 			} else {
-				fake.images["m-1"] = &ecsImage{ImageId: "m-1", Status: "Available"}
+				fake.images["m-1"] = &Image{ID: "m-1", Status: "Available"}
 				rep.image = fake.images["m-1"]
 			}
 			p, _, _ := newTestPlugin(t, fake)
@@ -136,14 +136,14 @@ func TestClaimKeptDataOutlivesSpentBudget(t *testing.T) {
 
 			var tags map[string]string
 			if typ == "disk" {
-				tags = fake.disks["d-1"].tags()
+				tags = fake.disks["d-1"].TagMap()
 			} else {
-				tags = fake.images["m-1"].tags()
+				tags = fake.images["m-1"].TagMap()
 			}
 			equal(t, "i-new", tags[TagClaimedBy])
 			if typ == "disk" {
 				equal(t, keepStepAttached, tags[TagKeepStep])
-				equal(t, "i-new", fake.disks["d-1"].InstanceId)
+				equal(t, "i-new", fake.disks["d-1"].InstanceID)
 				fake.cleanupDeadlines = fake.cleanupDeadlines[:1] // the claim; then the attach's step
 			}
 			equal(t, 1, len(fake.cleanupDeadlines))

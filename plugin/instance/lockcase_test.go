@@ -19,7 +19,7 @@ type lockCaseECS struct {
 	filters  []string // the LockReason of every DescribeInstances ("" = none)
 }
 
-func (f *lockCaseECS) DescribeInstances(ctx context.Context, flt describeFilter) ([]ecsInstance, error) {
+func (f *lockCaseECS) DescribeInstances(ctx context.Context, flt InstanceFilter) ([]Instance, error) {
 	f.mu.Lock()
 	f.filters = append(f.filters, flt.LockReason)
 	f.mu.Unlock()
@@ -34,7 +34,7 @@ func (f *lockCaseECS) DescribeInstances(ctx context.Context, flt describeFilter)
 	}
 	flt.LockReason = ""
 	all, err := f.keepFake.DescribeInstances(ctx, flt)
-	var out []ecsInstance
+	var out []Instance
 	for _, inst := range all {
 		for _, l := range inst.lockReasons() {
 			if strings.EqualFold(l, f.accepted) {
@@ -109,7 +109,7 @@ type maxIDsECS struct {
 	pages []int
 }
 
-func (f *maxIDsECS) DescribeInstances(ctx context.Context, flt describeFilter) ([]ecsInstance, error) {
+func (f *maxIDsECS) DescribeInstances(ctx context.Context, flt InstanceFilter) ([]Instance, error) {
 	if len(flt.InstanceIDs) > 0 {
 		f.mu.Lock()
 		f.pages = append(f.pages, len(flt.InstanceIDs))
@@ -128,11 +128,11 @@ func TestClaimersPagedBy100(t *testing.T) {
 	for i := 0; i < 250; i++ {
 		id := fmt.Sprintf("i-r%03d", i)
 		fake.spotMember(id, fmt.Sprintf("172.16.%d.%d", i/200, i%200), nil)
-		im := &ecsImage{ImageId: fmt.Sprintf("m-%03d", i), Status: "Available", CreationTime: "2024-01-01T00:00Z"}
+		im := &Image{ID: fmt.Sprintf("m-%03d", i), Status: "Available", CreationTime: "2024-01-01T00:00Z"}
 		for k, v := range mergeTags(testNamespace, map[string]string{tagGroup: "g", TagPreemptedFrom: fmt.Sprintf("i-old%03d", i), TagClaimedBy: id}) {
-			im.Tags = append(im.Tags, ecsTag{k, v})
+			im.Tags = append(im.Tags, Tag{k, v})
 		}
-		fake.images[im.ImageId] = im
+		fake.images[im.ID] = im
 	}
 	p, clock, _ := newTestPlugin(t, fake)
 	clock.Sleep(time.Minute)

@@ -89,17 +89,17 @@ type instanceSnapshot struct {
 // describes again (the watcher usually keeps them fresh).
 const snapshotTTL = 10 * time.Second
 
-func (p *Plugin) setSnapshot(list []ecsInstance) {
+func (p *Plugin) setSnapshot(list []Instance) {
 	s := &instanceSnapshot{at: p.now(), byStatus: map[string]int{}, byZone: map[string]int{}}
 	for i := range list {
 		inst := &list[i]
-		if skippedStatus[inst.Status] || !hasTags(inst.tags(), p.namespace) {
+		if skippedStatus[inst.Status] || !hasTags(inst.TagMap(), p.namespace) {
 			continue
 		}
 		s.total++
 		s.byStatus[inst.Status]++
-		if inst.ZoneId != "" {
-			s.byZone[inst.ZoneId]++
+		if inst.Zone != "" {
+			s.byZone[inst.Zone]++
 		}
 		if isSpot(inst) {
 			s.spot++
@@ -147,7 +147,7 @@ func (p *Plugin) metadataTree() map[string]interface{} {
 	zones, zonesAt := p.spot.zones, p.spot.zonesAt
 	p.spot.mu.Unlock()
 	if snap == nil || now.Sub(snap.at) > snapshotTTL {
-		if list, err := p.api.DescribeInstances(ctx, describeFilter{Tags: p.namespace}); err == nil {
+		if list, err := p.api.DescribeInstances(ctx, InstanceFilter{Tags: p.namespace}); err == nil {
 			p.setSnapshot(list)
 		}
 	}

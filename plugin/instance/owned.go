@@ -75,17 +75,17 @@ func (p *Plugin) foreignReason(tags map[string]string) string {
 // lookupOwned finds one instance by ID (one DescribeInstances, never
 // cached) and checks that it is the plugin's. A missing instance is an
 // ecs.APIError with ecs.CodeInstanceNotFound.
-func (p *Plugin) lookupOwned(ctx context.Context, id string) (*ecsInstance, error) {
-	found, err := p.api.DescribeInstances(ctx, describeFilter{InstanceIDs: []string{id}})
+func (p *Plugin) lookupOwned(ctx context.Context, id string) (*Instance, error) {
+	found, err := p.api.DescribeInstances(ctx, InstanceFilter{InstanceIDs: []string{id}})
 	if err != nil {
 		return nil, err
 	}
 	for i := range found {
-		if found[i].InstanceId != id {
+		if found[i].ID != id {
 			continue
 		}
 		inst := found[i]
-		if why := p.foreignReason(inst.tags()); why != "" {
+		if why := p.foreignReason(inst.TagMap()); why != "" {
 			return nil, &ForeignInstanceError{ID: id, Reason: why}
 		}
 		return &inst, nil

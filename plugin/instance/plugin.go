@@ -96,7 +96,7 @@ type Config struct {
 
 // Plugin is the InfraKit instance plugin for Alibaba Cloud ECS.
 type Plugin struct {
-	api       ecsAPI
+	api       API
 	region    string
 	namespace map[string]string
 	log       *log.Logger
@@ -147,7 +147,7 @@ func New(cfg Config) (*Plugin, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &adapter{
+	a := &Adapter{
 		clients:     cfg.Clients,
 		region:      cfg.RegionID,
 		retry:       ecs.NewRetryPolicy(cfg.Retry, cfg.Now),
@@ -211,7 +211,7 @@ func normalize(cfg Config) (Config, error) {
 }
 
 // newPlugin builds the plugin over any ecsAPI (the adapter, or a fake in tests).
-func newPlugin(api ecsAPI, cfg Config) (*Plugin, error) {
+func newPlugin(api API, cfg Config) (*Plugin, error) {
 	cfg, err := normalize(cfg)
 	if err != nil {
 		return nil, err
@@ -364,7 +364,7 @@ func (p *Plugin) Provision(spec instance.Spec) (*instance.ID, error) {
 
 // buildRunRequest turns a spec into a RunInstances request, or reports
 // what is wrong with it. It calls no API.
-func (p *Plugin) buildRunRequest(spec instance.Spec) (*runRequest, Properties, error) {
+func (p *Plugin) buildRunRequest(spec instance.Spec) (*RunRequest, Properties, error) {
 	props, err := ParseProperties(spec.Properties)
 	if err != nil {
 		return nil, props, err
@@ -433,7 +433,7 @@ func (p *Plugin) buildRunRequest(spec instance.Spec) (*runRequest, Properties, e
 	if err != nil {
 		return nil, props, fmt.Errorf("generate client token: %w", err)
 	}
-	return &runRequest{
+	return &RunRequest{
 		Args:        props.RunInstances,
 		Tags:        tags,
 		UserData:    userData,
@@ -462,10 +462,10 @@ func clientToken(spec instance.Spec, nonce string) string {
 
 // resolveAttachments finds the disk tagged infrakit.attachment=<ID> for each
 // attachment, before anything is created.
-func (p *Plugin) resolveAttachments(ctx context.Context, atts []instance.Attachment, zone string) ([]ecsDisk, error) {
-	var out []ecsDisk
+func (p *Plugin) resolveAttachments(ctx context.Context, atts []instance.Attachment, zone string) ([]Disk, error) {
+	var out []Disk
 	for _, a := range atts {
-		disks, err := p.api.DescribeDisks(ctx, diskFilter{Tags: map[string]string{TagAttachment: a.ID}})
+		disks, err := p.api.DescribeDisks(ctx, DiskFilter{Tags: map[string]string{TagAttachment: a.ID}})
 		if err != nil {
 			return nil, fmt.Errorf("find disk for attachment %q: %w", a.ID, err)
 		}
@@ -476,16 +476,16 @@ func (p *Plugin) resolveAttachments(ctx context.Context, atts []instance.Attachm
 		default:
 			ids := make([]string, len(disks))
 			for i, d := range disks {
-				ids[i] = d.DiskId
+				ids[i] = d.ID
 			}
 			return nil, fmt.Errorf("find disk for attachment %q: %d disks tagged %s=%s (%s), want one", a.ID, len(disks), TagAttachment, a.ID, strings.Join(ids, ", "))
 		}
 		d := disks[0]
-		if d.InstanceId != "" || (d.Status != "" && d.Status != "Available") {
-			return nil, fmt.Errorf("find disk for attachment %q: disk %s is %s (instance %q), want Available", a.ID, d.DiskId, d.Status, d.InstanceId)
+		if d.InstanceID != "" || (d.Status != "" && d.Status != "Available") {
+			return nil, fmt.Errorf("find disk for attachment %q: disk %s is %s (instance %q), want Available", a.ID, d.ID, d.Status, d.InstanceID)
 		}
-		if zone != "" && d.ZoneId != "" && d.ZoneId != zone {
-			return nil, fmt.Errorf("find disk for attachment %q: disk %s is in zone %s, instances are created in %s", a.ID, d.DiskId, d.ZoneId, zone)
+		if zone != "" && d.Zone != "" && d.Zone != zone {
+			return nil, fmt.Errorf("find disk for attachment %q: disk %s is in zone %s, instances are created in %s", a.ID, d.ID, d.Zone, zone)
 		}
 		out = append(out, d)
 	}
@@ -495,16 +495,16 @@ func (p *Plugin) resolveAttachments(ctx context.Context, atts []instance.Attachm
 // attach attaches the resolved disks. ECS refuses AttachDisk while the new
 // instance is still Pending; those attachments are finished in the
 // background so Provision can return at once.
-func (p *Plugin) attach(ctx context.Context, id string, disks []ecsDisk) error {
-	var later []ecsDisk
+func (p *Plugin) attach(ctx context.Context, id string, disks []Disk) error {
+	var later []Disk
 	for _, d := range disks {
-		err := p.api.AttachDisk(ctx, id, d.DiskId, false)
+		err := p.api.AttachDisk(ctx, id, d.ID, false)
 		switch {
 		case err == nil:
 		case ecs.ErrorCode(err) == ecs.CodeIncorrectInstanceStatus:
 			later = append(later, d)
 		default:
-			return fmt.Errorf("attach disk %s to instance %s: %w", d.DiskId, id, err)
+			return fmt.Errorf("attach disk %s to instance %s: %w", d.ID, id, err)
 		}
 	}
 	if len(later) > 0 {
@@ -521,17 +521,17 @@ func (p *Plugin) attach(ctx context.Context, id string, disks []ecsDisk) error {
 // instance is not yet in a state that takes it.
 const attachTimeout = 10 * time.Minute
 
-func (p *Plugin) attachLater(id string, disks []ecsDisk) {
+func (p *Plugin) attachLater(id string, disks []Disk) {
 	ctx := context.Background()
 	deadline := p.now().Add(attachTimeout)
 	wait := 2 * time.Second
 	for _, d := range disks {
-		logger := p.log.WithFields(log.Fields{"action": "attach", "instance": id, "disk": d.DiskId})
+		logger := p.log.WithFields(log.Fields{"action": "attach", "instance": id, "disk": d.ID})
 		for {
 			if err := p.retry.Sleep(ctx, wait); err != nil {
 				return
 			}
-			err := p.api.AttachDisk(ctx, id, d.DiskId, false)
+			err := p.api.AttachDisk(ctx, id, d.ID, false)
 			if err == nil {
 				logger.Info("attached")
 				break
@@ -573,7 +573,7 @@ func (p *Plugin) label(ctx context.Context, id string, labels map[string]string)
 	if err != nil {
 		return err
 	}
-	current := inst.tags()
+	current := inst.TagMap()
 	if err := p.checkLabels(current, labels); err != nil {
 		return err
 	}
@@ -643,16 +643,16 @@ func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 }
 
 func (p *Plugin) keepAttachedDisks(ctx context.Context, id string) error {
-	disks, err := p.api.DescribeDisks(ctx, diskFilter{InstanceID: id})
+	disks, err := p.api.DescribeDisks(ctx, DiskFilter{InstanceID: id})
 	if err != nil {
 		return fmt.Errorf("list disks: %w", err)
 	}
 	for _, d := range disks {
-		if _, ok := d.tags()[TagAttachment]; !ok || !d.DeleteWithInstance {
+		if _, ok := d.TagMap()[TagAttachment]; !ok || !d.DeleteWithInstance {
 			continue
 		}
-		if err := p.api.ModifyDiskAttribute(ctx, d.DiskId, false); err != nil {
-			return fmt.Errorf("keep disk %s: %w", d.DiskId, err)
+		if err := p.api.ModifyDiskAttribute(ctx, d.ID, false); err != nil {
+			return fmt.Errorf("keep disk %s: %w", d.ID, err)
 		}
 	}
 	return nil
@@ -721,7 +721,7 @@ func (p *Plugin) describeInstances(tags map[string]string, properties bool) ([]i
 		}
 		want[k] = v
 	}
-	list, err := p.api.DescribeInstances(context.Background(), describeFilter{Tags: serverTags(want, p.namespace)})
+	list, err := p.api.DescribeInstances(context.Background(), InstanceFilter{Tags: serverTags(want, p.namespace)})
 	if err != nil {
 		logger.WithError(err).WithField("code", ecs.ErrorCode(err)).Warn("describe failed")
 		return nil, fmt.Errorf("describe instances: %w", err)
@@ -732,15 +732,15 @@ func (p *Plugin) describeInstances(tags map[string]string, properties bool) ([]i
 		if skippedStatus[inst.Status] {
 			continue
 		}
-		itags := inst.tags()
+		itags := inst.TagMap()
 		if !hasTags(itags, want) || p.foreignReason(itags) != "" {
 			continue
 		}
 		p.observe(inst, "describe") // notices spot reclaims (preempt.go)
-		d := instance.Description{ID: instance.ID(inst.InstanceId), Tags: itags}
+		d := instance.Description{ID: instance.ID(inst.ID), Tags: itags}
 		if l := itags[TagLogicalID]; l != "" {
 			d.LogicalID = instance.LogicalIDFromString(l)
-		} else if ip := inst.privateIP(); ip != "" {
+		} else if ip := inst.PrivateIP(); ip != "" {
 			d.LogicalID = instance.LogicalIDFromString(ip)
 		}
 		if properties {
@@ -749,7 +749,7 @@ func (p *Plugin) describeInstances(tags map[string]string, properties bool) ([]i
 			// answer is written. (InfraKit's RPC server compacts it anyway.)
 			b, err := json.Marshal(describeProperties(inst, itags))
 			if err != nil {
-				return nil, fmt.Errorf("describe instances: encode properties of %s: %w", inst.InstanceId, err)
+				return nil, fmt.Errorf("describe instances: encode properties of %s: %w", inst.ID, err)
 			}
 			d.Properties = types.AnyBytes(b)
 		}
@@ -790,23 +790,23 @@ func hasTags(have, want map[string]string) bool {
 }
 
 // describeProperties is the instance's properties; tags are its tags.
-func describeProperties(inst *ecsInstance, tags map[string]string) InstanceProperties {
+func describeProperties(inst *Instance, tags map[string]string) InstanceProperties {
 	return InstanceProperties{
-		InstanceId:         inst.InstanceId,
-		InstanceName:       inst.InstanceName,
+		InstanceId:         inst.ID,
+		InstanceName:       inst.Name,
 		HostName:           inst.HostName,
 		Status:             inst.Status,
-		InstanceType:       inst.InstanceType,
-		ImageId:            inst.ImageId,
-		RegionId:           inst.RegionId,
-		ZoneId:             inst.ZoneId,
-		VpcId:              inst.VpcId,
-		VSwitchId:          inst.VSwitchId,
+		InstanceType:       inst.Type,
+		ImageId:            inst.ImageID,
+		RegionId:           inst.Region,
+		ZoneId:             inst.Zone,
+		VpcId:              inst.VPC,
+		VSwitchId:          inst.VSwitch,
 		PrivateIpAddress:   append([]string(nil), inst.PrivateIPs...),
 		PublicIpAddress:    inst.PublicIPs,
 		EipAddress:         inst.EIP,
-		SecurityGroupIds:   inst.SecurityGroupIds,
-		InstanceChargeType: inst.InstanceChargeType,
+		SecurityGroupIds:   inst.SecurityGroups,
+		InstanceChargeType: inst.ChargeType,
 		SpotStrategy:       inst.SpotStrategy,
 		SpotPriceLimit:     inst.SpotPriceLimit,
 		CreationTime:       inst.CreationTime,

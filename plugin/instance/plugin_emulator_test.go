@@ -238,9 +238,9 @@ func TestEmulatorAttachmentSurvivesRollingUpdate(t *testing.T) {
 		t.Errorf("want AttachDisk refused while Pending and retried in the background, got %d calls", got)
 	}
 
-	disk := func() ecsDisk {
+	disk := func() Disk {
 		t.Helper()
-		disks, err := e.plugin.api.DescribeDisks(t.Context(), diskFilter{DiskIDs: []string{created.DiskId}})
+		disks, err := e.plugin.api.DescribeDisks(t.Context(), DiskFilter{DiskIDs: []string{created.DiskId}})
 		noErr(t, err)
 		if len(disks) != 1 {
 			t.Fatalf("want disk %s, got %d disks", created.DiskId, len(disks))
@@ -248,7 +248,7 @@ func TestEmulatorAttachmentSurvivesRollingUpdate(t *testing.T) {
 		return disks[0]
 	}
 	d := disk()
-	equal(t, string(*id), d.InstanceId)
+	equal(t, string(*id), d.InstanceID)
 	equal(t, false, d.DeleteWithInstance)
 
 	// A second instance wanting the same disk is refused before creation.
@@ -260,6 +260,6 @@ func TestEmulatorAttachmentSurvivesRollingUpdate(t *testing.T) {
 	noErr(t, e.plugin.Destroy(*id, instance.RollingUpdate))
 	e.srv.Advance(time.Minute)
 	d = disk()
-	equal(t, "", d.InstanceId)
+	equal(t, "", d.InstanceID)
 	equal(t, "Available", d.Status)
 }

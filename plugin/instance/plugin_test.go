@@ -21,20 +21,20 @@ import (
 // returned (one per call) before the call does anything.
 type fakeECS struct {
 	mu        sync.Mutex
-	instances map[string]*ecsInstance
-	disks     map[string]*ecsDisk
+	instances map[string]*Instance
+	disks     map[string]*Disk
 	next      int
-	runs      []runRequest
+	runs      []RunRequest
 	tagCalls  []map[string]string
 	deletes   []string
 	attaches  []string
 	modifies  []string
-	describes []describeFilter
+	describes []InstanceFilter
 	fail      map[string][]error
 }
 
 func newFake() *fakeECS {
-	return &fakeECS{instances: map[string]*ecsInstance{}, disks: map[string]*ecsDisk{}, fail: map[string][]error{}}
+	return &fakeECS{instances: map[string]*Instance{}, disks: map[string]*Disk{}, fail: map[string][]error{}}
 }
 
 func (f *fakeECS) failNext(action string, errs ...error) {
@@ -52,9 +52,9 @@ func (f *fakeECS) popFail(action string) error {
 }
 
 func (f *fakeECS) addInstance(id string, tags map[string]string, ip string) {
-	inst := &ecsInstance{InstanceId: id, Status: "Running", InstanceType: "ecs.g7.large", ZoneId: "cn-hangzhou-h"}
+	inst := &Instance{ID: id, Status: "Running", Type: "ecs.g7.large", Zone: "cn-hangzhou-h"}
 	for _, k := range sortedKeys(tags) {
-		inst.Tags = append(inst.Tags, ecsTag{k, tags[k]})
+		inst.Tags = append(inst.Tags, Tag{k, tags[k]})
 	}
 	if ip != "" {
 		inst.PrivateIPs = []string{ip}
@@ -62,7 +62,7 @@ func (f *fakeECS) addInstance(id string, tags map[string]string, ip string) {
 	f.instances[id] = inst
 }
 
-func (f *fakeECS) RunInstances(_ context.Context, req *runRequest) (string, error) {
+func (f *fakeECS) RunInstances(_ context.Context, req *RunRequest) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.runs = append(f.runs, *req)
@@ -76,20 +76,20 @@ func (f *fakeECS) RunInstances(_ context.Context, req *runRequest) (string, erro
 	return id, nil
 }
 
-func (f *fakeECS) DescribeInstances(_ context.Context, flt describeFilter) ([]ecsInstance, error) {
+func (f *fakeECS) DescribeInstances(_ context.Context, flt InstanceFilter) ([]Instance, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.describes = append(f.describes, flt)
 	if err := f.popFail("DescribeInstances"); err != nil {
 		return nil, err
 	}
-	var out []ecsInstance
+	var out []Instance
 	for _, id := range sortedKeys(f.instances) {
 		inst := f.instances[id]
 		if len(flt.InstanceIDs) > 0 && !containsStr(flt.InstanceIDs, id) {
 			continue
 		}
-		if !hasTags(inst.tags(), flt.Tags) {
+		if !hasTags(inst.TagMap(), flt.Tags) {
 			continue
 		}
 		if flt.LockReason != "" && !containsStr(inst.lockReasons(), flt.LockReason) {
@@ -131,30 +131,30 @@ func (f *fakeECS) TagResources(_ context.Context, id string, tags map[string]str
 		return err
 	}
 	inst := f.instances[id]
-	cur := inst.tags()
+	cur := inst.TagMap()
 	for k, v := range tags {
 		cur[k] = v
 	}
 	inst.Tags = nil
 	for _, k := range sortedKeys(cur) {
-		inst.Tags = append(inst.Tags, ecsTag{k, cur[k]})
+		inst.Tags = append(inst.Tags, Tag{k, cur[k]})
 	}
 	return nil
 }
 
-func (f *fakeECS) DescribeDisks(_ context.Context, flt diskFilter) ([]ecsDisk, error) {
+func (f *fakeECS) DescribeDisks(_ context.Context, flt DiskFilter) ([]Disk, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.popFail("DescribeDisks"); err != nil {
 		return nil, err
 	}
-	var out []ecsDisk
+	var out []Disk
 	for _, id := range sortedKeys(f.disks) {
 		d := f.disks[id]
-		if flt.InstanceID != "" && d.InstanceId != flt.InstanceID {
+		if flt.InstanceID != "" && d.InstanceID != flt.InstanceID {
 			continue
 		}
-		if !hasTags(d.tags(), flt.Tags) {
+		if !hasTags(d.TagMap(), flt.Tags) {
 			continue
 		}
 		out = append(out, *d)
@@ -170,7 +170,7 @@ func (f *fakeECS) AttachDisk(_ context.Context, instanceID, diskID string, delet
 		return err
 	}
 	d := f.disks[diskID]
-	d.InstanceId, d.Status, d.DeleteWithInstance = instanceID, "In_use", deleteWithInstance
+	d.InstanceID, d.Status, d.DeleteWithInstance = instanceID, "In_use", deleteWithInstance
 	return nil
 }
 
@@ -185,7 +185,7 @@ func (f *fakeECS) ModifyDiskAttribute(_ context.Context, diskID string, deleteWi
 	return nil
 }
 
-var _ ecsAPI = (*fakeECS)(nil)
+var _ API = (*fakeECS)(nil)
 
 // fakeClock advances only when slept on.
 type fakeClock struct {
@@ -212,7 +212,7 @@ func quietLogger() (*log.Logger, *testutil.SyncBuffer) {
 
 var testNamespace = map[string]string{"infrakit.scope": "test"}
 
-func newTestPlugin(t *testing.T, api ecsAPI) (*Plugin, *fakeClock, *testutil.SyncBuffer) {
+func newTestPlugin(t *testing.T, api API) (*Plugin, *fakeClock, *testutil.SyncBuffer) {
 	t.Helper()
 	clock := &fakeClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
 	logger, buf := quietLogger()
@@ -455,9 +455,9 @@ func TestProvisionErrorsNameTheCode(t *testing.T) {
 }
 
 func TestProvisionAttachments(t *testing.T) {
-	disk := func() *ecsDisk {
-		d := &ecsDisk{DiskId: "d-1", ZoneId: "cn-hangzhou-h", Status: "Available", DeleteWithInstance: true}
-		d.Tags = []ecsTag{{TagAttachment, "data-1"}}
+	disk := func() *Disk {
+		d := &Disk{ID: "d-1", Zone: "cn-hangzhou-h", Status: "Available", DeleteWithInstance: true}
+		d.Tags = []Tag{{TagAttachment, "data-1"}}
 		return d
 	}
 	spec := func() instance.Spec {
@@ -484,7 +484,7 @@ func TestProvisionAttachments(t *testing.T) {
 	t.Run("disk in use creates nothing", func(t *testing.T) {
 		fake := newFake()
 		fake.disks["d-1"] = disk()
-		fake.disks["d-1"].Status, fake.disks["d-1"].InstanceId = "In_use", "i-old"
+		fake.disks["d-1"].Status, fake.disks["d-1"].InstanceID = "In_use", "i-old"
 		p, _, _ := newTestPlugin(t, fake)
 		_, err := p.Provision(spec())
 		contains(t, fmt.Sprint(err), "disk d-1 is In_use")
@@ -541,10 +541,10 @@ func TestDestroy(t *testing.T) {
 	t.Run("rolling update keeps attachment disks", func(t *testing.T) {
 		fake := newFake()
 		fake.addInstance("i-1", testNamespace, "")
-		keep := &ecsDisk{DiskId: "d-keep", InstanceId: "i-1", DeleteWithInstance: true}
-		keep.Tags = []ecsTag{{TagAttachment, "data-1"}}
+		keep := &Disk{ID: "d-keep", InstanceID: "i-1", DeleteWithInstance: true}
+		keep.Tags = []Tag{{TagAttachment, "data-1"}}
 		fake.disks["d-keep"] = keep
-		fake.disks["d-sys"] = &ecsDisk{DiskId: "d-sys", InstanceId: "i-1", DeleteWithInstance: true}
+		fake.disks["d-sys"] = &Disk{ID: "d-sys", InstanceID: "i-1", DeleteWithInstance: true}
 		p, _, _ := newTestPlugin(t, fake)
 		noErr(t, p.Destroy("i-1", instance.RollingUpdate))
 		equal(t, []string{"d-keep dwi=false"}, fake.modifies)

@@ -190,9 +190,9 @@ func newSpotState(now func() time.Time) *spotState {
 // apiAs returns api as one of the optional call sets (preemptAPI,
 // capacityAPI), looking through the describe cache decorator, which only
 // forwards ecsAPI.
-func apiAs[T any](api ecsAPI) (T, bool) {
+func apiAs[T any](api API) (T, bool) {
 	if c, ok := api.(*describeCache); ok {
-		api = c.ecsAPI
+		api = c.API
 	}
 	t, ok := api.(T)
 	return t, ok
@@ -201,7 +201,7 @@ func apiAs[T any](api ecsAPI) (T, bool) {
 // keeper returns the ECS calls of KeepData.
 func (p *Plugin) keeper() (preemptAPI, bool) { return apiAs[preemptAPI](p.api) }
 
-func hasLock(inst *ecsInstance, reason string) bool {
+func hasLock(inst *Instance, reason string) bool {
 	for _, l := range inst.Locks {
 		// Without case: the API models spell it Recycling and recycling.
 		if strings.EqualFold(l, reason) {
@@ -211,13 +211,13 @@ func hasLock(inst *ecsInstance, reason string) bool {
 	return false
 }
 
-func isSpot(inst *ecsInstance) bool {
+func isSpot(inst *Instance) bool {
 	return inst.SpotStrategy != "" && inst.SpotStrategy != "NoSpot"
 }
 
 // observe is called for every instance any describe returns: an instance
 // with the Recycling lock is noticed (once).
-func (p *Plugin) observe(inst *ecsInstance, source string) {
+func (p *Plugin) observe(inst *Instance, source string) {
 	p.noteSeen(inst)
 	if hasLock(inst, LockRecycling) {
 		p.notice(inst, source)
@@ -232,27 +232,27 @@ func (p *Plugin) isDoomed(id string) bool {
 	return ok
 }
 
-func interruptionOf(inst *ecsInstance) Interruption {
-	t := inst.tags()
+func interruptionOf(inst *Instance) Interruption {
+	t := inst.TagMap()
 	return Interruption{
-		InstanceId:   inst.InstanceId,
+		InstanceId:   inst.ID,
 		Group:        t[tagGroup],
 		LogicalID:    t[TagLogicalID],
-		PrivateIP:    inst.privateIP(),
-		InstanceType: inst.InstanceType,
-		ZoneId:       inst.ZoneId,
-		VSwitchId:    inst.VSwitchId,
+		PrivateIP:    inst.PrivateIP(),
+		InstanceType: inst.Type,
+		ZoneId:       inst.Zone,
+		VSwitchId:    inst.VSwitch,
 		KeepData:     t[TagKeepData],
 	}
 }
 
 // notice records a reclaimed instance, publishes instance/interrupting and
 // starts saving its data. Later calls for the same instance do nothing.
-func (p *Plugin) notice(inst *ecsInstance, source string) {
+func (p *Plugin) notice(inst *Instance, source string) {
 	s := p.spot
 	now := p.now()
 	s.mu.Lock()
-	if s.doomed[inst.InstanceId] != nil {
+	if s.doomed[inst.ID] != nil {
 		s.mu.Unlock()
 		return
 	}
@@ -260,7 +260,7 @@ func (p *Plugin) notice(inst *ecsInstance, source string) {
 	info := interruptionOf(inst)
 	info.Source, info.NoticedAt, info.ReleaseBy = source, now, now.Add(SpotNotice)
 	d := &doomed{info: info, ready: make(chan struct{})}
-	s.doomed[inst.InstanceId] = d
+	s.doomed[inst.ID] = d
 	s.lastNotice = &info
 	s.mu.Unlock()
 
@@ -351,19 +351,19 @@ func (p *Plugin) keptTags(info Interruption) map[string]string {
 // is derived from the instance, so a second notice (another copy of the
 // plugin, a restart) gets the same image instead of a second one.
 func (p *Plugin) keepImage(ctx context.Context, k preemptAPI, info Interruption) (string, error) {
-	existing, err := k.DescribeImages(ctx, imageFilter{Tags: mergeTags(p.namespace, map[string]string{TagPreemptedFrom: info.InstanceId})})
+	existing, err := k.DescribeImages(ctx, ImageFilter{Tags: mergeTags(p.namespace, map[string]string{TagPreemptedFrom: info.InstanceId})})
 	if err != nil {
 		return "", fmt.Errorf("find image of instance %s: %w", info.InstanceId, err)
 	}
 	if len(existing) > 0 {
-		return existing[0].ImageId, nil
+		return existing[0].ID, nil
 	}
 	tags := p.keptTags(info)
 	if info.InstanceType != "" {
 		tags[TagSourceType] = info.InstanceType
 	}
 	sum := sha256.Sum256([]byte("infrakit-aliyun/preempt-image/" + info.InstanceId))
-	id, err := k.CreateImage(ctx, createImageRequest{
+	id, err := k.CreateImage(ctx, CreateImageRequest{
 		InstanceID:  info.InstanceId,
 		ImageName:   "infrakit-preempted-" + info.InstanceId,
 		Description: fmt.Sprintf("system disk of reclaimed spot instance %s (group %s), kept by infrakit-instance-aliyun", info.InstanceId, info.Group),
@@ -386,14 +386,14 @@ var ErrKeptDataNotReady = errors.New("retry shortly")
 // replacement is what Provision found for a new instance: kept data of a
 // reclaimed one. release must be called once Provision is done with it.
 type replacement struct {
-	image  *ecsImage
-	disks  []ecsDisk
+	image  *Image
+	disks  []Disk
 	from   string
 	unlock func()
 }
 
 // keptDisks are the kept data disks to attach to the new instance (nil-safe).
-func (r *replacement) keptDisks() []ecsDisk {
+func (r *replacement) keptDisks() []Disk {
 	if r == nil {
 		return nil
 	}
@@ -426,7 +426,7 @@ func (s *spotState) groupLock(group string) *sync.Mutex {
 // image as ImageId in the reclaimed instance's type, or no new data disks
 // (Provision attaches the kept ones), always in the reclaimed instance's
 // vswitch. The caller must call release on the result (nil-safe).
-func (p *Plugin) prepareReplacement(ctx context.Context, spec instance.Spec, props *Properties, req *runRequest) (*replacement, error) {
+func (p *Plugin) prepareReplacement(ctx context.Context, spec instance.Spec, props *Properties, req *RunRequest) (*replacement, error) {
 	group := spec.Tags[tagGroup]
 	logical := ""
 	if spec.LogicalID != nil {
@@ -482,9 +482,9 @@ func (p *Plugin) prepareReplacement(ctx context.Context, spec instance.Spec, pro
 	}
 	switch {
 	case rep.image != nil:
-		t := rep.image.tags()
-		req.Args.ImageId = rep.image.ImageId
-		props.RunInstances.ImageId = rep.image.ImageId
+		t := rep.image.TagMap()
+		req.Args.ImageId = rep.image.ID
+		props.RunInstances.ImageId = rep.image.ID
 		if it := t[TagSourceType]; it != "" {
 			useFirst(&props.RunInstances.InstanceType, &props.InstanceTypes, it)
 			req.Args.InstanceType = it
@@ -493,7 +493,7 @@ func (p *Plugin) prepareReplacement(ctx context.Context, spec instance.Spec, pro
 	default:
 		req.Args.DataDisk = nil // the kept ones replace them
 		props.RunInstances.DataDisk = nil
-		useVSwitch(props, req, rep.disks[0].tags()[TagSourceVSwitch])
+		useVSwitch(props, req, rep.disks[0].TagMap()[TagSourceVSwitch])
 	}
 	p.log.WithFields(log.Fields{"action": "provision", "group": group, "logical_id": logical, "from": rep.from,
 		"image": req.Args.ImageId, "disks": len(rep.disks)}).Info("replacing a reclaimed instance with its kept data")
@@ -503,7 +503,7 @@ func (p *Plugin) prepareReplacement(ctx context.Context, spec instance.Spec, pro
 // useVSwitch runs the replacement in the reclaimed instance's vswitch only
 // (and so its zone, where kept disks are): the capacity fallbacks over
 // other vswitches are dropped for it.
-func useVSwitch(props *Properties, req *runRequest, vsw string) {
+func useVSwitch(props *Properties, req *RunRequest, vsw string) {
 	if vsw == "" {
 		return
 	}
@@ -555,12 +555,12 @@ func (p *Plugin) checkLogicalIDFree(ctx context.Context, logical string) error {
 	}
 	p.spot.mu.Unlock()
 	for _, h := range holders {
-		list, err := p.api.DescribeInstances(ctx, describeFilter{InstanceIDs: []string{h.InstanceId}})
+		list, err := p.api.DescribeInstances(ctx, InstanceFilter{InstanceIDs: []string{h.InstanceId}})
 		if err != nil {
 			return fmt.Errorf("check instance %s holding %s: %w", h.InstanceId, logical, err)
 		}
 		for _, inst := range list {
-			if inst.InstanceId == h.InstanceId && !skippedStatus[inst.Status] {
+			if inst.ID == h.InstanceId && !skippedStatus[inst.Status] {
 				return fmt.Errorf("logical id %s: private ip still held by reclaimed instance %s until ECS releases it (by %s): %w",
 					logical, h.InstanceId, h.ReleaseBy.Format(time.RFC3339), ErrKeptDataNotReady)
 			}
@@ -620,13 +620,13 @@ func (p *Plugin) liveClaimers(ctx context.Context, ids []string) (map[string]str
 		}
 		page := list[:n]
 		list = list[n:]
-		found, err := p.api.DescribeInstances(ctx, describeFilter{InstanceIDs: page})
+		found, err := p.api.DescribeInstances(ctx, InstanceFilter{InstanceIDs: page})
 		if err != nil {
 			return nil, err
 		}
 		for _, inst := range found {
 			if !skippedStatus[inst.Status] {
-				out[inst.InstanceId] = inst.Status
+				out[inst.ID] = inst.Status
 			}
 		}
 	}
@@ -641,9 +641,9 @@ func matchesSlot(t map[string]string, logical string) bool {
 
 // keptImages picks the images kept from reclaimed instances whose tags
 // match (nil: all), and the instances that claimed them.
-func keptImages(images []ecsImage, match func(t map[string]string) bool) (kept []ecsImage, claimers []string) {
+func keptImages(images []Image, match func(t map[string]string) bool) (kept []Image, claimers []string) {
 	for _, im := range images {
-		t := im.tags()
+		t := im.TagMap()
 		if t[TagPreemptedFrom] == "" || (match != nil && !match(t)) {
 			continue
 		}
@@ -656,7 +656,7 @@ func keptImages(images []ecsImage, match func(t map[string]string) bool) (kept [
 }
 
 func (p *Plugin) findKeptImage(ctx context.Context, k preemptAPI, group, logical string, rep *replacement) error {
-	images, err := k.DescribeImages(ctx, imageFilter{Tags: mergeTags(p.namespace, map[string]string{tagGroup: group})})
+	images, err := k.DescribeImages(ctx, ImageFilter{Tags: mergeTags(p.namespace, map[string]string{tagGroup: group})})
 	if err != nil {
 		return fmt.Errorf("find kept images of group %s: %w", group, err)
 	}
@@ -683,7 +683,7 @@ func (p *Plugin) findKeptImage(ctx context.Context, k preemptAPI, group, logical
 	now := p.now()
 	for i := range cands {
 		im := &cands[i]
-		t := im.tags()
+		t := im.TagMap()
 		if c := t[TagClaimedBy]; c != "" && live[c] != "" {
 			continue
 		}
@@ -691,7 +691,7 @@ func (p *Plugin) findKeptImage(ctx context.Context, k preemptAPI, group, logical
 			if created, ok := parseECSTime(im.CreationTime); ok && now.Sub(created) > imageReadyLimit {
 				continue // stuck; boot from the spec's image rather than never
 			}
-			return fmt.Errorf("image %s of reclaimed instance %s is %s: %w", im.ImageId, t[TagPreemptedFrom], im.Status, ErrKeptDataNotReady)
+			return fmt.Errorf("image %s of reclaimed instance %s is %s: %w", im.ID, t[TagPreemptedFrom], im.Status, ErrKeptDataNotReady)
 		}
 		rep.image, rep.from = im, t[TagPreemptedFrom]
 		return nil
@@ -763,7 +763,7 @@ func (p *Plugin) watchOnce(ctx context.Context) {
 	s.mu.Unlock()
 	logger := p.log.WithField("action", "watch")
 
-	list, err := p.api.DescribeInstances(ctx, describeFilter{Tags: p.namespace, LockReason: filter})
+	list, err := p.api.DescribeInstances(ctx, InstanceFilter{Tags: p.namespace, LockReason: filter})
 	if err != nil && isParamError(err) {
 		other := otherLockCase(filter)
 		logger.WithError(err).WithFields(log.Fields{"rejected": filter, "now": other}).Info("ECS refused the LockReason filter's case; switching")
@@ -771,14 +771,14 @@ func (p *Plugin) watchOnce(ctx context.Context) {
 		s.mu.Lock()
 		s.lockFilter = other
 		s.mu.Unlock()
-		list, err = p.api.DescribeInstances(ctx, describeFilter{Tags: p.namespace, LockReason: filter})
+		list, err = p.api.DescribeInstances(ctx, InstanceFilter{Tags: p.namespace, LockReason: filter})
 	}
 	seen := map[string]bool{}
 	if err != nil {
 		logger.WithError(err).Warn("describe failed")
 	} else {
 		for i := range list {
-			seen[list[i].InstanceId] = true
+			seen[list[i].ID] = true
 			if isSpot(&list[i]) {
 				p.observe(&list[i], "watcher")
 			}
@@ -802,7 +802,7 @@ const fullScanEvery = 20
 // fullScan describes every instance of the namespace, notices reclaims and
 // checks that the LockReason filter (in the case sent) missed none.
 func (p *Plugin) fullScan(ctx context.Context, filter string, seen map[string]bool) {
-	all, err := p.api.DescribeInstances(ctx, describeFilter{Tags: p.namespace})
+	all, err := p.api.DescribeInstances(ctx, InstanceFilter{Tags: p.namespace})
 	if err != nil {
 		p.log.WithError(err).WithField("action", "watch").Warn("full describe failed")
 		return
@@ -814,7 +814,7 @@ func (p *Plugin) fullScan(ctx context.Context, filter string, seen map[string]bo
 		if !isSpot(inst) || !hasLock(inst, LockRecycling) {
 			continue
 		}
-		if !seen[inst.InstanceId] {
+		if !seen[inst.ID] {
 			missed++
 		}
 		p.observe(inst, "watcher")
@@ -855,7 +855,7 @@ func (p *Plugin) cleanupImages(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	images, err := k.DescribeImages(ctx, imageFilter{Tags: p.namespace})
+	images, err := k.DescribeImages(ctx, ImageFilter{Tags: p.namespace})
 	if err != nil {
 		return fmt.Errorf("list kept images: %w", err)
 	}
@@ -869,7 +869,7 @@ func (p *Plugin) cleanupImages(ctx context.Context) error {
 	}
 	newest := map[string]string{} // group/logical -> newest creation time (pets only)
 	for _, im := range kept {
-		t := im.tags()
+		t := im.TagMap()
 		if t[TagLogicalID] == "" {
 			continue
 		}
@@ -881,7 +881,7 @@ func (p *Plugin) cleanupImages(ctx context.Context) error {
 	now := p.now()
 	groupLive := map[string]bool{}
 	for _, im := range kept {
-		t := im.tags()
+		t := im.TagMap()
 		why := ""
 		claimer := t[TagClaimedBy]
 		switch {
@@ -889,7 +889,7 @@ func (p *Plugin) cleanupImages(ctx context.Context) error {
 			why = "replacement " + claimer + " is running"
 		case claimer != "" && live[claimer] != "":
 			continue // the replacement still boots from it
-		case claimer != "" && p.groupGoneFor(ctx, im.ImageId, t[tagGroup], groupLive, now):
+		case claimer != "" && p.groupGoneFor(ctx, im.ID, t[tagGroup], groupLive, now):
 			// Its replacement and its whole group are gone: InfraKit's
 			// group destroy. No replacement will ever boot from it.
 			why = "replacement " + claimer + " and every instance of group " + t[tagGroup] + " are gone"
@@ -903,10 +903,10 @@ func (p *Plugin) cleanupImages(ctx context.Context) error {
 		if why == "" {
 			continue
 		}
-		if err := k.DeleteImage(ctx, im.ImageId, true); err != nil && !ecs.IsNotFound(err) && ecs.ErrorCode(err) != "InvalidImageId.NotFound" {
-			return fmt.Errorf("delete kept image %s: %w", im.ImageId, err)
+		if err := k.DeleteImage(ctx, im.ID, true); err != nil && !ecs.IsNotFound(err) && ecs.ErrorCode(err) != "InvalidImageId.NotFound" {
+			return fmt.Errorf("delete kept image %s: %w", im.ID, err)
 		}
-		p.log.WithFields(log.Fields{"action": "cleanup", "image": im.ImageId, "from": t[TagPreemptedFrom], "reason": why}).Info("deleted kept image")
+		p.log.WithFields(log.Fields{"action": "cleanup", "image": im.ID, "from": t[TagPreemptedFrom], "reason": why}).Info("deleted kept image")
 	}
 	return nil
 }

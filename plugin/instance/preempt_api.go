@@ -15,9 +15,9 @@ type preemptAPI interface {
 	// DetachDisk detaches a data disk from an instance.
 	DetachDisk(ctx context.Context, instanceID, diskID string) error
 	// CreateImage starts making a custom image of an instance's system disk.
-	CreateImage(ctx context.Context, req createImageRequest) (string, error)
+	CreateImage(ctx context.Context, req CreateImageRequest) (string, error)
 	// DescribeImages lists the account's own images matching the filter.
-	DescribeImages(ctx context.Context, f imageFilter) ([]ecsImage, error)
+	DescribeImages(ctx context.Context, f ImageFilter) ([]Image, error)
 	// DeleteImage deletes a custom image (Force: even if instances use it).
 	DeleteImage(ctx context.Context, id string, force bool) error
 	// TagResource adds or overwrites tags on one disk or image.
@@ -28,8 +28,8 @@ type preemptAPI interface {
 	DescribeZones(ctx context.Context) ([]string, error)
 }
 
-// createImageRequest is one CreateImage call from an instance.
-type createImageRequest struct {
+// CreateImageRequest is one CreateImage call from an instance.
+type CreateImageRequest struct {
 	InstanceID  string
 	ImageName   string
 	Description string
@@ -39,20 +39,20 @@ type createImageRequest struct {
 	ClientToken string
 }
 
-// imageFilter selects self-owned images that are Creating or Available.
-type imageFilter struct {
+// ImageFilter selects self-owned images that are Creating or Available.
+type ImageFilter struct {
 	Tags map[string]string
 }
 
-// ecsImage is what the plugin reads of a DescribeImages item.
-type ecsImage struct {
-	ImageId      string
+// Image is what the plugin reads of a DescribeImages item.
+type Image struct {
+	ID      string
 	Status       string
 	CreationTime string
-	Tags         []ecsTag
+	Tags         []Tag
 }
 
-func (i *ecsImage) tags() map[string]string { return tagMap(i.Tags) }
+func (i *Image) TagMap() map[string]string { return tagMap(i.Tags) }
 
 // wireImage is the subset of a DescribeImages item the plugin decodes.
 type wireImage struct {
@@ -78,9 +78,9 @@ type describeZonesResponse struct {
 	Zones struct{ Zone []struct{ ZoneId string } }
 }
 
-var _ preemptAPI = (*adapter)(nil)
+var _ preemptAPI = (*Adapter)(nil)
 
-func (a *adapter) DetachDisk(ctx context.Context, instanceID, diskID string) error {
+func (a *Adapter) DetachDisk(ctx context.Context, instanceID, diskID string) error {
 	_, err := call[emptyResponse](ctx, a, "DetachDisk", func() url.Values {
 		v := url.Values{}
 		v.Set("InstanceId", instanceID)
@@ -90,7 +90,7 @@ func (a *adapter) DetachDisk(ctx context.Context, instanceID, diskID string) err
 	return err
 }
 
-func (a *adapter) CreateImage(ctx context.Context, req createImageRequest) (string, error) {
+func (a *Adapter) CreateImage(ctx context.Context, req CreateImageRequest) (string, error) {
 	resp, err := call[createImageResponse](ctx, a, "CreateImage", func() url.Values {
 		v := url.Values{}
 		v.Set("InstanceId", req.InstanceID)
@@ -112,8 +112,8 @@ func (a *adapter) CreateImage(ctx context.Context, req createImageRequest) (stri
 	return resp.ImageId, nil
 }
 
-func (a *adapter) DescribeImages(ctx context.Context, f imageFilter) ([]ecsImage, error) {
-	var out []ecsImage
+func (a *Adapter) DescribeImages(ctx context.Context, f ImageFilter) ([]Image, error) {
+	var out []Image
 	for page := 1; ; page++ {
 		resp, err := call[describeImagesResponse](ctx, a, "DescribeImages", func() url.Values {
 			v := url.Values{}
@@ -128,7 +128,7 @@ func (a *adapter) DescribeImages(ctx context.Context, f imageFilter) ([]ecsImage
 			return nil, err
 		}
 		for _, im := range resp.Images.Image {
-			out = append(out, ecsImage{ImageId: im.ImageId, Status: im.Status, CreationTime: im.CreationTime, Tags: im.Tags.Tag})
+			out = append(out, Image{ID: im.ImageId, Status: im.Status, CreationTime: im.CreationTime, Tags: im.Tags.flat()})
 		}
 		if len(resp.Images.Image) < pageSize || len(out) >= resp.TotalCount {
 			return out, nil
@@ -136,7 +136,7 @@ func (a *adapter) DescribeImages(ctx context.Context, f imageFilter) ([]ecsImage
 	}
 }
 
-func (a *adapter) DeleteImage(ctx context.Context, id string, force bool) error {
+func (a *Adapter) DeleteImage(ctx context.Context, id string, force bool) error {
 	_, err := call[emptyResponse](ctx, a, "DeleteImage", func() url.Values {
 		v := url.Values{}
 		v.Set("ImageId", id)
@@ -146,7 +146,7 @@ func (a *adapter) DeleteImage(ctx context.Context, id string, force bool) error 
 	return err
 }
 
-func (a *adapter) TagResource(ctx context.Context, resourceType, id string, tags map[string]string) error {
+func (a *Adapter) TagResource(ctx context.Context, resourceType, id string, tags map[string]string) error {
 	if len(tags) == 0 {
 		return nil
 	}
@@ -160,7 +160,7 @@ func (a *adapter) TagResource(ctx context.Context, resourceType, id string, tags
 	return err
 }
 
-func (a *adapter) DeleteDisk(ctx context.Context, diskID string) error {
+func (a *Adapter) DeleteDisk(ctx context.Context, diskID string) error {
 	_, err := call[emptyResponse](ctx, a, "DeleteDisk", func() url.Values {
 		v := url.Values{}
 		v.Set("DiskId", diskID)
@@ -169,7 +169,7 @@ func (a *adapter) DeleteDisk(ctx context.Context, diskID string) error {
 	return err
 }
 
-func (a *adapter) DescribeZones(ctx context.Context) ([]string, error) {
+func (a *Adapter) DescribeZones(ctx context.Context) ([]string, error) {
 	resp, err := call[describeZonesResponse](ctx, a, "DescribeZones", func() url.Values { return url.Values{} })
 	if err != nil {
 		return nil, err

@@ -14,7 +14,7 @@ type lookupGate struct {
 	release chan struct{}
 }
 
-func (g *lookupGate) DescribeInstances(ctx context.Context, f describeFilter) ([]ecsInstance, error) {
+func (g *lookupGate) DescribeInstances(ctx context.Context, f InstanceFilter) ([]Instance, error) {
 	if len(f.InstanceIDs) > 0 {
 		<-g.release
 	}

@@ -33,7 +33,7 @@ const settleTimeout = 10 * time.Minute
 // created nothing. If the outcome is still unknown, the call fails and
 // settleLater keeps asking in the background and releases any instance the
 // token created, so the error stays true.
-func (p *Plugin) runInstances(ctx context.Context, req *runRequest) (string, error) {
+func (p *Plugin) runInstances(ctx context.Context, req *RunRequest) (string, error) {
 	id, err := p.api.RunInstances(ctx, req)
 	if err == nil || !ecs.IsOutcomeUnknown(err) || req.ClientToken == "" {
 		return id, err
@@ -65,7 +65,7 @@ func (p *Plugin) runInstances(ctx context.Context, req *runRequest) (string, err
 // settleLater asks again with req's ClientToken until ECS answers, and
 // releases the instance if one exists: the Provision that made req has
 // already reported failure.
-func (p *Plugin) settleLater(req *runRequest) {
+func (p *Plugin) settleLater(req *RunRequest) {
 	r := *req
 	p.settling.Add(1)
 	go func() {

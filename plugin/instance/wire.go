@@ -2,31 +2,31 @@ package instance
 
 import "context"
 
-// ecsAPI holds only the ECS calls the plugin uses. The adapter implements it
+// API holds only the ECS calls the plugin uses. The adapter implements it
 // over aliyungo; tests implement it with a fake. Implementations own paging,
 // retries, rate limiting and wire encoding; callers see whole results and
 // *APIError failures.
-type ecsAPI interface {
+type API interface {
 	// RunInstances creates exactly one instance and returns its ID.
-	RunInstances(ctx context.Context, req *runRequest) (string, error)
+	RunInstances(ctx context.Context, req *RunRequest) (string, error)
 	// DescribeInstances returns every instance matching the filter (all pages).
 	// The result may be shared with other callers (see describeCache):
 	// callers must not modify it, nor reorder it; copy it first to do so.
-	DescribeInstances(ctx context.Context, f describeFilter) ([]ecsInstance, error)
+	DescribeInstances(ctx context.Context, f InstanceFilter) ([]Instance, error)
 	// DeleteInstance releases an instance.
 	DeleteInstance(ctx context.Context, id string, force bool) error
 	// TagResources adds or overwrites tags on one instance.
 	TagResources(ctx context.Context, id string, tags map[string]string) error
 	// DescribeDisks returns every disk matching the filter (all pages).
-	DescribeDisks(ctx context.Context, f diskFilter) ([]ecsDisk, error)
+	DescribeDisks(ctx context.Context, f DiskFilter) ([]Disk, error)
 	// AttachDisk attaches a data disk to an instance.
 	AttachDisk(ctx context.Context, instanceID, diskID string, deleteWithInstance bool) error
 	// ModifyDiskAttribute sets whether a disk is released with its instance.
 	ModifyDiskAttribute(ctx context.Context, diskID string, deleteWithInstance bool) error
 }
 
-// runRequest is one RunInstances call with Amount 1.
-type runRequest struct {
+// RunRequest is one RunInstances call with Amount 1.
+type RunRequest struct {
 	Args RunInstancesArgs
 	// Tags are sent as Tag.N, sorted by key, so the instance is tagged from
 	// the moment it exists.
@@ -39,8 +39,8 @@ type runRequest struct {
 	ClientToken string
 }
 
-// describeFilter selects instances; all conditions are ANDed.
-type describeFilter struct {
+// InstanceFilter selects instances; all conditions are ANDed.
+type InstanceFilter struct {
 	InstanceIDs []string
 	Tags        map[string]string
 	// LockReason keeps only instances with this operation lock (ECS filters
@@ -48,74 +48,74 @@ type describeFilter struct {
 	LockReason string
 }
 
-// diskFilter selects disks; all conditions are ANDed.
-type diskFilter struct {
+// DiskFilter selects disks; all conditions are ANDed.
+type DiskFilter struct {
 	InstanceID string
 	DiskIDs    []string
 	Tags       map[string]string
 }
 
-// ecsTag is one tag of an instance, disk or image, in the order ECS gave
+// Tag is one tag of an instance, disk or image, in the order ECS gave
 // them. Tags stay a list, not a map: a describe of 10,000 instances is kept
 // by the describe cache for its TTL, and a map per instance would be
 // several times the size of these few pairs.
-type ecsTag struct {
-	TagKey   string
-	TagValue string
+type Tag struct {
+	Key   string
+	Value string
 }
 
-// ecsInstance is what the plugin reads of a DescribeInstances item, flat.
-type ecsInstance struct {
-	InstanceId         string
-	InstanceName       string
-	InstanceType       string
-	ImageId            string
-	RegionId           string
-	ZoneId             string
+// Instance is what the plugin reads of a DescribeInstances item, flat.
+type Instance struct {
+	ID         string
+	Name       string
+	Type       string
+	ImageID            string
+	Region           string
+	Zone             string
 	Status             string
 	CreationTime       string
 	HostName           string
-	InstanceChargeType string
+	ChargeType string
 	SpotStrategy       string
 	SpotPriceLimit     float64
-	VpcId              string
-	VSwitchId          string
+	VPC              string
+	VSwitch          string
 	// PrivateIPs are the VPC private addresses, then the classic network's
 	// inner ones.
 	PrivateIPs       []string
 	PublicIPs        []string
 	EIP              string
-	SecurityGroupIds []string
-	Tags             []ecsTag
+	SecurityGroups []string
+	Tags             []Tag
 	// Locks are the OperationLocks reasons, e.g. LockRecycling.
 	Locks []string
 }
 
-func (i *ecsInstance) tags() map[string]string {
+func (i *Instance) TagMap() map[string]string {
 	return tagMap(i.Tags)
 }
 
-func (i *ecsInstance) privateIP() string {
+func (i *Instance) PrivateIP() string {
 	if len(i.PrivateIPs) > 0 {
 		return i.PrivateIPs[0]
 	}
 	return ""
 }
 
-func (i *ecsInstance) lockReasons() []string { return i.Locks }
+func (i *Instance) lockReasons() []string { return i.Locks }
 
-// ecsDisk is what the plugin reads of a DescribeDisks item.
-type ecsDisk struct {
-	DiskId             string
-	ZoneId             string
+// Disk is what the plugin reads of a DescribeDisks item.
+type Disk struct {
+	ID             string
+	Zone             string
 	Status             string
 	Type               string
-	InstanceId         string
+	InstanceID         string
 	DeleteWithInstance bool
-	Tags               []ecsTag
+	Tags               []Tag
 }
 
-func (d *ecsDisk) tags() map[string]string {
+func (d *Disk) TagMap() map[string]string {
 	return tagMap(d.Tags)
 }
 
@@ -124,7 +124,23 @@ type ipSet struct {
 }
 
 // wireTags is how ECS nests a tag list.
-type wireTags struct{ Tag []ecsTag }
+type wireTags struct {
+	Tag []struct{ TagKey, TagValue string }
+}
+
+// flat copies the tags into a list sized to fit: encoding/json grows a
+// slice by doubling (5 tags are decoded into room for 8), and the list is
+// kept for as long as the scan is.
+func (w wireTags) flat() []Tag {
+	if len(w.Tag) == 0 {
+		return nil
+	}
+	out := make([]Tag, len(w.Tag))
+	for i, t := range w.Tag {
+		out[i] = Tag{Key: t.TagKey, Value: t.TagValue}
+	}
+	return out
+}
 
 // wireInstance is the subset of a DescribeInstances item the plugin
 // decodes; flat() is what the plugin reads.
@@ -158,14 +174,14 @@ type wireInstance struct {
 
 // flat reads a decoded item, interning the strings that repeat across
 // instances (see interner).
-func (w *wireInstance) flat(in interner) ecsInstance {
-	i := ecsInstance{
-		InstanceId: w.InstanceId, InstanceName: w.InstanceName, InstanceType: w.InstanceType, ImageId: w.ImageId,
-		RegionId: w.RegionId, ZoneId: w.ZoneId, Status: w.Status, CreationTime: w.CreationTime, HostName: w.HostName,
-		InstanceChargeType: w.InstanceChargeType, SpotStrategy: w.SpotStrategy, SpotPriceLimit: w.SpotPriceLimit,
-		VpcId: w.VpcAttributes.VpcId, VSwitchId: w.VpcAttributes.VSwitchId,
+func (w *wireInstance) flat(in interner) Instance {
+	i := Instance{
+		ID: w.InstanceId, Name: w.InstanceName, Type: w.InstanceType, ImageID: w.ImageId,
+		Region: w.RegionId, Zone: w.ZoneId, Status: w.Status, CreationTime: w.CreationTime, HostName: w.HostName,
+		ChargeType: w.InstanceChargeType, SpotStrategy: w.SpotStrategy, SpotPriceLimit: w.SpotPriceLimit,
+		VPC: w.VpcAttributes.VpcId, VSwitch: w.VpcAttributes.VSwitchId,
 		PublicIPs: w.PublicIpAddress.IpAddress, EIP: w.EipAddress.IpAddress,
-		SecurityGroupIds: w.SecurityGroupIds.SecurityGroupId,
+		SecurityGroups: w.SecurityGroupIds.SecurityGroupId,
 	}
 	vpc, inner := w.VpcAttributes.PrivateIpAddress.IpAddress, w.InnerIpAddress.IpAddress
 	switch {
@@ -181,13 +197,7 @@ func (w *wireInstance) flat(in interner) ecsInstance {
 			i.Locks = append(i.Locks, l.LockReason)
 		}
 	}
-	// encoding/json grows a slice by doubling: 5 tags are decoded into room
-	// for 8. Kept for as long as the scan is, so sized to fit.
-	if t := w.Tags.Tag; cap(t) > len(t) {
-		i.Tags = append(make([]ecsTag, 0, len(t)), t...)
-	} else {
-		i.Tags = t
-	}
+	i.Tags = w.Tags.flat()
 	if in != nil {
 		in.instance(&i)
 	}
@@ -209,17 +219,17 @@ func (in interner) str(p *string) {
 }
 
 // instance interns the fields that repeat across instances.
-func (in interner) instance(i *ecsInstance) {
-	for _, p := range []*string{&i.RegionId, &i.ZoneId, &i.InstanceType, &i.ImageId, &i.Status,
-		&i.InstanceChargeType, &i.SpotStrategy, &i.VpcId, &i.VSwitchId} {
+func (in interner) instance(i *Instance) {
+	for _, p := range []*string{&i.Region, &i.Zone, &i.Type, &i.ImageID, &i.Status,
+		&i.ChargeType, &i.SpotStrategy, &i.VPC, &i.VSwitch} {
 		in.str(p)
 	}
-	for j := range i.SecurityGroupIds {
-		in.str(&i.SecurityGroupIds[j])
+	for j := range i.SecurityGroups {
+		in.str(&i.SecurityGroups[j])
 	}
 	for j := range i.Tags {
-		in.str(&i.Tags[j].TagKey)
-		in.str(&i.Tags[j].TagValue)
+		in.str(&i.Tags[j].Key)
+		in.str(&i.Tags[j].Value)
 	}
 }
 
@@ -234,15 +244,15 @@ type wireDisk struct {
 	Tags               wireTags
 }
 
-func (w *wireDisk) flat() ecsDisk {
-	return ecsDisk{DiskId: w.DiskId, ZoneId: w.ZoneId, Status: w.Status, Type: w.Type, InstanceId: w.InstanceId,
-		DeleteWithInstance: w.DeleteWithInstance, Tags: w.Tags.Tag}
+func (w *wireDisk) flat() Disk {
+	return Disk{ID: w.DiskId, Zone: w.ZoneId, Status: w.Status, Type: w.Type, InstanceID: w.InstanceId,
+		DeleteWithInstance: w.DeleteWithInstance, Tags: w.Tags.flat()}
 }
 
-func tagMap(tags []ecsTag) map[string]string {
+func tagMap(tags []Tag) map[string]string {
 	m := make(map[string]string, len(tags))
 	for _, t := range tags {
-		m[t.TagKey] = t.TagValue
+		m[t.Key] = t.Value
 	}
 	return m
 }
