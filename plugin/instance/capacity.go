@@ -276,7 +276,7 @@ type capacityState struct {
 	onStockOut func(stockOutInfo)
 	onFallback func(fallbackInfo)
 
-	catalogueMu sync.Mutex                 // serialises the one catalogue fetch
+	catalogueMu sync.Mutex              // serialises the one catalogue fetch
 	catalogue   map[string]InstanceType // under catalogueMu; nil until fetched once
 }
 

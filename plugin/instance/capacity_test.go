@@ -22,7 +22,7 @@ type stockFake struct {
 	*fakeECS
 	out        map[string]string
 	zones      map[string]string          // vswitch -> zone
-	catalogue  []InstanceType          // DescribeInstanceTypes
+	catalogue  []InstanceType             // DescribeInstanceTypes
 	avail      map[string]map[string]bool // zone -> type -> stock (DescribeAvailableResource)
 	onRun      func()                     // called on every RunInstances (e.g. to advance a clock)
 	typeCalls  int

@@ -64,7 +64,7 @@ type cachedScan struct {
 
 func newDescribeCache(api API, namespace map[string]string, ttl time.Duration, now func() time.Time) *describeCache {
 	return &describeCache{
-		API:       api,
+		API:          api,
 		namespace:    namespace,
 		namespaceKey: filterKey(namespace),
 		ttl:          ttl,

@@ -46,7 +46,7 @@ type ImageFilter struct {
 
 // Image is what the plugin reads of a DescribeImages item.
 type Image struct {
-	ID      string
+	ID           string
 	Status       string
 	CreationTime string
 	Tags         []Tag

@@ -66,27 +66,27 @@ type Tag struct {
 
 // Instance is what the plugin reads of a DescribeInstances item, flat.
 type Instance struct {
-	ID         string
-	Name       string
-	Type       string
-	ImageID            string
-	Region           string
-	Zone             string
-	Status             string
-	CreationTime       string
-	HostName           string
-	ChargeType string
-	SpotStrategy       string
-	SpotPriceLimit     float64
-	VPC              string
-	VSwitch          string
+	ID             string
+	Name           string
+	Type           string
+	ImageID        string
+	Region         string
+	Zone           string
+	Status         string
+	CreationTime   string
+	HostName       string
+	ChargeType     string
+	SpotStrategy   string
+	SpotPriceLimit float64
+	VPC            string
+	VSwitch        string
 	// PrivateIPs are the VPC private addresses, then the classic network's
 	// inner ones.
-	PrivateIPs       []string
-	PublicIPs        []string
-	EIP              string
+	PrivateIPs     []string
+	PublicIPs      []string
+	EIP            string
 	SecurityGroups []string
-	Tags             []Tag
+	Tags           []Tag
 	// Locks are the OperationLocks reasons, e.g. LockRecycling.
 	Locks []string
 }
@@ -106,8 +106,8 @@ func (i *Instance) lockReasons() []string { return i.Locks }
 
 // Disk is what the plugin reads of a DescribeDisks item.
 type Disk struct {
-	ID             string
-	Zone             string
+	ID                 string
+	Zone               string
 	Status             string
 	Type               string
 	InstanceID         string
