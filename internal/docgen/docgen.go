@@ -45,6 +45,10 @@ func RepoRoot() string {
 // PluginDir is plugin/instance's source directory.
 func PluginDir() string { return filepath.Join(RepoRoot(), "plugin", "instance") }
 
+// ECSDir is internal/ecs's source directory: the adapter, which makes
+// every ECS call the plugin makes, so the RAM policy is scanned from it.
+func ECSDir() string { return filepath.Join(RepoRoot(), "internal", "ecs") }
+
 // fieldDocs maps "Type.Field" to the field's doc comment (or line comment),
 // and "Type" to the type's doc comment, for the non-test files in dir.
 func fieldDocs(dir string) (map[string]string, error) {

@@ -1,11 +1,16 @@
-// Package ecs is the house's seam to Alibaba Cloud ECS: what the product
-// reads from ECS answers, decoded once, in flat types of its own, so no
-// other package reads ECS wire structs.
+// Package ecs is the house's seam to Alibaba Cloud ECS: every call the
+// product makes, and what it reads of the answers, in flat types of its
+// own (Instance, Disk, Image, InstanceType, Stock); ECS's wire structs stay
+// unexported here.
 //
-// So far it holds the reading of DescribeAvailableResource (Stock,
-// Resource.InStock) shared by the plugin's capacity fallback
-// (plugin/instance) and the operator's `instance-types --available` and
-// `validate --online` (internal/inventory). The request side (the adapter,
-// its paging, retries and error classification) still lives in
-// plugin/instance; see README's layout section.
+// API is the one interface of those calls, made of the groups its
+// consumers use (InstanceAPI for the plugin's SPI methods, CapacityAPI for
+// the capacity fallbacks, SpotAPI for spot reclaim and kept data). Adapter
+// implements it over aliyungo: request encoding (sorted Tag.N, booleans only
+// when set, UserData encoded per attempt), paging, one retry policy
+// (RetryPolicy, injectable timer) and rate limit, a call timeout, error
+// classification by ECS code (APIError, Temporary, MayHaveActed for
+// RunInstances answers that may have been lost) and scrubbing of signed
+// URLs (Scrub). internal/inventory's operator commands use the same policy,
+// classification and stock reading (Resource.InStock).
 package ecs

@@ -61,7 +61,7 @@ func ecsErr(code string) map[string]string {
 	return map[string]string{"RequestId": "req-" + code, "HostId": "ecs", "Code": code, "Message": "scripted " + code}
 }
 
-func newWirePlugin(t *testing.T, w *wireServer, mutate func(*Config)) (*Plugin, *Adapter, *fakeClock) {
+func newWirePlugin(t *testing.T, w *wireServer, mutate func(*Config)) (*Plugin, *ecs.Adapter, *fakeClock) {
 	t.Helper()
 	client := aliyun.NewECSClientWithEndpointAndSecurityToken(w.srv.URL, "ak-test", "sk-test", "sts-token-secret", "cn-hangzhou")
 	clock := &fakeClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
@@ -73,7 +73,7 @@ func newWirePlugin(t *testing.T, w *wireServer, mutate func(*Config)) (*Plugin, 
 	}
 	p, err := New(cfg)
 	noErr(t, err)
-	return p, p.api.(*describeCache).API.(*Adapter), clock
+	return p, p.api.(*describeCache).InstanceAPI.(*ecs.Adapter), clock
 }
 
 func runOK(id string) map[string]interface{} {
@@ -267,7 +267,7 @@ func TestAdapterOtherCallsWire(t *testing.T) {
 	noErr(t, a.AttachDisk(ctx, "i-1", "d-1", false))
 	noErr(t, a.ModifyDiskAttribute(ctx, "d-1", false))
 	noErr(t, a.DeleteInstance(ctx, "i-1", true))
-	disks, err := a.DescribeDisks(ctx, DiskFilter{InstanceID: "i-1", Tags: map[string]string{TagAttachment: "x"}})
+	disks, err := a.DescribeDisks(ctx, ecs.DiskFilter{InstanceID: "i-1", Tags: map[string]string{TagAttachment: "x"}})
 	noErr(t, err)
 	equal(t, "d-1", disks[0].ID)
 
@@ -288,11 +288,11 @@ func TestAdapterOtherCallsWire(t *testing.T) {
 func TestRateLimiterConfigured(t *testing.T) {
 	w := newWireServer(t, func(int, url.Values) (int, interface{}) { return 200, map[string]string{"RequestId": "r"} })
 	_, a, _ := newWirePlugin(t, w, func(c *Config) { c.RateLimit = 2.5 })
-	if a.limiter == nil || a.limiter.Burst() != 3 {
-		t.Fatalf("limiter not configured: %+v", a.limiter)
+	if perSecond, burst, ok := a.RateLimit(); !ok || burst != 3 || perSecond != 2.5 {
+		t.Fatalf("limiter not configured: %v/s, burst %d, limited %v", perSecond, burst, ok)
 	}
 	_, a, _ = newWirePlugin(t, w, nil)
-	if a.limiter != nil {
+	if _, _, ok := a.RateLimit(); ok {
 		t.Fatal("RateLimit 0 must mean unlimited")
 	}
 }
@@ -301,7 +301,7 @@ func TestRateLimiterConfigured(t *testing.T) {
 // error instead of an endless loop (callPages).
 func TestAdapterDisksPagingAndRepeatedToken(t *testing.T) {
 	// Page n answers with one disk d-n and tokens[n-1].
-	server := func(tokens ...string) (*Adapter, *wireServer) {
+	server := func(tokens ...string) (*ecs.Adapter, *wireServer) {
 		w := newWireServer(t, func(n int, q url.Values) (int, interface{}) {
 			disk := map[string]interface{}{"DiskId": fmt.Sprintf("d-%d", n)}
 			return 200, map[string]interface{}{"RequestId": fmt.Sprintf("r%d", n), "NextToken": tokens[n-1],
@@ -311,7 +311,7 @@ func TestAdapterDisksPagingAndRepeatedToken(t *testing.T) {
 		return a, w
 	}
 	a, w := server("t1", "t2", "t1")
-	_, err := a.DescribeDisks(context.Background(), DiskFilter{InstanceID: "i-1"})
+	_, err := a.DescribeDisks(context.Background(), ecs.DiskFilter{InstanceID: "i-1"})
 	equal(t, "UnexpectedResponse", ecs.ErrorCode(err))
 	contains(t, err.Error(), "NextToken repeats (request id r3)")
 	qs := w.got()
@@ -323,7 +323,7 @@ func TestAdapterDisksPagingAndRepeatedToken(t *testing.T) {
 	}
 
 	a, _ = server("t1", "")
-	disks, err := a.DescribeDisks(context.Background(), DiskFilter{})
+	disks, err := a.DescribeDisks(context.Background(), ecs.DiskFilter{})
 	noErr(t, err)
 	equal(t, 2, len(disks))
 	equal(t, "d-2", disks[1].ID)

@@ -14,7 +14,7 @@ import (
 // Issue #15, attacked from the SPI side: foreign IDs, namespace escapes
 // through Label, and validation that must refuse before anything is created.
 
-func newNamespacedPlugin(t *testing.T, api API, ns map[string]string) *Plugin {
+func newNamespacedPlugin(t *testing.T, api ecs.InstanceAPI, ns map[string]string) *Plugin {
 	t.Helper()
 	clock := &fakeClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
 	logger, _ := quietLogger()

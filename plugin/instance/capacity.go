@@ -201,30 +201,11 @@ func (pr *Properties) vswitches() []string {
 
 // --- ECS calls for capacity --------------------------------------------------
 
-// capacityAPI holds the optional catalogue and stock calls used by the
-// same-memory fallback and for naming zones in errors. The adapter
-// implements it; an ecsAPI without it simply gets no same-memory fallback.
-type capacityAPI interface {
-	// DescribeInstanceTypes returns the region's instance type catalogue.
-	DescribeInstanceTypes(ctx context.Context) ([]InstanceType, error)
-	// DescribeAvailableInstanceTypes returns zone -> type -> has stock for
-	// the given SpotStrategy; zone "" means every zone of the region.
-	DescribeAvailableInstanceTypes(ctx context.Context, zone, spotStrategy string) (map[string]map[string]bool, error)
-	// DescribeVSwitchZone returns the zone of a vswitch.
-	DescribeVSwitchZone(ctx context.Context, vswitchID string) (string, error)
-}
+// The catalogue and stock calls are ecs.CapacityAPI; an API without them
+// (a test fake) simply gets no same-memory fallback.
 
 // capacityAPI returns the plugin's capacityAPI (see apiAs).
-func (p *Plugin) capacityAPI() (capacityAPI, bool) { return apiAs[capacityAPI](p.api) }
-
-// InstanceType is the subset of a DescribeInstanceTypes item the plugin uses.
-type InstanceType struct {
-	InstanceTypeId     string
-	InstanceTypeFamily string
-	CpuCoreCount       int
-	MemorySize         float64 // GiB
-	GPUAmount          int
-}
+func (p *Plugin) capacityAPI() (ecs.CapacityAPI, bool) { return apiAs[ecs.CapacityAPI](p.api) }
 
 // --- hooks for events and metadata ------------------------------------------
 
@@ -276,8 +257,8 @@ type capacityState struct {
 	onStockOut func(stockOutInfo)
 	onFallback func(fallbackInfo)
 
-	catalogueMu sync.Mutex              // serialises the one catalogue fetch
-	catalogue   map[string]InstanceType // under catalogueMu; nil until fetched once
+	catalogueMu sync.Mutex                  // serialises the one catalogue fetch
+	catalogue   map[string]ecs.InstanceType // under catalogueMu; nil until fetched once
 }
 
 type recentInstance struct {
@@ -371,7 +352,7 @@ func (e *NoCapacityError) Unwrap() error { return e.last }
 type capacityRun struct {
 	p        *Plugin
 	ctx      context.Context
-	base     *RunRequest
+	base     *runRequest
 	props    Properties
 	group    string
 	start    time.Time
@@ -394,7 +375,7 @@ type capacityRun struct {
 // fallback; then, for spot with SpotFallbackOnDemand, all of it again as
 // on-demand. Each attempt has its own ClientToken (derived from the
 // Provision's), reused by the adapter's retries of that attempt.
-func (p *Plugin) runWithCapacity(ctx context.Context, spec instance.Spec, props Properties, base *RunRequest, disks []Disk, start time.Time) (string, error) {
+func (p *Plugin) runWithCapacity(ctx context.Context, spec instance.Spec, props Properties, base *runRequest, disks []ecs.Disk, start time.Time) (string, error) {
 	r := &capacityRun{p: p, ctx: ctx, base: base, props: props, group: spec.Tags[tagGroup], start: start}
 	r.logger = p.log.WithFields(log.Fields{"action": "provision", "group": r.group})
 
@@ -586,7 +567,7 @@ func (r *capacityRun) notify(id string, chosen capacityChoice, exhausted bool) {
 
 // filterByDiskZone keeps the vswitches in the zone of the attached disks
 // (when that zone and the vswitches' zones are known).
-func (r *capacityRun) filterByDiskZone(vsws []string, disks []Disk) []string {
+func (r *capacityRun) filterByDiskZone(vsws []string, disks []ecs.Disk) []string {
 	zone := ""
 	for _, d := range disks {
 		if d.Zone != "" {
@@ -620,7 +601,7 @@ func (p *Plugin) spreadOrder(ctx context.Context, group string, vsws []string, l
 	listed := map[string]string{} // instance -> vswitch
 	if group != "" {
 		want := mergeTags(p.namespace, map[string]string{tagGroup: group})
-		found, err := p.api.DescribeInstances(ctx, InstanceFilter{Tags: want})
+		found, err := p.api.DescribeInstances(ctx, ecs.InstanceFilter{Tags: want})
 		if err != nil {
 			logger.WithError(err).WithField("code", ecs.ErrorCode(err)).Warn("could not count the group's instances per zone; using the listed order")
 		}
@@ -738,7 +719,7 @@ func (p *Plugin) vswitchZone(ctx context.Context, vsw string) (string, error) {
 
 // instanceTypeCatalogue returns the region's instance types, fetched once
 // per plugin (a failed fetch is retried by the next caller).
-func (p *Plugin) instanceTypeCatalogue(ctx context.Context) (map[string]InstanceType, error) {
+func (p *Plugin) instanceTypeCatalogue(ctx context.Context) (map[string]ecs.InstanceType, error) {
 	p.capacity.catalogueMu.Lock()
 	defer p.capacity.catalogueMu.Unlock()
 	if cat := p.capacity.catalogue; cat != nil {
@@ -752,7 +733,7 @@ func (p *Plugin) instanceTypeCatalogue(ctx context.Context) (map[string]Instance
 	if err != nil {
 		return nil, fmt.Errorf("describe instance types: %w", err)
 	}
-	cat := make(map[string]InstanceType, len(list))
+	cat := make(map[string]ecs.InstanceType, len(list))
 	for _, t := range list {
 		cat[t.InstanceTypeId] = t
 	}
@@ -779,7 +760,7 @@ func (p *Plugin) sameMemoryChoices(ctx context.Context, listed []string, vsws []
 	if !ok {
 		return fail("%s is not in the region's instance type catalogue", listed[0])
 	}
-	var cands []InstanceType
+	var cands []ecs.InstanceType
 	for _, t := range cat {
 		if t.MemorySize == orig.MemorySize && t.CpuCoreCount >= orig.CpuCoreCount && t.GPUAmount == orig.GPUAmount && !slices.Contains(listed, t.InstanceTypeId) {
 			cands = append(cands, t)

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"testing"
 
+	"infrakit.aliyun/internal/ecs"
 	"infrakit.aliyun/internal/ecs/ecstest"
 )
 
@@ -85,7 +86,7 @@ func TestCapacityWireCalls(t *testing.T) {
 	ctx := t.Context()
 	types, err := a.DescribeInstanceTypes(ctx)
 	noErr(t, err)
-	equal(t, []InstanceType{{"ecs.g6.large", "ecs.g6", 2, 8, 0}, {"ecs.c6.xlarge", "ecs.c6", 4, 8, 0}}, types)
+	equal(t, []ecs.InstanceType{{InstanceTypeId: "ecs.g6.large", InstanceTypeFamily: "ecs.g6", CpuCoreCount: 2, MemorySize: 8, GPUAmount: 0}, {InstanceTypeId: "ecs.c6.xlarge", InstanceTypeFamily: "ecs.c6", CpuCoreCount: 4, MemorySize: 8, GPUAmount: 0}}, types)
 	avail, err := a.DescribeAvailableInstanceTypes(ctx, "", "SpotAsPriceGo")
 	noErr(t, err)
 	equal(t, map[string]map[string]bool{"cn-hangzhou-h": {"ecs.c6.xlarge": true}}, avail)

@@ -22,7 +22,7 @@ type stockFake struct {
 	*fakeECS
 	out        map[string]string
 	zones      map[string]string          // vswitch -> zone
-	catalogue  []InstanceType             // DescribeInstanceTypes
+	catalogue  []ecs.InstanceType         // DescribeInstanceTypes
 	avail      map[string]map[string]bool // zone -> type -> stock (DescribeAvailableResource)
 	onRun      func()                     // called on every RunInstances (e.g. to advance a clock)
 	typeCalls  int
@@ -47,11 +47,11 @@ func scriptedStockFake(out map[string]string, setup func(*stockFake)) *stockFake
 	return f
 }
 
-func (f *stockFake) RunInstances(ctx context.Context, req *RunRequest) (string, error) {
+func (f *stockFake) RunInstances(ctx context.Context, req *ecs.RunRequest) (string, error) {
 	if f.onRun != nil {
 		f.onRun()
 	}
-	a := req.Args
+	a := req.Args.(RunInstancesArgs)
 	spot := a.SpotStrategy != "" && a.SpotStrategy != "NoSpot"
 	keys := []string{a.InstanceType + "@" + a.VSwitchId, "*@" + a.VSwitchId}
 	if spot {
@@ -60,7 +60,7 @@ func (f *stockFake) RunInstances(ctx context.Context, req *RunRequest) (string, 
 	for _, k := range keys {
 		if code, ok := f.out[k]; ok {
 			f.mu.Lock()
-			f.runs = append(f.runs, *req)
+			f.runs = append(f.runs, typed(req))
 			f.mu.Unlock()
 			return "", &ecs.APIError{Action: "RunInstances", Code: code, Message: "scripted", StatusCode: 403}
 		}
@@ -76,7 +76,7 @@ func (f *stockFake) RunInstances(ctx context.Context, req *RunRequest) (string, 
 	return id, nil
 }
 
-func (f *stockFake) DescribeInstanceTypes(context.Context) ([]InstanceType, error) {
+func (f *stockFake) DescribeInstanceTypes(context.Context) ([]ecs.InstanceType, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.typeCalls++
@@ -125,7 +125,7 @@ func (f *stockFake) tried() []string {
 	return out
 }
 
-var _ capacityAPI = (*stockFake)(nil)
+var _ ecs.CapacityAPI = (*stockFake)(nil)
 
 // capSpec: capacity holds more RunInstances fields, the closing brace of
 // RunInstances, and any top-level keys.
@@ -148,14 +148,14 @@ func installHooks(p *Plugin) *hooks {
 }
 
 func TestCapacityFallbacks(t *testing.T) {
-	sameMemCatalogue := []InstanceType{
-		{"ecs.g6.large", "ecs.g6", 2, 8, 0},
-		{"ecs.g7.large", "ecs.g7", 2, 8, 0},   // same size, no stock
-		{"ecs.c6.xlarge", "ecs.c6", 4, 8, 0},  // the answer: fewest vCPUs >= 2 with stock
-		{"ecs.c6.2xlarge", "ecs.c6", 8, 8, 0}, // more vCPUs
-		{"ecs.t5.small", "ecs.t5", 1, 8, 0},   // fewer vCPUs than the original
-		{"ecs.r6.large", "ecs.r6", 2, 16, 0},  // other memory
-		{"ecs.gn6.xlarge", "ecs.gn6", 4, 8, 1},
+	sameMemCatalogue := []ecs.InstanceType{
+		{InstanceTypeId: "ecs.g6.large", InstanceTypeFamily: "ecs.g6", CpuCoreCount: 2, MemorySize: 8, GPUAmount: 0},
+		{InstanceTypeId: "ecs.g7.large", InstanceTypeFamily: "ecs.g7", CpuCoreCount: 2, MemorySize: 8, GPUAmount: 0},   // same size, no stock
+		{InstanceTypeId: "ecs.c6.xlarge", InstanceTypeFamily: "ecs.c6", CpuCoreCount: 4, MemorySize: 8, GPUAmount: 0},  // the answer: fewest vCPUs >= 2 with stock
+		{InstanceTypeId: "ecs.c6.2xlarge", InstanceTypeFamily: "ecs.c6", CpuCoreCount: 8, MemorySize: 8, GPUAmount: 0}, // more vCPUs
+		{InstanceTypeId: "ecs.t5.small", InstanceTypeFamily: "ecs.t5", CpuCoreCount: 1, MemorySize: 8, GPUAmount: 0},   // fewer vCPUs than the original
+		{InstanceTypeId: "ecs.r6.large", InstanceTypeFamily: "ecs.r6", CpuCoreCount: 2, MemorySize: 16, GPUAmount: 0},  // other memory
+		{InstanceTypeId: "ecs.gn6.xlarge", InstanceTypeFamily: "ecs.gn6", CpuCoreCount: 4, MemorySize: 8, GPUAmount: 1},
 	}
 	sameMemAvail := map[string]map[string]bool{"cn-hangzhou-h": {"ecs.c6.xlarge": true, "ecs.c6.2xlarge": true, "ecs.t5.small": true, "ecs.r6.large": true, "ecs.gn6.xlarge": true}}
 
@@ -289,7 +289,7 @@ func TestCapacityFallbacks(t *testing.T) {
 
 func TestCapacitySameMemoryCataloguedOnce(t *testing.T) {
 	f := newStockFake()
-	f.catalogue = []InstanceType{{"ecs.g6.large", "ecs.g6", 2, 8, 0}, {"ecs.g5.large", "ecs.g5", 2, 8, 0}}
+	f.catalogue = []ecs.InstanceType{{InstanceTypeId: "ecs.g6.large", InstanceTypeFamily: "ecs.g6", CpuCoreCount: 2, MemorySize: 8, GPUAmount: 0}, {InstanceTypeId: "ecs.g5.large", InstanceTypeFamily: "ecs.g5", CpuCoreCount: 2, MemorySize: 8, GPUAmount: 0}}
 	f.avail = map[string]map[string]bool{"cn-hangzhou-h": {"ecs.g5.large": true}}
 	f.out["ecs.g6.large@vsw-h"] = CodeNoStock
 	p, _, _ := newTestPlugin(t, f)
@@ -347,7 +347,7 @@ func TestCapacityErrors(t *testing.T) {
 			capacity: `,"InstanceType":"ecs.g6.large","VSwitchId":"vsw-h"},"SameMemoryFallback":true`,
 			out:      map[string]string{"*@vsw-h": CodeNoStock},
 			setup: func(f *stockFake) {
-				f.catalogue = []InstanceType{{"ecs.g6.large", "ecs.g6", 2, 8, 0}, {"ecs.c6.xlarge", "ecs.c6", 4, 8, 0}}
+				f.catalogue = []ecs.InstanceType{{InstanceTypeId: "ecs.g6.large", InstanceTypeFamily: "ecs.g6", CpuCoreCount: 2, MemorySize: 8, GPUAmount: 0}, {InstanceTypeId: "ecs.c6.xlarge", InstanceTypeFamily: "ecs.c6", CpuCoreCount: 4, MemorySize: 8, GPUAmount: 0}}
 				f.avail = map[string]map[string]bool{"cn-hangzhou-i": {"ecs.c6.xlarge": true}}
 			},
 			wantRuns: 1, code: CodeNoStock,

@@ -92,8 +92,8 @@ func TestProvisionCleanupOutlivesSpentBudget(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := &expiringECS{keepFake: newKeepFake(), attach: tt.attach}
-			d := &Disk{ID: "d-1", Zone: "cn-hangzhou-h", Status: "Available"}
-			d.Tags = []Tag{{TagAttachment, "data-1"}}
+			d := &ecs.Disk{ID: "d-1", Zone: "cn-hangzhou-h", Status: "Available"}
+			d.Tags = []ecs.Tag{{Key: TagAttachment, Value: "data-1"}}
 			fake.disks["d-1"] = d
 			p, _, _ := newTestPlugin(t, fake)
 			p.provisionTimeout = time.Nanosecond
@@ -121,10 +121,10 @@ func TestClaimKeptDataOutlivesSpentBudget(t *testing.T) {
 			fake := &expiringECS{keepFake: newKeepFake(), attach: func(context.Context) error { return nil }}
 			rep := &replacement{}
 			if typ == "disk" {
-				fake.disks["d-1"] = &Disk{ID: "d-1", Status: "Available"}
-				rep.disks = []Disk{*fake.disks["d-1"]}
+				fake.disks["d-1"] = &ecs.Disk{ID: "d-1", Status: "Available"}
+				rep.disks = []ecs.Disk{*fake.disks["d-1"]}
 			} else {
-				fake.images["m-1"] = &Image{ID: "m-1", Status: "Available"}
+				fake.images["m-1"] = &ecs.Image{ID: "m-1", Status: "Available"}
 				rep.image = fake.images["m-1"]
 			}
 			p, _, _ := newTestPlugin(t, fake)

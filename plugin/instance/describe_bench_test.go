@@ -11,6 +11,7 @@ import (
 	aliyun "github.com/denverdino/aliyungo/ecs"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/ecs"
 	"infrakit.aliyun/internal/testutil"
 )
 
@@ -86,8 +87,8 @@ func describeBenchPlugin(b *testing.B, n int) (*Plugin, map[string]string) {
 		v.Set("VSwitchId", emulator.DefaultVSwitchH)
 		v.Set("SecurityGroupId", emulator.DefaultSecurityGroupID)
 		v.Set("Amount", strconv.Itoa(min(100, n-made)))
-		encodeTags(v, "Tag", tags)
-		noErr(b, client.Invoke("RunInstances", v, &runInstancesResponse{}))
+		ecs.EncodeTags(v, "Tag", tags)
+		noErr(b, client.Invoke("RunInstances", v, &struct{ RequestId string }{}))
 	}
 
 	logger := log.New()

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"infrakit.aliyun/internal/ecs"
 )
 
 // DefaultDescribeCacheTTL is how long one DescribeInstances scan answers
@@ -41,7 +43,7 @@ const maxKnownFilters = 1024
 // Describes by instance ID (Label's lookup) and every other call pass
 // through unchanged.
 type describeCache struct {
-	API
+	ecs.InstanceAPI
 	namespace    map[string]string
 	namespaceKey string
 	ttl          time.Duration
@@ -59,12 +61,12 @@ type cachedScan struct {
 	tags map[string]string
 	gen  uint64
 	at   time.Time // when the scan finished
-	list []Instance
+	list []ecs.Instance
 }
 
-func newDescribeCache(api API, namespace map[string]string, ttl time.Duration, now func() time.Time) *describeCache {
+func newDescribeCache(api ecs.InstanceAPI, namespace map[string]string, ttl time.Duration, now func() time.Time) *describeCache {
 	return &describeCache{
-		API:          api,
+		InstanceAPI:  api,
 		namespace:    namespace,
 		namespaceKey: filterKey(namespace),
 		ttl:          ttl,
@@ -90,7 +92,7 @@ func filterKey(tags map[string]string) string {
 
 // pages is how many ECS calls a scan of n instances costs (at least one).
 func pages(n int) int {
-	return max(1, (n+pageSize-1)/pageSize)
+	return max(1, (n+ecs.PageSize-1)/ecs.PageSize)
 }
 
 // generation identifies the current state of this process's mutations.
@@ -109,9 +111,9 @@ func (c *describeCache) invalidate() {
 
 // DescribeInstances answers a tag filter from a fresh scan of this
 // generation that covers it, else joins or starts one.
-func (c *describeCache) DescribeInstances(ctx context.Context, f InstanceFilter) ([]Instance, error) {
+func (c *describeCache) DescribeInstances(ctx context.Context, f ecs.InstanceFilter) ([]ecs.Instance, error) {
 	if len(f.InstanceIDs) > 0 || f.LockReason != "" {
-		return c.API.DescribeInstances(ctx, f) // narrow lookups: not shared
+		return c.InstanceAPI.DescribeInstances(ctx, f) // narrow lookups: not shared
 	}
 	key := filterKey(f.Tags)
 	now := c.now()
@@ -137,7 +139,7 @@ func (c *describeCache) DescribeInstances(ctx context.Context, f InstanceFilter)
 		}
 		c.mu.Unlock()
 		// The scan is shared: one caller going away must not fail the others.
-		list, err := c.API.DescribeInstances(context.WithoutCancel(ctx), InstanceFilter{Tags: scope})
+		list, err := c.InstanceAPI.DescribeInstances(context.WithoutCancel(ctx), ecs.InstanceFilter{Tags: scope})
 		if err != nil {
 			return nil, err
 		}
@@ -234,12 +236,12 @@ func (c *describeCache) remember(key string, n int) {
 // read what it returns (see ecsAPI), and a copy of a 10,000-instance scan
 // is megabytes held next to it for as long as the caller works on it.
 // Otherwise the matches are copied into a new slice.
-func (c *describeCache) filter(s *cachedScan, tags map[string]string, key string) []Instance {
+func (c *describeCache) filter(s *cachedScan, tags map[string]string, key string) []ecs.Instance {
 	out := s.list
 	if len(tags) != len(s.tags) { // else the same filter (s.tags ⊆ tags)
-		want := make([]Tag, 0, len(tags))
+		want := make([]ecs.Tag, 0, len(tags))
 		for _, k := range sortedKeys(tags) {
-			want = append(want, Tag{Key: k, Value: tags[k]})
+			want = append(want, ecs.Tag{Key: k, Value: tags[k]})
 		}
 		n := 0 // sized first: a scan of 10,000 is megabytes, growing it twice that
 		for i := range s.list {
@@ -248,7 +250,7 @@ func (c *describeCache) filter(s *cachedScan, tags map[string]string, key string
 			}
 		}
 		if n < len(s.list) {
-			out = make([]Instance, 0, n)
+			out = make([]ecs.Instance, 0, n)
 			for i := range s.list {
 				if carries(s.list[i].Tags, want) {
 					out = append(out, s.list[i])
@@ -264,7 +266,7 @@ func (c *describeCache) filter(s *cachedScan, tags map[string]string, key string
 
 // carries reports whether the instance's tag list holds every wanted tag,
 // without building a map per instance.
-func carries(have []Tag, want []Tag) bool {
+func carries(have []ecs.Tag, want []ecs.Tag) bool {
 	for _, w := range want {
 		found := false
 		for _, h := range have {
@@ -282,21 +284,21 @@ func carries(have []Tag, want []Tag) bool {
 
 // RunInstances creates, then starts a new generation (also on error: a
 // failed call may still have created the instance).
-func (c *describeCache) RunInstances(ctx context.Context, req *RunRequest) (string, error) {
+func (c *describeCache) RunInstances(ctx context.Context, req *ecs.RunRequest) (string, error) {
 	defer c.invalidate()
-	return c.API.RunInstances(ctx, req)
+	return c.InstanceAPI.RunInstances(ctx, req)
 }
 
 // DeleteInstance deletes, then starts a new generation.
 func (c *describeCache) DeleteInstance(ctx context.Context, id string, force bool) error {
 	defer c.invalidate()
-	return c.API.DeleteInstance(ctx, id, force)
+	return c.InstanceAPI.DeleteInstance(ctx, id, force)
 }
 
 // TagResources tags, then starts a new generation.
 func (c *describeCache) TagResources(ctx context.Context, id string, tags map[string]string) error {
 	defer c.invalidate()
-	return c.API.TagResources(ctx, id, tags)
+	return c.InstanceAPI.TagResources(ctx, id, tags)
 }
 
 // describeGeneration is part of the plugin-level singleflight key, so a

@@ -22,10 +22,10 @@ type scanCounter struct {
 	pages   atomic.Int64
 	mu      sync.Mutex
 	gate    chan struct{} // when set, scans wait for it to close
-	started chan InstanceFilter
+	started chan ecs.InstanceFilter
 }
 
-func (s *scanCounter) DescribeInstances(ctx context.Context, f InstanceFilter) ([]Instance, error) {
+func (s *scanCounter) DescribeInstances(ctx context.Context, f ecs.InstanceFilter) ([]ecs.Instance, error) {
 	// Read first, then wait: a held scan returns what ECS held when it ran.
 	list, err := s.fakeECS.DescribeInstances(ctx, f)
 	if len(f.InstanceIDs) == 0 {
@@ -44,11 +44,11 @@ func (s *scanCounter) DescribeInstances(ctx context.Context, f InstanceFilter) (
 	return list, err
 }
 
-func (s *scanCounter) hold() (started chan InstanceFilter, release func()) {
+func (s *scanCounter) hold() (started chan ecs.InstanceFilter, release func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gate = make(chan struct{})
-	s.started = make(chan InstanceFilter, 100)
+	s.started = make(chan ecs.InstanceFilter, 100)
 	gate := s.gate
 	return s.started, func() {
 		s.mu.Lock()
@@ -122,7 +122,7 @@ func TestDescribeCacheDisabledStillCoalesces(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			list, err := c.DescribeInstances(context.Background(), InstanceFilter{Tags: map[string]string{"infrakit.scope": "test", "infrakit.group": "web"}})
+			list, err := c.DescribeInstances(context.Background(), ecs.InstanceFilter{Tags: map[string]string{"infrakit.scope": "test", "infrakit.group": "web"}})
 			if err != nil || len(list) != 2 {
 				t.Errorf("describe: %d instances, %v", len(list), err)
 			}
@@ -301,13 +301,13 @@ func TestDescribeCacheCallerCancelDoesNotFailOthers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errs := make(chan error, 1)
 	go func() {
-		_, err := c.DescribeInstances(ctx, InstanceFilter{Tags: map[string]string{"infrakit.scope": "test", "infrakit.group": "g"}})
+		_, err := c.DescribeInstances(ctx, ecs.InstanceFilter{Tags: map[string]string{"infrakit.scope": "test", "infrakit.group": "g"}})
 		errs <- err
 	}()
 	<-started
-	other := make(chan []Instance, 1)
+	other := make(chan []ecs.Instance, 1)
 	go func() {
-		list, err := c.DescribeInstances(context.Background(), InstanceFilter{Tags: map[string]string{"infrakit.scope": "test", "infrakit.group": "g"}})
+		list, err := c.DescribeInstances(context.Background(), ecs.InstanceFilter{Tags: map[string]string{"infrakit.scope": "test", "infrakit.group": "g"}})
 		if err != nil {
 			t.Error(err)
 		}

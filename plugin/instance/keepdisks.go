@@ -67,8 +67,8 @@ const orphanGrace = 2 * time.Minute
 // instance and detaches them, in that order: a disk is findable before it
 // is moved, and survives even if ECS releases the instance midway. Run
 // again (another copy, a restart) it does the same harmlessly.
-func (p *Plugin) keepDisks(ctx context.Context, k preemptAPI, info Interruption) ([]string, error) {
-	disks, err := p.api.DescribeDisks(ctx, DiskFilter{InstanceID: info.InstanceId})
+func (p *Plugin) keepDisks(ctx context.Context, k ecs.SpotAPI, info Interruption) ([]string, error) {
+	disks, err := p.api.DescribeDisks(ctx, ecs.DiskFilter{InstanceID: info.InstanceId})
 	if err != nil {
 		return nil, fmt.Errorf("list disks of instance %s: %w", info.InstanceId, err)
 	}
@@ -106,7 +106,7 @@ func (p *Plugin) detachedByOther(ctx context.Context, err error, instanceID, dis
 	if ecs.ErrorCode(err) != "IncorrectDiskStatus" {
 		return false
 	}
-	found, derr := p.api.DescribeDisks(ctx, DiskFilter{DiskIDs: []string{diskID}})
+	found, derr := p.api.DescribeDisks(ctx, ecs.DiskFilter{DiskIDs: []string{diskID}})
 	if derr != nil || len(found) != 1 || found[0].InstanceID == instanceID {
 		return false
 	}
@@ -118,12 +118,12 @@ func (p *Plugin) detachedByOther(ctx context.Context, err error, instanceID, dis
 // keptSet is the kept disks of one reclaimed instance.
 type keptSet struct {
 	from  string
-	disks []Disk
+	disks []ecs.Disk
 }
 
 // groupKeptSets groups kept disks by the instance they were kept from.
-func groupKeptSets(disks []Disk) []keptSet {
-	by := map[string][]Disk{}
+func groupKeptSets(disks []ecs.Disk) []keptSet {
+	by := map[string][]ecs.Disk{}
 	for _, d := range disks {
 		if from := d.TagMap()[TagPreemptedFrom]; from != "" {
 			by[from] = append(by[from], d)
@@ -185,7 +185,7 @@ func (p *Plugin) setOwner(ctx context.Context, s keptSet, live map[string]string
 		// claiming tag comes first), so no instance can carry replaces.
 		return "", false, nil
 	}
-	found, err := p.api.DescribeInstances(ctx, InstanceFilter{Tags: mergeTags(p.namespace, map[string]string{TagReplaces: s.from})})
+	found, err := p.api.DescribeInstances(ctx, ecs.InstanceFilter{Tags: mergeTags(p.namespace, map[string]string{TagReplaces: s.from})})
 	if err != nil {
 		return "", false, fmt.Errorf("find replacement of instance %s: %w", s.from, err)
 	}
@@ -205,11 +205,11 @@ func (p *Plugin) claimingTTL() time.Duration { return p.provisionTimeout + time.
 // findKeptDisks picks a set of kept disks of the group for a new instance:
 // all Available, matching its logical ID, owned by nobody.
 func (p *Plugin) findKeptDisks(ctx context.Context, group, logical string, rep *replacement) error {
-	disks, err := p.api.DescribeDisks(ctx, DiskFilter{Tags: mergeTags(p.namespace, map[string]string{tagGroup: group})})
+	disks, err := p.api.DescribeDisks(ctx, ecs.DiskFilter{Tags: mergeTags(p.namespace, map[string]string{tagGroup: group})})
 	if err != nil {
 		return fmt.Errorf("find kept disks of group %s: %w", group, err)
 	}
-	var mine []Disk
+	var mine []ecs.Disk
 	for _, d := range disks {
 		if t := d.TagMap(); t[TagPreemptedFrom] != "" && matchesSlot(t, logical) && hasTags(t, p.namespace) {
 			mine = append(mine, d)
@@ -247,7 +247,7 @@ func (p *Plugin) findKeptDisks(ctx context.Context, group, logical string, rep *
 
 // markClaiming tags the chosen disks before RunInstances: another copy's
 // Provision leaves them alone while this one runs.
-func (p *Plugin) markClaiming(ctx context.Context, k preemptAPI, rep *replacement) error {
+func (p *Plugin) markClaiming(ctx context.Context, k ecs.SpotAPI, rep *replacement) error {
 	tags := map[string]string{TagKeepStep: keepStepClaiming, TagClaimAt: p.now().UTC().Format(time.RFC3339)}
 	for _, d := range rep.disks {
 		if err := k.TagResource(ctx, "disk", d.ID, tags); err != nil {
@@ -294,7 +294,7 @@ func (p *Plugin) finishReplacement(ctx context.Context, rep *replacement, id str
 		return
 	}
 	s := p.spot
-	disks := append([]Disk(nil), rep.disks...)
+	disks := append([]ecs.Disk(nil), rep.disks...)
 	s.work.Add(1)
 	go func() {
 		defer s.work.Done()
@@ -305,7 +305,7 @@ func (p *Plugin) finishReplacement(ctx context.Context, rep *replacement, id str
 // attachKept attaches kept disks to their new instance once ECS takes them
 // (the instance Running), for up to attachTimeout. Close cancels ctx and it
 // returns at once: the tags let any copy's watcher finish the attach.
-func (p *Plugin) attachKept(ctx context.Context, k preemptAPI, id string, disks []Disk) {
+func (p *Plugin) attachKept(ctx context.Context, k ecs.SpotAPI, id string, disks []ecs.Disk) {
 	deadline := p.now().Add(attachTimeout)
 	wait := 2 * time.Second
 	for _, d := range disks {
@@ -326,7 +326,7 @@ func (p *Plugin) attachKept(ctx context.Context, k preemptAPI, id string, disks 
 
 // attachKeptOnce makes one AttachDisk of a kept disk to its claimer and
 // records the step. retry: the instance is not yet in a state that takes it.
-func (p *Plugin) attachKeptOnce(ctx context.Context, k preemptAPI, id, diskID string) (done, retry bool) {
+func (p *Plugin) attachKeptOnce(ctx context.Context, k ecs.SpotAPI, id, diskID string) (done, retry bool) {
 	logger := p.log.WithFields(log.Fields{"action": "keep-data", "instance": id, "disk": diskID})
 	err := p.api.AttachDisk(ctx, id, diskID, false)
 	switch {
@@ -336,7 +336,7 @@ func (p *Plugin) attachKeptOnce(ctx context.Context, k preemptAPI, id, diskID st
 		return false, true
 	case ecs.ErrorCode(err) == "IncorrectDiskStatus":
 		// Another copy may have attached it first: look before crying.
-		found, derr := p.api.DescribeDisks(ctx, DiskFilter{DiskIDs: []string{diskID}})
+		found, derr := p.api.DescribeDisks(ctx, ecs.DiskFilter{DiskIDs: []string{diskID}})
 		if derr == nil && len(found) == 1 && found[0].InstanceID == id {
 			logger.Info("kept disk already attached to the replacement (another copy of the plugin did it)")
 			break
@@ -363,11 +363,11 @@ func (p *Plugin) resumeKeptDisks(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	all, err := p.api.DescribeDisks(ctx, DiskFilter{Tags: mergeTags(p.namespace, map[string]string{TagKept: "true"})})
+	all, err := p.api.DescribeDisks(ctx, ecs.DiskFilter{Tags: mergeTags(p.namespace, map[string]string{TagKept: "true"})})
 	if err != nil {
 		return fmt.Errorf("list kept disks: %w", err)
 	}
-	var mine []Disk
+	var mine []ecs.Disk
 	for _, d := range all {
 		if t := d.TagMap(); hasTags(t, p.namespace) && t[TagKept] == "true" && t[TagPreemptedFrom] != "" {
 			mine = append(mine, d)
@@ -396,10 +396,10 @@ func (p *Plugin) resumeKeptDisks(ctx context.Context) error {
 	return firstErr
 }
 
-func (p *Plugin) resumeSet(ctx context.Context, k preemptAPI, s keptSet, live map[string]string, groupLive map[string]bool, now time.Time) error {
+func (p *Plugin) resumeSet(ctx context.Context, k ecs.SpotAPI, s keptSet, live map[string]string, groupLive map[string]bool, now time.Time) error {
 	// Disks still on the reclaimed instance are keepData's (it runs again
 	// on the next notice); disks on their claimer only need the step.
-	var avail []Disk
+	var avail []ecs.Disk
 	for _, d := range s.disks {
 		t := d.TagMap()
 		switch {
@@ -451,7 +451,7 @@ func (p *Plugin) resumeSet(ctx context.Context, k preemptAPI, s keptSet, live ma
 // deleted, or "" to keep it: a replacement took it (or was made for it)
 // and that instance and the whole group are gone (for orphanGrace), or it
 // was kept and never claimed for keptImageMaxAge.
-func (p *Plugin) keptDiskUnneeded(ctx context.Context, d Disk, groupLive map[string]bool, now time.Time) string {
+func (p *Plugin) keptDiskUnneeded(ctx context.Context, d ecs.Disk, groupLive map[string]bool, now time.Time) string {
 	t := d.TagMap()
 	switch t[TagKeepStep] {
 	case keepStepAttached, keepStepClaimed, keepStepClaiming:
@@ -475,7 +475,7 @@ func (p *Plugin) keptDiskUnneeded(ctx context.Context, d Disk, groupLive map[str
 func (p *Plugin) groupGoneFor(ctx context.Context, id, group string, groupLive map[string]bool, now time.Time) bool {
 	alive, known := groupLive[group]
 	if !known {
-		found, err := p.api.DescribeInstances(ctx, InstanceFilter{Tags: mergeTags(p.namespace, map[string]string{tagGroup: group})})
+		found, err := p.api.DescribeInstances(ctx, ecs.InstanceFilter{Tags: mergeTags(p.namespace, map[string]string{tagGroup: group})})
 		if err != nil {
 			return false // keep it; next tick
 		}

@@ -241,12 +241,12 @@ func (f *raceDetach) DetachDisk(ctx context.Context, instanceID, diskID string) 
 	return &ecs.APIError{Action: "DetachDisk", Code: "IncorrectDiskStatus", Message: "The current disk status does not support this operation."}
 }
 
-func (f *raceDetach) DescribeDisks(ctx context.Context, flt DiskFilter) ([]Disk, error) {
-	all, err := f.keepFake.DescribeDisks(ctx, DiskFilter{InstanceID: flt.InstanceID, Tags: flt.Tags})
+func (f *raceDetach) DescribeDisks(ctx context.Context, flt ecs.DiskFilter) ([]ecs.Disk, error) {
+	all, err := f.keepFake.DescribeDisks(ctx, ecs.DiskFilter{InstanceID: flt.InstanceID, Tags: flt.Tags})
 	if len(flt.DiskIDs) == 0 {
 		return all, err
 	}
-	var out []Disk
+	var out []ecs.Disk
 	for _, d := range all {
 		if containsStr(flt.DiskIDs, d.ID) {
 			out = append(out, d)
@@ -260,7 +260,7 @@ func (f *raceDetach) DescribeDisks(ctx context.Context, flt DiskFilter) ([]Disk,
 func TestKeepDisksLostDetachRaceIsInfo(t *testing.T) {
 	fake := &raceDetach{newKeepFake()}
 	inst := fake.spotMember("i-1", "172.16.0.1", map[string]string{TagKeepData: KeepDataDisks})
-	fake.disks["d-1"] = &Disk{ID: "d-1", Zone: "cn-hangzhou-h", Status: "In_use", Type: "data", InstanceID: "i-1"}
+	fake.disks["d-1"] = &ecs.Disk{ID: "d-1", Zone: "cn-hangzhou-h", Status: "In_use", Type: "data", InstanceID: "i-1"}
 	reclaim(inst)
 	p, _, buf := newTestPlugin(t, fake)
 	_, err := p.DescribeInstances(groupG, false)

@@ -19,7 +19,7 @@ type lockCaseECS struct {
 	filters  []string // the LockReason of every DescribeInstances ("" = none)
 }
 
-func (f *lockCaseECS) DescribeInstances(ctx context.Context, flt InstanceFilter) ([]Instance, error) {
+func (f *lockCaseECS) DescribeInstances(ctx context.Context, flt ecs.InstanceFilter) ([]ecs.Instance, error) {
 	f.mu.Lock()
 	f.filters = append(f.filters, flt.LockReason)
 	f.mu.Unlock()
@@ -34,9 +34,9 @@ func (f *lockCaseECS) DescribeInstances(ctx context.Context, flt InstanceFilter)
 	}
 	flt.LockReason = ""
 	all, err := f.keepFake.DescribeInstances(ctx, flt)
-	var out []Instance
+	var out []ecs.Instance
 	for _, inst := range all {
-		for _, l := range inst.lockReasons() {
+		for _, l := range inst.Locks {
 			if strings.EqualFold(l, f.accepted) {
 				out = append(out, inst)
 			}
@@ -109,7 +109,7 @@ type maxIDsECS struct {
 	pages []int
 }
 
-func (f *maxIDsECS) DescribeInstances(ctx context.Context, flt InstanceFilter) ([]Instance, error) {
+func (f *maxIDsECS) DescribeInstances(ctx context.Context, flt ecs.InstanceFilter) ([]ecs.Instance, error) {
 	if len(flt.InstanceIDs) > 0 {
 		f.mu.Lock()
 		f.pages = append(f.pages, len(flt.InstanceIDs))
@@ -128,9 +128,9 @@ func TestClaimersPagedBy100(t *testing.T) {
 	for i := 0; i < 250; i++ {
 		id := fmt.Sprintf("i-r%03d", i)
 		fake.spotMember(id, fmt.Sprintf("172.16.%d.%d", i/200, i%200), nil)
-		im := &Image{ID: fmt.Sprintf("m-%03d", i), Status: "Available", CreationTime: "2024-01-01T00:00Z"}
+		im := &ecs.Image{ID: fmt.Sprintf("m-%03d", i), Status: "Available", CreationTime: "2024-01-01T00:00Z"}
 		for k, v := range mergeTags(testNamespace, map[string]string{tagGroup: "g", TagPreemptedFrom: fmt.Sprintf("i-old%03d", i), TagClaimedBy: id}) {
-			im.Tags = append(im.Tags, Tag{k, v})
+			im.Tags = append(im.Tags, ecs.Tag{Key: k, Value: v})
 		}
 		fake.images[im.ID] = im
 	}

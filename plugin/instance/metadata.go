@@ -10,6 +10,8 @@ import (
 	metadata_plugin "github.com/docker/infrakit/pkg/plugin/metadata"
 	"github.com/docker/infrakit/pkg/spi/metadata"
 	"github.com/docker/infrakit/pkg/types"
+
+	"infrakit.aliyun/internal/ecs"
 )
 
 // CapacityChoice is one (instance type, zone, spot) combination Provision tried.
@@ -89,7 +91,7 @@ type instanceSnapshot struct {
 // describes again (the watcher usually keeps them fresh).
 const snapshotTTL = 10 * time.Second
 
-func (p *Plugin) setSnapshot(list []Instance) {
+func (p *Plugin) setSnapshot(list []ecs.Instance) {
 	s := &instanceSnapshot{at: p.now(), byStatus: map[string]int{}, byZone: map[string]int{}}
 	for i := range list {
 		inst := &list[i]
@@ -147,7 +149,7 @@ func (p *Plugin) metadataTree() map[string]interface{} {
 	zones, zonesAt := p.spot.zones, p.spot.zonesAt
 	p.spot.mu.Unlock()
 	if snap == nil || now.Sub(snap.at) > snapshotTTL {
-		if list, err := p.api.DescribeInstances(ctx, InstanceFilter{Tags: p.namespace}); err == nil {
+		if list, err := p.api.DescribeInstances(ctx, ecs.InstanceFilter{Tags: p.namespace}); err == nil {
 			p.setSnapshot(list)
 		}
 	}

@@ -75,8 +75,8 @@ func (p *Plugin) foreignReason(tags map[string]string) string {
 // lookupOwned finds one instance by ID (one DescribeInstances, never
 // cached) and checks that it is the plugin's. A missing instance is an
 // ecs.APIError with ecs.CodeInstanceNotFound.
-func (p *Plugin) lookupOwned(ctx context.Context, id string) (*Instance, error) {
-	found, err := p.api.DescribeInstances(ctx, InstanceFilter{InstanceIDs: []string{id}})
+func (p *Plugin) lookupOwned(ctx context.Context, id string) (*ecs.Instance, error) {
+	found, err := p.api.DescribeInstances(ctx, ecs.InstanceFilter{InstanceIDs: []string{id}})
 	if err != nil {
 		return nil, err
 	}

@@ -22,7 +22,6 @@ import (
 	"github.com/docker/infrakit/pkg/spi/instance"
 	"github.com/docker/infrakit/pkg/types"
 	"golang.org/x/sync/singleflight"
-	"golang.org/x/time/rate"
 
 	"infrakit.aliyun/internal/ecs"
 )
@@ -96,7 +95,7 @@ type Config struct {
 
 // Plugin is the InfraKit instance plugin for Alibaba Cloud ECS.
 type Plugin struct {
-	api       API
+	api       ecs.InstanceAPI
 	region    string
 	namespace map[string]string
 	log       *log.Logger
@@ -147,16 +146,15 @@ func New(cfg Config) (*Plugin, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Adapter{
-		clients:     cfg.Clients,
-		region:      cfg.RegionID,
-		retry:       ecs.NewRetryPolicy(cfg.Retry, cfg.Now),
-		callTimeout: cfg.CallTimeout,
-		log:         cfg.Logger,
-	}
-	if cfg.RateLimit > 0 {
-		a.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), int(math.Max(1, math.Ceil(cfg.RateLimit))))
-	}
+	a := ecs.NewAdapter(ecs.AdapterConfig{
+		Clients:     cfg.Clients,
+		Region:      cfg.RegionID,
+		RateLimit:   cfg.RateLimit,
+		Retry:       cfg.Retry,
+		Now:         cfg.Now,
+		CallTimeout: cfg.CallTimeout,
+		Logger:      cfg.Logger,
+	})
 	return newPlugin(newDescribeCache(a, cfg.NamespaceTags, cfg.DescribeCacheTTL, cfg.Now), cfg)
 }
 
@@ -211,7 +209,7 @@ func normalize(cfg Config) (Config, error) {
 }
 
 // newPlugin builds the plugin over any ecsAPI (the adapter, or a fake in tests).
-func newPlugin(api API, cfg Config) (*Plugin, error) {
+func newPlugin(api ecs.InstanceAPI, cfg Config) (*Plugin, error) {
 	cfg, err := normalize(cfg)
 	if err != nil {
 		return nil, err
@@ -362,9 +360,29 @@ func (p *Plugin) Provision(spec instance.Spec) (*instance.ID, error) {
 	return &iid, nil
 }
 
+// runRequest is one RunInstances call as Provision builds it, with the
+// parameters still typed (capacity fallbacks and kept data change them);
+// ecs() is what the ECS seam sends.
+type runRequest struct {
+	Args RunInstancesArgs
+	// Tags are sent as Tag.N, sorted by key, so the instance is tagged from
+	// the moment it exists.
+	Tags map[string]string
+	// UserData is plain text; the adapter base64-encodes it for each attempt.
+	UserData string
+	// PrivateIP overrides Args.PrivateIpAddress when set.
+	PrivateIP string
+	// ClientToken makes the call idempotent; it is the same on every retry.
+	ClientToken string
+}
+
+func (r *runRequest) ecs() *ecs.RunRequest {
+	return &ecs.RunRequest{Args: r.Args, Tags: r.Tags, UserData: r.UserData, PrivateIP: r.PrivateIP, ClientToken: r.ClientToken}
+}
+
 // buildRunRequest turns a spec into a RunInstances request, or reports
 // what is wrong with it. It calls no API.
-func (p *Plugin) buildRunRequest(spec instance.Spec) (*RunRequest, Properties, error) {
+func (p *Plugin) buildRunRequest(spec instance.Spec) (*runRequest, Properties, error) {
 	props, err := ParseProperties(spec.Properties)
 	if err != nil {
 		return nil, props, err
@@ -433,7 +451,7 @@ func (p *Plugin) buildRunRequest(spec instance.Spec) (*RunRequest, Properties, e
 	if err != nil {
 		return nil, props, fmt.Errorf("generate client token: %w", err)
 	}
-	return &RunRequest{
+	return &runRequest{
 		Args:        props.RunInstances,
 		Tags:        tags,
 		UserData:    userData,
@@ -462,10 +480,10 @@ func clientToken(spec instance.Spec, nonce string) string {
 
 // resolveAttachments finds the disk tagged infrakit.attachment=<ID> for each
 // attachment, before anything is created.
-func (p *Plugin) resolveAttachments(ctx context.Context, atts []instance.Attachment, zone string) ([]Disk, error) {
-	var out []Disk
+func (p *Plugin) resolveAttachments(ctx context.Context, atts []instance.Attachment, zone string) ([]ecs.Disk, error) {
+	var out []ecs.Disk
 	for _, a := range atts {
-		disks, err := p.api.DescribeDisks(ctx, DiskFilter{Tags: map[string]string{TagAttachment: a.ID}})
+		disks, err := p.api.DescribeDisks(ctx, ecs.DiskFilter{Tags: map[string]string{TagAttachment: a.ID}})
 		if err != nil {
 			return nil, fmt.Errorf("find disk for attachment %q: %w", a.ID, err)
 		}
@@ -495,8 +513,8 @@ func (p *Plugin) resolveAttachments(ctx context.Context, atts []instance.Attachm
 // attach attaches the resolved disks. ECS refuses AttachDisk while the new
 // instance is still Pending; those attachments are finished in the
 // background so Provision can return at once.
-func (p *Plugin) attach(ctx context.Context, id string, disks []Disk) error {
-	var later []Disk
+func (p *Plugin) attach(ctx context.Context, id string, disks []ecs.Disk) error {
+	var later []ecs.Disk
 	for _, d := range disks {
 		err := p.api.AttachDisk(ctx, id, d.ID, false)
 		switch {
@@ -521,7 +539,7 @@ func (p *Plugin) attach(ctx context.Context, id string, disks []Disk) error {
 // instance is not yet in a state that takes it.
 const attachTimeout = 10 * time.Minute
 
-func (p *Plugin) attachLater(id string, disks []Disk) {
+func (p *Plugin) attachLater(id string, disks []ecs.Disk) {
 	ctx := context.Background()
 	deadline := p.now().Add(attachTimeout)
 	wait := 2 * time.Second
@@ -643,7 +661,7 @@ func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 }
 
 func (p *Plugin) keepAttachedDisks(ctx context.Context, id string) error {
-	disks, err := p.api.DescribeDisks(ctx, DiskFilter{InstanceID: id})
+	disks, err := p.api.DescribeDisks(ctx, ecs.DiskFilter{InstanceID: id})
 	if err != nil {
 		return fmt.Errorf("list disks: %w", err)
 	}
@@ -721,7 +739,7 @@ func (p *Plugin) describeInstances(tags map[string]string, properties bool) ([]i
 		}
 		want[k] = v
 	}
-	list, err := p.api.DescribeInstances(context.Background(), InstanceFilter{Tags: serverTags(want, p.namespace)})
+	list, err := p.api.DescribeInstances(context.Background(), ecs.InstanceFilter{Tags: serverTags(want, p.namespace)})
 	if err != nil {
 		logger.WithError(err).WithField("code", ecs.ErrorCode(err)).Warn("describe failed")
 		return nil, fmt.Errorf("describe instances: %w", err)
@@ -790,7 +808,7 @@ func hasTags(have, want map[string]string) bool {
 }
 
 // describeProperties is the instance's properties; tags are its tags.
-func describeProperties(inst *Instance, tags map[string]string) InstanceProperties {
+func describeProperties(inst *ecs.Instance, tags map[string]string) InstanceProperties {
 	return InstanceProperties{
 		InstanceId:         inst.ID,
 		InstanceName:       inst.Name,
@@ -810,7 +828,7 @@ func describeProperties(inst *Instance, tags map[string]string) InstanceProperti
 		SpotStrategy:       inst.SpotStrategy,
 		SpotPriceLimit:     inst.SpotPriceLimit,
 		CreationTime:       inst.CreationTime,
-		OperationLocks:     inst.lockReasons(),
+		OperationLocks:     inst.Locks,
 		Fallback:           tags[TagFallback],
 	}
 }

@@ -238,9 +238,9 @@ func TestEmulatorAttachmentSurvivesRollingUpdate(t *testing.T) {
 		t.Errorf("want AttachDisk refused while Pending and retried in the background, got %d calls", got)
 	}
 
-	disk := func() Disk {
+	disk := func() ecs.Disk {
 		t.Helper()
-		disks, err := e.plugin.api.DescribeDisks(t.Context(), DiskFilter{DiskIDs: []string{created.DiskId}})
+		disks, err := e.plugin.api.DescribeDisks(t.Context(), ecs.DiskFilter{DiskIDs: []string{created.DiskId}})
 		noErr(t, err)
 		if len(disks) != 1 {
 			t.Fatalf("want disk %s, got %d disks", created.DiskId, len(disks))

@@ -21,20 +21,20 @@ import (
 // returned (one per call) before the call does anything.
 type fakeECS struct {
 	mu        sync.Mutex
-	instances map[string]*Instance
-	disks     map[string]*Disk
+	instances map[string]*ecs.Instance
+	disks     map[string]*ecs.Disk
 	next      int
-	runs      []RunRequest
+	runs      []runRequest
 	tagCalls  []map[string]string
 	deletes   []string
 	attaches  []string
 	modifies  []string
-	describes []InstanceFilter
+	describes []ecs.InstanceFilter
 	fail      map[string][]error
 }
 
 func newFake() *fakeECS {
-	return &fakeECS{instances: map[string]*Instance{}, disks: map[string]*Disk{}, fail: map[string][]error{}}
+	return &fakeECS{instances: map[string]*ecs.Instance{}, disks: map[string]*ecs.Disk{}, fail: map[string][]error{}}
 }
 
 func (f *fakeECS) failNext(action string, errs ...error) {
@@ -52,9 +52,9 @@ func (f *fakeECS) popFail(action string) error {
 }
 
 func (f *fakeECS) addInstance(id string, tags map[string]string, ip string) {
-	inst := &Instance{ID: id, Status: "Running", Type: "ecs.g7.large", Zone: "cn-hangzhou-h"}
+	inst := &ecs.Instance{ID: id, Status: "Running", Type: "ecs.g7.large", Zone: "cn-hangzhou-h"}
 	for _, k := range sortedKeys(tags) {
-		inst.Tags = append(inst.Tags, Tag{k, tags[k]})
+		inst.Tags = append(inst.Tags, ecs.Tag{Key: k, Value: tags[k]})
 	}
 	if ip != "" {
 		inst.PrivateIPs = []string{ip}
@@ -62,10 +62,10 @@ func (f *fakeECS) addInstance(id string, tags map[string]string, ip string) {
 	f.instances[id] = inst
 }
 
-func (f *fakeECS) RunInstances(_ context.Context, req *RunRequest) (string, error) {
+func (f *fakeECS) RunInstances(_ context.Context, req *ecs.RunRequest) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.runs = append(f.runs, *req)
+	f.runs = append(f.runs, typed(req))
 	if err := f.popFail("RunInstances"); err != nil {
 		return "", err
 	}
@@ -76,14 +76,14 @@ func (f *fakeECS) RunInstances(_ context.Context, req *RunRequest) (string, erro
 	return id, nil
 }
 
-func (f *fakeECS) DescribeInstances(_ context.Context, flt InstanceFilter) ([]Instance, error) {
+func (f *fakeECS) DescribeInstances(_ context.Context, flt ecs.InstanceFilter) ([]ecs.Instance, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.describes = append(f.describes, flt)
 	if err := f.popFail("DescribeInstances"); err != nil {
 		return nil, err
 	}
-	var out []Instance
+	var out []ecs.Instance
 	for _, id := range sortedKeys(f.instances) {
 		inst := f.instances[id]
 		if len(flt.InstanceIDs) > 0 && !containsStr(flt.InstanceIDs, id) {
@@ -92,7 +92,7 @@ func (f *fakeECS) DescribeInstances(_ context.Context, flt InstanceFilter) ([]In
 		if !hasTags(inst.TagMap(), flt.Tags) {
 			continue
 		}
-		if flt.LockReason != "" && !containsStr(inst.lockReasons(), flt.LockReason) {
+		if flt.LockReason != "" && !containsStr(inst.Locks, flt.LockReason) {
 			continue
 		}
 		out = append(out, *inst)
@@ -137,18 +137,18 @@ func (f *fakeECS) TagResources(_ context.Context, id string, tags map[string]str
 	}
 	inst.Tags = nil
 	for _, k := range sortedKeys(cur) {
-		inst.Tags = append(inst.Tags, Tag{k, cur[k]})
+		inst.Tags = append(inst.Tags, ecs.Tag{Key: k, Value: cur[k]})
 	}
 	return nil
 }
 
-func (f *fakeECS) DescribeDisks(_ context.Context, flt DiskFilter) ([]Disk, error) {
+func (f *fakeECS) DescribeDisks(_ context.Context, flt ecs.DiskFilter) ([]ecs.Disk, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.popFail("DescribeDisks"); err != nil {
 		return nil, err
 	}
-	var out []Disk
+	var out []ecs.Disk
 	for _, id := range sortedKeys(f.disks) {
 		d := f.disks[id]
 		if flt.InstanceID != "" && d.InstanceID != flt.InstanceID {
@@ -185,7 +185,7 @@ func (f *fakeECS) ModifyDiskAttribute(_ context.Context, diskID string, deleteWi
 	return nil
 }
 
-var _ API = (*fakeECS)(nil)
+var _ ecs.InstanceAPI = (*fakeECS)(nil)
 
 // fakeClock advances only when slept on.
 type fakeClock struct {
@@ -212,7 +212,7 @@ func quietLogger() (*log.Logger, *testutil.SyncBuffer) {
 
 var testNamespace = map[string]string{"infrakit.scope": "test"}
 
-func newTestPlugin(t *testing.T, api API) (*Plugin, *fakeClock, *testutil.SyncBuffer) {
+func newTestPlugin(t *testing.T, api ecs.InstanceAPI) (*Plugin, *fakeClock, *testutil.SyncBuffer) {
 	t.Helper()
 	clock := &fakeClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
 	logger, buf := quietLogger()
@@ -455,9 +455,9 @@ func TestProvisionErrorsNameTheCode(t *testing.T) {
 }
 
 func TestProvisionAttachments(t *testing.T) {
-	disk := func() *Disk {
-		d := &Disk{ID: "d-1", Zone: "cn-hangzhou-h", Status: "Available", DeleteWithInstance: true}
-		d.Tags = []Tag{{TagAttachment, "data-1"}}
+	disk := func() *ecs.Disk {
+		d := &ecs.Disk{ID: "d-1", Zone: "cn-hangzhou-h", Status: "Available", DeleteWithInstance: true}
+		d.Tags = []ecs.Tag{{Key: TagAttachment, Value: "data-1"}}
 		return d
 	}
 	spec := func() instance.Spec {
@@ -541,10 +541,10 @@ func TestDestroy(t *testing.T) {
 	t.Run("rolling update keeps attachment disks", func(t *testing.T) {
 		fake := newFake()
 		fake.addInstance("i-1", testNamespace, "")
-		keep := &Disk{ID: "d-keep", InstanceID: "i-1", DeleteWithInstance: true}
-		keep.Tags = []Tag{{TagAttachment, "data-1"}}
+		keep := &ecs.Disk{ID: "d-keep", InstanceID: "i-1", DeleteWithInstance: true}
+		keep.Tags = []ecs.Tag{{Key: TagAttachment, Value: "data-1"}}
 		fake.disks["d-keep"] = keep
-		fake.disks["d-sys"] = &Disk{ID: "d-sys", InstanceID: "i-1", DeleteWithInstance: true}
+		fake.disks["d-sys"] = &ecs.Disk{ID: "d-sys", InstanceID: "i-1", DeleteWithInstance: true}
 		p, _, _ := newTestPlugin(t, fake)
 		noErr(t, p.Destroy("i-1", instance.RollingUpdate))
 		equal(t, []string{"d-keep dwi=false"}, fake.modifies)
@@ -660,4 +660,9 @@ func TestVendorInfoAndExample(t *testing.T) {
 	p, _, _ := newTestPlugin(t, newFake())
 	equal(t, "infrakit-instance-aliyun", p.VendorInfo().Name)
 	noErr(t, p.Validate(p.ExampleProperties()))
+}
+
+// typed is the plugin's request a fake was sent.
+func typed(req *ecs.RunRequest) runRequest {
+	return runRequest{Args: req.Args.(RunInstancesArgs), Tags: req.Tags, UserData: req.UserData, PrivateIP: req.PrivateIP, ClientToken: req.ClientToken}
 }

@@ -190,18 +190,18 @@ func newSpotState(now func() time.Time) *spotState {
 // apiAs returns api as one of the optional call sets (preemptAPI,
 // capacityAPI), looking through the describe cache decorator, which only
 // forwards ecsAPI.
-func apiAs[T any](api API) (T, bool) {
+func apiAs[T any](api ecs.InstanceAPI) (T, bool) {
 	if c, ok := api.(*describeCache); ok {
-		api = c.API
+		api = c.InstanceAPI
 	}
 	t, ok := api.(T)
 	return t, ok
 }
 
 // keeper returns the ECS calls of KeepData.
-func (p *Plugin) keeper() (preemptAPI, bool) { return apiAs[preemptAPI](p.api) }
+func (p *Plugin) keeper() (ecs.SpotAPI, bool) { return apiAs[ecs.SpotAPI](p.api) }
 
-func hasLock(inst *Instance, reason string) bool {
+func hasLock(inst *ecs.Instance, reason string) bool {
 	for _, l := range inst.Locks {
 		// Without case: the API models spell it Recycling and recycling.
 		if strings.EqualFold(l, reason) {
@@ -211,13 +211,13 @@ func hasLock(inst *Instance, reason string) bool {
 	return false
 }
 
-func isSpot(inst *Instance) bool {
+func isSpot(inst *ecs.Instance) bool {
 	return inst.SpotStrategy != "" && inst.SpotStrategy != "NoSpot"
 }
 
 // observe is called for every instance any describe returns: an instance
 // with the Recycling lock is noticed (once).
-func (p *Plugin) observe(inst *Instance, source string) {
+func (p *Plugin) observe(inst *ecs.Instance, source string) {
 	p.noteSeen(inst)
 	if hasLock(inst, LockRecycling) {
 		p.notice(inst, source)
@@ -232,7 +232,7 @@ func (p *Plugin) isDoomed(id string) bool {
 	return ok
 }
 
-func interruptionOf(inst *Instance) Interruption {
+func interruptionOf(inst *ecs.Instance) Interruption {
 	t := inst.TagMap()
 	return Interruption{
 		InstanceId:   inst.ID,
@@ -248,7 +248,7 @@ func interruptionOf(inst *Instance) Interruption {
 
 // notice records a reclaimed instance, publishes instance/interrupting and
 // starts saving its data. Later calls for the same instance do nothing.
-func (p *Plugin) notice(inst *Instance, source string) {
+func (p *Plugin) notice(inst *ecs.Instance, source string) {
 	s := p.spot
 	now := p.now()
 	s.mu.Lock()
@@ -350,8 +350,8 @@ func (p *Plugin) keptTags(info Interruption) map[string]string {
 // keepImage starts a CreateImage of the reclaimed instance. The ClientToken
 // is derived from the instance, so a second notice (another copy of the
 // plugin, a restart) gets the same image instead of a second one.
-func (p *Plugin) keepImage(ctx context.Context, k preemptAPI, info Interruption) (string, error) {
-	existing, err := k.DescribeImages(ctx, ImageFilter{Tags: mergeTags(p.namespace, map[string]string{TagPreemptedFrom: info.InstanceId})})
+func (p *Plugin) keepImage(ctx context.Context, k ecs.SpotAPI, info Interruption) (string, error) {
+	existing, err := k.DescribeImages(ctx, ecs.ImageFilter{Tags: mergeTags(p.namespace, map[string]string{TagPreemptedFrom: info.InstanceId})})
 	if err != nil {
 		return "", fmt.Errorf("find image of instance %s: %w", info.InstanceId, err)
 	}
@@ -363,7 +363,7 @@ func (p *Plugin) keepImage(ctx context.Context, k preemptAPI, info Interruption)
 		tags[TagSourceType] = info.InstanceType
 	}
 	sum := sha256.Sum256([]byte("infrakit-aliyun/preempt-image/" + info.InstanceId))
-	id, err := k.CreateImage(ctx, CreateImageRequest{
+	id, err := k.CreateImage(ctx, ecs.CreateImageRequest{
 		InstanceID:  info.InstanceId,
 		ImageName:   "infrakit-preempted-" + info.InstanceId,
 		Description: fmt.Sprintf("system disk of reclaimed spot instance %s (group %s), kept by infrakit-instance-aliyun", info.InstanceId, info.Group),
@@ -386,14 +386,14 @@ var ErrKeptDataNotReady = errors.New("retry shortly")
 // replacement is what Provision found for a new instance: kept data of a
 // reclaimed one. release must be called once Provision is done with it.
 type replacement struct {
-	image  *Image
-	disks  []Disk
+	image  *ecs.Image
+	disks  []ecs.Disk
 	from   string
 	unlock func()
 }
 
 // keptDisks are the kept data disks to attach to the new instance (nil-safe).
-func (r *replacement) keptDisks() []Disk {
+func (r *replacement) keptDisks() []ecs.Disk {
 	if r == nil {
 		return nil
 	}
@@ -426,7 +426,7 @@ func (s *spotState) groupLock(group string) *sync.Mutex {
 // image as ImageId in the reclaimed instance's type, or no new data disks
 // (Provision attaches the kept ones), always in the reclaimed instance's
 // vswitch. The caller must call release on the result (nil-safe).
-func (p *Plugin) prepareReplacement(ctx context.Context, spec instance.Spec, props *Properties, req *RunRequest) (*replacement, error) {
+func (p *Plugin) prepareReplacement(ctx context.Context, spec instance.Spec, props *Properties, req *runRequest) (*replacement, error) {
 	group := spec.Tags[tagGroup]
 	logical := ""
 	if spec.LogicalID != nil {
@@ -503,7 +503,7 @@ func (p *Plugin) prepareReplacement(ctx context.Context, spec instance.Spec, pro
 // useVSwitch runs the replacement in the reclaimed instance's vswitch only
 // (and so its zone, where kept disks are): the capacity fallbacks over
 // other vswitches are dropped for it.
-func useVSwitch(props *Properties, req *RunRequest, vsw string) {
+func useVSwitch(props *Properties, req *runRequest, vsw string) {
 	if vsw == "" {
 		return
 	}
@@ -555,7 +555,7 @@ func (p *Plugin) checkLogicalIDFree(ctx context.Context, logical string) error {
 	}
 	p.spot.mu.Unlock()
 	for _, h := range holders {
-		list, err := p.api.DescribeInstances(ctx, InstanceFilter{InstanceIDs: []string{h.InstanceId}})
+		list, err := p.api.DescribeInstances(ctx, ecs.InstanceFilter{InstanceIDs: []string{h.InstanceId}})
 		if err != nil {
 			return fmt.Errorf("check instance %s holding %s: %w", h.InstanceId, logical, err)
 		}
@@ -620,7 +620,7 @@ func (p *Plugin) liveClaimers(ctx context.Context, ids []string) (map[string]str
 		}
 		page := list[:n]
 		list = list[n:]
-		found, err := p.api.DescribeInstances(ctx, InstanceFilter{InstanceIDs: page})
+		found, err := p.api.DescribeInstances(ctx, ecs.InstanceFilter{InstanceIDs: page})
 		if err != nil {
 			return nil, err
 		}
@@ -641,7 +641,7 @@ func matchesSlot(t map[string]string, logical string) bool {
 
 // keptImages picks the images kept from reclaimed instances whose tags
 // match (nil: all), and the instances that claimed them.
-func keptImages(images []Image, match func(t map[string]string) bool) (kept []Image, claimers []string) {
+func keptImages(images []ecs.Image, match func(t map[string]string) bool) (kept []ecs.Image, claimers []string) {
 	for _, im := range images {
 		t := im.TagMap()
 		if t[TagPreemptedFrom] == "" || (match != nil && !match(t)) {
@@ -655,8 +655,8 @@ func keptImages(images []Image, match func(t map[string]string) bool) (kept []Im
 	return kept, claimers
 }
 
-func (p *Plugin) findKeptImage(ctx context.Context, k preemptAPI, group, logical string, rep *replacement) error {
-	images, err := k.DescribeImages(ctx, ImageFilter{Tags: mergeTags(p.namespace, map[string]string{tagGroup: group})})
+func (p *Plugin) findKeptImage(ctx context.Context, k ecs.SpotAPI, group, logical string, rep *replacement) error {
+	images, err := k.DescribeImages(ctx, ecs.ImageFilter{Tags: mergeTags(p.namespace, map[string]string{tagGroup: group})})
 	if err != nil {
 		return fmt.Errorf("find kept images of group %s: %w", group, err)
 	}
@@ -763,7 +763,7 @@ func (p *Plugin) watchOnce(ctx context.Context) {
 	s.mu.Unlock()
 	logger := p.log.WithField("action", "watch")
 
-	list, err := p.api.DescribeInstances(ctx, InstanceFilter{Tags: p.namespace, LockReason: filter})
+	list, err := p.api.DescribeInstances(ctx, ecs.InstanceFilter{Tags: p.namespace, LockReason: filter})
 	if err != nil && isParamError(err) {
 		other := otherLockCase(filter)
 		logger.WithError(err).WithFields(log.Fields{"rejected": filter, "now": other}).Info("ECS refused the LockReason filter's case; switching")
@@ -771,7 +771,7 @@ func (p *Plugin) watchOnce(ctx context.Context) {
 		s.mu.Lock()
 		s.lockFilter = other
 		s.mu.Unlock()
-		list, err = p.api.DescribeInstances(ctx, InstanceFilter{Tags: p.namespace, LockReason: filter})
+		list, err = p.api.DescribeInstances(ctx, ecs.InstanceFilter{Tags: p.namespace, LockReason: filter})
 	}
 	seen := map[string]bool{}
 	if err != nil {
@@ -802,7 +802,7 @@ const fullScanEvery = 20
 // fullScan describes every instance of the namespace, notices reclaims and
 // checks that the LockReason filter (in the case sent) missed none.
 func (p *Plugin) fullScan(ctx context.Context, filter string, seen map[string]bool) {
-	all, err := p.api.DescribeInstances(ctx, InstanceFilter{Tags: p.namespace})
+	all, err := p.api.DescribeInstances(ctx, ecs.InstanceFilter{Tags: p.namespace})
 	if err != nil {
 		p.log.WithError(err).WithField("action", "watch").Warn("full describe failed")
 		return
@@ -855,7 +855,7 @@ func (p *Plugin) cleanupImages(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	images, err := k.DescribeImages(ctx, ImageFilter{Tags: p.namespace})
+	images, err := k.DescribeImages(ctx, ecs.ImageFilter{Tags: p.namespace})
 	if err != nil {
 		return fmt.Errorf("list kept images: %w", err)
 	}

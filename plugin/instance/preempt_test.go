@@ -22,16 +22,16 @@ import (
 // fakeECS and records every call of interruption handling in order.
 type keepFake struct {
 	*fakeECS
-	images map[string]*Image
+	images map[string]*ecs.Image
 	calls  []string
 	nextIm int
 }
 
 func newKeepFake() *keepFake {
-	return &keepFake{fakeECS: newFake(), images: map[string]*Image{}}
+	return &keepFake{fakeECS: newFake(), images: map[string]*ecs.Image{}}
 }
 
-var _ preemptAPI = (*keepFake)(nil)
+var _ ecs.SpotAPI = (*keepFake)(nil)
 
 func (f *keepFake) record(format string, args ...interface{}) {
 	f.calls = append(f.calls, fmt.Sprintf(format, args...))
@@ -46,23 +46,23 @@ func (f *keepFake) DetachDisk(_ context.Context, instanceID, diskID string) erro
 	return nil
 }
 
-func (f *keepFake) CreateImage(_ context.Context, req CreateImageRequest) (string, error) {
+func (f *keepFake) CreateImage(_ context.Context, req ecs.CreateImageRequest) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("CreateImage %s token=%t", req.InstanceID, req.ClientToken != "")
 	f.nextIm++
-	im := &Image{ID: fmt.Sprintf("m-%d", f.nextIm), Status: "Creating", CreationTime: "2024-01-01T00:00Z"}
+	im := &ecs.Image{ID: fmt.Sprintf("m-%d", f.nextIm), Status: "Creating", CreationTime: "2024-01-01T00:00Z"}
 	for _, k := range sortedKeys(req.Tags) {
-		im.Tags = append(im.Tags, Tag{k, req.Tags[k]})
+		im.Tags = append(im.Tags, ecs.Tag{Key: k, Value: req.Tags[k]})
 	}
 	f.images[im.ID] = im
 	return im.ID, nil
 }
 
-func (f *keepFake) DescribeImages(_ context.Context, flt ImageFilter) ([]Image, error) {
+func (f *keepFake) DescribeImages(_ context.Context, flt ecs.ImageFilter) ([]ecs.Image, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []Image
+	var out []ecs.Image
 	for _, id := range sortedKeys(f.images) {
 		if im := f.images[id]; hasTags(im.TagMap(), flt.Tags) {
 			out = append(out, *im)
@@ -100,9 +100,9 @@ func (f *keepFake) TagResource(_ context.Context, typ, id string, tags map[strin
 	for k, v := range tags {
 		cur[k] = v
 	}
-	var list []Tag
+	var list []ecs.Tag
 	for _, k := range sortedKeys(cur) {
-		list = append(list, Tag{k, cur[k]})
+		list = append(list, ecs.Tag{Key: k, Value: cur[k]})
 	}
 	if typ == "disk" {
 		f.disks[id].Tags = list
@@ -132,7 +132,7 @@ func (f *keepFake) ModifyDiskAttribute(ctx context.Context, diskID string, dwi b
 	return err
 }
 
-func (f *keepFake) RunInstances(ctx context.Context, req *RunRequest) (string, error) {
+func (f *keepFake) RunInstances(ctx context.Context, req *ecs.RunRequest) (string, error) {
 	id, err := f.fakeECS.RunInstances(ctx, req)
 	f.mu.Lock()
 	f.record("RunInstances %s", id)
@@ -155,7 +155,7 @@ func (f *keepFake) callLog() []string {
 }
 
 // spotMember adds a running spot instance of group g in the test namespace.
-func (f *keepFake) spotMember(id, ip string, extra map[string]string) *Instance {
+func (f *keepFake) spotMember(id, ip string, extra map[string]string) *ecs.Instance {
 	tags := mergeTags(testNamespace, map[string]string{"infrakit.group": "g"}, extra)
 	f.addInstance(id, tags, ip)
 	inst := f.instances[id]
@@ -165,7 +165,7 @@ func (f *keepFake) spotMember(id, ip string, extra map[string]string) *Instance 
 	return inst
 }
 
-func reclaim(inst *Instance) {
+func reclaim(inst *ecs.Instance) {
 	inst.Locks = append(inst.Locks, LockRecycling)
 }
 
@@ -280,7 +280,7 @@ func TestWatcherTickMarksInterrupting(t *testing.T) {
 		t.Fatalf("%d describes for two ticks", len(fake.describes))
 	}
 	for _, f := range fake.describes {
-		equal(t, InstanceFilter{Tags: p.namespace, LockReason: LockRecycling}, f, "watcher describe filter")
+		equal(t, ecs.InstanceFilter{Tags: p.namespace, LockReason: LockRecycling}, f, "watcher describe filter")
 	}
 	fake.mu.Unlock()
 
@@ -295,8 +295,8 @@ func TestWatcherTickMarksInterrupting(t *testing.T) {
 func TestKeepDataDisks(t *testing.T) {
 	fake := newKeepFake()
 	inst := fake.spotMember("i-1", "172.16.0.1", map[string]string{TagKeepData: KeepDataDisks})
-	fake.disks["d-1"] = &Disk{ID: "d-1", Zone: "cn-hangzhou-h", Status: "In_use", Type: "data", InstanceID: "i-1", DeleteWithInstance: true}
-	fake.disks["d-sys"] = &Disk{ID: "d-sys", Zone: "cn-hangzhou-h", Status: "In_use", Type: "system", InstanceID: "i-1", DeleteWithInstance: true}
+	fake.disks["d-1"] = &ecs.Disk{ID: "d-1", Zone: "cn-hangzhou-h", Status: "In_use", Type: "data", InstanceID: "i-1", DeleteWithInstance: true}
+	fake.disks["d-sys"] = &ecs.Disk{ID: "d-sys", Zone: "cn-hangzhou-h", Status: "In_use", Type: "system", InstanceID: "i-1", DeleteWithInstance: true}
 	reclaim(inst)
 	p, _, _ := newTestPlugin(t, fake)
 

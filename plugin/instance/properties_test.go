@@ -202,7 +202,7 @@ func FuzzParseProperties(f *testing.F) {
 			t.Fatalf("accepted %d tags", len(p.Tags))
 		}
 		// Whatever was accepted must encode without panicking.
-		_ = encodeRunInstances(&RunRequest{Args: p.RunInstances, Tags: p.Tags})
+		_ = (&runRequest{Args: p.RunInstances, Tags: p.Tags}).ecs().Values()
 	})
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	log "github.com/Sirupsen/logrus"
+
+	"infrakit.aliyun/internal/ecs"
 )
 
 // Pushed interruption notices (CloudMonitor Instance:PreemptibleInstanceInterruption,
@@ -145,7 +147,7 @@ func (ps *pushState) pruneLocked(now time.Time) {
 // noteSeen records what a describe showed about an instance of the
 // namespace. It runs for every instance of every describe, so it reads the
 // tag list in place rather than building a map.
-func (p *Plugin) noteSeen(inst *Instance) {
+func (p *Plugin) noteSeen(inst *ecs.Instance) {
 	if !inNamespace(inst, p.namespace) {
 		return
 	}
@@ -160,7 +162,7 @@ func (p *Plugin) noteSeen(inst *Instance) {
 }
 
 // inNamespace reports whether the instance carries every namespace tag.
-func inNamespace(inst *Instance, ns map[string]string) bool {
+func inNamespace(inst *ecs.Instance, ns map[string]string) bool {
 	for k, v := range ns {
 		found := false
 		for _, t := range inst.Tags {
@@ -286,7 +288,7 @@ func (p *Plugin) confirmPushes(ctx context.Context) {
 // lookUpPushed makes one DescribeInstances for the batch and notices the
 // instances ECS shows with the Recycling lock.
 func (p *Plugin) lookUpPushed(ctx context.Context, batch []string, sources map[string]string) {
-	list, err := p.api.DescribeInstances(ctx, InstanceFilter{InstanceIDs: batch, Tags: p.namespace})
+	list, err := p.api.DescribeInstances(ctx, ecs.InstanceFilter{InstanceIDs: batch, Tags: p.namespace})
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
 			p.log.WithError(err).WithFields(log.Fields{"action": "interruption", "instances": len(batch)}).

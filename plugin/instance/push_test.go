@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"infrakit.aliyun/internal/ecs"
 )
 
 // lookupGate holds back the by-ID DescribeInstances (a push's look-up)
@@ -14,7 +16,7 @@ type lookupGate struct {
 	release chan struct{}
 }
 
-func (g *lookupGate) DescribeInstances(ctx context.Context, f InstanceFilter) ([]Instance, error) {
+func (g *lookupGate) DescribeInstances(ctx context.Context, f ecs.InstanceFilter) ([]ecs.Instance, error) {
 	if len(f.InstanceIDs) > 0 {
 		<-g.release
 	}

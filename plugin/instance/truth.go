@@ -33,8 +33,8 @@ const settleTimeout = 10 * time.Minute
 // created nothing. If the outcome is still unknown, the call fails and
 // settleLater keeps asking in the background and releases any instance the
 // token created, so the error stays true.
-func (p *Plugin) runInstances(ctx context.Context, req *RunRequest) (string, error) {
-	id, err := p.api.RunInstances(ctx, req)
+func (p *Plugin) runInstances(ctx context.Context, req *runRequest) (string, error) {
+	id, err := p.api.RunInstances(ctx, req.ecs())
 	if err == nil || !ecs.IsOutcomeUnknown(err) || req.ClientToken == "" {
 		return id, err
 	}
@@ -42,7 +42,7 @@ func (p *Plugin) runInstances(ctx context.Context, req *RunRequest) (string, err
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.confirmTimeout)
 	defer cancel()
 	for cctx.Err() == nil {
-		id, cerr := p.api.RunInstances(cctx, req)
+		id, cerr := p.api.RunInstances(cctx, req.ecs())
 		if cerr == nil {
 			logger.WithField("instance", id).Info("an earlier RunInstances attempt's answer was lost; the same ClientToken found the instance")
 			return id, nil
@@ -65,7 +65,7 @@ func (p *Plugin) runInstances(ctx context.Context, req *RunRequest) (string, err
 // settleLater asks again with req's ClientToken until ECS answers, and
 // releases the instance if one exists: the Provision that made req has
 // already reported failure.
-func (p *Plugin) settleLater(req *RunRequest) {
+func (p *Plugin) settleLater(req *runRequest) {
 	r := *req
 	p.settling.Add(1)
 	go func() {
@@ -75,7 +75,7 @@ func (p *Plugin) settleLater(req *RunRequest) {
 		deadline := p.now().Add(settleTimeout)
 		logger := p.log.WithFields(log.Fields{"action": "settle", "group": r.Tags[tagGroup]})
 		for ctx.Err() == nil && p.now().Before(deadline) {
-			id, err := p.api.RunInstances(ctx, &r)
+			id, err := p.api.RunInstances(ctx, r.ecs())
 			if err == nil {
 				p.releaseUnreported(ctx, id, deadline, logger.WithField("instance", id))
 				return

@@ -1,16 +1,26 @@
-package instance
+package ecs
 
 import "context"
 
-// API holds only the ECS calls the plugin uses. The adapter implements it
-// over aliyungo; tests implement it with a fake. Implementations own paging,
-// retries, rate limiting and wire encoding; callers see whole results and
-// *APIError failures.
+// API is every ECS call the product makes; Adapter implements it over
+// aliyungo. Implementations own paging, retries, rate limiting and wire
+// encoding; callers see whole results and *APIError failures. Consumers
+// declare the few calls they use as interfaces of their own (the plugin's
+// core calls, capacity's, spot's), which API satisfies.
 type API interface {
+	InstanceAPI
+	CapacityAPI
+	SpotAPI
+}
+
+// InstanceAPI is the calls every Provision, Describe, Destroy and Label
+// makes.
+type InstanceAPI interface {
 	// RunInstances creates exactly one instance and returns its ID.
 	RunInstances(ctx context.Context, req *RunRequest) (string, error)
 	// DescribeInstances returns every instance matching the filter (all pages).
-	// The result may be shared with other callers (see describeCache):
+	// The result may be shared with other callers (the plugin's describe
+	// cache):
 	// callers must not modify it, nor reorder it; copy it first to do so.
 	DescribeInstances(ctx context.Context, f InstanceFilter) ([]Instance, error)
 	// DeleteInstance releases an instance.
@@ -25,9 +35,43 @@ type API interface {
 	ModifyDiskAttribute(ctx context.Context, diskID string, deleteWithInstance bool) error
 }
 
+// CapacityAPI is the catalogue and stock calls of the capacity fallbacks.
+type CapacityAPI interface {
+	// DescribeInstanceTypes returns the region's instance type catalogue.
+	DescribeInstanceTypes(ctx context.Context) ([]InstanceType, error)
+	// DescribeAvailableInstanceTypes returns zone -> type -> in stock
+	// (Resource.InStock) for the given SpotStrategy; zone "" means every
+	// zone of the region.
+	DescribeAvailableInstanceTypes(ctx context.Context, zone, spotStrategy string) (map[string]map[string]bool, error)
+	// DescribeVSwitchZone returns the zone of a vswitch.
+	DescribeVSwitchZone(ctx context.Context, vswitchID string) (string, error)
+}
+
+// SpotAPI is the calls of spot interruption handling: kept data (disks
+// detached and tagged, images), and the zone list.
+type SpotAPI interface {
+	// DetachDisk detaches a data disk from an instance.
+	DetachDisk(ctx context.Context, instanceID, diskID string) error
+	// CreateImage starts making a custom image of an instance's system disk.
+	CreateImage(ctx context.Context, req CreateImageRequest) (string, error)
+	// DescribeImages lists the account's own images matching the filter.
+	DescribeImages(ctx context.Context, f ImageFilter) ([]Image, error)
+	// DeleteImage deletes a custom image (Force: even if instances use it).
+	DeleteImage(ctx context.Context, id string, force bool) error
+	// TagResource adds or overwrites tags on one disk or image.
+	TagResource(ctx context.Context, resourceType, id string, tags map[string]string) error
+	// DeleteDisk deletes an Available disk (a kept disk nobody will take).
+	DeleteDisk(ctx context.Context, diskID string) error
+	// DescribeZones lists the zone IDs of the region.
+	DescribeZones(ctx context.Context) ([]string, error)
+}
+
 // RunRequest is one RunInstances call with Amount 1.
 type RunRequest struct {
-	Args RunInstancesArgs
+	// Args is the RunInstances parameter struct (the plugin's
+	// RunInstancesArgs), encoded the ECS way: nested structs as Name.Field,
+	// slices as Name.N, zero values left out (see encodeStruct).
+	Args any
 	// Tags are sent as Tag.N, sorted by key, so the instance is tagged from
 	// the moment it exists.
 	Tags map[string]string
@@ -44,7 +88,7 @@ type InstanceFilter struct {
 	InstanceIDs []string
 	Tags        map[string]string
 	// LockReason keeps only instances with this operation lock (ECS filters
-	// server-side), e.g. LockRecycling for reclaimed spot instances.
+	// server-side), e.g. "Recycling" for reclaimed spot instances.
 	LockReason string
 }
 
@@ -87,7 +131,7 @@ type Instance struct {
 	EIP            string
 	SecurityGroups []string
 	Tags           []Tag
-	// Locks are the OperationLocks reasons, e.g. LockRecycling.
+	// Locks are the OperationLocks reasons, e.g. "Recycling".
 	Locks []string
 }
 
@@ -101,8 +145,6 @@ func (i *Instance) PrivateIP() string {
 	}
 	return ""
 }
-
-func (i *Instance) lockReasons() []string { return i.Locks }
 
 // Disk is what the plugin reads of a DescribeDisks item.
 type Disk struct {

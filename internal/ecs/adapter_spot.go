@@ -1,32 +1,10 @@
-package instance
+package ecs
 
 import (
 	"context"
 	"net/url"
 	"strconv"
 )
-
-// preemptAPI holds the ECS calls only spot interruption handling (and
-// metadata's zone list) needs. It is
-// kept apart from ecsAPI so fakes of the core calls need not grow; the
-// adapter implements both. When the plugin's API does not implement it
-// (a fake without images), KeepData is skipped with a warning.
-type preemptAPI interface {
-	// DetachDisk detaches a data disk from an instance.
-	DetachDisk(ctx context.Context, instanceID, diskID string) error
-	// CreateImage starts making a custom image of an instance's system disk.
-	CreateImage(ctx context.Context, req CreateImageRequest) (string, error)
-	// DescribeImages lists the account's own images matching the filter.
-	DescribeImages(ctx context.Context, f ImageFilter) ([]Image, error)
-	// DeleteImage deletes a custom image (Force: even if instances use it).
-	DeleteImage(ctx context.Context, id string, force bool) error
-	// TagResource adds or overwrites tags on one disk or image.
-	TagResource(ctx context.Context, resourceType, id string, tags map[string]string) error
-	// DeleteDisk deletes an Available disk (a kept disk nobody will take).
-	DeleteDisk(ctx context.Context, diskID string) error
-	// DescribeZones lists the zone IDs of the region.
-	DescribeZones(ctx context.Context) ([]string, error)
-}
 
 // CreateImageRequest is one CreateImage call from an instance.
 type CreateImageRequest struct {
@@ -78,8 +56,6 @@ type describeZonesResponse struct {
 	Zones struct{ Zone []struct{ ZoneId string } }
 }
 
-var _ preemptAPI = (*Adapter)(nil)
-
 func (a *Adapter) DetachDisk(ctx context.Context, instanceID, diskID string) error {
 	_, err := call[emptyResponse](ctx, a, "DetachDisk", func() url.Values {
 		v := url.Values{}
@@ -119,7 +95,7 @@ func (a *Adapter) DescribeImages(ctx context.Context, f ImageFilter) ([]Image, e
 			v := url.Values{}
 			v.Set("ImageOwnerAlias", "self")
 			v.Set("Status", "Creating,Available")
-			v.Set("PageSize", strconv.Itoa(pageSize))
+			v.Set("PageSize", strconv.Itoa(PageSize))
 			v.Set("PageNumber", strconv.Itoa(page))
 			encodeTags(v, "Tag", f.Tags)
 			return v
@@ -130,7 +106,7 @@ func (a *Adapter) DescribeImages(ctx context.Context, f ImageFilter) ([]Image, e
 		for _, im := range resp.Images.Image {
 			out = append(out, Image{ID: im.ImageId, Status: im.Status, CreationTime: im.CreationTime, Tags: im.Tags.flat()})
 		}
-		if len(resp.Images.Image) < pageSize || len(out) >= resp.TotalCount {
+		if len(resp.Images.Image) < PageSize || len(out) >= resp.TotalCount {
 			return out, nil
 		}
 	}

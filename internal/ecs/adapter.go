@@ -1,4 +1,4 @@
-package instance
+package ecs
 
 import (
 	"context"
@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -15,8 +17,6 @@ import (
 	log "github.com/Sirupsen/logrus"
 	aliyun "github.com/denverdino/aliyungo/ecs"
 	"golang.org/x/time/rate"
-
-	"infrakit.aliyun/internal/ecs"
 )
 
 // Adapter implements ecsAPI over aliyungo's generic Invoke, with request
@@ -31,19 +31,70 @@ import (
 //   - listings use MaxResults=100 and NextToken (aliyungo's Pagination
 //     silently clamps PageSize to 50).
 //
-// Every call goes through one retry policy and one rate limiter.
+// Every call goes through one retry policy and one rate limiter; the
+// request side of the ECS seam is all here.
 type Adapter struct {
 	clients     func() (*aliyun.Client, error) // asked before every call (Config.Clients)
 	region      string
 	limiter     *rate.Limiter // nil = unlimited
-	retry       ecs.RetryPolicy
+	retry       RetryPolicy
 	callTimeout time.Duration
 	log         *log.Logger
 }
 
 var _ API = (*Adapter)(nil)
 
-const pageSize = 100
+// AdapterConfig configures an Adapter.
+type AdapterConfig struct {
+	// Clients is asked for the aliyungo client before every call, so
+	// rotated credentials (internal/cloud.ClientSource) take effect.
+	Clients func() (*aliyun.Client, error)
+	// Region is the RegionId of every call.
+	Region string
+	// RateLimit is calls per second across the adapter, retries
+	// included; 0 = unlimited.
+	RateLimit float64
+	// Retry tunes the retry policy; Now is its clock (nil = time.Now).
+	Retry RetryConfig
+	Now   func() time.Time
+	// CallTimeout bounds one call; 0 = DefaultCallTimeout.
+	CallTimeout time.Duration
+	Logger      *log.Logger // nil = a logrus logger on stderr
+}
+
+// NewAdapter returns the adapter cfg describes.
+func NewAdapter(cfg AdapterConfig) *Adapter {
+	a := &Adapter{
+		clients:     cfg.Clients,
+		region:      cfg.Region,
+		retry:       NewRetryPolicy(cfg.Retry, cfg.Now),
+		callTimeout: cfg.CallTimeout,
+		log:         cfg.Logger,
+	}
+	if a.callTimeout == 0 {
+		a.callTimeout = DefaultCallTimeout
+	}
+	if a.log == nil {
+		a.log = log.New()
+	}
+	if cfg.RateLimit > 0 {
+		a.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), int(math.Max(1, math.Ceil(cfg.RateLimit))))
+	}
+	return a
+}
+
+// RateLimit reports the limiter's calls per second and burst; ok is false
+// when calls are unlimited.
+func (a *Adapter) RateLimit() (perSecond float64, burst int, ok bool) {
+	if a.limiter == nil {
+		return 0, 0, false
+	}
+	return float64(a.limiter.Limit()), a.limiter.Burst(), true
+}
+
+// PageSize is how many items a listing asks for per call (MaxResults):
+// a DescribeInstances of n instances costs (n+PageSize-1)/PageSize calls.
+const PageSize = 100
 
 type ecsResponse struct {
 	RequestId string
@@ -104,14 +155,14 @@ func call[R any, PR interface {
 		values.Set("RegionId", a.region)
 		resp := new(R)
 		start := time.Now()
-		err := ecs.Classify(action, a.invoke(ctx, action, values, resp))
+		err := Classify(action, a.invoke(ctx, action, values, resp))
 		fields := log.Fields{"action": action, "attempt": attempt, "duration": time.Since(start).String()}
 		if err != nil {
 			for _, o := range observe {
 				o(err)
 			}
-			fields["code"] = ecs.ErrorCode(err)
-			if ae, ok := err.(*ecs.APIError); ok && ae.RequestID != "" {
+			fields["code"] = ErrorCode(err)
+			if ae, ok := err.(*APIError); ok && ae.RequestID != "" {
 				fields["request_id"] = ae.RequestID
 			}
 			a.log.WithFields(fields).Debug("ecs call failed")
@@ -122,7 +173,7 @@ func call[R any, PR interface {
 		out = resp
 		return nil
 	}, func(attempt int, err error, wait time.Duration) {
-		a.log.WithFields(log.Fields{"action": action, "attempt": attempt, "code": ecs.ErrorCode(err), "wait": wait.String()}).Warn("retrying ecs call")
+		a.log.WithFields(log.Fields{"action": action, "attempt": attempt, "code": ErrorCode(err), "wait": wait.String()}).Warn("retrying ecs call")
 	})
 	return out, err
 }
@@ -134,7 +185,7 @@ func call[R any, PR interface {
 func (a *Adapter) invoke(ctx context.Context, action string, values url.Values, resp interface{}) error {
 	client, err := a.clients()
 	if err != nil {
-		return &ecs.APIError{Action: action, Code: ecs.CodeNoCredentials, Message: ecs.Scrub(err.Error()), StatusCode: -1}
+		return &APIError{Action: action, Code: CodeNoCredentials, Message: Scrub(err.Error()), StatusCode: -1}
 	}
 	done := make(chan error, 1)
 	go func() { done <- client.Invoke(action, values, resp) }()
@@ -148,10 +199,10 @@ func (a *Adapter) invoke(ctx context.Context, action string, values url.Values, 
 	case err := <-done:
 		return err
 	case <-timeout:
-		return &ecs.APIError{Action: action, Code: ecs.CodeCallTimeout, Message: fmt.Sprintf("no response after %v", a.callTimeout), StatusCode: -1}
+		return &APIError{Action: action, Code: CodeCallTimeout, Message: fmt.Sprintf("no response after %v", a.callTimeout), StatusCode: -1}
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return &ecs.APIError{Action: action, Code: ecs.CodeCallTimeout, Message: "no response before the operation's deadline", StatusCode: -1}
+			return &APIError{Action: action, Code: CodeCallTimeout, Message: "no response before the operation's deadline", StatusCode: -1}
 		}
 		return ctx.Err()
 	}
@@ -159,28 +210,28 @@ func (a *Adapter) invoke(ctx context.Context, action string, values url.Values, 
 
 // RunInstances creates one instance. When it fails after an attempt whose
 // outcome is unknown (no answer, or a server error: ECS may have created
-// the instance), the error is an *ecs.OutcomeUnknownError, so the plugin knows
+// the instance), the error is an *OutcomeUnknownError, so the plugin knows
 // to ask again with the same ClientToken (runInstances, plugin.go).
 func (a *Adapter) RunInstances(ctx context.Context, req *RunRequest) (string, error) {
 	unknown := false
 	resp, err := call[runInstancesResponse](ctx, a, "RunInstances", func() url.Values {
 		return encodeRunInstances(req)
 	}, func(err error) {
-		if ecs.MayHaveActed(err) {
+		if MayHaveActed(err) {
 			unknown = true
 		}
 	})
 	if err != nil {
 		// A definite answer to the last attempt settles it: with the same
 		// ClientToken ECS would have answered the earlier attempt's instance.
-		if unknown && (ecs.Temporary(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
-			return "", &ecs.OutcomeUnknownError{Err: err}
+		if unknown && (Temporary(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+			return "", &OutcomeUnknownError{Err: err}
 		}
 		return "", err
 	}
 	ids := resp.InstanceIdSets.InstanceIdSet
 	if len(ids) != 1 || ids[0] == "" {
-		return "", &ecs.APIError{Action: "RunInstances", Code: "UnexpectedResponse", Message: fmt.Sprintf("want 1 instance id, got %d", len(ids)), RequestID: resp.RequestId}
+		return "", &APIError{Action: "RunInstances", Code: "UnexpectedResponse", Message: fmt.Sprintf("want 1 instance id, got %d", len(ids)), RequestID: resp.RequestId}
 	}
 	return ids[0], nil
 }
@@ -231,7 +282,7 @@ func callPages[R any, PR interface {
 			return nil
 		}
 		if seen[next] {
-			return &ecs.APIError{Action: action, Code: "UnexpectedResponse", Message: "NextToken repeats", RequestID: PR(resp).requestID()}
+			return &APIError{Action: action, Code: "UnexpectedResponse", Message: "NextToken repeats", RequestID: PR(resp).requestID()}
 		}
 		seen[next] = true
 		token = next
@@ -241,7 +292,7 @@ func callPages[R any, PR interface {
 func (a *Adapter) DescribeInstances(ctx context.Context, f InstanceFilter) ([]Instance, error) {
 	var out []Instance
 	strs := interner{}
-	err := callPages[describeInstancesResponse](ctx, a, "DescribeInstances", pageSize, func(v url.Values) {
+	err := callPages[describeInstancesResponse](ctx, a, "DescribeInstances", PageSize, func(v url.Values) {
 		if len(f.InstanceIDs) > 0 {
 			b, _ := json.Marshal(f.InstanceIDs)
 			v.Set("InstanceIds", string(b))
@@ -268,7 +319,7 @@ func (a *Adapter) DescribeInstances(ctx context.Context, f InstanceFilter) ([]In
 
 func (a *Adapter) DescribeDisks(ctx context.Context, f DiskFilter) ([]Disk, error) {
 	var out []Disk
-	err := callPages[describeDisksResponse](ctx, a, "DescribeDisks", pageSize, func(v url.Values) {
+	err := callPages[describeDisksResponse](ctx, a, "DescribeDisks", PageSize, func(v url.Values) {
 		if f.InstanceID != "" {
 			v.Set("InstanceId", f.InstanceID)
 		}
@@ -323,6 +374,23 @@ func (a *Adapter) ModifyDiskAttribute(ctx context.Context, diskID string, delete
 	})
 	return err
 }
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Values is the request RunInstances sends (without RegionId), as encoded
+// for every attempt.
+func (req *RunRequest) Values() url.Values { return encodeRunInstances(req) }
+
+// EncodeTags writes prefix.N.Key / prefix.N.Value with N from 1 in key
+// order (aliyungo numbers map tags in random order).
+func EncodeTags(v url.Values, prefix string, tags map[string]string) { encodeTags(v, prefix, tags) }
 
 // encodeTags writes prefix.N.Key / prefix.N.Value with N from 1 in key order.
 func encodeTags(v url.Values, prefix string, tags map[string]string) {

@@ -1,16 +1,12 @@
-package instance
+package ecs
 
 import (
 	"context"
 	"fmt"
 	"net/url"
-
-	"infrakit.aliyun/internal/ecs"
 )
 
 // The adapter's capacityAPI calls (see capacity.go).
-
-var _ capacityAPI = (*Adapter)(nil)
 
 type describeInstanceTypesResponse struct {
 	ecsResponse
@@ -24,7 +20,7 @@ func (r *describeInstanceTypesResponse) nextToken() string { return r.NextToken 
 // plugin and the operator commands.
 type availableResourceResponse struct {
 	ecsResponse
-	ecs.AvailableResourceAnswer
+	AvailableResourceAnswer
 }
 
 type describeVSwitchesResponse struct {
@@ -53,7 +49,7 @@ func (a *Adapter) DescribeInstanceTypes(ctx context.Context) ([]InstanceType, er
 
 // DescribeAvailableInstanceTypes asks DescribeAvailableResource
 // (DestinationResource InstanceType, pay-as-you-go) which types have stock
-// (ecs.Resource.InStock).
+// (Resource.InStock).
 func (a *Adapter) DescribeAvailableInstanceTypes(ctx context.Context, zone, spotStrategy string) (map[string]map[string]bool, error) {
 	resp, err := call[availableResourceResponse](ctx, a, "DescribeAvailableResource", func() url.Values {
 		v := url.Values{}
@@ -89,5 +85,14 @@ func (a *Adapter) DescribeVSwitchZone(ctx context.Context, vswitchID string) (st
 			return s.ZoneId, nil
 		}
 	}
-	return "", &ecs.APIError{Action: "DescribeVSwitches", Code: "InvalidVSwitchId.NotFound", Message: fmt.Sprintf("no vswitch %s in the region", vswitchID), RequestID: resp.RequestId}
+	return "", &APIError{Action: "DescribeVSwitches", Code: "InvalidVSwitchId.NotFound", Message: fmt.Sprintf("no vswitch %s in the region", vswitchID), RequestID: resp.RequestId}
+}
+
+// InstanceType is the subset of a DescribeInstanceTypes item the plugin uses.
+type InstanceType struct {
+	InstanceTypeId     string
+	InstanceTypeFamily string
+	CpuCoreCount       int
+	MemorySize         float64 // GiB
+	GPUAmount          int
 }
