@@ -155,7 +155,7 @@ func New(cfg Config) (*Plugin, error) {
 		CallTimeout: cfg.CallTimeout,
 		Logger:      cfg.Logger,
 	})
-	return newPlugin(newDescribeCache(a, cfg.NamespaceTags, cfg.DescribeCacheTTL, cfg.Now), cfg)
+	return build(newDescribeCache(a, cfg.NamespaceTags, cfg.DescribeCacheTTL, cfg.Now), cfg), nil
 }
 
 func normalize(cfg Config) (Config, error) {
@@ -208,12 +208,17 @@ func normalize(cfg Config) (Config, error) {
 	return cfg, nil
 }
 
-// newPlugin builds the plugin over any ecsAPI (the adapter, or a fake in tests).
+// newPlugin builds the plugin over any ECS API (a fake in tests).
 func newPlugin(api ecs.InstanceAPI, cfg Config) (*Plugin, error) {
 	cfg, err := normalize(cfg)
 	if err != nil {
 		return nil, err
 	}
+	return build(api, cfg), nil
+}
+
+// build wires the plugin from a normalized Config (normalize runs once).
+func build(api ecs.InstanceAPI, cfg Config) *Plugin {
 	pl := &Plugin{
 		api:       api,
 		region:    cfg.RegionID,
@@ -230,7 +235,7 @@ func newPlugin(api ecs.InstanceAPI, cfg Config) (*Plugin, error) {
 		spot: newSpotState(cfg.Now),
 	}
 	pl.setCapacityHooks(pl.onStockOut, pl.onFallback) // metadata.go
-	return pl, nil
+	return pl
 }
 
 func randomNonce() (string, error) {
