@@ -16,7 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	aliecs "infrakit.aliyun/internal/ecs"
-	"infrakit.aliyun/plugin/instance"
+	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
 func validateCommand(open opener) *cobra.Command {
@@ -174,13 +174,13 @@ func fieldErr(path, format string, args ...any) error {
 
 // parse checks the instance properties with the plugin's own parser, so
 // validate accepts exactly what Provision will.
-func (d specDoc) parse() (instance.RunInstancesArgs, error) {
-	props, err := instance.ParseProperties(d.instance)
+func (d specDoc) parse() (groupspec.RunInstancesArgs, error) {
+	props, err := groupspec.ParseProperties(d.instance)
 	if err != nil {
 		if d.group != "" {
-			return instance.RunInstancesArgs{}, fmt.Errorf("%s: %w", instancePath, err) // keeps the plugin's error type
+			return groupspec.RunInstancesArgs{}, fmt.Errorf("%s: %w", instancePath, err) // keeps the plugin's error type
 		}
-		return instance.RunInstancesArgs{}, err
+		return groupspec.RunInstancesArgs{}, err
 	}
 	return props.RunInstances, nil
 }
@@ -227,7 +227,7 @@ func fail(what, format string, args ...any) check {
 }
 
 // checkOnline looks up what the RunInstances arguments refer to.
-func checkOnline(c *client, region string, ri instance.RunInstancesArgs) []check {
+func checkOnline(c *client, region string, ri groupspec.RunInstancesArgs) []check {
 	var checks []check
 	checks = append(checks, checkImage(c, region, ri.ImageId))
 

@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -18,19 +16,12 @@ import (
 	"github.com/docker/infrakit/pkg/spi/instance"
 
 	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
 // Capacity: ordered fallbacks over instance types and vswitches (zones),
 // an opt-in same-memory fallback, spot -> on-demand fallback, and spreading
 // a group's instances over its vswitches. See doc.go "Capacity".
-
-// Top-level property keys for capacity.
-const (
-	keyInstanceTypes        = "InstanceTypes"
-	keyVSwitchIds           = "VSwitchIds"
-	keySameMemoryFallback   = "SameMemoryFallback"
-	keySpotFallbackOnDemand = "SpotFallbackOnDemand"
-)
 
 // TagFallback records on an instance which fallback Provision used to
 // create it (e.g. "zone", "instance-type+zone", "same-memory", "on-demand").
@@ -39,9 +30,6 @@ const TagFallback = "infrakit-aliyun.fallback"
 
 // Capacity limits: the group plugin's Provision RPC times out after 15 s.
 const (
-	// MaxCapacityChoices is the number of entries InstanceTypes and
-	// VSwitchIds may each hold (with RunInstances.InstanceType/VSwitchId).
-	MaxCapacityChoices = 10
 	// maxCapacityAttempts bounds RunInstances calls in one Provision.
 	maxCapacityAttempts = 12
 	// capacityBudget: no new (type, zone) attempt starts after this much
@@ -59,10 +47,6 @@ const (
 	CodeZoneNotSupported = "InvalidInstanceType.ZoneNotSupported"
 )
 
-var capacityKeys = []string{keyInstanceTypes, keyVSwitchIds, keySameMemoryFallback, keySpotFallbackOnDemand}
-
-func isCapacityKey(k string) bool { return slices.Contains(capacityKeys, k) }
-
 // isCapacityError tells whether err means the (type, zone) pair has no
 // capacity, so Provision may try the next pair.
 func isCapacityError(err error) bool {
@@ -71,132 +55,6 @@ func isCapacityError(err error) bool {
 		return true
 	}
 	return false
-}
-
-// --- properties --------------------------------------------------------------
-
-// checkCapacityShape reports capacity keys of the wrong JSON type. JSON
-// null counts as "not set", like everywhere else in the properties.
-func checkCapacityShape(p *problems, top map[string]interface{}) {
-	for _, k := range []string{keyInstanceTypes, keyVSwitchIds} {
-		if v, ok := top[k]; ok {
-			checkShape(p, k, v, reflect.TypeOf([]string{}))
-		}
-	}
-	for _, k := range []string{keySameMemoryFallback, keySpotFallbackOnDemand} {
-		if v, ok := top[k]; ok {
-			checkShape(p, k, v, reflect.TypeOf(false))
-		}
-	}
-}
-
-// decodeCapacity fills the capacity fields; the shape is already checked.
-// A present but empty list decodes to a non-nil empty slice so validation
-// can reject it.
-func decodeCapacity(top map[string]interface{}, out *Properties) {
-	dec := func(k string, dst interface{}) {
-		if v := top[k]; v != nil {
-			b, _ := json.Marshal(v)
-			_ = json.Unmarshal(b, dst)
-		}
-	}
-	dec(keyInstanceTypes, &out.InstanceTypes)
-	dec(keyVSwitchIds, &out.VSwitchIds)
-	dec(keySameMemoryFallback, &out.SameMemoryFallback)
-	dec(keySpotFallbackOnDemand, &out.SpotFallbackOnDemand)
-}
-
-// validateRunInstances validates RunInstances with the capacity lists
-// standing in for InstanceType and VSwitchId (each may be given by its list
-// alone), then the capacity keys themselves.
-func (pr *Properties) validateRunInstances(p *problems) {
-	a := pr.RunInstances
-	if a.InstanceType == "" && len(pr.InstanceTypes) > 0 {
-		a.InstanceType = "listed" // the list entries are checked below
-	}
-	if a.VSwitchId == "" && len(pr.VSwitchIds) > 0 {
-		a.VSwitchId = "listed"
-	}
-	a.validate(p, pr.Form)
-	pr.validateCapacity(p)
-}
-
-func (pr *Properties) validateCapacity(p *problems) {
-	f := func(name string) string { return pr.Form + "." + name }
-	a := &pr.RunInstances
-	checkChoiceList(p, keyInstanceTypes, pr.InstanceTypes, a.InstanceType, f("InstanceType"))
-	checkChoiceList(p, keyVSwitchIds, pr.VSwitchIds, a.VSwitchId, f("VSwitchId"))
-	if len(pr.VSwitchIds) > 0 && a.ZoneId != "" {
-		p.add(f("ZoneId"), "must not be set with %s: each vswitch implies its zone", keyVSwitchIds)
-	}
-	if n := len(pr.vswitches()); n > 1 && a.PrivateIpAddress != "" {
-		p.add(f("PrivateIpAddress"), "fits one vswitch only, %s and %s give %d", f("VSwitchId"), keyVSwitchIds, n)
-	}
-	if pr.SameMemoryFallback && len(pr.instanceTypes()) == 0 {
-		p.add(keySameMemoryFallback, "needs %s or %s", f("InstanceType"), keyInstanceTypes)
-	}
-	if pr.SpotFallbackOnDemand && a.SpotStrategy == "NoSpot" {
-		p.add(keySpotFallbackOnDemand, "only allowed when %s is SpotWithPriceLimit or SpotAsPriceGo", f("SpotStrategy"))
-	}
-}
-
-// checkChoiceList checks an ordered fallback list. single is the matching
-// RunInstances field, tried before the list.
-func checkChoiceList(p *problems, key string, list []string, single, singlePath string) {
-	if list == nil {
-		return
-	}
-	if len(list) == 0 {
-		p.add(key, "must not be empty (omit the key to use %s alone)", singlePath)
-		return
-	}
-	total := len(list)
-	if single != "" {
-		total++
-	}
-	if total > MaxCapacityChoices {
-		p.add(key, "%d choices with %s, at most %d", total, singlePath, MaxCapacityChoices)
-	}
-	seen := map[string]bool{}
-	for i, v := range list {
-		path := fmt.Sprintf("%s[%d]", key, i)
-		switch {
-		case strings.TrimSpace(v) == "":
-			p.add(path, "must not be empty")
-		case strings.ContainsAny(v, " \t\r\n"):
-			p.add(path, "%q must not contain white space", v)
-		case v == single:
-			p.add(path, "%q is already %s, which is tried first; list only the fallbacks", v, singlePath)
-		case seen[v]:
-			p.add(path, "duplicate %q", v)
-		}
-		seen[v] = true
-	}
-}
-
-// usesCapacity tells whether any capacity key is set.
-func (pr *Properties) usesCapacity() bool {
-	return len(pr.InstanceTypes) > 0 || len(pr.VSwitchIds) > 0 || pr.SameMemoryFallback || pr.SpotFallbackOnDemand
-}
-
-// instanceTypes is the ordered list of types to try: RunInstances.InstanceType
-// first (when set), then InstanceTypes.
-func (pr *Properties) instanceTypes() []string {
-	var out []string
-	if t := pr.RunInstances.InstanceType; t != "" {
-		out = append(out, t)
-	}
-	return append(out, pr.InstanceTypes...)
-}
-
-// vswitches is the ordered list of vswitches: RunInstances.VSwitchId first
-// (when set), then VSwitchIds. Empty when the spec names no vswitch.
-func (pr *Properties) vswitches() []string {
-	var out []string
-	if v := pr.RunInstances.VSwitchId; v != "" {
-		out = append(out, v)
-	}
-	return append(out, pr.VSwitchIds...)
 }
 
 // --- ECS calls for capacity --------------------------------------------------
@@ -353,7 +211,7 @@ type capacityRun struct {
 	p        *Plugin
 	ctx      context.Context
 	base     *runRequest
-	props    Properties
+	props    groupspec.Properties
 	group    string
 	start    time.Time
 	logger   *log.Entry
@@ -375,11 +233,11 @@ type capacityRun struct {
 // fallback; then, for spot with SpotFallbackOnDemand, all of it again as
 // on-demand. Each attempt has its own ClientToken (derived from the
 // Provision's), reused by the adapter's retries of that attempt.
-func (p *Plugin) runWithCapacity(ctx context.Context, spec instance.Spec, props Properties, base *runRequest, disks []ecs.Disk, start time.Time) (string, error) {
+func (p *Plugin) runWithCapacity(ctx context.Context, spec instance.Spec, props groupspec.Properties, base *runRequest, disks []ecs.Disk, start time.Time) (string, error) {
 	r := &capacityRun{p: p, ctx: ctx, base: base, props: props, group: spec.Tags[tagGroup], start: start}
 	r.logger = p.log.WithFields(log.Fields{"action": "provision", "group": r.group})
 
-	vsws := props.vswitches()
+	vsws := props.VSwitchChoices()
 	if len(vsws) > 1 {
 		vsws = r.filterByDiskZone(vsws, disks)
 	}
@@ -420,7 +278,7 @@ func (p *Plugin) runWithCapacity(ctx context.Context, spec instance.Spec, props 
 // fallback, with one spot setting. It returns an ID, or "" and nil when
 // nothing had capacity, or a non-capacity error.
 func (r *capacityRun) pass(vsws []string, spot bool) (string, capacityChoice, error) {
-	types := r.props.instanceTypes()
+	types := r.props.InstanceTypeChoices()
 	var choices []capacityChoice
 	zonesOf := vsws
 	if len(zonesOf) == 0 {
@@ -506,7 +364,7 @@ func (r *capacityRun) try(c capacityChoice) (string, error) {
 		req.ClientToken = attemptToken(r.base.ClientToken, c)
 	}
 	if label := fallbackLabel(*r.first, c); label != "" {
-		if _, has := req.Tags[TagFallback]; has || len(req.Tags) < MaxTags {
+		if _, has := req.Tags[TagFallback]; has || len(req.Tags) < groupspec.MaxTags {
 			req.Tags = mergeTags(req.Tags, map[string]string{TagFallback: label})
 		}
 	}
@@ -535,7 +393,7 @@ func (r *capacityRun) notify(id string, chosen capacityChoice, exhausted bool) {
 	}
 	// Name the zones only for specs with capacity keys: a plain spec keeps
 	// its one ECS call per Provision.
-	if r.props.usesCapacity() {
+	if r.props.UsesCapacity() {
 		for i := range r.failed {
 			c := &r.failed[i].Choice
 			if c.ZoneId == "" && c.VSwitchId != "" {
@@ -745,7 +603,7 @@ func (p *Plugin) instanceTypeCatalogue(ctx context.Context) (map[string]ecs.Inst
 // stock that has the memory (and GPU count) of the first listed type and
 // the fewest vCPUs at or above its count; ties go to the same family, then
 // by name. Listed types are excluded. The note explains an empty result.
-func (p *Plugin) sameMemoryChoices(ctx context.Context, listed []string, vsws []string, props Properties, spot bool) ([]capacityChoice, string) {
+func (p *Plugin) sameMemoryChoices(ctx context.Context, listed []string, vsws []string, props groupspec.Properties, spot bool) ([]capacityChoice, string) {
 	fail := func(format string, args ...interface{}) ([]capacityChoice, string) {
 		return nil, "same-memory fallback: " + fmt.Sprintf(format, args...)
 	}

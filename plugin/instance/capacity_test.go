@@ -11,6 +11,7 @@ import (
 	"github.com/docker/infrakit/pkg/spi/instance"
 
 	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
 // stockFake is a fakeECS with stock: RunInstances fails with the code in
@@ -51,7 +52,7 @@ func (f *stockFake) RunInstances(ctx context.Context, req *ecs.RunRequest) (stri
 	if f.onRun != nil {
 		f.onRun()
 	}
-	a := req.Args.(RunInstancesArgs)
+	a := req.Args.(groupspec.RunInstancesArgs)
 	spot := a.SpotStrategy != "" && a.SpotStrategy != "NoSpot"
 	keys := []string{a.InstanceType + "@" + a.VSwitchId, "*@" + a.VSwitchId}
 	if spot {
@@ -483,7 +484,7 @@ func TestCapacityFallbackTagBudget(t *testing.T) {
 	f.out["ecs.g6.large@vsw-h"] = CodeNoStock
 	p, _, _ := newTestPlugin(t, f)
 	tags := map[string]string{}
-	for i := 0; i < MaxTags-len(testNamespace)-2; i++ { // + infrakit.group, infrakit.config.hash = 20
+	for i := 0; i < groupspec.MaxTags-len(testNamespace)-2; i++ { // + infrakit.group, infrakit.config.hash = 20
 		tags[fmt.Sprintf("k%d", i)] = "v"
 	}
 	b, _ := json.Marshal(tags)
@@ -492,9 +493,9 @@ func TestCapacityFallbackTagBudget(t *testing.T) {
 	noErr(t, err)
 	inst := f.instances[string(*id)]
 	equal(t, "ecs.g5.large", inst.Type)
-	equal(t, MaxTags, len(inst.TagMap()))
+	equal(t, groupspec.MaxTags, len(inst.TagMap()))
 	if _, ok := inst.TagMap()[TagFallback]; ok {
-		t.Errorf("fallback tag set beyond the %d-tag budget", MaxTags)
+		t.Errorf("fallback tag set beyond the %d-tag budget", groupspec.MaxTags)
 	}
 }
 

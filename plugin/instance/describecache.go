@@ -3,6 +3,7 @@ package instance
 import (
 	"context"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
 // DefaultDescribeCacheTTL is how long one DescribeInstances scan answers
@@ -203,7 +205,7 @@ func (c *describeCache) freshCover(tags map[string]string, key string, now time.
 // namespace when that serves other callers too and costs no more calls.
 // Caller holds mu.
 func (c *describeCache) scope(tags map[string]string, key string, gen uint64) (map[string]string, string) {
-	if len(c.namespace) == 0 || key == c.namespaceKey || !hasTags(tags, c.namespace) || len(tags) > MaxTags {
+	if len(c.namespace) == 0 || key == c.namespaceKey || !hasTags(tags, c.namespace) || len(tags) > groupspec.MaxTags {
 		return tags, key
 	}
 	if c.inflight[strconv.FormatUint(gen, 10)+"|"+c.namespaceKey] > 0 {
@@ -309,4 +311,14 @@ func (p *Plugin) describeGeneration() string {
 		return strconv.FormatUint(g.generation(), 10)
 	}
 	return ""
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -2,7 +2,9 @@ package instance
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"infrakit.aliyun/internal/testflags"
@@ -35,4 +37,13 @@ func errorAs[T error](t testing.TB, err error) T {
 		t.Fatalf("error %v (%T) is not a %T", err, err, target)
 	}
 	return target
+}
+
+// manyTags is a JSON object of n tags k00..k(n-1).
+func manyTags(n int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = fmt.Sprintf("%q:%q", fmt.Sprintf("k%02d", i), "v")
+	}
+	return "{" + strings.Join(parts, ",") + "}"
 }

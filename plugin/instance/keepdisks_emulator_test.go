@@ -14,6 +14,7 @@ import (
 	"infrakit.aliyun/emulator"
 	"infrakit.aliyun/internal/ecs"
 	"infrakit.aliyun/internal/testutil"
+	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
 // copyOf starts a second copy of the plugin over e's emulator, as a second
@@ -42,7 +43,7 @@ func (e *emuEnv) copyOf(t *testing.T, tune func(*Config)) (*Plugin, *testutil.Sy
 // reclaim it and p keep its data disk; it returns the member and the disk.
 func (e *emuEnv) reclaimKept(t *testing.T, p *Plugin) (string, string) {
 	t.Helper()
-	old, err := p.Provision(spotSpec(KeepDataDisks))
+	old, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
 	noErr(t, err)
 	e.srv.Advance(time.Minute) // Running
 	disk := e.view(t, string(*old)).DataDiskIds[0]
@@ -77,14 +78,14 @@ func TestKeptDiskFinishedByAnotherCopy(t *testing.T) {
 			old, disk := e.reclaimKept(t, p1)
 
 			p1.spot.keepHook = func(at, _ string) bool { return at == point } // kill -9 here
-			repl, err := p1.Provision(spotSpec(KeepDataDisks))
+			repl, err := p1.Provision(spotSpec(groupspec.KeepDataDisks))
 			noErr(t, err)
 			equal(t, old, e.view(t, string(*repl)).Tags[TagReplaces], "the replacement names its set from its first moment")
 			equal(t, "", e.diskView(t, disk).InstanceId, "not attached by the killed copy")
 
 			// The other copy's Provision does not take the set: its
 			// replacement exists (found by its replaces tag).
-			other, err := p2.Provision(spotSpec(KeepDataDisks))
+			other, err := p2.Provision(spotSpec(groupspec.KeepDataDisks))
 			noErr(t, err)
 			equal(t, "", e.view(t, string(*other)).Tags[TagReplaces], "a second replacement for one set")
 
@@ -124,7 +125,7 @@ func TestKeptDiskFinishedAfterCleanStop(t *testing.T) {
 	p2, _ := e.copyOf(t, nil)
 	_, disk := e.reclaimKept(t, p1)
 	armed.Store(true)
-	repl, err := p1.Provision(spotSpec(KeepDataDisks))
+	repl, err := p1.Provision(spotSpec(groupspec.KeepDataDisks))
 	noErr(t, err)
 	<-slept // the attach was refused (Pending) and waits to retry
 
@@ -150,7 +151,7 @@ func TestKeptDiskLostRaceIsInfo(t *testing.T) {
 	p1 := e.plugin
 	p2, buf := e.copyOf(t, nil)
 	_, disk := e.reclaimKept(t, p1)
-	repl, err := p1.Provision(spotSpec(KeepDataDisks))
+	repl, err := p1.Provision(spotSpec(groupspec.KeepDataDisks))
 	noErr(t, err)
 	e.srv.Advance(time.Minute)
 	p1.spot.work.Wait()
@@ -174,7 +175,7 @@ func TestKeptDiskDeletedAfterGroupDestroy(t *testing.T) {
 	e := preemptEmu(t)
 	p := e.plugin
 	_, disk := e.reclaimKept(t, p)
-	repl, err := p.Provision(spotSpec(KeepDataDisks))
+	repl, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
 	noErr(t, err)
 	e.srv.Advance(time.Minute)
 	p.spot.work.Wait()
@@ -208,7 +209,7 @@ func TestKeptDiskOfLiveGroupKept(t *testing.T) {
 	e := preemptEmu(t)
 	p := e.plugin
 	_, disk := e.reclaimKept(t, p)
-	repl, err := p.Provision(spotSpec(KeepDataDisks))
+	repl, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
 	noErr(t, err)
 	e.srv.Advance(time.Minute)
 	p.spot.work.Wait()
@@ -259,7 +260,7 @@ func (f *raceDetach) DescribeDisks(ctx context.Context, flt ecs.DiskFilter) ([]e
 // reports the disk as kept: no false "could not keep the data" error.
 func TestKeepDisksLostDetachRaceIsInfo(t *testing.T) {
 	fake := &raceDetach{newKeepFake()}
-	inst := fake.spotMember("i-1", "172.16.0.1", map[string]string{TagKeepData: KeepDataDisks})
+	inst := fake.spotMember("i-1", "172.16.0.1", map[string]string{TagKeepData: groupspec.KeepDataDisks})
 	fake.disks["d-1"] = &ecs.Disk{ID: "d-1", Zone: "cn-hangzhou-h", Status: "In_use", Type: "data", InstanceID: "i-1"}
 	reclaim(inst)
 	p, _, buf := newTestPlugin(t, fake)
@@ -280,7 +281,7 @@ func TestKeepDisksLostDetachRaceIsInfo(t *testing.T) {
 func TestKeptImageDeletedAfterGroupDestroy(t *testing.T) {
 	e := preemptEmu(t)
 	p := e.plugin
-	old, err := p.Provision(spotSpec(KeepDataImage))
+	old, err := p.Provision(spotSpec(groupspec.KeepDataImage))
 	noErr(t, err)
 	e.srv.Advance(time.Minute)
 	noErr(t, e.srv.Preempt(string(*old)))
@@ -288,7 +289,7 @@ func TestKeptImageDeletedAfterGroupDestroy(t *testing.T) {
 	noErr(t, err)
 	p.spot.work.Wait()
 	e.srv.Advance(time.Minute) // the image is Available
-	repl, err := p.Provision(spotSpec(KeepDataImage))
+	repl, err := p.Provision(spotSpec(groupspec.KeepDataImage))
 	noErr(t, err)
 	image := e.view(t, string(*repl)).ImageId
 
@@ -317,7 +318,7 @@ func TestClaimedDiskDeletedAfterGroupDestroy(t *testing.T) {
 	p := e.plugin
 	_, disk := e.reclaimKept(t, p)
 	p.spot.keepHook = func(at, _ string) bool { return at == keepHookClaimed } // no attach
-	repl, err := p.Provision(spotSpec(KeepDataDisks))
+	repl, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
 	noErr(t, err)
 	equal(t, keepStepClaimed, e.diskView(t, disk).Tags[TagKeepStep])
 	noErr(t, p.Destroy(*repl, instance.Termination))

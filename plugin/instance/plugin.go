@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
 // Tag keys the plugin reads or writes.
@@ -177,12 +178,12 @@ func normalize(cfg Config) (Config, error) {
 	if err := cfg.Retry.Check(); err != nil {
 		return fail("%v", err)
 	}
-	var p problems
-	validateTags(&p, "NamespaceTags", cfg.NamespaceTags, false)
-	if n := len(cfg.NamespaceTags); n > MaxTags-1 {
-		p.add("NamespaceTags", "%d tags, at most %d so an instance can still carry its own", n, MaxTags-1)
+	var p groupspec.Problems
+	groupspec.ValidateTags(&p, "NamespaceTags", cfg.NamespaceTags, false)
+	if n := len(cfg.NamespaceTags); n > groupspec.MaxTags-1 {
+		p.Add("NamespaceTags", "%d tags, at most %d so an instance can still carry its own", n, groupspec.MaxTags-1)
 	}
-	if err := p.err(); err != nil {
+	if err := p.Err(); err != nil {
 		return fail("%v", err)
 	}
 	if cfg.Logger == nil {
@@ -273,7 +274,7 @@ func (p *Plugin) ExampleProperties() *types.Any {
 // Validate implements instance.Plugin: it parses the properties and checks
 // them against the plugin's region and namespace tags. It calls no API.
 func (p *Plugin) Validate(req *types.Any) error {
-	props, err := ParseProperties(req)
+	props, err := groupspec.ParseProperties(req)
 	if err == nil {
 		err = p.checkAgainstConfig(props, nil)
 	}
@@ -285,18 +286,18 @@ func (p *Plugin) Validate(req *types.Any) error {
 
 // checkAgainstConfig checks what ParseProperties cannot know: the region and
 // the tag total with the namespace tags (plus extra tags when given).
-func (p *Plugin) checkAgainstConfig(props Properties, all map[string]string) error {
-	var probs problems
+func (p *Plugin) checkAgainstConfig(props groupspec.Properties, all map[string]string) error {
+	var probs groupspec.Problems
 	if r := props.RunInstances.RegionId; r != "" && r != p.region {
-		probs.add(props.Form+".RegionId", "%q, the plugin runs in region %q", r, p.region)
+		probs.Add(props.Form+".RegionId", "%q, the plugin runs in region %q", r, p.region)
 	}
 	if all == nil {
 		all = mergeTags(props.Tags, p.namespace)
 	}
-	if n := len(all); n > MaxTags {
-		probs.add(keyTags, "%d tags, at most %d per instance including the plugin's own", n, MaxTags)
+	if n := len(all); n > groupspec.MaxTags {
+		probs.Add(groupspec.KeyTags, "%d tags, at most %d per instance including the plugin's own", n, groupspec.MaxTags)
 	}
-	return probs.err()
+	return probs.Err()
 }
 
 func mergeTags(maps ...map[string]string) map[string]string {
@@ -369,7 +370,7 @@ func (p *Plugin) Provision(spec instance.Spec) (*instance.ID, error) {
 // parameters still typed (capacity fallbacks and kept data change them);
 // ecs() is what the ECS seam sends.
 type runRequest struct {
-	Args RunInstancesArgs
+	Args groupspec.RunInstancesArgs
 	// Tags are sent as Tag.N, sorted by key, so the instance is tagged from
 	// the moment it exists.
 	Tags map[string]string
@@ -387,14 +388,14 @@ func (r *runRequest) ecs() *ecs.RunRequest {
 
 // buildRunRequest turns a spec into a RunInstances request, or reports
 // what is wrong with it. It calls no API.
-func (p *Plugin) buildRunRequest(spec instance.Spec) (*runRequest, Properties, error) {
-	props, err := ParseProperties(spec.Properties)
+func (p *Plugin) buildRunRequest(spec instance.Spec) (*runRequest, groupspec.Properties, error) {
+	props, err := groupspec.ParseProperties(spec.Properties)
 	if err != nil {
 		return nil, props, err
 	}
-	var probs problems
-	validateTags(&probs, "Spec.Tags", spec.Tags, false)
-	if err := probs.err(); err != nil {
+	var probs groupspec.Problems
+	groupspec.ValidateTags(&probs, "Spec.Tags", spec.Tags, false)
+	if err := probs.Err(); err != nil {
 		return nil, props, err
 	}
 
@@ -414,7 +415,7 @@ func (p *Plugin) buildRunRequest(spec instance.Spec) (*runRequest, Properties, e
 	}
 	if logical != "" {
 		// It is a tag value like any other (length, no "acs:" prefix).
-		validateTags(&probs, "LogicalID", map[string]string{TagLogicalID: logical}, false)
+		groupspec.ValidateTags(&probs, "LogicalID", map[string]string{TagLogicalID: logical}, false)
 	}
 
 	userData := props.RunInstances.UserData
@@ -424,31 +425,31 @@ func (p *Plugin) buildRunRequest(spec instance.Spec) (*runRequest, Properties, e
 		}
 		userData += spec.Init
 	}
-	if n := len(userData); n > MaxUserDataBytes {
-		probs.add("UserData", "%d bytes (properties UserData and Init together), at most %d before base64", n, MaxUserDataBytes)
+	if n := len(userData); n > groupspec.MaxUserDataBytes {
+		probs.Add("UserData", "%d bytes (properties UserData and Init together), at most %d before base64", n, groupspec.MaxUserDataBytes)
 	}
 
 	privateIP := ""
 	if ip := net.ParseIP(logical); ip != nil && ip.To4() != nil {
 		privateIP = ip.String()
 		if set := props.RunInstances.PrivateIpAddress; set != "" && set != privateIP {
-			probs.add("LogicalID", "%q is used as PrivateIpAddress, which conflicts with %s.PrivateIpAddress %q; leave one out or make them equal", logical, props.Form, set)
+			probs.Add("LogicalID", "%q is used as PrivateIpAddress, which conflicts with %s.PrivateIpAddress %q; leave one out or make them equal", logical, props.Form, set)
 		}
-		if vs := props.vswitches(); len(vs) == 0 {
-			probs.add("LogicalID", "%q is used as PrivateIpAddress, which needs %s.VSwitchId", logical, props.Form)
+		if vs := props.VSwitchChoices(); len(vs) == 0 {
+			probs.Add("LogicalID", "%q is used as PrivateIpAddress, which needs %s.VSwitchId", logical, props.Form)
 		} else if len(vs) > 1 {
-			probs.add("LogicalID", "%q is used as PrivateIpAddress, which fits one vswitch only; the properties list %d", logical, len(vs))
+			probs.Add("LogicalID", "%q is used as PrivateIpAddress, which fits one vswitch only; the properties list %d", logical, len(vs))
 		}
 	}
 	for i, a := range spec.Attachments {
 		if a.Type != "" && a.Type != AttachmentTypeDisk {
-			probs.add(fmt.Sprintf("Attachments[%d].Type", i), "%q, only %q is supported", a.Type, AttachmentTypeDisk)
+			probs.Add(fmt.Sprintf("Attachments[%d].Type", i), "%q, only %q is supported", a.Type, AttachmentTypeDisk)
 		}
 		if a.ID == "" {
-			probs.add(fmt.Sprintf("Attachments[%d].ID", i), "required")
+			probs.Add(fmt.Sprintf("Attachments[%d].ID", i), "required")
 		}
 	}
-	if err := probs.err(); err != nil {
+	if err := probs.Err(); err != nil {
 		return nil, props, err
 	}
 
@@ -587,9 +588,9 @@ func (p *Plugin) Label(id instance.ID, labels map[string]string) error {
 }
 
 func (p *Plugin) label(ctx context.Context, id string, labels map[string]string) error {
-	var probs problems
-	validateTags(&probs, "Labels", labels, false)
-	if err := probs.err(); err != nil {
+	var probs groupspec.Problems
+	groupspec.ValidateTags(&probs, "Labels", labels, false)
+	if err := probs.Err(); err != nil {
 		return err
 	}
 	inst, err := p.lookupOwned(ctx, id)
@@ -614,8 +615,8 @@ func (p *Plugin) label(ctx context.Context, id string, labels map[string]string)
 	if len(diff) == 0 {
 		return nil
 	}
-	if total > MaxTags {
-		return fmt.Errorf("tags: %d tags after labelling, at most %d per instance", total, MaxTags)
+	if total > groupspec.MaxTags {
+		return fmt.Errorf("tags: %d tags after labelling, at most %d per instance", total, groupspec.MaxTags)
 	}
 	return p.api.TagResources(ctx, id, diff)
 }
@@ -786,17 +787,17 @@ func (p *Plugin) describeInstances(tags map[string]string, properties bool) ([]i
 // serverTags picks at most MaxTags filter tags for ECS (namespace tags
 // first); the rest are matched client-side.
 func serverTags(want, namespace map[string]string) map[string]string {
-	if len(want) <= MaxTags {
+	if len(want) <= groupspec.MaxTags {
 		return want
 	}
 	out := map[string]string{}
 	for _, k := range sortedKeys(namespace) {
-		if len(out) < MaxTags {
+		if len(out) < groupspec.MaxTags {
 			out[k] = namespace[k]
 		}
 	}
 	for _, k := range sortedKeys(want) {
-		if len(out) < MaxTags {
+		if len(out) < groupspec.MaxTags {
 			out[k] = want[k]
 		}
 	}

@@ -15,6 +15,7 @@ import (
 
 	"infrakit.aliyun/internal/ecs"
 	"infrakit.aliyun/internal/testutil"
+	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
 // fakeECS is an in-memory ecsAPI. Errors queued in fail[action] are
@@ -373,7 +374,7 @@ func TestProvisionMapping(t *testing.T) {
 			name: "user data too big with init",
 			spec: func() instance.Spec {
 				s := groupSpec()
-				s.Init = strings.Repeat("x", MaxUserDataBytes)
+				s.Init = strings.Repeat("x", groupspec.MaxUserDataBytes)
 				return s
 			},
 			wantError: "UserData: 32789 bytes (properties UserData and Init together), at most 32768 before base64",
@@ -652,7 +653,7 @@ func TestDescribeManyFilterTags(t *testing.T) {
 		want[fmt.Sprintf("k%02d", i)] = "v"
 	}
 	got := serverTags(want, map[string]string{"k24": "v"})
-	equal(t, MaxTags, len(got))
+	equal(t, groupspec.MaxTags, len(got))
 	equal(t, "v", got["k24"]) // namespace first
 }
 
@@ -664,5 +665,5 @@ func TestVendorInfoAndExample(t *testing.T) {
 
 // typed is the plugin's request a fake was sent.
 func typed(req *ecs.RunRequest) runRequest {
-	return runRequest{Args: req.Args.(RunInstancesArgs), Tags: req.Tags, UserData: req.UserData, PrivateIP: req.PrivateIP, ClientToken: req.ClientToken}
+	return runRequest{Args: req.Args.(groupspec.RunInstancesArgs), Tags: req.Tags, UserData: req.UserData, PrivateIP: req.PrivateIP, ClientToken: req.ClientToken}
 }

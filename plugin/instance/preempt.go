@@ -16,6 +16,7 @@ import (
 	"github.com/docker/infrakit/pkg/spi/instance"
 
 	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
 // Spot interruption handling.
@@ -51,11 +52,6 @@ const (
 
 	// LockRecycling is the OperationLocks reason of a reclaimed spot instance.
 	LockRecycling = "Recycling"
-
-	// KeepDataImage keeps the system disk as a custom image.
-	KeepDataImage = "image"
-	// KeepDataDisks keeps the data disks and moves them to the replacement.
-	KeepDataDisks = "disks"
 )
 
 // Timing of interruption handling.
@@ -77,44 +73,6 @@ const (
 	// doomedForget is how long a noticed instance is remembered.
 	doomedForget = time.Hour
 )
-
-var enumKeepData = []string{KeepDataImage, KeepDataDisks}
-
-// Preemption is the top-level "Preemption" key of the properties.
-type Preemption struct {
-	// KeepData is "image" (make an image of the system disk at the notice
-	// and boot the replacement from it) or "disks" (detach the data disks
-	// at the notice and attach them to the replacement).
-	KeepData string `json:",omitempty"`
-}
-
-func decodePreemption(v interface{}) *Preemption {
-	m, ok := v.(map[string]interface{})
-	if !ok {
-		return nil
-	}
-	out := &Preemption{}
-	out.KeepData, _ = m["KeepData"].(string)
-	return out
-}
-
-func validatePreemption(p *problems, props Properties) {
-	pr := props.Preemption
-	if pr == nil {
-		return
-	}
-	if pr.KeepData == "" {
-		p.add(keyPreemption+".KeepData", "required, one of %s", strings.Join(enumKeepData, ", "))
-	} else {
-		oneOf(p, keyPreemption+".KeepData", pr.KeepData, enumKeepData)
-	}
-	if s := props.RunInstances.SpotStrategy; s == "" || s == "NoSpot" {
-		p.add(keyPreemption, "only for spot instances: set %s.SpotStrategy to SpotAsPriceGo or SpotWithPriceLimit", props.Form)
-	}
-	if pr.KeepData == KeepDataDisks && len(props.RunInstances.DataDisk) == 0 {
-		p.add(keyPreemption+".KeepData", `"disks" needs %s.DataDisk: the instances have no data disks to keep`, props.Form)
-	}
-}
 
 // Interruption describes a reclaimed instance; it is the data of the
 // instance/interrupting event and of the metadata under spot/.
@@ -310,9 +268,9 @@ func (p *Plugin) keepData(ctx context.Context, d *doomed) {
 		err   error
 	)
 	switch info.KeepData {
-	case KeepDataImage:
+	case groupspec.KeepDataImage:
 		image, err = p.keepImage(ctx, k, info)
-	case KeepDataDisks:
+	case groupspec.KeepDataDisks:
 		disks, err = p.keepDisks(ctx, k, info)
 	default:
 		err = fmt.Errorf("unknown KeepData %q", info.KeepData)
@@ -426,7 +384,7 @@ func (s *spotState) groupLock(group string) *sync.Mutex {
 // image as ImageId in the reclaimed instance's type, or no new data disks
 // (Provision attaches the kept ones), always in the reclaimed instance's
 // vswitch. The caller must call release on the result (nil-safe).
-func (p *Plugin) prepareReplacement(ctx context.Context, spec instance.Spec, props *Properties, req *runRequest) (*replacement, error) {
+func (p *Plugin) prepareReplacement(ctx context.Context, spec instance.Spec, props *groupspec.Properties, req *runRequest) (*replacement, error) {
 	group := spec.Tags[tagGroup]
 	logical := ""
 	if spec.LogicalID != nil {
@@ -442,8 +400,8 @@ func (p *Plugin) prepareReplacement(ctx context.Context, spec instance.Spec, pro
 		req.Tags = map[string]string{}
 	}
 	req.Tags[TagKeepData] = props.Preemption.KeepData
-	if n := len(req.Tags); n > MaxTags {
-		return nil, fmt.Errorf("tags: %d tags with %s, at most %d per instance", n, TagKeepData, MaxTags)
+	if n := len(req.Tags); n > groupspec.MaxTags {
+		return nil, fmt.Errorf("tags: %d tags with %s, at most %d per instance", n, TagKeepData, groupspec.MaxTags)
 	}
 	k, ok := p.keeper()
 	if !ok {
@@ -457,9 +415,9 @@ func (p *Plugin) prepareReplacement(ctx context.Context, spec instance.Spec, pro
 	rep := &replacement{unlock: lock.Unlock}
 	var err error
 	switch props.Preemption.KeepData {
-	case KeepDataImage:
+	case groupspec.KeepDataImage:
 		err = p.findKeptImage(ctx, k, group, logical, rep)
-	case KeepDataDisks:
+	case groupspec.KeepDataDisks:
 		err = p.findKeptDisks(ctx, group, logical, rep)
 	}
 	if err != nil || (rep.image == nil && len(rep.disks) == 0) {
@@ -471,9 +429,9 @@ func (p *Plugin) prepareReplacement(ctx context.Context, spec instance.Spec, pro
 		// takes from its first moment (RunInstances tags), and the disks
 		// say a Provision is taking them (keepdisks.go).
 		req.Tags[TagReplaces] = rep.from
-		if n := len(req.Tags); n > MaxTags {
+		if n := len(req.Tags); n > groupspec.MaxTags {
 			rep.release()
-			return nil, fmt.Errorf("tags: %d tags with %s, at most %d per instance", n, TagReplaces, MaxTags)
+			return nil, fmt.Errorf("tags: %d tags with %s, at most %d per instance", n, TagReplaces, groupspec.MaxTags)
 		}
 		if err := p.markClaiming(ctx, k, rep); err != nil {
 			rep.release()
@@ -503,7 +461,7 @@ func (p *Plugin) prepareReplacement(ctx context.Context, spec instance.Spec, pro
 // useVSwitch runs the replacement in the reclaimed instance's vswitch only
 // (and so its zone, where kept disks are): the capacity fallbacks over
 // other vswitches are dropped for it.
-func useVSwitch(props *Properties, req *runRequest, vsw string) {
+func useVSwitch(props *groupspec.Properties, req *runRequest, vsw string) {
 	if vsw == "" {
 		return
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/docker/infrakit/pkg/types"
 
 	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
 // keepFake adds the preemptAPI calls (images, detach, resource tags) to
@@ -294,7 +295,7 @@ func TestWatcherTickMarksInterrupting(t *testing.T) {
 
 func TestKeepDataDisks(t *testing.T) {
 	fake := newKeepFake()
-	inst := fake.spotMember("i-1", "172.16.0.1", map[string]string{TagKeepData: KeepDataDisks})
+	inst := fake.spotMember("i-1", "172.16.0.1", map[string]string{TagKeepData: groupspec.KeepDataDisks})
 	fake.disks["d-1"] = &ecs.Disk{ID: "d-1", Zone: "cn-hangzhou-h", Status: "In_use", Type: "data", InstanceID: "i-1", DeleteWithInstance: true}
 	fake.disks["d-sys"] = &ecs.Disk{ID: "d-sys", Zone: "cn-hangzhou-h", Status: "In_use", Type: "system", InstanceID: "i-1", DeleteWithInstance: true}
 	reclaim(inst)
@@ -327,7 +328,7 @@ func TestKeepDataDisks(t *testing.T) {
 	equal(t, "i-1", run.Tags[TagReplaces], "the replacement names the set it takes from its first moment")
 	equal(t, 0, len(run.Args.DataDisk), "the kept disk replaces the spec's data disks")
 	equal(t, "vsw-old", run.Args.VSwitchId, "same vswitch (zone) as the kept disk")
-	equal(t, KeepDataDisks, run.Tags[TagKeepData])
+	equal(t, groupspec.KeepDataDisks, run.Tags[TagKeepData])
 	equal(t, "g", fake.disks["d-1"].TagMap()["infrakit.group"])
 	equal(t, "test", fake.disks["d-1"].TagMap()["infrakit.scope"])
 
@@ -339,7 +340,7 @@ func TestKeepDataDisks(t *testing.T) {
 
 func TestKeepDataImage(t *testing.T) {
 	fake := newKeepFake()
-	inst := fake.spotMember("i-1", "172.16.0.1", map[string]string{TagKeepData: KeepDataImage})
+	inst := fake.spotMember("i-1", "172.16.0.1", map[string]string{TagKeepData: groupspec.KeepDataImage})
 	inst.Type = "ecs.g5.large"
 	reclaim(inst)
 	p, _, _ := newTestPlugin(t, fake)
@@ -525,7 +526,7 @@ func TestParsePreemption(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseProperties(props(tt.in))
+			got, err := groupspec.ParseProperties(props(tt.in))
 			if tt.want != "" {
 				isErr(t, err)
 				contains(t, err.Error(), tt.want)
