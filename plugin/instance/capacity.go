@@ -63,7 +63,9 @@ func isCapacityError(err error) bool {
 // (a test fake) simply gets no same-memory fallback.
 
 // capacityAPI returns the plugin's capacityAPI (see apiAs).
-func (p *Plugin) capacityAPI() (ecs.CapacityAPI, bool) { return apiAs[ecs.CapacityAPI](p.api) }
+func (p *Plugin) capacityAPI() (ecs.CapacityAPI, bool) {
+	return p.capacityCalls, p.capacityCalls != nil
+}
 
 // --- hooks for events and metadata ------------------------------------------
 

@@ -96,14 +96,16 @@ type Config struct {
 
 // Plugin is the InfraKit instance plugin for Alibaba Cloud ECS.
 type Plugin struct {
-	api       ecs.InstanceAPI
-	region    string
-	namespace map[string]string
-	log       *log.Logger
-	now       func() time.Time
-	retry     ecs.RetryPolicy
-	nonce     func() (string, error)
-	describe  singleflight.Group
+	api           ecs.InstanceAPI
+	capacityCalls ecs.CapacityAPI // nil: no same-memory fallback
+	spotCalls     ecs.SpotAPI     // nil: no kept data
+	region        string
+	namespace     map[string]string
+	log           *log.Logger
+	now           func() time.Time
+	retry         ecs.RetryPolicy
+	nonce         func() (string, error)
+	describe      singleflight.Group
 
 	provisionTimeout time.Duration
 	cleanupTimeout   time.Duration // see cleanupContext (retry.go)
@@ -156,7 +158,11 @@ func New(cfg Config) (*Plugin, error) {
 		CallTimeout: cfg.CallTimeout,
 		Logger:      cfg.Logger,
 	})
-	return build(newDescribeCache(a, cfg.NamespaceTags, cfg.DescribeCacheTTL, cfg.Now), cfg), nil
+	return build(apis{
+		instances: newDescribeCache(a, cfg.NamespaceTags, cfg.DescribeCacheTTL, cfg.Now),
+		capacity:  a,
+		spot:      a,
+	}, cfg), nil
 }
 
 func normalize(cfg Config) (Config, error) {
@@ -209,25 +215,27 @@ func normalize(cfg Config) (Config, error) {
 	return cfg, nil
 }
 
-// newPlugin builds the plugin over any ECS API (a fake in tests).
-func newPlugin(api ecs.InstanceAPI, cfg Config) (*Plugin, error) {
-	cfg, err := normalize(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return build(api, cfg), nil
+// apis are the ECS call groups the plugin uses. capacity and spot may be
+// nil (a test fake without them): the same-memory fallback and kept data
+// are then skipped.
+type apis struct {
+	instances ecs.InstanceAPI
+	capacity  ecs.CapacityAPI
+	spot      ecs.SpotAPI
 }
 
 // build wires the plugin from a normalized Config (normalize runs once).
-func build(api ecs.InstanceAPI, cfg Config) *Plugin {
+func build(api apis, cfg Config) *Plugin {
 	pl := &Plugin{
-		api:       api,
-		region:    cfg.RegionID,
-		namespace: cfg.NamespaceTags,
-		log:       cfg.Logger,
-		now:       cfg.Now,
-		retry:     ecs.NewRetryPolicy(cfg.Retry, cfg.Now),
-		nonce:     randomNonce,
+		api:           api.instances,
+		capacityCalls: api.capacity,
+		spotCalls:     api.spot,
+		region:        cfg.RegionID,
+		namespace:     cfg.NamespaceTags,
+		log:           cfg.Logger,
+		now:           cfg.Now,
+		retry:         ecs.NewRetryPolicy(cfg.Retry, cfg.Now),
+		nonce:         randomNonce,
 
 		provisionTimeout: cfg.ProvisionTimeout,
 		confirmTimeout:   cfg.ConfirmTimeout,

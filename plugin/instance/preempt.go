@@ -145,19 +145,9 @@ func newSpotState(now func() time.Time) *spotState {
 	}
 }
 
-// apiAs returns api as one of the optional call sets (preemptAPI,
-// capacityAPI), looking through the describe cache decorator, which only
-// forwards ecsAPI.
-func apiAs[T any](api ecs.InstanceAPI) (T, bool) {
-	if c, ok := api.(*describeCache); ok {
-		api = c.InstanceAPI
-	}
-	t, ok := api.(T)
-	return t, ok
-}
-
-// keeper returns the ECS calls of KeepData.
-func (p *Plugin) keeper() (ecs.SpotAPI, bool) { return apiAs[ecs.SpotAPI](p.api) }
+// keeper returns the ECS calls of KeepData; ok is false for an API without
+// them (a test fake), and KeepData is then skipped.
+func (p *Plugin) keeper() (ecs.SpotAPI, bool) { return p.spotCalls, p.spotCalls != nil }
 
 func hasLock(inst *ecs.Instance, reason string) bool {
 	for _, l := range inst.Locks {
