@@ -62,12 +62,13 @@ func isCapacityError(err error) bool {
 // The catalogue and stock calls are ecs.CapacityAPI; an API without them
 // (a test fake) simply gets no same-memory fallback.
 
-// capacityAPI returns the plugin's capacityAPI (see apiAs).
+// capacityAPI returns the catalogue and stock calls; ok is false for an
+// API without them (a test fake).
 func (p *Plugin) capacityAPI() (ecs.CapacityAPI, bool) {
 	return p.capacityCalls, p.capacityCalls != nil
 }
 
-// --- hooks for events and metadata ------------------------------------------
+// --- what a Provision met, for events and metadata ---------------------------
 
 // capacityAttempt is one RunInstances attempt that found no capacity.
 type capacityAttempt struct {
@@ -75,8 +76,8 @@ type capacityAttempt struct {
 	Code   string // ECS error code, e.g. OperationDenied.NoStock
 }
 
-// stockOutInfo is passed to the onStockOut hook once per Provision that
-// met at least one stock-out, whether or not a fallback then succeeded.
+// stockOutInfo is a Provision's stock-outs, whether or not a fallback then
+// succeeded.
 type stockOutInfo struct {
 	Group     string
 	StockOuts []capacityAttempt // in the order tried
@@ -85,8 +86,8 @@ type stockOutInfo struct {
 	Time      time.Time
 }
 
-// fallbackInfo is passed to the onFallback hook when Provision created an
-// instance with a choice other than its first.
+// fallbackInfo is a Provision that created an instance with a choice other
+// than its first.
 type fallbackInfo struct {
 	Group      string
 	InstanceID string
@@ -96,26 +97,22 @@ type fallbackInfo struct {
 	Time       time.Time
 }
 
-// setCapacityHooks installs the callbacks (either may be nil). They are
-// called synchronously at the end of Provision, outside any lock, and must
-// not block.
-func (p *Plugin) setCapacityHooks(onStockOut func(stockOutInfo), onFallback func(fallbackInfo)) {
-	p.capacity.mu.Lock()
-	defer p.capacity.mu.Unlock()
-	p.capacity.onStockOut = onStockOut
-	p.capacity.onFallback = onFallback
+// capacityOutcome is what one Provision's walk over its choices met, for
+// the plugin to publish (metadata.go): the stock-outs (nil when none) and
+// the fallback that created the instance (nil when the first choice did).
+type capacityOutcome struct {
+	StockOut *stockOutInfo
+	Fallback *fallbackInfo
 }
 
 // capacityState is the plugin's capacity bookkeeping: the cached instance
 // type catalogue and vswitch zones (both immutable in ECS), in-flight and
-// recent creations per group for the zone spread, and the hooks.
+// recent creations per group for the zone spread.
 type capacityState struct {
 	mu         sync.Mutex
 	zones      map[string]string         // vswitch -> zone
 	pending    map[string]map[string]int // group -> vswitch -> Provisions using it now
 	recent     map[string]map[string]recentInstance
-	onStockOut func(stockOutInfo)
-	onFallback func(fallbackInfo)
 
 	catalogueMu sync.Mutex                  // serialises the one catalogue fetch
 	catalogue   map[string]ecs.InstanceType // under catalogueMu; nil until fetched once
@@ -235,7 +232,7 @@ type capacityRun struct {
 // fallback; then, for spot with SpotFallbackOnDemand, all of it again as
 // on-demand. Each attempt has its own ClientToken (derived from the
 // Provision's), reused by the adapter's retries of that attempt.
-func (p *Plugin) runWithCapacity(ctx context.Context, spec instance.Spec, props groupspec.Properties, base *runRequest, disks []ecs.Disk, start time.Time) (string, error) {
+func (p *Plugin) runWithCapacity(ctx context.Context, spec instance.Spec, props groupspec.Properties, base *runRequest, disks []ecs.Disk, start time.Time) (string, capacityOutcome, error) {
 	r := &capacityRun{p: p, ctx: ctx, base: base, props: props, group: spec.Tags[tagGroup], start: start}
 	r.logger = p.log.WithFields(log.Fields{"action": "provision", "group": r.group})
 
@@ -264,16 +261,13 @@ func (p *Plugin) runWithCapacity(ctx context.Context, spec instance.Spec, props 
 	for _, asSpot := range passes {
 		id, chosen, err := r.pass(vsws, asSpot)
 		if err != nil {
-			r.notify("", capacityChoice{}, false)
-			return "", err
+			return "", r.outcome("", capacityChoice{}, false), err
 		}
 		if id != "" {
-			r.notify(id, chosen, false)
-			return id, nil
+			return id, r.outcome(id, chosen, false), nil
 		}
 	}
-	r.notify("", capacityChoice{}, true)
-	return "", &NoCapacityError{Attempts: r.failed, Notes: r.notes, Untried: r.untried, last: r.lastErr}
+	return "", r.outcome("", capacityChoice{}, true), &NoCapacityError{Attempts: r.failed, Notes: r.notes, Untried: r.untried, last: r.lastErr}
 }
 
 // pass tries every listed (vswitch, type) pair, then the same-memory
@@ -383,10 +377,11 @@ func attemptToken(base string, c capacityChoice) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// notify records a new instance for the spread, names the zones of the
-// failed attempts (best effort, cached), and calls the hooks. id is ""
-// when Provision fails; exhausted when it fails for lack of capacity.
-func (r *capacityRun) notify(id string, chosen capacityChoice, exhausted bool) {
+// outcome records a new instance for the spread, names the zones of the
+// failed attempts (best effort, cached), and returns what the Provision
+// met. id is "" when Provision fails; exhausted when it fails for lack of
+// capacity.
+func (r *capacityRun) outcome(id string, chosen capacityChoice, exhausted bool) capacityOutcome {
 	p := r.p
 	ok := id != ""
 	if ok && r.reserved != "" {
@@ -406,23 +401,20 @@ func (r *capacityRun) notify(id string, chosen capacityChoice, exhausted bool) {
 		}
 	}
 	now := p.now()
-	p.capacity.mu.Lock()
-	onStockOut, onFallback := p.capacity.onStockOut, p.capacity.onFallback
-	p.capacity.mu.Unlock()
-	if len(r.failed) > 0 && onStockOut != nil {
-		onStockOut(stockOutInfo{Group: r.group, StockOuts: append([]capacityAttempt(nil), r.failed...), Exhausted: exhausted, Time: now})
+	var out capacityOutcome
+	if len(r.failed) > 0 {
+		out.StockOut = &stockOutInfo{Group: r.group, StockOuts: append([]capacityAttempt(nil), r.failed...), Exhausted: exhausted, Time: now}
 	}
 	if !ok || r.first == nil {
-		return
+		return out
 	}
 	label := fallbackLabel(*r.first, chosen)
 	if label == "" {
-		return
+		return out
 	}
 	r.logger.WithFields(log.Fields{"instance": id, "fallback": label, "wanted": r.first.String(), "chosen": chosen.String()}).Warn("provisioned with a fallback")
-	if onFallback != nil {
-		onFallback(fallbackInfo{Group: r.group, InstanceID: id, Wanted: *r.first, Chosen: chosen, Fallback: label, Time: now})
-	}
+	out.Fallback = &fallbackInfo{Group: r.group, InstanceID: id, Wanted: *r.first, Chosen: chosen, Fallback: label, Time: now}
+	return out
 }
 
 // filterByDiskZone keeps the vswitches in the zone of the attached disks

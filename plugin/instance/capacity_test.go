@@ -136,15 +136,24 @@ func capSpec(capacity string) instance.Spec {
 	return s
 }
 
-// hooks records the capacity hook calls.
-type hooks struct {
-	stockOuts []stockOutInfo
-	fallbacks []fallbackInfo
+// recorded is what the plugin published of its capacity outcomes: the
+// last stock-out and fallback (capacity/ metadata), as lists of 0 or 1 for
+// a plugin that made one Provision.
+type recorded struct {
+	stockOuts []StockOut
+	fallbacks []Fallback
 }
 
-func installHooks(p *Plugin) *hooks {
-	h := &hooks{}
-	p.setCapacityHooks(func(i stockOutInfo) { h.stockOuts = append(h.stockOuts, i) }, func(i fallbackInfo) { h.fallbacks = append(h.fallbacks, i) })
+func recordedBy(p *Plugin) *recorded {
+	h := &recorded{}
+	p.spot.mu.Lock()
+	defer p.spot.mu.Unlock()
+	if p.spot.stockOut != nil {
+		h.stockOuts = append(h.stockOuts, *p.spot.stockOut)
+	}
+	if p.spot.fallback != nil {
+		h.fallbacks = append(h.fallbacks, *p.spot.fallback)
+	}
 	return h
 }
 
@@ -231,12 +240,12 @@ func TestCapacityFallbacks(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := scriptedStockFake(tt.out, tt.setup)
 			p, _, _ := newTestPlugin(t, f)
-			h := installHooks(p)
 			spec := capSpec(tt.capacity)
 			noErr(t, p.Validate(spec.Properties))
 			id, err := p.Provision(spec)
 			noErr(t, err)
 			equal(t, tt.wantRuns, f.tried(), "attempts")
+			h := recordedBy(p)
 
 			inst := f.instances[string(*id)]
 			equal(t, tt.wantType, inst.Type, "type")
@@ -279,7 +288,7 @@ func TestCapacityFallbacks(t *testing.T) {
 			if tt.fallback != "" {
 				equal(t, 1, len(h.fallbacks), "fallback hook calls")
 				equal(t, tt.fallback, h.fallbacks[0].Fallback)
-				equal(t, string(*id), h.fallbacks[0].InstanceID)
+				equal(t, string(*id), h.fallbacks[0].InstanceId)
 				equal(t, tt.wantType, h.fallbacks[0].Chosen.InstanceType)
 			} else {
 				equal(t, 0, len(h.fallbacks), "fallback hook calls")
@@ -368,7 +377,6 @@ func TestCapacityErrors(t *testing.T) {
 			f := scriptedStockFake(tt.out, tt.setup)
 			p, clock, _ := newTestPlugin(t, f)
 			f.onRun = func() { clock.Sleep(tt.step) }
-			h := installHooks(p)
 			_, err := p.Provision(capSpec(tt.capacity))
 			isErr(t, err)
 			equal(t, tt.wantRuns, len(f.runs), "attempts")
@@ -377,6 +385,7 @@ func TestCapacityErrors(t *testing.T) {
 				contains(t, err.Error(), w)
 			}
 			equal(t, 0, len(f.instances), "instances created")
+			h := recordedBy(p)
 			equal(t, 0, len(h.fallbacks), "fallback hook calls")
 			if tt.code == CodeNoStock {
 				var nc *NoCapacityError

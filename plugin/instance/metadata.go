@@ -49,8 +49,18 @@ func choiceOf(c capacityChoice, code string) CapacityChoice {
 	return CapacityChoice{InstanceType: c.InstanceType, ZoneId: c.ZoneId, VSwitchId: c.VSwitchId, Spot: c.Spot, Code: code}
 }
 
-// onStockOut is the capacity hook (capacity.go) for a Provision that met
-// stock-outs: it publishes instance/no-stock and sets capacity/last-stock-out.
+// recordCapacity publishes what a Provision's capacity walk met.
+func (p *Plugin) recordCapacity(o capacityOutcome) {
+	if o.StockOut != nil {
+		p.onStockOut(*o.StockOut)
+	}
+	if o.Fallback != nil {
+		p.onFallback(*o.Fallback)
+	}
+}
+
+// onStockOut publishes instance/no-stock and sets capacity/last-stock-out
+// for a Provision that met stock-outs.
 func (p *Plugin) onStockOut(i stockOutInfo) {
 	r := StockOut{Group: i.Group, Exhausted: i.Exhausted, At: i.Time}
 	var names []string
@@ -68,8 +78,8 @@ func (p *Plugin) onStockOut(i stockOutInfo) {
 	p.spot.events.publish(TopicNoStock, EventTypeNoStock, msg, r)
 }
 
-// onFallback is the capacity hook for a Provision that used a fallback: it
-// sets capacity/last-fallback.
+// onFallback sets capacity/last-fallback for a Provision that used a
+// fallback.
 func (p *Plugin) onFallback(i fallbackInfo) {
 	r := Fallback{Group: i.Group, InstanceId: i.InstanceID, Wanted: choiceOf(i.Wanted, ""), Chosen: choiceOf(i.Chosen, ""),
 		Fallback: i.Fallback, At: i.Time}

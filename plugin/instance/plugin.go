@@ -243,7 +243,6 @@ func build(api apis, cfg Config) *Plugin {
 
 		spot: newSpotState(cfg.Now),
 	}
-	pl.setCapacityHooks(pl.onStockOut, pl.onFallback) // metadata.go
 	return pl
 }
 
@@ -350,7 +349,8 @@ func (p *Plugin) Provision(spec instance.Spec) (*instance.ID, error) {
 	}
 	defer rep.release()
 
-	id, err := p.runWithCapacity(ctx, spec, props, req, append(disks[:len(disks):len(disks)], rep.keptDisks()...), start)
+	id, met, err := p.runWithCapacity(ctx, spec, props, req, append(disks[:len(disks):len(disks)], rep.keptDisks()...), start)
+	p.recordCapacity(met) // metadata.go: events and capacity/ metadata
 	if err != nil {
 		return fail(err)
 	}
