@@ -109,10 +109,10 @@ type capacityOutcome struct {
 // type catalogue and vswitch zones (both immutable in ECS), in-flight and
 // recent creations per group for the zone spread.
 type capacityState struct {
-	mu         sync.Mutex
-	zones      map[string]string         // vswitch -> zone
-	pending    map[string]map[string]int // group -> vswitch -> Provisions using it now
-	recent     map[string]map[string]recentInstance
+	mu      sync.Mutex
+	zones   map[string]string         // vswitch -> zone
+	pending map[string]map[string]int // group -> vswitch -> Provisions using it now
+	recent  map[string]map[string]recentInstance
 
 	catalogueMu sync.Mutex                  // serialises the one catalogue fetch
 	catalogue   map[string]ecs.InstanceType // under catalogueMu; nil until fetched once
