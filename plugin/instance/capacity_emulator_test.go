@@ -163,5 +163,5 @@ func TestEmulatorCapacitySpreadConcurrent(t *testing.T) {
 		zones[in.ZoneId]++
 	}
 	equal(t, map[string]int{"cn-hangzhou-h": 3, "cn-hangzhou-i": 3, "cn-hangzhou-j": 3}, zones)
-	equal(t, 0, len(e.plugin.capacity.pending), "no reservation left behind")
+	equal(t, 0, e.plugin.planner.Reserved(), "no reservation left behind")
 }

@@ -443,33 +443,6 @@ func TestCapacityZoneSpread(t *testing.T) {
 	}
 }
 
-// Provisions in flight and instances ECS does not list yet count for the
-// spread, so concurrent Provisions of one group land in different zones.
-func TestCapacitySpreadCountsInFlightAndRecent(t *testing.T) {
-	f := newStockFake()
-	p, clock, _ := newTestPlugin(t, f)
-	vsws := []string{"vsw-h", "vsw-i", "vsw-j"}
-	entry := p.log.WithField("test", t.Name())
-	a := p.spreadOrder(context.Background(), "workers", vsws, entry)
-	b := p.spreadOrder(context.Background(), "workers", vsws, entry)
-	equal(t, "vsw-h", a[0])
-	equal(t, "vsw-i", b[0], "second concurrent Provision")
-	p.release("workers", "vsw-h")
-	p.release("workers", "vsw-i")
-	equal(t, "vsw-h", p.spreadOrder(context.Background(), "workers", vsws, entry)[0], "after both released")
-	p.release("workers", "vsw-h")
-
-	// Created but not yet listed (describe fails): still counted, until it expires.
-	p.reserve("workers", "vsw-h")
-	p.remember("workers", "i-new", "vsw-h") // releases the reservation
-	f.failNext("DescribeInstances", &ecs.APIError{Action: "DescribeInstances", Code: "ServiceUnavailable", StatusCode: 503})
-	c := p.spreadOrder(context.Background(), "workers", vsws, entry)
-	equal(t, "vsw-i", c[0], "recent instance counted")
-	p.release("workers", c[0])
-	clock.Sleep(recentTTL + time.Second)
-	equal(t, "vsw-h", p.spreadOrder(context.Background(), "workers", vsws, entry)[0], "recent entry expired")
-}
-
 // A group without InstanceTypes/VSwitchIds behaves as before: one call, no
 // spread lookup, no capacity API.
 func TestCapacitySingleChoiceUnchanged(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"github.com/docker/infrakit/pkg/types"
 
 	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/plugin/instance/capacity"
 )
 
 // CapacityChoice is one (instance type, zone, spot) combination Provision tried.
@@ -45,12 +46,12 @@ type Fallback struct {
 	At         time.Time
 }
 
-func choiceOf(c capacityChoice, code string) CapacityChoice {
+func choiceOf(c capacity.Choice, code string) CapacityChoice {
 	return CapacityChoice{InstanceType: c.InstanceType, ZoneId: c.ZoneId, VSwitchId: c.VSwitchId, Spot: c.Spot, Code: code}
 }
 
 // recordCapacity publishes what a Provision's capacity walk met.
-func (p *Plugin) recordCapacity(o capacityOutcome) {
+func (p *Plugin) recordCapacity(o capacity.Outcome) {
 	if o.StockOut != nil {
 		p.onStockOut(*o.StockOut)
 	}
@@ -61,7 +62,7 @@ func (p *Plugin) recordCapacity(o capacityOutcome) {
 
 // onStockOut publishes instance/no-stock and sets capacity/last-stock-out
 // for a Provision that met stock-outs.
-func (p *Plugin) onStockOut(i stockOutInfo) {
+func (p *Plugin) onStockOut(i capacity.StockOut) {
 	r := StockOut{Group: i.Group, Exhausted: i.Exhausted, At: i.Time}
 	var names []string
 	for _, a := range i.StockOuts {
@@ -80,7 +81,7 @@ func (p *Plugin) onStockOut(i stockOutInfo) {
 
 // onFallback sets capacity/last-fallback for a Provision that used a
 // fallback.
-func (p *Plugin) onFallback(i fallbackInfo) {
+func (p *Plugin) onFallback(i capacity.Fallback) {
 	r := Fallback{Group: i.Group, InstanceId: i.InstanceID, Wanted: choiceOf(i.Wanted, ""), Chosen: choiceOf(i.Chosen, ""),
 		Fallback: i.Fallback, At: i.Time}
 	p.spot.mu.Lock()

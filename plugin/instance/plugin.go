@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/plugin/instance/capacity"
 	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
@@ -96,16 +97,15 @@ type Config struct {
 
 // Plugin is the InfraKit instance plugin for Alibaba Cloud ECS.
 type Plugin struct {
-	api           ecs.InstanceAPI
-	capacityCalls ecs.CapacityAPI // nil: no same-memory fallback
-	spotCalls     ecs.SpotAPI     // nil: no kept data
-	region        string
-	namespace     map[string]string
-	log           *log.Logger
-	now           func() time.Time
-	retry         ecs.RetryPolicy
-	nonce         func() (string, error)
-	describe      singleflight.Group
+	api       ecs.InstanceAPI
+	spotCalls ecs.SpotAPI // nil: no kept data
+	region    string
+	namespace map[string]string
+	log       *log.Logger
+	now       func() time.Time
+	retry     ecs.RetryPolicy
+	nonce     func() (string, error)
+	describe  singleflight.Group
 
 	provisionTimeout time.Duration
 	cleanupTimeout   time.Duration // see cleanupContext (retry.go)
@@ -115,7 +115,7 @@ type Plugin struct {
 	// confirmTimeout: see Config.ConfirmTimeout.
 	confirmTimeout time.Duration
 
-	capacity capacityState // capacity.go
+	planner *capacity.Planner // where instances go (capacity fallbacks, spread)
 
 	spot *spotState // preempt.go: interruptions, events, metadata
 }
@@ -227,15 +227,14 @@ type apis struct {
 // build wires the plugin from a normalized Config (normalize runs once).
 func build(api apis, cfg Config) *Plugin {
 	pl := &Plugin{
-		api:           api.instances,
-		capacityCalls: api.capacity,
-		spotCalls:     api.spot,
-		region:        cfg.RegionID,
-		namespace:     cfg.NamespaceTags,
-		log:           cfg.Logger,
-		now:           cfg.Now,
-		retry:         ecs.NewRetryPolicy(cfg.Retry, cfg.Now),
-		nonce:         randomNonce,
+		api:       api.instances,
+		spotCalls: api.spot,
+		region:    cfg.RegionID,
+		namespace: cfg.NamespaceTags,
+		log:       cfg.Logger,
+		now:       cfg.Now,
+		retry:     ecs.NewRetryPolicy(cfg.Retry, cfg.Now),
+		nonce:     randomNonce,
 
 		provisionTimeout: cfg.ProvisionTimeout,
 		confirmTimeout:   cfg.ConfirmTimeout,
@@ -243,6 +242,10 @@ func build(api apis, cfg Config) *Plugin {
 
 		spot: newSpotState(cfg.Now),
 	}
+	// The planner reads the plugin's clock through the plugin, so a test
+	// that swaps p.now (the capacity tests' real-time budget) swaps both.
+	pl.planner = capacity.New(capacity.Config{Catalogue: api.capacity, Members: pl.groupMembers, Log: cfg.Logger,
+		Now: func() time.Time { return pl.now() }})
 	return pl
 }
 
@@ -349,7 +352,13 @@ func (p *Plugin) Provision(spec instance.Spec) (*instance.ID, error) {
 	}
 	defer rep.release()
 
-	id, met, err := p.runWithCapacity(ctx, spec, props, req, append(disks[:len(disks):len(disks)], rep.keptDisks()...), start)
+	id, met, err := p.planner.Run(ctx, capacity.Request{
+		Group: spec.Tags[tagGroup], Props: props, Start: start, BaseToken: req.ClientToken,
+		Disks: append(disks[:len(disks):len(disks)], rep.keptDisks()...),
+		Try: func(ctx context.Context, c capacity.Choice, token, fallback string) (string, error) {
+			return p.runInstances(ctx, req.forChoice(c, token, fallback)) // truth.go: a lost answer is asked again
+		},
+	})
 	p.recordCapacity(met) // metadata.go: events and capacity/ metadata
 	if err != nil {
 		return fail(err)
