@@ -8,18 +8,15 @@
 // describe cache, recent Provisions for zone spread, its events and
 // metadata) is rebuilt from ECS as it runs.
 //
-// Where things are, by file: plugin.go (Config, New and the SPI methods),
-// properties.go (parsing and validating Instance.Properties; the keys are
-// documented in docs/properties.md, generated from these types),
-// capacity.go (instance type, zone and spot fallbacks on stock-outs),
-// preempt.go, keepdisks.go, push.go (spot reclaim: watching, kept data,
-// pushed CloudMonitor events), owned.go (the namespace guard on every SPI
-// call), truth.go (asking ECS again when a RunInstances answer was lost),
-// describecache.go (one scan answering concurrent describes), adapter*.go,
-// wire.go, errors.go, retry.go (the ECS calls: encoding, paging, one retry
-// policy, rate limit, error classification and scrubbing). The
-// DescribeAvailableResource answer is read in internal/ecs, shared with
-// internal/inventory.
+// The house: this package holds the SPI methods and their wiring
+// (plugin.go), the namespace guard on every call (owned.go), asking ECS
+// again when a RunInstances answer was lost (truth.go), the describe cache
+// (describecache.go), spot reclaim and kept data (preempt.go, keepdisks.go,
+// push.go) and the events and metadata views (events.go, metadata.go).
+// Below it, with no calls back into it: groupspec parses and validates
+// Instance.Properties (docs/properties.md is generated from it), capacity
+// decides which instance type and zone a Provision tries and returns what
+// it met, and internal/ecs makes every ECS call.
 //
 // The user's guide is README.md; docs/troubleshooting.md lists the
 // plugin's refusals.
