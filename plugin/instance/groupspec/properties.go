@@ -322,7 +322,19 @@ func (a *RunInstancesArgs) setDefaults() {
 
 func (a *RunInstancesArgs) validate(p *Problems, form string) {
 	f := func(name string) string { return form + "." + name }
+	// In this order, so problems are reported in a stable order.
+	a.validateIdentity(p, f)
+	a.validateEnums(p, f)
+	a.validateSpot(p, f)
+	a.validateCharge(p, f)
+	a.validateDisks(p, f)
+	if n := len(a.UserData); n > MaxUserDataBytes {
+		p.Add(form+".UserData", "%d bytes, at most %d before base64", n, MaxUserDataBytes)
+	}
+}
 
+// validateIdentity checks the image, type, network and naming parameters.
+func (a *RunInstancesArgs) validateIdentity(p *Problems, f func(string) string) {
 	required(p, f("ImageId"), a.ImageId)
 	required(p, f("InstanceType"), a.InstanceType)
 	noSpace(p, f("ImageId"), a.ImageId)
@@ -370,7 +382,10 @@ func (a *RunInstancesArgs) validate(p *Problems, form string) {
 	if a.RegionId != "" {
 		noSpace(p, f("RegionId"), a.RegionId)
 	}
+}
 
+// validateEnums checks the parameters with a fixed set of values.
+func (a *RunInstancesArgs) validateEnums(p *Problems, f func(string) string) {
 	oneOf(p, f("SpotStrategy"), a.SpotStrategy, enumSpotStrategy)
 	oneOf(p, f("InternetChargeType"), a.InternetChargeType, enumInternetCharge)
 	oneOf(p, f("InstanceChargeType"), a.InstanceChargeType, enumInstanceCharge)
@@ -378,7 +393,10 @@ func (a *RunInstancesArgs) validate(p *Problems, form string) {
 	oneOf(p, f("SecurityEnhancementStrategy"), a.SecurityEnhancementStrategy, enumSecurityEnhance)
 	oneOf(p, f("SpotInterruptionBehavior"), a.SpotInterruptionBehavior, enumSpotInterruption)
 	oneOf(p, f("PeriodUnit"), a.PeriodUnit, enumPeriodUnit)
+}
 
+// validateSpot checks the spot parameters against SpotStrategy and the charge type.
+func (a *RunInstancesArgs) validateSpot(p *Problems, f func(string) string) {
 	if a.SpotStrategy == "SpotWithPriceLimit" {
 		if a.SpotPriceLimit == nil {
 			p.Add(f("SpotPriceLimit"), "required when SpotStrategy is SpotWithPriceLimit")
@@ -401,7 +419,10 @@ func (a *RunInstancesArgs) validate(p *Problems, form string) {
 	if a.SpotInterruptionBehavior != "" && a.SpotStrategy == "NoSpot" {
 		p.Add(f("SpotInterruptionBehavior"), "only allowed for spot instances")
 	}
+}
 
+// validateCharge checks the subscription and bandwidth parameters.
+func (a *RunInstancesArgs) validateCharge(p *Problems, f func(string) string) {
 	if a.InstanceChargeType == "PrePaid" {
 		if a.Period == nil {
 			p.Add(f("Period"), "required when InstanceChargeType is PrePaid")
@@ -429,7 +450,10 @@ func (a *RunInstancesArgs) validate(p *Problems, form string) {
 	if a.InternetMaxBandwidthIn != nil {
 		intBetween(p, f("InternetMaxBandwidthIn"), *a.InternetMaxBandwidthIn, 1, 10240)
 	}
+}
 
+// validateDisks checks the system and data disks.
+func (a *RunInstancesArgs) validateDisks(p *Problems, f func(string) string) {
 	if d := a.SystemDisk; d != nil {
 		oneOf(p, f("SystemDisk.Category"), d.Category, enumSystemDiskCategory)
 		oneOf(p, f("SystemDisk.PerformanceLevel"), d.PerformanceLevel, enumPerformanceLevel)
@@ -459,10 +483,6 @@ func (a *RunInstancesArgs) validate(p *Problems, form string) {
 		if d.Device != "" && !strings.HasPrefix(d.Device, "/dev/xvd") {
 			p.Add(path+".Device", "%q, must look like /dev/xvd[b-z]", d.Device)
 		}
-	}
-
-	if n := len(a.UserData); n > MaxUserDataBytes {
-		p.Add(form+".UserData", "%d bytes, at most %d before base64", n, MaxUserDataBytes)
 	}
 }
 
