@@ -106,9 +106,7 @@ func (f *stockFake) member(id, group, vsw string, extra ...string) {
 	f.addInstance(id, tags, "")
 	inst := f.instances[id]
 	inst.VSwitch = vsw
-	for _, lock := range extra {
-		inst.Locks = append(inst.Locks, lock)
-	}
+	inst.Locks = append(inst.Locks, extra...)
 }
 
 // tried lists the runs as "type@vswitch" with a "spot:" prefix for spot.

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/docker/infrakit/pkg/types"
-
 	"infrakit.aliyun/internal/testutil"
 )
 
@@ -15,8 +13,6 @@ var (
 	contains    = testutil.Contains
 	notContains = testutil.NotContains
 )
-
-func props(s string) *types.Any { return types.AnyString(s) }
 
 func isErr(t testing.TB, err error) {
 	t.Helper()
