@@ -237,28 +237,7 @@ func ParseProperties(any *types.Any) (Properties, error) {
 	}
 
 	var probs Problems
-	for _, k := range sortedKeys(top) {
-		switch k {
-		case keyRunInstances, keyCreateInstanceArgs, keyTags, keyPreemption:
-		default:
-			if isCapacityKey(k) {
-				continue
-			}
-			probs.Add(k, "%s", unknownFieldHint(k, append([]string{keyRunInstances, keyCreateInstanceArgs, keyTags, keyPreemption}, capacityKeys...)))
-		}
-	}
-	_, hasRun := top[keyRunInstances]
-	_, hasCreate := top[keyCreateInstanceArgs]
-	switch {
-	case hasRun && hasCreate:
-		probs.Add(keyRunInstances, "set either RunInstances or CreateInstanceArgs, not both")
-	case hasRun:
-		out.Form = keyRunInstances
-	case hasCreate:
-		out.Form = keyCreateInstanceArgs
-	default:
-		probs.Add(keyRunInstances, "required")
-	}
+	out.Form = topLevelForm(&probs, top)
 	if len(probs) > 0 {
 		return Properties{}, probs.Err()
 	}
@@ -303,6 +282,35 @@ func ParseProperties(any *types.Any) (Properties, error) {
 		return Properties{}, probs.Err()
 	}
 	return out, nil
+}
+
+// topLevelForm checks the top-level keys and returns the one the
+// RunInstances parameters are under ("RunInstances" or the legacy
+// "CreateInstanceArgs").
+func topLevelForm(probs *Problems, top map[string]interface{}) string {
+	for _, k := range sortedKeys(top) {
+		switch k {
+		case keyRunInstances, keyCreateInstanceArgs, keyTags, keyPreemption:
+		default:
+			if isCapacityKey(k) {
+				continue
+			}
+			probs.Add(k, "%s", unknownFieldHint(k, append([]string{keyRunInstances, keyCreateInstanceArgs, keyTags, keyPreemption}, capacityKeys...)))
+		}
+	}
+	_, hasRun := top[keyRunInstances]
+	_, hasCreate := top[keyCreateInstanceArgs]
+	switch {
+	case hasRun && hasCreate:
+		probs.Add(keyRunInstances, "set either RunInstances or CreateInstanceArgs, not both")
+	case hasRun:
+		return keyRunInstances
+	case hasCreate:
+		return keyCreateInstanceArgs
+	default:
+		probs.Add(keyRunInstances, "required")
+	}
+	return ""
 }
 
 func (a *RunInstancesArgs) setDefaults() {
