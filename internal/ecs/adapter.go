@@ -351,7 +351,7 @@ func (a *Adapter) DeleteInstance(ctx context.Context, id string, force bool) err
 }
 
 func (a *Adapter) TagResources(ctx context.Context, id string, tags map[string]string) error {
-	return a.TagResource(ctx, "instance", id, tags) // preempt_api.go
+	return a.TagResource(ctx, "instance", id, tags) // adapter_spot.go
 }
 
 func (a *Adapter) AttachDisk(ctx context.Context, instanceID, diskID string, deleteWithInstance bool) error {

@@ -6,7 +6,7 @@ import (
 	"net/url"
 )
 
-// The adapter's capacityAPI calls (see capacity.go).
+// The adapter's CapacityAPI calls.
 
 type describeInstanceTypesResponse struct {
 	ecsResponse
