@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/denverdino/aliyungo/ecs"
 	"github.com/docker/infrakit/pkg/spi/instance"
@@ -42,25 +41,21 @@ func newPlugin(opts *Options, s *settled, m *metrics.Metrics) (instance.Plugin, 
 
 // DefaultPluginFactory builds the ECS instance plugin.
 func DefaultPluginFactory(p PluginParams) (instance.Plugin, error) {
+	clients := p.Clients
+	if clients == nil {
+		clients = ecsplugin.StaticClient(p.Client)
+	}
 	pl, err := ecsplugin.New(ecsplugin.Config{
-		Client:        p.Client,
+		Clients:       clients,
 		RegionID:      p.Cloud.Region,
 		NamespaceTags: p.NamespaceTags,
 		Logger:        p.Logger,
-		Clients:       p.Clients,
 		RateLimit:     p.RateLimit,
-		// 0 means "no cache" on the command line, "default" in Config.
-		DescribeCacheTTL: describeCacheTTL(p.DescribeCacheTTL),
+		// 0 means "no cache" here as on the command line.
+		DescribeCacheTTL: p.DescribeCacheTTL,
 	})
 	if err != nil {
 		return nil, err // not a typed nil in the interface
 	}
 	return pl, nil
-}
-
-func describeCacheTTL(d time.Duration) time.Duration {
-	if d <= 0 {
-		return -1
-	}
-	return d
 }

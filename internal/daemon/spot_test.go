@@ -43,8 +43,8 @@ func TestServeEventsAndMetadata(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	client := ecs.NewECSClientWithEndpointAndSecurityToken(srv.URL(), emulator.DefaultAccessKeyID, emulator.DefaultAccessKeySecret, "", emulator.DefaultRegion)
 	log, _ := testLogger(t, 5)
-	p, err := ecsplugin.New(ecsplugin.Config{Client: client, RegionID: emulator.DefaultRegion, Logger: log,
-		NamespaceTags: map[string]string{"scope": "spot-test"}, Now: srv.Now, DescribeCacheTTL: -1})
+	p, err := ecsplugin.New(ecsplugin.Config{Clients: ecsplugin.StaticClient(client), RegionID: emulator.DefaultRegion, Logger: log,
+		NamespaceTags: map[string]string{"scope": "spot-test"}, Now: srv.Now})
 	noErr(t, err)
 	t.Cleanup(func() { p.Close() })
 	// Served as Serve does, with the handler at hand to see subscriptions.
@@ -141,8 +141,8 @@ func TestForgedPushesChangeNothing(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	client := ecs.NewECSClientWithEndpointAndSecurityToken(srv.URL(), emulator.DefaultAccessKeyID, emulator.DefaultAccessKeySecret, "", emulator.DefaultRegion)
 	log, _ := testLogger(t, 4)
-	p, err := ecsplugin.New(ecsplugin.Config{Client: client, RegionID: emulator.DefaultRegion, Logger: log,
-		NamespaceTags: map[string]string{"scope": "forged"}, Now: srv.Now, DescribeCacheTTL: -1})
+	p, err := ecsplugin.New(ecsplugin.Config{Clients: ecsplugin.StaticClient(client), RegionID: emulator.DefaultRegion, Logger: log,
+		NamespaceTags: map[string]string{"scope": "forged"}, Now: srv.Now})
 	noErr(t, err)
 	t.Cleanup(func() { p.Close() })
 	spec := func(spot string) instance.Spec {

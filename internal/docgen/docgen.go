@@ -30,7 +30,7 @@ import (
 
 	"github.com/docker/infrakit/pkg/types"
 
-	"infrakit.aliyun/plugin/instance"
+	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
 // Header marks generated files.
@@ -44,6 +44,14 @@ func RepoRoot() string {
 
 // PluginDir is plugin/instance's source directory.
 func PluginDir() string { return filepath.Join(RepoRoot(), "plugin", "instance") }
+
+// SpecDir is plugin/instance/groupspec's source directory: the Properties
+// types whose doc comments docs/properties.md is made of.
+func SpecDir() string { return filepath.Join(PluginDir(), "groupspec") }
+
+// ECSDir is internal/ecs's source directory: the adapter, which makes
+// every ECS call the plugin makes, so the RAM policy is scanned from it.
+func ECSDir() string { return filepath.Join(RepoRoot(), "internal", "ecs") }
 
 // fieldDocs maps "Type.Field" to the field's doc comment (or line comment),
 // and "Type" to the type's doc comment, for the non-test files in dir.
@@ -117,7 +125,7 @@ func text(cg *ast.CommentGroup) string {
 // level (fields like Form are filled by the parser, not read from JSON).
 func isTopLevelKey(key string) bool {
 	doc := `{"RunInstances":{"ImageId":"img","InstanceType":"t"},` + strconv.Quote(key) + `:null}`
-	_, err := instance.ParseProperties(types.AnyString(doc))
+	_, err := groupspec.ParseProperties(types.AnyString(doc))
 	return err == nil || !strings.Contains(err.Error(), key+": unknown field")
 }
 
@@ -172,7 +180,7 @@ func cell(s string) string {
 
 // Properties renders the property reference.
 func Properties() ([]byte, error) {
-	docs, err := fieldDocs(PluginDir())
+	docs, err := fieldDocs(SpecDir())
 	if err != nil {
 		return nil, err
 	}
@@ -182,11 +190,11 @@ func Properties() ([]byte, error) {
 	fmt.Fprintln(&b, "# Instance properties reference")
 	fmt.Fprintln(&b)
 	fmt.Fprintln(&b, "The `Properties` of a group's `Instance` section, as `infrakit-instance-aliyun` reads them")
-	fmt.Fprintln(&b, "(`plugin/instance.ParseProperties`). Generated from the Go types and their doc comments;")
+	fmt.Fprintln(&b, "(`plugin/instance/groupspec.ParseProperties`). Generated from the Go types and their doc comments;")
 	fmt.Fprintln(&b, "unknown keys are rejected, names are case-sensitive. Validate a spec with")
 	fmt.Fprintln(&b, "`infrakit-instance-aliyun validate FILE`.")
 
-	root := reflect.TypeOf(instance.Properties{})
+	root := reflect.TypeOf(groupspec.Properties{})
 	seen := map[reflect.Type]bool{root: true}
 	queue := []reflect.Type{root}
 	enqueue := func(t reflect.Type) {

@@ -21,7 +21,7 @@ func TestGeneratedDocsAreCurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	actions, err := Actions(PluginDir())
+	actions, err := Actions(ECSDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,9 +72,17 @@ func TestPropertiesReferenceContent(t *testing.T) {
 }
 
 // The checked-in policy must allow every action the plugin calls; the
-// scanner must see the adapter's known calls and refuse dynamic names.
+// scanner must see the adapter's known calls and refuse dynamic names. The
+// plugin itself calls no ECS action but through internal/ecs.
 func TestRAMPolicyCoversPluginActions(t *testing.T) {
-	actions, err := Actions(PluginDir())
+	direct, err := Actions(PluginDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(direct) != 0 {
+		t.Errorf("plugin/instance calls ECS past internal/ecs: %v", direct)
+	}
+	actions, err := Actions(ECSDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,11 +5,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/denverdino/aliyungo/ecs"
 	"github.com/spf13/cobra"
 
+	aliecs "infrakit.aliyun/internal/ecs"
 	"infrakit.aliyun/internal/testutil"
 )
 
@@ -18,7 +21,7 @@ import (
 func run(t *testing.T, newClient ClientFunc, args ...string) (string, error) {
 	t.Helper()
 	root := &cobra.Command{Use: "infrakit-instance-aliyun", SilenceErrors: true, SilenceUsage: true}
-	root.AddCommand(Commands(newClient)...)
+	root.AddCommand(newCommands(newClient, noWait())...)
 	var out bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(io.Discard)
@@ -26,6 +29,17 @@ func run(t *testing.T, newClient ClientFunc, args ...string) (string, error) {
 	root.SetArgs(args)
 	err := root.Execute()
 	return out.String(), err
+}
+
+// noWait is a retry policy setting whose waits take no real time: its
+// clock moves on by each wait instead.
+func noWait() retrySettings {
+	var mu sync.Mutex
+	now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	return retrySettings{
+		now:    func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
+		config: aliecs.RetryConfig{Sleep: func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }},
+	}
 }
 
 // noClient fails the test if a command asks for a client.
@@ -49,9 +63,10 @@ func writeFile(t *testing.T, name, content string) string {
 
 // The standard-library assertions shared with the other packages' tests.
 var (
-	requireNoError = testutil.NoErr
-	assertEqual    = testutil.Equal
-	assertContains = testutil.Contains
+	requireNoError    = testutil.NoErr
+	assertEqual       = testutil.Equal
+	assertContains    = testutil.Contains
+	assertNotContains = testutil.NotContains
 )
 
 func requireError(t *testing.T, err error) {

@@ -10,6 +10,7 @@
 package inventory
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -30,16 +31,32 @@ type ClientFunc func() (*ecs.Client, string, error)
 // key-pairs, spec and validate. Only spec and validate without --online work
 // without newClient.
 func Commands(newClient ClientFunc) []*cobra.Command {
+	return newCommands(newClient, retrySettings{})
+}
+
+// opener opens the client a command run calls, with the region.
+type opener func(ctx context.Context) (*client, string, error)
+
+// newCommands is Commands with the retry policy's settings (tests inject
+// its clock).
+func newCommands(newClient ClientFunc, retry retrySettings) []*cobra.Command {
+	open := func(ctx context.Context) (*client, string, error) {
+		c, region, err := newClient()
+		if err != nil {
+			return nil, "", err
+		}
+		return wrapClient(ctx, c, retry), region, nil
+	}
 	return []*cobra.Command{
-		regionsCommand(newClient),
-		zonesCommand(newClient),
-		instanceTypesCommand(newClient),
-		imagesCommand(newClient),
-		securityGroupsCommand(newClient),
-		vswitchesCommand(newClient),
-		keyPairsCommand(newClient),
+		regionsCommand(open),
+		zonesCommand(open),
+		instanceTypesCommand(open),
+		imagesCommand(open),
+		securityGroupsCommand(open),
+		vswitchesCommand(open),
+		keyPairsCommand(open),
 		specCommand(),
-		validateCommand(newClient),
+		validateCommand(open),
 	}
 }
 
@@ -47,11 +64,11 @@ func Commands(newClient ClientFunc) []*cobra.Command {
 // them as a table. The JSON form is the rows themselves.
 type lister[T any] struct {
 	use, short string
-	fetch      func(c *ecs.Client, region string) ([]T, error)
+	fetch      func(c *client, region string) ([]T, error)
 	table      func(rows []T) (header []string, cells [][]string)
 }
 
-func (l lister[T]) command(newClient ClientFunc) *cobra.Command {
+func (l lister[T]) command(open opener) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   l.use,
@@ -59,7 +76,7 @@ func (l lister[T]) command(newClient ClientFunc) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cmd.SilenceUsage = true // from here on, errors are not about usage
-			c, region, err := newClient()
+			c, region, err := open(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -19,11 +19,11 @@ type regionRow struct {
 	LocalName string
 }
 
-func regionsCommand(newClient ClientFunc) *cobra.Command {
+func regionsCommand(open opener) *cobra.Command {
 	return lister[regionRow]{
 		use:   "regions",
 		short: "List the regions",
-		fetch: func(c *ecs.Client, _ string) ([]regionRow, error) {
+		fetch: func(c *client, _ string) ([]regionRow, error) {
 			regions, err := c.DescribeRegions()
 			if err != nil {
 				return nil, fmt.Errorf("describe regions: %w", err)
@@ -40,7 +40,7 @@ func regionsCommand(newClient ClientFunc) *cobra.Command {
 				return []string{r.RegionId, r.LocalName}
 			})
 		},
-	}.command(newClient)
+	}.command(open)
 }
 
 type zoneRow struct {
@@ -50,11 +50,11 @@ type zoneRow struct {
 	InstanceTypeCount int
 }
 
-func zonesCommand(newClient ClientFunc) *cobra.Command {
+func zonesCommand(open opener) *cobra.Command {
 	return lister[zoneRow]{
 		use:   "zones",
 		short: "List the zones of the region and how many instance types each offers",
-		fetch: func(c *ecs.Client, region string) ([]zoneRow, error) {
+		fetch: func(c *client, region string) ([]zoneRow, error) {
 			zones, err := c.DescribeZones(common.Region(region))
 			if err != nil {
 				return nil, fmt.Errorf("describe zones in %s: %w", region, err)
@@ -75,7 +75,7 @@ func zonesCommand(newClient ClientFunc) *cobra.Command {
 				return []string{z.ZoneId, z.LocalName, strconv.Itoa(z.InstanceTypeCount)}
 			})
 		},
-	}.command(newClient)
+	}.command(open)
 }
 
 type instanceTypeRow struct {
@@ -89,14 +89,14 @@ type instanceTypeRow struct {
 	Stock map[string]string `json:",omitempty"`
 }
 
-func instanceTypesCommand(newClient ClientFunc) *cobra.Command {
+func instanceTypesCommand(open opener) *cobra.Command {
 	var family string
 	var available bool
 	var zones []string // with --available: the zones DescribeAvailableResource reported
 	cmd := lister[instanceTypeRow]{
 		use:   "instance-types",
 		short: "List instance types (with --available, their stock in each zone)",
-		fetch: func(c *ecs.Client, region string) ([]instanceTypeRow, error) {
+		fetch: func(c *client, region string) ([]instanceTypeRow, error) {
 			types, err := describeInstanceTypes(c, family)
 			if err != nil {
 				return nil, fmt.Errorf("describe instance types in %s: %w", region, err)
@@ -141,7 +141,7 @@ func instanceTypesCommand(newClient ClientFunc) *cobra.Command {
 						if rows[i].Stock == nil {
 							rows[i].Stock = map[string]string{}
 						}
-						rows[i].Stock[zone] = s.label()
+						rows[i].Stock[zone] = s.Label()
 					}
 				}
 			}
@@ -163,7 +163,7 @@ func instanceTypesCommand(newClient ClientFunc) *cobra.Command {
 				return cells
 			})
 		},
-	}.command(newClient)
+	}.command(open)
 	cmd.Flags().StringVar(&family, "family", "", "only this instance type family, e.g. ecs.g7")
 	cmd.Flags().BoolVar(&available, "available", false,
 		"add a column per zone with the type's stock there (DescribeAvailableResource); - means not offered")
@@ -192,7 +192,7 @@ type instanceTypesResp struct {
 const maxInstanceTypePages = 1000
 
 // describeInstanceTypes reads every page of DescribeInstanceTypes.
-func describeInstanceTypes(c *ecs.Client, family string) ([]ecs.InstanceTypeItemType, error) {
+func describeInstanceTypes(c *client, family string) ([]ecs.InstanceTypeItemType, error) {
 	var all []ecs.InstanceTypeItemType
 	args := instanceTypesArgs{InstanceTypeFamily: family, MaxResults: 100}
 	for page := 0; ; page++ {
@@ -228,12 +228,12 @@ type imageRow struct {
 // imageOwners are the values DescribeImages takes as ImageOwnerAlias.
 var imageOwners = []string{"system", "self", "others", "marketplace"}
 
-func imagesCommand(newClient ClientFunc) *cobra.Command {
+func imagesCommand(open opener) *cobra.Command {
 	var owner, name string
 	cmd := lister[imageRow]{
 		use:   "images",
 		short: "List images (--owner system|self|others|marketplace, --name filter)",
-		fetch: func(c *ecs.Client, region string) ([]imageRow, error) {
+		fetch: func(c *client, region string) ([]imageRow, error) {
 			if owner != "" && !slices.Contains(imageOwners, owner) {
 				return nil, fmt.Errorf("invalid --owner %q: want one of %s", owner, strings.Join(imageOwners, ", "))
 			}
@@ -276,7 +276,7 @@ func imagesCommand(newClient ClientFunc) *cobra.Command {
 				return []string{im.ImageId, im.ImageName, im.OSName, strconv.Itoa(im.Size), im.Status}
 			})
 		},
-	}.command(newClient)
+	}.command(open)
 	cmd.Flags().StringVar(&owner, "owner", "",
 		"image owner: system, self, others or marketplace (default: system, self and others)")
 	cmd.Flags().StringVar(&name, "name", "", "only images whose name contains this text (case-insensitive)")
@@ -289,11 +289,11 @@ type securityGroupRow struct {
 	VpcId             string
 }
 
-func securityGroupsCommand(newClient ClientFunc) *cobra.Command {
+func securityGroupsCommand(open opener) *cobra.Command {
 	return lister[securityGroupRow]{
 		use:   "security-groups",
 		short: "List security groups",
-		fetch: func(c *ecs.Client, region string) ([]securityGroupRow, error) {
+		fetch: func(c *client, region string) ([]securityGroupRow, error) {
 			groups, err := allPages(func(p common.Pagination) ([]ecs.SecurityGroupItemType, *common.PaginationResult, error) {
 				return c.DescribeSecurityGroups(&ecs.DescribeSecurityGroupsArgs{RegionId: common.Region(region), Pagination: p})
 			})
@@ -312,7 +312,7 @@ func securityGroupsCommand(newClient ClientFunc) *cobra.Command {
 				return []string{g.SecurityGroupId, g.SecurityGroupName, g.VpcId}
 			})
 		},
-	}.command(newClient)
+	}.command(open)
 }
 
 type vswitchRow struct {
@@ -324,11 +324,11 @@ type vswitchRow struct {
 	VpcId                   string
 }
 
-func vswitchesCommand(newClient ClientFunc) *cobra.Command {
+func vswitchesCommand(open opener) *cobra.Command {
 	return lister[vswitchRow]{
 		use:   "vswitches",
 		short: "List vswitches with their zone, CIDR and free IP addresses",
-		fetch: func(c *ecs.Client, region string) ([]vswitchRow, error) {
+		fetch: func(c *client, region string) ([]vswitchRow, error) {
 			vswitches, err := allPages(func(p common.Pagination) ([]ecs.VSwitchSetType, *common.PaginationResult, error) {
 				return c.DescribeVSwitches(&ecs.DescribeVSwitchesArgs{RegionId: common.Region(region), Pagination: p})
 			})
@@ -359,7 +359,7 @@ func vswitchesCommand(newClient ClientFunc) *cobra.Command {
 				return []string{v.VSwitchId, v.ZoneId, v.CidrBlock, strconv.Itoa(v.AvailableIpAddressCount), v.VpcId}
 			})
 		},
-	}.command(newClient)
+	}.command(open)
 }
 
 type keyPairRow struct {
@@ -367,11 +367,11 @@ type keyPairRow struct {
 	KeyPairFingerPrint string
 }
 
-func keyPairsCommand(newClient ClientFunc) *cobra.Command {
+func keyPairsCommand(open opener) *cobra.Command {
 	return lister[keyPairRow]{
 		use:   "key-pairs",
 		short: "List SSH key pairs",
-		fetch: func(c *ecs.Client, region string) ([]keyPairRow, error) {
+		fetch: func(c *client, region string) ([]keyPairRow, error) {
 			pairs, err := allPages(func(p common.Pagination) ([]ecs.KeyPairItemType, *common.PaginationResult, error) {
 				return c.DescribeKeyPairs(&ecs.DescribeKeyPairsArgs{RegionId: common.Region(region), Pagination: p})
 			})
@@ -390,7 +390,7 @@ func keyPairsCommand(newClient ClientFunc) *cobra.Command {
 				return []string{k.KeyPairName, k.KeyPairFingerPrint}
 			})
 		},
-	}.command(newClient)
+	}.command(open)
 }
 
 func cellsOf[T any](rows []T, cells func(T) []string) [][]string {

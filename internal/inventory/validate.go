@@ -15,10 +15,11 @@ import (
 	"github.com/docker/infrakit/pkg/types"
 	"github.com/spf13/cobra"
 
-	"infrakit.aliyun/plugin/instance"
+	aliecs "infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
-func validateCommand(newClient ClientFunc) *cobra.Command {
+func validateCommand(open opener) *cobra.Command {
 	var online bool
 	cmd := &cobra.Command{
 		Use:   "validate FILE",
@@ -49,7 +50,7 @@ zone are looked up too, one line per check.`,
 			if !online {
 				return nil
 			}
-			c, region, err := newClient()
+			c, region, err := open(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -173,13 +174,13 @@ func fieldErr(path, format string, args ...any) error {
 
 // parse checks the instance properties with the plugin's own parser, so
 // validate accepts exactly what Provision will.
-func (d specDoc) parse() (instance.RunInstancesArgs, error) {
-	props, err := instance.ParseProperties(d.instance)
+func (d specDoc) parse() (groupspec.RunInstancesArgs, error) {
+	props, err := groupspec.ParseProperties(d.instance)
 	if err != nil {
 		if d.group != "" {
-			return instance.RunInstancesArgs{}, fmt.Errorf("%s: %w", instancePath, err) // keeps the plugin's error type
+			return groupspec.RunInstancesArgs{}, fmt.Errorf("%s: %w", instancePath, err) // keeps the plugin's error type
 		}
-		return instance.RunInstancesArgs{}, err
+		return groupspec.RunInstancesArgs{}, err
 	}
 	return props.RunInstances, nil
 }
@@ -226,7 +227,7 @@ func fail(what, format string, args ...any) check {
 }
 
 // checkOnline looks up what the RunInstances arguments refer to.
-func checkOnline(c *ecs.Client, region string, ri instance.RunInstancesArgs) []check {
+func checkOnline(c *client, region string, ri groupspec.RunInstancesArgs) []check {
 	var checks []check
 	checks = append(checks, checkImage(c, region, ri.ImageId))
 
@@ -254,7 +255,7 @@ func checkOnline(c *ecs.Client, region string, ri instance.RunInstancesArgs) []c
 	return append(checks, checkStock(c, region, zone, ri.InstanceType))
 }
 
-func checkImage(c *ecs.Client, region, id string) check {
+func checkImage(c *client, region, id string) check {
 	what := "image " + id
 	var im ecs.ImageType
 	var found bool
@@ -282,7 +283,7 @@ func checkImage(c *ecs.Client, region, id string) check {
 	return pass(what, "%s, %s", im.ImageName, im.OSName)
 }
 
-func checkVSwitch(c *ecs.Client, region, id, zone string) (check, *ecs.VSwitchSetType) {
+func checkVSwitch(c *client, region, id, zone string) (check, *ecs.VSwitchSetType) {
 	what := "vswitch " + id
 	vswitches, _, err := c.DescribeVSwitches(&ecs.DescribeVSwitchesArgs{RegionId: common.Region(region), VSwitchId: id})
 	if err != nil {
@@ -303,7 +304,7 @@ func checkVSwitch(c *ecs.Client, region, id, zone string) (check, *ecs.VSwitchSe
 
 // checkSecurityGroup checks that a security group exists and, when the
 // vswitch's VPC is known, that it is in that VPC.
-func checkSecurityGroup(c *ecs.Client, region, id, vpc, vswitch string) check {
+func checkSecurityGroup(c *client, region, id, vpc, vswitch string) check {
 	what := "security group " + id
 	groups, _, err := c.DescribeSecurityGroups(&ecs.DescribeSecurityGroupsArgs{
 		RegionId:         common.Region(region),
@@ -322,7 +323,7 @@ func checkSecurityGroup(c *ecs.Client, region, id, vpc, vswitch string) check {
 	return pass(what, "%s, vpc %s", sg.SecurityGroupName, sg.VpcId)
 }
 
-func checkKeyPair(c *ecs.Client, region, name string) check {
+func checkKeyPair(c *client, region, name string) check {
 	what := "key pair " + name
 	pairs, _, err := c.DescribeKeyPairs(&ecs.DescribeKeyPairsArgs{RegionId: common.Region(region), KeyPairName: name})
 	if err != nil {
@@ -338,14 +339,13 @@ func checkKeyPair(c *ecs.Client, region, name string) check {
 // checkStock checks that the instance type has stock in zone, or in some
 // zone of the region when zone is "". zone "?" means the zone could not be
 // found out.
-func checkStock(c *ecs.Client, region, zone, instanceType string) check {
+func checkStock(c *client, region, zone, instanceType string) check {
 	what := "instance type " + instanceType
 	if zone == "?" {
 		return fail(what, "stock not checked: the vswitch's zone is unknown")
 	}
 	stock, err := describeStock(c, region, zone, instanceType)
-	var apiErr *common.Error
-	if errors.As(err, &apiErr) && apiErr.Code == "InvalidInstanceType.ValueNotSupported" {
+	if aliecs.ErrorCode(err) == "InvalidInstanceType.ValueNotSupported" {
 		return fail(what, "no such instance type in %s", region)
 	}
 	if err != nil {
@@ -356,16 +356,16 @@ func checkStock(c *ecs.Client, region, zone, instanceType string) check {
 		switch {
 		case !ok:
 			return fail(what, "not offered in zone %s", zone)
-		case !s.inStock():
-			return fail(what, "no stock in zone %s (%s)", zone, s.label())
+		case !s.InStock():
+			return fail(what, "no stock in zone %s (%s)", zone, s.Label())
 		}
-		return pass(what, "%s in zone %s", s.label(), zone)
+		return pass(what, "%s in zone %s", s.Label(), zone)
 	}
 	var offered, inStock []string
 	for z, types := range stock {
 		if s, ok := types[instanceType]; ok {
 			offered = append(offered, z)
-			if s.inStock() {
+			if s.InStock() {
 				inStock = append(inStock, z)
 			}
 		}

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	aliecs "infrakit.aliyun/internal/ecs"
 )
 
 const goodGroupSpec = `{
@@ -117,18 +119,18 @@ func TestCheckLine(t *testing.T) {
 
 func TestStockStatus(t *testing.T) {
 	for _, tc := range []struct {
-		s       supportedResource
+		s       aliecs.Resource
 		label   string
 		inStock bool
 	}{
-		{supportedResource{Status: "Available", StatusCategory: "WithStock"}, "WithStock", true},
-		{supportedResource{Status: "Available", StatusCategory: "ClosedWithStock"}, "ClosedWithStock", true},
-		{supportedResource{Status: "SoldOut", StatusCategory: "WithoutStock"}, "WithoutStock", false},
-		{supportedResource{Status: "Available"}, "Available", true},
-		{supportedResource{Status: "SoldOut"}, "SoldOut", false},
+		{aliecs.Resource{Status: "Available", StatusCategory: "WithStock"}, "WithStock", true},
+		{aliecs.Resource{Status: "Available", StatusCategory: "ClosedWithStock"}, "ClosedWithStock", true},
+		{aliecs.Resource{Status: "SoldOut", StatusCategory: "WithoutStock"}, "WithoutStock", false},
+		{aliecs.Resource{Status: "Available"}, "Available", true},
+		{aliecs.Resource{Status: "SoldOut"}, "SoldOut", false},
 	} {
-		assertEqual(t, tc.label, tc.s.label())
-		assertEqual(t, tc.inStock, tc.s.inStock(), tc.label)
+		assertEqual(t, tc.label, tc.s.Label())
+		assertEqual(t, tc.inStock, tc.s.InStock(), tc.label)
 	}
 }
 

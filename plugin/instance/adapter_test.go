@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/denverdino/aliyungo/ecs"
+	aliyun "github.com/denverdino/aliyungo/ecs"
 	"github.com/docker/infrakit/pkg/spi/instance"
+
+	"infrakit.aliyun/internal/ecs"
 )
 
 // wireServer is a scripted ECS endpoint: handle gets each request's query
@@ -59,19 +61,19 @@ func ecsErr(code string) map[string]string {
 	return map[string]string{"RequestId": "req-" + code, "HostId": "ecs", "Code": code, "Message": "scripted " + code}
 }
 
-func newWirePlugin(t *testing.T, w *wireServer, mutate func(*Config)) (*Plugin, *adapter, *fakeClock) {
+func newWirePlugin(t *testing.T, w *wireServer, mutate func(*Config)) (*Plugin, *ecs.Adapter, *fakeClock) {
 	t.Helper()
-	client := ecs.NewECSClientWithEndpointAndSecurityToken(w.srv.URL, "ak-test", "sk-test", "sts-token-secret", "cn-hangzhou")
+	client := aliyun.NewECSClientWithEndpointAndSecurityToken(w.srv.URL, "ak-test", "sk-test", "sts-token-secret", "cn-hangzhou")
 	clock := &fakeClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
 	logger, _ := quietLogger()
-	cfg := Config{Client: client, RegionID: "cn-hangzhou", NamespaceTags: testNamespace, Logger: logger, Now: clock.Now,
-		Retry: RetryConfig{Sleep: clock.Sleep}, CallTimeout: 5 * time.Second}
+	cfg := Config{Clients: StaticClient(client), DescribeCacheTTL: DefaultDescribeCacheTTL, RegionID: "cn-hangzhou", NamespaceTags: testNamespace, Logger: logger, Now: clock.Now,
+		Retry: ecs.RetryConfig{Sleep: clock.Sleep}, CallTimeout: 5 * time.Second}
 	if mutate != nil {
 		mutate(&cfg)
 	}
 	p, err := New(cfg)
 	noErr(t, err)
-	return p, p.api.(*describeCache).ecsAPI.(*adapter), clock
+	return p, p.api.(*describeCache).InstanceAPI.(*ecs.Adapter), clock
 }
 
 func runOK(id string) map[string]interface{} {
@@ -157,7 +159,7 @@ func TestAdapterDoesNotRetryFinalErrors(t *testing.T) {
 			})
 			p, _, _ := newWirePlugin(t, w, nil)
 			_, err := p.Provision(groupSpec())
-			equal(t, code, ErrorCode(err))
+			equal(t, code, ecs.ErrorCode(err))
 			contains(t, err.Error(), code)
 			contains(t, err.Error(), "req-"+code)
 			equal(t, 1, len(w.got()))
@@ -174,7 +176,7 @@ func TestAdapterRetryGivesUp(t *testing.T) {
 	})
 	start := clock.Now()
 	_, err := p.DescribeInstances(nil, false)
-	equal(t, "Throttling", ErrorCode(err))
+	equal(t, "Throttling", ecs.ErrorCode(err))
 	n := len(w.got())
 	if n < 5 || n > 20 {
 		t.Errorf("want a bounded number of attempts, got %d", n)
@@ -189,7 +191,7 @@ func TestAdapterConnectionErrorsAreRedacted(t *testing.T) {
 	p, _, _ := newWirePlugin(t, w, func(c *Config) { c.Retry.MaxElapsed = time.Second })
 	err := p.Destroy("i-1", instance.Termination)
 	isErr(t, err)
-	equal(t, CodeClientFailure, ErrorCode(err))
+	equal(t, ecs.CodeClientFailure, ecs.ErrorCode(err))
 	for _, secret := range []string{"Signature=", "sts-token-secret", "SecurityToken", "ak-test"} {
 		notContains(t, err.Error(), secret)
 	}
@@ -210,7 +212,7 @@ func TestAdapterCallTimeout(t *testing.T) {
 		c.Retry.MaxElapsed = time.Millisecond
 	})
 	err := a.DeleteInstance(context.Background(), "i-1", true)
-	equal(t, CodeCallTimeout, ErrorCode(err))
+	equal(t, ecs.CodeCallTimeout, ecs.ErrorCode(err))
 }
 
 func TestAdapterDescribePaging(t *testing.T) {
@@ -265,9 +267,9 @@ func TestAdapterOtherCallsWire(t *testing.T) {
 	noErr(t, a.AttachDisk(ctx, "i-1", "d-1", false))
 	noErr(t, a.ModifyDiskAttribute(ctx, "d-1", false))
 	noErr(t, a.DeleteInstance(ctx, "i-1", true))
-	disks, err := a.DescribeDisks(ctx, diskFilter{InstanceID: "i-1", Tags: map[string]string{TagAttachment: "x"}})
+	disks, err := a.DescribeDisks(ctx, ecs.DiskFilter{InstanceID: "i-1", Tags: map[string]string{TagAttachment: "x"}})
 	noErr(t, err)
-	equal(t, "d-1", disks[0].DiskId)
+	equal(t, "d-1", disks[0].ID)
 
 	qs := w.got()
 	check := func(q url.Values, want map[string]string) {
@@ -283,35 +285,14 @@ func TestAdapterOtherCallsWire(t *testing.T) {
 	check(qs[4], map[string]string{"Action": "DescribeDisks", "InstanceId": "i-1", "Tag.1.Key": TagAttachment, "Tag.1.Value": "x", "MaxResults": "100"})
 }
 
-func TestTemporaryClassification(t *testing.T) {
-	tests := map[string]bool{
-		"Throttling": true, "Throttling.User": true, "Throttling.Api": true, "ServiceUnavailable": true, "InternalError": true,
-		CodeClientFailure: true, CodeCallTimeout: true, "LastTokenProcessing": true,
-		"InvalidParameter": false, "MissingParameter": false, "OperationDenied.NoStock": false, "InvalidImageId.NotFound": false,
-		"IdempotentParameterMismatch": false, "QuotaExceed.Instance": false, "SignatureDoesNotMatch": false,
-	}
-	for code, want := range tests {
-		equal(t, want, temporary(&APIError{Code: code, StatusCode: 400}), code)
-	}
-	equal(t, true, temporary(&APIError{Code: "Whatever", StatusCode: 502}))
-	equal(t, false, temporary(context.Canceled))
-	equal(t, "Throttling: m", (&APIError{Code: "Throttling", Message: "m"}).Error())
-}
-
-func TestRedact(t *testing.T) {
-	in := `Get "http://127.0.0.1:1/?AccessKeyId=ak&Signature=abc%3D&SecurityToken=tok": dial tcp: connection refused`
-	out := redact(in)
-	equal(t, `Get "http://127.0.0.1:1/?REDACTED": dial tcp: connection refused`, out)
-}
-
 func TestRateLimiterConfigured(t *testing.T) {
 	w := newWireServer(t, func(int, url.Values) (int, interface{}) { return 200, map[string]string{"RequestId": "r"} })
 	_, a, _ := newWirePlugin(t, w, func(c *Config) { c.RateLimit = 2.5 })
-	if a.limiter == nil || a.limiter.Burst() != 3 {
-		t.Fatalf("limiter not configured: %+v", a.limiter)
+	if perSecond, burst, ok := a.RateLimit(); !ok || burst != 3 || perSecond != 2.5 {
+		t.Fatalf("limiter not configured: %v/s, burst %d, limited %v", perSecond, burst, ok)
 	}
 	_, a, _ = newWirePlugin(t, w, nil)
-	if a.limiter != nil {
+	if _, _, ok := a.RateLimit(); ok {
 		t.Fatal("RateLimit 0 must mean unlimited")
 	}
 }
@@ -320,7 +301,7 @@ func TestRateLimiterConfigured(t *testing.T) {
 // error instead of an endless loop (callPages).
 func TestAdapterDisksPagingAndRepeatedToken(t *testing.T) {
 	// Page n answers with one disk d-n and tokens[n-1].
-	server := func(tokens ...string) (*adapter, *wireServer) {
+	server := func(tokens ...string) (*ecs.Adapter, *wireServer) {
 		w := newWireServer(t, func(n int, q url.Values) (int, interface{}) {
 			disk := map[string]interface{}{"DiskId": fmt.Sprintf("d-%d", n)}
 			return 200, map[string]interface{}{"RequestId": fmt.Sprintf("r%d", n), "NextToken": tokens[n-1],
@@ -330,8 +311,8 @@ func TestAdapterDisksPagingAndRepeatedToken(t *testing.T) {
 		return a, w
 	}
 	a, w := server("t1", "t2", "t1")
-	_, err := a.DescribeDisks(context.Background(), diskFilter{InstanceID: "i-1"})
-	equal(t, "UnexpectedResponse", ErrorCode(err))
+	_, err := a.DescribeDisks(context.Background(), ecs.DiskFilter{InstanceID: "i-1"})
+	equal(t, "UnexpectedResponse", ecs.ErrorCode(err))
 	contains(t, err.Error(), "NextToken repeats (request id r3)")
 	qs := w.got()
 	equal(t, 3, len(qs))
@@ -342,8 +323,8 @@ func TestAdapterDisksPagingAndRepeatedToken(t *testing.T) {
 	}
 
 	a, _ = server("t1", "")
-	disks, err := a.DescribeDisks(context.Background(), diskFilter{})
+	disks, err := a.DescribeDisks(context.Background(), ecs.DiskFilter{})
 	noErr(t, err)
 	equal(t, 2, len(disks))
-	equal(t, "d-2", disks[1].DiskId)
+	equal(t, "d-2", disks[1].ID)
 }

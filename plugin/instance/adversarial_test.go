@@ -7,17 +7,20 @@ import (
 	"time"
 
 	"github.com/docker/infrakit/pkg/spi/instance"
+
+	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
 // Issue #15, attacked from the SPI side: foreign IDs, namespace escapes
 // through Label, and validation that must refuse before anything is created.
 
-func newNamespacedPlugin(t *testing.T, api ecsAPI, ns map[string]string) *Plugin {
+func newNamespacedPlugin(t *testing.T, api ecs.InstanceAPI, ns map[string]string) *Plugin {
 	t.Helper()
 	clock := &fakeClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
 	logger, _ := quietLogger()
 	p, err := newPlugin(api, Config{RegionID: "cn-hangzhou", NamespaceTags: ns, Logger: logger, Now: clock.Now,
-		Retry: RetryConfig{Sleep: clock.Sleep}})
+		Retry: ecs.RetryConfig{Sleep: clock.Sleep}})
 	noErr(t, err)
 	return p
 }
@@ -142,8 +145,8 @@ func TestAdversarialProvisionWithoutInfraKitTagsStaysManageable(t *testing.T) {
 
 func TestAdversarialTagLengthsInCharacters(t *testing.T) {
 	e128, e129 := strings.Repeat("é", 128), strings.Repeat("é", 129)
-	equal(t, 0, len(CheckTag(e128, e128)), "128 é is 256 bytes but 128 characters")
-	equal(t, []string{"key is 129 characters, at most 128", "value is 129 characters, at most 128"}, CheckTag(e129, e129))
+	equal(t, 0, len(groupspec.CheckTag(e128, e128)), "128 é is 256 bytes but 128 characters")
+	equal(t, []string{"key is 129 characters, at most 128", "value is 129 characters, at most 128"}, groupspec.CheckTag(e129, e129))
 
 	fake := newFake()
 	p := newNamespacedPlugin(t, fake, map[string]string{"cluster": e128})
@@ -176,17 +179,17 @@ func TestAdversarialPrivateIPConflictsWithLogicalID(t *testing.T) {
 
 func TestAdversarialRunInstancesLimits(t *testing.T) {
 	run := func(extra string) error {
-		_, err := ParseProperties(props(`{"RunInstances":{"ImageId":"i","InstanceType":"t"` + extra + `}}`))
+		_, err := groupspec.ParseProperties(props(`{"RunInstances":{"ImageId":"i","InstanceType":"t"` + extra + `}}`))
 		return err
 	}
 	refused := map[string]string{
-		`,"InternetMaxBandwidthOut":101`:                                "RunInstances.InternetMaxBandwidthOut: 101, must be 0 to 100",
-		`,"DataDisk":[{"Size":19}]`:                                     "RunInstances.DataDisk[0].Size: 19, must be 20 to 32768",
-		`,"DataDisk":[{"Size":32769}]`:                                  "RunInstances.DataDisk[0].Size: 32769, must be 20 to 32768",
-		`,"DataDisk":[{"Size":40,"Category":"ephemeral_ssd"}]`:          `RunInstances.DataDisk[0].Category: "ephemeral_ssd", must be one of`,
-		`,"SystemDisk":{"Category":"ephemeral_ssd"}`:                    `RunInstances.SystemDisk.Category: "ephemeral_ssd", must be one of`,
-		`,"SystemDisk":{"Category":"elastic_ephemeral_disk_standard"}`:  `RunInstances.SystemDisk.Category: "elastic_ephemeral_disk_standard"`,
-		`,"UserData":"` + strings.Repeat("x", MaxUserDataBytes+1) + `"`: "RunInstances.UserData: 32769 bytes, at most 32768 before base64",
+		`,"InternetMaxBandwidthOut":101`:                                          "RunInstances.InternetMaxBandwidthOut: 101, must be 0 to 100",
+		`,"DataDisk":[{"Size":19}]`:                                               "RunInstances.DataDisk[0].Size: 19, must be 20 to 32768",
+		`,"DataDisk":[{"Size":32769}]`:                                            "RunInstances.DataDisk[0].Size: 32769, must be 20 to 32768",
+		`,"DataDisk":[{"Size":40,"Category":"ephemeral_ssd"}]`:                    `RunInstances.DataDisk[0].Category: "ephemeral_ssd", must be one of`,
+		`,"SystemDisk":{"Category":"ephemeral_ssd"}`:                              `RunInstances.SystemDisk.Category: "ephemeral_ssd", must be one of`,
+		`,"SystemDisk":{"Category":"elastic_ephemeral_disk_standard"}`:            `RunInstances.SystemDisk.Category: "elastic_ephemeral_disk_standard"`,
+		`,"UserData":"` + strings.Repeat("x", groupspec.MaxUserDataBytes+1) + `"`: "RunInstances.UserData: 32769 bytes, at most 32768 before base64",
 	}
 	for extra, want := range refused {
 		contains(t, fmt.Sprint(run(extra)), want)

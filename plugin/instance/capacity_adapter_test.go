@@ -4,6 +4,9 @@ import (
 	"net/url"
 	"strconv"
 	"testing"
+
+	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/internal/ecs/ecstest"
 )
 
 // Over the wire: a temporary error retries the same attempt with the same
@@ -83,7 +86,7 @@ func TestCapacityWireCalls(t *testing.T) {
 	ctx := t.Context()
 	types, err := a.DescribeInstanceTypes(ctx)
 	noErr(t, err)
-	equal(t, []ecsInstanceType{{"ecs.g6.large", "ecs.g6", 2, 8, 0}, {"ecs.c6.xlarge", "ecs.c6", 4, 8, 0}}, types)
+	equal(t, []ecs.InstanceType{{InstanceTypeId: "ecs.g6.large", InstanceTypeFamily: "ecs.g6", CpuCoreCount: 2, MemorySize: 8, GPUAmount: 0}, {InstanceTypeId: "ecs.c6.xlarge", InstanceTypeFamily: "ecs.c6", CpuCoreCount: 4, MemorySize: 8, GPUAmount: 0}}, types)
 	avail, err := a.DescribeAvailableInstanceTypes(ctx, "", "SpotAsPriceGo")
 	noErr(t, err)
 	equal(t, map[string]map[string]bool{"cn-hangzhou-h": {"ecs.c6.xlarge": true}}, avail)
@@ -99,4 +102,24 @@ func TestCapacityWireCalls(t *testing.T) {
 	equal(t, "PostPaid", q.Get("InstanceChargeType"))
 	equal(t, "", q.Get("ZoneId"))
 	equal(t, "vsw-h", got[3].Get("VSwitchId"))
+}
+
+// TestCapacityStockReadLikeInventory reads the answer internal/inventory's
+// TestStockReadLikeThePlugin reads: the Provision fallback counts as in
+// stock exactly what validate --online passes.
+func TestCapacityStockReadLikeInventory(t *testing.T) {
+	w := newWireServer(t, func(n int, q url.Values) (int, interface{}) {
+		if q.Get("Action") == "DescribeAvailableResource" {
+			return 200, ecstest.StockAnswer("cn-hangzhou-h")
+		}
+		return 400, ecsErr("InvalidParameter")
+	})
+	_, a, _ := newWirePlugin(t, w, nil)
+	avail, err := a.DescribeAvailableInstanceTypes(t.Context(), "cn-hangzhou-h", "")
+	noErr(t, err)
+	want := map[string]bool{}
+	for _, typ := range ecstest.StockAnswerInStock {
+		want[typ] = true
+	}
+	equal(t, map[string]map[string]bool{"cn-hangzhou-h": want}, avail)
 }

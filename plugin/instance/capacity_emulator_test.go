@@ -10,6 +10,7 @@ import (
 	"github.com/docker/infrakit/pkg/spi/instance"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/ecs"
 )
 
 // emuCapSpec: a group spec over the default emulator world with the given
@@ -113,7 +114,7 @@ func TestEmulatorCapacityNoStockAnywhere(t *testing.T) {
 		emulator.DefaultVSwitchH, emulator.DefaultVSwitchI))
 	_, err := e.plugin.Provision(spec)
 	isErr(t, err)
-	equal(t, CodeNoStock, ErrorCode(err))
+	equal(t, CodeNoStock, ecs.ErrorCode(err))
 	contains(t, err.Error(), fmt.Sprintf(`provision instance in group "cap": no stock for any of 4 choices: ecs.g6.large in cn-hangzhou-h (%s) (OperationDenied.NoStock), `, emulator.DefaultVSwitchH))
 	contains(t, err.Error(), fmt.Sprintf("ecs.g5.large in cn-hangzhou-i (%s) (OperationDenied.NoStock)", emulator.DefaultVSwitchI))
 	equal(t, 0, len(e.srv.Instances()))
@@ -162,5 +163,5 @@ func TestEmulatorCapacitySpreadConcurrent(t *testing.T) {
 		zones[in.ZoneId]++
 	}
 	equal(t, map[string]int{"cn-hangzhou-h": 3, "cn-hangzhou-i": 3, "cn-hangzhou-j": 3}, zones)
-	equal(t, 0, len(e.plugin.capacity.pending), "no reservation left behind")
+	equal(t, 0, e.plugin.planner.Reserved(), "no reservation left behind")
 }

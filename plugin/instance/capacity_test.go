@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/docker/infrakit/pkg/spi/instance"
+
+	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
 // stockFake is a fakeECS with stock: RunInstances fails with the code in
@@ -20,7 +23,7 @@ type stockFake struct {
 	*fakeECS
 	out        map[string]string
 	zones      map[string]string          // vswitch -> zone
-	catalogue  []ecsInstanceType          // DescribeInstanceTypes
+	catalogue  []ecs.InstanceType         // DescribeInstanceTypes
 	avail      map[string]map[string]bool // zone -> type -> stock (DescribeAvailableResource)
 	onRun      func()                     // called on every RunInstances (e.g. to advance a clock)
 	typeCalls  int
@@ -45,11 +48,11 @@ func scriptedStockFake(out map[string]string, setup func(*stockFake)) *stockFake
 	return f
 }
 
-func (f *stockFake) RunInstances(ctx context.Context, req *runRequest) (string, error) {
+func (f *stockFake) RunInstances(ctx context.Context, req *ecs.RunRequest) (string, error) {
 	if f.onRun != nil {
 		f.onRun()
 	}
-	a := req.Args
+	a := req.Args.(groupspec.RunInstancesArgs)
 	spot := a.SpotStrategy != "" && a.SpotStrategy != "NoSpot"
 	keys := []string{a.InstanceType + "@" + a.VSwitchId, "*@" + a.VSwitchId}
 	if spot {
@@ -58,9 +61,9 @@ func (f *stockFake) RunInstances(ctx context.Context, req *runRequest) (string, 
 	for _, k := range keys {
 		if code, ok := f.out[k]; ok {
 			f.mu.Lock()
-			f.runs = append(f.runs, *req)
+			f.runs = append(f.runs, typed(req))
 			f.mu.Unlock()
-			return "", &APIError{Action: "RunInstances", Code: code, Message: "scripted", StatusCode: 403}
+			return "", &ecs.APIError{Action: "RunInstances", Code: code, Message: "scripted", StatusCode: 403}
 		}
 	}
 	id, err := f.fakeECS.RunInstances(ctx, req)
@@ -70,11 +73,11 @@ func (f *stockFake) RunInstances(ctx context.Context, req *runRequest) (string, 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	inst := f.instances[id]
-	inst.InstanceType, inst.VpcAttributes.VSwitchId, inst.ZoneId, inst.SpotStrategy = a.InstanceType, a.VSwitchId, f.zones[a.VSwitchId], a.SpotStrategy
+	inst.Type, inst.VSwitch, inst.Zone, inst.SpotStrategy = a.InstanceType, a.VSwitchId, f.zones[a.VSwitchId], a.SpotStrategy
 	return id, nil
 }
 
-func (f *stockFake) DescribeInstanceTypes(context.Context) ([]ecsInstanceType, error) {
+func (f *stockFake) DescribeInstanceTypes(context.Context) ([]ecs.InstanceType, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.typeCalls++
@@ -92,7 +95,7 @@ func (f *stockFake) DescribeVSwitchZone(_ context.Context, id string) (string, e
 	if z, ok := f.zones[id]; ok {
 		return z, nil
 	}
-	return "", &APIError{Action: "DescribeVSwitches", Code: "InvalidVSwitchId.NotFound"}
+	return "", &ecs.APIError{Action: "DescribeVSwitches", Code: "InvalidVSwitchId.NotFound"}
 }
 
 // member adds an existing instance of group in vsw.
@@ -102,10 +105,8 @@ func (f *stockFake) member(id, group, vsw string, extra ...string) {
 	tags := mergeTags(testNamespace, map[string]string{tagGroup: group})
 	f.addInstance(id, tags, "")
 	inst := f.instances[id]
-	inst.VpcAttributes.VSwitchId = vsw
-	for _, lock := range extra {
-		inst.OperationLocks.LockReason = append(inst.OperationLocks.LockReason, struct{ LockReason string }{lock})
-	}
+	inst.VSwitch = vsw
+	inst.Locks = append(inst.Locks, extra...)
 }
 
 // tried lists the runs as "type@vswitch" with a "spot:" prefix for spot.
@@ -123,7 +124,7 @@ func (f *stockFake) tried() []string {
 	return out
 }
 
-var _ capacityAPI = (*stockFake)(nil)
+var _ ecs.CapacityAPI = (*stockFake)(nil)
 
 // capSpec: capacity holds more RunInstances fields, the closing brace of
 // RunInstances, and any top-level keys.
@@ -133,27 +134,36 @@ func capSpec(capacity string) instance.Spec {
 	return s
 }
 
-// hooks records the capacity hook calls.
-type hooks struct {
-	stockOuts []stockOutInfo
-	fallbacks []fallbackInfo
+// recorded is what the plugin published of its capacity outcomes: the
+// last stock-out and fallback (capacity/ metadata), as lists of 0 or 1 for
+// a plugin that made one Provision.
+type recorded struct {
+	stockOuts []StockOut
+	fallbacks []Fallback
 }
 
-func installHooks(p *Plugin) *hooks {
-	h := &hooks{}
-	p.setCapacityHooks(func(i stockOutInfo) { h.stockOuts = append(h.stockOuts, i) }, func(i fallbackInfo) { h.fallbacks = append(h.fallbacks, i) })
+func recordedBy(p *Plugin) *recorded {
+	h := &recorded{}
+	p.spot.mu.Lock()
+	defer p.spot.mu.Unlock()
+	if p.spot.stockOut != nil {
+		h.stockOuts = append(h.stockOuts, *p.spot.stockOut)
+	}
+	if p.spot.fallback != nil {
+		h.fallbacks = append(h.fallbacks, *p.spot.fallback)
+	}
 	return h
 }
 
 func TestCapacityFallbacks(t *testing.T) {
-	sameMemCatalogue := []ecsInstanceType{
-		{"ecs.g6.large", "ecs.g6", 2, 8, 0},
-		{"ecs.g7.large", "ecs.g7", 2, 8, 0},   // same size, no stock
-		{"ecs.c6.xlarge", "ecs.c6", 4, 8, 0},  // the answer: fewest vCPUs >= 2 with stock
-		{"ecs.c6.2xlarge", "ecs.c6", 8, 8, 0}, // more vCPUs
-		{"ecs.t5.small", "ecs.t5", 1, 8, 0},   // fewer vCPUs than the original
-		{"ecs.r6.large", "ecs.r6", 2, 16, 0},  // other memory
-		{"ecs.gn6.xlarge", "ecs.gn6", 4, 8, 1},
+	sameMemCatalogue := []ecs.InstanceType{
+		{InstanceTypeId: "ecs.g6.large", InstanceTypeFamily: "ecs.g6", CpuCoreCount: 2, MemorySize: 8, GPUAmount: 0},
+		{InstanceTypeId: "ecs.g7.large", InstanceTypeFamily: "ecs.g7", CpuCoreCount: 2, MemorySize: 8, GPUAmount: 0},   // same size, no stock
+		{InstanceTypeId: "ecs.c6.xlarge", InstanceTypeFamily: "ecs.c6", CpuCoreCount: 4, MemorySize: 8, GPUAmount: 0},  // the answer: fewest vCPUs >= 2 with stock
+		{InstanceTypeId: "ecs.c6.2xlarge", InstanceTypeFamily: "ecs.c6", CpuCoreCount: 8, MemorySize: 8, GPUAmount: 0}, // more vCPUs
+		{InstanceTypeId: "ecs.t5.small", InstanceTypeFamily: "ecs.t5", CpuCoreCount: 1, MemorySize: 8, GPUAmount: 0},   // fewer vCPUs than the original
+		{InstanceTypeId: "ecs.r6.large", InstanceTypeFamily: "ecs.r6", CpuCoreCount: 2, MemorySize: 16, GPUAmount: 0},  // other memory
+		{InstanceTypeId: "ecs.gn6.xlarge", InstanceTypeFamily: "ecs.gn6", CpuCoreCount: 4, MemorySize: 8, GPUAmount: 1},
 	}
 	sameMemAvail := map[string]map[string]bool{"cn-hangzhou-h": {"ecs.c6.xlarge": true, "ecs.c6.2xlarge": true, "ecs.t5.small": true, "ecs.r6.large": true, "ecs.gn6.xlarge": true}}
 
@@ -228,18 +238,18 @@ func TestCapacityFallbacks(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := scriptedStockFake(tt.out, tt.setup)
 			p, _, _ := newTestPlugin(t, f)
-			h := installHooks(p)
 			spec := capSpec(tt.capacity)
 			noErr(t, p.Validate(spec.Properties))
 			id, err := p.Provision(spec)
 			noErr(t, err)
 			equal(t, tt.wantRuns, f.tried(), "attempts")
+			h := recordedBy(p)
 
 			inst := f.instances[string(*id)]
-			equal(t, tt.wantType, inst.InstanceType, "type")
-			equal(t, tt.wantVsw, inst.VpcAttributes.VSwitchId, "vswitch")
+			equal(t, tt.wantType, inst.Type, "type")
+			equal(t, tt.wantVsw, inst.VSwitch, "vswitch")
 			equal(t, tt.wantSpot, inst.SpotStrategy, "spot strategy")
-			equal(t, tt.fallback, inst.tags()[TagFallback], "fallback tag")
+			equal(t, tt.fallback, inst.TagMap()[TagFallback], "fallback tag")
 
 			// Every attempt has its own 64-character token; the first is the Provision's.
 			tokens := map[string]bool{}
@@ -276,7 +286,7 @@ func TestCapacityFallbacks(t *testing.T) {
 			if tt.fallback != "" {
 				equal(t, 1, len(h.fallbacks), "fallback hook calls")
 				equal(t, tt.fallback, h.fallbacks[0].Fallback)
-				equal(t, string(*id), h.fallbacks[0].InstanceID)
+				equal(t, string(*id), h.fallbacks[0].InstanceId)
 				equal(t, tt.wantType, h.fallbacks[0].Chosen.InstanceType)
 			} else {
 				equal(t, 0, len(h.fallbacks), "fallback hook calls")
@@ -287,7 +297,7 @@ func TestCapacityFallbacks(t *testing.T) {
 
 func TestCapacitySameMemoryCataloguedOnce(t *testing.T) {
 	f := newStockFake()
-	f.catalogue = []ecsInstanceType{{"ecs.g6.large", "ecs.g6", 2, 8, 0}, {"ecs.g5.large", "ecs.g5", 2, 8, 0}}
+	f.catalogue = []ecs.InstanceType{{InstanceTypeId: "ecs.g6.large", InstanceTypeFamily: "ecs.g6", CpuCoreCount: 2, MemorySize: 8, GPUAmount: 0}, {InstanceTypeId: "ecs.g5.large", InstanceTypeFamily: "ecs.g5", CpuCoreCount: 2, MemorySize: 8, GPUAmount: 0}}
 	f.avail = map[string]map[string]bool{"cn-hangzhou-h": {"ecs.g5.large": true}}
 	f.out["ecs.g6.large@vsw-h"] = CodeNoStock
 	p, _, _ := newTestPlugin(t, f)
@@ -345,7 +355,7 @@ func TestCapacityErrors(t *testing.T) {
 			capacity: `,"InstanceType":"ecs.g6.large","VSwitchId":"vsw-h"},"SameMemoryFallback":true`,
 			out:      map[string]string{"*@vsw-h": CodeNoStock},
 			setup: func(f *stockFake) {
-				f.catalogue = []ecsInstanceType{{"ecs.g6.large", "ecs.g6", 2, 8, 0}, {"ecs.c6.xlarge", "ecs.c6", 4, 8, 0}}
+				f.catalogue = []ecs.InstanceType{{InstanceTypeId: "ecs.g6.large", InstanceTypeFamily: "ecs.g6", CpuCoreCount: 2, MemorySize: 8, GPUAmount: 0}, {InstanceTypeId: "ecs.c6.xlarge", InstanceTypeFamily: "ecs.c6", CpuCoreCount: 4, MemorySize: 8, GPUAmount: 0}}
 				f.avail = map[string]map[string]bool{"cn-hangzhou-i": {"ecs.c6.xlarge": true}}
 			},
 			wantRuns: 1, code: CodeNoStock,
@@ -365,15 +375,15 @@ func TestCapacityErrors(t *testing.T) {
 			f := scriptedStockFake(tt.out, tt.setup)
 			p, clock, _ := newTestPlugin(t, f)
 			f.onRun = func() { clock.Sleep(tt.step) }
-			h := installHooks(p)
 			_, err := p.Provision(capSpec(tt.capacity))
 			isErr(t, err)
 			equal(t, tt.wantRuns, len(f.runs), "attempts")
-			equal(t, tt.code, ErrorCode(err), "error code")
+			equal(t, tt.code, ecs.ErrorCode(err), "error code")
 			for _, w := range tt.want {
 				contains(t, err.Error(), w)
 			}
 			equal(t, 0, len(f.instances), "instances created")
+			h := recordedBy(p)
 			equal(t, 0, len(h.fallbacks), "fallback hook calls")
 			if tt.code == CodeNoStock {
 				var nc *NoCapacityError
@@ -424,38 +434,11 @@ func TestCapacityZoneSpread(t *testing.T) {
 			for i, want := range tt.want {
 				id, err := p.Provision(capSpec(vsws))
 				noErr(t, err)
-				equal(t, want, f.instances[string(*id)].VpcAttributes.VSwitchId, fmt.Sprintf("provision %d", i))
-				equal(t, "", f.instances[string(*id)].tags()[TagFallback], "spreading is not a fallback")
+				equal(t, want, f.instances[string(*id)].VSwitch, fmt.Sprintf("provision %d", i))
+				equal(t, "", f.instances[string(*id)].TagMap()[TagFallback], "spreading is not a fallback")
 			}
 		})
 	}
-}
-
-// Provisions in flight and instances ECS does not list yet count for the
-// spread, so concurrent Provisions of one group land in different zones.
-func TestCapacitySpreadCountsInFlightAndRecent(t *testing.T) {
-	f := newStockFake()
-	p, clock, _ := newTestPlugin(t, f)
-	vsws := []string{"vsw-h", "vsw-i", "vsw-j"}
-	entry := p.log.WithField("test", t.Name())
-	a := p.spreadOrder(context.Background(), "workers", vsws, entry)
-	b := p.spreadOrder(context.Background(), "workers", vsws, entry)
-	equal(t, "vsw-h", a[0])
-	equal(t, "vsw-i", b[0], "second concurrent Provision")
-	p.release("workers", "vsw-h")
-	p.release("workers", "vsw-i")
-	equal(t, "vsw-h", p.spreadOrder(context.Background(), "workers", vsws, entry)[0], "after both released")
-	p.release("workers", "vsw-h")
-
-	// Created but not yet listed (describe fails): still counted, until it expires.
-	p.reserve("workers", "vsw-h")
-	p.remember("workers", "i-new", "vsw-h") // releases the reservation
-	f.failNext("DescribeInstances", &APIError{Action: "DescribeInstances", Code: "ServiceUnavailable", StatusCode: 503})
-	c := p.spreadOrder(context.Background(), "workers", vsws, entry)
-	equal(t, "vsw-i", c[0], "recent instance counted")
-	p.release("workers", c[0])
-	clock.Sleep(recentTTL + time.Second)
-	equal(t, "vsw-h", p.spreadOrder(context.Background(), "workers", vsws, entry)[0], "recent entry expired")
 }
 
 // A group without InstanceTypes/VSwitchIds behaves as before: one call, no
@@ -469,9 +452,9 @@ func TestCapacitySingleChoiceUnchanged(t *testing.T) {
 	equal(t, 1, len(f.runs))
 	equal(t, 0, len(f.describes), "no DescribeInstances for a single vswitch")
 	equal(t, clientToken(spec, "nonce-1"), f.runs[0].ClientToken)
-	f.failNext("RunInstances", &APIError{Action: "RunInstances", Code: CodeNoStock, StatusCode: 403})
+	f.failNext("RunInstances", &ecs.APIError{Action: "RunInstances", Code: CodeNoStock, StatusCode: 403})
 	_, err = p.Provision(spec)
-	equal(t, CodeNoStock, ErrorCode(err))
+	equal(t, CodeNoStock, ecs.ErrorCode(err))
 	contains(t, err.Error(), "no stock for any of 1 choices: ecs.g7.large in vsw-1 (OperationDenied.NoStock)")
 }
 
@@ -481,7 +464,7 @@ func TestCapacityFallbackTagBudget(t *testing.T) {
 	f.out["ecs.g6.large@vsw-h"] = CodeNoStock
 	p, _, _ := newTestPlugin(t, f)
 	tags := map[string]string{}
-	for i := 0; i < MaxTags-len(testNamespace)-2; i++ { // + infrakit.group, infrakit.config.hash = 20
+	for i := 0; i < groupspec.MaxTags-len(testNamespace)-2; i++ { // + infrakit.group, infrakit.config.hash = 20
 		tags[fmt.Sprintf("k%d", i)] = "v"
 	}
 	b, _ := json.Marshal(tags)
@@ -489,10 +472,10 @@ func TestCapacityFallbackTagBudget(t *testing.T) {
 	id, err := p.Provision(spec)
 	noErr(t, err)
 	inst := f.instances[string(*id)]
-	equal(t, "ecs.g5.large", inst.InstanceType)
-	equal(t, MaxTags, len(inst.tags()))
-	if _, ok := inst.tags()[TagFallback]; ok {
-		t.Errorf("fallback tag set beyond the %d-tag budget", MaxTags)
+	equal(t, "ecs.g5.large", inst.Type)
+	equal(t, groupspec.MaxTags, len(inst.TagMap()))
+	if _, ok := inst.TagMap()[TagFallback]; ok {
+		t.Errorf("fallback tag set beyond the %d-tag budget", groupspec.MaxTags)
 	}
 }
 

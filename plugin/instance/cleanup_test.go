@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/docker/infrakit/pkg/spi/instance"
+
+	"infrakit.aliyun/internal/ecs"
 )
 
 // expiringECS is keepFake with the adapter's handling of contexts: a call
@@ -21,7 +23,7 @@ type expiringECS struct {
 
 func expired(ctx context.Context, action string) error {
 	if ctx.Err() != nil {
-		return &APIError{Action: action, Code: CodeCallTimeout, Message: "no response before the operation's deadline", StatusCode: -1}
+		return &ecs.APIError{Action: action, Code: ecs.CodeCallTimeout, Message: "no response before the operation's deadline", StatusCode: -1}
 	}
 	return nil
 }
@@ -76,13 +78,13 @@ func TestProvisionCleanupOutlivesSpentBudget(t *testing.T) {
 				<-ctx.Done()
 				return expired(ctx, "AttachDisk")
 			},
-			want: "attachDisk: " + CodeCallTimeout,
+			want: "attachDisk: " + ecs.CodeCallTimeout,
 		},
 		{
 			name: "attach refused once the budget is spent",
 			attach: func(ctx context.Context) error {
 				<-ctx.Done()
-				return &APIError{Action: "AttachDisk", Code: "InvalidDiskCategory.NotSupported"}
+				return &ecs.APIError{Action: "AttachDisk", Code: "InvalidDiskCategory.NotSupported"}
 			},
 			want: "attachDisk: InvalidDiskCategory.NotSupported",
 		},
@@ -90,8 +92,8 @@ func TestProvisionCleanupOutlivesSpentBudget(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := &expiringECS{keepFake: newKeepFake(), attach: tt.attach}
-			d := &ecsDisk{DiskId: "d-1", ZoneId: "cn-hangzhou-h", Status: "Available"}
-			d.Tags.Tag = []ecsTag{{TagAttachment, "data-1"}}
+			d := &ecs.Disk{ID: "d-1", Zone: "cn-hangzhou-h", Status: "Available"}
+			d.Tags = []ecs.Tag{{Key: TagAttachment, Value: "data-1"}}
 			fake.disks["d-1"] = d
 			p, _, _ := newTestPlugin(t, fake)
 			p.provisionTimeout = time.Nanosecond
@@ -119,10 +121,10 @@ func TestClaimKeptDataOutlivesSpentBudget(t *testing.T) {
 			fake := &expiringECS{keepFake: newKeepFake(), attach: func(context.Context) error { return nil }}
 			rep := &replacement{}
 			if typ == "disk" {
-				fake.disks["d-1"] = &ecsDisk{DiskId: "d-1", Status: "Available"}
-				rep.disks = []ecsDisk{*fake.disks["d-1"]}
+				fake.disks["d-1"] = &ecs.Disk{ID: "d-1", Status: "Available"}
+				rep.disks = []ecs.Disk{*fake.disks["d-1"]}
 			} else {
-				fake.images["m-1"] = &ecsImage{ImageId: "m-1", Status: "Available"}
+				fake.images["m-1"] = &ecs.Image{ID: "m-1", Status: "Available"}
 				rep.image = fake.images["m-1"]
 			}
 			p, _, _ := newTestPlugin(t, fake)
@@ -134,14 +136,14 @@ func TestClaimKeptDataOutlivesSpentBudget(t *testing.T) {
 
 			var tags map[string]string
 			if typ == "disk" {
-				tags = fake.disks["d-1"].tags()
+				tags = fake.disks["d-1"].TagMap()
 			} else {
-				tags = fake.images["m-1"].tags()
+				tags = fake.images["m-1"].TagMap()
 			}
 			equal(t, "i-new", tags[TagClaimedBy])
 			if typ == "disk" {
 				equal(t, keepStepAttached, tags[TagKeepStep])
-				equal(t, "i-new", fake.disks["d-1"].InstanceId)
+				equal(t, "i-new", fake.disks["d-1"].InstanceID)
 				fake.cleanupDeadlines = fake.cleanupDeadlines[:1] // the claim; then the attach's step
 			}
 			equal(t, 1, len(fake.cleanupDeadlines))

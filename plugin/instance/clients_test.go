@@ -5,10 +5,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/denverdino/aliyungo/ecs"
+	aliyun "github.com/denverdino/aliyungo/ecs"
 	"github.com/docker/infrakit/pkg/spi/instance"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/ecs"
 )
 
 // Config.Clients is asked before every call, so rotated STS credentials are
@@ -21,20 +22,21 @@ func TestConfigClientsRotatesCredentialsPerCall(t *testing.T) {
 	noErr(t, err)
 	defer srv.Close()
 
-	var current *ecs.Client
+	var current *aliyun.Client
 	calls := 0
 	rotate := func() {
 		id, c := srv.IssueSTSCredential(time.Hour)
-		current = ecs.NewECSClientWithEndpointAndSecurityToken(srv.URL(), id, c.AccessKeySecret, c.SecurityToken, emulator.DefaultRegion)
+		current = aliyun.NewECSClientWithEndpointAndSecurityToken(srv.URL(), id, c.AccessKeySecret, c.SecurityToken, emulator.DefaultRegion)
 	}
 	rotate()
 	logger, _ := quietLogger()
 	p, err := New(Config{
-		Clients:  func() (*ecs.Client, error) { mu.Lock(); defer mu.Unlock(); calls++; return current, nil },
-		RegionID: emulator.DefaultRegion,
-		Logger:   logger,
-		Now:      srv.Now,
-		Retry:    RetryConfig{MaxElapsed: time.Minute, Sleep: srv.Advance},
+		Clients:          func() (*aliyun.Client, error) { mu.Lock(); defer mu.Unlock(); calls++; return current, nil },
+		RegionID:         emulator.DefaultRegion,
+		DescribeCacheTTL: DefaultDescribeCacheTTL,
+		Logger:           logger,
+		Now:              srv.Now,
+		Retry:            ecs.RetryConfig{MaxElapsed: time.Minute, Sleep: srv.Advance},
 	})
 	noErr(t, err)
 

@@ -8,9 +8,10 @@ import (
 	"testing"
 
 	log "github.com/Sirupsen/logrus"
-	"github.com/denverdino/aliyungo/ecs"
+	aliyun "github.com/denverdino/aliyungo/ecs"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/ecs"
 	"infrakit.aliyun/internal/testutil"
 )
 
@@ -73,7 +74,7 @@ func describeBenchPlugin(b *testing.B, n int) (*Plugin, map[string]string) {
 	srv, err := emulator.New(emulator.Options{BootTime: -1, Catalog: cat})
 	noErr(b, err)
 	b.Cleanup(func() { srv.Close() })
-	client := ecs.NewECSClientWithEndpointAndSecurityToken(srv.URL(), emulator.DefaultAccessKeyID, emulator.DefaultAccessKeySecret, "", emulator.DefaultRegion)
+	client := aliyun.NewECSClientWithEndpointAndSecurityToken(srv.URL(), emulator.DefaultAccessKeyID, emulator.DefaultAccessKeySecret, "", emulator.DefaultRegion)
 
 	namespace := map[string]string{"infrakit.scope": "bench"}
 	group := map[string]string{"infrakit.group": "bench"}
@@ -86,13 +87,13 @@ func describeBenchPlugin(b *testing.B, n int) (*Plugin, map[string]string) {
 		v.Set("VSwitchId", emulator.DefaultVSwitchH)
 		v.Set("SecurityGroupId", emulator.DefaultSecurityGroupID)
 		v.Set("Amount", strconv.Itoa(min(100, n-made)))
-		encodeTags(v, "Tag", tags)
-		noErr(b, client.Invoke("RunInstances", v, &runInstancesResponse{}))
+		ecs.EncodeTags(v, "Tag", tags)
+		noErr(b, client.Invoke("RunInstances", v, &struct{ RequestId string }{}))
 	}
 
 	logger := log.New()
 	logger.Out = io.Discard
-	p, err := New(Config{Client: client, RegionID: emulator.DefaultRegion, NamespaceTags: namespace, Logger: logger})
+	p, err := New(Config{Clients: StaticClient(client), DescribeCacheTTL: DefaultDescribeCacheTTL, RegionID: emulator.DefaultRegion, NamespaceTags: namespace, Logger: logger})
 	noErr(b, err)
 	return p, group
 }

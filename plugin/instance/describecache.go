@@ -3,12 +3,16 @@ package instance
 import (
 	"context"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
 // DefaultDescribeCacheTTL is how long one DescribeInstances scan answers
@@ -41,7 +45,7 @@ const maxKnownFilters = 1024
 // Describes by instance ID (Label's lookup) and every other call pass
 // through unchanged.
 type describeCache struct {
-	ecsAPI
+	ecs.InstanceAPI
 	namespace    map[string]string
 	namespaceKey string
 	ttl          time.Duration
@@ -59,12 +63,12 @@ type cachedScan struct {
 	tags map[string]string
 	gen  uint64
 	at   time.Time // when the scan finished
-	list []ecsInstance
+	list []ecs.Instance
 }
 
-func newDescribeCache(api ecsAPI, namespace map[string]string, ttl time.Duration, now func() time.Time) *describeCache {
+func newDescribeCache(api ecs.InstanceAPI, namespace map[string]string, ttl time.Duration, now func() time.Time) *describeCache {
 	return &describeCache{
-		ecsAPI:       api,
+		InstanceAPI:  api,
 		namespace:    namespace,
 		namespaceKey: filterKey(namespace),
 		ttl:          ttl,
@@ -90,7 +94,7 @@ func filterKey(tags map[string]string) string {
 
 // pages is how many ECS calls a scan of n instances costs (at least one).
 func pages(n int) int {
-	return max(1, (n+pageSize-1)/pageSize)
+	return max(1, (n+ecs.PageSize-1)/ecs.PageSize)
 }
 
 // generation identifies the current state of this process's mutations.
@@ -109,9 +113,9 @@ func (c *describeCache) invalidate() {
 
 // DescribeInstances answers a tag filter from a fresh scan of this
 // generation that covers it, else joins or starts one.
-func (c *describeCache) DescribeInstances(ctx context.Context, f describeFilter) ([]ecsInstance, error) {
+func (c *describeCache) DescribeInstances(ctx context.Context, f ecs.InstanceFilter) ([]ecs.Instance, error) {
 	if len(f.InstanceIDs) > 0 || f.LockReason != "" {
-		return c.ecsAPI.DescribeInstances(ctx, f) // narrow lookups: not shared
+		return c.InstanceAPI.DescribeInstances(ctx, f) // narrow lookups: not shared
 	}
 	key := filterKey(f.Tags)
 	now := c.now()
@@ -137,7 +141,7 @@ func (c *describeCache) DescribeInstances(ctx context.Context, f describeFilter)
 		}
 		c.mu.Unlock()
 		// The scan is shared: one caller going away must not fail the others.
-		list, err := c.ecsAPI.DescribeInstances(context.WithoutCancel(ctx), describeFilter{Tags: scope})
+		list, err := c.InstanceAPI.DescribeInstances(context.WithoutCancel(ctx), ecs.InstanceFilter{Tags: scope})
 		if err != nil {
 			return nil, err
 		}
@@ -201,7 +205,7 @@ func (c *describeCache) freshCover(tags map[string]string, key string, now time.
 // namespace when that serves other callers too and costs no more calls.
 // Caller holds mu.
 func (c *describeCache) scope(tags map[string]string, key string, gen uint64) (map[string]string, string) {
-	if len(c.namespace) == 0 || key == c.namespaceKey || !hasTags(tags, c.namespace) || len(tags) > MaxTags {
+	if len(c.namespace) == 0 || key == c.namespaceKey || !hasTags(tags, c.namespace) || len(tags) > groupspec.MaxTags {
 		return tags, key
 	}
 	if c.inflight[strconv.FormatUint(gen, 10)+"|"+c.namespaceKey] > 0 {
@@ -234,23 +238,23 @@ func (c *describeCache) remember(key string, n int) {
 // read what it returns (see ecsAPI), and a copy of a 10,000-instance scan
 // is megabytes held next to it for as long as the caller works on it.
 // Otherwise the matches are copied into a new slice.
-func (c *describeCache) filter(s *cachedScan, tags map[string]string, key string) []ecsInstance {
+func (c *describeCache) filter(s *cachedScan, tags map[string]string, key string) []ecs.Instance {
 	out := s.list
 	if len(tags) != len(s.tags) { // else the same filter (s.tags ⊆ tags)
-		want := make([]ecsTag, 0, len(tags))
+		want := make([]ecs.Tag, 0, len(tags))
 		for _, k := range sortedKeys(tags) {
-			want = append(want, ecsTag{TagKey: k, TagValue: tags[k]})
+			want = append(want, ecs.Tag{Key: k, Value: tags[k]})
 		}
 		n := 0 // sized first: a scan of 10,000 is megabytes, growing it twice that
 		for i := range s.list {
-			if carries(s.list[i].Tags.Tag, want) {
+			if carries(s.list[i].Tags, want) {
 				n++
 			}
 		}
 		if n < len(s.list) {
-			out = make([]ecsInstance, 0, n)
+			out = make([]ecs.Instance, 0, n)
 			for i := range s.list {
-				if carries(s.list[i].Tags.Tag, want) {
+				if carries(s.list[i].Tags, want) {
 					out = append(out, s.list[i])
 				}
 			}
@@ -264,12 +268,12 @@ func (c *describeCache) filter(s *cachedScan, tags map[string]string, key string
 
 // carries reports whether the instance's tag list holds every wanted tag,
 // without building a map per instance.
-func carries(have []ecsTag, want []ecsTag) bool {
+func carries(have []ecs.Tag, want []ecs.Tag) bool {
 	for _, w := range want {
 		found := false
 		for _, h := range have {
-			if h.TagKey == w.TagKey {
-				found = h.TagValue == w.TagValue
+			if h.Key == w.Key {
+				found = h.Value == w.Value
 				break
 			}
 		}
@@ -282,21 +286,21 @@ func carries(have []ecsTag, want []ecsTag) bool {
 
 // RunInstances creates, then starts a new generation (also on error: a
 // failed call may still have created the instance).
-func (c *describeCache) RunInstances(ctx context.Context, req *runRequest) (string, error) {
+func (c *describeCache) RunInstances(ctx context.Context, req *ecs.RunRequest) (string, error) {
 	defer c.invalidate()
-	return c.ecsAPI.RunInstances(ctx, req)
+	return c.InstanceAPI.RunInstances(ctx, req)
 }
 
 // DeleteInstance deletes, then starts a new generation.
 func (c *describeCache) DeleteInstance(ctx context.Context, id string, force bool) error {
 	defer c.invalidate()
-	return c.ecsAPI.DeleteInstance(ctx, id, force)
+	return c.InstanceAPI.DeleteInstance(ctx, id, force)
 }
 
 // TagResources tags, then starts a new generation.
 func (c *describeCache) TagResources(ctx context.Context, id string, tags map[string]string) error {
 	defer c.invalidate()
-	return c.ecsAPI.TagResources(ctx, id, tags)
+	return c.InstanceAPI.TagResources(ctx, id, tags)
 }
 
 // describeGeneration is part of the plugin-level singleflight key, so a
@@ -307,4 +311,14 @@ func (p *Plugin) describeGeneration() string {
 		return strconv.FormatUint(g.generation(), 10)
 	}
 	return ""
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

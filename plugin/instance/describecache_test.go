@@ -3,12 +3,15 @@ package instance
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/docker/infrakit/pkg/spi/instance"
+
+	"infrakit.aliyun/internal/ecs"
 )
 
 // scanCounter wraps the fake, counting tag-filtered scans and the ECS pages
@@ -19,10 +22,10 @@ type scanCounter struct {
 	pages   atomic.Int64
 	mu      sync.Mutex
 	gate    chan struct{} // when set, scans wait for it to close
-	started chan describeFilter
+	started chan ecs.InstanceFilter
 }
 
-func (s *scanCounter) DescribeInstances(ctx context.Context, f describeFilter) ([]ecsInstance, error) {
+func (s *scanCounter) DescribeInstances(ctx context.Context, f ecs.InstanceFilter) ([]ecs.Instance, error) {
 	// Read first, then wait: a held scan returns what ECS held when it ran.
 	list, err := s.fakeECS.DescribeInstances(ctx, f)
 	if len(f.InstanceIDs) == 0 {
@@ -41,11 +44,11 @@ func (s *scanCounter) DescribeInstances(ctx context.Context, f describeFilter) (
 	return list, err
 }
 
-func (s *scanCounter) hold() (started chan describeFilter, release func()) {
+func (s *scanCounter) hold() (started chan ecs.InstanceFilter, release func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gate = make(chan struct{})
-	s.started = make(chan describeFilter, 100)
+	s.started = make(chan ecs.InstanceFilter, 100)
 	gate := s.gate
 	return s.started, func() {
 		s.mu.Lock()
@@ -61,7 +64,7 @@ func newCachedPlugin(t *testing.T, ttl time.Duration) (*Plugin, *scanCounter, *f
 	clock := &fakeClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
 	logger, _ := quietLogger()
 	p, err := newPlugin(newDescribeCache(sc, testNamespace, ttl, clock.Now),
-		Config{RegionID: "cn-hangzhou", NamespaceTags: testNamespace, Logger: logger, Now: clock.Now, Retry: RetryConfig{Sleep: clock.Sleep}})
+		Config{RegionID: "cn-hangzhou", NamespaceTags: testNamespace, Logger: logger, Now: clock.Now, Retry: ecs.RetryConfig{Sleep: clock.Sleep}})
 	noErr(t, err)
 	return p, sc, clock
 }
@@ -104,7 +107,7 @@ func TestDescribeCacheTTL(t *testing.T) {
 }
 
 func TestDescribeCacheDisabledStillCoalesces(t *testing.T) {
-	p, sc, _ := newCachedPlugin(t, -1)
+	p, sc, _ := newCachedPlugin(t, 0)
 	addGroup(sc.fakeECS, "web", 2)
 	describeN(t, p, "web", 2)
 	describeN(t, p, "web", 2)
@@ -119,7 +122,7 @@ func TestDescribeCacheDisabledStillCoalesces(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			list, err := c.DescribeInstances(context.Background(), describeFilter{Tags: map[string]string{"infrakit.scope": "test", "infrakit.group": "web"}})
+			list, err := c.DescribeInstances(context.Background(), ecs.InstanceFilter{Tags: map[string]string{"infrakit.scope": "test", "infrakit.group": "web"}})
 			if err != nil || len(list) != 2 {
 				t.Errorf("describe: %d instances, %v", len(list), err)
 			}
@@ -174,8 +177,8 @@ func TestDescribeCacheMutationsInvalidate(t *testing.T) {
 	equal(t, int64(4), sc.scans.Load(), "Destroy invalidates")
 
 	// A failed mutation may still have changed ECS: invalidate too.
-	sc.failNext("RunInstances", &APIError{Code: "InternalError", StatusCode: 500})
-	sc.failNext("RunInstances", &APIError{Code: "InvalidParameter", StatusCode: 400})
+	sc.failNext("RunInstances", &ecs.APIError{Code: "InternalError", StatusCode: 500})
+	sc.failNext("RunInstances", &ecs.APIError{Code: "InvalidParameter", StatusCode: 400})
 	_, err = p.Provision(groupSpecFor("g"))
 	isErr(t, err)
 	describeN(t, p, "g", 0)
@@ -298,13 +301,13 @@ func TestDescribeCacheCallerCancelDoesNotFailOthers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errs := make(chan error, 1)
 	go func() {
-		_, err := c.DescribeInstances(ctx, describeFilter{Tags: map[string]string{"infrakit.scope": "test", "infrakit.group": "g"}})
+		_, err := c.DescribeInstances(ctx, ecs.InstanceFilter{Tags: map[string]string{"infrakit.scope": "test", "infrakit.group": "g"}})
 		errs <- err
 	}()
 	<-started
-	other := make(chan []ecsInstance, 1)
+	other := make(chan []ecs.Instance, 1)
 	go func() {
-		list, err := c.DescribeInstances(context.Background(), describeFilter{Tags: map[string]string{"infrakit.scope": "test", "infrakit.group": "g"}})
+		list, err := c.DescribeInstances(context.Background(), ecs.InstanceFilter{Tags: map[string]string{"infrakit.scope": "test", "infrakit.group": "g"}})
 		if err != nil {
 			t.Error(err)
 		}
@@ -339,4 +342,33 @@ func TestFilterKeyIsUnambiguous(t *testing.T) {
 		t.Fatalf("filter keys collide: %q", a)
 	}
 	equal(t, filterKey(map[string]string{"x": "1", "y": "2"}), filterKey(map[string]string{"y": "2", "x": "1"}))
+}
+
+// Config.DescribeCacheTTL 0 means no cache, as --describe-cache-ttl 0 does
+// on the command line; DefaultDescribeCacheTTL turns it on.
+func TestDescribeCacheTTLZeroIsOff(t *testing.T) {
+	for _, tc := range []struct {
+		ttl   time.Duration
+		scans int
+	}{{0, 2}, {DefaultDescribeCacheTTL, 1}} {
+		var mu sync.Mutex
+		scans := 0
+		w := newWireServer(t, func(n int, q url.Values) (int, interface{}) {
+			if q.Get("Action") != "DescribeInstances" {
+				return 400, ecsErr("InvalidParameter")
+			}
+			mu.Lock()
+			scans++
+			mu.Unlock()
+			return 200, map[string]interface{}{"RequestId": "r", "Instances": map[string]interface{}{"Instance": []interface{}{}}}
+		})
+		p, _, _ := newWirePlugin(t, w, func(c *Config) { c.DescribeCacheTTL = tc.ttl })
+		for i := 0; i < 2; i++ {
+			_, err := p.DescribeInstances(map[string]string{"infrakit.group": "g"}, false)
+			noErr(t, err)
+		}
+		mu.Lock()
+		equal(t, tc.scans, scans, fmt.Sprintf("DescribeInstances calls with TTL %v", tc.ttl))
+		mu.Unlock()
+	}
 }

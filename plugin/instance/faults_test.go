@@ -11,6 +11,7 @@ import (
 	"github.com/docker/infrakit/pkg/spi/instance"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/ecs"
 )
 
 // TestFaultSuite is issue #5's proof that nothing is lost and nothing is
@@ -143,7 +144,7 @@ func TestProvisionTimeoutBoundsTheWholeCall(t *testing.T) {
 	start := time.Now()
 	_, err := p.Provision(groupSpec())
 	took := time.Since(start)
-	equal(t, CodeCallTimeout, ErrorCode(err))
+	equal(t, ecs.CodeCallTimeout, ecs.ErrorCode(err))
 	if took > 5*time.Second {
 		t.Fatalf("Provision took %v with a 300ms budget", took)
 	}

@@ -2,9 +2,12 @@ package instance
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 
+	"infrakit.aliyun/internal/ecs"
 	"infrakit.aliyun/internal/testflags"
 	"infrakit.aliyun/internal/testutil"
 )
@@ -35,4 +38,31 @@ func errorAs[T error](t testing.TB, err error) T {
 		t.Fatalf("error %v (%T) is not a %T", err, err, target)
 	}
 	return target
+}
+
+// manyTags is a JSON object of n tags k00..k(n-1).
+func manyTags(n int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = fmt.Sprintf("%q:%q", fmt.Sprintf("k%02d", i), "v")
+	}
+	return "{" + strings.Join(parts, ",") + "}"
+}
+
+// newPlugin builds the plugin over a fake: the call groups the fake (or
+// the API under a describe cache) implements besides ecs.InstanceAPI are
+// used, as the adapter's are by New.
+func newPlugin(api ecs.InstanceAPI, cfg Config) (*Plugin, error) {
+	cfg, err := normalize(cfg)
+	if err != nil {
+		return nil, err
+	}
+	inner := api
+	if c, ok := api.(*describeCache); ok {
+		inner = c.InstanceAPI
+	}
+	all := apis{instances: api}
+	all.capacity, _ = inner.(ecs.CapacityAPI)
+	all.spot, _ = inner.(ecs.SpotAPI)
+	return build(all, cfg), nil
 }

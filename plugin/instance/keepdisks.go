@@ -7,6 +7,8 @@ import (
 	"time"
 
 	log "github.com/Sirupsen/logrus"
+
+	"infrakit.aliyun/internal/ecs"
 )
 
 // Moving kept data disks (KeepData "disks") is a multi-step operation that
@@ -65,8 +67,8 @@ const orphanGrace = 2 * time.Minute
 // instance and detaches them, in that order: a disk is findable before it
 // is moved, and survives even if ECS releases the instance midway. Run
 // again (another copy, a restart) it does the same harmlessly.
-func (p *Plugin) keepDisks(ctx context.Context, k preemptAPI, info Interruption) ([]string, error) {
-	disks, err := p.api.DescribeDisks(ctx, diskFilter{InstanceID: info.InstanceId})
+func (p *Plugin) keepDisks(ctx context.Context, k ecs.SpotAPI, info Interruption) ([]string, error) {
+	disks, err := p.api.DescribeDisks(ctx, ecs.DiskFilter{InstanceID: info.InstanceId})
 	if err != nil {
 		return nil, fmt.Errorf("list disks of instance %s: %w", info.InstanceId, err)
 	}
@@ -79,20 +81,20 @@ func (p *Plugin) keepDisks(ctx context.Context, k preemptAPI, info Interruption)
 		if d.Type != "" && d.Type != "data" {
 			continue // the system disk goes with the instance
 		}
-		if err := k.TagResource(ctx, "disk", d.DiskId, tags); err != nil {
-			return kept, fmt.Errorf("tag disk %s: %w", d.DiskId, err)
+		if err := k.TagResource(ctx, "disk", d.ID, tags); err != nil {
+			return kept, fmt.Errorf("tag disk %s: %w", d.ID, err)
 		}
 		if d.DeleteWithInstance {
-			if err := p.api.ModifyDiskAttribute(ctx, d.DiskId, false); err != nil {
-				return kept, fmt.Errorf("keep disk %s: %w", d.DiskId, err)
+			if err := p.api.ModifyDiskAttribute(ctx, d.ID, false); err != nil {
+				return kept, fmt.Errorf("keep disk %s: %w", d.ID, err)
 			}
 		}
-		if err := k.DetachDisk(ctx, info.InstanceId, d.DiskId); err != nil && !IsNotFound(err) {
-			if !p.detachedByOther(ctx, err, info.InstanceId, d.DiskId) {
-				return kept, fmt.Errorf("detach disk %s from instance %s: %w", d.DiskId, info.InstanceId, err)
+		if err := k.DetachDisk(ctx, info.InstanceId, d.ID); err != nil && !ecs.IsNotFound(err) {
+			if !p.detachedByOther(ctx, err, info.InstanceId, d.ID) {
+				return kept, fmt.Errorf("detach disk %s from instance %s: %w", d.ID, info.InstanceId, err)
 			}
 		}
-		kept = append(kept, d.DiskId)
+		kept = append(kept, d.ID)
 	}
 	return kept, nil
 }
@@ -101,11 +103,11 @@ func (p *Plugin) keepDisks(ctx context.Context, k preemptAPI, info Interruption)
 // another copy of the plugin noticed the same reclaim and detached the disk
 // first (ECS answers IncorrectDiskStatus). That is said at info level.
 func (p *Plugin) detachedByOther(ctx context.Context, err error, instanceID, diskID string) bool {
-	if ErrorCode(err) != "IncorrectDiskStatus" {
+	if ecs.ErrorCode(err) != "IncorrectDiskStatus" {
 		return false
 	}
-	found, derr := p.api.DescribeDisks(ctx, diskFilter{DiskIDs: []string{diskID}})
-	if derr != nil || len(found) != 1 || found[0].InstanceId == instanceID {
+	found, derr := p.api.DescribeDisks(ctx, ecs.DiskFilter{DiskIDs: []string{diskID}})
+	if derr != nil || len(found) != 1 || found[0].InstanceID == instanceID {
 		return false
 	}
 	p.log.WithFields(log.Fields{"action": "keep-data", "instance": instanceID, "disk": diskID}).
@@ -116,20 +118,20 @@ func (p *Plugin) detachedByOther(ctx context.Context, err error, instanceID, dis
 // keptSet is the kept disks of one reclaimed instance.
 type keptSet struct {
 	from  string
-	disks []ecsDisk
+	disks []ecs.Disk
 }
 
 // groupKeptSets groups kept disks by the instance they were kept from.
-func groupKeptSets(disks []ecsDisk) []keptSet {
-	by := map[string][]ecsDisk{}
+func groupKeptSets(disks []ecs.Disk) []keptSet {
+	by := map[string][]ecs.Disk{}
 	for _, d := range disks {
-		if from := d.tags()[TagPreemptedFrom]; from != "" {
+		if from := d.TagMap()[TagPreemptedFrom]; from != "" {
 			by[from] = append(by[from], d)
 		}
 	}
 	out := make([]keptSet, 0, len(by))
 	for from, ds := range by {
-		sort.Slice(ds, func(i, j int) bool { return ds[i].DiskId < ds[j].DiskId })
+		sort.Slice(ds, func(i, j int) bool { return ds[i].ID < ds[j].ID })
 		out = append(out, keptSet{from: from, disks: ds})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].from < out[j].from })
@@ -151,7 +153,7 @@ func claimers(sets []keptSet) []string {
 	var out []string
 	for _, s := range sets {
 		for _, d := range s.disks {
-			if c := claimedBy(d.tags()); c != "" {
+			if c := claimedBy(d.TagMap()); c != "" {
 				out = append(out, c)
 			}
 		}
@@ -169,7 +171,7 @@ func (p *Plugin) setOwner(ctx context.Context, s keptSet, live map[string]string
 	steps := map[string]bool{}
 	var claimAt time.Time
 	for _, d := range s.disks {
-		t := d.tags()
+		t := d.TagMap()
 		if c := claimedBy(t); c != "" && live[c] != "" {
 			return c, false, nil
 		}
@@ -183,14 +185,14 @@ func (p *Plugin) setOwner(ctx context.Context, s keptSet, live map[string]string
 		// claiming tag comes first), so no instance can carry replaces.
 		return "", false, nil
 	}
-	found, err := p.api.DescribeInstances(ctx, describeFilter{Tags: mergeTags(p.namespace, map[string]string{TagReplaces: s.from})})
+	found, err := p.api.DescribeInstances(ctx, ecs.InstanceFilter{Tags: mergeTags(p.namespace, map[string]string{TagReplaces: s.from})})
 	if err != nil {
 		return "", false, fmt.Errorf("find replacement of instance %s: %w", s.from, err)
 	}
-	sort.Slice(found, func(i, j int) bool { return found[i].InstanceId < found[j].InstanceId })
+	sort.Slice(found, func(i, j int) bool { return found[i].ID < found[j].ID })
 	for _, inst := range found {
-		if !skippedStatus[inst.Status] && hasTags(inst.tags(), p.namespace) && inst.tags()[TagReplaces] == s.from {
-			return inst.InstanceId, false, nil
+		if !skippedStatus[inst.Status] && hasTags(inst.TagMap(), p.namespace) && inst.TagMap()[TagReplaces] == s.from {
+			return inst.ID, false, nil
 		}
 	}
 	return "", steps[keepStepClaiming] && p.now().Sub(claimAt) < p.claimingTTL(), nil
@@ -203,13 +205,13 @@ func (p *Plugin) claimingTTL() time.Duration { return p.provisionTimeout + time.
 // findKeptDisks picks a set of kept disks of the group for a new instance:
 // all Available, matching its logical ID, owned by nobody.
 func (p *Plugin) findKeptDisks(ctx context.Context, group, logical string, rep *replacement) error {
-	disks, err := p.api.DescribeDisks(ctx, diskFilter{Tags: mergeTags(p.namespace, map[string]string{tagGroup: group})})
+	disks, err := p.api.DescribeDisks(ctx, ecs.DiskFilter{Tags: mergeTags(p.namespace, map[string]string{tagGroup: group})})
 	if err != nil {
 		return fmt.Errorf("find kept disks of group %s: %w", group, err)
 	}
-	var mine []ecsDisk
+	var mine []ecs.Disk
 	for _, d := range disks {
-		if t := d.tags(); t[TagPreemptedFrom] != "" && matchesSlot(t, logical) && hasTags(t, p.namespace) {
+		if t := d.TagMap(); t[TagPreemptedFrom] != "" && matchesSlot(t, logical) && hasTags(t, p.namespace) {
 			mine = append(mine, d)
 		}
 	}
@@ -224,7 +226,7 @@ func (p *Plugin) findKeptDisks(ctx context.Context, group, logical string, rep *
 	for _, s := range sets {
 		free := true
 		for _, d := range s.disks {
-			if d.InstanceId != "" || (d.Status != "" && d.Status != "Available") {
+			if d.InstanceID != "" || (d.Status != "" && d.Status != "Available") {
 				free = false // still on the reclaimed instance, or moved
 			}
 		}
@@ -245,11 +247,11 @@ func (p *Plugin) findKeptDisks(ctx context.Context, group, logical string, rep *
 
 // markClaiming tags the chosen disks before RunInstances: another copy's
 // Provision leaves them alone while this one runs.
-func (p *Plugin) markClaiming(ctx context.Context, k preemptAPI, rep *replacement) error {
+func (p *Plugin) markClaiming(ctx context.Context, k ecs.SpotAPI, rep *replacement) error {
 	tags := map[string]string{TagKeepStep: keepStepClaiming, TagClaimAt: p.now().UTC().Format(time.RFC3339)}
 	for _, d := range rep.disks {
-		if err := k.TagResource(ctx, "disk", d.DiskId, tags); err != nil {
-			return fmt.Errorf("claim kept disk %s: %w", d.DiskId, err)
+		if err := k.TagResource(ctx, "disk", d.ID, tags); err != nil {
+			return fmt.Errorf("claim kept disk %s: %w", d.ID, err)
 		}
 	}
 	return nil
@@ -277,22 +279,22 @@ func (p *Plugin) finishReplacement(ctx context.Context, rep *replacement, id str
 	ctx, cancel := p.cleanupContext(ctx)
 	defer cancel()
 	if rep.image != nil {
-		if err := k.TagResource(ctx, "image", rep.image.ImageId, map[string]string{TagClaimedBy: id}); err != nil {
-			p.log.WithError(err).WithFields(log.Fields{"instance": id, "image": rep.image.ImageId}).Warn("could not claim kept image")
+		if err := k.TagResource(ctx, "image", rep.image.ID, map[string]string{TagClaimedBy: id}); err != nil {
+			p.log.WithError(err).WithFields(log.Fields{"instance": id, "image": rep.image.ID}).Warn("could not claim kept image")
 		}
 		return
 	}
 	claim := map[string]string{TagClaimedBy: id, TagKeepStep: keepStepClaimed}
 	for _, d := range rep.disks {
-		if err := k.TagResource(ctx, "disk", d.DiskId, claim); err != nil {
-			p.log.WithError(err).WithFields(log.Fields{"instance": id, "disk": d.DiskId}).Warn("could not claim kept disk; the watcher will")
+		if err := k.TagResource(ctx, "disk", d.ID, claim); err != nil {
+			p.log.WithError(err).WithFields(log.Fields{"instance": id, "disk": d.ID}).Warn("could not claim kept disk; the watcher will")
 		}
 	}
 	if p.spot.stopAt(keepHookClaimed, id) || len(rep.disks) == 0 {
 		return
 	}
 	s := p.spot
-	disks := append([]ecsDisk(nil), rep.disks...)
+	disks := append([]ecs.Disk(nil), rep.disks...)
 	s.work.Add(1)
 	go func() {
 		defer s.work.Done()
@@ -303,16 +305,16 @@ func (p *Plugin) finishReplacement(ctx context.Context, rep *replacement, id str
 // attachKept attaches kept disks to their new instance once ECS takes them
 // (the instance Running), for up to attachTimeout. Close cancels ctx and it
 // returns at once: the tags let any copy's watcher finish the attach.
-func (p *Plugin) attachKept(ctx context.Context, k preemptAPI, id string, disks []ecsDisk) {
+func (p *Plugin) attachKept(ctx context.Context, k ecs.SpotAPI, id string, disks []ecs.Disk) {
 	deadline := p.now().Add(attachTimeout)
 	wait := 2 * time.Second
 	for _, d := range disks {
 		for {
-			done, retry := p.attachKeptOnce(ctx, k, id, d.DiskId)
+			done, retry := p.attachKeptOnce(ctx, k, id, d.ID)
 			if done || !retry || !p.now().Before(deadline) {
 				break
 			}
-			if err := p.retry.sleep(ctx, wait); err != nil {
+			if err := p.retry.Sleep(ctx, wait); err != nil {
 				return // stopped: the watcher of any copy finishes it
 			}
 			if wait < 15*time.Second {
@@ -324,18 +326,18 @@ func (p *Plugin) attachKept(ctx context.Context, k preemptAPI, id string, disks 
 
 // attachKeptOnce makes one AttachDisk of a kept disk to its claimer and
 // records the step. retry: the instance is not yet in a state that takes it.
-func (p *Plugin) attachKeptOnce(ctx context.Context, k preemptAPI, id, diskID string) (done, retry bool) {
+func (p *Plugin) attachKeptOnce(ctx context.Context, k ecs.SpotAPI, id, diskID string) (done, retry bool) {
 	logger := p.log.WithFields(log.Fields{"action": "keep-data", "instance": id, "disk": diskID})
 	err := p.api.AttachDisk(ctx, id, diskID, false)
 	switch {
 	case err == nil:
 		logger.Info("attached kept disk to the replacement")
-	case ErrorCode(err) == CodeIncorrectInstanceStatus:
+	case ecs.ErrorCode(err) == ecs.CodeIncorrectInstanceStatus:
 		return false, true
-	case ErrorCode(err) == "IncorrectDiskStatus":
+	case ecs.ErrorCode(err) == "IncorrectDiskStatus":
 		// Another copy may have attached it first: look before crying.
-		found, derr := p.api.DescribeDisks(ctx, diskFilter{DiskIDs: []string{diskID}})
-		if derr == nil && len(found) == 1 && found[0].InstanceId == id {
+		found, derr := p.api.DescribeDisks(ctx, ecs.DiskFilter{DiskIDs: []string{diskID}})
+		if derr == nil && len(found) == 1 && found[0].InstanceID == id {
 			logger.Info("kept disk already attached to the replacement (another copy of the plugin did it)")
 			break
 		}
@@ -361,13 +363,13 @@ func (p *Plugin) resumeKeptDisks(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	all, err := p.api.DescribeDisks(ctx, diskFilter{Tags: mergeTags(p.namespace, map[string]string{TagKept: "true"})})
+	all, err := p.api.DescribeDisks(ctx, ecs.DiskFilter{Tags: mergeTags(p.namespace, map[string]string{TagKept: "true"})})
 	if err != nil {
 		return fmt.Errorf("list kept disks: %w", err)
 	}
-	var mine []ecsDisk
+	var mine []ecs.Disk
 	for _, d := range all {
-		if t := d.tags(); hasTags(t, p.namespace) && t[TagKept] == "true" && t[TagPreemptedFrom] != "" {
+		if t := d.TagMap(); hasTags(t, p.namespace) && t[TagKept] == "true" && t[TagPreemptedFrom] != "" {
 			mine = append(mine, d)
 		}
 	}
@@ -394,18 +396,18 @@ func (p *Plugin) resumeKeptDisks(ctx context.Context) error {
 	return firstErr
 }
 
-func (p *Plugin) resumeSet(ctx context.Context, k preemptAPI, s keptSet, live map[string]string, groupLive map[string]bool, now time.Time) error {
+func (p *Plugin) resumeSet(ctx context.Context, k ecs.SpotAPI, s keptSet, live map[string]string, groupLive map[string]bool, now time.Time) error {
 	// Disks still on the reclaimed instance are keepData's (it runs again
 	// on the next notice); disks on their claimer only need the step.
-	var avail []ecsDisk
+	var avail []ecs.Disk
 	for _, d := range s.disks {
-		t := d.tags()
+		t := d.TagMap()
 		switch {
-		case d.InstanceId == "" && (d.Status == "" || d.Status == "Available"):
+		case d.InstanceID == "" && (d.Status == "" || d.Status == "Available"):
 			avail = append(avail, d)
-		case d.InstanceId != "" && d.InstanceId == claimedBy(t) && t[TagKeepStep] != keepStepAttached:
-			if err := k.TagResource(ctx, "disk", d.DiskId, map[string]string{TagKeepStep: keepStepAttached}); err != nil {
-				return fmt.Errorf("record attach of kept disk %s: %w", d.DiskId, err)
+		case d.InstanceID != "" && d.InstanceID == claimedBy(t) && t[TagKeepStep] != keepStepAttached:
+			if err := k.TagResource(ctx, "disk", d.ID, map[string]string{TagKeepStep: keepStepAttached}); err != nil {
+				return fmt.Errorf("record attach of kept disk %s: %w", d.ID, err)
 			}
 		}
 	}
@@ -418,14 +420,14 @@ func (p *Plugin) resumeSet(ctx context.Context, k preemptAPI, s keptSet, live ma
 	}
 	if owner != "" {
 		for _, d := range avail {
-			if t := d.tags(); t[TagClaimedBy] != owner || t[TagKeepStep] != keepStepClaimed {
-				if err := k.TagResource(ctx, "disk", d.DiskId, map[string]string{TagClaimedBy: owner, TagKeepStep: keepStepClaimed}); err != nil {
-					return fmt.Errorf("claim kept disk %s for instance %s: %w", d.DiskId, owner, err)
+			if t := d.TagMap(); t[TagClaimedBy] != owner || t[TagKeepStep] != keepStepClaimed {
+				if err := k.TagResource(ctx, "disk", d.ID, map[string]string{TagClaimedBy: owner, TagKeepStep: keepStepClaimed}); err != nil {
+					return fmt.Errorf("claim kept disk %s for instance %s: %w", d.ID, owner, err)
 				}
-				p.log.WithFields(log.Fields{"action": "keep-data", "instance": owner, "disk": d.DiskId, "from": s.from}).
+				p.log.WithFields(log.Fields{"action": "keep-data", "instance": owner, "disk": d.ID, "from": s.from}).
 					Info("claimed kept disk for a replacement whose copy of the plugin stopped before claiming it")
 			}
-			p.attachKeptOnce(ctx, k, owner, d.DiskId)
+			p.attachKeptOnce(ctx, k, owner, d.ID)
 		}
 		return nil
 	}
@@ -434,13 +436,13 @@ func (p *Plugin) resumeSet(ctx context.Context, k preemptAPI, s keptSet, live ma
 		if why == "" {
 			continue
 		}
-		if err := k.DeleteDisk(ctx, d.DiskId); err != nil && !IsNotFound(err) {
-			return fmt.Errorf("delete kept disk %s: %w", d.DiskId, err)
+		if err := k.DeleteDisk(ctx, d.ID); err != nil && !ecs.IsNotFound(err) {
+			return fmt.Errorf("delete kept disk %s: %w", d.ID, err)
 		}
 		p.spot.mu.Lock()
-		delete(p.spot.orphans, d.DiskId)
+		delete(p.spot.orphans, d.ID)
 		p.spot.mu.Unlock()
-		p.log.WithFields(log.Fields{"action": "cleanup", "disk": d.DiskId, "from": s.from, "reason": why}).Info("deleted kept disk")
+		p.log.WithFields(log.Fields{"action": "cleanup", "disk": d.ID, "from": s.from, "reason": why}).Info("deleted kept disk")
 	}
 	return nil
 }
@@ -449,13 +451,13 @@ func (p *Plugin) resumeSet(ctx context.Context, k preemptAPI, s keptSet, live ma
 // deleted, or "" to keep it: a replacement took it (or was made for it)
 // and that instance and the whole group are gone (for orphanGrace), or it
 // was kept and never claimed for keptImageMaxAge.
-func (p *Plugin) keptDiskUnneeded(ctx context.Context, d ecsDisk, groupLive map[string]bool, now time.Time) string {
-	t := d.tags()
+func (p *Plugin) keptDiskUnneeded(ctx context.Context, d ecs.Disk, groupLive map[string]bool, now time.Time) string {
+	t := d.TagMap()
 	switch t[TagKeepStep] {
 	case keepStepAttached, keepStepClaimed, keepStepClaiming:
 		// A replacement was made for it (claiming: past claimingTTL, or
 		// setOwner would still hold it) and is gone, and so is the group.
-		if p.groupGoneFor(ctx, d.DiskId, t[tagGroup], groupLive, now) {
+		if p.groupGoneFor(ctx, d.ID, t[tagGroup], groupLive, now) {
 			return fmt.Sprintf("its instance %s and every instance of group %q are gone", t[TagClaimedBy], t[tagGroup])
 		}
 	case keepStepKept:
@@ -473,7 +475,7 @@ func (p *Plugin) keptDiskUnneeded(ctx context.Context, d ecsDisk, groupLive map[
 func (p *Plugin) groupGoneFor(ctx context.Context, id, group string, groupLive map[string]bool, now time.Time) bool {
 	alive, known := groupLive[group]
 	if !known {
-		found, err := p.api.DescribeInstances(ctx, describeFilter{Tags: mergeTags(p.namespace, map[string]string{tagGroup: group})})
+		found, err := p.api.DescribeInstances(ctx, ecs.InstanceFilter{Tags: mergeTags(p.namespace, map[string]string{tagGroup: group})})
 		if err != nil {
 			return false // keep it; next tick
 		}

@@ -8,11 +8,13 @@ import (
 	"time"
 
 	"github.com/denverdino/aliyungo/common"
-	"github.com/denverdino/aliyungo/ecs"
+	aliyun "github.com/denverdino/aliyungo/ecs"
 	"github.com/docker/infrakit/pkg/spi/instance"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/ecs"
 	"infrakit.aliyun/internal/testutil"
+	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
 // copyOf starts a second copy of the plugin over e's emulator, as a second
@@ -21,13 +23,12 @@ func (e *emuEnv) copyOf(t *testing.T, tune func(*Config)) (*Plugin, *testutil.Sy
 	t.Helper()
 	logger, buf := quietLogger()
 	cfg := Config{
-		Client:           e.client,
-		RegionID:         emulator.DefaultRegion,
-		NamespaceTags:    map[string]string{"infrakit.scope": "emu"},
-		Logger:           logger,
-		Now:              e.srv.Now,
-		Retry:            RetryConfig{MaxElapsed: 10 * time.Minute, Sleep: e.srv.Advance},
-		DescribeCacheTTL: -1,
+		Clients:       StaticClient(e.client),
+		RegionID:      emulator.DefaultRegion,
+		NamespaceTags: map[string]string{"infrakit.scope": "emu"},
+		Logger:        logger,
+		Now:           e.srv.Now,
+		Retry:         ecs.RetryConfig{MaxElapsed: 10 * time.Minute, Sleep: e.srv.Advance},
 	}
 	if tune != nil {
 		tune(&cfg)
@@ -42,7 +43,7 @@ func (e *emuEnv) copyOf(t *testing.T, tune func(*Config)) (*Plugin, *testutil.Sy
 // reclaim it and p keep its data disk; it returns the member and the disk.
 func (e *emuEnv) reclaimKept(t *testing.T, p *Plugin) (string, string) {
 	t.Helper()
-	old, err := p.Provision(spotSpec(KeepDataDisks))
+	old, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
 	noErr(t, err)
 	e.srv.Advance(time.Minute) // Running
 	disk := e.view(t, string(*old)).DataDiskIds[0]
@@ -77,14 +78,14 @@ func TestKeptDiskFinishedByAnotherCopy(t *testing.T) {
 			old, disk := e.reclaimKept(t, p1)
 
 			p1.spot.keepHook = func(at, _ string) bool { return at == point } // kill -9 here
-			repl, err := p1.Provision(spotSpec(KeepDataDisks))
+			repl, err := p1.Provision(spotSpec(groupspec.KeepDataDisks))
 			noErr(t, err)
 			equal(t, old, e.view(t, string(*repl)).Tags[TagReplaces], "the replacement names its set from its first moment")
 			equal(t, "", e.diskView(t, disk).InstanceId, "not attached by the killed copy")
 
 			// The other copy's Provision does not take the set: its
 			// replacement exists (found by its replaces tag).
-			other, err := p2.Provision(spotSpec(KeepDataDisks))
+			other, err := p2.Provision(spotSpec(groupspec.KeepDataDisks))
 			noErr(t, err)
 			equal(t, "", e.view(t, string(*other)).Tags[TagReplaces], "a second replacement for one set")
 
@@ -124,7 +125,7 @@ func TestKeptDiskFinishedAfterCleanStop(t *testing.T) {
 	p2, _ := e.copyOf(t, nil)
 	_, disk := e.reclaimKept(t, p1)
 	armed.Store(true)
-	repl, err := p1.Provision(spotSpec(KeepDataDisks))
+	repl, err := p1.Provision(spotSpec(groupspec.KeepDataDisks))
 	noErr(t, err)
 	<-slept // the attach was refused (Pending) and waits to retry
 
@@ -150,7 +151,7 @@ func TestKeptDiskLostRaceIsInfo(t *testing.T) {
 	p1 := e.plugin
 	p2, buf := e.copyOf(t, nil)
 	_, disk := e.reclaimKept(t, p1)
-	repl, err := p1.Provision(spotSpec(KeepDataDisks))
+	repl, err := p1.Provision(spotSpec(groupspec.KeepDataDisks))
 	noErr(t, err)
 	e.srv.Advance(time.Minute)
 	p1.spot.work.Wait()
@@ -174,7 +175,7 @@ func TestKeptDiskDeletedAfterGroupDestroy(t *testing.T) {
 	e := preemptEmu(t)
 	p := e.plugin
 	_, disk := e.reclaimKept(t, p)
-	repl, err := p.Provision(spotSpec(KeepDataDisks))
+	repl, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
 	noErr(t, err)
 	e.srv.Advance(time.Minute)
 	p.spot.work.Wait()
@@ -208,7 +209,7 @@ func TestKeptDiskOfLiveGroupKept(t *testing.T) {
 	e := preemptEmu(t)
 	p := e.plugin
 	_, disk := e.reclaimKept(t, p)
-	repl, err := p.Provision(spotSpec(KeepDataDisks))
+	repl, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
 	noErr(t, err)
 	e.srv.Advance(time.Minute)
 	p.spot.work.Wait()
@@ -226,8 +227,8 @@ func TestKeptDiskOfLiveGroupKept(t *testing.T) {
 
 func (e *emuEnv) createDisk(t *testing.T, tags map[string]string) string {
 	t.Helper()
-	id, err := e.client.CreateDisk(&ecs.CreateDiskArgs{RegionId: common.Region(emulator.DefaultRegion), ZoneId: emulator.DefaultZone,
-		DiskCategory: ecs.DiskCategoryCloudEfficiency, Size: 20, Tag: tags})
+	id, err := e.client.CreateDisk(&aliyun.CreateDiskArgs{RegionId: common.Region(emulator.DefaultRegion), ZoneId: emulator.DefaultZone,
+		DiskCategory: aliyun.DiskCategoryCloudEfficiency, Size: 20, Tag: tags})
 	noErr(t, err)
 	return id
 }
@@ -238,17 +239,17 @@ type raceDetach struct{ *keepFake }
 
 func (f *raceDetach) DetachDisk(ctx context.Context, instanceID, diskID string) error {
 	_ = f.keepFake.DetachDisk(ctx, instanceID, diskID) // the other copy, first
-	return &APIError{Action: "DetachDisk", Code: "IncorrectDiskStatus", Message: "The current disk status does not support this operation."}
+	return &ecs.APIError{Action: "DetachDisk", Code: "IncorrectDiskStatus", Message: "The current disk status does not support this operation."}
 }
 
-func (f *raceDetach) DescribeDisks(ctx context.Context, flt diskFilter) ([]ecsDisk, error) {
-	all, err := f.keepFake.DescribeDisks(ctx, diskFilter{InstanceID: flt.InstanceID, Tags: flt.Tags})
+func (f *raceDetach) DescribeDisks(ctx context.Context, flt ecs.DiskFilter) ([]ecs.Disk, error) {
+	all, err := f.keepFake.DescribeDisks(ctx, ecs.DiskFilter{InstanceID: flt.InstanceID, Tags: flt.Tags})
 	if len(flt.DiskIDs) == 0 {
 		return all, err
 	}
-	var out []ecsDisk
+	var out []ecs.Disk
 	for _, d := range all {
-		if containsStr(flt.DiskIDs, d.DiskId) {
+		if containsStr(flt.DiskIDs, d.ID) {
 			out = append(out, d)
 		}
 	}
@@ -259,8 +260,8 @@ func (f *raceDetach) DescribeDisks(ctx context.Context, flt diskFilter) ([]ecsDi
 // reports the disk as kept: no false "could not keep the data" error.
 func TestKeepDisksLostDetachRaceIsInfo(t *testing.T) {
 	fake := &raceDetach{newKeepFake()}
-	inst := fake.spotMember("i-1", "172.16.0.1", map[string]string{TagKeepData: KeepDataDisks})
-	fake.disks["d-1"] = &ecsDisk{DiskId: "d-1", ZoneId: "cn-hangzhou-h", Status: "In_use", Type: "data", InstanceId: "i-1"}
+	inst := fake.spotMember("i-1", "172.16.0.1", map[string]string{TagKeepData: groupspec.KeepDataDisks})
+	fake.disks["d-1"] = &ecs.Disk{ID: "d-1", Zone: "cn-hangzhou-h", Status: "In_use", Type: "data", InstanceID: "i-1"}
 	reclaim(inst)
 	p, _, buf := newTestPlugin(t, fake)
 	_, err := p.DescribeInstances(groupG, false)
@@ -280,7 +281,7 @@ func TestKeepDisksLostDetachRaceIsInfo(t *testing.T) {
 func TestKeptImageDeletedAfterGroupDestroy(t *testing.T) {
 	e := preemptEmu(t)
 	p := e.plugin
-	old, err := p.Provision(spotSpec(KeepDataImage))
+	old, err := p.Provision(spotSpec(groupspec.KeepDataImage))
 	noErr(t, err)
 	e.srv.Advance(time.Minute)
 	noErr(t, e.srv.Preempt(string(*old)))
@@ -288,7 +289,7 @@ func TestKeptImageDeletedAfterGroupDestroy(t *testing.T) {
 	noErr(t, err)
 	p.spot.work.Wait()
 	e.srv.Advance(time.Minute) // the image is Available
-	repl, err := p.Provision(spotSpec(KeepDataImage))
+	repl, err := p.Provision(spotSpec(groupspec.KeepDataImage))
 	noErr(t, err)
 	image := e.view(t, string(*repl)).ImageId
 
@@ -317,7 +318,7 @@ func TestClaimedDiskDeletedAfterGroupDestroy(t *testing.T) {
 	p := e.plugin
 	_, disk := e.reclaimKept(t, p)
 	p.spot.keepHook = func(at, _ string) bool { return at == keepHookClaimed } // no attach
-	repl, err := p.Provision(spotSpec(KeepDataDisks))
+	repl, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
 	noErr(t, err)
 	equal(t, keepStepClaimed, e.diskView(t, disk).Tags[TagKeepStep])
 	noErr(t, p.Destroy(*repl, instance.Termination))

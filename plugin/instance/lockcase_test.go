@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"infrakit.aliyun/internal/ecs"
 )
 
 // lockCaseECS accepts only one spelling of the LockReason filter: another
@@ -17,7 +19,7 @@ type lockCaseECS struct {
 	filters  []string // the LockReason of every DescribeInstances ("" = none)
 }
 
-func (f *lockCaseECS) DescribeInstances(ctx context.Context, flt describeFilter) ([]ecsInstance, error) {
+func (f *lockCaseECS) DescribeInstances(ctx context.Context, flt ecs.InstanceFilter) ([]ecs.Instance, error) {
 	f.mu.Lock()
 	f.filters = append(f.filters, flt.LockReason)
 	f.mu.Unlock()
@@ -26,15 +28,15 @@ func (f *lockCaseECS) DescribeInstances(ctx context.Context, flt describeFilter)
 	}
 	if flt.LockReason != f.accepted {
 		if f.reject {
-			return nil, &APIError{Action: "DescribeInstances", Code: "InvalidParameter.LockReason", Message: "The specified LockReason is not valid."}
+			return nil, &ecs.APIError{Action: "DescribeInstances", Code: "InvalidParameter.LockReason", Message: "The specified LockReason is not valid."}
 		}
 		return nil, nil
 	}
 	flt.LockReason = ""
 	all, err := f.keepFake.DescribeInstances(ctx, flt)
-	var out []ecsInstance
+	var out []ecs.Instance
 	for _, inst := range all {
-		for _, l := range inst.lockReasons() {
+		for _, l := range inst.Locks {
 			if strings.EqualFold(l, f.accepted) {
 				out = append(out, inst)
 			}
@@ -53,7 +55,7 @@ func (f *lockCaseECS) calls() []string {
 
 func lockedSpot(f *keepFake, id, reason string) {
 	inst := f.spotMember(id, "172.16.0.1", nil)
-	inst.OperationLocks.LockReason = append(inst.OperationLocks.LockReason, struct{ LockReason string }{reason})
+	inst.Locks = append(inst.Locks, reason)
 }
 
 func TestWatcherLockCaseRejected(t *testing.T) {
@@ -107,14 +109,14 @@ type maxIDsECS struct {
 	pages []int
 }
 
-func (f *maxIDsECS) DescribeInstances(ctx context.Context, flt describeFilter) ([]ecsInstance, error) {
+func (f *maxIDsECS) DescribeInstances(ctx context.Context, flt ecs.InstanceFilter) ([]ecs.Instance, error) {
 	if len(flt.InstanceIDs) > 0 {
 		f.mu.Lock()
 		f.pages = append(f.pages, len(flt.InstanceIDs))
 		f.mu.Unlock()
 	}
 	if len(flt.InstanceIDs) > 100 {
-		return nil, &APIError{Action: "DescribeInstances", Code: "InvalidParameter.InstanceIds", Message: "at most 100"}
+		return nil, &ecs.APIError{Action: "DescribeInstances", Code: "InvalidParameter.InstanceIds", Message: "at most 100"}
 	}
 	return f.keepFake.DescribeInstances(ctx, flt)
 }
@@ -126,11 +128,11 @@ func TestClaimersPagedBy100(t *testing.T) {
 	for i := 0; i < 250; i++ {
 		id := fmt.Sprintf("i-r%03d", i)
 		fake.spotMember(id, fmt.Sprintf("172.16.%d.%d", i/200, i%200), nil)
-		im := &ecsImage{ImageId: fmt.Sprintf("m-%03d", i), Status: "Available", CreationTime: "2024-01-01T00:00Z"}
+		im := &ecs.Image{ID: fmt.Sprintf("m-%03d", i), Status: "Available", CreationTime: "2024-01-01T00:00Z"}
 		for k, v := range mergeTags(testNamespace, map[string]string{tagGroup: "g", TagPreemptedFrom: fmt.Sprintf("i-old%03d", i), TagClaimedBy: id}) {
-			im.Tags.Tag = append(im.Tags.Tag, ecsTag{k, v})
+			im.Tags = append(im.Tags, ecs.Tag{Key: k, Value: v})
 		}
-		fake.images[im.ImageId] = im
+		fake.images[im.ID] = im
 	}
 	p, clock, _ := newTestPlugin(t, fake)
 	clock.Sleep(time.Minute)

@@ -10,6 +10,9 @@ import (
 	metadata_plugin "github.com/docker/infrakit/pkg/plugin/metadata"
 	"github.com/docker/infrakit/pkg/spi/metadata"
 	"github.com/docker/infrakit/pkg/types"
+
+	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/plugin/instance/capacity"
 )
 
 // CapacityChoice is one (instance type, zone, spot) combination Provision tried.
@@ -43,13 +46,23 @@ type Fallback struct {
 	At         time.Time
 }
 
-func choiceOf(c capacityChoice, code string) CapacityChoice {
+func choiceOf(c capacity.Choice, code string) CapacityChoice {
 	return CapacityChoice{InstanceType: c.InstanceType, ZoneId: c.ZoneId, VSwitchId: c.VSwitchId, Spot: c.Spot, Code: code}
 }
 
-// onStockOut is the capacity hook (capacity.go) for a Provision that met
-// stock-outs: it publishes instance/no-stock and sets capacity/last-stock-out.
-func (p *Plugin) onStockOut(i stockOutInfo) {
+// recordCapacity publishes what a Provision's capacity walk met.
+func (p *Plugin) recordCapacity(o capacity.Outcome) {
+	if o.StockOut != nil {
+		p.onStockOut(*o.StockOut)
+	}
+	if o.Fallback != nil {
+		p.onFallback(*o.Fallback)
+	}
+}
+
+// onStockOut publishes instance/no-stock and sets capacity/last-stock-out
+// for a Provision that met stock-outs.
+func (p *Plugin) onStockOut(i capacity.StockOut) {
 	r := StockOut{Group: i.Group, Exhausted: i.Exhausted, At: i.Time}
 	var names []string
 	for _, a := range i.StockOuts {
@@ -66,9 +79,9 @@ func (p *Plugin) onStockOut(i stockOutInfo) {
 	p.spot.events.publish(TopicNoStock, EventTypeNoStock, msg, r)
 }
 
-// onFallback is the capacity hook for a Provision that used a fallback: it
-// sets capacity/last-fallback.
-func (p *Plugin) onFallback(i fallbackInfo) {
+// onFallback sets capacity/last-fallback for a Provision that used a
+// fallback.
+func (p *Plugin) onFallback(i capacity.Fallback) {
 	r := Fallback{Group: i.Group, InstanceId: i.InstanceID, Wanted: choiceOf(i.Wanted, ""), Chosen: choiceOf(i.Chosen, ""),
 		Fallback: i.Fallback, At: i.Time}
 	p.spot.mu.Lock()
@@ -89,17 +102,17 @@ type instanceSnapshot struct {
 // describes again (the watcher usually keeps them fresh).
 const snapshotTTL = 10 * time.Second
 
-func (p *Plugin) setSnapshot(list []ecsInstance) {
+func (p *Plugin) setSnapshot(list []ecs.Instance) {
 	s := &instanceSnapshot{at: p.now(), byStatus: map[string]int{}, byZone: map[string]int{}}
 	for i := range list {
 		inst := &list[i]
-		if skippedStatus[inst.Status] || !hasTags(inst.tags(), p.namespace) {
+		if skippedStatus[inst.Status] || !hasTags(inst.TagMap(), p.namespace) {
 			continue
 		}
 		s.total++
 		s.byStatus[inst.Status]++
-		if inst.ZoneId != "" {
-			s.byZone[inst.ZoneId]++
+		if inst.Zone != "" {
+			s.byZone[inst.Zone]++
 		}
 		if isSpot(inst) {
 			s.spot++
@@ -147,7 +160,7 @@ func (p *Plugin) metadataTree() map[string]interface{} {
 	zones, zonesAt := p.spot.zones, p.spot.zonesAt
 	p.spot.mu.Unlock()
 	if snap == nil || now.Sub(snap.at) > snapshotTTL {
-		if list, err := p.api.DescribeInstances(ctx, describeFilter{Tags: p.namespace}); err == nil {
+		if list, err := p.api.DescribeInstances(ctx, ecs.InstanceFilter{Tags: p.namespace}); err == nil {
 			p.setSnapshot(list)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"infrakit.aliyun/internal/ecs"
 )
 
 // Every SPI method acts only on instances that are this plugin's to touch:
@@ -72,23 +74,23 @@ func (p *Plugin) foreignReason(tags map[string]string) string {
 
 // lookupOwned finds one instance by ID (one DescribeInstances, never
 // cached) and checks that it is the plugin's. A missing instance is an
-// APIError with CodeInstanceNotFound.
-func (p *Plugin) lookupOwned(ctx context.Context, id string) (*ecsInstance, error) {
-	found, err := p.api.DescribeInstances(ctx, describeFilter{InstanceIDs: []string{id}})
+// ecs.APIError with ecs.CodeInstanceNotFound.
+func (p *Plugin) lookupOwned(ctx context.Context, id string) (*ecs.Instance, error) {
+	found, err := p.api.DescribeInstances(ctx, ecs.InstanceFilter{InstanceIDs: []string{id}})
 	if err != nil {
 		return nil, err
 	}
 	for i := range found {
-		if found[i].InstanceId != id {
+		if found[i].ID != id {
 			continue
 		}
 		inst := found[i]
-		if why := p.foreignReason(inst.tags()); why != "" {
+		if why := p.foreignReason(inst.TagMap()); why != "" {
 			return nil, &ForeignInstanceError{ID: id, Reason: why}
 		}
 		return &inst, nil
 	}
-	return nil, &APIError{Action: "DescribeInstances", Code: CodeInstanceNotFound, Message: "no instance " + id}
+	return nil, &ecs.APIError{Action: "DescribeInstances", Code: ecs.CodeInstanceNotFound, Message: "no instance " + id}
 }
 
 // checkLabels refuses a label that would change a namespace tag, an

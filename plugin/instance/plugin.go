@@ -17,12 +17,15 @@ import (
 	"time"
 
 	log "github.com/Sirupsen/logrus"
-	"github.com/denverdino/aliyungo/ecs"
+	aliyun "github.com/denverdino/aliyungo/ecs"
 	"github.com/docker/infrakit/pkg/spi"
 	"github.com/docker/infrakit/pkg/spi/instance"
 	"github.com/docker/infrakit/pkg/types"
 	"golang.org/x/sync/singleflight"
-	"golang.org/x/time/rate"
+
+	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/plugin/instance/capacity"
+	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
 // Tag keys the plugin reads or writes.
@@ -52,15 +55,14 @@ const (
 	ReasonRollingUpdate = "rolling_update"
 )
 
-// Config configures the plugin. Client and RegionID are required.
+// Config configures the plugin. Clients and RegionID are required.
 type Config struct {
-	// Client is the aliyungo ECS client (endpoint and credentials set).
-	Client *ecs.Client
-	// Clients, when set, is asked for the client before every ECS call and
-	// Client is not needed: it lets temporary (STS) credentials be rotated
-	// by handing out a new client (aliyungo clients cannot be changed
-	// safely while in use). See internal/cloud.ClientSource.
-	Clients func() (*ecs.Client, error)
+	// Clients is asked for the aliyungo ECS client (endpoint and
+	// credentials set) before every ECS call. It lets temporary (STS)
+	// credentials be rotated by handing out a new client (aliyungo clients
+	// cannot be changed safely while in use): pass
+	// internal/cloud.ClientSource.Client. StaticClient(c) always hands out c.
+	Clients func() (*aliyun.Client, error)
 	// RegionID is the region every call is made in, e.g. "cn-hangzhou".
 	RegionID string
 	// NamespaceTags are put on every instance the plugin creates and added
@@ -75,13 +77,14 @@ type Config struct {
 	// plugin, retries included; 0 = unlimited.
 	RateLimit float64
 	// Retry tunes the retry policy for temporary ECS errors.
-	Retry RetryConfig
+	Retry ecs.RetryConfig
 	// CallTimeout bounds one HTTP call to ECS (aliyungo has no timeout of
-	// its own); 0 = DefaultCallTimeout.
+	// its own); 0 = ecs.DefaultCallTimeout.
 	CallTimeout time.Duration
 	// DescribeCacheTTL is how long a DescribeInstances scan answers other
-	// describes (see describecache.go); 0 = DefaultDescribeCacheTTL,
-	// negative = no cache (concurrent identical scans are still shared).
+	// describes (see describecache.go); 0 = no cache, as on the command
+	// line (concurrent identical scans are still shared). DefaultConfig
+	// sets DefaultDescribeCacheTTL. Negative values are refused.
 	DescribeCacheTTL time.Duration
 	// ProvisionTimeout bounds a whole Provision (and a whole Destroy or
 	// Label), retries and rate-limit waits included, so it answers before
@@ -94,12 +97,13 @@ type Config struct {
 
 // Plugin is the InfraKit instance plugin for Alibaba Cloud ECS.
 type Plugin struct {
-	api       ecsAPI
+	api       ecs.InstanceAPI
+	spotCalls ecs.SpotAPI // nil: no kept data
 	region    string
 	namespace map[string]string
 	log       *log.Logger
 	now       func() time.Time
-	retry     retryPolicy
+	retry     ecs.RetryPolicy
 	nonce     func() (string, error)
 	describe  singleflight.Group
 
@@ -111,7 +115,7 @@ type Plugin struct {
 	// confirmTimeout: see Config.ConfirmTimeout.
 	confirmTimeout time.Duration
 
-	capacity capacityState // capacity.go
+	planner *capacity.Planner // where instances go (capacity fallbacks, spread)
 
 	spot *spotState // preempt.go: interruptions, events, metadata
 }
@@ -120,31 +124,45 @@ var (
 	_ instance.Plugin  = (*Plugin)(nil)
 	_ spi.Vendor       = (*Plugin)(nil)
 	_ spi.InputExample = (*Plugin)(nil)
-	_ invoker          = (*ecs.Client)(nil)
 )
+
+// StaticClient is a Config.Clients that always hands out c (long-lived
+// credentials).
+func StaticClient(c *aliyun.Client) func() (*aliyun.Client, error) {
+	return func() (*aliyun.Client, error) { return c, nil }
+}
+
+// DefaultConfig is a Config with the defaults a daemon uses (the describe
+// cache on, for DefaultDescribeCacheTTL); Clients and RegionID are still
+// to be set.
+func DefaultConfig() Config {
+	return Config{DescribeCacheTTL: DefaultDescribeCacheTTL}
+}
 
 // New returns a plugin over an aliyungo ECS client. It returns an error for
 // a missing client or region, invalid namespace tags, or negative limits.
 func New(cfg Config) (*Plugin, error) {
-	if cfg.Client == nil && cfg.Clients == nil {
-		return nil, errors.New("new aliyun instance plugin: Client is required")
+	if cfg.Clients == nil {
+		return nil, errors.New("new aliyun instance plugin: Clients is required")
 	}
 	cfg, err := normalize(cfg)
 	if err != nil {
 		return nil, err
 	}
-	a := &adapter{
-		client:      cfg.Client,
-		clients:     cfg.Clients,
-		region:      cfg.RegionID,
-		retry:       newRetryPolicy(cfg.Retry, cfg.Now),
-		callTimeout: cfg.CallTimeout,
-		log:         cfg.Logger,
-	}
-	if cfg.RateLimit > 0 {
-		a.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), int(math.Max(1, math.Ceil(cfg.RateLimit))))
-	}
-	return newPlugin(newDescribeCache(a, cfg.NamespaceTags, cfg.DescribeCacheTTL, cfg.Now), cfg)
+	a := ecs.NewAdapter(ecs.AdapterConfig{
+		Clients:     cfg.Clients,
+		Region:      cfg.RegionID,
+		RateLimit:   cfg.RateLimit,
+		Retry:       cfg.Retry,
+		Now:         cfg.Now,
+		CallTimeout: cfg.CallTimeout,
+		Logger:      cfg.Logger,
+	})
+	return build(apis{
+		instances: newDescribeCache(a, cfg.NamespaceTags, cfg.DescribeCacheTTL, cfg.Now),
+		capacity:  a,
+		spot:      a,
+	}, cfg), nil
 }
 
 func normalize(cfg Config) (Config, error) {
@@ -160,15 +178,18 @@ func normalize(cfg Config) (Config, error) {
 	if cfg.CallTimeout < 0 {
 		return fail("CallTimeout is %v, must not be negative", cfg.CallTimeout)
 	}
-	if err := cfg.Retry.check(); err != nil {
+	if cfg.DescribeCacheTTL < 0 {
+		return fail("DescribeCacheTTL is %v, must be 0 (no cache) or positive", cfg.DescribeCacheTTL)
+	}
+	if err := cfg.Retry.Check(); err != nil {
 		return fail("%v", err)
 	}
-	var p problems
-	validateTags(&p, "NamespaceTags", cfg.NamespaceTags, false)
-	if n := len(cfg.NamespaceTags); n > MaxTags-1 {
-		p.add("NamespaceTags", "%d tags, at most %d so an instance can still carry its own", n, MaxTags-1)
+	var p groupspec.Problems
+	groupspec.ValidateTags(&p, "NamespaceTags", cfg.NamespaceTags, false)
+	if n := len(cfg.NamespaceTags); n > groupspec.MaxTags-1 {
+		p.Add("NamespaceTags", "%d tags, at most %d so an instance can still carry its own", n, groupspec.MaxTags-1)
 	}
-	if err := p.err(); err != nil {
+	if err := p.Err(); err != nil {
 		return fail("%v", err)
 	}
 	if cfg.Logger == nil {
@@ -178,10 +199,7 @@ func normalize(cfg Config) (Config, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.CallTimeout == 0 {
-		cfg.CallTimeout = DefaultCallTimeout
-	}
-	if cfg.DescribeCacheTTL == 0 {
-		cfg.DescribeCacheTTL = DefaultDescribeCacheTTL
+		cfg.CallTimeout = ecs.DefaultCallTimeout
 	}
 	if cfg.ProvisionTimeout <= 0 {
 		cfg.ProvisionTimeout = DefaultProvisionTimeout
@@ -197,19 +215,25 @@ func normalize(cfg Config) (Config, error) {
 	return cfg, nil
 }
 
-// newPlugin builds the plugin over any ecsAPI (the adapter, or a fake in tests).
-func newPlugin(api ecsAPI, cfg Config) (*Plugin, error) {
-	cfg, err := normalize(cfg)
-	if err != nil {
-		return nil, err
-	}
+// apis are the ECS call groups the plugin uses. capacity and spot may be
+// nil (a test fake without them): the same-memory fallback and kept data
+// are then skipped.
+type apis struct {
+	instances ecs.InstanceAPI
+	capacity  ecs.CapacityAPI
+	spot      ecs.SpotAPI
+}
+
+// build wires the plugin from a normalized Config (normalize runs once).
+func build(api apis, cfg Config) *Plugin {
 	pl := &Plugin{
-		api:       api,
+		api:       api.instances,
+		spotCalls: api.spot,
 		region:    cfg.RegionID,
 		namespace: cfg.NamespaceTags,
 		log:       cfg.Logger,
 		now:       cfg.Now,
-		retry:     newRetryPolicy(cfg.Retry, cfg.Now),
+		retry:     ecs.NewRetryPolicy(cfg.Retry, cfg.Now),
 		nonce:     randomNonce,
 
 		provisionTimeout: cfg.ProvisionTimeout,
@@ -218,8 +242,11 @@ func newPlugin(api ecsAPI, cfg Config) (*Plugin, error) {
 
 		spot: newSpotState(cfg.Now),
 	}
-	pl.setCapacityHooks(pl.onStockOut, pl.onFallback) // metadata.go
-	return pl, nil
+	// The planner reads the plugin's clock through the plugin, so a test
+	// that swaps p.now (the capacity tests' real-time budget) swaps both.
+	pl.planner = capacity.New(capacity.Config{Catalogue: api.capacity, Members: pl.groupMembers, Log: cfg.Logger,
+		Now: func() time.Time { return pl.now() }})
+	return pl
 }
 
 func randomNonce() (string, error) {
@@ -257,7 +284,7 @@ func (p *Plugin) ExampleProperties() *types.Any {
 // Validate implements instance.Plugin: it parses the properties and checks
 // them against the plugin's region and namespace tags. It calls no API.
 func (p *Plugin) Validate(req *types.Any) error {
-	props, err := ParseProperties(req)
+	props, err := groupspec.ParseProperties(req)
 	if err == nil {
 		err = p.checkAgainstConfig(props, nil)
 	}
@@ -269,18 +296,18 @@ func (p *Plugin) Validate(req *types.Any) error {
 
 // checkAgainstConfig checks what ParseProperties cannot know: the region and
 // the tag total with the namespace tags (plus extra tags when given).
-func (p *Plugin) checkAgainstConfig(props Properties, all map[string]string) error {
-	var probs problems
+func (p *Plugin) checkAgainstConfig(props groupspec.Properties, all map[string]string) error {
+	var probs groupspec.Problems
 	if r := props.RunInstances.RegionId; r != "" && r != p.region {
-		probs.add(props.Form+".RegionId", "%q, the plugin runs in region %q", r, p.region)
+		probs.Add(props.Form+".RegionId", "%q, the plugin runs in region %q", r, p.region)
 	}
 	if all == nil {
 		all = mergeTags(props.Tags, p.namespace)
 	}
-	if n := len(all); n > MaxTags {
-		probs.add(keyTags, "%d tags, at most %d per instance including the plugin's own", n, MaxTags)
+	if n := len(all); n > groupspec.MaxTags {
+		probs.Add(groupspec.KeyTags, "%d tags, at most %d per instance including the plugin's own", n, groupspec.MaxTags)
 	}
-	return probs.err()
+	return probs.Err()
 }
 
 func mergeTags(maps ...map[string]string) map[string]string {
@@ -301,7 +328,7 @@ func (p *Plugin) Provision(spec instance.Spec) (*instance.ID, error) {
 	group := spec.Tags[tagGroup]
 	logger := p.log.WithFields(log.Fields{"action": "provision", "group": group})
 	fail := func(err error) (*instance.ID, error) {
-		logger.WithFields(log.Fields{"duration": p.now().Sub(start).String(), "code": ErrorCode(err)}).WithError(err).Warn("provision failed")
+		logger.WithFields(log.Fields{"duration": p.now().Sub(start).String(), "code": ecs.ErrorCode(err)}).WithError(err).Warn("provision failed")
 		return nil, fmt.Errorf("provision instance in group %q: %w", group, err)
 	}
 
@@ -325,7 +352,14 @@ func (p *Plugin) Provision(spec instance.Spec) (*instance.ID, error) {
 	}
 	defer rep.release()
 
-	id, err := p.runWithCapacity(ctx, spec, props, req, append(disks[:len(disks):len(disks)], rep.keptDisks()...), start)
+	id, met, err := p.planner.Run(ctx, capacity.Request{
+		Group: spec.Tags[tagGroup], Props: props, Start: start, BaseToken: req.ClientToken,
+		Disks: append(disks[:len(disks):len(disks)], rep.keptDisks()...),
+		Try: func(ctx context.Context, c capacity.Choice, token, fallback string) (string, error) {
+			return p.runInstances(ctx, req.forChoice(c, token, fallback)) // truth.go: a lost answer is asked again
+		},
+	})
+	p.recordCapacity(met) // metadata.go: events and capacity/ metadata
 	if err != nil {
 		return fail(err)
 	}
@@ -338,7 +372,7 @@ func (p *Plugin) Provision(spec instance.Spec) (*instance.ID, error) {
 		cctx, ccancel := p.cleanupContext(ctx)
 		derr := p.api.DeleteInstance(cctx, id, true)
 		ccancel()
-		if derr != nil && !IsNotFound(derr) {
+		if derr != nil && !ecs.IsNotFound(derr) {
 			logger.WithError(derr).Error("could not release instance after attach failure")
 			return fail(fmt.Errorf("%w (instance %s could not be released: %v)", err, id, derr))
 		}
@@ -349,16 +383,36 @@ func (p *Plugin) Provision(spec instance.Spec) (*instance.ID, error) {
 	return &iid, nil
 }
 
+// runRequest is one RunInstances call as Provision builds it, with the
+// parameters still typed (capacity fallbacks and kept data change them);
+// ecs() is what the ECS seam sends.
+type runRequest struct {
+	Args groupspec.RunInstancesArgs
+	// Tags are sent as Tag.N, sorted by key, so the instance is tagged from
+	// the moment it exists.
+	Tags map[string]string
+	// UserData is plain text; the adapter base64-encodes it for each attempt.
+	UserData string
+	// PrivateIP overrides Args.PrivateIpAddress when set.
+	PrivateIP string
+	// ClientToken makes the call idempotent; it is the same on every retry.
+	ClientToken string
+}
+
+func (r *runRequest) ecs() *ecs.RunRequest {
+	return &ecs.RunRequest{Args: r.Args, Tags: r.Tags, UserData: r.UserData, PrivateIP: r.PrivateIP, ClientToken: r.ClientToken}
+}
+
 // buildRunRequest turns a spec into a RunInstances request, or reports
 // what is wrong with it. It calls no API.
-func (p *Plugin) buildRunRequest(spec instance.Spec) (*runRequest, Properties, error) {
-	props, err := ParseProperties(spec.Properties)
+func (p *Plugin) buildRunRequest(spec instance.Spec) (*runRequest, groupspec.Properties, error) {
+	props, err := groupspec.ParseProperties(spec.Properties)
 	if err != nil {
 		return nil, props, err
 	}
-	var probs problems
-	validateTags(&probs, "Spec.Tags", spec.Tags, false)
-	if err := probs.err(); err != nil {
+	var probs groupspec.Problems
+	groupspec.ValidateTags(&probs, "Spec.Tags", spec.Tags, false)
+	if err := probs.Err(); err != nil {
 		return nil, props, err
 	}
 
@@ -378,7 +432,7 @@ func (p *Plugin) buildRunRequest(spec instance.Spec) (*runRequest, Properties, e
 	}
 	if logical != "" {
 		// It is a tag value like any other (length, no "acs:" prefix).
-		validateTags(&probs, "LogicalID", map[string]string{TagLogicalID: logical}, false)
+		groupspec.ValidateTags(&probs, "LogicalID", map[string]string{TagLogicalID: logical}, false)
 	}
 
 	userData := props.RunInstances.UserData
@@ -388,31 +442,31 @@ func (p *Plugin) buildRunRequest(spec instance.Spec) (*runRequest, Properties, e
 		}
 		userData += spec.Init
 	}
-	if n := len(userData); n > MaxUserDataBytes {
-		probs.add("UserData", "%d bytes (properties UserData and Init together), at most %d before base64", n, MaxUserDataBytes)
+	if n := len(userData); n > groupspec.MaxUserDataBytes {
+		probs.Add("UserData", "%d bytes (properties UserData and Init together), at most %d before base64", n, groupspec.MaxUserDataBytes)
 	}
 
 	privateIP := ""
 	if ip := net.ParseIP(logical); ip != nil && ip.To4() != nil {
 		privateIP = ip.String()
 		if set := props.RunInstances.PrivateIpAddress; set != "" && set != privateIP {
-			probs.add("LogicalID", "%q is used as PrivateIpAddress, which conflicts with %s.PrivateIpAddress %q; leave one out or make them equal", logical, props.Form, set)
+			probs.Add("LogicalID", "%q is used as PrivateIpAddress, which conflicts with %s.PrivateIpAddress %q; leave one out or make them equal", logical, props.Form, set)
 		}
-		if vs := props.vswitches(); len(vs) == 0 {
-			probs.add("LogicalID", "%q is used as PrivateIpAddress, which needs %s.VSwitchId", logical, props.Form)
+		if vs := props.VSwitchChoices(); len(vs) == 0 {
+			probs.Add("LogicalID", "%q is used as PrivateIpAddress, which needs %s.VSwitchId", logical, props.Form)
 		} else if len(vs) > 1 {
-			probs.add("LogicalID", "%q is used as PrivateIpAddress, which fits one vswitch only; the properties list %d", logical, len(vs))
+			probs.Add("LogicalID", "%q is used as PrivateIpAddress, which fits one vswitch only; the properties list %d", logical, len(vs))
 		}
 	}
 	for i, a := range spec.Attachments {
 		if a.Type != "" && a.Type != AttachmentTypeDisk {
-			probs.add(fmt.Sprintf("Attachments[%d].Type", i), "%q, only %q is supported", a.Type, AttachmentTypeDisk)
+			probs.Add(fmt.Sprintf("Attachments[%d].Type", i), "%q, only %q is supported", a.Type, AttachmentTypeDisk)
 		}
 		if a.ID == "" {
-			probs.add(fmt.Sprintf("Attachments[%d].ID", i), "required")
+			probs.Add(fmt.Sprintf("Attachments[%d].ID", i), "required")
 		}
 	}
-	if err := probs.err(); err != nil {
+	if err := probs.Err(); err != nil {
 		return nil, props, err
 	}
 
@@ -449,10 +503,10 @@ func clientToken(spec instance.Spec, nonce string) string {
 
 // resolveAttachments finds the disk tagged infrakit.attachment=<ID> for each
 // attachment, before anything is created.
-func (p *Plugin) resolveAttachments(ctx context.Context, atts []instance.Attachment, zone string) ([]ecsDisk, error) {
-	var out []ecsDisk
+func (p *Plugin) resolveAttachments(ctx context.Context, atts []instance.Attachment, zone string) ([]ecs.Disk, error) {
+	var out []ecs.Disk
 	for _, a := range atts {
-		disks, err := p.api.DescribeDisks(ctx, diskFilter{Tags: map[string]string{TagAttachment: a.ID}})
+		disks, err := p.api.DescribeDisks(ctx, ecs.DiskFilter{Tags: map[string]string{TagAttachment: a.ID}})
 		if err != nil {
 			return nil, fmt.Errorf("find disk for attachment %q: %w", a.ID, err)
 		}
@@ -463,16 +517,16 @@ func (p *Plugin) resolveAttachments(ctx context.Context, atts []instance.Attachm
 		default:
 			ids := make([]string, len(disks))
 			for i, d := range disks {
-				ids[i] = d.DiskId
+				ids[i] = d.ID
 			}
 			return nil, fmt.Errorf("find disk for attachment %q: %d disks tagged %s=%s (%s), want one", a.ID, len(disks), TagAttachment, a.ID, strings.Join(ids, ", "))
 		}
 		d := disks[0]
-		if d.InstanceId != "" || (d.Status != "" && d.Status != "Available") {
-			return nil, fmt.Errorf("find disk for attachment %q: disk %s is %s (instance %q), want Available", a.ID, d.DiskId, d.Status, d.InstanceId)
+		if d.InstanceID != "" || (d.Status != "" && d.Status != "Available") {
+			return nil, fmt.Errorf("find disk for attachment %q: disk %s is %s (instance %q), want Available", a.ID, d.ID, d.Status, d.InstanceID)
 		}
-		if zone != "" && d.ZoneId != "" && d.ZoneId != zone {
-			return nil, fmt.Errorf("find disk for attachment %q: disk %s is in zone %s, instances are created in %s", a.ID, d.DiskId, d.ZoneId, zone)
+		if zone != "" && d.Zone != "" && d.Zone != zone {
+			return nil, fmt.Errorf("find disk for attachment %q: disk %s is in zone %s, instances are created in %s", a.ID, d.ID, d.Zone, zone)
 		}
 		out = append(out, d)
 	}
@@ -482,16 +536,16 @@ func (p *Plugin) resolveAttachments(ctx context.Context, atts []instance.Attachm
 // attach attaches the resolved disks. ECS refuses AttachDisk while the new
 // instance is still Pending; those attachments are finished in the
 // background so Provision can return at once.
-func (p *Plugin) attach(ctx context.Context, id string, disks []ecsDisk) error {
-	var later []ecsDisk
+func (p *Plugin) attach(ctx context.Context, id string, disks []ecs.Disk) error {
+	var later []ecs.Disk
 	for _, d := range disks {
-		err := p.api.AttachDisk(ctx, id, d.DiskId, false)
+		err := p.api.AttachDisk(ctx, id, d.ID, false)
 		switch {
 		case err == nil:
-		case ErrorCode(err) == CodeIncorrectInstanceStatus:
+		case ecs.ErrorCode(err) == ecs.CodeIncorrectInstanceStatus:
 			later = append(later, d)
 		default:
-			return fmt.Errorf("attach disk %s to instance %s: %w", d.DiskId, id, err)
+			return fmt.Errorf("attach disk %s to instance %s: %w", d.ID, id, err)
 		}
 	}
 	if len(later) > 0 {
@@ -508,22 +562,22 @@ func (p *Plugin) attach(ctx context.Context, id string, disks []ecsDisk) error {
 // instance is not yet in a state that takes it.
 const attachTimeout = 10 * time.Minute
 
-func (p *Plugin) attachLater(id string, disks []ecsDisk) {
+func (p *Plugin) attachLater(id string, disks []ecs.Disk) {
 	ctx := context.Background()
 	deadline := p.now().Add(attachTimeout)
 	wait := 2 * time.Second
 	for _, d := range disks {
-		logger := p.log.WithFields(log.Fields{"action": "attach", "instance": id, "disk": d.DiskId})
+		logger := p.log.WithFields(log.Fields{"action": "attach", "instance": id, "disk": d.ID})
 		for {
-			if err := p.retry.sleep(ctx, wait); err != nil {
+			if err := p.retry.Sleep(ctx, wait); err != nil {
 				return
 			}
-			err := p.api.AttachDisk(ctx, id, d.DiskId, false)
+			err := p.api.AttachDisk(ctx, id, d.ID, false)
 			if err == nil {
 				logger.Info("attached")
 				break
 			}
-			if ErrorCode(err) != CodeIncorrectInstanceStatus || !p.now().Before(deadline) {
+			if ecs.ErrorCode(err) != ecs.CodeIncorrectInstanceStatus || !p.now().Before(deadline) {
 				logger.WithError(err).Error("attach failed")
 				break
 			}
@@ -543,7 +597,7 @@ func (p *Plugin) Label(id instance.ID, labels map[string]string) error {
 	defer cancel()
 	err := p.label(ctx, string(id), labels)
 	if err != nil {
-		logger.WithError(err).WithField("code", ErrorCode(err)).Warn("label failed")
+		logger.WithError(err).WithField("code", ecs.ErrorCode(err)).Warn("label failed")
 		return fmt.Errorf("label instance %s: %w", id, err)
 	}
 	logger.WithField("duration", p.now().Sub(start).String()).Debug("labelled")
@@ -551,16 +605,16 @@ func (p *Plugin) Label(id instance.ID, labels map[string]string) error {
 }
 
 func (p *Plugin) label(ctx context.Context, id string, labels map[string]string) error {
-	var probs problems
-	validateTags(&probs, "Labels", labels, false)
-	if err := probs.err(); err != nil {
+	var probs groupspec.Problems
+	groupspec.ValidateTags(&probs, "Labels", labels, false)
+	if err := probs.Err(); err != nil {
 		return err
 	}
 	inst, err := p.lookupOwned(ctx, id)
 	if err != nil {
 		return err
 	}
-	current := inst.tags()
+	current := inst.TagMap()
 	if err := p.checkLabels(current, labels); err != nil {
 		return err
 	}
@@ -578,8 +632,8 @@ func (p *Plugin) label(ctx context.Context, id string, labels map[string]string)
 	if len(diff) == 0 {
 		return nil
 	}
-	if total > MaxTags {
-		return fmt.Errorf("tags: %d tags after labelling, at most %d per instance", total, MaxTags)
+	if total > groupspec.MaxTags {
+		return fmt.Errorf("tags: %d tags after labelling, at most %d per instance", total, groupspec.MaxTags)
 	}
 	return p.api.TagResources(ctx, id, diff)
 }
@@ -601,12 +655,12 @@ func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 	defer cancel()
 	// One DescribeInstances by ID first: only an instance that carries the
 	// namespace tags and an InfraKit tag is released (owned.go).
-	if _, err := p.lookupOwned(ctx, string(id)); IsNotFound(err) {
+	if _, err := p.lookupOwned(ctx, string(id)); ecs.IsNotFound(err) {
 		p.noteDestroyed(string(id)) // asked for, so not "lost" (events.go)
 		logger.Info("already gone")
 		return nil
 	} else if err != nil {
-		logger.WithError(err).WithField("code", ErrorCode(err)).Warn("destroy refused")
+		logger.WithError(err).WithField("code", ecs.ErrorCode(err)).Warn("destroy refused")
 		return fmt.Errorf("destroy instance %s: %w", id, err)
 	}
 	p.noteDestroyed(string(id)) // not "lost" when it disappears (events.go)
@@ -617,12 +671,12 @@ func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 		}
 	}
 	err := p.api.DeleteInstance(ctx, string(id), true)
-	if IsNotFound(err) {
+	if ecs.IsNotFound(err) {
 		logger.Info("already gone")
 		return nil
 	}
 	if err != nil {
-		logger.WithError(err).WithField("code", ErrorCode(err)).Warn("destroy failed")
+		logger.WithError(err).WithField("code", ecs.ErrorCode(err)).Warn("destroy failed")
 		return fmt.Errorf("destroy instance %s: %w", id, err)
 	}
 	logger.WithField("duration", p.now().Sub(start).String()).Info("destroyed")
@@ -630,16 +684,16 @@ func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 }
 
 func (p *Plugin) keepAttachedDisks(ctx context.Context, id string) error {
-	disks, err := p.api.DescribeDisks(ctx, diskFilter{InstanceID: id})
+	disks, err := p.api.DescribeDisks(ctx, ecs.DiskFilter{InstanceID: id})
 	if err != nil {
 		return fmt.Errorf("list disks: %w", err)
 	}
 	for _, d := range disks {
-		if _, ok := d.tags()[TagAttachment]; !ok || !d.DeleteWithInstance {
+		if _, ok := d.TagMap()[TagAttachment]; !ok || !d.DeleteWithInstance {
 			continue
 		}
-		if err := p.api.ModifyDiskAttribute(ctx, d.DiskId, false); err != nil {
-			return fmt.Errorf("keep disk %s: %w", d.DiskId, err)
+		if err := p.api.ModifyDiskAttribute(ctx, d.ID, false); err != nil {
+			return fmt.Errorf("keep disk %s: %w", d.ID, err)
 		}
 	}
 	return nil
@@ -708,9 +762,9 @@ func (p *Plugin) describeInstances(tags map[string]string, properties bool) ([]i
 		}
 		want[k] = v
 	}
-	list, err := p.api.DescribeInstances(context.Background(), describeFilter{Tags: serverTags(want, p.namespace)})
+	list, err := p.api.DescribeInstances(context.Background(), ecs.InstanceFilter{Tags: serverTags(want, p.namespace)})
 	if err != nil {
-		logger.WithError(err).WithField("code", ErrorCode(err)).Warn("describe failed")
+		logger.WithError(err).WithField("code", ecs.ErrorCode(err)).Warn("describe failed")
 		return nil, fmt.Errorf("describe instances: %w", err)
 	}
 	out := []instance.Description{}
@@ -719,15 +773,15 @@ func (p *Plugin) describeInstances(tags map[string]string, properties bool) ([]i
 		if skippedStatus[inst.Status] {
 			continue
 		}
-		itags := inst.tags()
+		itags := inst.TagMap()
 		if !hasTags(itags, want) || p.foreignReason(itags) != "" {
 			continue
 		}
 		p.observe(inst, "describe") // notices spot reclaims (preempt.go)
-		d := instance.Description{ID: instance.ID(inst.InstanceId), Tags: itags}
+		d := instance.Description{ID: instance.ID(inst.ID), Tags: itags}
 		if l := itags[TagLogicalID]; l != "" {
 			d.LogicalID = instance.LogicalIDFromString(l)
-		} else if ip := inst.privateIP(); ip != "" {
+		} else if ip := inst.PrivateIP(); ip != "" {
 			d.LogicalID = instance.LogicalIDFromString(ip)
 		}
 		if properties {
@@ -736,7 +790,7 @@ func (p *Plugin) describeInstances(tags map[string]string, properties bool) ([]i
 			// answer is written. (InfraKit's RPC server compacts it anyway.)
 			b, err := json.Marshal(describeProperties(inst, itags))
 			if err != nil {
-				return nil, fmt.Errorf("describe instances: encode properties of %s: %w", inst.InstanceId, err)
+				return nil, fmt.Errorf("describe instances: encode properties of %s: %w", inst.ID, err)
 			}
 			d.Properties = types.AnyBytes(b)
 		}
@@ -750,17 +804,17 @@ func (p *Plugin) describeInstances(tags map[string]string, properties bool) ([]i
 // serverTags picks at most MaxTags filter tags for ECS (namespace tags
 // first); the rest are matched client-side.
 func serverTags(want, namespace map[string]string) map[string]string {
-	if len(want) <= MaxTags {
+	if len(want) <= groupspec.MaxTags {
 		return want
 	}
 	out := map[string]string{}
 	for _, k := range sortedKeys(namespace) {
-		if len(out) < MaxTags {
+		if len(out) < groupspec.MaxTags {
 			out[k] = namespace[k]
 		}
 	}
 	for _, k := range sortedKeys(want) {
-		if len(out) < MaxTags {
+		if len(out) < groupspec.MaxTags {
 			out[k] = want[k]
 		}
 	}
@@ -777,27 +831,27 @@ func hasTags(have, want map[string]string) bool {
 }
 
 // describeProperties is the instance's properties; tags are its tags.
-func describeProperties(inst *ecsInstance, tags map[string]string) InstanceProperties {
+func describeProperties(inst *ecs.Instance, tags map[string]string) InstanceProperties {
 	return InstanceProperties{
-		InstanceId:         inst.InstanceId,
-		InstanceName:       inst.InstanceName,
+		InstanceId:         inst.ID,
+		InstanceName:       inst.Name,
 		HostName:           inst.HostName,
 		Status:             inst.Status,
-		InstanceType:       inst.InstanceType,
-		ImageId:            inst.ImageId,
-		RegionId:           inst.RegionId,
-		ZoneId:             inst.ZoneId,
-		VpcId:              inst.VpcAttributes.VpcId,
-		VSwitchId:          inst.VpcAttributes.VSwitchId,
-		PrivateIpAddress:   append(append([]string(nil), inst.VpcAttributes.PrivateIpAddress.IpAddress...), inst.InnerIpAddress.IpAddress...),
-		PublicIpAddress:    inst.PublicIpAddress.IpAddress,
-		EipAddress:         inst.EipAddress.IpAddress,
-		SecurityGroupIds:   inst.SecurityGroupIds.SecurityGroupId,
-		InstanceChargeType: inst.InstanceChargeType,
+		InstanceType:       inst.Type,
+		ImageId:            inst.ImageID,
+		RegionId:           inst.Region,
+		ZoneId:             inst.Zone,
+		VpcId:              inst.VPC,
+		VSwitchId:          inst.VSwitch,
+		PrivateIpAddress:   append([]string(nil), inst.PrivateIPs...),
+		PublicIpAddress:    inst.PublicIPs,
+		EipAddress:         inst.EIP,
+		SecurityGroupIds:   inst.SecurityGroups,
+		InstanceChargeType: inst.ChargeType,
 		SpotStrategy:       inst.SpotStrategy,
 		SpotPriceLimit:     inst.SpotPriceLimit,
 		CreationTime:       inst.CreationTime,
-		OperationLocks:     inst.lockReasons(),
+		OperationLocks:     inst.Locks,
 		Fallback:           tags[TagFallback],
 	}
 }

@@ -9,16 +9,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/denverdino/aliyungo/ecs"
+	aliyun "github.com/denverdino/aliyungo/ecs"
 	"github.com/docker/infrakit/pkg/spi/instance"
 	"github.com/docker/infrakit/pkg/types"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/ecs"
 )
 
 type emuEnv struct {
 	srv    *emulator.Server
-	client *ecs.Client
+	client *aliyun.Client
 	plugin *Plugin
 }
 
@@ -38,15 +39,16 @@ func newEmuWith(t *testing.T, opts emulator.Options, tune func(*Config)) *emuEnv
 	srv, err := emulator.New(opts)
 	noErr(t, err)
 	t.Cleanup(func() { srv.Close() })
-	client := ecs.NewECSClientWithEndpointAndSecurityToken(srv.URL(), emulator.DefaultAccessKeyID, emulator.DefaultAccessKeySecret, "", emulator.DefaultRegion)
+	client := aliyun.NewECSClientWithEndpointAndSecurityToken(srv.URL(), emulator.DefaultAccessKeyID, emulator.DefaultAccessKeySecret, "", emulator.DefaultRegion)
 	logger, _ := quietLogger()
 	cfg := Config{
-		Client:        client,
-		RegionID:      emulator.DefaultRegion,
-		NamespaceTags: map[string]string{"infrakit.scope": "emu"},
-		Logger:        logger,
-		Now:           srv.Now,
-		Retry:         RetryConfig{MaxElapsed: 10 * time.Minute, Sleep: srv.Advance},
+		Clients:          StaticClient(client),
+		DescribeCacheTTL: DefaultDescribeCacheTTL,
+		RegionID:         emulator.DefaultRegion,
+		NamespaceTags:    map[string]string{"infrakit.scope": "emu"},
+		Logger:           logger,
+		Now:              srv.Now,
+		Retry:            ecs.RetryConfig{MaxElapsed: 10 * time.Minute, Sleep: srv.Advance},
 	}
 	if tune != nil {
 		tune(&cfg)
@@ -160,7 +162,7 @@ func TestEmulatorErrorsNameTheCode(t *testing.T) {
 	e := newEmu(t)
 	e.srv.SetFaults(emulator.Faults{NoStock: []emulator.StockKey{{InstanceType: emulator.DefaultInstanceType}}})
 	_, err := e.plugin.Provision(emuSpec("g"))
-	equal(t, "OperationDenied.NoStock", ErrorCode(err))
+	equal(t, "OperationDenied.NoStock", ecs.ErrorCode(err))
 	contains(t, fmt.Sprint(err), "OperationDenied.NoStock")
 	equal(t, 1, e.srv.Stats().Calls["RunInstances"], "no stock is not retried")
 
@@ -169,7 +171,7 @@ func TestEmulatorErrorsNameTheCode(t *testing.T) {
 	spec.Properties = types.AnyString(`{"RunInstances":{"ImageId":"no-such-image","InstanceType":"` + emulator.DefaultInstanceType +
 		`","VSwitchId":"` + emulator.DefaultVSwitchH + `","SecurityGroupId":"` + emulator.DefaultSecurityGroupID + `"}}`)
 	_, err = e.plugin.Provision(spec)
-	equal(t, "InvalidImageId.NotFound", ErrorCode(err))
+	equal(t, "InvalidImageId.NotFound", ecs.ErrorCode(err))
 	contains(t, fmt.Sprint(err), "InvalidImageId.NotFound")
 	equal(t, 0, e.live())
 }
@@ -236,9 +238,9 @@ func TestEmulatorAttachmentSurvivesRollingUpdate(t *testing.T) {
 		t.Errorf("want AttachDisk refused while Pending and retried in the background, got %d calls", got)
 	}
 
-	disk := func() ecsDisk {
+	disk := func() ecs.Disk {
 		t.Helper()
-		disks, err := e.plugin.api.DescribeDisks(t.Context(), diskFilter{DiskIDs: []string{created.DiskId}})
+		disks, err := e.plugin.api.DescribeDisks(t.Context(), ecs.DiskFilter{DiskIDs: []string{created.DiskId}})
 		noErr(t, err)
 		if len(disks) != 1 {
 			t.Fatalf("want disk %s, got %d disks", created.DiskId, len(disks))
@@ -246,7 +248,7 @@ func TestEmulatorAttachmentSurvivesRollingUpdate(t *testing.T) {
 		return disks[0]
 	}
 	d := disk()
-	equal(t, string(*id), d.InstanceId)
+	equal(t, string(*id), d.InstanceID)
 	equal(t, false, d.DeleteWithInstance)
 
 	// A second instance wanting the same disk is refused before creation.
@@ -258,6 +260,6 @@ func TestEmulatorAttachmentSurvivesRollingUpdate(t *testing.T) {
 	noErr(t, e.plugin.Destroy(*id, instance.RollingUpdate))
 	e.srv.Advance(time.Minute)
 	d = disk()
-	equal(t, "", d.InstanceId)
+	equal(t, "", d.InstanceID)
 	equal(t, "Available", d.Status)
 }

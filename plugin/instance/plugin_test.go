@@ -13,27 +13,29 @@ import (
 	"github.com/docker/infrakit/pkg/spi/instance"
 	"github.com/docker/infrakit/pkg/types"
 
+	"infrakit.aliyun/internal/ecs"
 	"infrakit.aliyun/internal/testutil"
+	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
 // fakeECS is an in-memory ecsAPI. Errors queued in fail[action] are
 // returned (one per call) before the call does anything.
 type fakeECS struct {
 	mu        sync.Mutex
-	instances map[string]*ecsInstance
-	disks     map[string]*ecsDisk
+	instances map[string]*ecs.Instance
+	disks     map[string]*ecs.Disk
 	next      int
 	runs      []runRequest
 	tagCalls  []map[string]string
 	deletes   []string
 	attaches  []string
 	modifies  []string
-	describes []describeFilter
+	describes []ecs.InstanceFilter
 	fail      map[string][]error
 }
 
 func newFake() *fakeECS {
-	return &fakeECS{instances: map[string]*ecsInstance{}, disks: map[string]*ecsDisk{}, fail: map[string][]error{}}
+	return &fakeECS{instances: map[string]*ecs.Instance{}, disks: map[string]*ecs.Disk{}, fail: map[string][]error{}}
 }
 
 func (f *fakeECS) failNext(action string, errs ...error) {
@@ -51,20 +53,20 @@ func (f *fakeECS) popFail(action string) error {
 }
 
 func (f *fakeECS) addInstance(id string, tags map[string]string, ip string) {
-	inst := &ecsInstance{InstanceId: id, Status: "Running", InstanceType: "ecs.g7.large", ZoneId: "cn-hangzhou-h"}
+	inst := &ecs.Instance{ID: id, Status: "Running", Type: "ecs.g7.large", Zone: "cn-hangzhou-h"}
 	for _, k := range sortedKeys(tags) {
-		inst.Tags.Tag = append(inst.Tags.Tag, ecsTag{k, tags[k]})
+		inst.Tags = append(inst.Tags, ecs.Tag{Key: k, Value: tags[k]})
 	}
 	if ip != "" {
-		inst.VpcAttributes.PrivateIpAddress.IpAddress = []string{ip}
+		inst.PrivateIPs = []string{ip}
 	}
 	f.instances[id] = inst
 }
 
-func (f *fakeECS) RunInstances(_ context.Context, req *runRequest) (string, error) {
+func (f *fakeECS) RunInstances(_ context.Context, req *ecs.RunRequest) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.runs = append(f.runs, *req)
+	f.runs = append(f.runs, typed(req))
 	if err := f.popFail("RunInstances"); err != nil {
 		return "", err
 	}
@@ -75,23 +77,23 @@ func (f *fakeECS) RunInstances(_ context.Context, req *runRequest) (string, erro
 	return id, nil
 }
 
-func (f *fakeECS) DescribeInstances(_ context.Context, flt describeFilter) ([]ecsInstance, error) {
+func (f *fakeECS) DescribeInstances(_ context.Context, flt ecs.InstanceFilter) ([]ecs.Instance, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.describes = append(f.describes, flt)
 	if err := f.popFail("DescribeInstances"); err != nil {
 		return nil, err
 	}
-	var out []ecsInstance
+	var out []ecs.Instance
 	for _, id := range sortedKeys(f.instances) {
 		inst := f.instances[id]
 		if len(flt.InstanceIDs) > 0 && !containsStr(flt.InstanceIDs, id) {
 			continue
 		}
-		if !hasTags(inst.tags(), flt.Tags) {
+		if !hasTags(inst.TagMap(), flt.Tags) {
 			continue
 		}
-		if flt.LockReason != "" && !containsStr(inst.lockReasons(), flt.LockReason) {
+		if flt.LockReason != "" && !containsStr(inst.Locks, flt.LockReason) {
 			continue
 		}
 		out = append(out, *inst)
@@ -116,7 +118,7 @@ func (f *fakeECS) DeleteInstance(_ context.Context, id string, force bool) error
 		return err
 	}
 	if _, ok := f.instances[id]; !ok {
-		return &APIError{Action: "DeleteInstance", Code: CodeInstanceNotFound, StatusCode: 404}
+		return &ecs.APIError{Action: "DeleteInstance", Code: ecs.CodeInstanceNotFound, StatusCode: 404}
 	}
 	delete(f.instances, id)
 	return nil
@@ -130,30 +132,30 @@ func (f *fakeECS) TagResources(_ context.Context, id string, tags map[string]str
 		return err
 	}
 	inst := f.instances[id]
-	cur := inst.tags()
+	cur := inst.TagMap()
 	for k, v := range tags {
 		cur[k] = v
 	}
-	inst.Tags.Tag = nil
+	inst.Tags = nil
 	for _, k := range sortedKeys(cur) {
-		inst.Tags.Tag = append(inst.Tags.Tag, ecsTag{k, cur[k]})
+		inst.Tags = append(inst.Tags, ecs.Tag{Key: k, Value: cur[k]})
 	}
 	return nil
 }
 
-func (f *fakeECS) DescribeDisks(_ context.Context, flt diskFilter) ([]ecsDisk, error) {
+func (f *fakeECS) DescribeDisks(_ context.Context, flt ecs.DiskFilter) ([]ecs.Disk, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.popFail("DescribeDisks"); err != nil {
 		return nil, err
 	}
-	var out []ecsDisk
+	var out []ecs.Disk
 	for _, id := range sortedKeys(f.disks) {
 		d := f.disks[id]
-		if flt.InstanceID != "" && d.InstanceId != flt.InstanceID {
+		if flt.InstanceID != "" && d.InstanceID != flt.InstanceID {
 			continue
 		}
-		if !hasTags(d.tags(), flt.Tags) {
+		if !hasTags(d.TagMap(), flt.Tags) {
 			continue
 		}
 		out = append(out, *d)
@@ -169,7 +171,7 @@ func (f *fakeECS) AttachDisk(_ context.Context, instanceID, diskID string, delet
 		return err
 	}
 	d := f.disks[diskID]
-	d.InstanceId, d.Status, d.DeleteWithInstance = instanceID, "In_use", deleteWithInstance
+	d.InstanceID, d.Status, d.DeleteWithInstance = instanceID, "In_use", deleteWithInstance
 	return nil
 }
 
@@ -184,7 +186,7 @@ func (f *fakeECS) ModifyDiskAttribute(_ context.Context, diskID string, deleteWi
 	return nil
 }
 
-var _ ecsAPI = (*fakeECS)(nil)
+var _ ecs.InstanceAPI = (*fakeECS)(nil)
 
 // fakeClock advances only when slept on.
 type fakeClock struct {
@@ -211,12 +213,12 @@ func quietLogger() (*log.Logger, *testutil.SyncBuffer) {
 
 var testNamespace = map[string]string{"infrakit.scope": "test"}
 
-func newTestPlugin(t *testing.T, api ecsAPI) (*Plugin, *fakeClock, *testutil.SyncBuffer) {
+func newTestPlugin(t *testing.T, api ecs.InstanceAPI) (*Plugin, *fakeClock, *testutil.SyncBuffer) {
 	t.Helper()
 	clock := &fakeClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
 	logger, buf := quietLogger()
 	p, err := newPlugin(api, Config{RegionID: "cn-hangzhou", NamespaceTags: testNamespace, Logger: logger, Now: clock.Now,
-		Retry: RetryConfig{Sleep: clock.Sleep}})
+		Retry: ecs.RetryConfig{Sleep: clock.Sleep}})
 	noErr(t, err)
 	n := 0
 	p.nonce = func() (string, error) { n++; return fmt.Sprintf("nonce-%d", n), nil }
@@ -237,7 +239,7 @@ func groupSpec() instance.Spec {
 
 func TestNewValidatesConfig(t *testing.T) {
 	_, err := New(Config{RegionID: "cn-hangzhou"})
-	contains(t, fmt.Sprint(err), "Client is required")
+	contains(t, fmt.Sprint(err), "Clients is required")
 	tests := []struct {
 		cfg  Config
 		want string
@@ -245,8 +247,9 @@ func TestNewValidatesConfig(t *testing.T) {
 		{Config{}, "RegionID is required"},
 		{Config{RegionID: "r", RateLimit: -1}, "RateLimit is -1"},
 		{Config{RegionID: "r", CallTimeout: -1}, "CallTimeout"},
-		{Config{RegionID: "r", Retry: RetryConfig{MaxElapsed: -1}}, "retry MaxElapsed"},
-		{Config{RegionID: "r", Retry: RetryConfig{InitialInterval: 2 * time.Second, MaxInterval: time.Second}}, "above MaxInterval"},
+		{Config{RegionID: "r", DescribeCacheTTL: -1}, "DescribeCacheTTL is -1ns, must be 0 (no cache) or positive"},
+		{Config{RegionID: "r", Retry: ecs.RetryConfig{MaxElapsed: -1}}, "retry MaxElapsed"},
+		{Config{RegionID: "r", Retry: ecs.RetryConfig{InitialInterval: 2 * time.Second, MaxInterval: time.Second}}, "above MaxInterval"},
 		{Config{RegionID: "r", NamespaceTags: map[string]string{"acs:x": "y"}}, `NamespaceTags["acs:x"]: key must not start with`},
 	}
 	for _, tt := range tests {
@@ -259,7 +262,7 @@ func TestNewValidatesConfig(t *testing.T) {
 // Of several bad retry settings the first in field order is reported, the
 // same one every time.
 func TestNewReportsRetryProblemsInOrder(t *testing.T) {
-	cfg := Config{RegionID: "r", Retry: RetryConfig{MaxElapsed: -1, InitialInterval: -1, MaxInterval: -1}}
+	cfg := Config{RegionID: "r", Retry: ecs.RetryConfig{MaxElapsed: -1, InitialInterval: -1, MaxInterval: -1}}
 	for i := 0; i < 20; i++ {
 		_, err := newPlugin(newFake(), cfg)
 		contains(t, fmt.Sprint(err), "retry MaxElapsed is -1ns")
@@ -371,7 +374,7 @@ func TestProvisionMapping(t *testing.T) {
 			name: "user data too big with init",
 			spec: func() instance.Spec {
 				s := groupSpec()
-				s.Init = strings.Repeat("x", MaxUserDataBytes)
+				s.Init = strings.Repeat("x", groupspec.MaxUserDataBytes)
 				return s
 			},
 			wantError: "UserData: 32789 bytes (properties UserData and Init together), at most 32768 before base64",
@@ -443,19 +446,19 @@ func TestProvisionErrorsNameTheCode(t *testing.T) {
 	for _, code := range []string{"OperationDenied.NoStock", "InvalidImageId.NotFound", "QuotaExceed.Instance"} {
 		fake := newFake()
 		p, _, _ := newTestPlugin(t, fake)
-		fake.failNext("RunInstances", &APIError{Action: "RunInstances", Code: code, Message: "m", RequestID: "req-1", StatusCode: 403})
+		fake.failNext("RunInstances", &ecs.APIError{Action: "RunInstances", Code: code, Message: "m", RequestID: "req-1", StatusCode: 403})
 		_, err := p.Provision(groupSpec())
 		isErr(t, err)
-		equal(t, code, ErrorCode(err))
+		equal(t, code, ecs.ErrorCode(err))
 		contains(t, err.Error(), code)
 		contains(t, err.Error(), "req-1")
 	}
 }
 
 func TestProvisionAttachments(t *testing.T) {
-	disk := func() *ecsDisk {
-		d := &ecsDisk{DiskId: "d-1", ZoneId: "cn-hangzhou-h", Status: "Available", DeleteWithInstance: true}
-		d.Tags.Tag = []ecsTag{{TagAttachment, "data-1"}}
+	disk := func() *ecs.Disk {
+		d := &ecs.Disk{ID: "d-1", Zone: "cn-hangzhou-h", Status: "Available", DeleteWithInstance: true}
+		d.Tags = []ecs.Tag{{Key: TagAttachment, Value: "data-1"}}
 		return d
 	}
 	spec := func() instance.Spec {
@@ -482,7 +485,7 @@ func TestProvisionAttachments(t *testing.T) {
 	t.Run("disk in use creates nothing", func(t *testing.T) {
 		fake := newFake()
 		fake.disks["d-1"] = disk()
-		fake.disks["d-1"].Status, fake.disks["d-1"].InstanceId = "In_use", "i-old"
+		fake.disks["d-1"].Status, fake.disks["d-1"].InstanceID = "In_use", "i-old"
 		p, _, _ := newTestPlugin(t, fake)
 		_, err := p.Provision(spec())
 		contains(t, fmt.Sprint(err), "disk d-1 is In_use")
@@ -492,7 +495,7 @@ func TestProvisionAttachments(t *testing.T) {
 		fake := newFake()
 		fake.disks["d-1"] = disk()
 		fake.failNext("AttachDisk",
-			&APIError{Code: CodeIncorrectInstanceStatus}, &APIError{Code: CodeIncorrectInstanceStatus}, &APIError{Code: CodeIncorrectInstanceStatus})
+			&ecs.APIError{Code: ecs.CodeIncorrectInstanceStatus}, &ecs.APIError{Code: ecs.CodeIncorrectInstanceStatus}, &ecs.APIError{Code: ecs.CodeIncorrectInstanceStatus})
 		p, _, _ := newTestPlugin(t, fake)
 		_, err := p.Provision(spec())
 		noErr(t, err)
@@ -505,7 +508,7 @@ func TestProvisionAttachments(t *testing.T) {
 	t.Run("attach failure releases the instance", func(t *testing.T) {
 		fake := newFake()
 		fake.disks["d-1"] = disk()
-		fake.failNext("AttachDisk", &APIError{Action: "AttachDisk", Code: "InvalidDiskCategory.NotSupported"})
+		fake.failNext("AttachDisk", &ecs.APIError{Action: "AttachDisk", Code: "InvalidDiskCategory.NotSupported"})
 		p, _, _ := newTestPlugin(t, fake)
 		_, err := p.Provision(spec())
 		contains(t, fmt.Sprint(err), "attach disk d-1 to instance i-0001: attachDisk: InvalidDiskCategory.NotSupported")
@@ -531,7 +534,7 @@ func TestDestroy(t *testing.T) {
 	t.Run("other errors are returned", func(t *testing.T) {
 		fake := newFake()
 		fake.addInstance("i-1", testNamespace, "")
-		fake.failNext("DeleteInstance", &APIError{Action: "DeleteInstance", Code: "IncorrectInstanceStatus.Initializing"})
+		fake.failNext("DeleteInstance", &ecs.APIError{Action: "DeleteInstance", Code: "IncorrectInstanceStatus.Initializing"})
 		p, _, _ := newTestPlugin(t, fake)
 		err := p.Destroy("i-1", instance.Termination)
 		contains(t, fmt.Sprint(err), "destroy instance i-1: deleteInstance: IncorrectInstanceStatus.Initializing")
@@ -539,10 +542,10 @@ func TestDestroy(t *testing.T) {
 	t.Run("rolling update keeps attachment disks", func(t *testing.T) {
 		fake := newFake()
 		fake.addInstance("i-1", testNamespace, "")
-		keep := &ecsDisk{DiskId: "d-keep", InstanceId: "i-1", DeleteWithInstance: true}
-		keep.Tags.Tag = []ecsTag{{TagAttachment, "data-1"}}
+		keep := &ecs.Disk{ID: "d-keep", InstanceID: "i-1", DeleteWithInstance: true}
+		keep.Tags = []ecs.Tag{{Key: TagAttachment, Value: "data-1"}}
 		fake.disks["d-keep"] = keep
-		fake.disks["d-sys"] = &ecsDisk{DiskId: "d-sys", InstanceId: "i-1", DeleteWithInstance: true}
+		fake.disks["d-sys"] = &ecs.Disk{ID: "d-sys", InstanceID: "i-1", DeleteWithInstance: true}
 		p, _, _ := newTestPlugin(t, fake)
 		noErr(t, p.Destroy("i-1", instance.RollingUpdate))
 		equal(t, []string{"d-keep dwi=false"}, fake.modifies)
@@ -551,7 +554,7 @@ func TestDestroy(t *testing.T) {
 	t.Run("rolling update does not delete when disks cannot be kept", func(t *testing.T) {
 		fake := newFake()
 		fake.addInstance("i-1", testNamespace, "")
-		fake.failNext("DescribeDisks", &APIError{Action: "DescribeDisks", Code: "Throttling"})
+		fake.failNext("DescribeDisks", &ecs.APIError{Action: "DescribeDisks", Code: "Throttling"})
 		p, _, _ := newTestPlugin(t, fake)
 		isErr(t, p.Destroy("i-1", instance.RollingUpdate))
 		equal(t, 0, len(fake.deletes))
@@ -598,7 +601,7 @@ func TestLabel(t *testing.T) {
 	t.Run("unknown instance", func(t *testing.T) {
 		p, _, _ := newTestPlugin(t, newFake())
 		err := p.Label("i-x", map[string]string{"a": "b"})
-		equal(t, CodeInstanceNotFound, ErrorCode(err))
+		equal(t, ecs.CodeInstanceNotFound, ecs.ErrorCode(err))
 	})
 }
 
@@ -639,7 +642,7 @@ func TestDescribeInstances(t *testing.T) {
 	noErr(t, err)
 	equal(t, 0, len(got))
 
-	fake.failNext("DescribeInstances", &APIError{Action: "DescribeInstances", Code: "Throttling.User"})
+	fake.failNext("DescribeInstances", &ecs.APIError{Action: "DescribeInstances", Code: "Throttling.User"})
 	_, err = p.DescribeInstances(nil, false)
 	contains(t, fmt.Sprint(err), "describe instances: describeInstances: Throttling.User")
 }
@@ -650,7 +653,7 @@ func TestDescribeManyFilterTags(t *testing.T) {
 		want[fmt.Sprintf("k%02d", i)] = "v"
 	}
 	got := serverTags(want, map[string]string{"k24": "v"})
-	equal(t, MaxTags, len(got))
+	equal(t, groupspec.MaxTags, len(got))
 	equal(t, "v", got["k24"]) // namespace first
 }
 
@@ -658,4 +661,9 @@ func TestVendorInfoAndExample(t *testing.T) {
 	p, _, _ := newTestPlugin(t, newFake())
 	equal(t, "infrakit-instance-aliyun", p.VendorInfo().Name)
 	noErr(t, p.Validate(p.ExampleProperties()))
+}
+
+// typed is the plugin's request a fake was sent.
+func typed(req *ecs.RunRequest) runRequest {
+	return runRequest{Args: req.Args.(groupspec.RunInstancesArgs), Tags: req.Tags, UserData: req.UserData, PrivateIP: req.PrivateIP, ClientToken: req.ClientToken}
 }

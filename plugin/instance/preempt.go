@@ -14,6 +14,9 @@ import (
 
 	log "github.com/Sirupsen/logrus"
 	"github.com/docker/infrakit/pkg/spi/instance"
+
+	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
 // Spot interruption handling.
@@ -49,11 +52,6 @@ const (
 
 	// LockRecycling is the OperationLocks reason of a reclaimed spot instance.
 	LockRecycling = "Recycling"
-
-	// KeepDataImage keeps the system disk as a custom image.
-	KeepDataImage = "image"
-	// KeepDataDisks keeps the data disks and moves them to the replacement.
-	KeepDataDisks = "disks"
 )
 
 // Timing of interruption handling.
@@ -75,44 +73,6 @@ const (
 	// doomedForget is how long a noticed instance is remembered.
 	doomedForget = time.Hour
 )
-
-var enumKeepData = []string{KeepDataImage, KeepDataDisks}
-
-// Preemption is the top-level "Preemption" key of the properties.
-type Preemption struct {
-	// KeepData is "image" (make an image of the system disk at the notice
-	// and boot the replacement from it) or "disks" (detach the data disks
-	// at the notice and attach them to the replacement).
-	KeepData string `json:",omitempty"`
-}
-
-func decodePreemption(v interface{}) *Preemption {
-	m, ok := v.(map[string]interface{})
-	if !ok {
-		return nil
-	}
-	out := &Preemption{}
-	out.KeepData, _ = m["KeepData"].(string)
-	return out
-}
-
-func validatePreemption(p *problems, props Properties) {
-	pr := props.Preemption
-	if pr == nil {
-		return
-	}
-	if pr.KeepData == "" {
-		p.add(keyPreemption+".KeepData", "required, one of %s", strings.Join(enumKeepData, ", "))
-	} else {
-		oneOf(p, keyPreemption+".KeepData", pr.KeepData, enumKeepData)
-	}
-	if s := props.RunInstances.SpotStrategy; s == "" || s == "NoSpot" {
-		p.add(keyPreemption, "only for spot instances: set %s.SpotStrategy to SpotAsPriceGo or SpotWithPriceLimit", props.Form)
-	}
-	if pr.KeepData == KeepDataDisks && len(props.RunInstances.DataDisk) == 0 {
-		p.add(keyPreemption+".KeepData", `"disks" needs %s.DataDisk: the instances have no data disks to keep`, props.Form)
-	}
-}
 
 // Interruption describes a reclaimed instance; it is the data of the
 // instance/interrupting event and of the metadata under spot/.
@@ -185,37 +145,27 @@ func newSpotState(now func() time.Time) *spotState {
 	}
 }
 
-// apiAs returns api as one of the optional call sets (preemptAPI,
-// capacityAPI), looking through the describe cache decorator, which only
-// forwards ecsAPI.
-func apiAs[T any](api ecsAPI) (T, bool) {
-	if c, ok := api.(*describeCache); ok {
-		api = c.ecsAPI
-	}
-	t, ok := api.(T)
-	return t, ok
-}
+// keeper returns the ECS calls of KeepData; ok is false for an API without
+// them (a test fake), and KeepData is then skipped.
+func (p *Plugin) keeper() (ecs.SpotAPI, bool) { return p.spotCalls, p.spotCalls != nil }
 
-// keeper returns the ECS calls of KeepData.
-func (p *Plugin) keeper() (preemptAPI, bool) { return apiAs[preemptAPI](p.api) }
-
-func hasLock(inst *ecsInstance, reason string) bool {
-	for _, l := range inst.OperationLocks.LockReason {
+func hasLock(inst *ecs.Instance, reason string) bool {
+	for _, l := range inst.Locks {
 		// Without case: the API models spell it Recycling and recycling.
-		if strings.EqualFold(l.LockReason, reason) {
+		if strings.EqualFold(l, reason) {
 			return true
 		}
 	}
 	return false
 }
 
-func isSpot(inst *ecsInstance) bool {
+func isSpot(inst *ecs.Instance) bool {
 	return inst.SpotStrategy != "" && inst.SpotStrategy != "NoSpot"
 }
 
 // observe is called for every instance any describe returns: an instance
 // with the Recycling lock is noticed (once).
-func (p *Plugin) observe(inst *ecsInstance, source string) {
+func (p *Plugin) observe(inst *ecs.Instance, source string) {
 	p.noteSeen(inst)
 	if hasLock(inst, LockRecycling) {
 		p.notice(inst, source)
@@ -230,27 +180,27 @@ func (p *Plugin) isDoomed(id string) bool {
 	return ok
 }
 
-func interruptionOf(inst *ecsInstance) Interruption {
-	t := inst.tags()
+func interruptionOf(inst *ecs.Instance) Interruption {
+	t := inst.TagMap()
 	return Interruption{
-		InstanceId:   inst.InstanceId,
+		InstanceId:   inst.ID,
 		Group:        t[tagGroup],
 		LogicalID:    t[TagLogicalID],
-		PrivateIP:    inst.privateIP(),
-		InstanceType: inst.InstanceType,
-		ZoneId:       inst.ZoneId,
-		VSwitchId:    inst.VpcAttributes.VSwitchId,
+		PrivateIP:    inst.PrivateIP(),
+		InstanceType: inst.Type,
+		ZoneId:       inst.Zone,
+		VSwitchId:    inst.VSwitch,
 		KeepData:     t[TagKeepData],
 	}
 }
 
 // notice records a reclaimed instance, publishes instance/interrupting and
 // starts saving its data. Later calls for the same instance do nothing.
-func (p *Plugin) notice(inst *ecsInstance, source string) {
+func (p *Plugin) notice(inst *ecs.Instance, source string) {
 	s := p.spot
 	now := p.now()
 	s.mu.Lock()
-	if s.doomed[inst.InstanceId] != nil {
+	if s.doomed[inst.ID] != nil {
 		s.mu.Unlock()
 		return
 	}
@@ -258,7 +208,7 @@ func (p *Plugin) notice(inst *ecsInstance, source string) {
 	info := interruptionOf(inst)
 	info.Source, info.NoticedAt, info.ReleaseBy = source, now, now.Add(SpotNotice)
 	d := &doomed{info: info, ready: make(chan struct{})}
-	s.doomed[inst.InstanceId] = d
+	s.doomed[inst.ID] = d
 	s.lastNotice = &info
 	s.mu.Unlock()
 
@@ -308,9 +258,9 @@ func (p *Plugin) keepData(ctx context.Context, d *doomed) {
 		err   error
 	)
 	switch info.KeepData {
-	case KeepDataImage:
+	case groupspec.KeepDataImage:
 		image, err = p.keepImage(ctx, k, info)
-	case KeepDataDisks:
+	case groupspec.KeepDataDisks:
 		disks, err = p.keepDisks(ctx, k, info)
 	default:
 		err = fmt.Errorf("unknown KeepData %q", info.KeepData)
@@ -348,20 +298,20 @@ func (p *Plugin) keptTags(info Interruption) map[string]string {
 // keepImage starts a CreateImage of the reclaimed instance. The ClientToken
 // is derived from the instance, so a second notice (another copy of the
 // plugin, a restart) gets the same image instead of a second one.
-func (p *Plugin) keepImage(ctx context.Context, k preemptAPI, info Interruption) (string, error) {
-	existing, err := k.DescribeImages(ctx, imageFilter{Tags: mergeTags(p.namespace, map[string]string{TagPreemptedFrom: info.InstanceId})})
+func (p *Plugin) keepImage(ctx context.Context, k ecs.SpotAPI, info Interruption) (string, error) {
+	existing, err := k.DescribeImages(ctx, ecs.ImageFilter{Tags: mergeTags(p.namespace, map[string]string{TagPreemptedFrom: info.InstanceId})})
 	if err != nil {
 		return "", fmt.Errorf("find image of instance %s: %w", info.InstanceId, err)
 	}
 	if len(existing) > 0 {
-		return existing[0].ImageId, nil
+		return existing[0].ID, nil
 	}
 	tags := p.keptTags(info)
 	if info.InstanceType != "" {
 		tags[TagSourceType] = info.InstanceType
 	}
 	sum := sha256.Sum256([]byte("infrakit-aliyun/preempt-image/" + info.InstanceId))
-	id, err := k.CreateImage(ctx, createImageRequest{
+	id, err := k.CreateImage(ctx, ecs.CreateImageRequest{
 		InstanceID:  info.InstanceId,
 		ImageName:   "infrakit-preempted-" + info.InstanceId,
 		Description: fmt.Sprintf("system disk of reclaimed spot instance %s (group %s), kept by infrakit-instance-aliyun", info.InstanceId, info.Group),
@@ -384,14 +334,14 @@ var ErrKeptDataNotReady = errors.New("retry shortly")
 // replacement is what Provision found for a new instance: kept data of a
 // reclaimed one. release must be called once Provision is done with it.
 type replacement struct {
-	image  *ecsImage
-	disks  []ecsDisk
+	image  *ecs.Image
+	disks  []ecs.Disk
 	from   string
 	unlock func()
 }
 
 // keptDisks are the kept data disks to attach to the new instance (nil-safe).
-func (r *replacement) keptDisks() []ecsDisk {
+func (r *replacement) keptDisks() []ecs.Disk {
 	if r == nil {
 		return nil
 	}
@@ -424,7 +374,7 @@ func (s *spotState) groupLock(group string) *sync.Mutex {
 // image as ImageId in the reclaimed instance's type, or no new data disks
 // (Provision attaches the kept ones), always in the reclaimed instance's
 // vswitch. The caller must call release on the result (nil-safe).
-func (p *Plugin) prepareReplacement(ctx context.Context, spec instance.Spec, props *Properties, req *runRequest) (*replacement, error) {
+func (p *Plugin) prepareReplacement(ctx context.Context, spec instance.Spec, props *groupspec.Properties, req *runRequest) (*replacement, error) {
 	group := spec.Tags[tagGroup]
 	logical := ""
 	if spec.LogicalID != nil {
@@ -440,8 +390,8 @@ func (p *Plugin) prepareReplacement(ctx context.Context, spec instance.Spec, pro
 		req.Tags = map[string]string{}
 	}
 	req.Tags[TagKeepData] = props.Preemption.KeepData
-	if n := len(req.Tags); n > MaxTags {
-		return nil, fmt.Errorf("tags: %d tags with %s, at most %d per instance", n, TagKeepData, MaxTags)
+	if n := len(req.Tags); n > groupspec.MaxTags {
+		return nil, fmt.Errorf("tags: %d tags with %s, at most %d per instance", n, TagKeepData, groupspec.MaxTags)
 	}
 	k, ok := p.keeper()
 	if !ok {
@@ -455,9 +405,9 @@ func (p *Plugin) prepareReplacement(ctx context.Context, spec instance.Spec, pro
 	rep := &replacement{unlock: lock.Unlock}
 	var err error
 	switch props.Preemption.KeepData {
-	case KeepDataImage:
+	case groupspec.KeepDataImage:
 		err = p.findKeptImage(ctx, k, group, logical, rep)
-	case KeepDataDisks:
+	case groupspec.KeepDataDisks:
 		err = p.findKeptDisks(ctx, group, logical, rep)
 	}
 	if err != nil || (rep.image == nil && len(rep.disks) == 0) {
@@ -469,9 +419,9 @@ func (p *Plugin) prepareReplacement(ctx context.Context, spec instance.Spec, pro
 		// takes from its first moment (RunInstances tags), and the disks
 		// say a Provision is taking them (keepdisks.go).
 		req.Tags[TagReplaces] = rep.from
-		if n := len(req.Tags); n > MaxTags {
+		if n := len(req.Tags); n > groupspec.MaxTags {
 			rep.release()
-			return nil, fmt.Errorf("tags: %d tags with %s, at most %d per instance", n, TagReplaces, MaxTags)
+			return nil, fmt.Errorf("tags: %d tags with %s, at most %d per instance", n, TagReplaces, groupspec.MaxTags)
 		}
 		if err := p.markClaiming(ctx, k, rep); err != nil {
 			rep.release()
@@ -480,9 +430,9 @@ func (p *Plugin) prepareReplacement(ctx context.Context, spec instance.Spec, pro
 	}
 	switch {
 	case rep.image != nil:
-		t := rep.image.tags()
-		req.Args.ImageId = rep.image.ImageId
-		props.RunInstances.ImageId = rep.image.ImageId
+		t := rep.image.TagMap()
+		req.Args.ImageId = rep.image.ID
+		props.RunInstances.ImageId = rep.image.ID
 		if it := t[TagSourceType]; it != "" {
 			useFirst(&props.RunInstances.InstanceType, &props.InstanceTypes, it)
 			req.Args.InstanceType = it
@@ -491,7 +441,7 @@ func (p *Plugin) prepareReplacement(ctx context.Context, spec instance.Spec, pro
 	default:
 		req.Args.DataDisk = nil // the kept ones replace them
 		props.RunInstances.DataDisk = nil
-		useVSwitch(props, req, rep.disks[0].tags()[TagSourceVSwitch])
+		useVSwitch(props, req, rep.disks[0].TagMap()[TagSourceVSwitch])
 	}
 	p.log.WithFields(log.Fields{"action": "provision", "group": group, "logical_id": logical, "from": rep.from,
 		"image": req.Args.ImageId, "disks": len(rep.disks)}).Info("replacing a reclaimed instance with its kept data")
@@ -501,7 +451,7 @@ func (p *Plugin) prepareReplacement(ctx context.Context, spec instance.Spec, pro
 // useVSwitch runs the replacement in the reclaimed instance's vswitch only
 // (and so its zone, where kept disks are): the capacity fallbacks over
 // other vswitches are dropped for it.
-func useVSwitch(props *Properties, req *runRequest, vsw string) {
+func useVSwitch(props *groupspec.Properties, req *runRequest, vsw string) {
 	if vsw == "" {
 		return
 	}
@@ -553,12 +503,12 @@ func (p *Plugin) checkLogicalIDFree(ctx context.Context, logical string) error {
 	}
 	p.spot.mu.Unlock()
 	for _, h := range holders {
-		list, err := p.api.DescribeInstances(ctx, describeFilter{InstanceIDs: []string{h.InstanceId}})
+		list, err := p.api.DescribeInstances(ctx, ecs.InstanceFilter{InstanceIDs: []string{h.InstanceId}})
 		if err != nil {
 			return fmt.Errorf("check instance %s holding %s: %w", h.InstanceId, logical, err)
 		}
 		for _, inst := range list {
-			if inst.InstanceId == h.InstanceId && !skippedStatus[inst.Status] {
+			if inst.ID == h.InstanceId && !skippedStatus[inst.Status] {
 				return fmt.Errorf("logical id %s: private ip still held by reclaimed instance %s until ECS releases it (by %s): %w",
 					logical, h.InstanceId, h.ReleaseBy.Format(time.RFC3339), ErrKeptDataNotReady)
 			}
@@ -618,13 +568,13 @@ func (p *Plugin) liveClaimers(ctx context.Context, ids []string) (map[string]str
 		}
 		page := list[:n]
 		list = list[n:]
-		found, err := p.api.DescribeInstances(ctx, describeFilter{InstanceIDs: page})
+		found, err := p.api.DescribeInstances(ctx, ecs.InstanceFilter{InstanceIDs: page})
 		if err != nil {
 			return nil, err
 		}
 		for _, inst := range found {
 			if !skippedStatus[inst.Status] {
-				out[inst.InstanceId] = inst.Status
+				out[inst.ID] = inst.Status
 			}
 		}
 	}
@@ -639,9 +589,9 @@ func matchesSlot(t map[string]string, logical string) bool {
 
 // keptImages picks the images kept from reclaimed instances whose tags
 // match (nil: all), and the instances that claimed them.
-func keptImages(images []ecsImage, match func(t map[string]string) bool) (kept []ecsImage, claimers []string) {
+func keptImages(images []ecs.Image, match func(t map[string]string) bool) (kept []ecs.Image, claimers []string) {
 	for _, im := range images {
-		t := im.tags()
+		t := im.TagMap()
 		if t[TagPreemptedFrom] == "" || (match != nil && !match(t)) {
 			continue
 		}
@@ -653,8 +603,8 @@ func keptImages(images []ecsImage, match func(t map[string]string) bool) (kept [
 	return kept, claimers
 }
 
-func (p *Plugin) findKeptImage(ctx context.Context, k preemptAPI, group, logical string, rep *replacement) error {
-	images, err := k.DescribeImages(ctx, imageFilter{Tags: mergeTags(p.namespace, map[string]string{tagGroup: group})})
+func (p *Plugin) findKeptImage(ctx context.Context, k ecs.SpotAPI, group, logical string, rep *replacement) error {
+	images, err := k.DescribeImages(ctx, ecs.ImageFilter{Tags: mergeTags(p.namespace, map[string]string{tagGroup: group})})
 	if err != nil {
 		return fmt.Errorf("find kept images of group %s: %w", group, err)
 	}
@@ -681,7 +631,7 @@ func (p *Plugin) findKeptImage(ctx context.Context, k preemptAPI, group, logical
 	now := p.now()
 	for i := range cands {
 		im := &cands[i]
-		t := im.tags()
+		t := im.TagMap()
 		if c := t[TagClaimedBy]; c != "" && live[c] != "" {
 			continue
 		}
@@ -689,7 +639,7 @@ func (p *Plugin) findKeptImage(ctx context.Context, k preemptAPI, group, logical
 			if created, ok := parseECSTime(im.CreationTime); ok && now.Sub(created) > imageReadyLimit {
 				continue // stuck; boot from the spec's image rather than never
 			}
-			return fmt.Errorf("image %s of reclaimed instance %s is %s: %w", im.ImageId, t[TagPreemptedFrom], im.Status, ErrKeptDataNotReady)
+			return fmt.Errorf("image %s of reclaimed instance %s is %s: %w", im.ID, t[TagPreemptedFrom], im.Status, ErrKeptDataNotReady)
 		}
 		rep.image, rep.from = im, t[TagPreemptedFrom]
 		return nil
@@ -761,7 +711,7 @@ func (p *Plugin) watchOnce(ctx context.Context) {
 	s.mu.Unlock()
 	logger := p.log.WithField("action", "watch")
 
-	list, err := p.api.DescribeInstances(ctx, describeFilter{Tags: p.namespace, LockReason: filter})
+	list, err := p.api.DescribeInstances(ctx, ecs.InstanceFilter{Tags: p.namespace, LockReason: filter})
 	if err != nil && isParamError(err) {
 		other := otherLockCase(filter)
 		logger.WithError(err).WithFields(log.Fields{"rejected": filter, "now": other}).Info("ECS refused the LockReason filter's case; switching")
@@ -769,14 +719,14 @@ func (p *Plugin) watchOnce(ctx context.Context) {
 		s.mu.Lock()
 		s.lockFilter = other
 		s.mu.Unlock()
-		list, err = p.api.DescribeInstances(ctx, describeFilter{Tags: p.namespace, LockReason: filter})
+		list, err = p.api.DescribeInstances(ctx, ecs.InstanceFilter{Tags: p.namespace, LockReason: filter})
 	}
 	seen := map[string]bool{}
 	if err != nil {
 		logger.WithError(err).Warn("describe failed")
 	} else {
 		for i := range list {
-			seen[list[i].InstanceId] = true
+			seen[list[i].ID] = true
 			if isSpot(&list[i]) {
 				p.observe(&list[i], "watcher")
 			}
@@ -800,7 +750,7 @@ const fullScanEvery = 20
 // fullScan describes every instance of the namespace, notices reclaims and
 // checks that the LockReason filter (in the case sent) missed none.
 func (p *Plugin) fullScan(ctx context.Context, filter string, seen map[string]bool) {
-	all, err := p.api.DescribeInstances(ctx, describeFilter{Tags: p.namespace})
+	all, err := p.api.DescribeInstances(ctx, ecs.InstanceFilter{Tags: p.namespace})
 	if err != nil {
 		p.log.WithError(err).WithField("action", "watch").Warn("full describe failed")
 		return
@@ -812,7 +762,7 @@ func (p *Plugin) fullScan(ctx context.Context, filter string, seen map[string]bo
 		if !isSpot(inst) || !hasLock(inst, LockRecycling) {
 			continue
 		}
-		if !seen[inst.InstanceId] {
+		if !seen[inst.ID] {
 			missed++
 		}
 		p.observe(inst, "watcher")
@@ -840,7 +790,7 @@ func otherLockCase(v string) string {
 
 // isParamError reports an ECS refusal of a parameter's value.
 func isParamError(err error) bool {
-	c := ErrorCode(err)
+	c := ecs.ErrorCode(err)
 	return strings.HasPrefix(c, "InvalidParameter") || strings.HasPrefix(c, "InvalidLockReason")
 }
 
@@ -853,7 +803,7 @@ func (p *Plugin) cleanupImages(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	images, err := k.DescribeImages(ctx, imageFilter{Tags: p.namespace})
+	images, err := k.DescribeImages(ctx, ecs.ImageFilter{Tags: p.namespace})
 	if err != nil {
 		return fmt.Errorf("list kept images: %w", err)
 	}
@@ -867,7 +817,7 @@ func (p *Plugin) cleanupImages(ctx context.Context) error {
 	}
 	newest := map[string]string{} // group/logical -> newest creation time (pets only)
 	for _, im := range kept {
-		t := im.tags()
+		t := im.TagMap()
 		if t[TagLogicalID] == "" {
 			continue
 		}
@@ -879,7 +829,7 @@ func (p *Plugin) cleanupImages(ctx context.Context) error {
 	now := p.now()
 	groupLive := map[string]bool{}
 	for _, im := range kept {
-		t := im.tags()
+		t := im.TagMap()
 		why := ""
 		claimer := t[TagClaimedBy]
 		switch {
@@ -887,7 +837,7 @@ func (p *Plugin) cleanupImages(ctx context.Context) error {
 			why = "replacement " + claimer + " is running"
 		case claimer != "" && live[claimer] != "":
 			continue // the replacement still boots from it
-		case claimer != "" && p.groupGoneFor(ctx, im.ImageId, t[tagGroup], groupLive, now):
+		case claimer != "" && p.groupGoneFor(ctx, im.ID, t[tagGroup], groupLive, now):
 			// Its replacement and its whole group are gone: InfraKit's
 			// group destroy. No replacement will ever boot from it.
 			why = "replacement " + claimer + " and every instance of group " + t[tagGroup] + " are gone"
@@ -901,10 +851,10 @@ func (p *Plugin) cleanupImages(ctx context.Context) error {
 		if why == "" {
 			continue
 		}
-		if err := k.DeleteImage(ctx, im.ImageId, true); err != nil && !IsNotFound(err) && ErrorCode(err) != "InvalidImageId.NotFound" {
-			return fmt.Errorf("delete kept image %s: %w", im.ImageId, err)
+		if err := k.DeleteImage(ctx, im.ID, true); err != nil && !ecs.IsNotFound(err) && ecs.ErrorCode(err) != "InvalidImageId.NotFound" {
+			return fmt.Errorf("delete kept image %s: %w", im.ID, err)
 		}
-		p.log.WithFields(log.Fields{"action": "cleanup", "image": im.ImageId, "from": t[TagPreemptedFrom], "reason": why}).Info("deleted kept image")
+		p.log.WithFields(log.Fields{"action": "cleanup", "image": im.ID, "from": t[TagPreemptedFrom], "reason": why}).Info("deleted kept image")
 	}
 	return nil
 }

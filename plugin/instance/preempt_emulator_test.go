@@ -8,6 +8,7 @@ import (
 	"github.com/docker/infrakit/pkg/spi/instance"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
 // preemptEmu is an emulator-backed plugin whose emulated time all but
@@ -15,7 +16,7 @@ import (
 // 5-minute notice cannot run out behind its back.
 func preemptEmu(t *testing.T) *emuEnv {
 	t.Helper()
-	return newEmuWith(t, emulator.Options{TimeScale: 1e-6}, func(c *Config) { c.DescribeCacheTTL = -1 })
+	return newEmuWith(t, emulator.Options{TimeScale: 1e-6}, func(c *Config) { c.DescribeCacheTTL = 0 })
 }
 
 func spotSpec(keep string) instance.Spec {
@@ -41,7 +42,7 @@ func (e *emuEnv) view(t *testing.T, id string) emulator.InstanceView {
 func TestEmulatorPreemptKeepDisks(t *testing.T) {
 	e := preemptEmu(t)
 	p := e.plugin
-	old, err := p.Provision(spotSpec(KeepDataDisks))
+	old, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
 	noErr(t, err)
 	e.srv.Advance(time.Minute) // Running
 	dataDisk := e.view(t, string(*old)).DataDiskIds[0]
@@ -51,7 +52,7 @@ func TestEmulatorPreemptKeepDisks(t *testing.T) {
 	noErr(t, err)
 	equal(t, 0, len(got), "the reclaimed instance is left out of its group")
 
-	repl, err := p.Provision(spotSpec(KeepDataDisks))
+	repl, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
 	noErr(t, err)
 	e.srv.Advance(time.Minute) // the replacement runs; the background attach finishes
 	p.spot.work.Wait()
@@ -85,7 +86,7 @@ func TestEmulatorPreemptKeepDisks(t *testing.T) {
 func TestEmulatorPreemptKeepImage(t *testing.T) {
 	e := preemptEmu(t)
 	p := e.plugin
-	old, err := p.Provision(spotSpec(KeepDataImage))
+	old, err := p.Provision(spotSpec(groupspec.KeepDataImage))
 	noErr(t, err)
 	e.srv.Advance(time.Minute)
 	noErr(t, e.srv.Preempt(string(*old)))
@@ -93,7 +94,7 @@ func TestEmulatorPreemptKeepImage(t *testing.T) {
 	noErr(t, err)
 
 	// CreateImage takes a minute (emulated): fail fast until then.
-	_, err = p.Provision(spotSpec(KeepDataImage))
+	_, err = p.Provision(spotSpec(groupspec.KeepDataImage))
 	if !errors.Is(err, ErrKeptDataNotReady) {
 		t.Fatalf("want ErrKeptDataNotReady while the image is Creating, got %v", err)
 	}
@@ -109,7 +110,7 @@ func TestEmulatorPreemptKeepImage(t *testing.T) {
 		t.Fatal("no image of the reclaimed instance")
 	}
 	e.srv.Advance(time.Minute)
-	repl, err := p.Provision(spotSpec(KeepDataImage))
+	repl, err := p.Provision(spotSpec(groupspec.KeepDataImage))
 	noErr(t, err)
 	v := e.view(t, string(*repl))
 	equal(t, image, v.ImageId, "the replacement boots from the kept image")

@@ -14,22 +14,25 @@ import (
 	"github.com/docker/infrakit/pkg/spi/event"
 	"github.com/docker/infrakit/pkg/spi/instance"
 	"github.com/docker/infrakit/pkg/types"
+
+	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
 // keepFake adds the preemptAPI calls (images, detach, resource tags) to
 // fakeECS and records every call of interruption handling in order.
 type keepFake struct {
 	*fakeECS
-	images map[string]*ecsImage
+	images map[string]*ecs.Image
 	calls  []string
 	nextIm int
 }
 
 func newKeepFake() *keepFake {
-	return &keepFake{fakeECS: newFake(), images: map[string]*ecsImage{}}
+	return &keepFake{fakeECS: newFake(), images: map[string]*ecs.Image{}}
 }
 
-var _ preemptAPI = (*keepFake)(nil)
+var _ ecs.SpotAPI = (*keepFake)(nil)
 
 func (f *keepFake) record(format string, args ...interface{}) {
 	f.calls = append(f.calls, fmt.Sprintf(format, args...))
@@ -40,29 +43,29 @@ func (f *keepFake) DetachDisk(_ context.Context, instanceID, diskID string) erro
 	defer f.mu.Unlock()
 	f.record("DetachDisk %s from %s", diskID, instanceID)
 	d := f.disks[diskID]
-	d.InstanceId, d.Status = "", "Available"
+	d.InstanceID, d.Status = "", "Available"
 	return nil
 }
 
-func (f *keepFake) CreateImage(_ context.Context, req createImageRequest) (string, error) {
+func (f *keepFake) CreateImage(_ context.Context, req ecs.CreateImageRequest) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("CreateImage %s token=%t", req.InstanceID, req.ClientToken != "")
 	f.nextIm++
-	im := &ecsImage{ImageId: fmt.Sprintf("m-%d", f.nextIm), Status: "Creating", CreationTime: "2024-01-01T00:00Z"}
+	im := &ecs.Image{ID: fmt.Sprintf("m-%d", f.nextIm), Status: "Creating", CreationTime: "2024-01-01T00:00Z"}
 	for _, k := range sortedKeys(req.Tags) {
-		im.Tags.Tag = append(im.Tags.Tag, ecsTag{k, req.Tags[k]})
+		im.Tags = append(im.Tags, ecs.Tag{Key: k, Value: req.Tags[k]})
 	}
-	f.images[im.ImageId] = im
-	return im.ImageId, nil
+	f.images[im.ID] = im
+	return im.ID, nil
 }
 
-func (f *keepFake) DescribeImages(_ context.Context, flt imageFilter) ([]ecsImage, error) {
+func (f *keepFake) DescribeImages(_ context.Context, flt ecs.ImageFilter) ([]ecs.Image, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []ecsImage
+	var out []ecs.Image
 	for _, id := range sortedKeys(f.images) {
-		if im := f.images[id]; hasTags(im.tags(), flt.Tags) {
+		if im := f.images[id]; hasTags(im.TagMap(), flt.Tags) {
 			out = append(out, *im)
 		}
 	}
@@ -91,21 +94,21 @@ func (f *keepFake) TagResource(_ context.Context, typ, id string, tags map[strin
 	var cur map[string]string
 	switch typ {
 	case "disk":
-		cur = f.disks[id].tags()
+		cur = f.disks[id].TagMap()
 	case "image":
-		cur = f.images[id].tags()
+		cur = f.images[id].TagMap()
 	}
 	for k, v := range tags {
 		cur[k] = v
 	}
-	var list []ecsTag
+	var list []ecs.Tag
 	for _, k := range sortedKeys(cur) {
-		list = append(list, ecsTag{k, cur[k]})
+		list = append(list, ecs.Tag{Key: k, Value: cur[k]})
 	}
 	if typ == "disk" {
-		f.disks[id].Tags.Tag = list
+		f.disks[id].Tags = list
 	} else {
-		f.images[id].Tags.Tag = list
+		f.images[id].Tags = list
 	}
 	return nil
 }
@@ -130,7 +133,7 @@ func (f *keepFake) ModifyDiskAttribute(ctx context.Context, diskID string, dwi b
 	return err
 }
 
-func (f *keepFake) RunInstances(ctx context.Context, req *runRequest) (string, error) {
+func (f *keepFake) RunInstances(ctx context.Context, req *ecs.RunRequest) (string, error) {
 	id, err := f.fakeECS.RunInstances(ctx, req)
 	f.mu.Lock()
 	f.record("RunInstances %s", id)
@@ -153,18 +156,18 @@ func (f *keepFake) callLog() []string {
 }
 
 // spotMember adds a running spot instance of group g in the test namespace.
-func (f *keepFake) spotMember(id, ip string, extra map[string]string) *ecsInstance {
+func (f *keepFake) spotMember(id, ip string, extra map[string]string) *ecs.Instance {
 	tags := mergeTags(testNamespace, map[string]string{"infrakit.group": "g"}, extra)
 	f.addInstance(id, tags, ip)
 	inst := f.instances[id]
 	inst.SpotStrategy = "SpotAsPriceGo"
-	inst.VpcAttributes.VSwitchId = "vsw-old"
-	inst.InstanceType = "ecs.g6.large"
+	inst.VSwitch = "vsw-old"
+	inst.Type = "ecs.g6.large"
 	return inst
 }
 
-func reclaim(inst *ecsInstance) {
-	inst.OperationLocks.LockReason = append(inst.OperationLocks.LockReason, struct{ LockReason string }{LockRecycling})
+func reclaim(inst *ecs.Instance) {
+	inst.Locks = append(inst.Locks, LockRecycling)
 }
 
 // subscribe attaches a channel to the plugin's event hub, as infrakit's
@@ -278,7 +281,7 @@ func TestWatcherTickMarksInterrupting(t *testing.T) {
 		t.Fatalf("%d describes for two ticks", len(fake.describes))
 	}
 	for _, f := range fake.describes {
-		equal(t, describeFilter{Tags: p.namespace, LockReason: LockRecycling}, f, "watcher describe filter")
+		equal(t, ecs.InstanceFilter{Tags: p.namespace, LockReason: LockRecycling}, f, "watcher describe filter")
 	}
 	fake.mu.Unlock()
 
@@ -292,9 +295,9 @@ func TestWatcherTickMarksInterrupting(t *testing.T) {
 
 func TestKeepDataDisks(t *testing.T) {
 	fake := newKeepFake()
-	inst := fake.spotMember("i-1", "172.16.0.1", map[string]string{TagKeepData: KeepDataDisks})
-	fake.disks["d-1"] = &ecsDisk{DiskId: "d-1", ZoneId: "cn-hangzhou-h", Status: "In_use", Type: "data", InstanceId: "i-1", DeleteWithInstance: true}
-	fake.disks["d-sys"] = &ecsDisk{DiskId: "d-sys", ZoneId: "cn-hangzhou-h", Status: "In_use", Type: "system", InstanceId: "i-1", DeleteWithInstance: true}
+	inst := fake.spotMember("i-1", "172.16.0.1", map[string]string{TagKeepData: groupspec.KeepDataDisks})
+	fake.disks["d-1"] = &ecs.Disk{ID: "d-1", Zone: "cn-hangzhou-h", Status: "In_use", Type: "data", InstanceID: "i-1", DeleteWithInstance: true}
+	fake.disks["d-sys"] = &ecs.Disk{ID: "d-sys", Zone: "cn-hangzhou-h", Status: "In_use", Type: "system", InstanceID: "i-1", DeleteWithInstance: true}
 	reclaim(inst)
 	p, _, _ := newTestPlugin(t, fake)
 
@@ -325,9 +328,9 @@ func TestKeepDataDisks(t *testing.T) {
 	equal(t, "i-1", run.Tags[TagReplaces], "the replacement names the set it takes from its first moment")
 	equal(t, 0, len(run.Args.DataDisk), "the kept disk replaces the spec's data disks")
 	equal(t, "vsw-old", run.Args.VSwitchId, "same vswitch (zone) as the kept disk")
-	equal(t, KeepDataDisks, run.Tags[TagKeepData])
-	equal(t, "g", fake.disks["d-1"].tags()["infrakit.group"])
-	equal(t, "test", fake.disks["d-1"].tags()["infrakit.scope"])
+	equal(t, groupspec.KeepDataDisks, run.Tags[TagKeepData])
+	equal(t, "g", fake.disks["d-1"].TagMap()["infrakit.group"])
+	equal(t, "test", fake.disks["d-1"].TagMap()["infrakit.scope"])
 
 	// A second replacement finds nothing left to take.
 	_, err = p.Provision(spec)
@@ -337,8 +340,8 @@ func TestKeepDataDisks(t *testing.T) {
 
 func TestKeepDataImage(t *testing.T) {
 	fake := newKeepFake()
-	inst := fake.spotMember("i-1", "172.16.0.1", map[string]string{TagKeepData: KeepDataImage})
-	inst.InstanceType = "ecs.g5.large"
+	inst := fake.spotMember("i-1", "172.16.0.1", map[string]string{TagKeepData: groupspec.KeepDataImage})
+	inst.Type = "ecs.g5.large"
 	reclaim(inst)
 	p, _, _ := newTestPlugin(t, fake)
 	_, err := p.DescribeInstances(groupG, false)
@@ -357,7 +360,7 @@ func TestKeepDataImage(t *testing.T) {
 	contains(t, err.Error(), "image m-1 of reclaimed instance i-1 is Creating")
 	equal(t, 0, len(fake.runs))
 	equal(t, []string{"CreateImage i-1 token=true"}, fake.callLog())
-	im := fake.images["m-1"].tags()
+	im := fake.images["m-1"].TagMap()
 	equal(t, "i-1", im[TagPreemptedFrom])
 	equal(t, "g", im["infrakit.group"])
 	equal(t, "ecs.g5.large", im[TagSourceType])
@@ -371,7 +374,7 @@ func TestKeepDataImage(t *testing.T) {
 	equal(t, "m-1", run.Args.ImageId, "boots from the kept image")
 	equal(t, "ecs.g5.large", run.Args.InstanceType, "same type as the reclaimed instance")
 	equal(t, "vsw-old", run.Args.VSwitchId, "same vswitch as the reclaimed instance")
-	equal(t, string(*id), fake.images["m-1"].tags()[TagClaimedBy])
+	equal(t, string(*id), fake.images["m-1"].TagMap()[TagClaimedBy])
 
 	// Another Provision does not take the claimed image.
 	_, err = p.Provision(spec)
@@ -449,7 +452,7 @@ func TestStockOutHookPublishesAndSetsMetadata(t *testing.T) {
 	fake := newKeepFake()
 	p, _, _ := newTestPlugin(t, fake)
 	events := subscribe(p)
-	fake.failNext("RunInstances", &APIError{Action: "RunInstances", Code: CodeNoStock, StatusCode: 403})
+	fake.failNext("RunInstances", &ecs.APIError{Action: "RunInstances", Code: CodeNoStock, StatusCode: 403})
 	_, err := p.Provision(groupSpec())
 	isErr(t, err)
 
@@ -523,7 +526,7 @@ func TestParsePreemption(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseProperties(props(tt.in))
+			got, err := groupspec.ParseProperties(props(tt.in))
 			if tt.want != "" {
 				isErr(t, err)
 				contains(t, err.Error(), tt.want)

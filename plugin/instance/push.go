@@ -8,6 +8,8 @@ import (
 	"time"
 
 	log "github.com/Sirupsen/logrus"
+
+	"infrakit.aliyun/internal/ecs"
 )
 
 // Pushed interruption notices (CloudMonitor Instance:PreemptibleInstanceInterruption,
@@ -145,7 +147,7 @@ func (ps *pushState) pruneLocked(now time.Time) {
 // noteSeen records what a describe showed about an instance of the
 // namespace. It runs for every instance of every describe, so it reads the
 // tag list in place rather than building a map.
-func (p *Plugin) noteSeen(inst *ecsInstance) {
+func (p *Plugin) noteSeen(inst *ecs.Instance) {
 	if !inNamespace(inst, p.namespace) {
 		return
 	}
@@ -153,18 +155,18 @@ func (p *Plugin) noteSeen(inst *ecsInstance) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if isSpot(inst) {
-		s.push.known[inst.InstanceId] = p.now()
+		s.push.known[inst.ID] = p.now()
 	} else {
-		delete(s.push.known, inst.InstanceId)
+		delete(s.push.known, inst.ID)
 	}
 }
 
 // inNamespace reports whether the instance carries every namespace tag.
-func inNamespace(inst *ecsInstance, ns map[string]string) bool {
+func inNamespace(inst *ecs.Instance, ns map[string]string) bool {
 	for k, v := range ns {
 		found := false
-		for _, t := range inst.Tags.Tag {
-			if t.TagKey == k && t.TagValue == v {
+		for _, t := range inst.Tags {
+			if t.Key == k && t.Value == v {
 				found = true
 				break
 			}
@@ -286,7 +288,7 @@ func (p *Plugin) confirmPushes(ctx context.Context) {
 // lookUpPushed makes one DescribeInstances for the batch and notices the
 // instances ECS shows with the Recycling lock.
 func (p *Plugin) lookUpPushed(ctx context.Context, batch []string, sources map[string]string) {
-	list, err := p.api.DescribeInstances(ctx, describeFilter{InstanceIDs: batch, Tags: p.namespace})
+	list, err := p.api.DescribeInstances(ctx, ecs.InstanceFilter{InstanceIDs: batch, Tags: p.namespace})
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
 			p.log.WithError(err).WithFields(log.Fields{"action": "interruption", "instances": len(batch)}).
@@ -297,11 +299,11 @@ func (p *Plugin) lookUpPushed(ctx context.Context, batch []string, sources map[s
 	confirmed := map[string]bool{}
 	for i := range list {
 		inst := &list[i]
-		if sources[inst.InstanceId] == "" || !hasTags(inst.tags(), p.namespace) || !isSpot(inst) || !hasLock(inst, LockRecycling) {
+		if sources[inst.ID] == "" || !hasTags(inst.TagMap(), p.namespace) || !isSpot(inst) || !hasLock(inst, LockRecycling) {
 			continue
 		}
-		confirmed[inst.InstanceId] = true
-		p.notice(inst, sources[inst.InstanceId])
+		confirmed[inst.ID] = true
+		p.notice(inst, sources[inst.ID])
 	}
 	for _, id := range batch {
 		if !confirmed[id] {

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
 // lookupGate holds back the by-ID DescribeInstances (a push's look-up)
@@ -14,7 +17,7 @@ type lookupGate struct {
 	release chan struct{}
 }
 
-func (g *lookupGate) DescribeInstances(ctx context.Context, f describeFilter) ([]ecsInstance, error) {
+func (g *lookupGate) DescribeInstances(ctx context.Context, f ecs.InstanceFilter) ([]ecs.Instance, error) {
 	if len(f.InstanceIDs) > 0 {
 		<-g.release
 	}
@@ -141,7 +144,7 @@ func TestPushForgedCostsAtMostTheBudget(t *testing.T) {
 // is held back for the whole test, and Provision still answers at once.
 func TestPushDoesNotDelayProvision(t *testing.T) {
 	fake := newKeepFake()
-	fake.spotMember("i-1", "172.16.0.1", map[string]string{TagKeepData: KeepDataDisks})
+	fake.spotMember("i-1", "172.16.0.1", map[string]string{TagKeepData: groupspec.KeepDataDisks})
 	gate := &lookupGate{keepFake: fake, release: make(chan struct{})}
 	p, _, _ := newTestPlugin(t, gate)
 	_, err := p.DescribeInstances(groupG, false)

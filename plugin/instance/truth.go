@@ -6,6 +6,8 @@ import (
 	"time"
 
 	log "github.com/Sirupsen/logrus"
+
+	"infrakit.aliyun/internal/ecs"
 )
 
 // Provision must tell the truth: an instance it created is returned, and an
@@ -32,30 +34,30 @@ const settleTimeout = 10 * time.Minute
 // settleLater keeps asking in the background and releases any instance the
 // token created, so the error stays true.
 func (p *Plugin) runInstances(ctx context.Context, req *runRequest) (string, error) {
-	id, err := p.api.RunInstances(ctx, req)
-	if err == nil || !isOutcomeUnknown(err) || req.ClientToken == "" {
+	id, err := p.api.RunInstances(ctx, req.ecs())
+	if err == nil || !ecs.IsOutcomeUnknown(err) || req.ClientToken == "" {
 		return id, err
 	}
 	logger := p.log.WithFields(log.Fields{"action": "provision", "group": req.Tags[tagGroup]})
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.confirmTimeout)
 	defer cancel()
 	for cctx.Err() == nil {
-		id, cerr := p.api.RunInstances(cctx, req)
+		id, cerr := p.api.RunInstances(cctx, req.ecs())
 		if cerr == nil {
 			logger.WithField("instance", id).Info("an earlier RunInstances attempt's answer was lost; the same ClientToken found the instance")
 			return id, nil
 		}
-		if !isOutcomeUnknown(cerr) && !temporary(cerr) && !errors.Is(cerr, context.DeadlineExceeded) {
+		if !ecs.IsOutcomeUnknown(cerr) && !ecs.Temporary(cerr) && !errors.Is(cerr, context.DeadlineExceeded) {
 			// The same token, refused for good: the first call created nothing.
 			return "", cerr
 		}
 		err = cerr
 	}
-	unknown := &OutcomeUnknownError{Err: errors.Unwrap(err), ClientToken: req.ClientToken}
+	unknown := &ecs.OutcomeUnknownError{Err: errors.Unwrap(err), ClientToken: req.ClientToken}
 	if unknown.Err == nil {
 		unknown.Err = err
 	}
-	logger.WithField("code", ErrorCode(err)).Warn("RunInstances outcome unknown; settling it in the background")
+	logger.WithField("code", ecs.ErrorCode(err)).Warn("RunInstances outcome unknown; settling it in the background")
 	p.settleLater(req)
 	return "", unknown
 }
@@ -73,16 +75,16 @@ func (p *Plugin) settleLater(req *runRequest) {
 		deadline := p.now().Add(settleTimeout)
 		logger := p.log.WithFields(log.Fields{"action": "settle", "group": r.Tags[tagGroup]})
 		for ctx.Err() == nil && p.now().Before(deadline) {
-			id, err := p.api.RunInstances(ctx, &r)
+			id, err := p.api.RunInstances(ctx, r.ecs())
 			if err == nil {
 				p.releaseUnreported(ctx, id, deadline, logger.WithField("instance", id))
 				return
 			}
-			if !isOutcomeUnknown(err) && !temporary(err) {
-				logger.WithField("code", ErrorCode(err)).Info("RunInstances refused for good: the failed Provision created nothing")
+			if !ecs.IsOutcomeUnknown(err) && !ecs.Temporary(err) {
+				logger.WithField("code", ecs.ErrorCode(err)).Info("RunInstances refused for good: the failed Provision created nothing")
 				return
 			}
-			if p.retry.sleep(ctx, 5*time.Second) != nil {
+			if p.retry.Sleep(ctx, 5*time.Second) != nil {
 				break
 			}
 		}
@@ -94,11 +96,11 @@ func (p *Plugin) settleLater(req *runRequest) {
 func (p *Plugin) releaseUnreported(ctx context.Context, id string, deadline time.Time, logger *log.Entry) {
 	for ctx.Err() == nil && p.now().Before(deadline) {
 		err := p.api.DeleteInstance(ctx, id, true)
-		if err == nil || IsNotFound(err) {
+		if err == nil || ecs.IsNotFound(err) {
 			logger.Info("released an instance created by a Provision that reported failure")
 			return
 		}
-		if p.retry.sleep(ctx, 2*time.Second) != nil {
+		if p.retry.Sleep(ctx, 2*time.Second) != nil {
 			break
 		}
 	}

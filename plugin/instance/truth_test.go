@@ -9,6 +9,7 @@ import (
 	"github.com/docker/infrakit/pkg/run/local"
 
 	"infrakit.aliyun/emulator"
+	"infrakit.aliyun/internal/ecs"
 )
 
 // Issue #15 item 5: under heavy throttling with lost responses (the issue's
@@ -64,7 +65,7 @@ func TestProvisionTellsTheTruthUnderHeavyFaults(t *testing.T) {
 func TestProvisionReturnsTheInstanceWhoseAnswerWasLost(t *testing.T) {
 	fake := newFake()
 	p, _, _ := newTestPlugin(t, fake)
-	lost := &OutcomeUnknownError{Err: &APIError{Action: "RunInstances", Code: CodeClientFailure, StatusCode: -1}}
+	lost := &ecs.OutcomeUnknownError{Err: &ecs.APIError{Action: "RunInstances", Code: ecs.CodeClientFailure, StatusCode: -1}}
 	fake.mu.Lock()
 	fake.next = 0
 	fake.mu.Unlock()
@@ -86,14 +87,14 @@ func TestProvisionSettlesAnUnknownOutcomeInTheBackground(t *testing.T) {
 	logger, buf := quietLogger()
 	clock := &fakeClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
 	p, err := newPlugin(fake, Config{RegionID: "cn-hangzhou", NamespaceTags: testNamespace, Logger: logger, Now: clock.Now,
-		Retry: RetryConfig{Sleep: clock.Sleep}, ConfirmTimeout: time.Nanosecond})
+		Retry: ecs.RetryConfig{Sleep: clock.Sleep}, ConfirmTimeout: time.Nanosecond})
 	noErr(t, err)
-	lost := &OutcomeUnknownError{Err: &APIError{Action: "RunInstances", Code: CodeCallTimeout, StatusCode: -1}}
+	lost := &ecs.OutcomeUnknownError{Err: &ecs.APIError{Action: "RunInstances", Code: ecs.CodeCallTimeout, StatusCode: -1}}
 	fake.failNext("RunInstances", lost, lost, lost)
 	_, err = p.Provision(groupSpec())
 	isErr(t, err)
 	contains(t, fmt.Sprint(err), "whether an instance was created is unknown")
-	equal(t, CodeCallTimeout, ErrorCode(err))
+	equal(t, ecs.CodeCallTimeout, ecs.ErrorCode(err))
 	p.settling.Wait()
 	fake.mu.Lock()
 	defer fake.mu.Unlock()
@@ -111,7 +112,7 @@ func TestProvisionBudgetFitsInfraKitTimeout(t *testing.T) {
 	if DefaultProvisionTimeout+DefaultConfirmTimeout >= rpcTimeout {
 		t.Fatalf("provision %v + confirm %v is not under InfraKit's RPC timeout %v", DefaultProvisionTimeout, DefaultConfirmTimeout, rpcTimeout)
 	}
-	if DefaultRetryMaxElapsed >= DefaultProvisionTimeout {
-		t.Fatalf("retry budget %v does not fit the provision budget %v", DefaultRetryMaxElapsed, DefaultProvisionTimeout)
+	if ecs.DefaultRetryMaxElapsed >= DefaultProvisionTimeout {
+		t.Fatalf("retry budget %v does not fit the provision budget %v", ecs.DefaultRetryMaxElapsed, DefaultProvisionTimeout)
 	}
 }

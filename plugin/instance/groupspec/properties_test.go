@@ -1,4 +1,4 @@
-package instance
+package groupspec
 
 import (
 	"encoding/json"
@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/docker/infrakit/pkg/types"
+
+	"infrakit.aliyun/internal/ecs"
 )
 
 const minimal = `{"RunInstances":{"ImageId":"img-1","InstanceType":"ecs.g7.large"}}`
@@ -202,7 +204,7 @@ func FuzzParseProperties(f *testing.F) {
 			t.Fatalf("accepted %d tags", len(p.Tags))
 		}
 		// Whatever was accepted must encode without panicking.
-		_ = encodeRunInstances(&runRequest{Args: p.RunInstances, Tags: p.Tags})
+		_ = (&ecs.RunRequest{Args: p.RunInstances, Tags: p.Tags}).Values()
 	})
 }
 

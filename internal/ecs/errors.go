@@ -1,4 +1,4 @@
-package instance
+package ecs
 
 import (
 	"context"
@@ -14,18 +14,22 @@ import (
 	scrub "infrakit.aliyun/internal/redact"
 )
 
-// Error codes the plugin treats specially.
+// Error codes the product treats specially.
 const (
 	// CodeClientFailure is aliyungo's code for a call that got no usable
 	// response: connection refused or reset, timeout, unreadable body.
 	CodeClientFailure = "AliyunGoClientFailure"
-	// CodeCallTimeout is this plugin's code for a call abandoned after
-	// Config.CallTimeout with no response.
+	// CodeCallTimeout is this product's code for a call abandoned after
+	// the call timeout with no response.
 	CodeCallTimeout = "CallTimeout"
 	// CodeInstanceNotFound is returned for a released or unknown instance.
 	CodeInstanceNotFound = "InvalidInstanceId.NotFound"
 	// CodeIncorrectInstanceStatus is returned for a call in the wrong state.
 	CodeIncorrectInstanceStatus = "IncorrectInstanceStatus"
+	// CodeNoCredentials is this product's code for a call not sent because
+	// the client source had no usable credentials (e.g. expired and not
+	// renewable).
+	CodeNoCredentials = "CredentialsUnavailable"
 )
 
 // APIError is an error answer from ECS, or a call that got no answer, as
@@ -78,10 +82,10 @@ func IsNotFound(err error) bool {
 	return strings.HasSuffix(c, ".NotFound") || c == "InvalidInstanceId.NotExist"
 }
 
-// toAPIError converts what aliyungo returned into an *APIError with a
-// redacted message. Errors that are not ECS errors (context cancellation,
-// client misconfiguration) are returned unchanged.
-func toAPIError(action string, err error) error {
+// Classify converts what aliyungo returned for action into an *APIError
+// with a scrubbed message. Errors that are not ECS errors (context
+// cancellation, client misconfiguration) are returned unchanged.
+func Classify(action string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -94,7 +98,7 @@ func toAPIError(action string, err error) error {
 		return &APIError{
 			Action:     action,
 			Code:       ce.Code,
-			Message:    redact(ce.Message),
+			Message:    Scrub(ce.Message),
 			RequestID:  ce.RequestId,
 			StatusCode: ce.StatusCode,
 		}
@@ -105,16 +109,16 @@ func toAPIError(action string, err error) error {
 	var ne net.Error
 	var ue *url.Error
 	if errors.As(err, &ne) || errors.As(err, &ue) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return &APIError{Action: action, Code: CodeClientFailure, Message: redact(err.Error()), StatusCode: -1}
+		return &APIError{Action: action, Code: CodeClientFailure, Message: Scrub(err.Error()), StatusCode: -1}
 	}
-	return fmt.Errorf("%s: %s", action, redact(err.Error()))
+	return fmt.Errorf("%s: %s", action, Scrub(err.Error()))
 }
 
-// mayHaveActed reports whether a failed call may still have been carried
+// MayHaveActed reports whether a failed call may still have been carried
 // out by ECS: no response (connection lost, timeout), a repeated signed
 // request, or a server error.
 // Throttling and parameter errors are refused before anything happens.
-func mayHaveActed(err error) bool {
+func MayHaveActed(err error) bool {
 	var ae *APIError
 	if !errors.As(err, &ae) {
 		return false
@@ -149,15 +153,16 @@ func (e *OutcomeUnknownError) Error() string {
 
 func (e *OutcomeUnknownError) Unwrap() error { return e.Err }
 
-func isOutcomeUnknown(err error) bool {
+// IsOutcomeUnknown tells whether err is (or wraps) an *OutcomeUnknownError.
+func IsOutcomeUnknown(err error) bool {
 	var ou *OutcomeUnknownError
 	return errors.As(err, &ou)
 }
 
-// temporary reports whether a failed call may succeed when repeated with
+// Temporary reports whether a failed call may succeed when repeated with
 // the same parameters: throttling, server-side errors, and calls that got
 // no response. Parameter, permission, quota and stock errors are final.
-func temporary(err error) bool {
+func Temporary(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
@@ -188,7 +193,7 @@ func temporary(err error) bool {
 	return ae.StatusCode >= 500
 }
 
-// redact removes signed URLs' queries (Signature, AccessKeyId,
+// Scrub removes signed URLs' queries (Signature, AccessKeyId,
 // SecurityToken), credential parameters and ECS's quoted string to sign:
 // the project's one redactor, internal/redact.
-func redact(s string) string { return scrub.Text(s) }
+func Scrub(s string) string { return scrub.Text(s) }

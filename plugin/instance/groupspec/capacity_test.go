@@ -1,4 +1,4 @@
-package instance
+package groupspec
 
 import (
 	"encoding/json"
@@ -17,21 +17,21 @@ func TestParseCapacityProperties(t *testing.T) {
 		{name: "types and vswitches by list alone",
 			in: `{"RunInstances":{` + img + `},"InstanceTypes":["ecs.g6.large","ecs.g5.large"],"VSwitchIds":["vsw-h","vsw-i"],"SameMemoryFallback":true}`,
 			check: func(t *testing.T, p Properties) {
-				equal(t, []string{"ecs.g6.large", "ecs.g5.large"}, p.instanceTypes())
-				equal(t, []string{"vsw-h", "vsw-i"}, p.vswitches())
+				equal(t, []string{"ecs.g6.large", "ecs.g5.large"}, p.InstanceTypeChoices())
+				equal(t, []string{"vsw-h", "vsw-i"}, p.VSwitchChoices())
 				equal(t, true, p.SameMemoryFallback)
 				equal(t, "", p.RunInstances.InstanceType, "the list does not fill RunInstances.InstanceType")
 			}},
 		{name: "single fields first, then the lists",
 			in: `{"RunInstances":{` + img + `,"InstanceType":"ecs.g6.large","VSwitchId":"vsw-h","SpotStrategy":"SpotAsPriceGo"},"InstanceTypes":["ecs.g5.large"],"VSwitchIds":["vsw-i"],"SpotFallbackOnDemand":true}`,
 			check: func(t *testing.T, p Properties) {
-				equal(t, []string{"ecs.g6.large", "ecs.g5.large"}, p.instanceTypes())
-				equal(t, []string{"vsw-h", "vsw-i"}, p.vswitches())
+				equal(t, []string{"ecs.g6.large", "ecs.g5.large"}, p.InstanceTypeChoices())
+				equal(t, []string{"vsw-h", "vsw-i"}, p.VSwitchChoices())
 				equal(t, true, p.SpotFallbackOnDemand)
 			}},
 		{name: "null keys are not set", in: `{"RunInstances":{` + img + `,"InstanceType":"t"},"InstanceTypes":null,"SameMemoryFallback":null}`,
 			check: func(t *testing.T, p Properties) {
-				equal(t, []string{"t"}, p.instanceTypes())
+				equal(t, []string{"t"}, p.InstanceTypeChoices())
 				equal(t, false, p.SameMemoryFallback)
 			}},
 		{name: "one vswitch from the list takes a private IP",
@@ -78,7 +78,7 @@ func list(prefix string, n int) string {
 
 // The multi-zone example parses, and names the lists it promises.
 func TestMultizoneExampleParses(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "..", "example", "aliyun-multizone.json"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "example", "aliyun-multizone.json"))
 	noErr(t, err)
 	var spec struct {
 		Properties struct {
@@ -88,8 +88,8 @@ func TestMultizoneExampleParses(t *testing.T) {
 	noErr(t, json.Unmarshal(b, &spec))
 	p, err := ParseProperties(types.AnyBytes(spec.Properties.Instance.Properties))
 	noErr(t, err)
-	equal(t, 3, len(p.vswitches()))
-	if len(p.instanceTypes()) < 2 {
-		t.Errorf("want an InstanceTypes fallback list, got %v", p.instanceTypes())
+	equal(t, 3, len(p.VSwitchChoices()))
+	if len(p.InstanceTypeChoices()) < 2 {
+		t.Errorf("want an InstanceTypes fallback list, got %v", p.InstanceTypeChoices())
 	}
 }

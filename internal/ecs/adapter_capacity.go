@@ -1,4 +1,4 @@
-package instance
+package ecs
 
 import (
 	"context"
@@ -6,38 +6,21 @@ import (
 	"net/url"
 )
 
-// The adapter's capacityAPI calls (see capacity.go).
-
-var _ capacityAPI = (*adapter)(nil)
+// The adapter's CapacityAPI calls.
 
 type describeInstanceTypesResponse struct {
 	ecsResponse
 	NextToken     string
-	InstanceTypes struct{ InstanceType []ecsInstanceType }
+	InstanceTypes struct{ InstanceType []InstanceType }
 }
 
 func (r *describeInstanceTypesResponse) nextToken() string { return r.NextToken }
 
-// availableResourceResponse decodes only what the plugin reads: aliyungo's
-// typed response is wrong (Min/Max are numbers on the wire) and unused here.
+// availableResourceResponse is read by internal/ecs, in one way for the
+// plugin and the operator commands.
 type availableResourceResponse struct {
 	ecsResponse
-	AvailableZones struct {
-		AvailableZone []struct {
-			ZoneId             string
-			AvailableResources struct {
-				AvailableResource []struct {
-					Type               string
-					SupportedResources struct {
-						SupportedResource []struct {
-							Value  string
-							Status string
-						}
-					}
-				}
-			}
-		}
-	}
+	AvailableResourceAnswer
 }
 
 type describeVSwitchesResponse struct {
@@ -51,8 +34,8 @@ type describeVSwitchesResponse struct {
 }
 
 // DescribeInstanceTypes reads every page of the region's catalogue.
-func (a *adapter) DescribeInstanceTypes(ctx context.Context) ([]ecsInstanceType, error) {
-	var out []ecsInstanceType
+func (a *Adapter) DescribeInstanceTypes(ctx context.Context) ([]InstanceType, error) {
+	var out []InstanceType
 	err := callPages[describeInstanceTypesResponse](ctx, a, "DescribeInstanceTypes", 1600, func(url.Values) {},
 		func(resp *describeInstanceTypesResponse) int {
 			out = append(out, resp.InstanceTypes.InstanceType...)
@@ -65,8 +48,9 @@ func (a *adapter) DescribeInstanceTypes(ctx context.Context) ([]ecsInstanceType,
 }
 
 // DescribeAvailableInstanceTypes asks DescribeAvailableResource
-// (DestinationResource InstanceType, pay-as-you-go) which types have stock.
-func (a *adapter) DescribeAvailableInstanceTypes(ctx context.Context, zone, spotStrategy string) (map[string]map[string]bool, error) {
+// (DestinationResource InstanceType, pay-as-you-go) which types have stock
+// (Resource.InStock).
+func (a *Adapter) DescribeAvailableInstanceTypes(ctx context.Context, zone, spotStrategy string) (map[string]map[string]bool, error) {
 	resp, err := call[availableResourceResponse](ctx, a, "DescribeAvailableResource", func() url.Values {
 		v := url.Values{}
 		v.Set("DestinationResource", "InstanceType")
@@ -82,29 +66,11 @@ func (a *adapter) DescribeAvailableInstanceTypes(ctx context.Context, zone, spot
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]map[string]bool{}
-	for _, z := range resp.AvailableZones.AvailableZone {
-		types := out[z.ZoneId]
-		if types == nil {
-			types = map[string]bool{}
-			out[z.ZoneId] = types
-		}
-		for _, r := range z.AvailableResources.AvailableResource {
-			if r.Type != "" && r.Type != "InstanceType" {
-				continue
-			}
-			for _, s := range r.SupportedResources.SupportedResource {
-				if s.Status == "Available" {
-					types[s.Value] = true
-				}
-			}
-		}
-	}
-	return out, nil
+	return resp.Stock("InstanceType").InStock(), nil
 }
 
 // DescribeVSwitchZone looks one vswitch up by ID.
-func (a *adapter) DescribeVSwitchZone(ctx context.Context, vswitchID string) (string, error) {
+func (a *Adapter) DescribeVSwitchZone(ctx context.Context, vswitchID string) (string, error) {
 	resp, err := call[describeVSwitchesResponse](ctx, a, "DescribeVSwitches", func() url.Values {
 		v := url.Values{}
 		v.Set("VSwitchId", vswitchID)
@@ -120,4 +86,13 @@ func (a *adapter) DescribeVSwitchZone(ctx context.Context, vswitchID string) (st
 		}
 	}
 	return "", &APIError{Action: "DescribeVSwitches", Code: "InvalidVSwitchId.NotFound", Message: fmt.Sprintf("no vswitch %s in the region", vswitchID), RequestID: resp.RequestId}
+}
+
+// InstanceType is the subset of a DescribeInstanceTypes item the plugin uses.
+type InstanceType struct {
+	InstanceTypeId     string
+	InstanceTypeFamily string
+	CpuCoreCount       int
+	MemorySize         float64 // GiB
+	GPUAmount          int
 }

@@ -1,4 +1,4 @@
-package instance
+package ecs
 
 import (
 	"context"
@@ -6,23 +6,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	log "github.com/Sirupsen/logrus"
-	"github.com/denverdino/aliyungo/ecs"
+	aliyun "github.com/denverdino/aliyungo/ecs"
 	"golang.org/x/time/rate"
 )
 
-// invoker is the one aliyungo method the adapter needs; *ecs.Client has it.
-type invoker interface {
-	Invoke(action string, args interface{}, response interface{}) error
-}
-
-// adapter implements ecsAPI over aliyungo's generic Invoke, with request
+// Adapter implements ecsAPI over aliyungo's generic Invoke, with request
 // encoding of its own (url.Values, passed through by aliyungo unchanged):
 //   - tags are sent as Tag.N sorted by key (aliyungo numbers map tags in
 //     random map order);
@@ -34,24 +31,70 @@ type invoker interface {
 //   - listings use MaxResults=100 and NextToken (aliyungo's Pagination
 //     silently clamps PageSize to 50).
 //
-// Every call goes through one retry policy and one rate limiter.
-type adapter struct {
-	client      invoker
-	clients     func() (*ecs.Client, error) // when set, used instead of client
+// Every call goes through one retry policy and one rate limiter; the
+// request side of the ECS seam is all here.
+type Adapter struct {
+	clients     func() (*aliyun.Client, error) // asked before every call (Config.Clients)
 	region      string
 	limiter     *rate.Limiter // nil = unlimited
-	retry       retryPolicy
+	retry       RetryPolicy
 	callTimeout time.Duration
 	log         *log.Logger
 }
 
-var _ ecsAPI = (*adapter)(nil)
+var _ API = (*Adapter)(nil)
 
-const pageSize = 100
+// AdapterConfig configures an Adapter.
+type AdapterConfig struct {
+	// Clients is asked for the aliyungo client before every call, so
+	// rotated credentials (internal/cloud.ClientSource) take effect.
+	Clients func() (*aliyun.Client, error)
+	// Region is the RegionId of every call.
+	Region string
+	// RateLimit is calls per second across the adapter, retries
+	// included; 0 = unlimited.
+	RateLimit float64
+	// Retry tunes the retry policy; Now is its clock (nil = time.Now).
+	Retry RetryConfig
+	Now   func() time.Time
+	// CallTimeout bounds one call; 0 = DefaultCallTimeout.
+	CallTimeout time.Duration
+	Logger      *log.Logger // nil = a logrus logger on stderr
+}
 
-// CodeNoCredentials is this plugin's code for a call not sent because
-// Config.Clients had no usable credentials (e.g. expired and not renewable).
-const CodeNoCredentials = "CredentialsUnavailable"
+// NewAdapter returns the adapter cfg describes.
+func NewAdapter(cfg AdapterConfig) *Adapter {
+	a := &Adapter{
+		clients:     cfg.Clients,
+		region:      cfg.Region,
+		retry:       NewRetryPolicy(cfg.Retry, cfg.Now),
+		callTimeout: cfg.CallTimeout,
+		log:         cfg.Logger,
+	}
+	if a.callTimeout == 0 {
+		a.callTimeout = DefaultCallTimeout
+	}
+	if a.log == nil {
+		a.log = log.New()
+	}
+	if cfg.RateLimit > 0 {
+		a.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), int(math.Max(1, math.Ceil(cfg.RateLimit))))
+	}
+	return a
+}
+
+// RateLimit reports the limiter's calls per second and burst; ok is false
+// when calls are unlimited.
+func (a *Adapter) RateLimit() (perSecond float64, burst int, ok bool) {
+	if a.limiter == nil {
+		return 0, 0, false
+	}
+	return float64(a.limiter.Limit()), a.limiter.Burst(), true
+}
+
+// PageSize is how many items a listing asks for per call (MaxResults):
+// a DescribeInstances of n instances costs (n+PageSize-1)/PageSize calls.
+const PageSize = 100
 
 type ecsResponse struct {
 	RequestId string
@@ -76,7 +119,7 @@ type describeInstancesResponse struct {
 	ecsResponse
 	TotalCount int
 	NextToken  string
-	Instances  struct{ Instance []ecsInstance }
+	Instances  struct{ Instance []wireInstance }
 }
 
 func (r *describeInstancesResponse) nextToken() string { return r.NextToken }
@@ -87,7 +130,7 @@ const maxPresize = 100000
 type describeDisksResponse struct {
 	ecsResponse
 	NextToken string
-	Disks     struct{ Disk []ecsDisk }
+	Disks     struct{ Disk []wireDisk }
 }
 
 func (r *describeDisksResponse) nextToken() string { return r.NextToken }
@@ -100,9 +143,9 @@ type emptyResponse struct{ ecsResponse }
 func call[R any, PR interface {
 	*R
 	requestIDer
-}](ctx context.Context, a *adapter, action string, build func() url.Values, observe ...func(error)) (*R, error) {
+}](ctx context.Context, a *Adapter, action string, build func() url.Values, observe ...func(error)) (*R, error) {
 	var out *R
-	err := a.retry.do(ctx, func(attempt int) error {
+	err := a.retry.Do(ctx, func(attempt int) error {
 		if a.limiter != nil {
 			if err := a.limiter.Wait(ctx); err != nil {
 				return err
@@ -112,7 +155,7 @@ func call[R any, PR interface {
 		values.Set("RegionId", a.region)
 		resp := new(R)
 		start := time.Now()
-		err := toAPIError(action, a.invoke(ctx, action, values, resp))
+		err := Classify(action, a.invoke(ctx, action, values, resp))
 		fields := log.Fields{"action": action, "attempt": attempt, "duration": time.Since(start).String()}
 		if err != nil {
 			for _, o := range observe {
@@ -139,14 +182,10 @@ func call[R any, PR interface {
 // when ctx ends. aliyungo has no context; an abandoned call finishes in the
 // background and its result is dropped (a retried RunInstances reuses the
 // ClientToken, so this cannot create a second instance).
-func (a *adapter) invoke(ctx context.Context, action string, values url.Values, resp interface{}) error {
-	var client invoker = a.client
-	if a.clients != nil {
-		c, err := a.clients()
-		if err != nil {
-			return &APIError{Action: action, Code: CodeNoCredentials, Message: redact(err.Error()), StatusCode: -1}
-		}
-		client = c
+func (a *Adapter) invoke(ctx context.Context, action string, values url.Values, resp interface{}) error {
+	client, err := a.clients()
+	if err != nil {
+		return &APIError{Action: action, Code: CodeNoCredentials, Message: Scrub(err.Error()), StatusCode: -1}
 	}
 	done := make(chan error, 1)
 	go func() { done <- client.Invoke(action, values, resp) }()
@@ -173,19 +212,19 @@ func (a *adapter) invoke(ctx context.Context, action string, values url.Values, 
 // outcome is unknown (no answer, or a server error: ECS may have created
 // the instance), the error is an *OutcomeUnknownError, so the plugin knows
 // to ask again with the same ClientToken (runInstances, plugin.go).
-func (a *adapter) RunInstances(ctx context.Context, req *runRequest) (string, error) {
+func (a *Adapter) RunInstances(ctx context.Context, req *RunRequest) (string, error) {
 	unknown := false
 	resp, err := call[runInstancesResponse](ctx, a, "RunInstances", func() url.Values {
 		return encodeRunInstances(req)
 	}, func(err error) {
-		if mayHaveActed(err) {
+		if MayHaveActed(err) {
 			unknown = true
 		}
 	})
 	if err != nil {
 		// A definite answer to the last attempt settles it: with the same
 		// ClientToken ECS would have answered the earlier attempt's instance.
-		if unknown && (temporary(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+		if unknown && (Temporary(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
 			return "", &OutcomeUnknownError{Err: err}
 		}
 		return "", err
@@ -197,7 +236,7 @@ func (a *adapter) RunInstances(ctx context.Context, req *runRequest) (string, er
 	return ids[0], nil
 }
 
-func encodeRunInstances(req *runRequest) url.Values {
+func encodeRunInstances(req *RunRequest) url.Values {
 	v := url.Values{}
 	encodeStruct(v, "", reflect.ValueOf(req.Args))
 	v.Set("Amount", "1")
@@ -222,7 +261,7 @@ func encodeRunInstances(req *runRequest) url.Values {
 func callPages[R any, PR interface {
 	*R
 	pagedResponse
-}](ctx context.Context, a *adapter, action string, maxResults int, filter func(url.Values), page func(*R) int) error {
+}](ctx context.Context, a *Adapter, action string, maxResults int, filter func(url.Values), page func(*R) int) error {
 	token := ""
 	seen := map[string]bool{}
 	for {
@@ -250,10 +289,10 @@ func callPages[R any, PR interface {
 	}
 }
 
-func (a *adapter) DescribeInstances(ctx context.Context, f describeFilter) ([]ecsInstance, error) {
-	var out []ecsInstance
+func (a *Adapter) DescribeInstances(ctx context.Context, f InstanceFilter) ([]Instance, error) {
+	var out []Instance
 	strs := interner{}
-	err := callPages[describeInstancesResponse](ctx, a, "DescribeInstances", pageSize, func(v url.Values) {
+	err := callPages[describeInstancesResponse](ctx, a, "DescribeInstances", PageSize, func(v url.Values) {
 		if len(f.InstanceIDs) > 0 {
 			b, _ := json.Marshal(f.InstanceIDs)
 			v.Set("InstanceIds", string(b))
@@ -264,13 +303,12 @@ func (a *adapter) DescribeInstances(ctx context.Context, f describeFilter) ([]ec
 		}
 	}, func(resp *describeInstancesResponse) int {
 		page := resp.Instances.Instance
-		for i := range page {
-			strs.instance(&page[i])
-		}
 		if out == nil && resp.NextToken != "" {
-			out = make([]ecsInstance, 0, min(resp.TotalCount, maxPresize)) // no regrowing
+			out = make([]Instance, 0, min(resp.TotalCount, maxPresize)) // no regrowing
 		}
-		out = append(out, page...)
+		for i := range page {
+			out = append(out, page[i].flat(strs))
+		}
 		return len(page)
 	})
 	if err != nil {
@@ -279,9 +317,9 @@ func (a *adapter) DescribeInstances(ctx context.Context, f describeFilter) ([]ec
 	return out, nil
 }
 
-func (a *adapter) DescribeDisks(ctx context.Context, f diskFilter) ([]ecsDisk, error) {
-	var out []ecsDisk
-	err := callPages[describeDisksResponse](ctx, a, "DescribeDisks", pageSize, func(v url.Values) {
+func (a *Adapter) DescribeDisks(ctx context.Context, f DiskFilter) ([]Disk, error) {
+	var out []Disk
+	err := callPages[describeDisksResponse](ctx, a, "DescribeDisks", PageSize, func(v url.Values) {
 		if f.InstanceID != "" {
 			v.Set("InstanceId", f.InstanceID)
 		}
@@ -291,7 +329,9 @@ func (a *adapter) DescribeDisks(ctx context.Context, f diskFilter) ([]ecsDisk, e
 		}
 		encodeTags(v, "Tag", f.Tags)
 	}, func(resp *describeDisksResponse) int {
-		out = append(out, resp.Disks.Disk...)
+		for i := range resp.Disks.Disk {
+			out = append(out, resp.Disks.Disk[i].flat())
+		}
 		return len(resp.Disks.Disk)
 	})
 	if err != nil {
@@ -300,7 +340,7 @@ func (a *adapter) DescribeDisks(ctx context.Context, f diskFilter) ([]ecsDisk, e
 	return out, nil
 }
 
-func (a *adapter) DeleteInstance(ctx context.Context, id string, force bool) error {
+func (a *Adapter) DeleteInstance(ctx context.Context, id string, force bool) error {
 	_, err := call[emptyResponse](ctx, a, "DeleteInstance", func() url.Values {
 		v := url.Values{}
 		v.Set("InstanceId", id)
@@ -310,11 +350,11 @@ func (a *adapter) DeleteInstance(ctx context.Context, id string, force bool) err
 	return err
 }
 
-func (a *adapter) TagResources(ctx context.Context, id string, tags map[string]string) error {
-	return a.TagResource(ctx, "instance", id, tags) // preempt_api.go
+func (a *Adapter) TagResources(ctx context.Context, id string, tags map[string]string) error {
+	return a.TagResource(ctx, "instance", id, tags) // adapter_spot.go
 }
 
-func (a *adapter) AttachDisk(ctx context.Context, instanceID, diskID string, deleteWithInstance bool) error {
+func (a *Adapter) AttachDisk(ctx context.Context, instanceID, diskID string, deleteWithInstance bool) error {
 	_, err := call[emptyResponse](ctx, a, "AttachDisk", func() url.Values {
 		v := url.Values{}
 		v.Set("InstanceId", instanceID)
@@ -325,7 +365,7 @@ func (a *adapter) AttachDisk(ctx context.Context, instanceID, diskID string, del
 	return err
 }
 
-func (a *adapter) ModifyDiskAttribute(ctx context.Context, diskID string, deleteWithInstance bool) error {
+func (a *Adapter) ModifyDiskAttribute(ctx context.Context, diskID string, deleteWithInstance bool) error {
 	_, err := call[emptyResponse](ctx, a, "ModifyDiskAttribute", func() url.Values {
 		v := url.Values{}
 		v.Set("DiskId", diskID)
@@ -334,6 +374,23 @@ func (a *adapter) ModifyDiskAttribute(ctx context.Context, diskID string, delete
 	})
 	return err
 }
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Values is the request RunInstances sends (without RegionId), as encoded
+// for every attempt.
+func (req *RunRequest) Values() url.Values { return encodeRunInstances(req) }
+
+// EncodeTags writes prefix.N.Key / prefix.N.Value with N from 1 in key
+// order (aliyungo numbers map tags in random order).
+func EncodeTags(v url.Values, prefix string, tags map[string]string) { encodeTags(v, prefix, tags) }
 
 // encodeTags writes prefix.N.Key / prefix.N.Value with N from 1 in key order.
 func encodeTags(v url.Values, prefix string, tags map[string]string) {
