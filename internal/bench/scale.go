@@ -169,7 +169,7 @@ func scaleWorld(o Options, bins *binaries.Set, n int) ([]Phase, error) {
 			if limit > 0 && time.Since(t0) > limit {
 				break
 			}
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(100 * time.Millisecond) // each look copies every instance: keep it light at 10,000
 			got, ok = done()
 		}
 		calls1, thr1 := w.snapshot()
