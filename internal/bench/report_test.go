@@ -14,10 +14,10 @@ func TestPagesAndFloor(t *testing.T) {
 		pages         int
 		floor         time.Duration
 	}{
-		{0, 1, 1, rtt},           // an empty scan still asks once
-		{1, 1, 1, rtt},           //
-		{100, 1, 1, rtt},         // exactly one page
-		{101, 1, 2, 2 * rtt},     // one more instance, one more page
+		{0, 1, 1, rtt},       // an empty scan still asks once
+		{1, 1, 1, rtt},       //
+		{100, 1, 1, rtt},     // exactly one page
+		{101, 1, 2, 2 * rtt}, // one more instance, one more page
 		{10000, 1, 100, 500 * time.Millisecond},
 		{10000, 4, 100, 125 * time.Millisecond}, // 100 pages over 4 partitions: 25 rounds
 		{10000, 3, 100, 170 * time.Millisecond}, // ceil(100/3) = 34 rounds
@@ -153,8 +153,8 @@ func TestSummary(t *testing.T) {
 		"cached describe at N=10000 under 60 ms: 30.0 ms: met",
 		"steady under 40 MB: 50.0 MB: not met (by 25%)",
 		"0→1000 burst under 60 MB: 70.0 MB: not met (by 17%)",
-		"20 Provisions one at a time (group of 1000, 3 zones): other ECS calls at most 2×ceil(N/100) per poll: 220 other calls for 20 created/replaced, 20 RunInstances (0 throttled), budget 20: not met (by 1000%)",
-		"rolling update of 1000 (group of 1000, 3 zones): other ECS calls at most 2×ceil(N/100) per poll: 2000 other calls for 250 created/replaced, 250 RunInstances (0 throttled), budget 3000: met",
+		"20 Provisions one at a time (group of 1000, 3 zones): other ECS calls at most 2×ceil(N/100) per poll: 220 other calls for 20 created/replaced (11.0 each), 20 RunInstances (0 throttled), budget 20: not met (by 1000%)",
+		"rolling update of 1000 (group of 1000, 3 zones): other ECS calls at most 2×ceil(N/100) per poll: 2000 other calls for 250 created/replaced (8.0 each), 250 RunInstances (0 throttled), budget 3000: met",
 		"rolling update of 1000 to the end: not measured (cut short by --rolling-cap after 250 of 1000 in 30.0 s; at that pace all 1000 take about 120.0 s)",
 	} {
 		if !strings.Contains(got, want) {
