@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,8 +51,16 @@ type Options struct {
 	PollInterval time.Duration // INFRAKIT_GROUP_POLL_INTERVAL
 	Concurrency  int           // parallel Provisions when filling
 	Samples      int           // latency samples per measure
-	Out          io.Writer     // the table
-	Log          io.Writer     // progress
+	// SlowLatency is a second per-call ECS latency at which describes are
+	// also measured, for N in SlowSizes only (to keep the run short).
+	SlowLatency time.Duration
+	SlowSizes   []int
+	// FloorPartitions is the number of concurrent scan partitions the
+	// describe floor assumes (1: sequential pages).
+	FloorPartitions int
+	Scale           ScaleOptions // the 3-zone group scenarios
+	Out             io.Writer    // the table
+	Log             io.Writer    // progress
 }
 
 // Row is one N's measurements.
@@ -63,9 +72,13 @@ type Row struct {
 	ProvisionP50             time.Duration
 	ProvisionP99             time.Duration
 	RoundTripP50             time.Duration
-	RSSKiB                   int
+	RSSSteadyKiB             int // peak RSS over the describes only (fill excluded)
+	RSSBurstKiB              int // peak RSS over the group's 0->N convergence (0: not run)
 	KGroupCalls, KGroupNaive float64
 	Converge                 time.Duration // 0: not measured
+	// At SlowLatency (0: not measured).
+	SlowP50, SlowRTT time.Duration
+	SlowCalls        float64
 }
 
 const pluginName = "instance-aliyun"
@@ -98,34 +111,60 @@ func Run(o Options) ([]Row, error) {
 		fmt.Fprintf(o.Log, "N=%d measured in %v\n", n, time.Since(start).Round(time.Second))
 		rows = append(rows, r)
 	}
+	var sc *ScaleResult
+	if len(o.Scale.Sizes) > 0 {
+		start := time.Now()
+		res, err := runScale(o, bins)
+		if err != nil {
+			return rows, fmt.Errorf("3-zone group scenarios: %w", err)
+		}
+		fmt.Fprintf(o.Log, "3-zone group scenarios measured in %v\n", time.Since(start).Round(time.Second))
+		sc = &res
+	}
 	PrintTable(o.Out, o, rows)
+	if sc != nil {
+		PrintScale(o.Out, o, *sc)
+	}
+	fmt.Fprintln(o.Out, "\nTargets (#14):")
+	for _, v := range Summary(o, rows, sc) {
+		fmt.Fprintln(o.Out, v)
+	}
 	return rows, nil
 }
 
-// PrintTable writes rows as a markdown table.
+// PrintTable writes the per-N rows as a markdown table with a legend.
 func PrintTable(w io.Writer, o Options, rows []Row) {
 	fmt.Fprintf(w, "ECS emulator latency %v per call; K=%d groups; group poll interval %v\n\n", o.Latency, o.K, o.PollInterval)
-	fmt.Fprintln(w, "| N | ECS calls / describe | describe p50 | describe p99 | cached describe p50 | Provision p50 | Provision p99 | ECS round trip p50 | group 0→N | plugin peak RSS | K groups: ECS calls / poll round (one scan per group) |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	t := Table{Header: []string{"N", "ECS calls / describe", "describe p50 (floor, ratio)", "describe p99",
+		"cached describe p50", fmt.Sprintf("describe p50 at %v/call (floor, ratio)", o.SlowLatency),
+		"Provision p50 / p99", "ECS round trip p50", "group 0→N", "plugin peak RSS: steady / 0→N burst",
+		"K groups: ECS calls / poll round (one scan per group)"},
+		Right: []bool{true, true, true, true, true, true, true, true, true, true, true}}
 	for _, r := range rows {
-		conv := "-"
+		conv := ""
 		if r.Converge > 0 {
 			conv = ms(r.Converge)
 		}
-		fmt.Fprintf(w, "| %d | %.1f | %s | %s | %s | %s | %s | %s | %s | %.1f MB | %.1f (%.0f) |\n",
-			r.N, r.DescribeCalls, ms(r.DescribeP50), ms(r.DescribeP99), ms(r.CachedP50), ms(r.ProvisionP50), ms(r.ProvisionP99),
-			ms(r.RoundTripP50), conv, float64(r.RSSKiB)/1024, r.KGroupCalls, r.KGroupNaive)
+		slow := ""
+		if r.SlowP50 > 0 {
+			slow = withFloor(r.SlowP50, Floor(r.N, r.SlowRTT, o.FloorPartitions))
+		}
+		t.Rows = append(t.Rows, []string{strconv.Itoa(r.N), fmt.Sprintf("%.1f", r.DescribeCalls),
+			withFloor(r.DescribeP50, Floor(r.N, r.RoundTripP50, o.FloorPartitions)), ms(r.DescribeP99), ms(r.CachedP50), slow,
+			ms(r.ProvisionP50) + " / " + ms(r.ProvisionP99), ms(r.RoundTripP50), conv,
+			mb(r.RSSSteadyKiB) + " / " + mb(r.RSSBurstKiB), fmt.Sprintf("%.1f (%.0f)", r.KGroupCalls, r.KGroupNaive)})
 	}
-}
-
-func ms(d time.Duration) string {
-	switch {
-	case d >= 10*time.Second:
-		return fmt.Sprintf("%.1f s", d.Seconds())
-	case d >= 100*time.Millisecond:
-		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
+	t.Write(w)
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "- "+FloorLegend(o.FloorPartitions))
+	if o.FloorPartitions > 1 {
+		for _, r := range rows {
+			fmt.Fprintf(w, "  - N=%d: sequential floor %s\n", r.N, ms(Floor(r.N, r.RoundTripP50, 1)))
+		}
 	}
-	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+	fmt.Fprintln(w, "- uncached describes each follow a Label (which invalidates the plugin's describe cache); cached = the same describe again at once.")
+	fmt.Fprintf(w, "- the %v/call column adds emulator fault latency for those describes only; its floor uses the raw round trip measured at that latency.\n", o.SlowLatency)
+	fmt.Fprintln(w, "- steady RSS: the plugin's VmHWM reset after the fill (clear_refs), read after the describes; burst: reset again before the group plugin's 0→N convergence of a second group, read after it (the plugin then already holds the first N).")
 }
 
 func quantile(d []time.Duration, q float64) time.Duration {
@@ -303,6 +342,11 @@ func runN(o Options, bins *binaries.Set, dir string, n int) (Row, error) {
 	if got := w.liveTagged(group); got != n {
 		return row, fmt.Errorf("%d instances after %d Provisions", got, n)
 	}
+	// Steady state from here: the fill's own peak is not the plugin's
+	// steady footprint.
+	if err := resetPeakRSS(pluginCmd.Process.Pid); err != nil {
+		return row, err
+	}
 
 	// Uncached describes: each follows a Label (one by-ID describe plus a
 	// TagResources), which invalidates the cache.
@@ -364,11 +408,52 @@ func runN(o Options, bins *binaries.Set, dir string, n int) (Row, error) {
 		if k < n%o.K {
 			members++
 		}
-		row.KGroupNaive += float64(pages(members))
+		row.KGroupNaive += float64(Pages(members))
 	}
+
+	// Describes at the second, slower latency (fault latency on top of the
+	// emulator's own), with the raw round trip at that latency for the floor.
+	if o.SlowLatency > o.Latency && slices.Contains(o.SlowSizes, n) {
+		w.srv.SetFaults(emulator.Faults{LatencyMS: int((o.SlowLatency - o.Latency) / time.Millisecond)})
+		var slowRTT, slow []time.Duration
+		for i := 0; i < 3; i++ {
+			t0 := time.Now()
+			if _, err := raw.DescribeInstanceTypesNew(&ecs.DescribeInstanceTypesArgs{}); err != nil {
+				return row, fmt.Errorf("raw round trip at %v: %w", o.SlowLatency, err)
+			}
+			slowRTT = append(slowRTT, time.Since(t0))
+		}
+		calls := 0
+		for i := 0; i < 3; i++ {
+			if err := client.Label(ids[i%len(ids)], map[string]string{"bench.slow": strconv.Itoa(i)}); err != nil {
+				return row, err
+			}
+			before := w.calls("DescribeInstances")
+			t0 := time.Now()
+			descs, err := client.DescribeInstances(group, true)
+			if err != nil {
+				return row, err
+			}
+			slow = append(slow, time.Since(t0))
+			calls += w.calls("DescribeInstances") - before
+			if len(descs) != n {
+				return row, fmt.Errorf("describe at %v returned %d of %d", o.SlowLatency, len(descs), n)
+			}
+		}
+		w.srv.SetFaults(emulator.Faults{})
+		row.SlowRTT, row.SlowP50, row.SlowCalls = quantile(slowRTT, 0.5), quantile(slow, 0.5), float64(calls)/3
+	}
+	rss, err := peakRSS(pluginCmd.Process.Pid)
+	if err != nil {
+		return row, err
+	}
+	row.RSSSteadyKiB = rss
 
 	// Group convergence 0 -> N with InfraKit's group plugin.
 	if n <= o.MaxConverge {
+		if err := resetPeakRSS(pluginCmd.Process.Pid); err != nil {
+			return row, err
+		}
 		if _, err := w.start("flavor-vanilla", binaries.Vanilla); err != nil {
 			return row, err
 		}
@@ -398,21 +483,11 @@ func runN(o Options, bins *binaries.Set, dir string, n int) (Row, error) {
 		if got := w.liveTagged(conv); got != n {
 			return row, fmt.Errorf("group overshot: %d instances for size %d", got, n)
 		}
+		if row.RSSBurstKiB, err = peakRSS(pluginCmd.Process.Pid); err != nil {
+			return row, err
+		}
 	}
-
-	rss, err := peakRSS(pluginCmd.Process.Pid)
-	if err != nil {
-		return row, err
-	}
-	row.RSSKiB = rss
 	return row, nil
-}
-
-func pages(n int) int {
-	if n <= 100 {
-		return 1
-	}
-	return (n + 99) / 100
 }
 
 // peakRSS reads VmHWM (KiB) from /proc/<pid>/status.
@@ -427,6 +502,16 @@ func peakRSS(pid int) (int, error) {
 		}
 	}
 	return 0, errors.New("no VmHWM in /proc status")
+}
+
+// resetPeakRSS resets the process's VmHWM to its current RSS (writing "5"
+// to /proc/<pid>/clear_refs, Linux 4.0+), so a later peakRSS covers only
+// what follows.
+func resetPeakRSS(pid int) error {
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
+		return fmt.Errorf("reset peak RSS of %d: %w", pid, err)
+	}
+	return nil
 }
 
 // parallel runs f(0..n-1) on at most c goroutines and returns the first error.
