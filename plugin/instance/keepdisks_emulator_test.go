@@ -15,6 +15,7 @@ import (
 	"infrakit.aliyun/internal/ecs"
 	"infrakit.aliyun/internal/testutil"
 	"infrakit.aliyun/plugin/instance/groupspec"
+	"infrakit.aliyun/plugin/instance/spot"
 )
 
 // copyOf starts a second copy of the plugin over e's emulator, as a second
@@ -50,7 +51,7 @@ func (e *emuEnv) reclaimKept(t *testing.T, p *Plugin) (string, string) {
 	noErr(t, e.srv.Preempt(string(*old)))
 	_, err = p.DescribeInstances(map[string]string{tagGroup: "spot"}, false) // the notice
 	noErr(t, err)
-	p.spot.work.Wait() // the disk is kept (detached, tagged)
+	p.spot.Wait() // the disk is kept (detached, tagged)
 	return string(*old), disk
 }
 
@@ -70,14 +71,14 @@ func (e *emuEnv) diskView(t *testing.T, id string) emulator.DiskView {
 // attach): the other copy's watcher finishes the move, and the replacement
 // gets its data.
 func TestKeptDiskFinishedByAnotherCopy(t *testing.T) {
-	for _, point := range []string{keepHookRun, keepHookClaimed} {
+	for _, point := range []string{spot.StopAfterRun, spot.StopAfterClaimed} {
 		t.Run("killed after "+point, func(t *testing.T) {
 			e := preemptEmu(t)
 			p1 := e.plugin
 			p2, _ := e.copyOf(t, nil)
 			old, disk := e.reclaimKept(t, p1)
 
-			p1.spot.keepHook = func(at, _ string) bool { return at == point } // kill -9 here
+			p1.spot.SetStopHook(func(at, _ string) bool { return at == point }) // kill -9 here
 			repl, err := p1.Provision(spotSpec(groupspec.KeepDataDisks))
 			noErr(t, err)
 			equal(t, old, e.view(t, string(*repl)).Tags[TagReplaces], "the replacement names its set from its first moment")
@@ -90,17 +91,17 @@ func TestKeptDiskFinishedByAnotherCopy(t *testing.T) {
 			equal(t, "", e.view(t, string(*other)).Tags[TagReplaces], "a second replacement for one set")
 
 			e.srv.Advance(time.Minute) // the replacement runs
-			p2.watchOnce(context.Background())
+			p2.spot.Watch.Once(context.Background())
 			v := e.view(t, string(*repl))
 			equal(t, []string{disk}, v.DataDiskIds, "the other copy attached the kept disk")
 			d := e.diskView(t, disk)
 			equal(t, string(*repl), d.InstanceId)
 			equal(t, false, d.DeleteWithInstance)
-			equal(t, keepStepAttached, d.Tags[TagKeepStep])
+			equal(t, spot.KeepStepAttached, d.Tags[TagKeepStep])
 			equal(t, string(*repl), d.Tags[TagClaimedBy])
 
 			// Idempotent: more ticks of either copy change nothing.
-			p2.watchOnce(context.Background())
+			p2.spot.Watch.Once(context.Background())
 			equal(t, []string{disk}, e.view(t, string(*repl)).DataDiskIds)
 		})
 	}
@@ -131,16 +132,16 @@ func TestKeptDiskFinishedAfterCleanStop(t *testing.T) {
 
 	closed := make(chan error)
 	go func() { closed <- p1.Close() }()
-	<-p1.spot.ctx.Done() // stopping; then the sleep ends
+	<-p1.spot.Stopping() // stopping; then the sleep ends
 	close(resume)
 	noErr(t, <-closed)
 	d := e.diskView(t, disk)
 	equal(t, "", d.InstanceId, "the stopped copy did not attach it")
-	equal(t, keepStepClaimed, d.Tags[TagKeepStep])
+	equal(t, spot.KeepStepClaimed, d.Tags[TagKeepStep])
 	equal(t, string(*repl), d.Tags[TagClaimedBy])
 
 	e.srv.Advance(time.Minute)
-	p2.watchOnce(context.Background())
+	p2.spot.Watch.Once(context.Background())
 	equal(t, []string{disk}, e.view(t, string(*repl)).DataDiskIds, "the other copy finished the attach")
 }
 
@@ -154,12 +155,13 @@ func TestKeptDiskLostRaceIsInfo(t *testing.T) {
 	repl, err := p1.Provision(spotSpec(groupspec.KeepDataDisks))
 	noErr(t, err)
 	e.srv.Advance(time.Minute)
-	p1.spot.work.Wait()
+	p1.spot.Wait()
 	equal(t, string(*repl), e.diskView(t, disk).InstanceId)
 
-	k, _ := p2.keeper()
-	done, _ := p2.attachKeptOnce(context.Background(), k, string(*repl), disk)
-	equal(t, true, done)
+	// p2 makes the same move (as if it had claimed the disk too).
+	p2.spot.Finish(context.Background(), &spot.Claim{Disks: []ecs.Disk{{ID: disk}}, From: "i-x"}, string(*repl))
+	p2.spot.Wait()
+	equal(t, spot.KeepStepAttached, e.diskView(t, disk).Tags[TagKeepStep], "the loser still records the step")
 	out := buf.String()
 	contains(t, out, "already attached to the replacement (another copy of the plugin did it)")
 	contains(t, out, "level=info")
@@ -169,7 +171,7 @@ func TestKeptDiskLostRaceIsInfo(t *testing.T) {
 }
 
 // After the group is destroyed, the moved disk (DeleteWithInstance=false)
-// is deleted once nothing of the group is left for orphanGrace; disks that
+// is deleted once nothing of the group is left for spot.OrphanGrace; disks that
 // are not this plugin's kept disks are never touched.
 func TestKeptDiskDeletedAfterGroupDestroy(t *testing.T) {
 	e := preemptEmu(t)
@@ -178,26 +180,26 @@ func TestKeptDiskDeletedAfterGroupDestroy(t *testing.T) {
 	repl, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
 	noErr(t, err)
 	e.srv.Advance(time.Minute)
-	p.spot.work.Wait()
+	p.spot.Wait()
 	e.srv.Advance(5 * time.Minute) // ECS releases the reclaimed instance
 
 	// Foreign look-alikes: another namespace's kept disk, and one of ours
 	// without the kept tag.
-	foreign := e.createDisk(t, map[string]string{"infrakit.scope": "other", TagKept: "true", TagKeepStep: keepStepAttached,
+	foreign := e.createDisk(t, map[string]string{"infrakit.scope": "other", TagKept: "true", TagKeepStep: spot.KeepStepAttached,
 		TagPreemptedFrom: "i-gone", TagClaimedBy: "i-gone2", tagGroup: "spot"})
-	unkept := e.createDisk(t, map[string]string{"infrakit.scope": "emu", TagKeepStep: keepStepAttached,
+	unkept := e.createDisk(t, map[string]string{"infrakit.scope": "emu", TagKeepStep: spot.KeepStepAttached,
 		TagPreemptedFrom: "i-gone", TagClaimedBy: "i-gone2", tagGroup: "spot"})
 
-	p.watchOnce(context.Background())
+	p.spot.Watch.Once(context.Background())
 	equal(t, false, e.diskView(t, disk).Deleted, "in use by a live member")
 
 	noErr(t, p.Destroy(*repl, instance.Termination)) // infrakit group destroy
 	e.srv.Advance(time.Minute)
 	equal(t, "Available", e.diskView(t, disk).Status)
-	p.watchOnce(context.Background())
-	equal(t, false, e.diskView(t, disk).Deleted, "not before orphanGrace")
-	e.srv.Advance(orphanGrace)
-	p.watchOnce(context.Background())
+	p.spot.Watch.Once(context.Background())
+	equal(t, false, e.diskView(t, disk).Deleted, "not before spot.OrphanGrace")
+	e.srv.Advance(spot.OrphanGrace)
+	p.spot.Watch.Once(context.Background())
 	equal(t, true, e.diskView(t, disk).Deleted, "no kept disk left behind the group")
 	equal(t, false, e.diskView(t, foreign).Deleted, "another namespace's disk")
 	equal(t, false, e.diskView(t, unkept).Deleted, "a disk without the kept tag")
@@ -212,15 +214,15 @@ func TestKeptDiskOfLiveGroupKept(t *testing.T) {
 	repl, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
 	noErr(t, err)
 	e.srv.Advance(time.Minute)
-	p.spot.work.Wait()
+	p.spot.Wait()
 	other, err := p.Provision(spotSpec(""))
 	noErr(t, err)
 	e.srv.Advance(time.Minute)
 	noErr(t, p.Destroy(*repl, instance.Termination))
 	e.srv.Advance(time.Minute)
 	for i := 0; i < 3; i++ {
-		p.watchOnce(context.Background())
-		e.srv.Advance(orphanGrace)
+		p.spot.Watch.Once(context.Background())
+		e.srv.Advance(spot.OrphanGrace)
 	}
 	equal(t, false, e.diskView(t, disk).Deleted, "group member "+string(*other)+" still runs")
 }
@@ -266,7 +268,7 @@ func TestKeepDisksLostDetachRaceIsInfo(t *testing.T) {
 	p, _, buf := newTestPlugin(t, fake)
 	_, err := p.DescribeInstances(groupG, false)
 	noErr(t, err)
-	p.spot.work.Wait()
+	p.spot.Wait()
 	out := buf.String()
 	contains(t, out, "kept disk already detached (another copy of the plugin did it)")
 	contains(t, out, "kept the data of a reclaimed instance")
@@ -276,7 +278,7 @@ func TestKeepDisksLostDetachRaceIsInfo(t *testing.T) {
 }
 
 // A group destroyed while its replacement still boots from a kept image:
-// the image is deleted once the group has been gone for orphanGrace, not
+// the image is deleted once the group has been gone for spot.OrphanGrace, not
 // kept (and billed) for keptImageMaxAge.
 func TestKeptImageDeletedAfterGroupDestroy(t *testing.T) {
 	e := preemptEmu(t)
@@ -287,7 +289,7 @@ func TestKeptImageDeletedAfterGroupDestroy(t *testing.T) {
 	noErr(t, e.srv.Preempt(string(*old)))
 	_, err = p.DescribeInstances(map[string]string{tagGroup: "spot"}, false)
 	noErr(t, err)
-	p.spot.work.Wait()
+	p.spot.Wait()
 	e.srv.Advance(time.Minute) // the image is Available
 	repl, err := p.Provision(spotSpec(groupspec.KeepDataImage))
 	noErr(t, err)
@@ -304,10 +306,10 @@ func TestKeptImageDeletedAfterGroupDestroy(t *testing.T) {
 		t.Fatalf("no image %s", image)
 		return false
 	}
-	p.watchOnce(context.Background())
-	equal(t, false, deleted(), "not before orphanGrace")
-	e.srv.Advance(orphanGrace)
-	p.watchOnce(context.Background())
+	p.spot.Watch.Once(context.Background())
+	equal(t, false, deleted(), "not before spot.OrphanGrace")
+	e.srv.Advance(spot.OrphanGrace)
+	p.spot.Watch.Once(context.Background())
 	equal(t, true, deleted(), "no kept image left behind the group")
 }
 
@@ -317,15 +319,15 @@ func TestClaimedDiskDeletedAfterGroupDestroy(t *testing.T) {
 	e := preemptEmu(t)
 	p := e.plugin
 	_, disk := e.reclaimKept(t, p)
-	p.spot.keepHook = func(at, _ string) bool { return at == keepHookClaimed } // no attach
+	p.spot.SetStopHook(func(at, _ string) bool { return at == spot.StopAfterClaimed }) // no attach
 	repl, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
 	noErr(t, err)
-	equal(t, keepStepClaimed, e.diskView(t, disk).Tags[TagKeepStep])
+	equal(t, spot.KeepStepClaimed, e.diskView(t, disk).Tags[TagKeepStep])
 	noErr(t, p.Destroy(*repl, instance.Termination))
 	e.srv.Advance(5 * time.Minute) // the reclaimed one is released too
-	p.watchOnce(context.Background())
-	equal(t, false, e.diskView(t, disk).Deleted, "not before orphanGrace")
-	e.srv.Advance(orphanGrace)
-	p.watchOnce(context.Background())
+	p.spot.Watch.Once(context.Background())
+	equal(t, false, e.diskView(t, disk).Deleted, "not before spot.OrphanGrace")
+	e.srv.Advance(spot.OrphanGrace)
+	p.spot.Watch.Once(context.Background())
 	equal(t, true, e.diskView(t, disk).Deleted)
 }

@@ -26,6 +26,7 @@ import (
 	"infrakit.aliyun/internal/ecs"
 	"infrakit.aliyun/plugin/instance/capacity"
 	"infrakit.aliyun/plugin/instance/groupspec"
+	"infrakit.aliyun/plugin/instance/spot"
 )
 
 // Tag keys the plugin reads or writes.
@@ -98,7 +99,7 @@ type Config struct {
 // Plugin is the InfraKit instance plugin for Alibaba Cloud ECS.
 type Plugin struct {
 	api       ecs.InstanceAPI
-	spotCalls ecs.SpotAPI // nil: no kept data
+	zoneCalls ecs.SpotAPI // DescribeZones for metadata; nil in some test fakes
 	region    string
 	namespace map[string]string
 	log       *log.Logger
@@ -117,7 +118,8 @@ type Plugin struct {
 
 	planner *capacity.Planner // where instances go (capacity fallbacks, spread)
 
-	spot *spotState // preempt.go: interruptions, events, metadata
+	spot  *spot.Reclaims // spot reclaims and kept data (reclaims.go)
+	views *views         // what events and metadata show (metadata.go)
 }
 
 var (
@@ -228,7 +230,7 @@ type apis struct {
 func build(api apis, cfg Config) *Plugin {
 	pl := &Plugin{
 		api:       api.instances,
-		spotCalls: api.spot,
+		zoneCalls: api.spot,
 		region:    cfg.RegionID,
 		namespace: cfg.NamespaceTags,
 		log:       cfg.Logger,
@@ -240,8 +242,9 @@ func build(api apis, cfg Config) *Plugin {
 		confirmTimeout:   cfg.ConfirmTimeout,
 		cleanupTimeout:   cfg.CallTimeout,
 
-		spot: newSpotState(cfg.Now),
+		views: newViews(cfg.Now),
 	}
+	pl.spot = pl.newReclaims(api.spot)
 	// The planner reads the plugin's clock through the plugin, so a test
 	// that swaps p.now (the capacity tests' real-time budget) swaps both.
 	pl.planner = capacity.New(capacity.Config{Catalogue: api.capacity, Members: pl.groupMembers, Log: cfg.Logger,
@@ -343,18 +346,18 @@ func (p *Plugin) Provision(spec instance.Spec) (*instance.ID, error) {
 	if err != nil {
 		return fail(err)
 	}
-	// Kept data of a reclaimed spot instance (preempt.go). Its disks choose
-	// the zone like Attachments, but finishReplacement claims and attaches
-	// them (keepdisks.go: recorded in tags, so any copy finishes the move).
+	// Kept data of a reclaimed spot instance (reclaims.go). Its disks choose
+	// the zone like Attachments, but spot's Finish claims and attaches
+	// them (recorded in tags, so any copy finishes the move).
 	rep, err := p.prepareReplacement(ctx, spec, &props, req)
 	if err != nil {
 		return fail(err)
 	}
-	defer rep.release()
+	defer rep.Release()
 
 	id, met, err := p.planner.Run(ctx, capacity.Request{
 		Group: spec.Tags[tagGroup], Props: props, Start: start, BaseToken: req.ClientToken,
-		Disks: append(disks[:len(disks):len(disks)], rep.keptDisks()...),
+		Disks: append(disks[:len(disks):len(disks)], rep.KeptDisks()...),
 		Try: func(ctx context.Context, c capacity.Choice, token, fallback string) (string, error) {
 			return p.runInstances(ctx, req.forChoice(c, token, fallback)) // truth.go: a lost answer is asked again
 		},
@@ -364,7 +367,7 @@ func (p *Plugin) Provision(spec instance.Spec) (*instance.ID, error) {
 		return fail(err)
 	}
 	logger = logger.WithField("instance", id)
-	p.finishReplacement(ctx, rep, id)
+	p.spot.Finish(ctx, rep, id)
 
 	if err := p.attach(ctx, id, disks); err != nil {
 		// Do not leave an instance without the disks it was promised, even
@@ -741,7 +744,7 @@ func (p *Plugin) DescribeInstances(tags map[string]string, properties bool) ([]i
 		return nil, err
 	}
 	shared := v.([]instance.Description)
-	// Reclaimed instances are left out of group describes (preempt.go).
+	// Reclaimed instances are left out of group describes (reclaims.go).
 	return p.afterDescribe(tags, append([]instance.Description(nil), shared...)), nil
 }
 
@@ -777,7 +780,7 @@ func (p *Plugin) describeInstances(tags map[string]string, properties bool) ([]i
 		if !hasTags(itags, want) || p.foreignReason(itags) != "" {
 			continue
 		}
-		p.observe(inst, "describe") // notices spot reclaims (preempt.go)
+		p.spot.Observe(inst, "describe") // notices spot reclaims
 		d := instance.Description{ID: instance.ID(inst.ID), Tags: itags}
 		if l := itags[TagLogicalID]; l != "" {
 			d.LogicalID = instance.LogicalIDFromString(l)
