@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/internal/metrics"
 	"infrakit.aliyun/plugin/instance/capacity"
 	"infrakit.aliyun/plugin/instance/groupspec"
 	"infrakit.aliyun/plugin/instance/spot"
@@ -94,6 +95,9 @@ type Config struct {
 	// ConfirmTimeout bounds asking ECS again with the same ClientToken when
 	// a RunInstances answer was lost (truth.go); 0 = DefaultConfirmTimeout.
 	ConfirmTimeout time.Duration
+	// Metrics records what the plugin sees (spot notices by source); nil
+	// records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Plugin is the InfraKit instance plugin for Alibaba Cloud ECS.
@@ -117,6 +121,8 @@ type Plugin struct {
 	confirmTimeout time.Duration
 
 	planner *capacity.Planner // where instances go (capacity fallbacks, spread)
+
+	metrics *metrics.Metrics // nil-safe
 
 	spot  *spot.Reclaims // spot reclaims and kept data (reclaims.go)
 	views *views         // what events and metadata show (metadata.go)
@@ -242,7 +248,8 @@ func build(api apis, cfg Config) *Plugin {
 		confirmTimeout:   cfg.ConfirmTimeout,
 		cleanupTimeout:   cfg.CallTimeout,
 
-		views: newViews(cfg.Now),
+		views:   newViews(cfg.Now),
+		metrics: cfg.Metrics,
 	}
 	pl.spot = pl.newReclaims(api.spot)
 	// The planner reads the plugin's clock through the plugin, so a test

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/internal/metrics"
 	"infrakit.aliyun/plugin/instance/groupspec"
 	"infrakit.aliyun/plugin/instance/spot"
 )
@@ -189,4 +190,55 @@ func TestPushRecheckAndForget(t *testing.T) {
 	equal(t, PushUnknown, mark(t, p, "i-1"))
 	equal(t, 2, byIDDescribes(fake))
 	equal(t, 0, p.spot.PushStats().Known, "forgotten")
+}
+
+// Each accepted notice is counted by its source in the daemon's metrics:
+// a describe, the watcher, and a push ECS confirmed; a push ECS did not
+// confirm and a second sighting count nothing.
+func TestSpotNoticeMetrics(t *testing.T) {
+	fake := newKeepFake()
+	for _, id := range []string{"i-1", "i-2", "i-3", "i-4"} {
+		fake.spotMember(id, "172.16.0."+id[2:], nil)
+	}
+	m, err := metrics.New(metrics.Config{})
+	noErr(t, err)
+	clock := &fakeClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
+	logger, _ := quietLogger()
+	p, err := newPlugin(fake, Config{RegionID: "cn-hangzhou", NamespaceTags: testNamespace, Logger: logger, Now: clock.Now,
+		Retry: ecs.RetryConfig{Sleep: clock.Sleep}, Metrics: m})
+	noErr(t, err)
+	_, err = p.DescribeInstances(groupG, false) // knows its spot instances
+	noErr(t, err)
+
+	fake.mu.Lock()
+	reclaim(fake.instances["i-1"])
+	fake.mu.Unlock()
+	_, err = p.DescribeInstances(groupG, false)
+	noErr(t, err)
+	_, err = p.DescribeInstances(groupG, false) // seen again: no second notice
+	noErr(t, err)
+	fake.mu.Lock()
+	reclaim(fake.instances["i-2"])
+	fake.mu.Unlock()
+	p.spot.Watch.Once(context.Background())
+	fake.mu.Lock()
+	reclaim(fake.instances["i-3"])
+	fake.mu.Unlock()
+	equal(t, PushChecking, mark(t, p, "i-3"))
+	p.spot.Wait()
+	equal(t, PushChecking, mark(t, p, "i-4")) // not reclaimed: not confirmed
+	p.spot.Wait()
+
+	got := map[string]float64{}
+	mfs, err := m.Registry().Gather()
+	noErr(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != metrics.Namespace+"_spot_notices_total" {
+			continue
+		}
+		for _, c := range mf.GetMetric() {
+			got[c.GetLabel()[0].GetValue()] = c.GetCounter().GetValue()
+		}
+	}
+	equal(t, map[string]float64{"describe": 1, "watcher": 1, "push": 1}, got)
 }

@@ -74,6 +74,7 @@ func (p *Plugin) newReclaims(calls ecs.SpotAPI) *spot.Reclaims {
 
 // onNotice reports a reclaim spot noticed: log, event, metric.
 func (p *Plugin) onNotice(info Interruption) {
+	p.metrics.SpotNotice(info.Source) // "cloudmonitor" counts as "push"
 	p.log.WithFields(log.Fields{"action": "interruption", "instance": info.InstanceId, "group": info.Group,
 		"logical_id": info.LogicalID, "source": info.Source, "keep_data": info.KeepData}).
 		Warn("spot instance is being reclaimed: no longer reported to its group, a replacement will be provisioned")
