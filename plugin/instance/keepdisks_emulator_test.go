@@ -2,6 +2,7 @@ package instance
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -170,12 +171,15 @@ func TestKeptDiskLostRaceIsInfo(t *testing.T) {
 	}
 }
 
-// After the group is destroyed, the moved disk (DeleteWithInstance=false)
-// is deleted once nothing of the group is left for spot.OrphanGrace; disks that
-// are not this plugin's kept disks are never touched.
+// InfraKit's group destroy (a terminate Destroy of the group's last live
+// member) marks the moved disk (DeleteWithInstance=false) released before
+// the instance goes; a second copy's watcher deletes it even though the
+// first copy stopped right after the Destroy. Disks that are not this
+// plugin's kept disks are never touched.
 func TestKeptDiskDeletedAfterGroupDestroy(t *testing.T) {
 	e := preemptEmu(t)
 	p := e.plugin
+	p2, _ := e.copyOf(t, nil)
 	_, disk := e.reclaimKept(t, p)
 	repl, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
 	noErr(t, err)
@@ -185,28 +189,109 @@ func TestKeptDiskDeletedAfterGroupDestroy(t *testing.T) {
 
 	// Foreign look-alikes: another namespace's kept disk, and one of ours
 	// without the kept tag.
-	foreign := e.createDisk(t, map[string]string{"infrakit.scope": "other", TagKept: "true", TagKeepStep: spot.KeepStepAttached,
+	foreign := e.createDisk(t, map[string]string{"infrakit.scope": "other", TagKept: "true", TagKeepStep: spot.KeepStepReleased,
 		TagPreemptedFrom: "i-gone", TagClaimedBy: "i-gone2", tagGroup: "spot"})
-	unkept := e.createDisk(t, map[string]string{"infrakit.scope": "emu", TagKeepStep: spot.KeepStepAttached,
+	unkept := e.createDisk(t, map[string]string{"infrakit.scope": "emu", TagKeepStep: spot.KeepStepReleased,
+		TagPreemptedFrom: "i-gone", TagClaimedBy: "i-gone2", tagGroup: "spot"})
+	foreignHeld := e.createDisk(t, map[string]string{"infrakit.scope": "other", TagKept: "true", TagKeepStep: spot.KeepStepAttached,
 		TagPreemptedFrom: "i-gone", TagClaimedBy: "i-gone2", tagGroup: "spot"})
 
-	p.spot.Watch.Once(context.Background())
+	p2.spot.Watch.Once(context.Background())
 	equal(t, false, e.diskView(t, disk).Deleted, "in use by a live member")
 
 	noErr(t, p.Destroy(*repl, instance.Termination)) // infrakit group destroy
+	noErr(t, p.Close())                              // and this copy stops
+	equal(t, spot.KeepStepReleased, e.diskView(t, disk).Tags[TagKeepStep], "marked before the instance went")
 	e.srv.Advance(time.Minute)
 	equal(t, "Available", e.diskView(t, disk).Status)
-	p.spot.Watch.Once(context.Background())
-	equal(t, false, e.diskView(t, disk).Deleted, "not before spot.OrphanGrace")
-	e.srv.Advance(spot.OrphanGrace)
-	p.spot.Watch.Once(context.Background())
+	p2.spot.Watch.Once(context.Background())
 	equal(t, true, e.diskView(t, disk).Deleted, "no kept disk left behind the group")
 	equal(t, false, e.diskView(t, foreign).Deleted, "another namespace's disk")
 	equal(t, false, e.diskView(t, unkept).Deleted, "a disk without the kept tag")
+	equal(t, spot.KeepStepAttached, e.diskView(t, foreignHeld).Tags[TagKeepStep], "another namespace's disk is not marked")
+}
+
+// A replacement in progress is never released: the group's last live
+// member is destroyed while a Provision is taking the kept disk (claiming,
+// within its time), and the disk keeps its step and survives.
+func TestClaimingDiskNotReleased(t *testing.T) {
+	e := preemptEmu(t)
+	p := e.plugin
+	_, disk := e.reclaimKept(t, p)
+	e.srv.Advance(5 * time.Minute) // the reclaimed one is released
+	e.srv.SetFaults(emulator.Faults{NoStock: []emulator.StockKey{{}}})
+	_, err := p.Provision(spotSpec(groupspec.KeepDataDisks)) // tags it claiming, then no stock
+	contains(t, fmt.Sprint(err), "NoStock")
+	e.srv.SetFaults(emulator.Faults{})
+	member, err := p.Provision(spotSpec(groupspec.KeepDataDisks)) // another Provision running now
+	noErr(t, err)
+	equal(t, "", e.view(t, string(*member)).Tags[TagReplaces], "took nothing: the disk is being taken")
+
+	noErr(t, p.Destroy(*member, instance.Termination))
+	p.spot.Watch.Once(context.Background())
+	v := e.diskView(t, disk)
+	equal(t, spot.KeepStepClaiming, v.Tags[TagKeepStep])
+	equal(t, false, v.Deleted)
+}
+
+// A copy stopped between the release mark and DeleteInstance: the group
+// plugin's retry reaches another copy, whose Destroy finds the mark
+// already made (idempotent) and whose watcher deletes the disk.
+func TestKeptDiskReleaseSurvivesStopBeforeDelete(t *testing.T) {
+	e := preemptEmu(t)
+	p := e.plugin
+	p2, _ := e.copyOf(t, nil)
+	_, disk := e.reclaimKept(t, p)
+	repl, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
+	noErr(t, err)
+	e.srv.Advance(time.Minute)
+	p.spot.Wait()
+	e.srv.Advance(5 * time.Minute)
+
+	p.spot.SetStopHook(func(at, _ string) bool { return at == spot.StopAfterRelease }) // kill -9 here
+	isErr(t, p.Destroy(*repl, instance.Termination))
+	noErr(t, p.Close())
+	equal(t, spot.KeepStepReleased, e.diskView(t, disk).Tags[TagKeepStep])
+	equal(t, false, e.view(t, string(*repl)).Released, "stopped before DeleteInstance")
+	p2.spot.Watch.Once(context.Background())
+	equal(t, false, e.diskView(t, disk).Deleted, "still on the live instance")
+	equal(t, spot.KeepStepReleased, e.diskView(t, disk).Tags[TagKeepStep], "the watcher keeps the mark")
+
+	noErr(t, p2.Destroy(*repl, instance.Termination)) // the group plugin's retry
+	e.srv.Advance(time.Minute)
+	p2.spot.Watch.Once(context.Background())
+	equal(t, true, e.diskView(t, disk).Deleted)
+}
+
+// A reclaimed group of one whose replacement cannot start (no stock
+// anywhere) for ten minutes keeps its data: nothing but a user's destroy
+// deletes a disk a Provision already tried to take. Once stock is back,
+// the replacement gets it.
+func TestKeptDiskSurvivesNoStock(t *testing.T) {
+	e := preemptEmu(t)
+	p := e.plugin
+	_, disk := e.reclaimKept(t, p)
+	e.srv.SetFaults(emulator.Faults{NoStock: []emulator.StockKey{{}}})
+	for i := 0; i < 10; i++ {
+		_, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
+		contains(t, fmt.Sprint(err), "NoStock")
+		e.srv.Advance(time.Minute) // ECS releases the reclaimed one at 5
+		p.spot.Watch.Once(context.Background())
+	}
+	v := e.diskView(t, disk)
+	equal(t, false, v.Deleted, "the group's only data")
+	equal(t, spot.KeepStepClaiming, v.Tags[TagKeepStep])
+
+	e.srv.SetFaults(emulator.Faults{})
+	repl, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
+	noErr(t, err)
+	e.srv.Advance(time.Minute)
+	p.spot.Wait()
+	equal(t, string(*repl), e.diskView(t, disk).InstanceId, "the replacement took it")
 }
 
 // A kept disk is not deleted while its group lives, even if its own
-// instance is gone: the next replacement takes it.
+// instance is gone (scaled down): the next replacement takes it.
 func TestKeptDiskOfLiveGroupKept(t *testing.T) {
 	e := preemptEmu(t)
 	p := e.plugin
@@ -222,9 +307,11 @@ func TestKeptDiskOfLiveGroupKept(t *testing.T) {
 	e.srv.Advance(time.Minute)
 	for i := 0; i < 3; i++ {
 		p.spot.Watch.Once(context.Background())
-		e.srv.Advance(spot.OrphanGrace)
+		e.srv.Advance(2 * time.Minute)
 	}
-	equal(t, false, e.diskView(t, disk).Deleted, "group member "+string(*other)+" still runs")
+	v := e.diskView(t, disk)
+	equal(t, false, v.Deleted, "group member "+string(*other)+" still runs")
+	equal(t, spot.KeepStepAttached, v.Tags[TagKeepStep], "not released")
 }
 
 func (e *emuEnv) createDisk(t *testing.T, tags map[string]string) string {
@@ -277,9 +364,10 @@ func TestKeepDisksLostDetachRaceIsInfo(t *testing.T) {
 	}
 }
 
-// A group destroyed while its replacement still boots from a kept image:
-// the image is deleted once the group has been gone for spot.OrphanGrace, not
-// kept (and billed) for keptImageMaxAge.
+// A group destroyed while its replacement still boots from a kept image
+// (the reclaimed one not yet released): the image is released by the
+// Destroy and deleted at the next watcher tick, not kept (and billed) for
+// keptImageMaxAge.
 func TestKeptImageDeletedAfterGroupDestroy(t *testing.T) {
 	e := preemptEmu(t)
 	p := e.plugin
@@ -294,9 +382,6 @@ func TestKeptImageDeletedAfterGroupDestroy(t *testing.T) {
 	repl, err := p.Provision(spotSpec(groupspec.KeepDataImage))
 	noErr(t, err)
 	image := e.view(t, string(*repl)).ImageId
-
-	noErr(t, p.Destroy(*repl, instance.Termination)) // infrakit group destroy, still Pending
-	e.srv.Advance(5 * time.Minute)                   // and ECS releases the reclaimed one
 	deleted := func() bool {
 		for _, im := range e.srv.Images() {
 			if im.ImageId == image {
@@ -307,14 +392,15 @@ func TestKeptImageDeletedAfterGroupDestroy(t *testing.T) {
 		return false
 	}
 	p.spot.Watch.Once(context.Background())
-	equal(t, false, deleted(), "not before spot.OrphanGrace")
-	e.srv.Advance(spot.OrphanGrace)
+	equal(t, false, deleted(), "the replacement still boots from it")
+
+	noErr(t, p.Destroy(*repl, instance.Termination)) // infrakit group destroy, still Pending
 	p.spot.Watch.Once(context.Background())
 	equal(t, true, deleted(), "no kept image left behind the group")
 }
 
 // The group is destroyed while the replacement still boots, before its
-// kept disk was attached: the claimed disk is deleted with the group too.
+// kept disk was attached: the claimed disk is released and deleted too.
 func TestClaimedDiskDeletedAfterGroupDestroy(t *testing.T) {
 	e := preemptEmu(t)
 	p := e.plugin
@@ -323,11 +409,9 @@ func TestClaimedDiskDeletedAfterGroupDestroy(t *testing.T) {
 	repl, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
 	noErr(t, err)
 	equal(t, spot.KeepStepClaimed, e.diskView(t, disk).Tags[TagKeepStep])
-	noErr(t, p.Destroy(*repl, instance.Termination))
-	e.srv.Advance(5 * time.Minute) // the reclaimed one is released too
 	p.spot.Watch.Once(context.Background())
-	equal(t, false, e.diskView(t, disk).Deleted, "not before spot.OrphanGrace")
-	e.srv.Advance(spot.OrphanGrace)
+	equal(t, false, e.diskView(t, disk).Deleted, "claimed by a live replacement")
+	noErr(t, p.Destroy(*repl, instance.Termination))
 	p.spot.Watch.Once(context.Background())
 	equal(t, true, e.diskView(t, disk).Deleted)
 }

@@ -652,7 +652,9 @@ func (p *Plugin) label(ctx context.Context, id string, labels map[string]string)
 // call; an instance that is already gone counts as destroyed. For a
 // rolling update, data disks tagged infrakit.attachment are first set to
 // survive the instance. For "terminate" (or no reason) the instance is
-// released with whatever was created with it (its DeleteWithInstance disks).
+// released with whatever was created with it (its DeleteWithInstance disks);
+// with "terminate", kept spot data it holds (or its group's, when it is the
+// last live member) is first marked for deletion (beforeDelete).
 func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 	start := p.now()
 	logger := p.log.WithFields(log.Fields{"action": "destroy", "instance": string(id), "reason": dctx.Reason})
@@ -665,7 +667,8 @@ func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 	defer cancel()
 	// One DescribeInstances by ID first: only an instance that carries the
 	// namespace tags and an InfraKit tag is released (owned.go).
-	if _, err := p.lookupOwned(ctx, string(id)); ecs.IsNotFound(err) {
+	inst, err := p.lookupOwned(ctx, string(id))
+	if ecs.IsNotFound(err) {
 		p.noteDestroyed(string(id)) // asked for, so not "lost" (events.go)
 		logger.Info("already gone")
 		return nil
@@ -674,13 +677,11 @@ func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 		return fmt.Errorf("destroy instance %s: %w", id, err)
 	}
 	p.noteDestroyed(string(id)) // not "lost" when it disappears (events.go)
-	if dctx.Reason == ReasonRollingUpdate {
-		if err := p.keepAttachedDisks(ctx, string(id)); err != nil {
-			logger.WithError(err).Warn("destroy failed")
-			return fmt.Errorf("destroy instance %s: %w", id, err)
-		}
+	if err := p.beforeDelete(ctx, inst, dctx.Reason); err != nil {
+		logger.WithError(err).Warn("destroy failed")
+		return fmt.Errorf("destroy instance %s: %w", id, err)
 	}
-	err := p.api.DeleteInstance(ctx, string(id), true)
+	err = p.api.DeleteInstance(ctx, string(id), true)
 	if ecs.IsNotFound(err) {
 		logger.Info("already gone")
 		return nil
@@ -690,6 +691,20 @@ func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 		return fmt.Errorf("destroy instance %s: %w", id, err)
 	}
 	logger.WithField("duration", p.now().Sub(start).String()).Info("destroyed")
+	return nil
+}
+
+// beforeDelete is what a Destroy does before DeleteInstance: a rolling
+// update keeps the Attachments' disks; a terminate (an explicit user
+// action: group destroy, scale-down) releases kept spot data the instance
+// holds, or its group's if it is the last live member (spot.Release).
+func (p *Plugin) beforeDelete(ctx context.Context, inst *ecs.Instance, reason string) error {
+	switch reason {
+	case ReasonRollingUpdate:
+		return p.keepAttachedDisks(ctx, inst.ID)
+	case ReasonTerminate:
+		return p.spot.Release(ctx, inst)
+	}
 	return nil
 }
 

@@ -208,7 +208,9 @@ func (k *keeper) findKeptImage(ctx context.Context, group, logical string, c *Cl
 	if err != nil {
 		return fmt.Errorf("find kept images of group %s: %w", group, err)
 	}
-	cands, claimers := keptImages(images, func(t map[string]string) bool { return matchesSlot(t, logical) })
+	cands, claimers := keptImages(images, func(t map[string]string) bool {
+		return matchesSlot(t, logical) && t[TagKeepStep] != KeepStepReleased
+	})
 	if len(cands) == 0 {
 		return nil
 	}

@@ -3,7 +3,6 @@ package spot
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	log "github.com/Sirupsen/logrus"
@@ -13,12 +12,11 @@ import (
 
 // cleaner is the watcher's part that finishes kept-disk moves a stopped
 // copy left and deletes kept disks and images no group will take again.
+// It keeps no state: every decision is read from ECS tags, so any copy
+// makes the same one.
 type cleaner struct {
 	*env
 	keep *keeper
-
-	mu      sync.Mutex
-	orphans map[string]time.Time // kept disk or image -> first seen orphaned
 }
 
 // resumeKeptDisks is the watcher's part of the move (every copy, every
@@ -44,24 +42,16 @@ func (c *cleaner) resumeKeptDisks(ctx context.Context) error {
 		return fmt.Errorf("check claims on kept disks: %w", err)
 	}
 	now := c.Now()
-	groupLive := map[string]bool{}
 	var firstErr error
 	for _, s := range sets {
-		if err := c.resumeSet(ctx, s, live, groupLive, now); err != nil && firstErr == nil {
+		if err := c.resumeSet(ctx, s, live, now); err != nil && firstErr == nil {
 			firstErr = err
 		}
 	}
-	c.mu.Lock()
-	for id, at := range c.orphans {
-		if now.Sub(at) > 24*time.Hour {
-			delete(c.orphans, id)
-		}
-	}
-	c.mu.Unlock()
 	return firstErr
 }
 
-func (c *cleaner) resumeSet(ctx context.Context, s keptSet, live map[string]string, groupLive map[string]bool, now time.Time) error {
+func (c *cleaner) resumeSet(ctx context.Context, s keptSet, live map[string]string, now time.Time) error {
 	// Disks still on the reclaimed instance are keepData's (it runs again
 	// on the next notice); disks on their claimer only need the step.
 	var avail []ecs.Disk
@@ -70,7 +60,7 @@ func (c *cleaner) resumeSet(ctx context.Context, s keptSet, live map[string]stri
 		switch {
 		case d.InstanceID == "" && (d.Status == "" || d.Status == "Available"):
 			avail = append(avail, d)
-		case d.InstanceID != "" && d.InstanceID == claimedBy(t) && t[TagKeepStep] != KeepStepAttached:
+		case d.InstanceID != "" && d.InstanceID == claimedBy(t) && t[TagKeepStep] != KeepStepAttached && t[TagKeepStep] != KeepStepReleased:
 			if err := c.Kept.TagResource(ctx, "disk", d.ID, map[string]string{TagKeepStep: KeepStepAttached}); err != nil {
 				return fmt.Errorf("record attach of kept disk %s: %w", d.ID, err)
 			}
@@ -85,6 +75,9 @@ func (c *cleaner) resumeSet(ctx context.Context, s keptSet, live map[string]stri
 	}
 	if owner != "" {
 		for _, d := range avail {
+			if d.TagMap()[TagKeepStep] == KeepStepReleased {
+				continue // its group was destroyed: deleted once its owner is gone
+			}
 			if t := d.TagMap(); t[TagClaimedBy] != owner || t[TagKeepStep] != KeepStepClaimed {
 				if err := c.Kept.TagResource(ctx, "disk", d.ID, map[string]string{TagClaimedBy: owner, TagKeepStep: KeepStepClaimed}); err != nil {
 					return fmt.Errorf("claim kept disk %s for instance %s: %w", d.ID, owner, err)
@@ -97,70 +90,34 @@ func (c *cleaner) resumeSet(ctx context.Context, s keptSet, live map[string]stri
 		return nil
 	}
 	for _, d := range avail {
-		why := c.keptDiskUnneeded(ctx, d, groupLive, now)
+		why := keptDiskUnneeded(d, now)
 		if why == "" {
 			continue
 		}
 		if err := c.Kept.DeleteDisk(ctx, d.ID); err != nil && !ecs.IsNotFound(err) {
 			return fmt.Errorf("delete kept disk %s: %w", d.ID, err)
 		}
-		c.mu.Lock()
-		delete(c.orphans, d.ID)
-		c.mu.Unlock()
 		c.Log.WithFields(log.Fields{"action": "cleanup", "disk": d.ID, "from": s.from, "reason": why}).Info("deleted kept disk")
 	}
 	return nil
 }
 
 // keptDiskUnneeded says why an Available kept disk that nobody owns may be
-// deleted, or "" to keep it: a replacement took it (or was made for it)
-// and that instance and the whole group are gone (for OrphanGrace), or it
-// was kept and never claimed for keptImageMaxAge.
-func (c *cleaner) keptDiskUnneeded(ctx context.Context, d ecs.Disk, groupLive map[string]bool, now time.Time) string {
+// deleted, or "" to keep it: its group was destroyed (keep-step released,
+// written by the Destroy that removed the group's last live member), or no
+// instance ever took it (kept, or a Provision's claim that came to nothing)
+// for keptImageMaxAge since it was kept. A disk a replacement took
+// (claimed, attached) is kept until such a release: its group may still
+// want it (a reclaimed group of one whose replacement waits for stock).
+func keptDiskUnneeded(d ecs.Disk, now time.Time) string {
 	t := d.TagMap()
 	switch t[TagKeepStep] {
-	case KeepStepAttached, KeepStepClaimed, KeepStepClaiming:
-		// A replacement was made for it (claiming: past claimingTTL, or
-		// setOwner would still hold it) and is gone, and so is the group.
-		if c.groupGoneFor(ctx, d.ID, t[TagGroup], groupLive, now) {
-			return fmt.Sprintf("its instance %s and every instance of group %q are gone", t[TagClaimedBy], t[TagGroup])
-		}
-	case KeepStepKept:
+	case KeepStepReleased:
+		return fmt.Sprintf("released: group %q was destroyed", t[TagGroup])
+	case KeepStepKept, KeepStepClaiming:
 		if at, err := time.Parse(time.RFC3339, t[TagKeptAt]); err == nil && now.Sub(at) > keptImageMaxAge {
 			return "unclaimed for " + keptImageMaxAge.String()
 		}
 	}
 	return ""
-}
-
-// groupGoneFor reports whether group has had no live instance for
-// OrphanGrace, as seen by this copy's ticks for resource id (a kept disk or
-// image): the sign of InfraKit's group destroy. groupLive caches one
-// tick's look-ups.
-func (c *cleaner) groupGoneFor(ctx context.Context, id, group string, groupLive map[string]bool, now time.Time) bool {
-	alive, known := groupLive[group]
-	if !known {
-		found, err := c.Instances.DescribeInstances(ctx, ecs.InstanceFilter{Tags: mergeTags(c.Namespace, map[string]string{TagGroup: group})})
-		if err != nil {
-			return false // keep it; next tick
-		}
-		for _, inst := range found {
-			if !gone[inst.Status] {
-				alive = true
-			}
-		}
-		groupLive[group] = alive
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if alive {
-		delete(c.orphans, id)
-		return false
-	}
-	first, seen := c.orphans[id]
-	if !seen {
-		c.orphans[id] = now
-		return false
-	}
-	return now.Sub(first) >= OrphanGrace
 }

@@ -23,19 +23,23 @@ import (
 //	Provision keep-step=claiming, claim-at                                   RunInstances (tag replaces=R on the instance)
 //	run       keep-step=claimed, claimed-by=N                                AttachDisk to N
 //	attached  keep-step=attached                                             (N owns it)
+//	destroy   keep-step=released                                             DeleteDisk once Available (any copy's watcher)
 //
 // The instance N carries replaces=R from its first moment (RunInstances
 // tags), so a copy killed between RunInstances and the claim tags is
 // finished too: the watcher finds N by that tag. A copy that loses a race
 // (the disk already attached by another) says so at info level.
 //
-// Nothing kept is left billed after the group is gone: a disk a
-// replacement took (keep-step claimed or attached) whose instance no longer
-// exists, in a group that has no live instance left, is deleted once that
-// has held for OrphanGrace (InfraKit's group destroy); a disk kept at a notice and
-// never claimed is deleted after keptImageMaxAge, like images. Only disks
-// carrying this plugin's namespace tags and kept=true are ever looked at,
-// so no foreign disk is touched.
+// Kept data is deleted on an explicit user action, never because a group
+// looks empty for a while (a reclaimed group of one whose replacement waits
+// for stock must keep its data): the terminate Destroy of an instance marks
+// released the kept disks it owns and, when it is the group's last live
+// member, every kept disk of the group that no live replacement holds
+// (release.go), before the instance is deleted; any copy's watcher deletes
+// released disks once they are Available. A disk kept at a notice and
+// never taken by an instance is deleted keptImageMaxAge after it was kept,
+// like images. Only disks carrying this plugin's namespace tags and
+// kept=true are ever looked at, so no foreign disk is touched.
 
 // Tags of the disk move.
 const (
@@ -56,12 +60,10 @@ const (
 	KeepStepClaiming = "claiming"
 	KeepStepClaimed  = "claimed"
 	KeepStepAttached = "attached"
+	// KeepStepReleased marks kept data (disks and images) of a destroyed
+	// group: any copy's watcher deletes it (release.go).
+	KeepStepReleased = "released"
 )
-
-// OrphanGrace is how long a finished move's disk must stay orphaned (its
-// instance gone, its group empty) before it is deleted: a group whose last
-// member just vanished gets its replacement well within it.
-const OrphanGrace = 2 * time.Minute
 
 // keepDisks tags the reclaimed instance's data disks, makes them survive the
 // instance and detaches them, in that order: a disk is findable before it
@@ -81,7 +83,7 @@ func (k *keeper) keepDisks(ctx context.Context, info Interruption) ([]string, er
 		if d.Type != "" && d.Type != "data" {
 			continue // the system disk goes with the instance
 		}
-		if err := k.Kept.TagResource(ctx, "disk", d.ID, tags); err != nil {
+		if err := k.Kept.TagResource(ctx, "disk", d.ID, keepTags(tags, d)); err != nil {
 			return kept, fmt.Errorf("tag disk %s: %w", d.ID, err)
 		}
 		if d.DeleteWithInstance {
@@ -97,6 +99,18 @@ func (k *keeper) keepDisks(ctx context.Context, info Interruption) ([]string, er
 		kept = append(kept, d.ID)
 	}
 	return kept, nil
+}
+
+// keepTags are the tags a notice puts on disk d: a disk already released
+// (its group destroyed while another copy was keeping it) stays released.
+func keepTags(tags map[string]string, d ecs.Disk) map[string]string {
+	if d.TagMap()[TagKeepStep] != KeepStepReleased {
+		return tags
+	}
+	out := mergeTags(tags)
+	delete(out, TagKeepStep)
+	delete(out, TagKeptAt)
+	return out
 }
 
 // detachedByOther reports whether a refused DetachDisk only lost a race:
@@ -207,7 +221,7 @@ func (k *keeper) findKeptDisks(ctx context.Context, group, logical string, c *Cl
 	}
 	var mine []ecs.Disk
 	for _, d := range disks {
-		if t := d.TagMap(); t[TagPreemptedFrom] != "" && matchesSlot(t, logical) && hasTags(t, k.Namespace) {
+		if t := d.TagMap(); t[TagPreemptedFrom] != "" && t[TagKeepStep] != KeepStepReleased && matchesSlot(t, logical) && hasTags(t, k.Namespace) {
 			mine = append(mine, d)
 		}
 	}

@@ -165,7 +165,7 @@ func New(cfg Config) *Reclaims {
 		ctx:        ctx,
 		cancel:     cancel,
 	}
-	r.Watch = &Watcher{r: r, lockFilter: LockRecycling, clean: &cleaner{env: e, keep: r.keep, orphans: map[string]time.Time{}}}
+	r.Watch = &Watcher{r: r, lockFilter: LockRecycling, clean: &cleaner{env: e, keep: r.keep}}
 	return r
 }
 

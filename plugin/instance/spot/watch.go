@@ -179,9 +179,9 @@ func isParamError(err error) bool {
 }
 
 // cleanupImages deletes kept images once they are no longer needed: when
-// the replacement that claimed one is Running (its disk is made), when a
-// newer image exists for the same logical ID, or when nobody claimed one
-// for keptImageMaxAge.
+// the replacement that claimed one is Running (its disk is made), when its
+// group was destroyed (released), when a newer image exists for the same
+// logical ID, or when it is older than keptImageMaxAge.
 func (c *cleaner) cleanupImages(ctx context.Context) error {
 	if c.Kept == nil {
 		return nil
@@ -200,7 +200,6 @@ func (c *cleaner) cleanupImages(ctx context.Context) error {
 	}
 	newest := newestPerSlot(kept)
 	now := c.Now()
-	groupLive := map[string]bool{}
 	for _, im := range kept {
 		t := im.TagMap()
 		why := ""
@@ -210,10 +209,9 @@ func (c *cleaner) cleanupImages(ctx context.Context) error {
 			why = "replacement " + claimer + " is running"
 		case claimer != "" && live[claimer] != "":
 			continue // the replacement still boots from it
-		case claimer != "" && c.groupGoneFor(ctx, im.ID, t[TagGroup], groupLive, now):
-			// Its replacement and its whole group are gone: InfraKit's
-			// group destroy. No replacement will ever boot from it.
-			why = "replacement " + claimer + " and every instance of group " + t[TagGroup] + " are gone"
+		case t[TagKeepStep] == KeepStepReleased:
+			// The Destroy of the group's last live member released it.
+			why = "released: group " + t[TagGroup] + " was destroyed"
 		case t[TagLogicalID] != "" && im.CreationTime < newest[t[TagGroup]+"\x00"+t[TagLogicalID]]:
 			why = "a newer image exists for logical id " + t[TagLogicalID]
 		default:
