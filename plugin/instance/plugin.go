@@ -116,6 +116,7 @@ type Plugin struct {
 	cleanupTimeout   time.Duration // see cleanupContext (retry.go)
 
 	background sync.WaitGroup // attachLater
+	closing    closeMark      // when Close began: bounds attachLater
 	settling   sync.WaitGroup // settleLater (truth.go)
 	// confirmTimeout: see Config.ConfirmTimeout.
 	confirmTimeout time.Duration
@@ -572,6 +573,42 @@ func (p *Plugin) attach(ctx context.Context, id string, disks []ecs.Disk) error 
 // instance is not yet in a state that takes it.
 const attachTimeout = 10 * time.Minute
 
+// attachCloseWait bounds, on the plugin's clock, how long Close lets
+// attaches in flight go on: a new instance usually takes its disks within
+// it, and the daemon's shutdown is not held for attachTimeout.
+const attachCloseWait = time.Minute
+
+// closeMark records when Close began.
+type closeMark struct {
+	mu sync.Mutex
+	at time.Time
+}
+
+func (c *closeMark) set(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.at.IsZero() {
+		c.at = now
+	}
+}
+
+// deadline is d, or earlier once Close began; stopping reports the latter.
+func (c *closeMark) deadline(d time.Time) (end time.Time, stopping bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.at.IsZero() {
+		return d, false
+	}
+	if stop := c.at.Add(attachCloseWait); stop.Before(d) {
+		return stop, true
+	}
+	return d, true
+}
+
+// attachLater retries the attaches ECS refused while the instance was
+// Pending. Close waits for it, for at most attachCloseWait more; an attach
+// still refused then is logged as an error naming the disk and instance
+// (nothing in ECS records it, so no other copy could finish it).
 func (p *Plugin) attachLater(id string, disks []ecs.Disk) {
 	ctx := context.Background()
 	deadline := p.now().Add(attachTimeout)
@@ -587,8 +624,13 @@ func (p *Plugin) attachLater(id string, disks []ecs.Disk) {
 				logger.Info("attached")
 				break
 			}
-			if ecs.ErrorCode(err) != ecs.CodeIncorrectInstanceStatus || !p.now().Before(deadline) {
-				logger.WithError(err).Error("attach failed")
+			end, stopping := p.closing.deadline(deadline)
+			if ecs.ErrorCode(err) != ecs.CodeIncorrectInstanceStatus || !p.now().Before(end) {
+				if stopping && ecs.ErrorCode(err) == ecs.CodeIncorrectInstanceStatus {
+					logger.WithError(err).Error("the plugin stopped before the instance took the disk: attach it by hand")
+				} else {
+					logger.WithError(err).Error("attach failed")
+				}
 				break
 			}
 			if wait < 15*time.Second {

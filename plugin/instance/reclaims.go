@@ -179,11 +179,15 @@ func (p *Plugin) StartWatcher(interval time.Duration) { p.spot.Watch.Start(inter
 // nothing is hidden or kept unless a look-up shows ECS's Recycling lock.
 func (p *Plugin) MarkInterrupting(id, source string) (string, error) { return p.spot.Push(id, source) }
 
-// Close stops the watcher, the spot work in flight, the background attaches
-// and the event relay. The daemon calls it on shutdown.
+// Close stops the watcher, the spot work in flight and the event relay,
+// and waits for the background attaches of Spec.Attachments (for at most
+// attachCloseWait on the plugin's clock, see attachLater). The daemon calls
+// it on shutdown.
 func (p *Plugin) Close() error {
+	p.closing.set(p.now())
 	p.views.cancel()
 	p.spot.Close()
+	p.background.Wait()
 	p.views.events.close()
 	return nil
 }
