@@ -415,3 +415,31 @@ func TestClaimedDiskDeletedAfterGroupDestroy(t *testing.T) {
 	p.spot.Watch.Once(context.Background())
 	equal(t, true, e.diskView(t, disk).Deleted)
 }
+
+// Two terminate Destroys of a group's last two members run at once (both
+// read the group before either deletes): the one that reads last sees the
+// other's destroying tag and releases the kept disk.
+func TestConcurrentDestroysRelease(t *testing.T) {
+	e := preemptEmu(t)
+	p := e.plugin
+	_, disk := e.reclaimKept(t, p)
+	repl, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
+	noErr(t, err)
+	other, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
+	noErr(t, err)
+	e.srv.Advance(time.Minute)
+	p.spot.Wait()
+	e.srv.Advance(5 * time.Minute)
+	lookup := func(id string) *ecs.Instance {
+		found, err := p.api.DescribeInstances(context.Background(), ecs.InstanceFilter{InstanceIDs: []string{id}})
+		noErr(t, err)
+		equal(t, 1, len(found))
+		return &found[0]
+	}
+	a, b := lookup(string(*repl)), lookup(string(*other))
+	noErr(t, p.spot.Release(context.Background(), a)) // sees b live
+	equal(t, spot.KeepStepAttached, e.diskView(t, disk).Tags[TagKeepStep])
+	noErr(t, p.spot.Release(context.Background(), b)) // sees a being destroyed
+	equal(t, spot.KeepStepReleased, e.diskView(t, disk).Tags[TagKeepStep])
+	equal(t, "true", e.view(t, string(*repl)).Tags[spot.TagDestroying])
+}

@@ -11,6 +11,12 @@ import (
 	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
+// TagDestroying is put on an instance a terminate Destroy is deleting, so
+// concurrent Destroys of the same group do not count each other as live.
+// (An instance with 20 tags cannot take it; Destroys of such instances
+// that run at once may then each see the others and release nothing.)
+const TagDestroying = "infrakit-aliyun.destroying"
+
 // StopAfterRelease is the test point right after Release marked kept data,
 // before the plugin deletes the instance.
 const StopAfterRelease = "released"
@@ -33,7 +39,15 @@ func (r *Reclaims) Release(ctx context.Context, inst *ecs.Instance) error {
 	if group == "" || keep == "" || r.env.Kept == nil {
 		return nil
 	}
-	last, err := r.keep.lastMember(ctx, group, inst.ID)
+	// Tagged first, then the group read: of Destroys running at once (a
+	// group destroy, a scale-down to 0), the one that reads last sees every
+	// other one's tag, so one of them finds it is the last.
+	if len(inst.Tags) < groupspec.MaxTags && t[TagDestroying] == "" {
+		if err := r.env.Instances.TagResources(ctx, inst.ID, map[string]string{TagDestroying: "true"}); err != nil {
+			return fmt.Errorf("tag instance %s destroying: %w", inst.ID, err)
+		}
+	}
+	last, leaving, err := r.keep.lastMember(ctx, group, inst.ID)
 	if err != nil {
 		return fmt.Errorf("check group %s for live members: %w", group, err)
 	}
@@ -42,9 +56,9 @@ func (r *Reclaims) Release(ctx context.Context, inst *ecs.Instance) error {
 	}
 	switch keep {
 	case groupspec.KeepDataDisks:
-		err = r.keep.releaseDisks(ctx, group, inst.ID)
+		err = r.keep.releaseDisks(ctx, group, leaving)
 	case groupspec.KeepDataImage:
-		err = r.keep.releaseImages(ctx, group, inst.ID)
+		err = r.keep.releaseImages(ctx, group, leaving)
 	}
 	if err == nil && r.stopAt(StopAfterRelease, inst.ID) {
 		return ErrStopped
@@ -53,25 +67,34 @@ func (r *Reclaims) Release(ctx context.Context, inst *ecs.Instance) error {
 }
 
 // lastMember reports whether no instance of the group but id is live
-// (instances on their way out or being reclaimed do not count).
-func (k *keeper) lastMember(ctx context.Context, group, id string) (bool, error) {
+// (instances on their way out, being reclaimed or being destroyed do not
+// count), and which are being destroyed (id among them): what they hold is
+// released with the group.
+func (k *keeper) lastMember(ctx context.Context, group, id string) (bool, map[string]bool, error) {
 	want := mergeTags(k.Namespace, map[string]string{TagGroup: group})
 	found, err := k.Instances.DescribeInstances(ctx, ecs.InstanceFilter{Tags: want})
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
+	leaving := map[string]bool{id: true}
+	last := true
 	for i := range found {
 		inst := &found[i]
-		if inst.ID != id && !gone[inst.Status] && !Reclaimed(inst) && hasTags(inst.TagMap(), want) {
-			return false, nil
+		t := inst.TagMap()
+		switch {
+		case inst.ID == id || gone[inst.Status] || Reclaimed(inst) || !hasTags(t, want):
+		case t[TagDestroying] != "":
+			leaving[inst.ID] = true
+		default:
+			last = false
 		}
 	}
-	return true, nil
+	return last, leaving, nil
 }
 
-// releaseDisks marks released the group's kept disk sets that no other
-// live instance holds and no Provision is taking (setOwner).
-func (k *keeper) releaseDisks(ctx context.Context, group, destroyed string) error {
+// releaseDisks marks released the group's kept disk sets that no live
+// instance but those leaving holds and no Provision is taking (setOwner).
+func (k *keeper) releaseDisks(ctx context.Context, group string, leaving map[string]bool) error {
 	disks, err := k.Instances.DescribeDisks(ctx, ecs.DiskFilter{Tags: mergeTags(k.Namespace, map[string]string{TagGroup: group, TagKept: "true"})})
 	if err != nil {
 		return fmt.Errorf("list kept disks of group %s: %w", group, err)
@@ -87,17 +110,19 @@ func (k *keeper) releaseDisks(ctx context.Context, group, destroyed string) erro
 	if err != nil {
 		return fmt.Errorf("check claims on kept disks: %w", err)
 	}
-	delete(live, destroyed) // it is being deleted
+	for id := range leaving {
+		delete(live, id) // being deleted
+	}
 	for _, s := range sets {
 		owner, claiming, err := k.setOwner(ctx, s, live)
 		if err != nil {
 			return err
 		}
-		if claiming || (owner != "" && owner != destroyed) {
+		if claiming || (owner != "" && !leaving[owner]) {
 			continue // a replacement in progress
 		}
 		for _, d := range s.disks {
-			if err := k.mark(ctx, "disk", d.ID, d.TagMap(), group, destroyed); err != nil {
+			if err := k.mark(ctx, "disk", d.ID, d.TagMap(), group); err != nil {
 				return err
 			}
 		}
@@ -105,9 +130,9 @@ func (k *keeper) releaseDisks(ctx context.Context, group, destroyed string) erro
 	return nil
 }
 
-// releaseImages marks released the group's kept images that no other live
-// instance boots from.
-func (k *keeper) releaseImages(ctx context.Context, group, destroyed string) error {
+// releaseImages marks released the group's kept images that no live
+// instance but those leaving boots from.
+func (k *keeper) releaseImages(ctx context.Context, group string, leaving map[string]bool) error {
 	images, err := k.Kept.DescribeImages(ctx, ecs.ImageFilter{Tags: mergeTags(k.Namespace, map[string]string{TagGroup: group})})
 	if err != nil {
 		return fmt.Errorf("list kept images of group %s: %w", group, err)
@@ -119,10 +144,10 @@ func (k *keeper) releaseImages(ctx context.Context, group, destroyed string) err
 	}
 	for _, im := range kept {
 		t := im.TagMap()
-		if c := t[TagClaimedBy]; c != "" && c != destroyed && live[c] != "" {
+		if c := t[TagClaimedBy]; c != "" && !leaving[c] && live[c] != "" {
 			continue
 		}
-		if err := k.mark(ctx, "image", im.ID, t, group, destroyed); err != nil {
+		if err := k.mark(ctx, "image", im.ID, t, group); err != nil {
 			return err
 		}
 	}
@@ -130,14 +155,14 @@ func (k *keeper) releaseImages(ctx context.Context, group, destroyed string) err
 }
 
 // mark tags one kept disk or image released (once).
-func (k *keeper) mark(ctx context.Context, typ, id string, t map[string]string, group, destroyed string) error {
+func (k *keeper) mark(ctx context.Context, typ, id string, t map[string]string, group string) error {
 	if t[TagKeepStep] == KeepStepReleased {
 		return nil
 	}
 	if err := k.Kept.TagResource(ctx, typ, id, map[string]string{TagKeepStep: KeepStepReleased}); err != nil {
 		return fmt.Errorf("release kept %s %s: %w", typ, id, err)
 	}
-	k.logf(log.Fields{"action": "destroy", "instance": destroyed, "group": group, typ: id}).
+	k.logf(log.Fields{"action": "destroy", "group": group, typ: id}).
 		Info("released kept data: deleted by the watcher once free")
 	return nil
 }

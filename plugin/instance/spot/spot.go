@@ -97,6 +97,7 @@ type Instances interface {
 	DescribeDisks(ctx context.Context, f ecs.DiskFilter) ([]ecs.Disk, error)
 	ModifyDiskAttribute(ctx context.Context, diskID string, deleteWithInstance bool) error
 	AttachDisk(ctx context.Context, instanceID, diskID string, deleteWithInstance bool) error
+	TagResources(ctx context.Context, id string, tags map[string]string) error
 }
 
 // Config is what Reclaims needs from the plugin.
