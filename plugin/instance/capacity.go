@@ -6,6 +6,7 @@ import (
 	"infrakit.aliyun/internal/ecs"
 	"infrakit.aliyun/plugin/instance/capacity"
 	"infrakit.aliyun/plugin/instance/groupspec"
+	"infrakit.aliyun/plugin/instance/spot"
 )
 
 // Capacity decisions are package capacity's; these names stay here for the
@@ -33,7 +34,7 @@ func (p *Plugin) groupMembers(ctx context.Context, group string) (map[string]str
 	out := map[string]string{}
 	for i := range found {
 		inst := &found[i]
-		if skippedStatus[inst.Status] || hasLock(inst, LockRecycling) || !hasTags(inst.TagMap(), want) {
+		if skippedStatus[inst.Status] || spot.Reclaimed(inst) || !hasTags(inst.TagMap(), want) {
 			continue
 		}
 		out[inst.ID] = inst.VSwitch

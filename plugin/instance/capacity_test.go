@@ -144,13 +144,13 @@ type recorded struct {
 
 func recordedBy(p *Plugin) *recorded {
 	h := &recorded{}
-	p.spot.mu.Lock()
-	defer p.spot.mu.Unlock()
-	if p.spot.stockOut != nil {
-		h.stockOuts = append(h.stockOuts, *p.spot.stockOut)
+	p.views.mu.Lock()
+	defer p.views.mu.Unlock()
+	if p.views.stockOut != nil {
+		h.stockOuts = append(h.stockOuts, *p.views.stockOut)
 	}
-	if p.spot.fallback != nil {
-		h.fallbacks = append(h.fallbacks, *p.spot.fallback)
+	if p.views.fallback != nil {
+		h.fallbacks = append(h.fallbacks, *p.views.fallback)
 	}
 	return h
 }

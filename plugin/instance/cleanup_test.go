@@ -9,6 +9,7 @@ import (
 	"github.com/docker/infrakit/pkg/spi/instance"
 
 	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/plugin/instance/spot"
 )
 
 // expiringECS is keepFake with the adapter's handling of contexts: a call
@@ -113,26 +114,26 @@ func TestProvisionCleanupOutlivesSpentBudget(t *testing.T) {
 	}
 }
 
-// finishReplacement claims kept data for an instance that already exists:
+// spot.Reclaims.Finish claims kept data for an instance that already exists:
 // a spent Provision deadline must not leave the kept data unclaimed.
 func TestClaimKeptDataOutlivesSpentBudget(t *testing.T) {
 	for _, typ := range []string{"disk", "image"} {
 		t.Run(typ, func(t *testing.T) {
 			fake := &expiringECS{keepFake: newKeepFake(), attach: func(context.Context) error { return nil }}
-			rep := &replacement{}
+			rep := &spot.Claim{}
 			if typ == "disk" {
 				fake.disks["d-1"] = &ecs.Disk{ID: "d-1", Status: "Available"}
-				rep.disks = []ecs.Disk{*fake.disks["d-1"]}
+				rep.Disks = []ecs.Disk{*fake.disks["d-1"]}
 			} else {
 				fake.images["m-1"] = &ecs.Image{ID: "m-1", Status: "Available"}
-				rep.image = fake.images["m-1"]
+				rep.Image = fake.images["m-1"]
 			}
 			p, _, _ := newTestPlugin(t, fake)
 			spent, cancel := context.WithDeadline(context.Background(), time.Time{})
 			defer cancel()
 
-			p.finishReplacement(spent, rep, "i-new")
-			p.spot.work.Wait() // the disk's attach, in the background
+			p.spot.Finish(spent, rep, "i-new")
+			p.spot.Wait() // the disk's attach, in the background
 
 			var tags map[string]string
 			if typ == "disk" {
@@ -142,7 +143,7 @@ func TestClaimKeptDataOutlivesSpentBudget(t *testing.T) {
 			}
 			equal(t, "i-new", tags[TagClaimedBy])
 			if typ == "disk" {
-				equal(t, keepStepAttached, tags[TagKeepStep])
+				equal(t, "attached", tags[TagKeepStep])
 				equal(t, "i-new", fake.disks["d-1"].InstanceID)
 				fake.cleanupDeadlines = fake.cleanupDeadlines[:1] // the claim; then the attach's step
 			}

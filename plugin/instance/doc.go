@@ -11,12 +11,14 @@
 // The house: this package holds the SPI methods and their wiring
 // (plugin.go), the namespace guard on every call (owned.go), asking ECS
 // again when a RunInstances answer was lost (truth.go), the describe cache
-// (describecache.go), spot reclaim and kept data (preempt.go, keepdisks.go,
-// push.go) and the events and metadata views (events.go, metadata.go).
-// Below it, with no calls back into it: groupspec parses and validates
-// Instance.Properties (docs/properties.md is generated from it), capacity
-// decides which instance type and zone a Provision tries and returns what
-// it met, and internal/ecs makes every ECS call.
+// (describecache.go), the spot call sites (reclaims.go) and the events and
+// metadata views (events.go, metadata.go). Below it, with no calls back
+// into it: groupspec parses and validates Instance.Properties
+// (docs/properties.md is generated from it), capacity decides which
+// instance type and zone a Provision tries and returns what it met, spot
+// notices reclaims (describes, its watcher, budgeted pushes), keeps and
+// hands out their data and cleans it up, returning claims and notices, and
+// internal/ecs makes every ECS call.
 //
 // The user's guide is README.md; docs/troubleshooting.md lists the
 // plugin's refusals.

@@ -173,7 +173,7 @@ func (h *eventHub) counts() (map[string]interface{}, int) {
 
 // EventPlugin returns the plugin's Event SPI (topics instance/interrupting,
 // instance/lost, instance/no-stock), for serving beside the Instance SPI.
-func (p *Plugin) EventPlugin() event.Plugin { return p.spot.events }
+func (p *Plugin) EventPlugin() event.Plugin { return p.views.events }
 
 // LostInstance is the data of an instance/lost event.
 type LostInstance struct {

@@ -2,6 +2,7 @@ package instance
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"infrakit.aliyun/internal/ecs"
 	"infrakit.aliyun/internal/testutil"
 	"infrakit.aliyun/plugin/instance/groupspec"
+	"infrakit.aliyun/plugin/instance/spot"
 )
 
 // copyOf starts a second copy of the plugin over e's emulator, as a second
@@ -50,7 +52,7 @@ func (e *emuEnv) reclaimKept(t *testing.T, p *Plugin) (string, string) {
 	noErr(t, e.srv.Preempt(string(*old)))
 	_, err = p.DescribeInstances(map[string]string{tagGroup: "spot"}, false) // the notice
 	noErr(t, err)
-	p.spot.work.Wait() // the disk is kept (detached, tagged)
+	p.spot.Wait() // the disk is kept (detached, tagged)
 	return string(*old), disk
 }
 
@@ -70,14 +72,14 @@ func (e *emuEnv) diskView(t *testing.T, id string) emulator.DiskView {
 // attach): the other copy's watcher finishes the move, and the replacement
 // gets its data.
 func TestKeptDiskFinishedByAnotherCopy(t *testing.T) {
-	for _, point := range []string{keepHookRun, keepHookClaimed} {
+	for _, point := range []string{spot.StopAfterRun, spot.StopAfterClaimed} {
 		t.Run("killed after "+point, func(t *testing.T) {
 			e := preemptEmu(t)
 			p1 := e.plugin
 			p2, _ := e.copyOf(t, nil)
 			old, disk := e.reclaimKept(t, p1)
 
-			p1.spot.keepHook = func(at, _ string) bool { return at == point } // kill -9 here
+			p1.spot.SetStopHook(func(at, _ string) bool { return at == point }) // kill -9 here
 			repl, err := p1.Provision(spotSpec(groupspec.KeepDataDisks))
 			noErr(t, err)
 			equal(t, old, e.view(t, string(*repl)).Tags[TagReplaces], "the replacement names its set from its first moment")
@@ -90,17 +92,17 @@ func TestKeptDiskFinishedByAnotherCopy(t *testing.T) {
 			equal(t, "", e.view(t, string(*other)).Tags[TagReplaces], "a second replacement for one set")
 
 			e.srv.Advance(time.Minute) // the replacement runs
-			p2.watchOnce(context.Background())
+			p2.spot.Watch.Once(context.Background())
 			v := e.view(t, string(*repl))
 			equal(t, []string{disk}, v.DataDiskIds, "the other copy attached the kept disk")
 			d := e.diskView(t, disk)
 			equal(t, string(*repl), d.InstanceId)
 			equal(t, false, d.DeleteWithInstance)
-			equal(t, keepStepAttached, d.Tags[TagKeepStep])
+			equal(t, spot.KeepStepAttached, d.Tags[TagKeepStep])
 			equal(t, string(*repl), d.Tags[TagClaimedBy])
 
 			// Idempotent: more ticks of either copy change nothing.
-			p2.watchOnce(context.Background())
+			p2.spot.Watch.Once(context.Background())
 			equal(t, []string{disk}, e.view(t, string(*repl)).DataDiskIds)
 		})
 	}
@@ -131,16 +133,16 @@ func TestKeptDiskFinishedAfterCleanStop(t *testing.T) {
 
 	closed := make(chan error)
 	go func() { closed <- p1.Close() }()
-	<-p1.spot.ctx.Done() // stopping; then the sleep ends
+	<-p1.spot.Stopping() // stopping; then the sleep ends
 	close(resume)
 	noErr(t, <-closed)
 	d := e.diskView(t, disk)
 	equal(t, "", d.InstanceId, "the stopped copy did not attach it")
-	equal(t, keepStepClaimed, d.Tags[TagKeepStep])
+	equal(t, spot.KeepStepClaimed, d.Tags[TagKeepStep])
 	equal(t, string(*repl), d.Tags[TagClaimedBy])
 
 	e.srv.Advance(time.Minute)
-	p2.watchOnce(context.Background())
+	p2.spot.Watch.Once(context.Background())
 	equal(t, []string{disk}, e.view(t, string(*repl)).DataDiskIds, "the other copy finished the attach")
 }
 
@@ -154,12 +156,13 @@ func TestKeptDiskLostRaceIsInfo(t *testing.T) {
 	repl, err := p1.Provision(spotSpec(groupspec.KeepDataDisks))
 	noErr(t, err)
 	e.srv.Advance(time.Minute)
-	p1.spot.work.Wait()
+	p1.spot.Wait()
 	equal(t, string(*repl), e.diskView(t, disk).InstanceId)
 
-	k, _ := p2.keeper()
-	done, _ := p2.attachKeptOnce(context.Background(), k, string(*repl), disk)
-	equal(t, true, done)
+	// p2 makes the same move (as if it had claimed the disk too).
+	p2.spot.Finish(context.Background(), &spot.Claim{Disks: []ecs.Disk{{ID: disk}}, From: "i-x"}, string(*repl))
+	p2.spot.Wait()
+	equal(t, spot.KeepStepAttached, e.diskView(t, disk).Tags[TagKeepStep], "the loser still records the step")
 	out := buf.String()
 	contains(t, out, "already attached to the replacement (another copy of the plugin did it)")
 	contains(t, out, "level=info")
@@ -168,43 +171,127 @@ func TestKeptDiskLostRaceIsInfo(t *testing.T) {
 	}
 }
 
-// After the group is destroyed, the moved disk (DeleteWithInstance=false)
-// is deleted once nothing of the group is left for orphanGrace; disks that
-// are not this plugin's kept disks are never touched.
+// InfraKit's group destroy (a terminate Destroy of the group's last live
+// member) marks the moved disk (DeleteWithInstance=false) released before
+// the instance goes; a second copy's watcher deletes it even though the
+// first copy stopped right after the Destroy. Disks that are not this
+// plugin's kept disks are never touched.
 func TestKeptDiskDeletedAfterGroupDestroy(t *testing.T) {
 	e := preemptEmu(t)
 	p := e.plugin
+	p2, _ := e.copyOf(t, nil)
 	_, disk := e.reclaimKept(t, p)
 	repl, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
 	noErr(t, err)
 	e.srv.Advance(time.Minute)
-	p.spot.work.Wait()
+	p.spot.Wait()
 	e.srv.Advance(5 * time.Minute) // ECS releases the reclaimed instance
 
 	// Foreign look-alikes: another namespace's kept disk, and one of ours
 	// without the kept tag.
-	foreign := e.createDisk(t, map[string]string{"infrakit.scope": "other", TagKept: "true", TagKeepStep: keepStepAttached,
+	foreign := e.createDisk(t, map[string]string{"infrakit.scope": "other", TagKept: "true", TagKeepStep: spot.KeepStepReleased,
 		TagPreemptedFrom: "i-gone", TagClaimedBy: "i-gone2", tagGroup: "spot"})
-	unkept := e.createDisk(t, map[string]string{"infrakit.scope": "emu", TagKeepStep: keepStepAttached,
+	unkept := e.createDisk(t, map[string]string{"infrakit.scope": "emu", TagKeepStep: spot.KeepStepReleased,
+		TagPreemptedFrom: "i-gone", TagClaimedBy: "i-gone2", tagGroup: "spot"})
+	foreignHeld := e.createDisk(t, map[string]string{"infrakit.scope": "other", TagKept: "true", TagKeepStep: spot.KeepStepAttached,
 		TagPreemptedFrom: "i-gone", TagClaimedBy: "i-gone2", tagGroup: "spot"})
 
-	p.watchOnce(context.Background())
+	p2.spot.Watch.Once(context.Background())
 	equal(t, false, e.diskView(t, disk).Deleted, "in use by a live member")
 
 	noErr(t, p.Destroy(*repl, instance.Termination)) // infrakit group destroy
+	noErr(t, p.Close())                              // and this copy stops
+	equal(t, spot.KeepStepReleased, e.diskView(t, disk).Tags[TagKeepStep], "marked before the instance went")
 	e.srv.Advance(time.Minute)
 	equal(t, "Available", e.diskView(t, disk).Status)
-	p.watchOnce(context.Background())
-	equal(t, false, e.diskView(t, disk).Deleted, "not before orphanGrace")
-	e.srv.Advance(orphanGrace)
-	p.watchOnce(context.Background())
+	p2.spot.Watch.Once(context.Background())
 	equal(t, true, e.diskView(t, disk).Deleted, "no kept disk left behind the group")
 	equal(t, false, e.diskView(t, foreign).Deleted, "another namespace's disk")
 	equal(t, false, e.diskView(t, unkept).Deleted, "a disk without the kept tag")
+	equal(t, spot.KeepStepAttached, e.diskView(t, foreignHeld).Tags[TagKeepStep], "another namespace's disk is not marked")
+}
+
+// A replacement in progress is never released: the group's last live
+// member is destroyed while a Provision is taking the kept disk (claiming,
+// within its time), and the disk keeps its step and survives.
+func TestClaimingDiskNotReleased(t *testing.T) {
+	e := preemptEmu(t)
+	p := e.plugin
+	_, disk := e.reclaimKept(t, p)
+	e.srv.Advance(5 * time.Minute) // the reclaimed one is released
+	e.srv.SetFaults(emulator.Faults{NoStock: []emulator.StockKey{{}}})
+	_, err := p.Provision(spotSpec(groupspec.KeepDataDisks)) // tags it claiming, then no stock
+	contains(t, fmt.Sprint(err), "NoStock")
+	e.srv.SetFaults(emulator.Faults{})
+	member, err := p.Provision(spotSpec(groupspec.KeepDataDisks)) // another Provision running now
+	noErr(t, err)
+	equal(t, "", e.view(t, string(*member)).Tags[TagReplaces], "took nothing: the disk is being taken")
+
+	noErr(t, p.Destroy(*member, instance.Termination))
+	p.spot.Watch.Once(context.Background())
+	v := e.diskView(t, disk)
+	equal(t, spot.KeepStepClaiming, v.Tags[TagKeepStep])
+	equal(t, false, v.Deleted)
+}
+
+// A copy stopped between the release mark and DeleteInstance: the group
+// plugin's retry reaches another copy, whose Destroy finds the mark
+// already made (idempotent) and whose watcher deletes the disk.
+func TestKeptDiskReleaseSurvivesStopBeforeDelete(t *testing.T) {
+	e := preemptEmu(t)
+	p := e.plugin
+	p2, _ := e.copyOf(t, nil)
+	_, disk := e.reclaimKept(t, p)
+	repl, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
+	noErr(t, err)
+	e.srv.Advance(time.Minute)
+	p.spot.Wait()
+	e.srv.Advance(5 * time.Minute)
+
+	p.spot.SetStopHook(func(at, _ string) bool { return at == spot.StopAfterRelease }) // kill -9 here
+	isErr(t, p.Destroy(*repl, instance.Termination))
+	noErr(t, p.Close())
+	equal(t, spot.KeepStepReleased, e.diskView(t, disk).Tags[TagKeepStep])
+	equal(t, false, e.view(t, string(*repl)).Released, "stopped before DeleteInstance")
+	p2.spot.Watch.Once(context.Background())
+	equal(t, false, e.diskView(t, disk).Deleted, "still on the live instance")
+	equal(t, spot.KeepStepReleased, e.diskView(t, disk).Tags[TagKeepStep], "the watcher keeps the mark")
+
+	noErr(t, p2.Destroy(*repl, instance.Termination)) // the group plugin's retry
+	e.srv.Advance(time.Minute)
+	p2.spot.Watch.Once(context.Background())
+	equal(t, true, e.diskView(t, disk).Deleted)
+}
+
+// A reclaimed group of one whose replacement cannot start (no stock
+// anywhere) for ten minutes keeps its data: nothing but a user's destroy
+// deletes a disk a Provision already tried to take. Once stock is back,
+// the replacement gets it.
+func TestKeptDiskSurvivesNoStock(t *testing.T) {
+	e := preemptEmu(t)
+	p := e.plugin
+	_, disk := e.reclaimKept(t, p)
+	e.srv.SetFaults(emulator.Faults{NoStock: []emulator.StockKey{{}}})
+	for i := 0; i < 10; i++ {
+		_, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
+		contains(t, fmt.Sprint(err), "NoStock")
+		e.srv.Advance(time.Minute) // ECS releases the reclaimed one at 5
+		p.spot.Watch.Once(context.Background())
+	}
+	v := e.diskView(t, disk)
+	equal(t, false, v.Deleted, "the group's only data")
+	equal(t, spot.KeepStepClaiming, v.Tags[TagKeepStep])
+
+	e.srv.SetFaults(emulator.Faults{})
+	repl, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
+	noErr(t, err)
+	e.srv.Advance(time.Minute)
+	p.spot.Wait()
+	equal(t, string(*repl), e.diskView(t, disk).InstanceId, "the replacement took it")
 }
 
 // A kept disk is not deleted while its group lives, even if its own
-// instance is gone: the next replacement takes it.
+// instance is gone (scaled down): the next replacement takes it.
 func TestKeptDiskOfLiveGroupKept(t *testing.T) {
 	e := preemptEmu(t)
 	p := e.plugin
@@ -212,17 +299,19 @@ func TestKeptDiskOfLiveGroupKept(t *testing.T) {
 	repl, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
 	noErr(t, err)
 	e.srv.Advance(time.Minute)
-	p.spot.work.Wait()
+	p.spot.Wait()
 	other, err := p.Provision(spotSpec(""))
 	noErr(t, err)
 	e.srv.Advance(time.Minute)
 	noErr(t, p.Destroy(*repl, instance.Termination))
 	e.srv.Advance(time.Minute)
 	for i := 0; i < 3; i++ {
-		p.watchOnce(context.Background())
-		e.srv.Advance(orphanGrace)
+		p.spot.Watch.Once(context.Background())
+		e.srv.Advance(2 * time.Minute)
 	}
-	equal(t, false, e.diskView(t, disk).Deleted, "group member "+string(*other)+" still runs")
+	v := e.diskView(t, disk)
+	equal(t, false, v.Deleted, "group member "+string(*other)+" still runs")
+	equal(t, spot.KeepStepAttached, v.Tags[TagKeepStep], "not released")
 }
 
 func (e *emuEnv) createDisk(t *testing.T, tags map[string]string) string {
@@ -266,7 +355,7 @@ func TestKeepDisksLostDetachRaceIsInfo(t *testing.T) {
 	p, _, buf := newTestPlugin(t, fake)
 	_, err := p.DescribeInstances(groupG, false)
 	noErr(t, err)
-	p.spot.work.Wait()
+	p.spot.Wait()
 	out := buf.String()
 	contains(t, out, "kept disk already detached (another copy of the plugin did it)")
 	contains(t, out, "kept the data of a reclaimed instance")
@@ -275,9 +364,10 @@ func TestKeepDisksLostDetachRaceIsInfo(t *testing.T) {
 	}
 }
 
-// A group destroyed while its replacement still boots from a kept image:
-// the image is deleted once the group has been gone for orphanGrace, not
-// kept (and billed) for keptImageMaxAge.
+// A group destroyed while its replacement still boots from a kept image
+// (the reclaimed one not yet released): the image is released by the
+// Destroy and deleted at the next watcher tick, not kept (and billed) for
+// keptImageMaxAge.
 func TestKeptImageDeletedAfterGroupDestroy(t *testing.T) {
 	e := preemptEmu(t)
 	p := e.plugin
@@ -287,14 +377,11 @@ func TestKeptImageDeletedAfterGroupDestroy(t *testing.T) {
 	noErr(t, e.srv.Preempt(string(*old)))
 	_, err = p.DescribeInstances(map[string]string{tagGroup: "spot"}, false)
 	noErr(t, err)
-	p.spot.work.Wait()
+	p.spot.Wait()
 	e.srv.Advance(time.Minute) // the image is Available
 	repl, err := p.Provision(spotSpec(groupspec.KeepDataImage))
 	noErr(t, err)
 	image := e.view(t, string(*repl)).ImageId
-
-	noErr(t, p.Destroy(*repl, instance.Termination)) // infrakit group destroy, still Pending
-	e.srv.Advance(5 * time.Minute)                   // and ECS releases the reclaimed one
 	deleted := func() bool {
 		for _, im := range e.srv.Images() {
 			if im.ImageId == image {
@@ -304,28 +391,55 @@ func TestKeptImageDeletedAfterGroupDestroy(t *testing.T) {
 		t.Fatalf("no image %s", image)
 		return false
 	}
-	p.watchOnce(context.Background())
-	equal(t, false, deleted(), "not before orphanGrace")
-	e.srv.Advance(orphanGrace)
-	p.watchOnce(context.Background())
+	p.spot.Watch.Once(context.Background())
+	equal(t, false, deleted(), "the replacement still boots from it")
+
+	noErr(t, p.Destroy(*repl, instance.Termination)) // infrakit group destroy, still Pending
+	p.spot.Watch.Once(context.Background())
 	equal(t, true, deleted(), "no kept image left behind the group")
 }
 
 // The group is destroyed while the replacement still boots, before its
-// kept disk was attached: the claimed disk is deleted with the group too.
+// kept disk was attached: the claimed disk is released and deleted too.
 func TestClaimedDiskDeletedAfterGroupDestroy(t *testing.T) {
 	e := preemptEmu(t)
 	p := e.plugin
 	_, disk := e.reclaimKept(t, p)
-	p.spot.keepHook = func(at, _ string) bool { return at == keepHookClaimed } // no attach
+	p.spot.SetStopHook(func(at, _ string) bool { return at == spot.StopAfterClaimed }) // no attach
 	repl, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
 	noErr(t, err)
-	equal(t, keepStepClaimed, e.diskView(t, disk).Tags[TagKeepStep])
+	equal(t, spot.KeepStepClaimed, e.diskView(t, disk).Tags[TagKeepStep])
+	p.spot.Watch.Once(context.Background())
+	equal(t, false, e.diskView(t, disk).Deleted, "claimed by a live replacement")
 	noErr(t, p.Destroy(*repl, instance.Termination))
-	e.srv.Advance(5 * time.Minute) // the reclaimed one is released too
-	p.watchOnce(context.Background())
-	equal(t, false, e.diskView(t, disk).Deleted, "not before orphanGrace")
-	e.srv.Advance(orphanGrace)
-	p.watchOnce(context.Background())
+	p.spot.Watch.Once(context.Background())
 	equal(t, true, e.diskView(t, disk).Deleted)
+}
+
+// Two terminate Destroys of a group's last two members run at once (both
+// read the group before either deletes): the one that reads last sees the
+// other's destroying tag and releases the kept disk.
+func TestConcurrentDestroysRelease(t *testing.T) {
+	e := preemptEmu(t)
+	p := e.plugin
+	_, disk := e.reclaimKept(t, p)
+	repl, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
+	noErr(t, err)
+	other, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
+	noErr(t, err)
+	e.srv.Advance(time.Minute)
+	p.spot.Wait()
+	e.srv.Advance(5 * time.Minute)
+	lookup := func(id string) *ecs.Instance {
+		found, err := p.api.DescribeInstances(context.Background(), ecs.InstanceFilter{InstanceIDs: []string{id}})
+		noErr(t, err)
+		equal(t, 1, len(found))
+		return &found[0]
+	}
+	a, b := lookup(string(*repl)), lookup(string(*other))
+	noErr(t, p.spot.Release(context.Background(), a)) // sees b live
+	equal(t, spot.KeepStepAttached, e.diskView(t, disk).Tags[TagKeepStep])
+	noErr(t, p.spot.Release(context.Background(), b)) // sees a being destroyed
+	equal(t, spot.KeepStepReleased, e.diskView(t, disk).Tags[TagKeepStep])
+	equal(t, "true", e.view(t, string(*repl)).Tags[spot.TagDestroying])
 }

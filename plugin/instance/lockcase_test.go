@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/plugin/instance/spot"
 )
 
 // lockCaseECS accepts only one spelling of the LockReason filter: another
@@ -63,10 +64,10 @@ func TestWatcherLockCaseRejected(t *testing.T) {
 	lockedSpot(fake.keepFake, "i-1", "recycling")
 	p, _, _ := newTestPlugin(t, fake)
 	ctx := context.Background()
-	p.watchOnce(ctx)
+	p.spot.Watch.Once(ctx)
 	equal(t, []string{"Recycling", "recycling"}, fake.calls(), "refused once, then the other case in the same tick")
-	equal(t, true, p.isDoomed("i-1"), "noticed, whatever the case of the lock in the answer")
-	p.watchOnce(ctx)
+	equal(t, true, p.spot.Noticed("i-1"), "noticed, whatever the case of the lock in the answer")
+	p.spot.Watch.Once(ctx)
 	equal(t, []string{"recycling"}, fake.calls(), "remembered: one call per tick again")
 }
 
@@ -75,15 +76,15 @@ func TestWatcherLockCaseSilentlyIgnored(t *testing.T) {
 	lockedSpot(fake.keepFake, "i-1", "Recycling")
 	p, _, _ := newTestPlugin(t, fake)
 	ctx := context.Background()
-	for i := 1; i < fullScanEvery; i++ {
-		p.watchOnce(ctx)
+	for i := 1; i < spot.FullScanEvery; i++ {
+		p.spot.Watch.Once(ctx)
 	}
-	equal(t, false, p.isDoomed("i-1"), "the filter in the wrong case matches nothing")
-	equal(t, fullScanEvery-1, len(fake.calls()), "one call per tick")
-	p.watchOnce(ctx) // the full scan's tick
+	equal(t, false, p.spot.Noticed("i-1"), "the filter in the wrong case matches nothing")
+	equal(t, spot.FullScanEvery-1, len(fake.calls()), "one call per tick")
+	p.spot.Watch.Once(ctx) // the full scan's tick
 	equal(t, []string{"Recycling", ""}, fake.calls())
-	equal(t, true, p.isDoomed("i-1"), "the full scan noticed it")
-	p.watchOnce(ctx)
+	equal(t, true, p.spot.Noticed("i-1"), "the full scan noticed it")
+	p.spot.Watch.Once(ctx)
 	equal(t, []string{"recycling"}, fake.calls(), "switched and remembered")
 }
 
@@ -91,11 +92,11 @@ func TestWatcherLockCaseCommon(t *testing.T) {
 	fake := &lockCaseECS{keepFake: newKeepFake(), accepted: LockRecycling, reject: true}
 	lockedSpot(fake.keepFake, "i-1", LockRecycling)
 	p, _, _ := newTestPlugin(t, fake)
-	for i := 0; i < 2*fullScanEvery; i++ {
-		p.watchOnce(context.Background())
+	for i := 0; i < 2*spot.FullScanEvery; i++ {
+		p.spot.Watch.Once(context.Background())
 	}
 	calls := fake.calls()
-	equal(t, 2*fullScanEvery+2, len(calls), "one call per tick, and a full scan every fullScanEvery ticks")
+	equal(t, 2*spot.FullScanEvery+2, len(calls), "one call per tick, and a full scan every spot.FullScanEvery ticks")
 	for _, c := range calls {
 		if c != LockRecycling && c != "" {
 			t.Fatalf("switched case to %q though ECS took %q", c, LockRecycling)
@@ -136,7 +137,7 @@ func TestClaimersPagedBy100(t *testing.T) {
 	}
 	p, clock, _ := newTestPlugin(t, fake)
 	clock.Sleep(time.Minute)
-	noErr(t, p.cleanupImages(context.Background()))
+	noErr(t, p.spot.Watch.CleanImages(context.Background()))
 	equal(t, []int{100, 100, 50}, fake.pages)
 	equal(t, 0, len(fake.images), "every image whose replacement runs is deleted")
 }

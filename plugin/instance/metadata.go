@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	metadata_plugin "github.com/docker/infrakit/pkg/plugin/metadata"
@@ -13,6 +14,7 @@ import (
 
 	"infrakit.aliyun/internal/ecs"
 	"infrakit.aliyun/plugin/instance/capacity"
+	"infrakit.aliyun/plugin/instance/spot"
 )
 
 // CapacityChoice is one (instance type, zone, spot) combination Provision tried.
@@ -69,14 +71,14 @@ func (p *Plugin) onStockOut(i capacity.StockOut) {
 		r.StockOuts = append(r.StockOuts, choiceOf(a.Choice, a.Code))
 		names = append(names, a.Choice.String())
 	}
-	p.spot.mu.Lock()
-	p.spot.stockOut = &r
-	p.spot.mu.Unlock()
+	p.views.mu.Lock()
+	p.views.stockOut = &r
+	p.views.mu.Unlock()
 	msg := fmt.Sprintf("group %q: no stock for %s", i.Group, strings.Join(names, ", "))
 	if i.Exhausted {
 		msg += "; no choice left, the instance was not created"
 	}
-	p.spot.events.publish(TopicNoStock, EventTypeNoStock, msg, r)
+	p.views.events.publish(TopicNoStock, EventTypeNoStock, msg, r)
 }
 
 // onFallback sets capacity/last-fallback for a Provision that used a
@@ -84,9 +86,31 @@ func (p *Plugin) onStockOut(i capacity.StockOut) {
 func (p *Plugin) onFallback(i capacity.Fallback) {
 	r := Fallback{Group: i.Group, InstanceId: i.InstanceID, Wanted: choiceOf(i.Wanted, ""), Chosen: choiceOf(i.Chosen, ""),
 		Fallback: i.Fallback, At: i.Time}
-	p.spot.mu.Lock()
-	p.spot.fallback = &r
-	p.spot.mu.Unlock()
+	p.views.mu.Lock()
+	p.views.fallback = &r
+	p.views.mu.Unlock()
+}
+
+// views is what the plugin's events and metadata show: events, lost
+// members, the last capacity outcomes and namespace counts.
+type views struct {
+	events *eventHub
+	lost   *lostTracker
+
+	mu       sync.Mutex
+	stockOut *StockOut
+	fallback *Fallback
+	snapshot *instanceSnapshot
+	zones    []string
+	zonesAt  time.Time
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+}
+
+func newViews(now func() time.Time) *views {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &views{events: newEventHub(now), lost: newLostTracker(), ctx: ctx, cancel: cancel}
 }
 
 // instanceSnapshot is the last namespace-wide describe, for metadata.
@@ -114,13 +138,13 @@ func (p *Plugin) setSnapshot(list []ecs.Instance) {
 		if inst.Zone != "" {
 			s.byZone[inst.Zone]++
 		}
-		if isSpot(inst) {
+		if spot.IsSpot(inst) {
 			s.spot++
 		}
 	}
-	p.spot.mu.Lock()
-	p.spot.snapshot = s
-	p.spot.mu.Unlock()
+	p.views.mu.Lock()
+	p.views.snapshot = s
+	p.views.mu.Unlock()
 }
 
 // MetadataPlugin returns the plugin's read-only Metadata SPI:
@@ -151,31 +175,32 @@ func (m metadataView) Get(path types.Path) (*types.Any, error) {
 // metadataTree builds the metadata document; counts come from the last
 // namespace describe, refreshed when older than snapshotTTL.
 func (p *Plugin) metadataTree() map[string]interface{} {
-	ctx, cancel := context.WithTimeout(p.spot.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(p.views.ctx, 10*time.Second)
 	defer cancel()
 	now := p.now()
 
-	p.spot.mu.Lock()
-	snap := p.spot.snapshot
-	zones, zonesAt := p.spot.zones, p.spot.zonesAt
-	p.spot.mu.Unlock()
+	p.views.mu.Lock()
+	snap := p.views.snapshot
+	zones, zonesAt := p.views.zones, p.views.zonesAt
+	p.views.mu.Unlock()
 	if snap == nil || now.Sub(snap.at) > snapshotTTL {
 		if list, err := p.api.DescribeInstances(ctx, ecs.InstanceFilter{Tags: p.namespace}); err == nil {
 			p.setSnapshot(list)
 		}
 	}
 	if zones == nil || now.Sub(zonesAt) > time.Hour {
-		if k, ok := p.keeper(); ok {
-			if z, err := k.DescribeZones(ctx); err == nil {
+		if p.zoneCalls != nil {
+			if z, err := p.zoneCalls.DescribeZones(ctx); err == nil {
 				sort.Strings(z)
-				p.spot.mu.Lock()
-				p.spot.zones, p.spot.zonesAt = z, now
-				p.spot.mu.Unlock()
+				p.views.mu.Lock()
+				p.views.zones, p.views.zonesAt = z, now
+				p.views.mu.Unlock()
 			}
 		}
 	}
 
-	s := p.spot
+	interrupting, last := p.spot.Interrupting()
+	s := p.views
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tree := map[string]interface{}{"region": p.region}
@@ -183,14 +208,6 @@ func (p *Plugin) metadataTree() map[string]interface{} {
 		tree["zones"] = append([]string(nil), s.zones...)
 	} else {
 		tree["zones"] = []string{}
-	}
-	var interrupting []string
-	for id := range s.doomed {
-		interrupting = append(interrupting, id)
-	}
-	sort.Strings(interrupting)
-	if interrupting == nil {
-		interrupting = []string{}
 	}
 	inst := map[string]interface{}{"interrupting": len(interrupting)}
 	byStatus, byZone := map[string]interface{}{}, map[string]interface{}{}
@@ -207,15 +224,11 @@ func (p *Plugin) metadataTree() map[string]interface{} {
 	inst["by-status"], inst["by-zone"] = byStatus, byZone
 	tree["instances"] = inst
 
-	spot := map[string]interface{}{"interrupting": interrupting}
-	if s.lastNotice != nil {
-		last := *s.lastNotice
-		if d := s.doomed[last.InstanceId]; d != nil {
-			last = d.info // with what was kept, once known
-		}
-		spot["last-interruption"] = last
+	spotTree := map[string]interface{}{"interrupting": interrupting}
+	if last != nil {
+		spotTree["last-interruption"] = *last
 	}
-	tree["spot"] = spot
+	tree["spot"] = spotTree
 
 	capacity := map[string]interface{}{}
 	if s.stockOut != nil {

@@ -24,8 +24,10 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/internal/metrics"
 	"infrakit.aliyun/plugin/instance/capacity"
 	"infrakit.aliyun/plugin/instance/groupspec"
+	"infrakit.aliyun/plugin/instance/spot"
 )
 
 // Tag keys the plugin reads or writes.
@@ -93,12 +95,15 @@ type Config struct {
 	// ConfirmTimeout bounds asking ECS again with the same ClientToken when
 	// a RunInstances answer was lost (truth.go); 0 = DefaultConfirmTimeout.
 	ConfirmTimeout time.Duration
+	// Metrics records what the plugin sees (spot notices by source); nil
+	// records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Plugin is the InfraKit instance plugin for Alibaba Cloud ECS.
 type Plugin struct {
 	api       ecs.InstanceAPI
-	spotCalls ecs.SpotAPI // nil: no kept data
+	zoneCalls ecs.SpotAPI // DescribeZones for metadata; nil in some test fakes
 	region    string
 	namespace map[string]string
 	log       *log.Logger
@@ -111,13 +116,17 @@ type Plugin struct {
 	cleanupTimeout   time.Duration // see cleanupContext (retry.go)
 
 	background sync.WaitGroup // attachLater
+	closing    closeMark      // when Close began: bounds attachLater
 	settling   sync.WaitGroup // settleLater (truth.go)
 	// confirmTimeout: see Config.ConfirmTimeout.
 	confirmTimeout time.Duration
 
 	planner *capacity.Planner // where instances go (capacity fallbacks, spread)
 
-	spot *spotState // preempt.go: interruptions, events, metadata
+	metrics *metrics.Metrics // nil-safe
+
+	spot  *spot.Reclaims // spot reclaims and kept data (reclaims.go)
+	views *views         // what events and metadata show (metadata.go)
 }
 
 var (
@@ -228,7 +237,7 @@ type apis struct {
 func build(api apis, cfg Config) *Plugin {
 	pl := &Plugin{
 		api:       api.instances,
-		spotCalls: api.spot,
+		zoneCalls: api.spot,
 		region:    cfg.RegionID,
 		namespace: cfg.NamespaceTags,
 		log:       cfg.Logger,
@@ -240,8 +249,10 @@ func build(api apis, cfg Config) *Plugin {
 		confirmTimeout:   cfg.ConfirmTimeout,
 		cleanupTimeout:   cfg.CallTimeout,
 
-		spot: newSpotState(cfg.Now),
+		views:   newViews(cfg.Now),
+		metrics: cfg.Metrics,
 	}
+	pl.spot = pl.newReclaims(api.spot)
 	// The planner reads the plugin's clock through the plugin, so a test
 	// that swaps p.now (the capacity tests' real-time budget) swaps both.
 	pl.planner = capacity.New(capacity.Config{Catalogue: api.capacity, Members: pl.groupMembers, Log: cfg.Logger,
@@ -343,18 +354,18 @@ func (p *Plugin) Provision(spec instance.Spec) (*instance.ID, error) {
 	if err != nil {
 		return fail(err)
 	}
-	// Kept data of a reclaimed spot instance (preempt.go). Its disks choose
-	// the zone like Attachments, but finishReplacement claims and attaches
-	// them (keepdisks.go: recorded in tags, so any copy finishes the move).
+	// Kept data of a reclaimed spot instance (reclaims.go). Its disks choose
+	// the zone like Attachments, but spot's Finish claims and attaches
+	// them (recorded in tags, so any copy finishes the move).
 	rep, err := p.prepareReplacement(ctx, spec, &props, req)
 	if err != nil {
 		return fail(err)
 	}
-	defer rep.release()
+	defer rep.Release()
 
 	id, met, err := p.planner.Run(ctx, capacity.Request{
 		Group: spec.Tags[tagGroup], Props: props, Start: start, BaseToken: req.ClientToken,
-		Disks: append(disks[:len(disks):len(disks)], rep.keptDisks()...),
+		Disks: append(disks[:len(disks):len(disks)], rep.KeptDisks()...),
 		Try: func(ctx context.Context, c capacity.Choice, token, fallback string) (string, error) {
 			return p.runInstances(ctx, req.forChoice(c, token, fallback)) // truth.go: a lost answer is asked again
 		},
@@ -364,7 +375,7 @@ func (p *Plugin) Provision(spec instance.Spec) (*instance.ID, error) {
 		return fail(err)
 	}
 	logger = logger.WithField("instance", id)
-	p.finishReplacement(ctx, rep, id)
+	p.spot.Finish(ctx, rep, id)
 
 	if err := p.attach(ctx, id, disks); err != nil {
 		// Do not leave an instance without the disks it was promised, even
@@ -562,6 +573,42 @@ func (p *Plugin) attach(ctx context.Context, id string, disks []ecs.Disk) error 
 // instance is not yet in a state that takes it.
 const attachTimeout = 10 * time.Minute
 
+// attachCloseWait bounds, on the plugin's clock, how long Close lets
+// attaches in flight go on: a new instance usually takes its disks within
+// it, and the daemon's shutdown is not held for attachTimeout.
+const attachCloseWait = time.Minute
+
+// closeMark records when Close began.
+type closeMark struct {
+	mu sync.Mutex
+	at time.Time
+}
+
+func (c *closeMark) set(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.at.IsZero() {
+		c.at = now
+	}
+}
+
+// deadline is d, or earlier once Close began; stopping reports the latter.
+func (c *closeMark) deadline(d time.Time) (end time.Time, stopping bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.at.IsZero() {
+		return d, false
+	}
+	if stop := c.at.Add(attachCloseWait); stop.Before(d) {
+		return stop, true
+	}
+	return d, true
+}
+
+// attachLater retries the attaches ECS refused while the instance was
+// Pending. Close waits for it, for at most attachCloseWait more; an attach
+// still refused then is logged as an error naming the disk and instance
+// (nothing in ECS records it, so no other copy could finish it).
 func (p *Plugin) attachLater(id string, disks []ecs.Disk) {
 	ctx := context.Background()
 	deadline := p.now().Add(attachTimeout)
@@ -577,8 +624,13 @@ func (p *Plugin) attachLater(id string, disks []ecs.Disk) {
 				logger.Info("attached")
 				break
 			}
-			if ecs.ErrorCode(err) != ecs.CodeIncorrectInstanceStatus || !p.now().Before(deadline) {
-				logger.WithError(err).Error("attach failed")
+			end, stopping := p.closing.deadline(deadline)
+			if ecs.ErrorCode(err) != ecs.CodeIncorrectInstanceStatus || !p.now().Before(end) {
+				if stopping && ecs.ErrorCode(err) == ecs.CodeIncorrectInstanceStatus {
+					logger.WithError(err).Error("the plugin stopped before the instance took the disk: attach it by hand")
+				} else {
+					logger.WithError(err).Error("attach failed")
+				}
 				break
 			}
 			if wait < 15*time.Second {
@@ -642,7 +694,9 @@ func (p *Plugin) label(ctx context.Context, id string, labels map[string]string)
 // call; an instance that is already gone counts as destroyed. For a
 // rolling update, data disks tagged infrakit.attachment are first set to
 // survive the instance. For "terminate" (or no reason) the instance is
-// released with whatever was created with it (its DeleteWithInstance disks).
+// released with whatever was created with it (its DeleteWithInstance disks);
+// with "terminate", kept spot data it holds (or its group's, when it is the
+// last live member) is first marked for deletion (beforeDelete).
 func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 	start := p.now()
 	logger := p.log.WithFields(log.Fields{"action": "destroy", "instance": string(id), "reason": dctx.Reason})
@@ -655,7 +709,8 @@ func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 	defer cancel()
 	// One DescribeInstances by ID first: only an instance that carries the
 	// namespace tags and an InfraKit tag is released (owned.go).
-	if _, err := p.lookupOwned(ctx, string(id)); ecs.IsNotFound(err) {
+	inst, err := p.lookupOwned(ctx, string(id))
+	if ecs.IsNotFound(err) {
 		p.noteDestroyed(string(id)) // asked for, so not "lost" (events.go)
 		logger.Info("already gone")
 		return nil
@@ -664,13 +719,11 @@ func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 		return fmt.Errorf("destroy instance %s: %w", id, err)
 	}
 	p.noteDestroyed(string(id)) // not "lost" when it disappears (events.go)
-	if dctx.Reason == ReasonRollingUpdate {
-		if err := p.keepAttachedDisks(ctx, string(id)); err != nil {
-			logger.WithError(err).Warn("destroy failed")
-			return fmt.Errorf("destroy instance %s: %w", id, err)
-		}
+	if err := p.beforeDelete(ctx, inst, dctx.Reason); err != nil {
+		logger.WithError(err).Warn("destroy failed")
+		return fmt.Errorf("destroy instance %s: %w", id, err)
 	}
-	err := p.api.DeleteInstance(ctx, string(id), true)
+	err = p.api.DeleteInstance(ctx, string(id), true)
 	if ecs.IsNotFound(err) {
 		logger.Info("already gone")
 		return nil
@@ -680,6 +733,20 @@ func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 		return fmt.Errorf("destroy instance %s: %w", id, err)
 	}
 	logger.WithField("duration", p.now().Sub(start).String()).Info("destroyed")
+	return nil
+}
+
+// beforeDelete is what a Destroy does before DeleteInstance: a rolling
+// update keeps the Attachments' disks; a terminate (an explicit user
+// action: group destroy, scale-down) releases kept spot data the instance
+// holds, or its group's if it is the last live member (spot.Release).
+func (p *Plugin) beforeDelete(ctx context.Context, inst *ecs.Instance, reason string) error {
+	switch reason {
+	case ReasonRollingUpdate:
+		return p.keepAttachedDisks(ctx, inst.ID)
+	case ReasonTerminate:
+		return p.spot.Release(ctx, inst)
+	}
 	return nil
 }
 
@@ -741,7 +808,7 @@ func (p *Plugin) DescribeInstances(tags map[string]string, properties bool) ([]i
 		return nil, err
 	}
 	shared := v.([]instance.Description)
-	// Reclaimed instances are left out of group describes (preempt.go).
+	// Reclaimed instances are left out of group describes (reclaims.go).
 	return p.afterDescribe(tags, append([]instance.Description(nil), shared...)), nil
 }
 
@@ -777,7 +844,7 @@ func (p *Plugin) describeInstances(tags map[string]string, properties bool) ([]i
 		if !hasTags(itags, want) || p.foreignReason(itags) != "" {
 			continue
 		}
-		p.observe(inst, "describe") // notices spot reclaims (preempt.go)
+		p.spot.Observe(inst, "describe") // notices spot reclaims
 		d := instance.Description{ID: instance.ID(inst.ID), Tags: itags}
 		if l := itags[TagLogicalID]; l != "" {
 			d.LogicalID = instance.LogicalIDFromString(l)

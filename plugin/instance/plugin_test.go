@@ -667,3 +667,52 @@ func TestVendorInfoAndExample(t *testing.T) {
 func typed(req *ecs.RunRequest) runRequest {
 	return runRequest{Args: req.Args.(groupspec.RunInstancesArgs), Tags: req.Tags, UserData: req.UserData, PrivateIP: req.PrivateIP, ClientToken: req.ClientToken}
 }
+
+// pendingForever is a fakeECS whose instances never leave Pending:
+// AttachDisk is always refused with IncorrectInstanceStatus.
+type pendingForever struct{ *fakeECS }
+
+func (f pendingForever) AttachDisk(_ context.Context, instanceID, diskID string, _ bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.attaches = append(f.attaches, diskID+"->"+instanceID)
+	return &ecs.APIError{Code: ecs.CodeIncorrectInstanceStatus}
+}
+
+// Close waits for the background attaches of Spec.Attachments, bounded by
+// attachCloseWait on the plugin's clock: the attacher's sleeps only end
+// once Close began, so no attach can end before it; when Close returns
+// the attacher has given up and said which disk to attach by hand.
+func TestCloseWaitsForBackgroundAttach(t *testing.T) {
+	fake := pendingForever{newFake()}
+	d := &ecs.Disk{ID: "d-1", Zone: "cn-hangzhou-h", Status: "Available"}
+	d.Tags = []ecs.Tag{{Key: TagAttachment, Value: "data-1"}}
+	fake.disks["d-1"] = d
+	clock := &fakeClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
+	var stopping <-chan struct{}
+	logger, buf := quietLogger()
+	p, err := newPlugin(fake, Config{RegionID: "cn-hangzhou", NamespaceTags: testNamespace, Logger: logger, Now: clock.Now,
+		Retry: ecs.RetryConfig{Sleep: func(d time.Duration) { <-stopping; clock.Sleep(d) }}})
+	noErr(t, err)
+	stopping = p.spot.Stopping()
+	spec := groupSpec()
+	spec.Attachments = []instance.Attachment{{ID: "data-1", Type: "disk"}}
+	id, err := p.Provision(spec)
+	noErr(t, err)
+
+	start := clock.Now()
+	noErr(t, p.Close())
+	out := buf.String()
+	contains(t, out, "the plugin stopped before the instance took the disk: attach it by hand")
+	contains(t, out, "disk=d-1")
+	fake.mu.Lock()
+	n := len(fake.attaches)
+	fake.mu.Unlock()
+	// Refused at once, then after sleeps of 2, 4, 8, 16, 16 and 16 s: the
+	// first attempt past attachCloseWait (1 min) gives up.
+	equal(t, 7, n, "attempts")
+	equal(t, "d-1->"+string(*id), fake.attaches[0])
+	if waited := clock.Now().Sub(start); waited < attachCloseWait || waited > attachCloseWait+15*time.Second {
+		t.Fatalf("Close let the attacher go on for %v, want about %v", waited, attachCloseWait)
+	}
+}

@@ -55,7 +55,7 @@ func TestEmulatorPreemptKeepDisks(t *testing.T) {
 	repl, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
 	noErr(t, err)
 	e.srv.Advance(time.Minute) // the replacement runs; the background attach finishes
-	p.spot.work.Wait()
+	p.spot.Wait()
 
 	v := e.view(t, string(*repl))
 	equal(t, []string{dataDisk}, v.DataDiskIds, "the replacement has the old data disk, and no new one")
@@ -119,7 +119,7 @@ func TestEmulatorPreemptKeepImage(t *testing.T) {
 
 	// Once the replacement runs, the watcher deletes the image.
 	e.srv.Advance(time.Minute)
-	p.watchOnce(p.spot.ctx)
+	p.spot.Watch.Once(p.spot.Context())
 	found := false
 	for _, im := range e.srv.Images() {
 		if im.ImageId == image {
@@ -147,9 +147,9 @@ func TestEmulatorWatcherAsksForRecyclingOnly(t *testing.T) {
 	noErr(t, e.srv.Preempt(ids[1]))
 
 	before := e.srv.Stats().Calls["DescribeInstances"]
-	p.watchOnce(p.spot.ctx)
+	p.spot.Watch.Once(p.spot.Context())
 	equal(t, 1, e.srv.Stats().Calls["DescribeInstances"]-before, "ECS calls per watcher tick")
-	if !p.isDoomed(ids[1]) || p.isDoomed(ids[0]) || p.isDoomed(ids[2]) {
-		t.Fatalf("doomed: %v %v %v, want only the reclaimed %s", p.isDoomed(ids[0]), p.isDoomed(ids[1]), p.isDoomed(ids[2]), ids[1])
+	if !p.spot.Noticed(ids[1]) || p.spot.Noticed(ids[0]) || p.spot.Noticed(ids[2]) {
+		t.Fatalf("doomed: %v %v %v, want only the reclaimed %s", p.spot.Noticed(ids[0]), p.spot.Noticed(ids[1]), p.spot.Noticed(ids[2]), ids[1])
 	}
 }

@@ -257,7 +257,7 @@ func TestWatcherTickMarksInterrupting(t *testing.T) {
 	events := subscribe(p)
 	ticks := make(chan time.Time)
 	stopped := make(chan struct{})
-	p.startWatcher(ticks, func() { close(stopped) })
+	p.spot.Watch.StartOn(ticks, func() { close(stopped) })
 
 	ticks <- time.Time{}
 	fake.mu.Lock()
@@ -270,7 +270,7 @@ func TestWatcherTickMarksInterrupting(t *testing.T) {
 	equal(t, "i-1", info.InstanceId)
 	equal(t, "watcher", info.Source)
 	noEvent(t, events)
-	if !p.isDoomed("i-1") || p.isDoomed("i-2") {
+	if !p.spot.Noticed("i-1") || p.spot.Noticed("i-2") {
 		t.Fatal("the watcher must notice only reclaimed spot instances")
 	}
 	// Each tick is one narrow call, whatever the namespace's size. (A third
@@ -311,9 +311,9 @@ func TestKeepDataDisks(t *testing.T) {
 		"SpotStrategy":"SpotAsPriceGo","DataDisk":[{"Size":20}]},"Preemption":{"KeepData":"disks"}}`)
 	id, err := p.Provision(spec)
 	noErr(t, err)
-	p.spot.work.Wait() // the attach runs in the background
+	p.spot.Wait() // the attach runs in the background
 
-	// Every step is in the disk's tags before it is taken (keepdisks.go).
+	// Every step is in the disk's tags before it is taken (spot/disks.go).
 	equal(t, []string{
 		"Tag disk d-1 infrakit-aliyun.keep-step=kept,infrakit-aliyun.kept-at=2024-01-01T00:00:00Z,infrakit-aliyun.kept=true,infrakit-aliyun.preempted-from=i-1,infrakit-aliyun.vswitch=vsw-old",
 		"ModifyDiskAttribute d-1 dwi=false",
@@ -382,12 +382,12 @@ func TestKeepDataImage(t *testing.T) {
 	equal(t, "img-1", fake.runs[1].Args.ImageId)
 
 	// Cleanup waits for the replacement to run, then deletes the image.
-	noErr(t, p.cleanupImages(context.Background()))
+	noErr(t, p.spot.Watch.CleanImages(context.Background()))
 	equal(t, 1, len(fake.images))
 	fake.mu.Lock()
 	fake.instances[string(*id)].Status = "Running"
 	fake.mu.Unlock()
-	noErr(t, p.cleanupImages(context.Background()))
+	noErr(t, p.spot.Watch.CleanImages(context.Background()))
 	equal(t, 0, len(fake.images))
 	calls := fake.callLog()
 	equal(t, "DeleteImage m-1 force=true", calls[len(calls)-1])
@@ -556,4 +556,10 @@ func TestEventTopics(t *testing.T) {
 	v := ev.(event.Validator)
 	noErr(t, v.Validate(types.PathFromString("instance/lost")))
 	isErr(t, v.Validate(types.PathFromString("instance/nope")))
+}
+
+// interrupting is the plugin's spot/interrupting list.
+func interrupting(p *Plugin) []string {
+	ids, _ := p.spot.Interrupting()
+	return ids
 }

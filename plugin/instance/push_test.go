@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/internal/metrics"
 	"infrakit.aliyun/plugin/instance/groupspec"
+	"infrakit.aliyun/plugin/instance/spot"
 )
 
 // lookupGate holds back the by-ID DescribeInstances (a push's look-up)
@@ -63,7 +65,7 @@ func TestPushConfirmedByECS(t *testing.T) {
 	equal(t, "i-1", info.InstanceId)
 	equal(t, "g", info.Group)
 	equal(t, "cloudmonitor", info.Source)
-	p.spot.work.Wait()
+	p.spot.Wait()
 	equal(t, PushNoticed, mark(t, p, "i-1"))
 	got, err := p.DescribeInstances(groupG, false)
 	noErr(t, err)
@@ -111,7 +113,7 @@ func TestPushForgedCostsAtMostTheBudget(t *testing.T) {
 		noErr(t, err)
 		equal(t, 51, len(got), "an unconfirmed push hides nothing, even while its look-up runs")
 	}
-	p.spot.work.Wait()
+	p.spot.Wait()
 	equal(t, 1, byIDDescribes(fake), "a storm of pushes for one instance")
 
 	// Every spot member, again and again, over 20 emulated seconds: at most
@@ -122,22 +124,22 @@ func TestPushForgedCostsAtMostTheBudget(t *testing.T) {
 			mark(t, p, id)
 			mark(t, p, id)
 		}
-		p.spot.work.Wait()
+		p.spot.Wait()
 		clock.Sleep(time.Second)
 	}
 	elapsed := clock.Now().Sub(start).Seconds()
 	calls := byIDDescribes(fake)
-	if max := 1 + pushBurst + int(pushCallsPerSecond*elapsed); calls > max {
+	if max := 1 + spot.PushBurst + int(spot.PushCallsPerSecond*elapsed); calls > max {
 		t.Fatalf("%d look-ups in %.0fs, budget %d", calls, elapsed, max)
 	}
-	st := p.pushStats()
+	st := p.spot.PushStats()
 	t.Logf("%d pushes for %d spot members over %.0fs: %d look-ups; stats %+v", 2*20*len(spots), len(spots), elapsed, calls, st)
 	equal(t, st.Calls, calls, "every look-up counted")
 	got, err = p.DescribeInstances(groupG, false)
 	noErr(t, err)
 	equal(t, 51, len(got), "nothing hidden")
 	noEvent(t, events)
-	equal(t, 0, len(p.spot.doomed))
+	equal(t, 0, len(interrupting(p)))
 }
 
 // Provision is never delayed by a push ECS has not confirmed: its look-up
@@ -164,34 +166,12 @@ func TestPushDoesNotDelayProvision(t *testing.T) {
 		t.Fatal("Provision waited for an unconfirmed push")
 	}
 	close(gate.release)
-	p.spot.work.Wait()
-	equal(t, 0, len(p.spot.doomed), "not confirmed: not noticed")
+	p.spot.Wait()
+	equal(t, 0, len(interrupting(p)), "not confirmed: not noticed")
 }
 
-func TestTokenBucket(t *testing.T) {
-	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	b := tokenBucket{rate: 2, burst: 3}
-	n := 0
-	for i := 0; i < 10; i++ {
-		if b.take(t0) {
-			n++
-		}
-	}
-	equal(t, 3, n, "the burst")
-	equal(t, false, b.take(t0.Add(400*time.Millisecond)))
-	equal(t, true, b.take(t0.Add(500*time.Millisecond)), "one token per 1/rate")
-	equal(t, false, b.take(t0.Add(-time.Hour)), "a clock going back adds nothing")
-	n = 0
-	for i := 0; i < 10; i++ {
-		if b.take(t0.Add(time.Hour)) {
-			n++
-		}
-	}
-	equal(t, 3, n, "never more than the burst")
-}
-
-// An unconfirmed instance is looked up again only after pushRecheckAfter,
-// and an instance no describe has shown for spotKnownFor is unknown again.
+// An unconfirmed instance is looked up again only after spot.PushRecheckAfter,
+// and an instance no describe has shown for spot.PushKnownFor is unknown again.
 func TestPushRecheckAndForget(t *testing.T) {
 	fake := newKeepFake()
 	fake.spotMember("i-1", "172.16.0.1", nil)
@@ -199,15 +179,66 @@ func TestPushRecheckAndForget(t *testing.T) {
 	_, err := p.DescribeInstances(groupG, false)
 	noErr(t, err)
 	equal(t, PushChecking, mark(t, p, "i-1"))
-	p.spot.work.Wait()
-	clock.Sleep(pushRecheckAfter - time.Second)
+	p.spot.Wait()
+	clock.Sleep(spot.PushRecheckAfter - time.Second)
 	equal(t, PushCoalesced, mark(t, p, "i-1"))
 	clock.Sleep(2 * time.Second)
 	equal(t, PushChecking, mark(t, p, "i-1"))
-	p.spot.work.Wait()
+	p.spot.Wait()
 	equal(t, 2, byIDDescribes(fake))
-	clock.Sleep(spotKnownFor + time.Minute)
+	clock.Sleep(spot.PushKnownFor + time.Minute)
 	equal(t, PushUnknown, mark(t, p, "i-1"))
 	equal(t, 2, byIDDescribes(fake))
-	equal(t, 0, len(p.spot.push.known), "forgotten")
+	equal(t, 0, p.spot.PushStats().Known, "forgotten")
+}
+
+// Each accepted notice is counted by its source in the daemon's metrics:
+// a describe, the watcher, and a push ECS confirmed; a push ECS did not
+// confirm and a second sighting count nothing.
+func TestSpotNoticeMetrics(t *testing.T) {
+	fake := newKeepFake()
+	for _, id := range []string{"i-1", "i-2", "i-3", "i-4"} {
+		fake.spotMember(id, "172.16.0."+id[2:], nil)
+	}
+	m, err := metrics.New(metrics.Config{})
+	noErr(t, err)
+	clock := &fakeClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
+	logger, _ := quietLogger()
+	p, err := newPlugin(fake, Config{RegionID: "cn-hangzhou", NamespaceTags: testNamespace, Logger: logger, Now: clock.Now,
+		Retry: ecs.RetryConfig{Sleep: clock.Sleep}, Metrics: m})
+	noErr(t, err)
+	_, err = p.DescribeInstances(groupG, false) // knows its spot instances
+	noErr(t, err)
+
+	fake.mu.Lock()
+	reclaim(fake.instances["i-1"])
+	fake.mu.Unlock()
+	_, err = p.DescribeInstances(groupG, false)
+	noErr(t, err)
+	_, err = p.DescribeInstances(groupG, false) // seen again: no second notice
+	noErr(t, err)
+	fake.mu.Lock()
+	reclaim(fake.instances["i-2"])
+	fake.mu.Unlock()
+	p.spot.Watch.Once(context.Background())
+	fake.mu.Lock()
+	reclaim(fake.instances["i-3"])
+	fake.mu.Unlock()
+	equal(t, PushChecking, mark(t, p, "i-3"))
+	p.spot.Wait()
+	equal(t, PushChecking, mark(t, p, "i-4")) // not reclaimed: not confirmed
+	p.spot.Wait()
+
+	got := map[string]float64{}
+	mfs, err := m.Registry().Gather()
+	noErr(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != metrics.Namespace+"_spot_notices_total" {
+			continue
+		}
+		for _, c := range mf.GetMetric() {
+			got[c.GetLabel()[0].GetValue()] = c.GetCounter().GetValue()
+		}
+	}
+	equal(t, map[string]float64{"describe": 1, "watcher": 1, "push": 1}, got)
 }

@@ -52,7 +52,7 @@ const (
 	keyRunInstances       = "RunInstances"
 	keyCreateInstanceArgs = "CreateInstanceArgs"
 	keyTags               = KeyTags
-	keyPreemption         = "Preemption" // read by the plugin's spot handling (preempt.go)
+	keyPreemption         = "Preemption" // read by plugin/instance/spot
 )
 
 // Properties is the parsed, defaulted and validated form of a group's
@@ -84,7 +84,7 @@ type Properties struct {
 	SpotFallbackOnDemand bool
 
 	// Preemption says what to keep when a spot instance is reclaimed; nil
-	// when the key is absent (the plugin's preempt.go acts on it).
+	// when the key is absent (plugin/instance/spot acts on it).
 	Preemption *Preemption
 }
 

@@ -1,4 +1,4 @@
-package instance
+package spot
 
 import (
 	"context"
@@ -27,8 +27,8 @@ import (
 //     plugin's namespace (on-demand members, other clusters' instances,
 //     made-up IDs) is dropped without any ECS call;
 //   - the look-ups are coalesced per instance (one per instance per
-//     pushRecheckAfter), batched (up to 100 IDs per DescribeInstances) and
-//     paid from a token bucket (pushCallsPerSecond, pushBurst); a push over
+//     PushRecheckAfter), batched (up to 100 IDs per DescribeInstances) and
+//     paid from a token bucket (PushCallsPerSecond, PushBurst); a push over
 //     budget is left to the watcher, whose filtered describe sees every
 //     Recycling lock of the namespace anyway.
 //
@@ -37,26 +37,24 @@ import (
 
 // Budget of pushed-notice look-ups.
 const (
-	// pushCallsPerSecond is the steady rate of DescribeInstances calls
-	// pushes may cause; pushBurst how many may be spent at once.
-	pushCallsPerSecond = 1.0
-	pushBurst          = 3
-	// pushRecheckAfter is how long an instance ECS did not confirm is not
+	// PushCallsPerSecond is the steady rate of DescribeInstances calls
+	// pushes may cause; PushBurst how many may be spent at once.
+	PushCallsPerSecond = 1.0
+	PushBurst          = 3
+	// PushRecheckAfter is how long an instance ECS did not confirm is not
 	// looked up again on a push (the watcher still checks it every tick).
-	pushRecheckAfter = 30 * time.Second
-	// spotKnownFor is how long an instance seen by a describe as a spot
+	PushRecheckAfter = 30 * time.Second
+	// PushKnownFor is how long an instance seen by a describe as a spot
 	// instance of the namespace counts as one for pushes.
-	spotKnownFor = time.Hour
-	// maxIDsPerDescribe is the most InstanceIds DescribeInstances takes.
-	maxIDsPerDescribe = 100
+	PushKnownFor = time.Hour
 )
 
-// Answers of MarkInterrupting: what was done with a push.
+// Answers of Push: what was done with a push.
 const (
 	// PushChecking: the instance is being looked up with ECS.
 	PushChecking = "checking"
 	// PushCoalesced: a look-up of the instance is pending or was made
-	// within pushRecheckAfter; this push adds nothing.
+	// within PushRecheckAfter; this push adds nothing.
 	PushCoalesced = "coalesced"
 	// PushNoticed: the reclaim is already noticed.
 	PushNoticed = "already-noticed"
@@ -100,9 +98,12 @@ type PushStats struct {
 	Received, Unknown, Coalesced, OverBudget, Noticed int
 	// Calls is the DescribeInstances calls pushes caused.
 	Calls int
+	// Known is the instances a push is looked up for (seen as the
+	// namespace's spot instances within PushKnownFor).
+	Known int
 }
 
-// pushState is the push side of spotState; guarded by spotState.mu.
+// pushState is the push side of Reclaims; guarded by Reclaims.mu.
 type pushState struct {
 	bucket     tokenBucket
 	known      map[string]time.Time // namespace spot instances -> last seen by a describe
@@ -115,7 +116,7 @@ type pushState struct {
 
 func newPushState() pushState {
 	return pushState{
-		bucket:  tokenBucket{rate: pushCallsPerSecond, burst: pushBurst},
+		bucket:  tokenBucket{rate: PushCallsPerSecond, burst: PushBurst},
 		known:   map[string]time.Time{},
 		pending: map[string]string{},
 		checked: map[string]time.Time{},
@@ -124,21 +125,21 @@ func newPushState() pushState {
 
 // pruneLocked forgets what is too old to matter, so the maps stay bounded
 // by the namespace's spot instances. It walks them at most every
-// pushRecheckAfter (not on every push: a push storm must not buy a scan of
+// PushRecheckAfter (not on every push: a push storm must not buy a scan of
 // 10,000 entries each); a checked entry up to twice that old still
 // coalesces, which only saves calls.
 func (ps *pushState) pruneLocked(now time.Time) {
-	if now.Sub(ps.prunedAt) < pushRecheckAfter {
+	if now.Sub(ps.prunedAt) < PushRecheckAfter {
 		return
 	}
 	ps.prunedAt = now
 	for id, at := range ps.known {
-		if now.Sub(at) > spotKnownFor {
+		if now.Sub(at) > PushKnownFor {
 			delete(ps.known, id)
 		}
 	}
 	for id, at := range ps.checked {
-		if now.Sub(at) > pushRecheckAfter {
+		if now.Sub(at) > PushRecheckAfter {
 			delete(ps.checked, id)
 		}
 	}
@@ -147,17 +148,17 @@ func (ps *pushState) pruneLocked(now time.Time) {
 // noteSeen records what a describe showed about an instance of the
 // namespace. It runs for every instance of every describe, so it reads the
 // tag list in place rather than building a map.
-func (p *Plugin) noteSeen(inst *ecs.Instance) {
-	if !inNamespace(inst, p.namespace) {
+func (r *Reclaims) noteSeen(inst *ecs.Instance) {
+	if !inNamespace(inst, r.env.Namespace) {
 		return
 	}
-	s := p.spot
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if isSpot(inst) {
-		s.push.known[inst.ID] = p.now()
+	now := r.env.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if IsSpot(inst) {
+		r.push.known[inst.ID] = now
 	} else {
-		delete(s.push.known, inst.ID)
+		delete(r.push.known, inst.ID)
 	}
 }
 
@@ -192,23 +193,22 @@ func validInstanceID(id string) bool {
 	return true
 }
 
-// MarkInterrupting takes a pushed reclaim notice (the CloudMonitor event
+// Push takes a pushed reclaim notice (the CloudMonitor event
 // Instance:PreemptibleInstanceInterruption) as a hint: see the top of
 // push.go. It answers what it did with it (Push*); nothing is hidden or
 // kept unless a look-up shows ECS's Recycling lock, after which the
 // instance is handled like one any describe noticed.
-func (p *Plugin) MarkInterrupting(id, source string) (string, error) {
+func (r *Reclaims) Push(id, source string) (string, error) {
 	if !validInstanceID(id) {
 		return "", fmt.Errorf("mark instance %q interrupting: not an instance id (1-64 letters, digits, '-' or '_')", id)
 	}
-	s := p.spot
-	now := p.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ps := &s.push
+	now := r.env.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ps := &r.push
 	ps.stats.Received++
 	ps.pruneLocked(now)
-	if _, ok := s.doomed[id]; ok {
+	if _, ok := r.doomed[id]; ok {
 		ps.stats.Noticed++
 		return PushNoticed, nil
 	}
@@ -220,7 +220,7 @@ func (p *Plugin) MarkInterrupting(id, source string) (string, error) {
 		ps.stats.Coalesced++
 		return PushCoalesced, nil
 	}
-	if at, ok := ps.checked[id]; ok && now.Sub(at) < pushRecheckAfter {
+	if at, ok := ps.checked[id]; ok && now.Sub(at) < PushRecheckAfter {
 		ps.stats.Coalesced++
 		return PushCoalesced, nil
 	}
@@ -228,16 +228,16 @@ func (p *Plugin) MarkInterrupting(id, source string) (string, error) {
 		ps.pending[id] = source // the running look-up takes it next, budget permitting
 		return PushChecking, nil
 	}
-	if s.ctx.Err() != nil || !ps.bucket.take(now) {
+	if r.ctx.Err() != nil || !ps.bucket.take(now) {
 		ps.stats.OverBudget++
 		return PushOverBudget, nil
 	}
 	ps.pending[id] = source
 	ps.confirming = true
-	s.work.Add(1)
+	r.work.Add(1)
 	go func() {
-		defer s.work.Done()
-		p.confirmPushes(s.ctx)
+		defer r.work.Done()
+		r.confirmPushes(r.ctx)
 	}()
 	return PushChecking, nil
 }
@@ -245,11 +245,11 @@ func (p *Plugin) MarkInterrupting(id, source string) (string, error) {
 // confirmPushes looks pending pushes up, up to 100 per DescribeInstances,
 // for as long as there are some and the budget allows; what is left waits
 // for the next push or the watcher. It runs once at a time (confirming).
-func (p *Plugin) confirmPushes(ctx context.Context) {
-	s := p.spot
+func (r *Reclaims) confirmPushes(ctx context.Context) {
+	s := r
 	for {
 		s.mu.Lock()
-		now := p.now()
+		now := r.env.Now()
 		batch := make([]string, 0, len(s.push.pending))
 		for id := range s.push.pending {
 			batch = append(batch, id)
@@ -267,10 +267,10 @@ func (p *Plugin) confirmPushes(ctx context.Context) {
 		s.push.stats.Calls++
 		s.mu.Unlock()
 
-		p.lookUpPushed(ctx, batch, sources)
+		r.lookUpPushed(ctx, batch, sources)
 
 		s.mu.Lock()
-		if len(s.push.pending) == 0 || ctx.Err() != nil || !s.push.bucket.take(p.now()) {
+		if len(s.push.pending) == 0 || ctx.Err() != nil || !s.push.bucket.take(r.env.Now()) {
 			// Left to the watcher: kept here they would coalesce every
 			// later push of theirs into a look-up that never comes.
 			s.push.stats.OverBudget += len(s.push.pending)
@@ -287,11 +287,11 @@ func (p *Plugin) confirmPushes(ctx context.Context) {
 
 // lookUpPushed makes one DescribeInstances for the batch and notices the
 // instances ECS shows with the Recycling lock.
-func (p *Plugin) lookUpPushed(ctx context.Context, batch []string, sources map[string]string) {
-	list, err := p.api.DescribeInstances(ctx, ecs.InstanceFilter{InstanceIDs: batch, Tags: p.namespace})
+func (r *Reclaims) lookUpPushed(ctx context.Context, batch []string, sources map[string]string) {
+	list, err := r.env.Instances.DescribeInstances(ctx, ecs.InstanceFilter{InstanceIDs: batch, Tags: r.env.Namespace})
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
-			p.log.WithError(err).WithFields(log.Fields{"action": "interruption", "instances": len(batch)}).
+			r.env.Log.WithError(err).WithFields(log.Fields{"action": "interruption", "instances": len(batch)}).
 				Warn("could not check pushed interruptions with ECS; the watcher will")
 		}
 		return
@@ -299,23 +299,26 @@ func (p *Plugin) lookUpPushed(ctx context.Context, batch []string, sources map[s
 	confirmed := map[string]bool{}
 	for i := range list {
 		inst := &list[i]
-		if sources[inst.ID] == "" || !hasTags(inst.TagMap(), p.namespace) || !isSpot(inst) || !hasLock(inst, LockRecycling) {
+		if sources[inst.ID] == "" || !hasTags(inst.TagMap(), r.env.Namespace) || !IsSpot(inst) || !Reclaimed(inst) {
 			continue
 		}
 		confirmed[inst.ID] = true
-		p.notice(inst, sources[inst.ID])
+		r.notice(inst, sources[inst.ID])
 	}
 	for _, id := range batch {
 		if !confirmed[id] {
-			p.log.WithFields(log.Fields{"action": "interruption", "instance": id, "source": sources[id]}).
+			r.env.Log.WithFields(log.Fields{"action": "interruption", "instance": id, "source": sources[id]}).
 				Info("pushed interruption not confirmed: ECS shows no Recycling lock on the instance; ignored")
 		}
 	}
 }
 
-// pushStats returns the push counters (tests, metadata).
-func (p *Plugin) pushStats() PushStats {
-	p.spot.mu.Lock()
-	defer p.spot.mu.Unlock()
-	return p.spot.push.stats
+// PushStats returns the push counters; Known is how many instances count
+// as the namespace's spot instances for pushes now.
+func (r *Reclaims) PushStats() PushStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.push.stats
+	st.Known = len(r.push.known)
+	return st
 }
