@@ -53,6 +53,7 @@ func DefaultPluginFactory(p PluginParams) (instance.Plugin, error) {
 		RateLimit:     p.RateLimit,
 		// 0 means "no cache" here as on the command line.
 		DescribeCacheTTL: p.DescribeCacheTTL,
+		Metrics:          p.Metrics,
 	})
 	if err != nil {
 		return nil, err // not a typed nil in the interface

@@ -17,6 +17,8 @@ import (
 	log "github.com/Sirupsen/logrus"
 	aliyun "github.com/denverdino/aliyungo/ecs"
 	"golang.org/x/time/rate"
+
+	"infrakit.aliyun/internal/metrics"
 )
 
 // Adapter implements ecsAPI over aliyungo's generic Invoke, with request
@@ -40,6 +42,7 @@ type Adapter struct {
 	retry       RetryPolicy
 	callTimeout time.Duration
 	log         *log.Logger
+	metrics     *metrics.Metrics // nil records nothing
 }
 
 var _ API = (*Adapter)(nil)
@@ -60,6 +63,9 @@ type AdapterConfig struct {
 	// CallTimeout bounds one call; 0 = DefaultCallTimeout.
 	CallTimeout time.Duration
 	Logger      *log.Logger // nil = a logrus logger on stderr
+	// Metrics records every attempt, retry, throttle and rate-limit wait;
+	// nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // NewAdapter returns the adapter cfg describes.
@@ -70,6 +76,7 @@ func NewAdapter(cfg AdapterConfig) *Adapter {
 		retry:       NewRetryPolicy(cfg.Retry, cfg.Now),
 		callTimeout: cfg.CallTimeout,
 		log:         cfg.Logger,
+		metrics:     cfg.Metrics,
 	}
 	if a.callTimeout == 0 {
 		a.callTimeout = DefaultCallTimeout
@@ -147,16 +154,27 @@ func call[R any, PR interface {
 	var out *R
 	err := a.retry.Do(ctx, func(attempt int) error {
 		if a.limiter != nil {
+			waitStart := time.Now()
 			if err := a.limiter.Wait(ctx); err != nil {
 				return err
 			}
+			a.metrics.RateLimitWait(time.Since(waitStart))
 		}
 		values := build()
 		values.Set("RegionId", a.region)
 		resp := new(R)
 		start := time.Now()
 		err := Classify(action, a.invoke(ctx, action, values, resp))
-		fields := log.Fields{"action": action, "attempt": attempt, "duration": time.Since(start).String()}
+		took := time.Since(start)
+		code := ErrorCode(err)
+		if err != nil && code == "" {
+			code = "Error" // no ECS answer (e.g. the caller gave up): not a success
+		}
+		a.metrics.ECSCall(action, code, took)
+		if strings.HasPrefix(code, "Throttling") {
+			a.metrics.Throttle(action)
+		}
+		fields := log.Fields{"action": action, "attempt": attempt, "duration": took.String()}
 		if err != nil {
 			for _, o := range observe {
 				o(err)
@@ -173,6 +191,7 @@ func call[R any, PR interface {
 		out = resp
 		return nil
 	}, func(attempt int, err error, wait time.Duration) {
+		a.metrics.Retry(action)
 		a.log.WithFields(log.Fields{"action": action, "attempt": attempt, "code": ErrorCode(err), "wait": wait.String()}).Warn("retrying ecs call")
 	})
 	return out, err

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/internal/metrics"
 	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
@@ -51,6 +52,10 @@ type describeCache struct {
 	ttl          time.Duration
 	now          func() time.Time
 	flight       singleflight.Group
+	metrics      *metrics.Metrics // nil records nothing
+	// onScan, when set, is handed every finished scan (its filter and
+	// list, which it must not write): the spread's tallies (capacity.go).
+	onScan func(scope map[string]string, list []ecs.Instance)
 
 	mu       sync.Mutex
 	gen      uint64
@@ -124,6 +129,7 @@ func (c *describeCache) DescribeInstances(ctx context.Context, f ecs.InstanceFil
 	gen := c.gen
 	if s := c.freshCover(f.Tags, key, now); s != nil {
 		c.mu.Unlock()
+		c.metrics.DescribeScan(metrics.ScanCached)
 		return c.filter(s, f.Tags, key), nil
 	}
 	scope, scopeKey := c.scope(f.Tags, key, gen)
@@ -131,15 +137,18 @@ func (c *describeCache) DescribeInstances(ctx context.Context, f ecs.InstanceFil
 	c.inflight[flightKey]++
 	c.mu.Unlock()
 
+	kind := metrics.ScanShared // unless this caller's function runs
 	ch := c.flight.DoChan(flightKey, func() (interface{}, error) {
 		// A flight that finished between our look at the cache and this
 		// call has left its scan behind: answer from it, do not scan again.
 		c.mu.Lock()
 		if s := c.scans[scopeKey]; s != nil && s.gen == gen && c.now().Sub(s.at) < c.ttl {
 			c.mu.Unlock()
+			kind = metrics.ScanCached
 			return s, nil
 		}
 		c.mu.Unlock()
+		kind = metrics.ScanRun
 		// The scan is shared: one caller going away must not fail the others.
 		list, err := c.InstanceAPI.DescribeInstances(context.WithoutCancel(ctx), ecs.InstanceFilter{Tags: scope})
 		if err != nil {
@@ -156,6 +165,10 @@ func (c *describeCache) DescribeInstances(ctx context.Context, f ecs.InstanceFil
 		}
 		c.remember(scopeKey, len(list))
 		c.mu.Unlock()
+		c.seen(s.list)
+		if c.onScan != nil {
+			c.onScan(scope, s.list)
+		}
 		return s, nil
 	})
 	var res singleflight.Result
@@ -170,7 +183,20 @@ func (c *describeCache) DescribeInstances(ctx context.Context, f ecs.InstanceFil
 	if res.Err != nil {
 		return nil, res.Err
 	}
+	c.metrics.DescribeScan(kind) // written before the result was sent
 	return c.filter(res.Val.(*cachedScan), f.Tags, key), nil
+}
+
+// seen records a scan's instances by ECS status.
+func (c *describeCache) seen(list []ecs.Instance) {
+	if c.metrics == nil {
+		return
+	}
+	by := map[string]int{}
+	for i := range list {
+		by[list[i].Status]++
+	}
+	c.metrics.InstancesSeen(by)
 }
 
 func (c *describeCache) done(flightKey string) {

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/internal/metrics"
 	"infrakit.aliyun/plugin/instance/capacity"
 	"infrakit.aliyun/plugin/instance/groupspec"
 )
@@ -93,6 +94,9 @@ type Config struct {
 	// ConfirmTimeout bounds asking ECS again with the same ClientToken when
 	// a RunInstances answer was lost (truth.go); 0 = DefaultConfirmTimeout.
 	ConfirmTimeout time.Duration
+	// Metrics records ECS calls, describe scans, instances seen and
+	// capacity fallbacks; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Plugin is the InfraKit instance plugin for Alibaba Cloud ECS.
@@ -116,6 +120,7 @@ type Plugin struct {
 	confirmTimeout time.Duration
 
 	planner *capacity.Planner // where instances go (capacity fallbacks, spread)
+	metrics *metrics.Metrics  // nil records nothing
 
 	spot *spotState // preempt.go: interruptions, events, metadata
 }
@@ -157,6 +162,7 @@ func New(cfg Config) (*Plugin, error) {
 		Now:         cfg.Now,
 		CallTimeout: cfg.CallTimeout,
 		Logger:      cfg.Logger,
+		Metrics:     cfg.Metrics,
 	})
 	return build(apis{
 		instances: newDescribeCache(a, cfg.NamespaceTags, cfg.DescribeCacheTTL, cfg.Now),
@@ -245,7 +251,12 @@ func build(api apis, cfg Config) *Plugin {
 	// The planner reads the plugin's clock through the plugin, so a test
 	// that swaps p.now (the capacity tests' real-time budget) swaps both.
 	pl.planner = capacity.New(capacity.Config{Catalogue: api.capacity, Members: pl.groupMembers, Log: cfg.Logger,
-		Now: func() time.Time { return pl.now() }})
+		Now: func() time.Time { return pl.now() }, Metrics: cfg.Metrics})
+	pl.metrics = cfg.Metrics
+	if c, ok := api.instances.(*describeCache); ok {
+		c.metrics = cfg.Metrics
+		c.onScan = pl.observeScan // every scan refreshes the spread's tallies
+	}
 	return pl
 }
 
@@ -663,7 +674,8 @@ func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 		logger.WithError(err).WithField("code", ecs.ErrorCode(err)).Warn("destroy refused")
 		return fmt.Errorf("destroy instance %s: %w", id, err)
 	}
-	p.noteDestroyed(string(id)) // not "lost" when it disappears (events.go)
+	p.noteDestroyed(string(id))  // not "lost" when it disappears (events.go)
+	p.planner.Forget(string(id)) // the spread stops counting it now
 	if dctx.Reason == ReasonRollingUpdate {
 		if err := p.keepAttachedDisks(ctx, string(id)); err != nil {
 			logger.WithError(err).Warn("destroy failed")
@@ -734,11 +746,16 @@ type InstanceProperties struct {
 // infrakit.logical_id tag, else the primary private IP.
 func (p *Plugin) DescribeInstances(tags map[string]string, properties bool) ([]instance.Description, error) {
 	key := describeKey(tags, properties) + "|" + p.describeGeneration()
+	ran := false
 	v, err, _ := p.describe.Do(key, func() (interface{}, error) {
+		ran = true
 		return p.describeInstances(tags, properties)
 	})
 	if err != nil {
 		return nil, err
+	}
+	if !ran {
+		p.metrics.DescribeScan(metrics.ScanShared) // joined another caller's describe
 	}
 	shared := v.([]instance.Description)
 	// Reclaimed instances are left out of group describes (preempt.go).
