@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	log "github.com/Sirupsen/logrus"
 	"golang.org/x/sync/singleflight"
 
 	"infrakit.aliyun/internal/ecs"
@@ -53,6 +54,15 @@ type describeCache struct {
 	now          func() time.Time
 	flight       singleflight.Group
 	metrics      *metrics.Metrics // nil records nothing
+	log          *log.Logger
+	// concurrency is how many partition chains run at once (shards.go);
+	// 1 or less: every scan is one NextToken chain.
+	concurrency int
+	// relevant tells whether a describe would answer with an instance
+	// (shards.go: only those must carry a shard tag); nil: never partition.
+	relevant      func(*ecs.Instance) bool
+	partitionScan ScanStrategy // partitionedScan; tests inject others
+	migrateBudget int          // migrateBudget; tests raise it
 	// onScan, when set, is handed every finished scan (its filter and
 	// list, which it must not write): the spread's tallies (capacity.go).
 	onScan func(scope map[string]string, list []ecs.Instance)
@@ -62,6 +72,10 @@ type describeCache struct {
 	scans    map[string]*cachedScan // by filter key; only the current generation's
 	inflight map[string]int         // flight key -> callers waiting on it
 	sizes    map[string]int         // filter key -> matches at its last scan
+	// verified: scopes a sequential scan found free of relevant instances
+	// without a shard tag (shards.go), by filter key.
+	verified       map[string]verification
+	unshardedEpoch uint64 // counts instances this plugin made without one
 }
 
 type cachedScan struct {
@@ -73,14 +87,18 @@ type cachedScan struct {
 
 func newDescribeCache(api ecs.InstanceAPI, namespace map[string]string, ttl time.Duration, now func() time.Time) *describeCache {
 	return &describeCache{
-		InstanceAPI:  api,
-		namespace:    namespace,
-		namespaceKey: filterKey(namespace),
-		ttl:          ttl,
-		now:          now,
-		scans:        map[string]*cachedScan{},
-		inflight:     map[string]int{},
-		sizes:        map[string]int{},
+		InstanceAPI:   api,
+		namespace:     namespace,
+		namespaceKey:  filterKey(namespace),
+		ttl:           ttl,
+		now:           now,
+		scans:         map[string]*cachedScan{},
+		inflight:      map[string]int{},
+		sizes:         map[string]int{},
+		log:           log.New(),
+		verified:      map[string]verification{},
+		partitionScan: partitionedScan,
+		migrateBudget: migrateBudget,
 	}
 }
 
@@ -150,7 +168,7 @@ func (c *describeCache) DescribeInstances(ctx context.Context, f ecs.InstanceFil
 		c.mu.Unlock()
 		kind = metrics.ScanRun
 		// The scan is shared: one caller going away must not fail the others.
-		list, err := c.InstanceAPI.DescribeInstances(context.WithoutCancel(ctx), ecs.InstanceFilter{Tags: scope})
+		list, err := c.scan(context.WithoutCancel(ctx), scope, scopeKey)
 		if err != nil {
 			return nil, err
 		}
@@ -312,8 +330,29 @@ func carries(have []ecs.Tag, want []ecs.Tag) bool {
 
 // RunInstances creates, then starts a new generation (also on error: a
 // failed call may still have created the instance).
+//
+// It also puts the instance in its describe partition (shards.go): the
+// TagShard tag, from the ClientToken so every attempt sends the same tags,
+// when the tags have room; without room it voids every partition
+// verification first, so no partitioned scan that begins after this call
+// can miss the instance.
 func (c *describeCache) RunInstances(ctx context.Context, req *ecs.RunRequest) (string, error) {
 	defer c.invalidate()
+	if _, has := req.Tags[TagShard]; !has {
+		if len(req.Tags) < ecsMaxTags {
+			r := *req
+			r.Tags = make(map[string]string, len(req.Tags)+1)
+			for k, v := range req.Tags {
+				r.Tags[k] = v
+			}
+			r.Tags[TagShard] = shardFor(req.ClientToken)
+			req = &r
+		} else {
+			c.unsharded()
+		}
+	} else if _, ok := shardOf([]ecs.Tag{{Key: TagShard, Value: req.Tags[TagShard]}}); !ok {
+		c.unsharded()
+	}
 	return c.InstanceAPI.RunInstances(ctx, req)
 }
 

@@ -87,6 +87,11 @@ type Config struct {
 	// line (concurrent identical scans are still shared). DefaultConfig
 	// sets DefaultDescribeCacheTTL. Negative values are refused.
 	DescribeCacheTTL time.Duration
+	// DescribeConcurrency is how many NextToken chains a large describe
+	// scan runs at once (partitions, see shards.go; they go through the
+	// same RateLimit); 1 = one chain, 0 = DefaultDescribeConcurrency, at
+	// most 8. DefaultConfig sets the default.
+	DescribeConcurrency int
 	// ProvisionTimeout bounds a whole Provision (and a whole Destroy or
 	// Label), retries and rate-limit waits included, so it answers before
 	// InfraKit's 15 s RPC timeout; 0 = DefaultProvisionTimeout.
@@ -184,6 +189,12 @@ func normalize(cfg Config) (Config, error) {
 	if cfg.CallTimeout < 0 {
 		return fail("CallTimeout is %v, must not be negative", cfg.CallTimeout)
 	}
+	if cfg.DescribeConcurrency < 0 || cfg.DescribeConcurrency > maxShards {
+		return fail("DescribeConcurrency is %d, must be 0 (default %d) to %d", cfg.DescribeConcurrency, DefaultDescribeConcurrency, maxShards)
+	}
+	if cfg.DescribeConcurrency == 0 {
+		cfg.DescribeConcurrency = DefaultDescribeConcurrency
+	}
 	if cfg.DescribeCacheTTL < 0 {
 		return fail("DescribeCacheTTL is %v, must be 0 (no cache) or positive", cfg.DescribeCacheTTL)
 	}
@@ -255,6 +266,11 @@ func build(api apis, cfg Config) *Plugin {
 	pl.metrics = cfg.Metrics
 	if c, ok := api.instances.(*describeCache); ok {
 		c.metrics = cfg.Metrics
+		c.log = cfg.Logger
+		c.concurrency = cfg.DescribeConcurrency
+		c.relevant = func(inst *ecs.Instance) bool {
+			return !skippedStatus[inst.Status] && pl.foreignReason(inst.TagMap()) == ""
+		}
 		c.onScan = pl.observeScan // every scan refreshes the spread's tallies
 	}
 	return pl
@@ -795,6 +811,7 @@ func (p *Plugin) describeInstances(tags map[string]string, properties bool) ([]i
 			continue
 		}
 		p.observe(inst, "describe") // notices spot reclaims (preempt.go)
+		delete(itags, TagShard)     // the describe partition is the plugin's business (shards.go)
 		d := instance.Description{ID: instance.ID(inst.ID), Tags: itags}
 		if l := itags[TagLogicalID]; l != "" {
 			d.LogicalID = instance.LogicalIDFromString(l)
