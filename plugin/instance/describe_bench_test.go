@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"time"
 
 	log "github.com/Sirupsen/logrus"
 	aliyun "github.com/denverdino/aliyungo/ecs"
@@ -87,7 +88,9 @@ func describeBenchPlugin(b *testing.B, n int) (*Plugin, map[string]string) {
 		v.Set("VSwitchId", emulator.DefaultVSwitchH)
 		v.Set("SecurityGroupId", emulator.DefaultSecurityGroupID)
 		v.Set("Amount", strconv.Itoa(min(100, n-made)))
-		ecs.EncodeTags(v, "Tag", tags)
+		// Tagged with a describe partition as this version's Provisions
+		// tag them (shards.go), a batch at a time.
+		ecs.EncodeTags(v, "Tag", mergeTags(tags, map[string]string{TagShard: strconv.Itoa(made / 100 % maxShards)}))
 		noErr(b, client.Invoke("RunInstances", v, &struct{ RequestId string }{}))
 	}
 
@@ -96,4 +99,26 @@ func describeBenchPlugin(b *testing.B, n int) (*Plugin, map[string]string) {
 	p, err := New(Config{Clients: StaticClient(client), DescribeCacheTTL: DefaultDescribeCacheTTL, RegionID: emulator.DefaultRegion, NamespaceTags: namespace, Logger: logger})
 	noErr(b, err)
 	return p, group
+}
+
+// BenchmarkDescribeCached10k is a DescribeInstances with properties of a
+// 10,000-instance group answered from the describe cache (a second group
+// poll within the TTL), the answer made as for the RPC server:
+//
+//	go test -run '^$' -bench DescribeCached10k -benchmem ./plugin/instance
+func BenchmarkDescribeCached10k(b *testing.B) {
+	const n = 10000
+	p, group := describeBenchPlugin(b, n)
+	p.api.(*describeCache).ttl = time.Hour // every op after the first is cached
+	_, err := p.DescribeInstances(group, true)
+	noErr(b, err)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d, err := p.DescribeInstances(group, true)
+		noErr(b, err)
+		if len(d) != n {
+			b.Fatalf("described %d of %d", len(d), n)
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	log "github.com/Sirupsen/logrus"
+	"github.com/docker/infrakit/pkg/spi/instance"
 	"golang.org/x/sync/singleflight"
 
 	"infrakit.aliyun/internal/ecs"
@@ -83,6 +84,39 @@ type cachedScan struct {
 	gen  uint64
 	at   time.Time // when the scan finished
 	list []ecs.Instance
+
+	// answers are the plugin's describe answers built from this scan, by
+	// describeKey: the one sharing layer above the scans (plugin.go). A
+	// describe answered from a cached scan reuses the answer built for it
+	// instead of building 10,000 descriptions (and their properties JSON)
+	// again; it lives and dies with the scan, so it is never older than
+	// the scan's generation allows.
+	answersMu sync.Mutex
+	answers   map[string][]instance.Description
+}
+
+// answer returns the answer built for key from this scan, if any.
+func (s *cachedScan) answer(key string) ([]instance.Description, bool) {
+	if s == nil {
+		return nil, false
+	}
+	s.answersMu.Lock()
+	defer s.answersMu.Unlock()
+	a, ok := s.answers[key]
+	return a, ok
+}
+
+// keep stores the answer built for key from this scan.
+func (s *cachedScan) keep(key string, a []instance.Description) {
+	if s == nil {
+		return
+	}
+	s.answersMu.Lock()
+	defer s.answersMu.Unlock()
+	if s.answers == nil {
+		s.answers = map[string][]instance.Description{}
+	}
+	s.answers[key] = a
 }
 
 func newDescribeCache(api ecs.InstanceAPI, namespace map[string]string, ttl time.Duration, now func() time.Time) *describeCache {
@@ -140,6 +174,13 @@ func (c *describeCache) DescribeInstances(ctx context.Context, f ecs.InstanceFil
 	if len(f.InstanceIDs) > 0 || f.LockReason != "" {
 		return c.InstanceAPI.DescribeInstances(ctx, f) // narrow lookups: not shared
 	}
+	list, _, err := c.describeScan(ctx, f)
+	return list, err
+}
+
+// describeScan is DescribeInstances for a tag filter, also returning the
+// scan that answered it (for the answers built from it).
+func (c *describeCache) describeScan(ctx context.Context, f ecs.InstanceFilter) ([]ecs.Instance, *cachedScan, error) {
 	key := filterKey(f.Tags)
 	now := c.now()
 
@@ -148,7 +189,7 @@ func (c *describeCache) DescribeInstances(ctx context.Context, f ecs.InstanceFil
 	if s := c.freshCover(f.Tags, key, now); s != nil {
 		c.mu.Unlock()
 		c.metrics.DescribeScan(metrics.ScanCached)
-		return c.filter(s, f.Tags, key), nil
+		return c.filter(s, f.Tags, key), s, nil
 	}
 	scope, scopeKey := c.scope(f.Tags, key, gen)
 	flightKey := strconv.FormatUint(gen, 10) + "|" + scopeKey
@@ -199,10 +240,11 @@ func (c *describeCache) DescribeInstances(ctx context.Context, f ecs.InstanceFil
 	c.done(flightKey)
 	c.mu.Unlock()
 	if res.Err != nil {
-		return nil, res.Err
+		return nil, nil, res.Err
 	}
 	c.metrics.DescribeScan(kind) // written before the result was sent
-	return c.filter(res.Val.(*cachedScan), f.Tags, key), nil
+	s := res.Val.(*cachedScan)
+	return c.filter(s, f.Tags, key), s, nil
 }
 
 // seen records a scan's instances by ECS status.

@@ -372,3 +372,34 @@ func TestDescribeCacheTTLZeroIsOff(t *testing.T) {
 		mu.Unlock()
 	}
 }
+
+// A describe answered from a cached scan reuses the descriptions built for
+// that scan (no 10,000 properties encoded again); a Label starts a new
+// generation, and the next describe is built afresh with the new tag.
+func TestDescribeCacheReusesAnswers(t *testing.T) {
+	p, sc, _ := newCachedPlugin(t, time.Minute)
+	addGroup(sc.fakeECS, "web", 3)
+	first, err := p.DescribeInstances(map[string]string{"infrakit.group": "web"}, true)
+	noErr(t, err)
+	second, err := p.DescribeInstances(map[string]string{"infrakit.group": "web"}, true)
+	noErr(t, err)
+	equal(t, int64(1), sc.scans.Load())
+	if first[0].Properties == nil || first[0].Properties != second[0].Properties {
+		t.Error("the cached describe built its answer again")
+	}
+	// Another key (no properties) from the same scan is its own answer.
+	bare, err := p.DescribeInstances(map[string]string{"infrakit.group": "web"}, false)
+	noErr(t, err)
+	if bare[0].Properties != nil {
+		t.Error("properties in an answer without properties")
+	}
+
+	noErr(t, p.Label(first[0].ID, map[string]string{"infrakit.config.hash": "h2"}))
+	after, err := p.DescribeInstances(map[string]string{"infrakit.group": "web"}, true)
+	noErr(t, err)
+	equal(t, int64(2), sc.scans.Load(), "a describe after a Label scans again")
+	equal(t, "h2", after[0].Tags["infrakit.config.hash"], "the Label is seen")
+	if after[0].Properties == first[0].Properties {
+		t.Error("an answer of the old generation was reused")
+	}
+}

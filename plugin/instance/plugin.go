@@ -795,10 +795,24 @@ func (p *Plugin) describeInstances(tags map[string]string, properties bool) ([]i
 		}
 		want[k] = v
 	}
-	list, err := p.api.DescribeInstances(context.Background(), ecs.InstanceFilter{Tags: serverTags(want, p.namespace)})
+	var (
+		list []ecs.Instance
+		scan *cachedScan // nil without the describe cache
+		err  error
+	)
+	filter := ecs.InstanceFilter{Tags: serverTags(want, p.namespace)}
+	if c, ok := p.api.(*describeCache); ok {
+		list, scan, err = c.describeScan(context.Background(), filter)
+	} else {
+		list, err = p.api.DescribeInstances(context.Background(), filter)
+	}
 	if err != nil {
 		logger.WithError(err).WithField("code", ecs.ErrorCode(err)).Warn("describe failed")
 		return nil, fmt.Errorf("describe instances: %w", err)
+	}
+	answerKey := describeKey(tags, properties)
+	if out, ok := scan.answer(answerKey); ok {
+		return out, nil // built from this very scan before (describecache.go)
 	}
 	out := []instance.Description{}
 	for i := range list {
@@ -831,6 +845,7 @@ func (p *Plugin) describeInstances(tags map[string]string, properties bool) ([]i
 		out = append(out, d)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	scan.keep(answerKey, out)
 	logger.WithFields(log.Fields{"count": len(out), "duration": p.now().Sub(start).String()}).Debug("described")
 	return out, nil
 }
