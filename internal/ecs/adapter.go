@@ -310,8 +310,32 @@ func callPages[R any, PR interface {
 
 func (a *Adapter) DescribeInstances(ctx context.Context, f InstanceFilter) ([]Instance, error) {
 	var out []Instance
+	err := a.describeInstances(ctx, f, func(page []Instance, total int) {
+		if out == nil {
+			out = make([]Instance, 0, min(max(total, len(page)), maxPresize)) // no regrowing
+		}
+		out = append(out, page...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DescribeInstancesPages is DescribeInstances handing over each page as it
+// arrives (the slice is reused: copy what you keep), so a caller merging
+// several scans keeps one list, not one per scan plus the merge.
+func (a *Adapter) DescribeInstancesPages(ctx context.Context, f InstanceFilter, page func([]Instance)) error {
+	return a.describeInstances(ctx, f, func(p []Instance, _ int) { page(p) })
+}
+
+// describeInstances walks the listing, handing each page (flattened, its
+// strings interned across the walk) and the first answer's TotalCount.
+func (a *Adapter) describeInstances(ctx context.Context, f InstanceFilter, handle func(page []Instance, total int)) error {
 	strs := interner{}
-	err := callPages[describeInstancesResponse](ctx, a, "DescribeInstances", PageSize, func(v url.Values) {
+	var buf []Instance
+	total := -1
+	return callPages[describeInstancesResponse](ctx, a, "DescribeInstances", PageSize, func(v url.Values) {
 		if len(f.InstanceIDs) > 0 {
 			b, _ := json.Marshal(f.InstanceIDs)
 			v.Set("InstanceIds", string(b))
@@ -322,18 +346,21 @@ func (a *Adapter) DescribeInstances(ctx context.Context, f InstanceFilter) ([]In
 		}
 	}, func(resp *describeInstancesResponse) int {
 		page := resp.Instances.Instance
-		if out == nil && resp.NextToken != "" {
-			out = make([]Instance, 0, min(resp.TotalCount, maxPresize)) // no regrowing
+		if total < 0 {
+			total = 0
+			if resp.NextToken != "" {
+				total = resp.TotalCount
+			}
 		}
+		buf = buf[:0]
 		for i := range page {
-			out = append(out, page[i].flat(strs))
+			buf = append(buf, page[i].flat(strs))
+		}
+		if len(buf) > 0 {
+			handle(buf, total)
 		}
 		return len(page)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 func (a *Adapter) DescribeDisks(ctx context.Context, f DiskFilter) ([]Disk, error) {

@@ -1,6 +1,7 @@
 package instance
 
 import (
+	"fmt"
 	"io"
 	"net/url"
 	"runtime"
@@ -65,6 +66,13 @@ func BenchmarkDescribe10k(b *testing.B) {
 // group (created 100 at a time, straight through the ECS API) and a plugin
 // over it whose logger discards.
 func describeBenchPlugin(b *testing.B, n int) (*Plugin, map[string]string) {
+	p, group, _ := describeBenchWorld(b, n, 0, DefaultDescribeConcurrency)
+	return p, group
+}
+
+// describeBenchWorld is describeBenchPlugin with the emulator's latency per
+// call and the plugin's DescribeConcurrency.
+func describeBenchWorld(b *testing.B, n int, latency time.Duration, concurrency int) (*Plugin, map[string]string, *emulator.Server) {
 	b.Helper()
 	cat := emulator.DefaultCatalog()
 	for i := range cat.VSwitches {
@@ -72,7 +80,7 @@ func describeBenchPlugin(b *testing.B, n int) (*Plugin, map[string]string) {
 			cat.VSwitches[i].CidrBlock = "172.20.0.0/16"
 		}
 	}
-	srv, err := emulator.New(emulator.Options{BootTime: -1, Catalog: cat})
+	srv, err := emulator.New(emulator.Options{BootTime: -1, Catalog: cat, Latency: latency})
 	noErr(b, err)
 	b.Cleanup(func() { srv.Close() })
 	client := aliyun.NewECSClientWithEndpointAndSecurityToken(srv.URL(), emulator.DefaultAccessKeyID, emulator.DefaultAccessKeySecret, "", emulator.DefaultRegion)
@@ -96,9 +104,9 @@ func describeBenchPlugin(b *testing.B, n int) (*Plugin, map[string]string) {
 
 	logger := log.New()
 	logger.Out = io.Discard
-	p, err := New(Config{Clients: StaticClient(client), DescribeCacheTTL: DefaultDescribeCacheTTL, RegionID: emulator.DefaultRegion, NamespaceTags: namespace, Logger: logger})
+	p, err := New(Config{DescribeConcurrency: concurrency, Clients: StaticClient(client), DescribeCacheTTL: DefaultDescribeCacheTTL, RegionID: emulator.DefaultRegion, NamespaceTags: namespace, Logger: logger})
 	noErr(b, err)
-	return p, group
+	return p, group, srv
 }
 
 // BenchmarkDescribeCached10k is a DescribeInstances with properties of a
@@ -119,6 +127,44 @@ func BenchmarkDescribeCached10k(b *testing.B) {
 		noErr(b, err)
 		if len(d) != n {
 			b.Fatalf("described %d of %d", len(d), n)
+		}
+	}
+}
+
+// BenchmarkDescribe10kLatency is an uncached describe of 10,000 instances
+// with every ECS call answered after 5 ms or 50 ms, sequential (one
+// NextToken chain) and partitioned (shards.go). floor-ms is the round
+// trips no scan of that shape can avoid: 100 pages one after another, or
+// the longest partition's pages.
+//
+//	go test -run '^$' -bench Describe10kLatency ./plugin/instance
+func BenchmarkDescribe10kLatency(b *testing.B) {
+	const n = 10000
+	for _, latency := range []time.Duration{5 * time.Millisecond, 50 * time.Millisecond} {
+		for _, concurrency := range []int{1, DefaultDescribeConcurrency} {
+			b.Run(fmt.Sprintf("%v/chains=%d", latency, concurrency), func(b *testing.B) {
+				p, group, _ := describeBenchWorld(b, n, latency, concurrency)
+				cache := p.api.(*describeCache)
+				for i := 0; i < 2; i++ { // learn the size, verify the partitions
+					cache.invalidate()
+					_, err := p.DescribeInstances(group, true)
+					noErr(b, err)
+				}
+				floor := pages(n)
+				if concurrency > 1 {
+					floor = pages((n + maxShards - 1) / maxShards) // batches of 100 spread evenly
+				}
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					cache.invalidate()
+					d, err := p.DescribeInstances(group, true)
+					noErr(b, err)
+					if len(d) != n {
+						b.Fatalf("described %d of %d", len(d), n)
+					}
+				}
+				b.ReportMetric(float64(floor)*float64(latency)/float64(time.Millisecond), "floor-ms")
+			})
 		}
 	}
 }

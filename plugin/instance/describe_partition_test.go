@@ -132,7 +132,7 @@ func (w *churnWorld) violations(t *testing.T, strategy ScanStrategy, scans int) 
 	var out []string
 	for i := 0; i < scans && len(out) == 0; i++ {
 		before := w.liveIDs()
-		list, err := strategy(context.Background(), api, w.scope, DefaultDescribeConcurrency)
+		list, err := strategy(context.Background(), api, w.scope, DefaultDescribeConcurrency, 0)
 		noErr(t, err)
 		after := w.liveIDs()
 		count := map[string]int{}
@@ -176,7 +176,7 @@ func TestPartitionedScanUnderChurn(t *testing.T) {
 	}
 
 	// The checker is not blind: unsafe strategies fail it.
-	skipOne := func(ctx context.Context, api ecs.InstanceAPI, scope map[string]string, _ int) ([]ecs.Instance, error) {
+	skipOne := func(ctx context.Context, api ecs.InstanceAPI, scope map[string]string, _, _ int) ([]ecs.Instance, error) {
 		var out []ecs.Instance
 		for s := 1; s < maxShards; s++ { // shard 0 "disabled"
 			list, err := api.DescribeInstances(ctx, ecs.InstanceFilter{Tags: mergeTags(scope, map[string]string{TagShard: strconv.Itoa(s)})})
@@ -201,7 +201,7 @@ func TestPartitionedScanUnderChurn(t *testing.T) {
 // then every other page by PageNumber at once. A release before a page
 // shifts every later instance one place back, so one falls between pages.
 func pageNumberScan(client *aliyun.Client) ScanStrategy {
-	return func(ctx context.Context, _ ecs.InstanceAPI, scope map[string]string, concurrency int) ([]ecs.Instance, error) {
+	return func(ctx context.Context, _ ecs.InstanceAPI, scope map[string]string, concurrency, _ int) ([]ecs.Instance, error) {
 		type page struct {
 			TotalCount int
 			Instances  struct{ Instance []struct{ InstanceId string } }
@@ -268,6 +268,13 @@ func (f *filterLog) DescribeInstances(ctx context.Context, flt ecs.InstanceFilte
 		f.mu.Unlock()
 	}
 	return f.Adapter.DescribeInstances(ctx, flt)
+}
+
+func (f *filterLog) DescribeInstancesPages(ctx context.Context, flt ecs.InstanceFilter, page func([]ecs.Instance)) error {
+	f.mu.Lock()
+	f.filters = append(f.filters, flt.Tags)
+	f.mu.Unlock()
+	return f.Adapter.DescribeInstancesPages(ctx, flt, page)
 }
 
 // take returns the filters since the last take: how many scans carried a

@@ -92,14 +92,37 @@ func shardFor(key string) string {
 	return strconv.Itoa(int(h.Sum32() % maxShards))
 }
 
-// ScanStrategy scans one tag scope through api. Tests inject unsafe ones
-// to show the churn test catches them.
-type ScanStrategy func(ctx context.Context, api ecs.InstanceAPI, scope map[string]string, concurrency int) ([]ecs.Instance, error)
+// ScanStrategy scans one tag scope through api; hint is the size last
+// seen (0 if unknown). Tests inject unsafe ones to show the churn test
+// catches them.
+type ScanStrategy func(ctx context.Context, api ecs.InstanceAPI, scope map[string]string, concurrency, hint int) ([]ecs.Instance, error)
+
+// pager is the ECS seam's page-at-a-time listing (ecs.Adapter).
+type pager interface {
+	DescribeInstancesPages(ctx context.Context, f ecs.InstanceFilter, page func([]ecs.Instance)) error
+}
 
 // partitionedScan walks the scope's maxShards partitions, each with its
-// own NextToken chain, at most concurrency at a time, and merges them.
-func partitionedScan(ctx context.Context, api ecs.InstanceAPI, scope map[string]string, concurrency int) ([]ecs.Instance, error) {
-	results := make([][]ecs.Instance, maxShards)
+// own NextToken chain, at most concurrency at a time, into one list (page
+// by page when api can: no list per partition next to the merged one).
+// An instance listed twice is kept once.
+func partitionedScan(ctx context.Context, api ecs.InstanceAPI, scope map[string]string, concurrency, hint int) ([]ecs.Instance, error) {
+	var (
+		mu   sync.Mutex
+		out  = make([]ecs.Instance, 0, hint+hint/8)
+		seen = make(map[string]struct{}, hint+hint/8)
+	)
+	add := func(page []ecs.Instance) {
+		mu.Lock()
+		defer mu.Unlock()
+		for i := range page {
+			if _, dup := seen[page[i].ID]; dup {
+				continue
+			}
+			seen[page[i].ID] = struct{}{}
+			out = append(out, page[i])
+		}
+	}
 	errs := make([]error, maxShards)
 	sem := make(chan struct{}, max(1, concurrency))
 	ctx, cancel := context.WithCancel(ctx)
@@ -121,37 +144,31 @@ func partitionedScan(ctx context.Context, api ecs.InstanceAPI, scope map[string]
 				tags[k] = v
 			}
 			tags[TagShard] = strconv.Itoa(s)
-			results[s], errs[s] = api.DescribeInstances(ctx, ecs.InstanceFilter{Tags: tags})
+			f := ecs.InstanceFilter{Tags: tags}
+			if pg, ok := api.(pager); ok {
+				errs[s] = pg.DescribeInstancesPages(ctx, f, add)
+			} else {
+				var list []ecs.Instance
+				if list, errs[s] = api.DescribeInstances(ctx, f); errs[s] == nil {
+					add(list)
+				}
+			}
 			if errs[s] != nil {
 				cancel() // one failed partition fails the scan: stop the others
 			}
 		}()
 	}
 	wg.Wait()
-	total := 0
-	for s := range results {
+	for s := range errs {
 		if errs[s] != nil {
 			return nil, fmt.Errorf("partition %s=%d: %w", TagShard, s, errs[s])
 		}
-		total += len(results[s])
-	}
-	out := make([]ecs.Instance, 0, total)
-	seen := make(map[string]struct{}, total)
-	for s := range results {
-		for i := range results[s] {
-			if _, dup := seen[results[s][i].ID]; dup {
-				continue
-			}
-			seen[results[s][i].ID] = struct{}{}
-			out = append(out, results[s][i])
-		}
-		results[s] = nil
 	}
 	return out, nil
 }
 
 // sequentialScan is one NextToken chain over the scope.
-func sequentialScan(ctx context.Context, api ecs.InstanceAPI, scope map[string]string, _ int) ([]ecs.Instance, error) {
+func sequentialScan(ctx context.Context, api ecs.InstanceAPI, scope map[string]string, _, _ int) ([]ecs.Instance, error) {
 	return api.DescribeInstances(ctx, ecs.InstanceFilter{Tags: scope})
 }
 
@@ -160,12 +177,15 @@ func sequentialScan(ctx context.Context, api ecs.InstanceAPI, scope map[string]s
 // sequential result.
 func (c *describeCache) scan(ctx context.Context, scope map[string]string, scopeKey string) ([]ecs.Instance, error) {
 	if c.partitioned(scope, scopeKey) {
-		return c.partitionScan(ctx, c.InstanceAPI, scope, c.concurrency)
+		c.mu.Lock()
+		hint := c.sizes[scopeKey]
+		c.mu.Unlock()
+		return c.partitionScan(ctx, c.InstanceAPI, scope, c.concurrency, hint)
 	}
 	c.mu.Lock()
 	epoch := c.unshardedEpoch
 	c.mu.Unlock()
-	list, err := sequentialScan(ctx, c.InstanceAPI, scope, 1)
+	list, err := sequentialScan(ctx, c.InstanceAPI, scope, 1, 0)
 	if err != nil || c.relevant == nil || c.concurrency <= 1 || pages(len(list)) < partitionMinPages {
 		// A scope too small to be partitioned needs no verification, and
 		// its instances no migration.
