@@ -3,13 +3,17 @@ package instance
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/docker/infrakit/pkg/spi/instance"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 
 	"infrakit.aliyun/emulator"
 	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/internal/metrics"
 )
 
 // spreadGroup fills the emulator with members of group "roll" in three
@@ -161,4 +165,40 @@ func TestSpreadUsesGroupPollScans(t *testing.T) {
 	equal(t, 5, run, "RunInstances")
 	equal(t, 0, other, "other ECS calls after a group poll")
 	balanced(t, zoneCounts(e), 305)
+}
+
+// Config.Metrics reaches the planner (a fallback is counted by reason) and
+// the describe cache (scans by kind, instances by status).
+func TestMetricsFromPlugin(t *testing.T) {
+	m, err := metrics.New(metrics.Config{})
+	noErr(t, err)
+	e := newEmuWith(t, emulator.Options{TimeScale: 1000}, func(c *Config) { c.Metrics = m })
+	e.plugin.now = time.Now
+	e.srv.SetFaults(emulator.Faults{NoStock: []emulator.StockKey{{ZoneId: "cn-hangzhou-h"}}})
+	spec := emuCapSpec("m", `,"InstanceType":"ecs.g6.large"`, fmt.Sprintf(`,"VSwitchIds":[%q,%q]`, emulator.DefaultVSwitchH, emulator.DefaultVSwitchI))
+	_, err = e.plugin.Provision(spec)
+	noErr(t, err)
+	for i := 0; i < 2; i++ {
+		_, err = e.plugin.DescribeInstances(map[string]string{"infrakit.group": "m"}, false)
+		noErr(t, err)
+	}
+	want := `
+# HELP infrakit_aliyun_capacity_fallbacks_total Instances created with a capacity fallback, by reason (e.g. zone, instance-type+zone, on-demand).
+# TYPE infrakit_aliyun_capacity_fallbacks_total counter
+infrakit_aliyun_capacity_fallbacks_total{reason="zone"} 1
+`
+	noErr(t, promtest.GatherAndCompare(m.Registry(), strings.NewReader(want), "infrakit_aliyun_capacity_fallbacks_total"))
+	// The Provision's spread lookup scanned; the first describe scanned
+	// again (the Provision started a new generation), the second was cached.
+	want = `
+# HELP infrakit_aliyun_describe_scans_total Instance describes by how they were answered: scan (ECS scan run), shared (joined a scan in flight), cached.
+# TYPE infrakit_aliyun_describe_scans_total counter
+infrakit_aliyun_describe_scans_total{kind="cached"} 1
+infrakit_aliyun_describe_scans_total{kind="scan"} 2
+infrakit_aliyun_describe_scans_total{kind="shared"} 0
+`
+	noErr(t, promtest.GatherAndCompare(m.Registry(), strings.NewReader(want), "infrakit_aliyun_describe_scans_total"))
+	if n, err := promtest.GatherAndCount(m.Registry(), "infrakit_aliyun_instances_seen"); err != nil || n != 1 {
+		t.Errorf("instances_seen: %d series (%v), want 1 (the new instance's status)", n, err)
+	}
 }
