@@ -345,6 +345,7 @@ func TestPartitionMigrationAndVerification(t *testing.T) {
 	equal(t, 3000, tagged())
 	parts, whole := fl.take()
 	equal(t, 0, parts, "partitioned scans before every instance is tagged")
+	equal(t, 2, whole, "whole scans before every instance is tagged")
 	describe(n) // migrates the last 300
 	describe(n) // finds none missing: verified
 	equal(t, n, tagged())
