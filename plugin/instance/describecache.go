@@ -64,6 +64,8 @@ type describeCache struct {
 	relevant      func(*ecs.Instance) bool
 	partitionScan ScanStrategy // partitionedScan; tests inject others
 	migrateBudget int          // migrateBudget; tests raise it
+	// after runs f once d has passed (time.AfterFunc; tests run it).
+	after func(d time.Duration, f func())
 	// onScan, when set, is handed every finished scan (its filter and
 	// list, which it must not write): the spread's tallies (capacity.go).
 	onScan func(scope map[string]string, list []ecs.Instance)
@@ -133,6 +135,7 @@ func newDescribeCache(api ecs.InstanceAPI, namespace map[string]string, ttl time
 		verified:      map[string]verification{},
 		partitionScan: partitionedScan,
 		migrateBudget: migrateBudget,
+		after:         func(d time.Duration, f func()) { time.AfterFunc(d, f) },
 	}
 }
 
@@ -221,6 +224,16 @@ func (c *describeCache) describeScan(ctx context.Context, f ecs.InstanceFilter) 
 		c.mu.Lock()
 		if c.gen == gen && c.ttl > 0 {
 			c.scans[scopeKey] = s
+			// Let go of the scan and the answers built from it once it is
+			// stale, rather than at the next describe: between two polls
+			// they are megabytes at N=10,000 that no one can use.
+			c.after(c.ttl, func() {
+				c.mu.Lock()
+				if c.scans[scopeKey] == s {
+					delete(c.scans, scopeKey)
+				}
+				c.mu.Unlock()
+			})
 		}
 		c.remember(scopeKey, len(list))
 		c.mu.Unlock()

@@ -403,3 +403,33 @@ func TestDescribeCacheReusesAnswers(t *testing.T) {
 		t.Error("an answer of the old generation was reused")
 	}
 }
+
+// A cached scan and the answers built from it are let go once the TTL has
+// passed, not kept until the next describe.
+func TestDescribeCacheReleasesStaleScans(t *testing.T) {
+	p, sc, _ := newCachedPlugin(t, time.Minute)
+	c := p.api.(*describeCache)
+	var mu sync.Mutex
+	var timers []func()
+	c.after = func(d time.Duration, f func()) {
+		equal(t, time.Minute, d, "released after the TTL")
+		mu.Lock()
+		timers = append(timers, f)
+		mu.Unlock()
+	}
+	addGroup(sc.fakeECS, "web", 3)
+	describeN(t, p, "web", 3)
+	mu.Lock()
+	fire := append([]func(){}, timers...)
+	mu.Unlock()
+	equal(t, 1, len(fire), "one release timer per stored scan")
+	c.mu.Lock()
+	equal(t, 1, len(c.scans))
+	c.mu.Unlock()
+	fire[0]()
+	c.mu.Lock()
+	equal(t, 0, len(c.scans), "scans kept after their release")
+	c.mu.Unlock()
+	describeN(t, p, "web", 3)
+	equal(t, int64(2), sc.scans.Load(), "a describe after the release scans again")
+}
