@@ -79,6 +79,7 @@ type describeCache struct {
 	// without a shard tag (shards.go), by filter key.
 	verified       map[string]verification
 	unshardedEpoch uint64 // counts instances this plugin made without one
+	seq            uint64 // numbers stored scans (their release timers)
 }
 
 type cachedScan struct {
@@ -86,6 +87,7 @@ type cachedScan struct {
 	gen  uint64
 	at   time.Time // when the scan finished
 	list []ecs.Instance
+	seq  uint64 // set when stored
 
 	// answers are the plugin's describe answers built from this scan, by
 	// describeKey: the one sharing layer above the scans (plugin.go). A
@@ -227,9 +229,14 @@ func (c *describeCache) describeScan(ctx context.Context, f ecs.InstanceFilter) 
 			// Let go of the scan and the answers built from it once it is
 			// stale, rather than at the next describe: between two polls
 			// they are megabytes at N=10,000 that no one can use.
+			// The timer holds the scan's number, not the scan: one that an
+			// invalidation dropped is freed at once.
+			c.seq++
+			s.seq = c.seq
+			seq := s.seq
 			c.after(c.ttl, func() {
 				c.mu.Lock()
-				if c.scans[scopeKey] == s {
+				if cur := c.scans[scopeKey]; cur != nil && cur.seq == seq {
 					delete(c.scans, scopeKey)
 				}
 				c.mu.Unlock()
