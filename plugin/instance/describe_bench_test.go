@@ -3,8 +3,8 @@ package instance
 import (
 	"fmt"
 	"io"
-	"os"
 	"net/url"
+	"os"
 	"runtime"
 	"strconv"
 	"testing"
