@@ -49,7 +49,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	metricsAddr := make(chan string, 1)
 	out := &testutil.SyncBuffer{}
 	socket, stop := runRoot(t, []string{"--endpoint", srv.URL(), "--namespace-tags", "cluster=metrics",
-		"--metrics-listen", "127.0.0.1:0", "--events-listen", "127.0.0.1:0"},
+		"--metrics-listen", "127.0.0.1:0", "--events-listen", "127.0.0.1:0", "--rate-limit", "1000"},
 		env, Deps{MetricsReady: func(a string) { metricsAddr <- a }}, out)
 	var addr string
 	select {
@@ -106,6 +106,20 @@ func TestMetricsEndpoint(t *testing.T) {
 	} {
 		if !strings.Contains(text, line+"\n") {
 			t.Errorf("no line %q in the scrape", line)
+		}
+	}
+	// What the plugin recorded from the real ECS calls behind those SPI
+	// calls (internal/ecs, the describe cache): positive values.
+	for _, re := range []string{
+		`infrakit_aliyun_ecs_calls_total\{action="RunInstances",code="OK"\} 1\n`,
+		`infrakit_aliyun_ecs_calls_total\{action="DescribeInstances",code="OK"\} [1-9][0-9]*\n`,
+		`infrakit_aliyun_ecs_call_duration_seconds_count\{action="RunInstances"\} 1\n`,
+		`infrakit_aliyun_rate_limit_wait_seconds_count [1-9][0-9]*\n`,
+		`infrakit_aliyun_describe_scans_total\{kind="scan"\} [1-9][0-9]*\n`,
+		`infrakit_aliyun_instances_seen\{status="(Pending|Running)"\} 1\n`,
+	} {
+		if !regexp.MustCompile(re).MatchString(text) {
+			t.Errorf("no line matching %s in the scrape", re)
 		}
 	}
 	for _, name := range []string{"go_goroutines", "process_open_fds", "infrakit_aliyun_describe_scans_total", "infrakit_aliyun_rate_limit_wait_seconds"} {

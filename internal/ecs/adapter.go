@@ -17,6 +17,8 @@ import (
 	log "github.com/Sirupsen/logrus"
 	aliyun "github.com/denverdino/aliyungo/ecs"
 	"golang.org/x/time/rate"
+
+	"infrakit.aliyun/internal/metrics"
 )
 
 // Adapter implements ecsAPI over aliyungo's generic Invoke, with request
@@ -40,6 +42,7 @@ type Adapter struct {
 	retry       RetryPolicy
 	callTimeout time.Duration
 	log         *log.Logger
+	metrics     *metrics.Metrics // nil records nothing
 }
 
 var _ API = (*Adapter)(nil)
@@ -60,6 +63,9 @@ type AdapterConfig struct {
 	// CallTimeout bounds one call; 0 = DefaultCallTimeout.
 	CallTimeout time.Duration
 	Logger      *log.Logger // nil = a logrus logger on stderr
+	// Metrics records every attempt, retry, throttle and rate-limit wait;
+	// nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // NewAdapter returns the adapter cfg describes.
@@ -70,6 +76,7 @@ func NewAdapter(cfg AdapterConfig) *Adapter {
 		retry:       NewRetryPolicy(cfg.Retry, cfg.Now),
 		callTimeout: cfg.CallTimeout,
 		log:         cfg.Logger,
+		metrics:     cfg.Metrics,
 	}
 	if a.callTimeout == 0 {
 		a.callTimeout = DefaultCallTimeout
@@ -147,16 +154,27 @@ func call[R any, PR interface {
 	var out *R
 	err := a.retry.Do(ctx, func(attempt int) error {
 		if a.limiter != nil {
+			waitStart := time.Now()
 			if err := a.limiter.Wait(ctx); err != nil {
 				return err
 			}
+			a.metrics.RateLimitWait(time.Since(waitStart))
 		}
 		values := build()
 		values.Set("RegionId", a.region)
 		resp := new(R)
 		start := time.Now()
 		err := Classify(action, a.invoke(ctx, action, values, resp))
-		fields := log.Fields{"action": action, "attempt": attempt, "duration": time.Since(start).String()}
+		took := time.Since(start)
+		code := ErrorCode(err)
+		if err != nil && code == "" {
+			code = "Error" // no ECS answer (e.g. the caller gave up): not a success
+		}
+		a.metrics.ECSCall(action, code, took)
+		if strings.HasPrefix(code, "Throttling") {
+			a.metrics.Throttle(action)
+		}
+		fields := log.Fields{"action": action, "attempt": attempt, "duration": took.String()}
 		if err != nil {
 			for _, o := range observe {
 				o(err)
@@ -173,6 +191,7 @@ func call[R any, PR interface {
 		out = resp
 		return nil
 	}, func(attempt int, err error, wait time.Duration) {
+		a.metrics.Retry(action)
 		a.log.WithFields(log.Fields{"action": action, "attempt": attempt, "code": ErrorCode(err), "wait": wait.String()}).Warn("retrying ecs call")
 	})
 	return out, err
@@ -291,8 +310,32 @@ func callPages[R any, PR interface {
 
 func (a *Adapter) DescribeInstances(ctx context.Context, f InstanceFilter) ([]Instance, error) {
 	var out []Instance
+	err := a.describeInstances(ctx, f, func(page []Instance, total int) {
+		if out == nil {
+			out = make([]Instance, 0, min(max(total, len(page)), maxPresize)) // no regrowing
+		}
+		out = append(out, page...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DescribeInstancesPages is DescribeInstances handing over each page as it
+// arrives (the slice is reused: copy what you keep), so a caller merging
+// several scans keeps one list, not one per scan plus the merge.
+func (a *Adapter) DescribeInstancesPages(ctx context.Context, f InstanceFilter, page func([]Instance)) error {
+	return a.describeInstances(ctx, f, func(p []Instance, _ int) { page(p) })
+}
+
+// describeInstances walks the listing, handing each page (flattened, its
+// strings interned across the walk) and the first answer's TotalCount.
+func (a *Adapter) describeInstances(ctx context.Context, f InstanceFilter, handle func(page []Instance, total int)) error {
 	strs := interner{}
-	err := callPages[describeInstancesResponse](ctx, a, "DescribeInstances", PageSize, func(v url.Values) {
+	var buf []Instance
+	total := -1
+	return callPages[describeInstancesResponse](ctx, a, "DescribeInstances", PageSize, func(v url.Values) {
 		if len(f.InstanceIDs) > 0 {
 			b, _ := json.Marshal(f.InstanceIDs)
 			v.Set("InstanceIds", string(b))
@@ -303,18 +346,21 @@ func (a *Adapter) DescribeInstances(ctx context.Context, f InstanceFilter) ([]In
 		}
 	}, func(resp *describeInstancesResponse) int {
 		page := resp.Instances.Instance
-		if out == nil && resp.NextToken != "" {
-			out = make([]Instance, 0, min(resp.TotalCount, maxPresize)) // no regrowing
+		if total < 0 {
+			total = 0
+			if resp.NextToken != "" {
+				total = resp.TotalCount
+			}
 		}
+		buf = buf[:0]
 		for i := range page {
-			out = append(out, page[i].flat(strs))
+			buf = append(buf, page[i].flat(strs))
+		}
+		if len(buf) > 0 {
+			handle(buf, total)
 		}
 		return len(page)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 func (a *Adapter) DescribeDisks(ctx context.Context, f DiskFilter) ([]Disk, error) {

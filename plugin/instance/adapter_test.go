@@ -128,13 +128,15 @@ func TestAdapterRunInstancesWire(t *testing.T) {
 		"InstanceChargeType": "PostPaid", "InternetChargeType": "PayByTraffic",
 		// tags sorted by key, numbered from 1
 		"Tag.1.Key": "a", "Tag.1.Value": "1", "Tag.2.Key": "b", "Tag.2.Value": "2",
-		"Tag.3.Key": "infrakit.config.hash", "Tag.3.Value": "abc123", "Tag.4.Key": "infrakit.group", "Tag.4.Value": "workers",
-		"Tag.5.Key": "infrakit.logical_id", "Tag.5.Value": "172.16.0.9", "Tag.6.Key": "infrakit.scope", "Tag.6.Value": "test",
+		// the describe partition (shards.go), from the ClientToken
+		"Tag.3.Key": "infrakit-aliyun.shard", "Tag.3.Value": shardFor(token),
+		"Tag.4.Key": "infrakit.config.hash", "Tag.4.Value": "abc123", "Tag.5.Key": "infrakit.group", "Tag.5.Value": "workers",
+		"Tag.6.Key": "infrakit.logical_id", "Tag.6.Value": "172.16.0.9", "Tag.7.Key": "infrakit.scope", "Tag.7.Value": "test",
 	}
 	for k, v := range want {
 		equal(t, v, q.Get(k), k)
 	}
-	for _, absent := range []string{"DataDisk.1.DeleteWithInstance", "Tag.7.Key", "UserData.1", "MinAmount", "RegionId.1", "Password", "AutoRenew"} {
+	for _, absent := range []string{"DataDisk.1.DeleteWithInstance", "Tag.8.Key", "UserData.1", "MinAmount", "RegionId.1", "Password", "AutoRenew"} {
 		if q.Has(absent) {
 			t.Errorf("%s must not be sent, got %q", absent, q.Get(absent))
 		}

@@ -31,15 +31,74 @@ type NoCapacityError = capacity.NoCapacityError
 func (p *Plugin) groupMembers(ctx context.Context, group string) (map[string]string, error) {
 	want := mergeTags(p.namespace, map[string]string{tagGroup: group})
 	found, err := p.api.DescribeInstances(ctx, ecs.InstanceFilter{Tags: want})
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]string{}
 	for i := range found {
 		inst := &found[i]
-		if skippedStatus[inst.Status] || spot.Reclaimed(inst) || !hasTags(inst.TagMap(), want) {
+		if p.spreadMember(inst) && carriesAll(inst.Tags, want) {
+			out[inst.ID] = inst.VSwitch
+		}
+	}
+	return out, nil
+}
+
+// spreadMember tells whether an instance counts for its group's spread:
+// not on its way out, not being reclaimed.
+func (p *Plugin) spreadMember(inst *ecs.Instance) bool {
+	return !skippedStatus[inst.Status] && !spot.Reclaimed(inst)
+}
+
+func carriesAll(have []ecs.Tag, want map[string]string) bool {
+	for k, v := range want {
+		found := false
+		for _, h := range have {
+			if h.Key == k {
+				found = h.Value == v
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// observeScan hands the capacity planner the members of every group a
+// describe scan fully covered: all groups of a namespace scan, or the one
+// group of a scan by namespace and group tag. (A scan by more tags holds
+// only part of a group and is not used.)
+func (p *Plugin) observeScan(scope map[string]string, list []ecs.Instance) {
+	group, byGroup := scope[tagGroup]
+	switch {
+	case len(scope) == len(p.namespace) && hasTags(scope, p.namespace) && !byGroup:
+	case byGroup && len(scope) == len(p.namespace)+1 && hasTags(scope, p.namespace):
+	default:
+		return
+	}
+	groups := map[string]map[string]string{}
+	if byGroup {
+		groups[group] = map[string]string{} // an empty group is a tally too
+	}
+	for i := range list {
+		inst := &list[i]
+		if !p.spreadMember(inst) || !carriesAll(inst.Tags, p.namespace) {
 			continue
 		}
-		out[inst.ID] = inst.VSwitch
+		g := tagValue(inst.Tags, tagGroup)
+		if g == "" || (byGroup && g != group) {
+			continue
+		}
+		if groups[g] == nil {
+			groups[g] = map[string]string{}
+		}
+		groups[g][inst.ID] = inst.VSwitch
 	}
-	return out, err
+	for g, m := range groups {
+		p.planner.Observe(g, m)
+	}
 }
 
 // forChoice is the request of one capacity attempt: base with the choice's
@@ -64,4 +123,14 @@ func (r *runRequest) forChoice(c capacity.Choice, token, fallback string) *runRe
 		}
 	}
 	return &req
+}
+
+// tagValue is the value of key in a tag list ("" when absent).
+func tagValue(tags []ecs.Tag, key string) string {
+	for _, t := range tags {
+		if t.Key == key {
+			return t.Value
+		}
+	}
+	return ""
 }

@@ -9,9 +9,12 @@ import (
 	"sync"
 	"time"
 
+	log "github.com/Sirupsen/logrus"
+	"github.com/docker/infrakit/pkg/spi/instance"
 	"golang.org/x/sync/singleflight"
 
 	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/internal/metrics"
 	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
@@ -51,12 +54,32 @@ type describeCache struct {
 	ttl          time.Duration
 	now          func() time.Time
 	flight       singleflight.Group
+	metrics      *metrics.Metrics // nil records nothing
+	log          *log.Logger
+	// concurrency is how many partition chains run at once (shards.go);
+	// 1 or less: every scan is one NextToken chain.
+	concurrency int
+	// relevant tells whether a describe would answer with an instance
+	// (shards.go: only those must carry a shard tag); nil: never partition.
+	relevant      func(*ecs.Instance) bool
+	partitionScan ScanStrategy // partitionedScan; tests inject others
+	migrateBudget int          // migrateBudget; tests raise it
+	// after runs f once d has passed (time.AfterFunc; tests run it).
+	after func(d time.Duration, f func())
+	// onScan, when set, is handed every finished scan (its filter and
+	// list, which it must not write): the spread's tallies (capacity.go).
+	onScan func(scope map[string]string, list []ecs.Instance)
 
 	mu       sync.Mutex
 	gen      uint64
 	scans    map[string]*cachedScan // by filter key; only the current generation's
 	inflight map[string]int         // flight key -> callers waiting on it
 	sizes    map[string]int         // filter key -> matches at its last scan
+	// verified: scopes a sequential scan found free of relevant instances
+	// without a shard tag (shards.go), by filter key.
+	verified       map[string]verification
+	unshardedEpoch uint64 // counts instances this plugin made without one
+	seq            uint64 // numbers stored scans (their release timers)
 }
 
 type cachedScan struct {
@@ -64,18 +87,57 @@ type cachedScan struct {
 	gen  uint64
 	at   time.Time // when the scan finished
 	list []ecs.Instance
+	seq  uint64 // set when stored
+
+	// answers are the plugin's describe answers built from this scan, by
+	// describeKey: the one sharing layer above the scans (plugin.go). A
+	// describe answered from a cached scan reuses the answer built for it
+	// instead of building 10,000 descriptions (and their properties JSON)
+	// again; it lives and dies with the scan, so it is never older than
+	// the scan's generation allows.
+	answersMu sync.Mutex
+	answers   map[string][]instance.Description
+}
+
+// answer returns the answer built for key from this scan, if any.
+func (s *cachedScan) answer(key string) ([]instance.Description, bool) {
+	if s == nil {
+		return nil, false
+	}
+	s.answersMu.Lock()
+	defer s.answersMu.Unlock()
+	a, ok := s.answers[key]
+	return a, ok
+}
+
+// keep stores the answer built for key from this scan.
+func (s *cachedScan) keep(key string, a []instance.Description) {
+	if s == nil {
+		return
+	}
+	s.answersMu.Lock()
+	defer s.answersMu.Unlock()
+	if s.answers == nil {
+		s.answers = map[string][]instance.Description{}
+	}
+	s.answers[key] = a
 }
 
 func newDescribeCache(api ecs.InstanceAPI, namespace map[string]string, ttl time.Duration, now func() time.Time) *describeCache {
 	return &describeCache{
-		InstanceAPI:  api,
-		namespace:    namespace,
-		namespaceKey: filterKey(namespace),
-		ttl:          ttl,
-		now:          now,
-		scans:        map[string]*cachedScan{},
-		inflight:     map[string]int{},
-		sizes:        map[string]int{},
+		InstanceAPI:   api,
+		namespace:     namespace,
+		namespaceKey:  filterKey(namespace),
+		ttl:           ttl,
+		now:           now,
+		scans:         map[string]*cachedScan{},
+		inflight:      map[string]int{},
+		sizes:         map[string]int{},
+		log:           log.New(),
+		verified:      map[string]verification{},
+		partitionScan: partitionedScan,
+		migrateBudget: migrateBudget,
+		after:         func(d time.Duration, f func()) { time.AfterFunc(d, f) },
 	}
 }
 
@@ -117,6 +179,13 @@ func (c *describeCache) DescribeInstances(ctx context.Context, f ecs.InstanceFil
 	if len(f.InstanceIDs) > 0 || f.LockReason != "" {
 		return c.InstanceAPI.DescribeInstances(ctx, f) // narrow lookups: not shared
 	}
+	list, _, err := c.describeScan(ctx, f)
+	return list, err
+}
+
+// describeScan is DescribeInstances for a tag filter, also returning the
+// scan that answered it (for the answers built from it).
+func (c *describeCache) describeScan(ctx context.Context, f ecs.InstanceFilter) ([]ecs.Instance, *cachedScan, error) {
 	key := filterKey(f.Tags)
 	now := c.now()
 
@@ -124,24 +193,28 @@ func (c *describeCache) DescribeInstances(ctx context.Context, f ecs.InstanceFil
 	gen := c.gen
 	if s := c.freshCover(f.Tags, key, now); s != nil {
 		c.mu.Unlock()
-		return c.filter(s, f.Tags, key), nil
+		c.metrics.DescribeScan(metrics.ScanCached)
+		return c.filter(s, f.Tags, key), s, nil
 	}
 	scope, scopeKey := c.scope(f.Tags, key, gen)
 	flightKey := strconv.FormatUint(gen, 10) + "|" + scopeKey
 	c.inflight[flightKey]++
 	c.mu.Unlock()
 
+	kind := metrics.ScanShared // unless this caller's function runs
 	ch := c.flight.DoChan(flightKey, func() (interface{}, error) {
 		// A flight that finished between our look at the cache and this
 		// call has left its scan behind: answer from it, do not scan again.
 		c.mu.Lock()
 		if s := c.scans[scopeKey]; s != nil && s.gen == gen && c.now().Sub(s.at) < c.ttl {
 			c.mu.Unlock()
+			kind = metrics.ScanCached
 			return s, nil
 		}
 		c.mu.Unlock()
+		kind = metrics.ScanRun
 		// The scan is shared: one caller going away must not fail the others.
-		list, err := c.InstanceAPI.DescribeInstances(context.WithoutCancel(ctx), ecs.InstanceFilter{Tags: scope})
+		list, err := c.scan(context.WithoutCancel(ctx), scope, scopeKey)
 		if err != nil {
 			return nil, err
 		}
@@ -153,9 +226,28 @@ func (c *describeCache) DescribeInstances(ctx context.Context, f ecs.InstanceFil
 		c.mu.Lock()
 		if c.gen == gen && c.ttl > 0 {
 			c.scans[scopeKey] = s
+			// Let go of the scan and the answers built from it once it is
+			// stale, rather than at the next describe: between two polls
+			// they are megabytes at N=10,000 that no one can use.
+			// The timer holds the scan's number, not the scan: one that an
+			// invalidation dropped is freed at once.
+			c.seq++
+			s.seq = c.seq
+			seq := s.seq
+			c.after(c.ttl, func() {
+				c.mu.Lock()
+				if cur := c.scans[scopeKey]; cur != nil && cur.seq == seq {
+					delete(c.scans, scopeKey)
+				}
+				c.mu.Unlock()
+			})
 		}
 		c.remember(scopeKey, len(list))
 		c.mu.Unlock()
+		c.seen(s.list)
+		if c.onScan != nil {
+			c.onScan(scope, s.list)
+		}
 		return s, nil
 	})
 	var res singleflight.Result
@@ -168,9 +260,23 @@ func (c *describeCache) DescribeInstances(ctx context.Context, f ecs.InstanceFil
 	c.done(flightKey)
 	c.mu.Unlock()
 	if res.Err != nil {
-		return nil, res.Err
+		return nil, nil, res.Err
 	}
-	return c.filter(res.Val.(*cachedScan), f.Tags, key), nil
+	c.metrics.DescribeScan(kind) // written before the result was sent
+	s := res.Val.(*cachedScan)
+	return c.filter(s, f.Tags, key), s, nil
+}
+
+// seen records a scan's instances by ECS status.
+func (c *describeCache) seen(list []ecs.Instance) {
+	if c.metrics == nil {
+		return
+	}
+	by := map[string]int{}
+	for i := range list {
+		by[list[i].Status]++
+	}
+	c.metrics.InstancesSeen(by)
 }
 
 func (c *describeCache) done(flightKey string) {
@@ -286,8 +392,29 @@ func carries(have []ecs.Tag, want []ecs.Tag) bool {
 
 // RunInstances creates, then starts a new generation (also on error: a
 // failed call may still have created the instance).
+//
+// It also puts the instance in its describe partition (shards.go): the
+// TagShard tag, from the ClientToken so every attempt sends the same tags,
+// when the tags have room; without room it voids every partition
+// verification first, so no partitioned scan that begins after this call
+// can miss the instance.
 func (c *describeCache) RunInstances(ctx context.Context, req *ecs.RunRequest) (string, error) {
 	defer c.invalidate()
+	if _, has := req.Tags[TagShard]; !has {
+		if len(req.Tags) < ecsMaxTags {
+			r := *req
+			r.Tags = make(map[string]string, len(req.Tags)+1)
+			for k, v := range req.Tags {
+				r.Tags[k] = v
+			}
+			r.Tags[TagShard] = shardFor(req.ClientToken)
+			req = &r
+		} else {
+			c.unsharded()
+		}
+	} else if _, ok := shardOf([]ecs.Tag{{Key: TagShard, Value: req.Tags[TagShard]}}); !ok {
+		c.unsharded()
+	}
 	return c.InstanceAPI.RunInstances(ctx, req)
 }
 

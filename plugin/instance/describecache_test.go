@@ -372,3 +372,64 @@ func TestDescribeCacheTTLZeroIsOff(t *testing.T) {
 		mu.Unlock()
 	}
 }
+
+// A describe answered from a cached scan reuses the descriptions built for
+// that scan (no 10,000 properties encoded again); a Label starts a new
+// generation, and the next describe is built afresh with the new tag.
+func TestDescribeCacheReusesAnswers(t *testing.T) {
+	p, sc, _ := newCachedPlugin(t, time.Minute)
+	addGroup(sc.fakeECS, "web", 3)
+	first, err := p.DescribeInstances(map[string]string{"infrakit.group": "web"}, true)
+	noErr(t, err)
+	second, err := p.DescribeInstances(map[string]string{"infrakit.group": "web"}, true)
+	noErr(t, err)
+	equal(t, int64(1), sc.scans.Load())
+	if first[0].Properties == nil || first[0].Properties != second[0].Properties {
+		t.Error("the cached describe built its answer again")
+	}
+	// Another key (no properties) from the same scan is its own answer.
+	bare, err := p.DescribeInstances(map[string]string{"infrakit.group": "web"}, false)
+	noErr(t, err)
+	if bare[0].Properties != nil {
+		t.Error("properties in an answer without properties")
+	}
+
+	noErr(t, p.Label(first[0].ID, map[string]string{"infrakit.config.hash": "h2"}))
+	after, err := p.DescribeInstances(map[string]string{"infrakit.group": "web"}, true)
+	noErr(t, err)
+	equal(t, int64(2), sc.scans.Load(), "a describe after a Label scans again")
+	equal(t, "h2", after[0].Tags["infrakit.config.hash"], "the Label is seen")
+	if after[0].Properties == first[0].Properties {
+		t.Error("an answer of the old generation was reused")
+	}
+}
+
+// A cached scan and the answers built from it are let go once the TTL has
+// passed, not kept until the next describe.
+func TestDescribeCacheReleasesStaleScans(t *testing.T) {
+	p, sc, _ := newCachedPlugin(t, time.Minute)
+	c := p.api.(*describeCache)
+	var mu sync.Mutex
+	var timers []func()
+	c.after = func(d time.Duration, f func()) {
+		equal(t, time.Minute, d, "released after the TTL")
+		mu.Lock()
+		timers = append(timers, f)
+		mu.Unlock()
+	}
+	addGroup(sc.fakeECS, "web", 3)
+	describeN(t, p, "web", 3)
+	mu.Lock()
+	fire := append([]func(){}, timers...)
+	mu.Unlock()
+	equal(t, 1, len(fire), "one release timer per stored scan")
+	c.mu.Lock()
+	equal(t, 1, len(c.scans))
+	c.mu.Unlock()
+	fire[0]()
+	c.mu.Lock()
+	equal(t, 0, len(c.scans), "scans kept after their release")
+	c.mu.Unlock()
+	describeN(t, p, "web", 3)
+	equal(t, int64(2), sc.scans.Load(), "a describe after the release scans again")
+}

@@ -88,6 +88,11 @@ type Config struct {
 	// line (concurrent identical scans are still shared). DefaultConfig
 	// sets DefaultDescribeCacheTTL. Negative values are refused.
 	DescribeCacheTTL time.Duration
+	// DescribeConcurrency is how many NextToken chains a large describe
+	// scan runs at once (partitions, see shards.go; they go through the
+	// same RateLimit); 1 = one chain, 0 = DefaultDescribeConcurrency, at
+	// most 8. DefaultConfig sets the default.
+	DescribeConcurrency int
 	// ProvisionTimeout bounds a whole Provision (and a whole Destroy or
 	// Label), retries and rate-limit waits included, so it answers before
 	// InfraKit's 15 s RPC timeout; 0 = DefaultProvisionTimeout.
@@ -95,8 +100,8 @@ type Config struct {
 	// ConfirmTimeout bounds asking ECS again with the same ClientToken when
 	// a RunInstances answer was lost (truth.go); 0 = DefaultConfirmTimeout.
 	ConfirmTimeout time.Duration
-	// Metrics records what the plugin sees (spot notices by source); nil
-	// records nothing.
+	// Metrics records ECS calls, describe scans, instances seen, capacity
+	// fallbacks and spot notices by source; nil records nothing.
 	Metrics *metrics.Metrics
 }
 
@@ -122,8 +127,7 @@ type Plugin struct {
 	confirmTimeout time.Duration
 
 	planner *capacity.Planner // where instances go (capacity fallbacks, spread)
-
-	metrics *metrics.Metrics // nil-safe
+	metrics *metrics.Metrics  // nil records nothing
 
 	spot  *spot.Reclaims // spot reclaims and kept data (reclaims.go)
 	views *views         // what events and metadata show (metadata.go)
@@ -166,6 +170,7 @@ func New(cfg Config) (*Plugin, error) {
 		Now:         cfg.Now,
 		CallTimeout: cfg.CallTimeout,
 		Logger:      cfg.Logger,
+		Metrics:     cfg.Metrics,
 	})
 	return build(apis{
 		instances: newDescribeCache(a, cfg.NamespaceTags, cfg.DescribeCacheTTL, cfg.Now),
@@ -186,6 +191,12 @@ func normalize(cfg Config) (Config, error) {
 	}
 	if cfg.CallTimeout < 0 {
 		return fail("CallTimeout is %v, must not be negative", cfg.CallTimeout)
+	}
+	if cfg.DescribeConcurrency < 0 || cfg.DescribeConcurrency > maxShards {
+		return fail("DescribeConcurrency is %d, must be 0 (default %d) to %d", cfg.DescribeConcurrency, DefaultDescribeConcurrency, maxShards)
+	}
+	if cfg.DescribeConcurrency == 0 {
+		cfg.DescribeConcurrency = DefaultDescribeConcurrency
 	}
 	if cfg.DescribeCacheTTL < 0 {
 		return fail("DescribeCacheTTL is %v, must be 0 (no cache) or positive", cfg.DescribeCacheTTL)
@@ -256,7 +267,16 @@ func build(api apis, cfg Config) *Plugin {
 	// The planner reads the plugin's clock through the plugin, so a test
 	// that swaps p.now (the capacity tests' real-time budget) swaps both.
 	pl.planner = capacity.New(capacity.Config{Catalogue: api.capacity, Members: pl.groupMembers, Log: cfg.Logger,
-		Now: func() time.Time { return pl.now() }})
+		Now: func() time.Time { return pl.now() }, Metrics: cfg.Metrics})
+	if c, ok := api.instances.(*describeCache); ok {
+		c.metrics = cfg.Metrics
+		c.log = cfg.Logger
+		c.concurrency = cfg.DescribeConcurrency
+		c.relevant = func(inst *ecs.Instance) bool {
+			return !skippedStatus[inst.Status] && pl.foreignReason(inst.TagMap()) == ""
+		}
+		c.onScan = pl.observeScan // every scan refreshes the spread's tallies
+	}
 	return pl
 }
 
@@ -718,7 +738,8 @@ func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 		logger.WithError(err).WithField("code", ecs.ErrorCode(err)).Warn("destroy refused")
 		return fmt.Errorf("destroy instance %s: %w", id, err)
 	}
-	p.noteDestroyed(string(id)) // not "lost" when it disappears (events.go)
+	p.noteDestroyed(string(id))  // not "lost" when it disappears (events.go)
+	p.planner.Forget(string(id)) // the spread stops counting it now
 	if err := p.beforeDelete(ctx, inst, dctx.Reason); err != nil {
 		logger.WithError(err).Warn("destroy failed")
 		return fmt.Errorf("destroy instance %s: %w", id, err)
@@ -801,11 +822,16 @@ type InstanceProperties struct {
 // infrakit.logical_id tag, else the primary private IP.
 func (p *Plugin) DescribeInstances(tags map[string]string, properties bool) ([]instance.Description, error) {
 	key := describeKey(tags, properties) + "|" + p.describeGeneration()
+	ran := false
 	v, err, _ := p.describe.Do(key, func() (interface{}, error) {
+		ran = true
 		return p.describeInstances(tags, properties)
 	})
 	if err != nil {
 		return nil, err
+	}
+	if !ran {
+		p.metrics.DescribeScan(metrics.ScanShared) // joined another caller's describe
 	}
 	shared := v.([]instance.Description)
 	// Reclaimed instances are left out of group describes (reclaims.go).
@@ -829,10 +855,24 @@ func (p *Plugin) describeInstances(tags map[string]string, properties bool) ([]i
 		}
 		want[k] = v
 	}
-	list, err := p.api.DescribeInstances(context.Background(), ecs.InstanceFilter{Tags: serverTags(want, p.namespace)})
+	var (
+		list []ecs.Instance
+		scan *cachedScan // nil without the describe cache
+		err  error
+	)
+	filter := ecs.InstanceFilter{Tags: serverTags(want, p.namespace)}
+	if c, ok := p.api.(*describeCache); ok {
+		list, scan, err = c.describeScan(context.Background(), filter)
+	} else {
+		list, err = p.api.DescribeInstances(context.Background(), filter)
+	}
 	if err != nil {
 		logger.WithError(err).WithField("code", ecs.ErrorCode(err)).Warn("describe failed")
 		return nil, fmt.Errorf("describe instances: %w", err)
+	}
+	answerKey := describeKey(tags, properties)
+	if out, ok := scan.answer(answerKey); ok {
+		return out, nil // built from this very scan before (describecache.go)
 	}
 	out := []instance.Description{}
 	for i := range list {
@@ -845,6 +885,7 @@ func (p *Plugin) describeInstances(tags map[string]string, properties bool) ([]i
 			continue
 		}
 		p.spot.Observe(inst, "describe") // notices spot reclaims
+		delete(itags, TagShard)          // the describe partition is the plugin's business (shards.go)
 		d := instance.Description{ID: instance.ID(inst.ID), Tags: itags}
 		if l := itags[TagLogicalID]; l != "" {
 			d.LogicalID = instance.LogicalIDFromString(l)
@@ -864,6 +905,7 @@ func (p *Plugin) describeInstances(tags map[string]string, properties bool) ([]i
 		out = append(out, d)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	scan.keep(answerKey, out)
 	logger.WithFields(log.Fields{"count": len(out), "duration": p.now().Sub(start).String()}).Debug("described")
 	return out, nil
 }

@@ -21,6 +21,7 @@ import (
 	log "github.com/Sirupsen/logrus"
 
 	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/internal/metrics"
 	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
@@ -39,6 +40,14 @@ const (
 	// recentTTL is how long a created instance counts for the zone spread
 	// even if DescribeInstances does not list it yet.
 	recentTTL = 2 * time.Minute
+	// tallyTTL is how long a group's members as last listed (by a spread
+	// lookup or any describe scan that covered the group, see Observe)
+	// answer the spread without a new scan. Between scans the planner's
+	// own creations (recent, pending) and destroys (Forget) are the
+	// deltas, so one-at-a-time Provisions do not rescan the group each
+	// time. It is below recentTTL, so no creation made after a tally's
+	// scan expires from recent while that tally is in use.
+	tallyTTL = time.Minute
 )
 
 // Error codes meaning "this (type, zone) has no capacity, try another".
@@ -111,6 +120,8 @@ type Config struct {
 	Members func(ctx context.Context, group string) (map[string]string, error)
 	Log     *log.Logger
 	Now     func() time.Time
+	// Metrics counts capacity fallbacks; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Planner holds the capacity bookkeeping of one plugin: the cached instance
@@ -123,6 +134,8 @@ type Planner struct {
 	zones   map[string]string         // vswitch -> zone
 	pending map[string]map[string]int // group -> vswitch -> Provisions using it now
 	recent  map[string]map[string]recentInstance
+	tallies map[string]tally     // group -> members as last listed
+	gone    map[string]time.Time // instance -> when this plugin destroyed it
 
 	catalogueMu sync.Mutex                  // serialises the one catalogue fetch
 	catalogue   map[string]ecs.InstanceType // under catalogueMu; nil until fetched once
@@ -130,6 +143,13 @@ type Planner struct {
 
 // New returns a Planner.
 func New(cfg Config) *Planner { return &Planner{cfg: cfg} }
+
+// tally is a group's live members (instance -> vswitch) as one scan
+// listed them.
+type tally struct {
+	at      time.Time
+	members map[string]string
+}
 
 type recentInstance struct {
 	vswitch string
@@ -429,6 +449,7 @@ func (r *run) outcome(id string, chosen Choice, exhausted bool) Outcome {
 	}
 	r.logger.WithFields(log.Fields{"instance": id, "fallback": label, "wanted": r.first.String(), "chosen": chosen.String()}).Warn("provisioned with a fallback")
 	out.Fallback = &Fallback{Group: r.group, InstanceID: id, Wanted: *r.first, Chosen: chosen, Fallback: label, Time: now}
+	pl.cfg.Metrics.Fallback(label)
 	return out
 }
 
@@ -461,26 +482,33 @@ func (r *run) filterByDiskZone(vsws []string, disks []ecs.Disk) []string {
 // --- zone spread -------------------------------------------------------------------
 
 // spreadOrder orders vswitches by the group's current members in each
-// (fewest first, ties in list order), counting instances listed by
-// DescribeInstances, instances this plugin created recently, and
-// Provisions in flight. It marks the first vswitch as in flight for group.
+// (fewest first, ties in list order), counting the members as last listed
+// (a tally younger than tallyTTL, else a new lookup through Members), less
+// the ones this plugin destroyed since, plus instances this plugin created
+// that the listing does not hold yet, plus Provisions in flight. It marks
+// the first vswitch as in flight for group.
 func (pl *Planner) spreadOrder(ctx context.Context, group string, vsws []string, logger *log.Entry) []string {
-	listed := map[string]string{} // instance -> vswitch
+	var listed map[string]string // instance -> vswitch
 	if group != "" {
-		members, err := pl.cfg.Members(ctx, group)
-		if err != nil {
-			logger.WithError(err).WithField("code", ecs.ErrorCode(err)).Warn("could not count the group's instances per zone; using the listed order")
-		}
-		for id, vsw := range members {
-			listed[id] = vsw
+		listed = pl.tally(group)
+		if listed == nil {
+			members, err := pl.cfg.Members(ctx, group)
+			if err != nil {
+				logger.WithError(err).WithField("code", ecs.ErrorCode(err)).Warn("could not count the group's instances per zone; using the listed order")
+			} else {
+				pl.Observe(group, members)
+			}
+			listed = members
 		}
 	}
 	now := pl.cfg.Now()
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
 	counts := map[string]int{}
-	for _, v := range listed {
-		counts[v]++
+	for id, v := range listed {
+		if _, destroyed := pl.gone[id]; !destroyed {
+			counts[v]++
+		}
 	}
 	for id, ri := range pl.recent[group] {
 		if now.Sub(ri.at) > recentTTL {
@@ -488,7 +516,14 @@ func (pl *Planner) spreadOrder(ctx context.Context, group string, vsws []string,
 			continue
 		}
 		if _, ok := listed[id]; !ok {
-			counts[ri.vswitch]++
+			if _, destroyed := pl.gone[id]; !destroyed {
+				counts[ri.vswitch]++
+			}
+		}
+	}
+	for id, at := range pl.gone {
+		if now.Sub(at) > recentTTL {
+			delete(pl.gone, id)
 		}
 	}
 	for v, n := range pl.pending[group] {
@@ -498,6 +533,47 @@ func (pl *Planner) spreadOrder(ctx context.Context, group string, vsws []string,
 	sort.SliceStable(out, func(i, j int) bool { return counts[out[i]] < counts[out[j]] })
 	pl.reserveLocked(group, out[0])
 	return out
+}
+
+// tally returns the group's members as last listed, if that listing is
+// younger than tallyTTL; nil otherwise. The map is not to be written.
+func (pl *Planner) tally(group string) map[string]string {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	t, ok := pl.tallies[group]
+	if !ok || pl.cfg.Now().Sub(t.at) >= tallyTTL {
+		return nil
+	}
+	return t.members
+}
+
+// Observe records a group's live members (instance -> vswitch) as a scan
+// that began no earlier than now listed them: the scan is the truth, and
+// the planner's own creations and destroys are deltas on it until the next
+// one. The plugin calls it for every describe scan that covered the group,
+// so the spread usually costs no ECS call at all. The map is kept, not
+// copied: callers hand over a map they no longer write.
+func (pl *Planner) Observe(group string, members map[string]string) {
+	if group == "" || members == nil {
+		return
+	}
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if pl.tallies == nil {
+		pl.tallies = map[string]tally{}
+	}
+	pl.tallies[group] = tally{at: pl.cfg.Now(), members: members}
+}
+
+// Forget records that this plugin destroyed an instance: the spread stops
+// counting it before the next scan says it is gone.
+func (pl *Planner) Forget(id string) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if pl.gone == nil {
+		pl.gone = map[string]time.Time{}
+	}
+	pl.gone[id] = pl.cfg.Now()
 }
 
 func (pl *Planner) reserve(group, vsw string) {
