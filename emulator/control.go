@@ -361,71 +361,99 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	case path == "time" && r.Method == http.MethodGet:
 		controlJSON(w, http.StatusOK, map[string]any{"now": s.Now()})
 	case len(parts) == 2 && parts[0] == "instances" && r.Method == http.MethodGet:
-		if v, ok := s.Instance(parts[1]); ok {
-			controlJSON(w, http.StatusOK, v)
-		} else {
-			controlErr(w, http.StatusNotFound, "no instance "+parts[1])
-		}
+		s.controlInstance(w, parts[1])
 	case len(parts) == 2 && parts[0] == "instances" && r.Method == http.MethodDelete:
-		if err := s.Kill(parts[1]); err != nil {
-			status := http.StatusInternalServerError
-			if errors.Is(err, ErrNotFound) {
-				status = http.StatusNotFound
-			}
-			controlErr(w, status, err.Error())
-			return
-		}
-		v, _ := s.Instance(parts[1])
-		controlJSON(w, http.StatusOK, v)
+		s.controlKill(w, parts[1])
 	case len(parts) == 3 && parts[0] == "instances" && parts[2] == "preempt" && r.Method == http.MethodPost:
-		if err := s.Preempt(parts[1]); err != nil {
-			status := http.StatusConflict
-			switch {
-			case errors.Is(err, ErrNotFound):
-				status = http.StatusNotFound
-			case errors.Is(err, errSave):
-				status = http.StatusInternalServerError
-			}
-			controlErr(w, status, err.Error())
-			return
-		}
-		v, _ := s.Instance(parts[1])
-		controlJSON(w, http.StatusOK, v)
+		s.controlPreempt(w, parts[1])
 	case path == "advance" && r.Method == http.MethodPost:
-		d, err := time.ParseDuration(r.URL.Query().Get("d"))
-		if err != nil || d < 0 || d > maxAdvance {
-			controlErr(w, http.StatusBadRequest, fmt.Sprintf("d: want a Go duration from 0 to %v, e.g. d=30s", maxAdvance))
-			return
-		}
-		if err := s.advance(d); err != nil {
-			controlErr(w, http.StatusInternalServerError, "advance: "+err.Error())
-			return
-		}
-		controlJSON(w, http.StatusOK, map[string]any{"now": s.Now()})
+		s.controlAdvance(w, r)
 	case path == "faults" && r.Method == http.MethodGet:
 		controlJSON(w, http.StatusOK, s.Faults())
 	case path == "faults" && r.Method == http.MethodDelete:
 		s.SetFaults(Faults{})
 		controlJSON(w, http.StatusOK, s.Faults())
 	case path == "faults" && (r.Method == http.MethodPost || r.Method == http.MethodPut):
-		var f Faults
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxControlBody))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&f); err != nil {
-			controlErr(w, http.StatusBadRequest, "bad faults JSON: "+err.Error())
-			return
-		}
-		if dec.More() {
-			controlErr(w, http.StatusBadRequest, "bad faults JSON: one object expected, more data follows it")
-			return
-		}
-		if err := s.checkFaults(f); err != nil {
-			controlErr(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		s.SetFaults(f)
-		controlJSON(w, http.StatusOK, s.Faults())
+		s.controlSetFaults(w, r)
 	default:
 		controlErr(w, http.StatusNotFound, "unknown control endpoint "+r.Method+" "+r.URL.Path)
 	}
+}
+
+// controlInstance answers GET /emulator/instances/{id}.
+func (s *Server) controlInstance(w http.ResponseWriter, id string) {
+	if v, ok := s.Instance(id); ok {
+		controlJSON(w, http.StatusOK, v)
+	} else {
+		controlErr(w, http.StatusNotFound, "no instance "+id)
+	}
+}
+
+// controlKill answers DELETE /emulator/instances/{id} with the instance
+// after the kill.
+func (s *Server) controlKill(w http.ResponseWriter, id string) {
+	if err := s.Kill(id); err != nil {
+		status := http.StatusInternalServerError
+		if errors.Is(err, ErrNotFound) {
+			status = http.StatusNotFound
+		}
+		controlErr(w, status, err.Error())
+		return
+	}
+	v, _ := s.Instance(id)
+	controlJSON(w, http.StatusOK, v)
+}
+
+// controlPreempt answers POST /emulator/instances/{id}/preempt with the
+// instance after the preemption notice.
+func (s *Server) controlPreempt(w http.ResponseWriter, id string) {
+	if err := s.Preempt(id); err != nil {
+		status := http.StatusConflict
+		switch {
+		case errors.Is(err, ErrNotFound):
+			status = http.StatusNotFound
+		case errors.Is(err, errSave):
+			status = http.StatusInternalServerError
+		}
+		controlErr(w, status, err.Error())
+		return
+	}
+	v, _ := s.Instance(id)
+	controlJSON(w, http.StatusOK, v)
+}
+
+// controlAdvance answers POST /emulator/advance?d=<duration>.
+func (s *Server) controlAdvance(w http.ResponseWriter, r *http.Request) {
+	d, err := time.ParseDuration(r.URL.Query().Get("d"))
+	if err != nil || d < 0 || d > maxAdvance {
+		controlErr(w, http.StatusBadRequest, fmt.Sprintf("d: want a Go duration from 0 to %v, e.g. d=30s", maxAdvance))
+		return
+	}
+	if err := s.advance(d); err != nil {
+		controlErr(w, http.StatusInternalServerError, "advance: "+err.Error())
+		return
+	}
+	controlJSON(w, http.StatusOK, map[string]any{"now": s.Now()})
+}
+
+// controlSetFaults answers POST or PUT /emulator/faults: one Faults object,
+// no unknown fields, checked before it replaces the current faults.
+func (s *Server) controlSetFaults(w http.ResponseWriter, r *http.Request) {
+	var f Faults
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxControlBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		controlErr(w, http.StatusBadRequest, "bad faults JSON: "+err.Error())
+		return
+	}
+	if dec.More() {
+		controlErr(w, http.StatusBadRequest, "bad faults JSON: one object expected, more data follows it")
+		return
+	}
+	if err := s.checkFaults(f); err != nil {
+		controlErr(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.SetFaults(f)
+	controlJSON(w, http.StatusOK, s.Faults())
 }

@@ -327,55 +327,25 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		"duration", time.Since(start).Round(time.Microsecond), "method", r.Method, "request_id", reqID)
 }
 
+// handleAPI answers one API request and returns its action ("" when the
+// request is refused before one is known) and whether the connection was
+// dropped as an injected fault.
 func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request, reqID string) (action string, dropped bool) {
-	if r.Method != http.MethodGet && r.Method != http.MethodPost {
-		s.writeError(w, reqID, newErr(http.StatusMethodNotAllowed, "UnsupportedHTTPMethod", "Only GET and POST are supported."))
-		return "", false
-	}
-	sw, _ := w.(*statusWriter)
-	if sw != nil {
-		sw.xml = wantsXML(r.URL.Query().Get("Format"), r.Header.Get("Accept"))
-	}
-	// ACS3 (the current SDKs' default) signs the raw body: keep it.
-	acs3 := isACS3(r)
-	var body []byte
-	if acs3 {
-		var aerr *apiError
-		if body, aerr = readACS3Body(r); aerr != nil {
-			s.writeError(w, reqID, aerr)
-			return "", false
-		}
-	}
-	p, aerr := decodeParams(r)
+	req, aerr := s.readRequest(w, r)
 	if aerr != nil {
 		s.writeError(w, reqID, aerr)
 		return "", false
 	}
-	if sw != nil {
-		sw.xml = wantsXML(p["Format"], r.Header.Get("Accept"))
-	}
-	if acs3 {
-		action = r.Header.Get("x-acs-action")
-	} else {
-		action = p["Action"]
-	}
-	if action == "" {
-		if acs3 {
-			s.writeError(w, reqID, errMissing("x-acs-action"))
-		} else {
-			s.writeError(w, reqID, errMissing("Action"))
-		}
-		return "", false
-	}
+	action = req.action
 	s.stats.call(action)
-	if !acs3 && p["Version"] == STSAPIVersion {
-		s.serveSTS(w, r.Method, p, reqID) // sts.go
+	if !req.acs3 && req.p["Version"] == STSAPIVersion {
+		s.serveSTS(w, r.Method, req.p, reqID) // sts.go
 		return action, false
 	}
-	if acs3 {
-		aerr = s.authenticateACS3(r, body, p)
+	if req.acs3 {
+		aerr = s.authenticateACS3(r, req.body, req.p)
 	} else {
-		aerr = s.authenticate(r.Method, p)
+		aerr = s.authenticate(r.Method, req.p)
 	}
 	if aerr != nil {
 		s.writeError(w, reqID, aerr)
@@ -388,44 +358,20 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request, reqID string)
 		return action, false
 	}
 	d := s.faults.decide(action, s.realNow())
-	if lat := s.opts.Latency + d.latency; lat > 0 {
-		t := time.NewTimer(lat)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return action, false
-		}
+	if !s.delay(r, s.opts.Latency+d.latency) {
+		return action, false
 	}
 	if d.err != nil {
-		switch d.err.Code {
-		case "Throttling":
-			s.stats.fault("rate_limited")
-		case "Throttling.User":
-			s.stats.fault("throttled")
-		case "OperationConflict":
-			s.stats.fault("conflicts")
-		default:
-			s.stats.fault("errors")
-		}
+		s.countFault(d.err)
 		s.writeError(w, reqID, d.err)
 		return action, false
 	}
-	c := &call{action: action, requestID: reqID, p: p, now: s.clock.Now(), region: p["RegionId"]}
+	c := &call{action: action, requestID: reqID, p: req.p, now: s.clock.Now(), region: req.p["RegionId"]}
 	if c.region != "" && s.cat.regions[c.region] == nil {
 		s.writeError(w, reqID, errRegionNotFound(c.region))
 		return action, false
 	}
-	resp, aerr := s.invoke(fn, c)
-	// Write before answering: a change is on disk before the client hears of
-	// it. If the save fails the change stays in memory (the next save keeps
-	// it) and the client gets InternalError, an unknown outcome it can retry
-	// with its ClientToken.
-	if c.mutated {
-		if err := s.commit(); err != nil && aerr == nil {
-			resp, aerr = nil, errInternal()
-		}
-	}
+	resp, aerr := s.execute(fn, c)
 	if d.drop {
 		s.stats.fault("dropped")
 		dropConnection(w)
@@ -437,6 +383,97 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request, reqID string)
 	}
 	s.writeResult(w, action, resp)
 	return action, false
+}
+
+// apiRequest is a decoded API request: RPC style (signed parameters,
+// Action among them) or ACS3 (signed raw body, action in a header).
+type apiRequest struct {
+	acs3   bool
+	body   []byte // the raw body, kept for ACS3's signature
+	p      params
+	action string
+}
+
+// readRequest checks the method, decodes the parameters and finds the
+// action; on the way it sets w's answer format, so that the errors it
+// returns are already written in the format asked for.
+func (s *Server) readRequest(w http.ResponseWriter, r *http.Request) (*apiRequest, *apiError) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		return nil, newErr(http.StatusMethodNotAllowed, "UnsupportedHTTPMethod", "Only GET and POST are supported.")
+	}
+	sw, _ := w.(*statusWriter)
+	if sw != nil {
+		sw.xml = wantsXML(r.URL.Query().Get("Format"), r.Header.Get("Accept"))
+	}
+	// ACS3 (the current SDKs' default) signs the raw body: keep it.
+	req := &apiRequest{acs3: isACS3(r)}
+	if req.acs3 {
+		var aerr *apiError
+		if req.body, aerr = readACS3Body(r); aerr != nil {
+			return nil, aerr
+		}
+	}
+	p, aerr := decodeParams(r)
+	if aerr != nil {
+		return nil, aerr
+	}
+	req.p = p
+	if sw != nil {
+		sw.xml = wantsXML(p["Format"], r.Header.Get("Accept"))
+	}
+	if req.acs3 {
+		if req.action = r.Header.Get("x-acs-action"); req.action == "" {
+			return nil, errMissing("x-acs-action")
+		}
+	} else if req.action = p["Action"]; req.action == "" {
+		return nil, errMissing("Action")
+	}
+	return req, nil
+}
+
+// delay waits lat (the configured plus any injected latency); false if the
+// client went away meanwhile.
+func (s *Server) delay(r *http.Request, lat time.Duration) bool {
+	if lat <= 0 {
+		return true
+	}
+	t := time.NewTimer(lat)
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		t.Stop()
+		return false
+	}
+}
+
+// countFault counts an injected error by kind.
+func (s *Server) countFault(e *apiError) {
+	switch e.Code {
+	case "Throttling":
+		s.stats.fault("rate_limited")
+	case "Throttling.User":
+		s.stats.fault("throttled")
+	case "OperationConflict":
+		s.stats.fault("conflicts")
+	default:
+		s.stats.fault("errors")
+	}
+}
+
+// execute runs the action and saves what it changed.
+func (s *Server) execute(fn actionFunc, c *call) (any, *apiError) {
+	resp, aerr := s.invoke(fn, c)
+	// Write before answering: a change is on disk before the client hears of
+	// it. If the save fails the change stays in memory (the next save keeps
+	// it) and the client gets InternalError, an unknown outcome it can retry
+	// with its ClientToken.
+	if c.mutated {
+		if err := s.commit(); err != nil && aerr == nil {
+			resp, aerr = nil, errInternal()
+		}
+	}
+	return resp, aerr
 }
 
 // invoke runs an action, turning a panic into InternalError: a bug in one

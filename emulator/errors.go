@@ -137,6 +137,18 @@ func ecsError(err error) *apiError {
 	if !errors.As(err, &se) {
 		return errInternal()
 	}
+	if e := resourceError(se); e != nil {
+		return e
+	}
+	if e := kindError(se); e != nil {
+		return e
+	}
+	return errInternal()
+}
+
+// resourceError maps the kinds whose code depends on the resource (and, for
+// InUse, on what uses it); nil if unmapped.
+func resourceError(se *state.Error) *apiError {
 	switch se.Kind {
 	case state.NotFound:
 		switch se.Resource {
@@ -153,9 +165,6 @@ func ecsError(err error) *apiError {
 		case state.ResAny:
 			return errResourceNotFound(se.ID)
 		}
-	case state.TokenMismatch:
-		return newErr(http.StatusBadRequest, "IdempotentParameterMismatch",
-			"The specified parameters are different from before with the same ClientToken.")
 	case state.IncorrectStatus:
 		switch se.Resource {
 		case state.ResInstance:
@@ -169,19 +178,6 @@ func ecsError(err error) *apiError {
 		if se.Resource == state.ResImage {
 			return newErr(http.StatusBadRequest, "InvalidImageName.Duplicated", "The specified ImageName %q is already in use.", se.ID)
 		}
-	case state.ZoneMismatch:
-		return newErr(http.StatusForbidden, "InstanceDiskZone.Mismatch",
-			"The disk and the instance are not in the same zone (%s).", se.Detail)
-	case state.LimitExceeded:
-		return newErr(http.StatusForbidden, "InstanceDiskNumber.LimitExceed", "The instance already has %s data disks.", se.Detail)
-	case state.SystemDisk:
-		return newErr(http.StatusForbidden, "OperationDenied", "The system disk of a running or stopped instance cannot be detached.")
-	case state.IPReserved:
-		return newErr(http.StatusBadRequest, "InvalidPrivateIpAddress.NotInVSwitch",
-			"The specified PrivateIpAddress %s is reserved by the vswitch.", se.ID)
-	case state.IPInUse:
-		return newErr(http.StatusBadRequest, "InvalidPrivateIpAddress.Duplicated",
-			"The specified PrivateIpAddress %s is already in use.", se.ID)
 	case state.InUse:
 		switch {
 		case se.Resource == state.ResImage && se.By == state.ResInstance:
@@ -200,6 +196,34 @@ func ecsError(err error) *apiError {
 			return newErr(http.StatusForbidden, "SnapshotCreatedDisk",
 				"The snapshot %s has been used to create disk %s; delete it with Force=true.", se.ID, se.ByID)
 		}
+	case state.DeletionProtected:
+		if se.Resource == state.ResInstance {
+			return newErr(http.StatusForbidden, "InvalidOperation.DeletionProtection",
+				"The instance %s has deletion protection enabled.", se.ID)
+		}
+	}
+	return nil
+}
+
+// kindError maps the kinds that have one code each; nil if unmapped.
+func kindError(se *state.Error) *apiError {
+	switch se.Kind {
+	case state.TokenMismatch:
+		return newErr(http.StatusBadRequest, "IdempotentParameterMismatch",
+			"The specified parameters are different from before with the same ClientToken.")
+	case state.ZoneMismatch:
+		return newErr(http.StatusForbidden, "InstanceDiskZone.Mismatch",
+			"The disk and the instance are not in the same zone (%s).", se.Detail)
+	case state.LimitExceeded:
+		return newErr(http.StatusForbidden, "InstanceDiskNumber.LimitExceed", "The instance already has %s data disks.", se.Detail)
+	case state.SystemDisk:
+		return newErr(http.StatusForbidden, "OperationDenied", "The system disk of a running or stopped instance cannot be detached.")
+	case state.IPReserved:
+		return newErr(http.StatusBadRequest, "InvalidPrivateIpAddress.NotInVSwitch",
+			"The specified PrivateIpAddress %s is reserved by the vswitch.", se.ID)
+	case state.IPInUse:
+		return newErr(http.StatusBadRequest, "InvalidPrivateIpAddress.Duplicated",
+			"The specified PrivateIpAddress %s is already in use.", se.ID)
 	case state.TagLimit:
 		return errTagCount()
 	case state.RuleLimit:
@@ -225,13 +249,8 @@ func ecsError(err error) *apiError {
 	case state.NoBandwidth:
 		return newErr(http.StatusForbidden, "InvalidInternetMaxBandwidthOut.ValueNotSupported",
 			"The instance %s has no public bandwidth (InternetMaxBandwidthOut is 0).", se.ID)
-	case state.DeletionProtected:
-		if se.Resource == state.ResInstance {
-			return newErr(http.StatusForbidden, "InvalidOperation.DeletionProtection",
-				"The instance %s has deletion protection enabled.", se.ID)
-		}
 	}
-	return errInternal()
+	return nil
 }
 
 // found maps the error of a state lookup (see ecsError).

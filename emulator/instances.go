@@ -212,104 +212,158 @@ func (s *Server) validCategory(c string) bool {
 }
 
 // parseCreate validates everything RunInstances and CreateInstance share
-// that does not depend on mutable state.
+// that does not depend on mutable state, in the order of the steps below
+// (the first error found is the one returned).
 func (s *Server) parseCreate(c *call) (*createSpec, *apiError) {
-	p := c.p
 	sp := &createSpec{}
+	for _, step := range []func(params, *createSpec) *apiError{
+		s.parsePlacement,
+		s.parseSecurityGroups,
+		parseNames,
+		s.parsePrivateIP,
+		s.parseLogin,
+		parseSpot,
+		parseBandwidth,
+		s.parseSystemDisk,
+		s.parseDataDisks,
+		parseCreateOptions,
+	} {
+		if err := step(c.p, sp); err != nil {
+			return nil, err
+		}
+	}
+	return sp, nil
+}
+
+// parsePlacement reads the region, image and type, and places the instance
+// in a vswitch (given, or the zone's default) whose zone offers the type.
+func (s *Server) parsePlacement(p params, sp *createSpec) *apiError {
 	var err *apiError
 	if sp.region, err = p.required("RegionId"); err != nil {
-		return nil, err
+		return err
 	}
 	if sp.image, err = p.required("ImageId"); err != nil {
-		return nil, err
+		return err
 	}
 	if sp.itype, err = p.required("InstanceType"); err != nil {
-		return nil, err
+		return err
 	}
 	if s.cat.types[sp.itype] == nil {
-		return nil, errInstanceTypeNotSupported(sp.itype)
+		return errInstanceTypeNotSupported(sp.itype)
 	}
 	sp.zone = p.get("ZoneId")
 	if sp.zone != "" {
 		if err := s.cat.checkZone(sp.zone, sp.region); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if id := p.get("VSwitchId"); id != "" {
 		v := s.cat.vswitches[id]
 		if v == nil || s.cat.vswitchRegion(v) != sp.region {
-			return nil, newErr(http.StatusNotFound, "InvalidVSwitchId.NotFound", "The specified VSwitchId %q does not exist.", id)
+			return newErr(http.StatusNotFound, "InvalidVSwitchId.NotFound", "The specified VSwitchId %q does not exist.", id)
 		}
 		if sp.zone != "" && sp.zone != v.ZoneId {
-			return nil, errInvalid("ZoneId", "it does not match the zone of VSwitchId")
+			return errInvalid("ZoneId", "it does not match the zone of VSwitchId")
 		}
 		sp.vsw = v
 	} else {
 		// BUG(emulator): without VSwitchId real ECS needs a default VPC (or
 		// classic network); the emulator uses the zone's default vswitch.
 		if sp.vsw = s.cat.defaultVSwitch(sp.region, sp.zone); sp.vsw == nil {
-			return nil, errMissing("VSwitchId")
+			return errMissing("VSwitchId")
 		}
 	}
 	sp.zone = sp.vsw.ZoneId
 	if !s.cat.zoneTypes[sp.zone][sp.itype] {
-		return nil, newErr(http.StatusForbidden, "InvalidInstanceType.ZoneNotSupported",
+		return newErr(http.StatusForbidden, "InvalidInstanceType.ZoneNotSupported",
 			"The specified zone %s does not support the InstanceType %s.", sp.zone, sp.itype)
 	}
+	return nil
+}
+
+// parseSecurityGroups reads SecurityGroupId and SecurityGroupIds (at least
+// one, each in the region and the vswitch's VPC), without duplicates.
+func (s *Server) parseSecurityGroups(p params, sp *createSpec) *apiError {
 	sgs, err := p.idList("SecurityGroupIds", 5)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if one := p.get("SecurityGroupId"); one != "" {
 		sgs = append([]string{one}, sgs...)
 	}
 	if len(sgs) == 0 {
-		return nil, errMissing("SecurityGroupId")
+		return errMissing("SecurityGroupId")
 	}
 	for _, id := range sgs {
 		region, vpc, ok := s.sgs.Lookup(id)
 		if !ok || region != sp.region {
-			return nil, newErr(http.StatusNotFound, "InvalidSecurityGroupId.NotFound", "The specified SecurityGroupId %q does not exist.", id)
+			return newErr(http.StatusNotFound, "InvalidSecurityGroupId.NotFound", "The specified SecurityGroupId %q does not exist.", id)
 		}
 		if vpc != sp.vsw.VpcId {
-			return nil, newErr(http.StatusForbidden, "InvalidSecurityGroupId.NotVpc",
+			return newErr(http.StatusForbidden, "InvalidSecurityGroupId.NotVpc",
 				"The security group %s is not in the VPC of vswitch %s.", id, sp.vsw.VSwitchId)
 		}
 		if !contains(sp.sgs, id) {
 			sp.sgs = append(sp.sgs, id)
 		}
 	}
+	return nil
+}
+
+// parseNames reads the instance name, description, host name and
+// UniqueSuffix.
+func parseNames(p params, sp *createSpec) *apiError {
 	sp.name, sp.desc, sp.hostName = p.get("InstanceName"), p.get("Description"), p.get("HostName")
 	if utf8.RuneCountInString(sp.name) > 128 {
-		return nil, errInvalid("InstanceName", "at most 128 characters")
+		return errInvalid("InstanceName", "at most 128 characters")
 	}
 	if len(sp.hostName) > 64 {
-		return nil, errInvalid("HostName", "at most 64 characters")
+		return errInvalid("HostName", "at most 64 characters")
 	}
-	if sp.uniqueSuffix, err = p.boolean("UniqueSuffix", false); err != nil {
-		return nil, err
+	var err *apiError
+	sp.uniqueSuffix, err = p.boolean("UniqueSuffix", false)
+	return err
+}
+
+// parsePrivateIP reads an optional IPv4 PrivateIpAddress in the vswitch's
+// CIDR block.
+func (s *Server) parsePrivateIP(p params, sp *createSpec) *apiError {
+	ip := p.get("PrivateIpAddress")
+	if ip == "" {
+		return nil
 	}
-	if ip := p.get("PrivateIpAddress"); ip != "" {
-		a, perr := netip.ParseAddr(ip)
-		if perr != nil || !a.Is4() {
-			return nil, newErr(http.StatusBadRequest, "InvalidPrivateIpAddress.Malformed", "The specified PrivateIpAddress %q is malformed.", ip)
-		}
-		if !s.cat.prefixes[sp.vsw.VSwitchId].Contains(a) {
-			return nil, newErr(http.StatusBadRequest, "InvalidPrivateIpAddress.NotInVSwitch",
-				"The specified PrivateIpAddress %s is not in the CIDR block %s of vswitch %s.", ip, sp.vsw.CidrBlock, sp.vsw.VSwitchId)
-		}
-		sp.privateIP = a.String()
+	a, perr := netip.ParseAddr(ip)
+	if perr != nil || !a.Is4() {
+		return newErr(http.StatusBadRequest, "InvalidPrivateIpAddress.Malformed", "The specified PrivateIpAddress %q is malformed.", ip)
 	}
+	if !s.cat.prefixes[sp.vsw.VSwitchId].Contains(a) {
+		return newErr(http.StatusBadRequest, "InvalidPrivateIpAddress.NotInVSwitch",
+			"The specified PrivateIpAddress %s is not in the CIDR block %s of vswitch %s.", ip, sp.vsw.CidrBlock, sp.vsw.VSwitchId)
+	}
+	sp.privateIP = a.String()
+	return nil
+}
+
+// parseLogin reads UserData, KeyPairName (which must exist in the region)
+// and RamRoleName.
+func (s *Server) parseLogin(p params, sp *createSpec) *apiError {
 	if sp.userData = p.get("UserData"); sp.userData != "" {
 		if err := checkUserData(sp.userData); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if sp.keyPair = p.get("KeyPairName"); sp.keyPair != "" && s.cat.keyPairs[sp.region+"/"+sp.keyPair] == nil {
-		return nil, newErr(http.StatusNotFound, "InvalidKeyPairName.NotFound", "The specified KeyPairName %q does not exist.", sp.keyPair)
+		return newErr(http.StatusNotFound, "InvalidKeyPairName.NotFound", "The specified KeyPairName %q does not exist.", sp.keyPair)
 	}
 	// BUG(emulator): RAM roles are not emulated; any RamRoleName is accepted and recorded.
 	sp.ramRole = p.get("RamRoleName")
+	return nil
+}
+
+// parseSpot reads SpotStrategy (default NoSpot) and, for
+// SpotWithPriceLimit, a positive SpotPriceLimit.
+func parseSpot(p params, sp *createSpec) *apiError {
+	var err *apiError
 	sp.spot = p.get("SpotStrategy")
 	switch sp.spot {
 	case "":
@@ -317,67 +371,100 @@ func (s *Server) parseCreate(c *call) (*createSpec, *apiError) {
 	case "NoSpot", "SpotAsPriceGo":
 	case "SpotWithPriceLimit":
 		if sp.spotLimit, err = p.float("SpotPriceLimit"); err != nil {
-			return nil, err
+			return err
 		}
 		if sp.spotLimit <= 0 {
-			return nil, errMissing("SpotPriceLimit")
+			return errMissing("SpotPriceLimit")
 		}
 	default:
-		return nil, errInvalid("SpotStrategy", "NoSpot, SpotWithPriceLimit or SpotAsPriceGo")
+		return errInvalid("SpotStrategy", "NoSpot, SpotWithPriceLimit or SpotAsPriceGo")
 	}
-	if sp.bandwidthOut, err = p.intIn("InternetMaxBandwidthOut", 0, 0, 100); err != nil {
-		return nil, err
-	}
+	return nil
+}
+
+func parseBandwidth(p params, sp *createSpec) *apiError {
+	var err *apiError
+	sp.bandwidthOut, err = p.intIn("InternetMaxBandwidthOut", 0, 0, 100)
+	return err
+}
+
+// parseSystemDisk reads the system disk's category (default cloud_essd),
+// size and name.
+func (s *Server) parseSystemDisk(p params, sp *createSpec) *apiError {
 	sp.sysCategory = p.get("SystemDisk.Category")
 	if sp.sysCategory == "" {
 		sp.sysCategory = "cloud_essd"
 	}
 	if !s.validCategory(sp.sysCategory) {
-		return nil, errInvalid("SystemDisk.Category", "unsupported disk category")
+		return errInvalid("SystemDisk.Category", "unsupported disk category")
 	}
+	var err *apiError
 	if sp.sysSize, err = p.intIn("SystemDisk.Size", 0, 20, 2048); err != nil {
-		return nil, err
+		return err
 	}
 	sp.sysName = p.get("SystemDisk.DiskName")
+	return nil
+}
+
+// parseDataDisks reads DataDisk.N, at most maxDataDisks.
+func (s *Server) parseDataDisks(p params, sp *createSpec) *apiError {
 	dds, err := p.indexedIn("DataDisk", maxDataDisks)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for i, m := range dds {
-		name := "DataDisk." + strconv.Itoa(i+1)
-		d := dataDiskSpec{Category: m["Category"], SnapshotID: m["SnapshotId"], Name: m["DiskName"], Description: m["Description"], Device: m["Device"]}
-		if d.Category == "" {
-			d.Category = "cloud_efficiency"
-		}
-		if !s.validCategory(d.Category) {
-			return nil, errInvalid(name+".Category", "unsupported disk category")
-		}
-		sub := params(m)
-		if d.Size, err = sub.intIn("Size", 0, 20, 32768); err != nil {
-			return nil, errInvalid(name+".Size", "must be 20 to 32768 GiB")
-		}
-		if d.Size == 0 && d.SnapshotID == "" {
-			return nil, errMissing(name + ".Size")
-		}
-		if d.DeleteWithInstance, err = sub.boolean("DeleteWithInstance", true); err != nil {
-			return nil, errInvalid(name+".DeleteWithInstance", "must be true or false")
-		}
-		if d.Encrypted, err = sub.boolean("Encrypted", false); err != nil {
-			return nil, errInvalid(name+".Encrypted", "must be true or false")
+		d, err := s.parseDataDisk("DataDisk."+strconv.Itoa(i+1), m)
+		if err != nil {
+			return err
 		}
 		sp.dataDisks = append(sp.dataDisks, d)
 	}
+	return nil
+}
+
+// parseDataDisk reads one data disk, name being its parameter prefix
+// (DataDisk.N): category (default cloud_efficiency), a size unless from a
+// snapshot, DeleteWithInstance (default true) and Encrypted.
+func (s *Server) parseDataDisk(name string, m map[string]string) (dataDiskSpec, *apiError) {
+	d := dataDiskSpec{Category: m["Category"], SnapshotID: m["SnapshotId"], Name: m["DiskName"], Description: m["Description"], Device: m["Device"]}
+	if d.Category == "" {
+		d.Category = "cloud_efficiency"
+	}
+	if !s.validCategory(d.Category) {
+		return d, errInvalid(name+".Category", "unsupported disk category")
+	}
+	sub := params(m)
+	var err *apiError
+	if d.Size, err = sub.intIn("Size", 0, 20, 32768); err != nil {
+		return d, errInvalid(name+".Size", "must be 20 to 32768 GiB")
+	}
+	if d.Size == 0 && d.SnapshotID == "" {
+		return d, errMissing(name + ".Size")
+	}
+	if d.DeleteWithInstance, err = sub.boolean("DeleteWithInstance", true); err != nil {
+		return d, errInvalid(name+".DeleteWithInstance", "must be true or false")
+	}
+	if d.Encrypted, err = sub.boolean("Encrypted", false); err != nil {
+		return d, errInvalid(name+".Encrypted", "must be true or false")
+	}
+	return d, nil
+}
+
+// parseCreateOptions reads the tags, DeletionProtection, DryRun and
+// ClientToken.
+func parseCreateOptions(p params, sp *createSpec) *apiError {
+	var err *apiError
 	if sp.tags, err = parseTags(p); err != nil {
-		return nil, err
+		return err
 	}
 	if sp.deletionProtection, err = p.boolean("DeletionProtection", false); err != nil {
-		return nil, err
+		return err
 	}
 	if sp.dryRun, err = p.boolean("DryRun", false); err != nil {
-		return nil, err
+		return err
 	}
 	sp.token = p.get("ClientToken") // checked by createOnce
-	return sp, nil
+	return nil
 }
 
 // checkUserData validates UserData as sent: base64 of at most maxUserData

@@ -267,227 +267,316 @@ func runProps() *types.Any {
 	})
 }
 
-func runN(o Options, bins *binaries.Set, dir string, n int) (Row, error) {
-	row := Row{N: n}
-	srv, err := emulator.New(emulator.Options{Latency: o.Latency, BootTime: -1, Seed: int64(n),
-		Catalog: bigCatalog(n)})
+// newWorld starts an in-process emulator and a fresh plugin home whose
+// environment is this process's minus any INFRAKIT_ variable, plus the
+// home, the plugins directory and extraEnv.
+func newWorld(o Options, bins *binaries.Set, eo emulator.Options, homePrefix string, extraEnv ...string) (*world, error) {
+	srv, err := emulator.New(eo)
 	if err != nil {
-		return row, err
+		return nil, err
 	}
-	home, err := os.MkdirTemp("", "ikb")
+	home, err := os.MkdirTemp("", homePrefix)
 	if err != nil {
 		srv.Close()
-		return row, err
+		return nil, err
 	}
 	w := &world{o: o, bins: bins, srv: srv, home: home}
-	defer w.close()
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "INFRAKIT_") {
 			w.env = append(w.env, kv)
 		}
 	}
-	w.env = append(w.env, "INFRAKIT_HOME="+home, "INFRAKIT_PLUGINS_DIR="+filepath.Join(home, "plugins"),
-		"INFRAKIT_GROUP_POLL_INTERVAL="+o.PollInterval.String())
+	w.env = append(w.env, "INFRAKIT_HOME="+home, "INFRAKIT_PLUGINS_DIR="+filepath.Join(home, "plugins"))
+	w.env = append(w.env, extraEnv...)
+	return w, nil
+}
 
-	pluginCmd, err := w.start(pluginName, "infrakit-instance-aliyun", "--endpoint", srv.URL(), "--region", emulator.DefaultRegion,
+// startPlugin starts the aliyun plugin against w's emulator, its instances
+// namespaced by the tag namespace.
+func (w *world) startPlugin(namespace string) (*exec.Cmd, error) {
+	return w.start(pluginName, "infrakit-instance-aliyun", "--endpoint", w.srv.URL(), "--region", emulator.DefaultRegion,
 		"--access-key-id", emulator.DefaultAccessKeyID, "--access-key-secret", emulator.DefaultAccessKeySecret,
-		"--namespace-tags", "bench="+strconv.Itoa(n), "--log", "2")
-	if err != nil {
-		return row, err
-	}
-	socket := filepath.Join(home, "plugins", pluginName)
-	client, err := rpcinstance.NewClient(plugin.Name(pluginName), socket)
-	if err != nil {
-		return row, err
-	}
+		"--namespace-tags", namespace, "--log", "2")
+}
 
-	// The raw ECS round trip, for reference.
-	raw := ecs.NewECSClientWithEndpointAndSecurityToken(srv.URL(), emulator.DefaultAccessKeyID, emulator.DefaultAccessKeySecret, "", emulator.DefaultRegion)
+// pluginSocket is the plugin's RPC socket in w's home.
+func (w *world) pluginSocket() string { return filepath.Join(w.home, "plugins", pluginName) }
+
+// nRun is one N's measurement: its world, the plugin process and clients,
+// the instances filled in, and the row the steps fill out.
+type nRun struct {
+	o      Options
+	n      int
+	w      *world
+	plugin *exec.Cmd         // the plugin process, for its RSS
+	client instance.Plugin   // over the plugin's RPC socket
+	raw    *ecs.Client       // straight to the emulator, for the round-trip floor
+	group  map[string]string // selects the instances the fill provisions
+	ids    []instance.ID     // the N instances of that group
+	row    Row
+}
+
+// runN measures one N in a fresh emulator and plugin; the steps run in order,
+// each on what the previous ones left (the fill's instances, the plugin's
+// reset peak RSS).
+func runN(o Options, bins *binaries.Set, dir string, n int) (Row, error) {
+	w, err := newWorld(o, bins, emulator.Options{Latency: o.Latency, BootTime: -1, Seed: int64(n), Catalog: bigCatalog(n)},
+		"ikb", "INFRAKIT_GROUP_POLL_INTERVAL="+o.PollInterval.String())
+	if err != nil {
+		return Row{N: n}, err
+	}
+	defer w.close()
+	r := &nRun{o: o, n: n, w: w, group: map[string]string{"infrakit.group": "bench"}, row: Row{N: n}}
+	for _, step := range []func() error{
+		r.startPlugin,
+		r.roundTrip,
+		r.fill,
+		r.describes,
+		r.kGroups,
+		r.slowDescribes,
+		r.steadyRSS,
+		r.converge,
+	} {
+		if err := step(); err != nil {
+			return r.row, err
+		}
+	}
+	return r.row, nil
+}
+
+func (r *nRun) startPlugin() error {
+	var err error
+	if r.plugin, err = r.w.startPlugin("bench=" + strconv.Itoa(r.n)); err != nil {
+		return err
+	}
+	if r.client, err = rpcinstance.NewClient(plugin.Name(pluginName), r.w.pluginSocket()); err != nil {
+		return err
+	}
+	r.raw = ecs.NewECSClientWithEndpointAndSecurityToken(r.w.srv.URL(), emulator.DefaultAccessKeyID, emulator.DefaultAccessKeySecret, "", emulator.DefaultRegion)
+	return nil
+}
+
+// rawRoundTrips times count raw ECS round trips, for reference.
+func (r *nRun) rawRoundTrips(count int) ([]time.Duration, error) {
 	var rtt []time.Duration
-	for i := 0; i < o.Samples; i++ {
+	for i := 0; i < count; i++ {
 		t0 := time.Now()
-		if _, err := raw.DescribeInstanceTypesNew(&ecs.DescribeInstanceTypesArgs{}); err != nil {
-			return row, fmt.Errorf("raw round trip: %w", err)
+		if _, err := r.raw.DescribeInstanceTypesNew(&ecs.DescribeInstanceTypesArgs{}); err != nil {
+			return nil, err
 		}
 		rtt = append(rtt, time.Since(t0))
 	}
-	row.RoundTripP50 = quantile(rtt, 0.5)
+	return rtt, nil
+}
 
-	// Fill: the first Samples Provisions one at a time (latency), the rest
-	// in parallel as the group plugin would.
-	group := map[string]string{"infrakit.group": "bench"}
-	provision := func(i int) (instance.ID, error) {
-		id, err := client.Provision(instance.Spec{Properties: runProps(), Tags: map[string]string{
-			"infrakit.group": "bench", "infrakit.config.hash": "h1", "shard": strconv.Itoa(i % o.K)}})
-		if err != nil {
-			return "", err
-		}
-		return *id, nil
+// roundTrip measures the raw ECS round trip, for reference.
+func (r *nRun) roundTrip() error {
+	rtt, err := r.rawRoundTrips(r.o.Samples)
+	if err != nil {
+		return fmt.Errorf("raw round trip: %w", err)
 	}
-	var ids []instance.ID
+	r.row.RoundTripP50 = quantile(rtt, 0.5)
+	return nil
+}
+
+func (r *nRun) provision(i int) (instance.ID, error) {
+	id, err := r.client.Provision(instance.Spec{Properties: runProps(), Tags: map[string]string{
+		"infrakit.group": "bench", "infrakit.config.hash": "h1", "shard": strconv.Itoa(i % r.o.K)}})
+	if err != nil {
+		return "", err
+	}
+	return *id, nil
+}
+
+// fill: the first Samples Provisions one at a time (latency), the rest in
+// parallel as the group plugin would.
+func (r *nRun) fill() error {
 	var prov []time.Duration
-	for i := 0; i < min(n, o.Samples); i++ {
+	for i := 0; i < min(r.n, r.o.Samples); i++ {
 		t0 := time.Now()
-		id, err := provision(i)
+		id, err := r.provision(i)
 		if err != nil {
-			return row, err
+			return err
 		}
 		prov = append(prov, time.Since(t0))
-		ids = append(ids, id)
+		r.ids = append(r.ids, id)
 	}
-	row.ProvisionP50, row.ProvisionP99 = quantile(prov, 0.5), quantile(prov, 0.99)
-	if err := parallel(n-len(ids), o.Concurrency, func(i int) error { _, err := provision(len(ids) + i); return err }); err != nil {
-		return row, err
+	r.row.ProvisionP50, r.row.ProvisionP99 = quantile(prov, 0.5), quantile(prov, 0.99)
+	if err := parallel(r.n-len(r.ids), r.o.Concurrency, func(i int) error { _, err := r.provision(len(r.ids) + i); return err }); err != nil {
+		return err
 	}
-	if got := w.liveTagged(group); got != n {
-		return row, fmt.Errorf("%d instances after %d Provisions", got, n)
+	if got := r.w.liveTagged(r.group); got != r.n {
+		return fmt.Errorf("%d instances after %d Provisions", got, r.n)
 	}
 	// Steady state from here: the fill's own peak is not the plugin's
 	// steady footprint.
-	if err := resetPeakRSS(pluginCmd.Process.Pid); err != nil {
-		return row, err
-	}
+	return resetPeakRSS(r.plugin.Process.Pid)
+}
 
-	// Uncached describes: each follows a Label (one by-ID describe plus a
-	// TagResources), which invalidates the cache.
+// labelAndDescribe labels the i-th instance with key (which invalidates the
+// describe cache), then times one describe of the whole group and counts
+// its ECS DescribeInstances calls.
+func (r *nRun) labelAndDescribe(i int, key string) (took time.Duration, calls, got int, err error) {
+	if err := r.client.Label(r.ids[i%len(r.ids)], map[string]string{key: strconv.Itoa(i)}); err != nil {
+		return 0, 0, 0, err
+	}
+	before := r.w.calls("DescribeInstances")
+	t0 := time.Now()
+	descs, err := r.client.DescribeInstances(r.group, true)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return time.Since(t0), r.w.calls("DescribeInstances") - before, len(descs), nil
+}
+
+// describes: uncached describes, each following a Label (one by-ID describe
+// plus a TagResources), which invalidates the cache; each followed by the
+// same describe again, cached.
+func (r *nRun) describes() error {
 	var cold, warm []time.Duration
 	var scanCalls int
-	samples := o.Samples
-	if n > 1000 { // each sample moves N instances twice: keep the run short
+	samples := r.o.Samples
+	if r.n > 1000 { // each sample moves N instances twice: keep the run short
 		samples = min(samples, 10)
 	}
 	for i := 0; i < samples; i++ {
-		if err := client.Label(ids[i%len(ids)], map[string]string{"bench.sample": strconv.Itoa(i)}); err != nil {
-			return row, err
-		}
-		before := w.calls("DescribeInstances")
-		t0 := time.Now()
-		descs, err := client.DescribeInstances(group, true)
+		took, calls, got, err := r.labelAndDescribe(i, "bench.sample")
 		if err != nil {
-			return row, err
+			return err
 		}
-		cold = append(cold, time.Since(t0))
-		scanCalls += w.calls("DescribeInstances") - before
-		if len(descs) != n {
-			return row, fmt.Errorf("describe returned %d of %d", len(descs), n)
+		cold = append(cold, took)
+		scanCalls += calls
+		if got != r.n {
+			return fmt.Errorf("describe returned %d of %d", got, r.n)
 		}
-		t0 = time.Now()
-		if _, err := client.DescribeInstances(group, true); err != nil {
-			return row, err
+		t0 := time.Now()
+		if _, err := r.client.DescribeInstances(r.group, true); err != nil {
+			return err
 		}
 		warm = append(warm, time.Since(t0))
 	}
-	row.DescribeCalls = float64(scanCalls) / float64(samples)
-	row.DescribeP50, row.DescribeP99 = quantile(cold, 0.5), quantile(cold, 0.99)
-	row.CachedP50 = quantile(warm, 0.5)
+	r.row.DescribeCalls = float64(scanCalls) / float64(samples)
+	r.row.DescribeP50, r.row.DescribeP99 = quantile(cold, 0.5), quantile(cold, 0.99)
+	r.row.CachedP50 = quantile(warm, 0.5)
+	return nil
+}
 
-	// K groups polling at once (group filters by the shard tag), after an
-	// invalidation, a few rounds.
+// kGroups: K groups polling at once (group filters by the shard tag), after
+// an invalidation, a few rounds; next to the naive one scan per group.
+func (r *nRun) kGroups() error {
 	const rounds = 3
 	kCalls := 0
-	for r := 0; r < rounds; r++ {
-		if err := client.Label(ids[0], map[string]string{"bench.round": strconv.Itoa(r)}); err != nil {
-			return row, err
+	for round := 0; round < rounds; round++ {
+		if err := r.client.Label(r.ids[0], map[string]string{"bench.round": strconv.Itoa(round)}); err != nil {
+			return err
 		}
-		before := w.calls("DescribeInstances")
-		if err := parallel(o.K, o.K, func(k int) error {
-			c, err := rpcinstance.NewClient(plugin.Name(pluginName), socket)
+		before := r.w.calls("DescribeInstances")
+		if err := parallel(r.o.K, r.o.K, func(k int) error {
+			c, err := rpcinstance.NewClient(plugin.Name(pluginName), r.w.pluginSocket())
 			if err != nil {
 				return err
 			}
 			_, err = c.DescribeInstances(map[string]string{"shard": strconv.Itoa(k)}, true)
 			return err
 		}); err != nil {
-			return row, err
+			return err
 		}
-		kCalls += w.calls("DescribeInstances") - before
+		kCalls += r.w.calls("DescribeInstances") - before
 	}
-	row.KGroupCalls = float64(kCalls) / rounds
-	for k := 0; k < o.K; k++ {
-		members := n / o.K
-		if k < n%o.K {
+	r.row.KGroupCalls = float64(kCalls) / rounds
+	for k := 0; k < r.o.K; k++ {
+		members := r.n / r.o.K
+		if k < r.n%r.o.K {
 			members++
 		}
-		row.KGroupNaive += float64(Pages(members))
+		r.row.KGroupNaive += float64(Pages(members))
 	}
+	return nil
+}
 
-	// Describes at the second, slower latency (fault latency on top of the
-	// emulator's own), with the raw round trip at that latency for the floor.
-	if o.SlowLatency > o.Latency && slices.Contains(o.SlowSizes, n) {
-		w.srv.SetFaults(emulator.Faults{LatencyMS: int((o.SlowLatency - o.Latency) / time.Millisecond)})
-		var slowRTT, slow []time.Duration
-		for i := 0; i < 3; i++ {
-			t0 := time.Now()
-			if _, err := raw.DescribeInstanceTypesNew(&ecs.DescribeInstanceTypesArgs{}); err != nil {
-				return row, fmt.Errorf("raw round trip at %v: %w", o.SlowLatency, err)
-			}
-			slowRTT = append(slowRTT, time.Since(t0))
-		}
-		calls := 0
-		for i := 0; i < 3; i++ {
-			if err := client.Label(ids[i%len(ids)], map[string]string{"bench.slow": strconv.Itoa(i)}); err != nil {
-				return row, err
-			}
-			before := w.calls("DescribeInstances")
-			t0 := time.Now()
-			descs, err := client.DescribeInstances(group, true)
-			if err != nil {
-				return row, err
-			}
-			slow = append(slow, time.Since(t0))
-			calls += w.calls("DescribeInstances") - before
-			if len(descs) != n {
-				return row, fmt.Errorf("describe at %v returned %d of %d", o.SlowLatency, len(descs), n)
-			}
-		}
-		w.srv.SetFaults(emulator.Faults{})
-		row.SlowRTT, row.SlowP50, row.SlowCalls = quantile(slowRTT, 0.5), quantile(slow, 0.5), float64(calls)/3
+// slowDescribes: describes at the second, slower latency (fault latency on
+// top of the emulator's own), with the raw round trip at that latency for
+// the floor; only for N in SlowSizes.
+func (r *nRun) slowDescribes() error {
+	o := r.o
+	if o.SlowLatency <= o.Latency || !slices.Contains(o.SlowSizes, r.n) {
+		return nil
 	}
-	rss, err := peakRSS(pluginCmd.Process.Pid)
+	r.w.srv.SetFaults(emulator.Faults{LatencyMS: int((o.SlowLatency - o.Latency) / time.Millisecond)})
+	slowRTT, err := r.rawRoundTrips(3)
 	if err != nil {
-		return row, err
+		return fmt.Errorf("raw round trip at %v: %w", o.SlowLatency, err)
 	}
-	row.RSSSteadyKiB = rss
+	var slow []time.Duration
+	calls := 0
+	for i := 0; i < 3; i++ {
+		took, c, got, err := r.labelAndDescribe(i, "bench.slow")
+		if err != nil {
+			return err
+		}
+		slow = append(slow, took)
+		calls += c
+		if got != r.n {
+			return fmt.Errorf("describe at %v returned %d of %d", o.SlowLatency, got, r.n)
+		}
+	}
+	r.w.srv.SetFaults(emulator.Faults{})
+	r.row.SlowRTT, r.row.SlowP50, r.row.SlowCalls = quantile(slowRTT, 0.5), quantile(slow, 0.5), float64(calls)/3
+	return nil
+}
 
-	// Group convergence 0 -> N with InfraKit's group plugin.
-	if n <= o.MaxConverge {
-		if err := resetPeakRSS(pluginCmd.Process.Pid); err != nil {
-			return row, err
-		}
-		if _, err := w.start("flavor-vanilla", binaries.Vanilla); err != nil {
-			return row, err
-		}
-		if _, err := w.start("group", binaries.Group, "--log", "1"); err != nil {
-			return row, err
-		}
-		spec := filepath.Join(home, "conv.json")
-		if err := os.WriteFile(spec, []byte(fmt.Sprintf(`{"ID":"conv","Properties":{"Allocation":{"Size":%d},
+// steadyRSS reads the plugin's peak RSS since the fill.
+func (r *nRun) steadyRSS() error {
+	rss, err := peakRSS(r.plugin.Process.Pid)
+	if err != nil {
+		return err
+	}
+	r.row.RSSSteadyKiB = rss
+	return nil
+}
+
+// converge: group convergence 0 -> N with InfraKit's group plugin, for N up
+// to MaxConverge, and the plugin's peak RSS over it.
+func (r *nRun) converge() error {
+	n, w := r.n, r.w
+	if n > r.o.MaxConverge {
+		return nil
+	}
+	if err := resetPeakRSS(r.plugin.Process.Pid); err != nil {
+		return err
+	}
+	if _, err := w.start("flavor-vanilla", binaries.Vanilla); err != nil {
+		return err
+	}
+	if _, err := w.start("group", binaries.Group, "--log", "1"); err != nil {
+		return err
+	}
+	spec := filepath.Join(w.home, "conv.json")
+	if err := os.WriteFile(spec, []byte(fmt.Sprintf(`{"ID":"conv","Properties":{"Allocation":{"Size":%d},
 "Instance":{"Plugin":%q,"Properties":{"RunInstances":{"ImageId":%q,"InstanceType":%q,"VSwitchId":%q,"SecurityGroupId":%q}}},
 "Flavor":{"Plugin":"flavor-vanilla","Properties":{"Init":["#!/bin/sh"]}}}}`, n, pluginName, emulator.DefaultImageID,
-			emulator.DefaultInstanceType, emulator.DefaultVSwitchH, emulator.DefaultSecurityGroupID)), 0o644); err != nil {
-			return row, err
-		}
-		t0 := time.Now()
-		if _, err := w.cli("group", "commit", spec); err != nil {
-			return row, err
-		}
-		conv := map[string]string{"infrakit.group": "conv"}
-		deadline := t0.Add(5 * time.Minute)
-		for w.liveTagged(conv) < n {
-			if time.Now().After(deadline) {
-				return row, fmt.Errorf("group did not reach %d instances in 5 minutes (%d)", n, w.liveTagged(conv))
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		row.Converge = time.Since(t0)
-		if got := w.liveTagged(conv); got != n {
-			return row, fmt.Errorf("group overshot: %d instances for size %d", got, n)
-		}
-		if row.RSSBurstKiB, err = peakRSS(pluginCmd.Process.Pid); err != nil {
-			return row, err
-		}
+		emulator.DefaultInstanceType, emulator.DefaultVSwitchH, emulator.DefaultSecurityGroupID)), 0o644); err != nil {
+		return err
 	}
-	return row, nil
+	t0 := time.Now()
+	if _, err := w.cli("group", "commit", spec); err != nil {
+		return err
+	}
+	conv := map[string]string{"infrakit.group": "conv"}
+	deadline := t0.Add(5 * time.Minute)
+	for w.liveTagged(conv) < n {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("group did not reach %d instances in 5 minutes (%d)", n, w.liveTagged(conv))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	r.row.Converge = time.Since(t0)
+	if got := w.liveTagged(conv); got != n {
+		return fmt.Errorf("group overshot: %d instances for size %d", got, n)
+	}
+	var err error
+	r.row.RSSBurstKiB, err = peakRSS(r.plugin.Process.Pid)
+	return err
 }
 
 // peakRSS reads VmHWM (KiB) from /proc/<pid>/status.

@@ -121,85 +121,31 @@ func (w *world) members(groupID string) (total int, hashes map[string]int, zones
 	return total, hashes, zones
 }
 
+// scaleRun is one size's 3-zone group scenarios in their own world.
+type scaleRun struct {
+	o   Options
+	n   int
+	w   *world
+	gid string // the group's ID
+}
+
+// scaleWorld runs the 0->N scale-up for n in a fresh emulator and plugin,
+// and for RollingN also the rolling update and the Provision batches; it
+// returns the phases measured so far even on error.
 func scaleWorld(o Options, bins *binaries.Set, n int) ([]Phase, error) {
 	so := o.Scale
-	srv, err := emulator.New(emulator.Options{Latency: o.Latency, BootTime: -1, Seed: int64(n) + 7, Catalog: zonedCatalog(n)})
+	w, err := newWorld(o, bins, emulator.Options{Latency: o.Latency, BootTime: -1, Seed: int64(n) + 7, Catalog: zonedCatalog(n)},
+		"ikz", "INFRAKIT_GROUP_POLL_INTERVAL="+so.Poll.String(), "INFRAKIT_GROUP_MAX_PARALLEL_NUM="+strconv.Itoa(so.Parallel))
 	if err != nil {
 		return nil, err
 	}
-	home, err := os.MkdirTemp("", "ikz")
-	if err != nil {
-		srv.Close()
-		return nil, err
-	}
-	w := &world{o: o, bins: bins, srv: srv, home: home}
 	defer w.close()
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "INFRAKIT_") {
-			w.env = append(w.env, kv)
-		}
-	}
-	w.env = append(w.env, "INFRAKIT_HOME="+home, "INFRAKIT_PLUGINS_DIR="+filepath.Join(home, "plugins"),
-		"INFRAKIT_GROUP_POLL_INTERVAL="+so.Poll.String(), "INFRAKIT_GROUP_MAX_PARALLEL_NUM="+strconv.Itoa(so.Parallel))
-	if _, err := w.start(pluginName, "infrakit-instance-aliyun", "--endpoint", srv.URL(), "--region", emulator.DefaultRegion,
-		"--access-key-id", emulator.DefaultAccessKeyID, "--access-key-secret", emulator.DefaultAccessKeySecret,
-		"--namespace-tags", "zones="+strconv.Itoa(n), "--log", "2"); err != nil {
+	s := &scaleRun{o: o, n: n, w: w, gid: "zones"}
+	if err := s.start(); err != nil {
 		return nil, err
 	}
-	if _, err := w.start("flavor-vanilla", binaries.Vanilla); err != nil {
-		return nil, err
-	}
-	if _, err := w.start("group", binaries.Group, "--log", "1"); err != nil {
-		return nil, err
-	}
-	if so.RunRate > 0 {
-		srv.SetFaults(emulator.Faults{RateLimits: map[string]float64{"RunInstances": so.RunRate}})
-	}
-	const gid = "zones"
 	var phases []Phase
-	// measure runs act, then waits until done reports true (or the cap),
-	// and records the calls in between.
-	measure := func(name string, want int, limit time.Duration, act func() error, done func() (int, bool)) (Phase, error) {
-		calls0, thr0 := w.snapshot()
-		t0 := time.Now()
-		if err := act(); err != nil {
-			return Phase{}, err
-		}
-		got, ok := done()
-		for !ok {
-			if limit > 0 && time.Since(t0) > limit {
-				break
-			}
-			time.Sleep(100 * time.Millisecond) // each look copies every instance: keep it light at 10,000
-			got, ok = done()
-		}
-		calls1, thr1 := w.snapshot()
-		ph := Phase{Name: name, N: n, Done: got, Want: want, Took: time.Since(t0), Calls: Delta(calls0, calls1), Throttled: thr1 - thr0}
-		ph.Polls = float64(ph.Took) / float64(so.Poll)
-		_, _, ph.Zones = w.members(gid)
-		fmt.Fprintf(o.Log, "  %s (N=%d): %d/%d in %v\n", name, n, got, want, ph.Took.Round(time.Millisecond))
-		return ph, nil
-	}
-	commit := func(size int, init string) func() error {
-		return func() error {
-			b, err := groupSpec(gid, size, init)
-			if err != nil {
-				return err
-			}
-			spec := filepath.Join(home, "zones.json")
-			if err := os.WriteFile(spec, b, 0o644); err != nil {
-				return err
-			}
-			_, err = w.cli("group", "commit", spec)
-			return err
-		}
-	}
-
-	// 0 -> N.
-	ph, err := measure(fmt.Sprintf("0→%d scale-up", n), n, so.Timeout, commit(n, "#!/bin/sh"), func() (int, bool) {
-		t, _, _ := w.members(gid)
-		return t, t >= n
-	})
+	ph, err := s.scaleUp()
 	if err != nil {
 		return phases, err
 	}
@@ -210,49 +156,127 @@ func scaleWorld(o Options, bins *binaries.Set, n int) ([]Phase, error) {
 	if n != so.RollingN {
 		return phases, nil
 	}
+	ph, err = s.rollingUpdate()
+	if err != nil {
+		return phases, err
+	}
+	phases = append(phases, ph)
+	batches, err := s.provisionBatches()
+	return append(phases, batches...), err
+}
 
-	// Rolling update: a changed Init changes the config hash, and the group
-	// plugin replaces the members one at a time.
-	_, hashes, _ := w.members(gid)
+// start starts the plugin, the vanilla flavor and the group plugin, and
+// limits the emulator's RunInstances rate.
+func (s *scaleRun) start() error {
+	if _, err := s.w.startPlugin("zones=" + strconv.Itoa(s.n)); err != nil {
+		return err
+	}
+	if _, err := s.w.start("flavor-vanilla", binaries.Vanilla); err != nil {
+		return err
+	}
+	if _, err := s.w.start("group", binaries.Group, "--log", "1"); err != nil {
+		return err
+	}
+	if s.o.Scale.RunRate > 0 {
+		s.w.srv.SetFaults(emulator.Faults{RateLimits: map[string]float64{"RunInstances": s.o.Scale.RunRate}})
+	}
+	return nil
+}
+
+// measure runs act, then waits until done reports true (or the limit, if
+// any), and records the calls in between.
+func (s *scaleRun) measure(name string, want int, limit time.Duration, act func() error, done func() (int, bool)) (Phase, error) {
+	calls0, thr0 := s.w.snapshot()
+	t0 := time.Now()
+	if err := act(); err != nil {
+		return Phase{}, err
+	}
+	got, ok := done()
+	for !ok {
+		if limit > 0 && time.Since(t0) > limit {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // each look copies every instance: keep it light at 10,000
+		got, ok = done()
+	}
+	calls1, thr1 := s.w.snapshot()
+	ph := Phase{Name: name, N: s.n, Done: got, Want: want, Took: time.Since(t0), Calls: Delta(calls0, calls1), Throttled: thr1 - thr0}
+	ph.Polls = float64(ph.Took) / float64(s.o.Scale.Poll)
+	_, _, ph.Zones = s.w.members(s.gid)
+	fmt.Fprintf(s.o.Log, "  %s (N=%d): %d/%d in %v\n", name, s.n, got, want, ph.Took.Round(time.Millisecond))
+	return ph, nil
+}
+
+// commit returns an action that commits the group at size with the flavor's
+// init script init.
+func (s *scaleRun) commit(size int, init string) func() error {
+	return func() error {
+		b, err := groupSpec(s.gid, size, init)
+		if err != nil {
+			return err
+		}
+		spec := filepath.Join(s.w.home, "zones.json")
+		if err := os.WriteFile(spec, b, 0o644); err != nil {
+			return err
+		}
+		_, err = s.w.cli("group", "commit", spec)
+		return err
+	}
+}
+
+// scaleUp: 0 -> N.
+func (s *scaleRun) scaleUp() (Phase, error) {
+	n := s.n
+	return s.measure(fmt.Sprintf("0→%d scale-up", n), n, s.o.Scale.Timeout, s.commit(n, "#!/bin/sh"), func() (int, bool) {
+		t, _, _ := s.w.members(s.gid)
+		return t, t >= n
+	})
+}
+
+// rollingUpdate: a changed Init changes the config hash, and the group
+// plugin replaces the members one at a time.
+func (s *scaleRun) rollingUpdate() (Phase, error) {
+	n := s.n
+	_, hashes, _ := s.w.members(s.gid)
 	if len(hashes) != 1 {
-		return phases, fmt.Errorf("%d config hashes after the scale-up, want 1", len(hashes))
+		return Phase{}, fmt.Errorf("%d config hashes after the scale-up, want 1", len(hashes))
 	}
 	var oldHash string
 	for h := range hashes {
 		oldHash = h
 	}
-	ph, err = measure(fmt.Sprintf("rolling update of %d", n), n, so.RollingCap, commit(n, "#!/bin/sh\n# v2"), func() (int, bool) {
-		t, hs, _ := w.members(gid)
+	return s.measure(fmt.Sprintf("rolling update of %d", n), n, s.o.Scale.RollingCap, s.commit(n, "#!/bin/sh\n# v2"), func() (int, bool) {
+		t, hs, _ := s.w.members(s.gid)
 		replaced := t - hs[oldHash]
 		return replaced, t == n && hs[oldHash] == 0
 	})
-	if err != nil {
-		return phases, err
-	}
-	phases = append(phases, ph)
+}
 
-	// Batches of direct Provisions into the group, after the group plugin
-	// lets go of it (free), so its polls are not counted.
-	if _, err := w.cli("group", "free", gid); err != nil {
-		return phases, err
+// provisionBatches: batches of direct Provisions into the group (one at a
+// time, then concurrent), after the group plugin lets go of it (free), so
+// its polls are not counted.
+func (s *scaleRun) provisionBatches() ([]Phase, error) {
+	so := s.o.Scale
+	if _, err := s.w.cli("group", "free", s.gid); err != nil {
+		return nil, err
 	}
 	// A rolling-update step in flight when the group was freed (a Destroy,
 	// its disk check) still finishes: wait for ECS to go quiet first.
-	if err := w.quiet(2*so.Poll, time.Minute); err != nil {
-		return phases, err
+	if err := s.w.quiet(2*so.Poll, time.Minute); err != nil {
+		return nil, err
 	}
-	client, err := rpcinstance.NewClient(plugin.Name(pluginName), filepath.Join(home, "plugins", pluginName))
+	client, err := rpcinstance.NewClient(plugin.Name(pluginName), s.w.pluginSocket())
 	if err != nil {
-		return phases, err
+		return nil, err
 	}
-	total, hs, _ := w.members(gid)
+	total, hs, _ := s.w.members(s.gid)
 	var hash string
 	for h, c := range hs { // the most common hash: the update's, or the old one if it was capped early
 		if c > hs[hash] {
 			hash = h
 		}
 	}
-	spec := instance.Spec{Properties: types.AnyValueMust(zonedProps()), Tags: map[string]string{"infrakit.group": gid, "infrakit.config.hash": hash}}
+	spec := instance.Spec{Properties: types.AnyValueMust(zonedProps()), Tags: map[string]string{"infrakit.group": s.gid, "infrakit.config.hash": hash}}
 	var ok atomic.Int64
 	provision := func(int) error {
 		if _, err := client.Provision(spec); err != nil {
@@ -261,6 +285,7 @@ func scaleWorld(o Options, bins *binaries.Set, n int) ([]Phase, error) {
 		ok.Add(1)
 		return nil
 	}
+	var phases []Phase
 	for _, conc := range []int{1, so.Batch} {
 		name := fmt.Sprintf("%d Provisions one at a time", so.Batch)
 		if conc > 1 {
@@ -268,7 +293,7 @@ func scaleWorld(o Options, bins *binaries.Set, n int) ([]Phase, error) {
 		}
 		before := total
 		ok.Store(0)
-		ph, err = measure(name, so.Batch, 0, func() error { return parallel(so.Batch, conc, provision) }, func() (int, bool) {
+		ph, err := s.measure(name, so.Batch, 0, func() error { return parallel(so.Batch, conc, provision) }, func() (int, bool) {
 			return int(ok.Load()), true // Provisions that returned an ID
 		})
 		if err != nil {

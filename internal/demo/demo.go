@@ -159,6 +159,19 @@ func Run(ctx context.Context, o Options) (err error) {
 	return d.run(ctx, spec)
 }
 
+// tour is the state the steps of one run pass on: the group being driven
+// and what earlier steps saw of it.
+type tour struct {
+	*demo
+	specJSON []byte
+	group    string
+	size     int
+	member   map[string]string       // the group's instances' tags
+	url      string                  // the emulator's
+	members  []emulator.InstanceView // once Running (step 6)
+	healed   []emulator.InstanceView // after the replacement (step 7)
+}
+
 func (d *demo) run(ctx context.Context, specJSON []byte) error {
 	o := d.opts
 	var spec struct {
@@ -172,140 +185,148 @@ func (d *demo) run(ctx context.Context, specJSON []byte) error {
 	if group == "" || size == 0 {
 		return fmt.Errorf("%s: want a group spec with an ID and Allocation.Size", o.Example)
 	}
-	member := map[string]string{"infrakit.group": group}
-
-	// ---- 1
-	if err := d.nextStep(ctx); err != nil {
-		return err
+	t := &tour{demo: d, specJSON: specJSON, group: group, size: size, member: map[string]string{"infrakit.group": group}}
+	// One function per entry of Steps, in the same order.
+	steps := []func(context.Context) error{
+		t.startEmulator,
+		t.startPlugin,
+		t.startGroupAndFlavor,
+		t.listPlugins,
+		t.commit,
+		t.lookRunning,
+		t.killAndReplace,
+		t.rollingUpdate,
+		t.destroy,
+		func(context.Context) error { return nil }, // stopping is done by Run, also after a failure
 	}
-	d.setenv("INFRAKIT_HOME", d.home)
-	d.setenv("PATH", d.binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
-	d.cmdline("export", "INFRAKIT_HOME="+d.home)
-	d.printf("$ export PATH=%s:$PATH\n", quote(d.binDir))
-	emuP, err := d.background(ctx, "ecs-emulator", false, "ecs-emulator", "--listen", "127.0.0.1:0",
+	for _, step := range steps {
+		if err := d.nextStep(ctx); err != nil {
+			return err
+		}
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startEmulator is step 1: the emulator on a free port, its URL read from its log.
+func (t *tour) startEmulator(ctx context.Context) error {
+	o := t.opts
+	t.setenv("INFRAKIT_HOME", t.home)
+	t.setenv("PATH", t.binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.cmdline("export", "INFRAKIT_HOME="+t.home)
+	t.printf("$ export PATH=%s:$PATH\n", quote(t.binDir))
+	emuP, err := t.background(ctx, "ecs-emulator", false, "ecs-emulator", "--listen", "127.0.0.1:0",
 		"--boot-time", fmtDuration(o.BootTime), "--time-scale", fmt.Sprint(o.TimeScale))
 	if err != nil {
 		return err
 	}
-	var url string
-	if err := d.waitFor(ctx, "the emulator to listen", emuP, 20*time.Millisecond, func() (bool, error) {
+	if err := t.waitFor(ctx, "the emulator to listen", emuP, 20*time.Millisecond, func() (bool, error) {
 		if m := emuctl.ListenLine.FindStringSubmatch(emuP.output()); m != nil {
-			url = m[1]
+			t.url = m[1]
 			return true, nil
 		}
 		return false, nil
 	}); err != nil {
 		return err
 	}
-	d.emu = emuctl.New(url)
-	d.printf("$ grep 'ecs-emulator listening' $INFRAKIT_HOME/logs/ecs-emulator.log\n%s\n", lineMatching(emuP.output(), emuctl.ListenLine))
+	t.emu = emuctl.New(t.url)
+	t.printf("$ grep 'ecs-emulator listening' $INFRAKIT_HOME/logs/ecs-emulator.log\n%s\n", lineMatching(emuP.output(), emuctl.ListenLine))
+	return nil
+}
 
-	// ---- 2
-	if err := d.nextStep(ctx); err != nil {
-		return err
-	}
-	d.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "emulator")
-	d.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "emulator")
-	d.setenv("ALIBABA_CLOUD_REGION_ID", "cn-hangzhou")
-	d.printf("$ export ALIBABA_CLOUD_ACCESS_KEY_ID=emulator ALIBABA_CLOUD_ACCESS_KEY_SECRET=emulator ALIBABA_CLOUD_REGION_ID=cn-hangzhou\n")
-	if _, err := d.background(ctx, "instance-aliyun", true, "infrakit-instance-aliyun", "--endpoint", url); err != nil {
-		return err
-	}
+// startPlugin is step 2: the plugin with the emulator's credentials and URL.
+func (t *tour) startPlugin(ctx context.Context) error {
+	t.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "emulator")
+	t.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "emulator")
+	t.setenv("ALIBABA_CLOUD_REGION_ID", "cn-hangzhou")
+	t.printf("$ export ALIBABA_CLOUD_ACCESS_KEY_ID=emulator ALIBABA_CLOUD_ACCESS_KEY_SECRET=emulator ALIBABA_CLOUD_REGION_ID=cn-hangzhou\n")
+	_, err := t.background(ctx, "instance-aliyun", true, "infrakit-instance-aliyun", "--endpoint", t.url)
+	return err
+}
 
-	// ---- 3
-	if err := d.nextStep(ctx); err != nil {
+// startGroupAndFlavor is step 3: InfraKit's own group plugin and vanilla flavor.
+func (t *tour) startGroupAndFlavor(ctx context.Context) error {
+	poll := fmtDuration(t.opts.Poll)
+	t.setenv("INFRAKIT_GROUP_POLL_INTERVAL", poll)
+	t.printf("$ export INFRAKIT_GROUP_POLL_INTERVAL=%s   # how often the group checks its instances\n", poll)
+	if _, err := t.background(ctx, "flavor-vanilla", true, "infrakit-flavor-vanilla"); err != nil {
 		return err
 	}
-	d.setenv("INFRAKIT_GROUP_POLL_INTERVAL", fmtDuration(o.Poll))
-	d.printf("$ export INFRAKIT_GROUP_POLL_INTERVAL=%s   # how often the group checks its instances\n", fmtDuration(o.Poll))
-	if _, err := d.background(ctx, "flavor-vanilla", true, "infrakit-flavor-vanilla"); err != nil {
-		return err
-	}
-	if _, err := d.background(ctx, "group", true, "infrakit-group-default"); err != nil {
-		return err
-	}
+	_, err := t.background(ctx, "group", true, "infrakit-group-default")
+	return err
+}
 
-	// ---- 4
-	if err := d.nextStep(ctx); err != nil {
-		return err
-	}
-	if _, err := d.infrakit(ctx, "plugin", "ls"); err != nil {
-		return err
-	}
+// listPlugins is step 4.
+func (t *tour) listPlugins(ctx context.Context) error {
+	_, err := t.infrakit(ctx, "plugin", "ls")
+	return err
+}
 
-	// ---- 5
-	if err := d.nextStep(ctx); err != nil {
-		return err
-	}
-	if _, err := d.infrakit(ctx, "group", "commit", o.Example); err != nil {
-		return err
-	}
+// commit is step 5: the example spec.
+func (t *tour) commit(ctx context.Context) error {
+	_, err := t.infrakit(ctx, "group", "commit", t.opts.Example)
+	return err
+}
 
-	// ---- 6
-	if err := d.nextStep(ctx); err != nil {
-		return err
-	}
-	members, err := d.watch(ctx, fmt.Sprintf("%d instances to be Running", size), member, nil, func(v []emulator.InstanceView) bool {
+// lookRunning is step 6: wait for the group's instances to run, then describe them.
+func (t *tour) lookRunning(ctx context.Context) error {
+	size := t.size
+	var err error
+	t.members, err = t.watch(ctx, fmt.Sprintf("%d instances to be Running", size), t.member, nil, func(v []emulator.InstanceView) bool {
 		return len(v) == size && emuctl.CountStatus(v, "Running") == size
 	})
 	if err != nil {
 		return err
 	}
-	if _, err := d.infrakit(ctx, "group", "describe", group); err != nil {
+	if _, err := t.infrakit(ctx, "group", "describe", t.group); err != nil {
 		return err
 	}
-	if _, err := d.infrakit(ctx, "instance-aliyun", "describe"); err != nil {
-		return err
-	}
+	_, err = t.infrakit(ctx, "instance-aliyun", "describe")
+	return err
+}
 
-	// ---- 7
-	if err := d.nextStep(ctx); err != nil {
-		return err
-	}
-	victim := members[0].InstanceId
-	d.printf("# the emulator's control API deletes %s as if from the console\n", victim)
-	if err := d.kill(ctx, victim); err != nil {
+// killAndReplace is step 7: kill the first member and wait for its replacement.
+func (t *tour) killAndReplace(ctx context.Context) error {
+	size := t.size
+	victim := t.members[0].InstanceId
+	t.printf("# the emulator's control API deletes %s as if from the console\n", victim)
+	if err := t.kill(ctx, victim); err != nil {
 		return err
 	}
 	killed := time.Now()
-	healed, err := d.watch(ctx, "the group to replace "+victim, member, nil, func(v []emulator.InstanceView) bool {
+	var err error
+	t.healed, err = t.watch(ctx, "the group to replace "+victim, t.member, nil, func(v []emulator.InstanceView) bool {
 		return len(v) == size && emuctl.CountStatus(v, "Running") == size && !contains(emuctl.IDs(v), victim)
 	})
 	if err != nil {
 		return err
 	}
-	d.printf("# %s was replaced by %s, Running %.1fs after the kill\n", victim, newIDs(healed, members)[0], time.Since(killed).Seconds())
-	if _, err := d.infrakit(ctx, "group", "describe", group); err != nil {
-		return err
-	}
+	t.printf("# %s was replaced by %s, Running %.1fs after the kill\n", victim, newIDs(t.healed, t.members)[0], time.Since(killed).Seconds())
+	_, err = t.infrakit(ctx, "group", "describe", t.group)
+	return err
+}
 
-	// ---- 8
-	if err := d.nextStep(ctx); err != nil {
-		return err
-	}
-	v2, changes, err := changedSpec(specJSON, o.ScaleTo)
+// rollingUpdate is step 8: commit a changed, bigger spec and wait until
+// every member runs the new config.
+func (t *tour) rollingUpdate(ctx context.Context) error {
+	o := t.opts
+	v2Path, err := t.writeChangedSpec()
 	if err != nil {
 		return err
 	}
-	v2Path := filepath.Join(d.home, strings.TrimSuffix(filepath.Base(o.Example), ".json")+"-v2.json")
-	if err := os.WriteFile(v2Path, v2, 0o644); err != nil {
+	if _, err := t.infrakit(ctx, "group", "commit", v2Path, "--pretend"); err != nil {
 		return err
 	}
-	d.printf("# %s is %s with:\n", v2Path, o.Example)
-	for _, c := range changes {
-		d.printf("#   %s\n", c)
-	}
-	if _, err := d.infrakit(ctx, "group", "commit", v2Path, "--pretend"); err != nil {
-		return err
-	}
-	if _, err := d.infrakit(ctx, "group", "commit", v2Path); err != nil {
+	if _, err := t.infrakit(ctx, "group", "commit", v2Path); err != nil {
 		return err
 	}
 	oldHash := map[string]bool{}
-	for _, m := range healed {
+	for _, m := range t.healed {
 		oldHash[m.Tags["infrakit.config.hash"]] = true
 	}
-	if _, err := d.watch(ctx, "the rolling update", member, oldHash, func(v []emulator.InstanceView) bool {
+	if _, err := t.watch(ctx, "the rolling update", t.member, oldHash, func(v []emulator.InstanceView) bool {
 		if len(v) != o.ScaleTo || emuctl.CountStatus(v, "Running") != o.ScaleTo {
 			return false
 		}
@@ -318,34 +339,44 @@ func (d *demo) run(ctx context.Context, specJSON []byte) error {
 	}); err != nil {
 		return err
 	}
-	if _, err := d.infrakit(ctx, "group", "describe", group); err != nil {
-		return err
-	}
+	_, err = t.infrakit(ctx, "group", "describe", t.group)
+	return err
+}
 
-	// ---- 9
-	if err := d.nextStep(ctx); err != nil {
+// writeChangedSpec writes step 8's changed spec into INFRAKIT_HOME and prints
+// what changed.
+func (t *tour) writeChangedSpec() (string, error) {
+	o := t.opts
+	v2, changes, err := changedSpec(t.specJSON, o.ScaleTo)
+	if err != nil {
+		return "", err
+	}
+	v2Path := filepath.Join(t.home, strings.TrimSuffix(filepath.Base(o.Example), ".json")+"-v2.json")
+	if err := os.WriteFile(v2Path, v2, 0o644); err != nil {
+		return "", err
+	}
+	t.printf("# %s is %s with:\n", v2Path, o.Example)
+	for _, c := range changes {
+		t.printf("#   %s\n", c)
+	}
+	return v2Path, nil
+}
+
+// destroy is step 9: destroy the group, wait until nothing is left, show
+// the emulator's counters.
+func (t *tour) destroy(ctx context.Context) error {
+	if _, err := t.infrakit(ctx, "group", "destroy", t.group); err != nil {
 		return err
 	}
-	if _, err := d.infrakit(ctx, "group", "destroy", group); err != nil {
-		return err
-	}
-	if _, err := d.watch(ctx, "every instance to be released", member, nil, func(v []emulator.InstanceView) bool {
+	if _, err := t.watch(ctx, "every instance to be released", t.member, nil, func(v []emulator.InstanceView) bool {
 		return len(v) == 0
 	}); err != nil {
 		return err
 	}
-	if _, err := d.infrakit(ctx, "instance-aliyun", "describe"); err != nil {
+	if _, err := t.infrakit(ctx, "instance-aliyun", "describe"); err != nil {
 		return err
 	}
-	if err := d.stats(ctx); err != nil {
-		return err
-	}
-
-	// ---- 10 (stopping is done by Run, also after a failure)
-	if err := d.nextStep(ctx); err != nil {
-		return err
-	}
-	return nil
+	return t.stats(ctx)
 }
 
 func (d *demo) nextStep(ctx context.Context) error {

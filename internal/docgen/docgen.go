@@ -274,13 +274,50 @@ func Actions(dir string) ([]string, error) {
 	}
 	fset := token.NewFileSet()
 	var parsed []*ast.File
-	consts := map[string]string{}
 	for _, path := range files {
 		f, err := parser.ParseFile(fset, path, nil, 0)
 		if err != nil {
 			return nil, err
 		}
 		parsed = append(parsed, f)
+	}
+	consts := stringConsts(parsed)
+	set := map[string]bool{}
+	var unresolved []string
+	for _, f := range parsed {
+		ast.Inspect(f, func(n ast.Node) bool {
+			ce, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			arg := actionArg(ce)
+			if arg == nil {
+				return true
+			}
+			if s, ok := stringValue(arg, consts); ok {
+				set[s] = true
+			} else if id, ok := arg.(*ast.Ident); !ok || id.Name != "action" {
+				// `action` is a wrapper (such as callPages) forwarding its own parameter.
+				unresolved = append(unresolved, fset.Position(ce.Pos()).String())
+			}
+			return true
+		})
+	}
+	if len(unresolved) > 0 {
+		return nil, fmt.Errorf("ECS calls whose action is not a string literal or constant: %s", strings.Join(unresolved, ", "))
+	}
+	out := make([]string, 0, len(set))
+	for a := range set {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// stringConsts maps the names of the files' string constants to their values.
+func stringConsts(files []*ast.File) map[string]string {
+	consts := map[string]string{}
+	for _, f := range files {
 		for _, decl := range f.Decls {
 			gd, ok := decl.(*ast.GenDecl)
 			if !ok || gd.Tok != token.CONST {
@@ -298,64 +335,44 @@ func Actions(dir string) ([]string, error) {
 			}
 		}
 	}
-	value := func(e ast.Expr) (string, bool) {
-		switch x := e.(type) {
-		case *ast.BasicLit:
-			if x.Kind == token.STRING {
-				s, err := strconv.Unquote(x.Value)
-				return s, err == nil
-			}
-		case *ast.Ident:
-			s, ok := consts[x.Name]
-			return s, ok
+	return consts
+}
+
+// stringValue is e's value if it is a string literal or one of consts.
+func stringValue(e ast.Expr, consts map[string]string) (string, bool) {
+	switch x := e.(type) {
+	case *ast.BasicLit:
+		if x.Kind == token.STRING {
+			s, err := strconv.Unquote(x.Value)
+			return s, err == nil
 		}
-		return "", false
+	case *ast.Ident:
+		s, ok := consts[x.Name]
+		return s, ok
 	}
-	set := map[string]bool{}
-	var unresolved []string
-	for _, f := range parsed {
-		ast.Inspect(f, func(n ast.Node) bool {
-			ce, ok := n.(*ast.CallExpr)
-			if !ok {
-				return true
-			}
-			fun := ce.Fun
-			switch x := fun.(type) {
-			case *ast.IndexExpr:
-				fun = x.X
-			case *ast.IndexListExpr:
-				fun = x.X
-			}
-			argIdx := -1
-			switch x := fun.(type) {
-			case *ast.Ident:
-				if (x.Name == "call" || x.Name == "callPages") && len(ce.Args) >= 3 {
-					argIdx = 2
-				}
-			case *ast.SelectorExpr:
-				if x.Sel.Name == "Invoke" && len(ce.Args) >= 1 {
-					argIdx = 0
-				}
-			}
-			if argIdx < 0 {
-				return true
-			}
-			if s, ok := value(ce.Args[argIdx]); ok {
-				set[s] = true
-			} else if id, ok := ce.Args[argIdx].(*ast.Ident); !ok || id.Name != "action" {
-				// `action` is a wrapper (such as callPages) forwarding its own parameter.
-				unresolved = append(unresolved, fset.Position(ce.Pos()).String())
-			}
-			return true
-		})
+	return "", false
+}
+
+// actionArg is the action argument of an ECS call (the third of call and
+// callPages, with or without type arguments; the first of .Invoke), or nil
+// if ce is no such call.
+func actionArg(ce *ast.CallExpr) ast.Expr {
+	fun := ce.Fun
+	switch x := fun.(type) {
+	case *ast.IndexExpr:
+		fun = x.X
+	case *ast.IndexListExpr:
+		fun = x.X
 	}
-	if len(unresolved) > 0 {
-		return nil, fmt.Errorf("ECS calls whose action is not a string literal or constant: %s", strings.Join(unresolved, ", "))
+	switch x := fun.(type) {
+	case *ast.Ident:
+		if (x.Name == "call" || x.Name == "callPages") && len(ce.Args) >= 3 {
+			return ce.Args[2]
+		}
+	case *ast.SelectorExpr:
+		if x.Sel.Name == "Invoke" && len(ce.Args) >= 1 {
+			return ce.Args[0]
+		}
 	}
-	out := make([]string, 0, len(set))
-	for a := range set {
-		out = append(out, a)
-	}
-	sort.Strings(out)
-	return out, nil
+	return nil
 }

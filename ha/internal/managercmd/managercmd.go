@@ -313,15 +313,7 @@ func (c *Config) fileBackends() (*backends, error) {
 
 // Run is the manager's plugin run function (infrakit's inproc signature).
 func (c *Config) Run(sc scope.Scope, name plugin.Name, _ *types.Any) (plugin.Transport, map[run.PluginCode]interface{}, func(), error) {
-	var (
-		b   *backends
-		err error
-	)
-	if c.Backend == "file" {
-		b, err = c.fileBackends()
-	} else {
-		b, err = c.etcdBackends()
-	}
+	b, err := c.backends()
 	if err != nil {
 		return plugin.Transport{}, nil, nil, err
 	}
@@ -342,43 +334,14 @@ func (c *Config) Run(sc scope.Scope, name plugin.Name, _ *types.Any) (plugin.Tra
 		b.close()
 		return plugin.Transport{}, nil, nil, fmt.Errorf("start manager: %w", err)
 	}
-
-	// Log each leadership change. Only after Start: leader.Poller.Start
-	// does not poll when it already has a receiver. A receiver must always
-	// be drained, the poller blocks on it otherwise.
-	changes := b.leader.Receive()
-	go func() {
-		last := leader.Unknown
-		for l := range changes {
-			if l.Status != last {
-				logger.WithFields(log.Fields{"leader": l.Status == leader.Leader, "status": l.Status}).Info("leadership")
-				last = l.Status
-			}
-		}
-	}()
-
-	var muxServer rpc_server.Stoppable
-	if c.MuxListen != "" {
-		_, port, _ := splitHostPort(c.MuxListen)
-		advertise := c.MuxAdvertise
-		if advertise == "" {
-			advertise = "localhost:" + port
-		}
-		// pkg/rpc/mux refuses to start over <port>.pid; after a crash
-		// (SIGKILL) that file is stale: remove it when its process is gone.
-		if err := removeStalePID(filepath.Join(discovery_local.Dir(), port+".pid")); err != nil {
-			mgr.Stop()
-			b.close()
-			return plugin.Transport{}, nil, nil, err
-		}
-		muxServer, err = mux.NewServer(c.MuxListen, advertise, sc.Plugins,
-			mux.Options{Leadership: b.leader.Receive(), Registry: muxRegistry{b.location}})
-		if err != nil {
-			mgr.Stop()
-			b.close()
-			return plugin.Transport{}, nil, nil, fmt.Errorf("start mux %s: %w", c.MuxListen, err)
-		}
-		logger.WithFields(log.Fields{"listen": c.MuxListen, "advertise": advertise}).Info("mux listening")
+	// Only after Start: leader.Poller.Start does not poll when it already
+	// has a receiver.
+	logLeadership(b.leader.Receive(), logger)
+	muxServer, err := c.startMux(sc, b, logger)
+	if err != nil {
+		mgr.Stop()
+		b.close()
+		return plugin.Transport{}, nil, nil, err
 	}
 	logger.WithFields(log.Fields{"name": name, "group": c.GroupPlugin, "endpoints": c.Endpoints, "prefix": c.StorePrefix}).Info("manager running")
 
@@ -396,6 +359,53 @@ func (c *Config) Run(sc scope.Scope, name plugin.Name, _ *types.Any) (plugin.Tra
 		b.close()
 	}
 	return plugin.Transport{Name: name}, impls, onStop, nil
+}
+
+// backends opens the --backend's leader detector and stores.
+func (c *Config) backends() (*backends, error) {
+	if c.Backend == "file" {
+		return c.fileBackends()
+	}
+	return c.etcdBackends()
+}
+
+// logLeadership logs each leadership change. It drains changes to the end:
+// a receiver must always be drained, the poller blocks on it otherwise.
+func logLeadership(changes <-chan leader.Leadership, logger *log.Entry) {
+	go func() {
+		last := leader.Unknown
+		for l := range changes {
+			if l.Status != last {
+				logger.WithFields(log.Fields{"leader": l.Status == leader.Leader, "status": l.Status}).Info("leadership")
+				last = l.Status
+			}
+		}
+	}()
+}
+
+// startMux starts the --mux-listen listener that forwards remote CLI calls
+// to the leader (nil, nil without --mux-listen).
+func (c *Config) startMux(sc scope.Scope, b *backends, logger *log.Entry) (rpc_server.Stoppable, error) {
+	if c.MuxListen == "" {
+		return nil, nil
+	}
+	_, port, _ := splitHostPort(c.MuxListen)
+	advertise := c.MuxAdvertise
+	if advertise == "" {
+		advertise = "localhost:" + port
+	}
+	// pkg/rpc/mux refuses to start over <port>.pid; after a crash
+	// (SIGKILL) that file is stale: remove it when its process is gone.
+	if err := removeStalePID(filepath.Join(discovery_local.Dir(), port+".pid")); err != nil {
+		return nil, err
+	}
+	muxServer, err := mux.NewServer(c.MuxListen, advertise, sc.Plugins,
+		mux.Options{Leadership: b.leader.Receive(), Registry: muxRegistry{b.location}})
+	if err != nil {
+		return nil, fmt.Errorf("start mux %s: %w", c.MuxListen, err)
+	}
+	logger.WithFields(log.Fields{"listen": c.MuxListen, "advertise": advertise}).Info("mux listening")
+	return muxServer, nil
 }
 
 // errNoLocation is muxRegistry's answer while no leader location is known.

@@ -675,33 +675,40 @@ func checkShape(p *Problems, path string, v interface{}, t reflect.Type) {
 			checkShape(p, fmt.Sprintf("%s[%q]", path, k), obj[k], t.Elem())
 		}
 	case reflect.Struct:
-		obj, ok := v.(map[string]interface{})
+		checkStructShape(p, path, v, t)
+	}
+}
+
+// checkStructShape is checkShape for a struct type: a JSON object whose keys
+// are the struct's exported field names, plugin-owned RunInstances keys
+// refused with their reason.
+func checkStructShape(p *Problems, path string, v interface{}, t reflect.Type) {
+	obj, ok := v.(map[string]interface{})
+	if !ok {
+		p.Add(path, "want an object, got %s", jsonKind(v))
+		return
+	}
+	fields := map[string]reflect.StructField{}
+	var names []string
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		fields[sf.Name] = sf
+		names = append(names, sf.Name)
+	}
+	for _, k := range sortedKeys(obj) {
+		sf, ok := fields[k]
 		if !ok {
-			p.Add(path, "want an object, got %s", jsonKind(v))
-			return
-		}
-		fields := map[string]reflect.StructField{}
-		var names []string
-		for i := 0; i < t.NumField(); i++ {
-			sf := t.Field(i)
-			if !sf.IsExported() {
-				continue
+			if why, owned := pluginOwned[k]; owned && t == reflect.TypeOf(RunInstancesArgs{}) {
+				p.Add(path+"."+k, "not allowed, %s", why)
+			} else {
+				p.Add(path+"."+k, "%s", unknownFieldHint(k, names))
 			}
-			fields[sf.Name] = sf
-			names = append(names, sf.Name)
+			continue
 		}
-		for _, k := range sortedKeys(obj) {
-			sf, ok := fields[k]
-			if !ok {
-				if why, owned := pluginOwned[k]; owned && t == reflect.TypeOf(RunInstancesArgs{}) {
-					p.Add(path+"."+k, "not allowed, %s", why)
-				} else {
-					p.Add(path+"."+k, "%s", unknownFieldHint(k, names))
-				}
-				continue
-			}
-			checkShape(p, path+"."+k, obj[k], sf.Type)
-		}
+		checkShape(p, path+"."+k, obj[k], sf.Type)
 	}
 }
 
