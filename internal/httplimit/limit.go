@@ -80,15 +80,16 @@ func (l Limits) Server(h http.Handler, log *logrus.Logger) *http.Server {
 // Listener caps the connections open at once on ln; what names the
 // listener in the 503 answer ("plugin socket", "events listener").
 func (l Limits) Listener(ln net.Listener, what string) net.Listener {
-	return &capListener{Listener: ln, slots: make(chan struct{}, l.MaxConns), wait: l.QueueWait, max: l.MaxConns, what: what}
+	return &capListener{Listener: ln, slots: make(chan struct{}, l.MaxConns), refusing: make(chan struct{}, refusing), wait: l.QueueWait, max: l.MaxConns, what: what}
 }
 
 type capListener struct {
 	net.Listener
-	slots chan struct{}
-	wait  time.Duration
-	max   int
-	what  string
+	slots    chan struct{}
+	refusing chan struct{} // refusals being answered
+	wait     time.Duration
+	max      int
+	what     string
 }
 
 func (l *capListener) Accept() (net.Conn, error) {
@@ -123,14 +124,55 @@ func (l *capListener) take() bool {
 	}
 }
 
-// refuse answers 503 without reading the request, and closes: it holds
-// the descriptor for at most 100 ms.
+// refuse answers 503 naming the limit, and closes. It first reads what
+// the client sends up to the end of its request headers: a 503 written
+// before the request makes Go's client report an unsolicited response,
+// and closing with unread bytes makes the kernel send a reset, so either
+// way the client would not see the answer. Refusals run beside the accept
+// loop, each holding its descriptor at most twice refuseHold; past refusing of
+// them at once, a connection is closed without an answer.
 func (l *capListener) refuse(c net.Conn) {
-	body := fmt.Sprintf(`{"jsonrpc":"2.0","error":{"code":-32000,"message":"too many connections: the %s serves at most %d at once; try again"},"id":null}`+"\n", l.what, l.max)
-	_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-	_, _ = fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-	_ = c.Close()
+	select {
+	case l.refusing <- struct{}{}:
+	default:
+		_ = c.Close()
+		return
+	}
+	go func() {
+		defer func() { <-l.refusing }()
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(refuseHold))
+		readHeaders(c)
+		_ = c.SetDeadline(time.Now().Add(refuseHold)) // to answer and drain
+		body := fmt.Sprintf(`{"jsonrpc":"2.0","error":{"code":-32000,"message":"too many connections: the %s serves at most %d at once; try again"},"id":null}`+"\n", l.what, l.max)
+		_, _ = fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		if hc, ok := c.(interface{ CloseWrite() error }); ok && hc.CloseWrite() == nil {
+			_, _ = io.CopyN(io.Discard, c, refuseDrain) // the body, if any: no reset
+		}
+	}()
 }
+
+// readHeaders reads from c until the blank line that ends HTTP request
+// headers, refuseDrain bytes, or an error (the deadline).
+func readHeaders(c net.Conn) {
+	var seen []byte
+	buf := make([]byte, 4096)
+	for len(seen) < refuseDrain {
+		n, err := c.Read(buf)
+		seen = append(seen, buf[:n]...)
+		if bytes.Contains(seen, []byte("\r\n\r\n")) || err != nil {
+			return
+		}
+	}
+}
+
+// A refused connection is held at most 2×refuseHold and read of at most
+// refuseDrain bytes; at most refusing are answered at once.
+const (
+	refuseHold  = 100 * time.Millisecond
+	refuseDrain = 64 << 10
+	refusing    = 64
+)
 
 type slotConn struct {
 	net.Conn
