@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	log "github.com/Sirupsen/logrus"
@@ -105,33 +104,37 @@ type Config struct {
 	Metrics *metrics.Metrics
 }
 
-// Plugin is the InfraKit instance plugin for Alibaba Cloud ECS.
+// Plugin is the InfraKit instance plugin for Alibaba Cloud ECS: the SPI
+// methods over the parts New wires (see the package doc).
 type Plugin struct {
 	api       ecs.InstanceAPI
-	zoneCalls ecs.SpotAPI // DescribeZones for metadata; nil in some test fakes
 	region    string
 	namespace map[string]string
 	log       *log.Logger
-	now       func() time.Time
-	retry     ecs.RetryPolicy
+	clock     *clock
+	now       func() time.Time // clock.now
 	nonce     func() (string, error)
 	describe  singleflight.Group
 
 	provisionTimeout time.Duration
-	cleanupTimeout   time.Duration // see cleanupContext (retry.go)
+	cleanup          cleanupBudget // see retry.go
 
-	background sync.WaitGroup // attachLater
-	closing    closeMark      // when Close began: bounds attachLater
-	settling   sync.WaitGroup // settleLater (truth.go)
-	// confirmTimeout: see Config.ConfirmTimeout.
-	confirmTimeout time.Duration
-
-	planner *capacity.Planner // where instances go (capacity fallbacks, spread)
-	metrics *metrics.Metrics  // nil records nothing
+	owner    *ownership        // which instances are the plugin's (owned.go)
+	creator  *creator          // RunInstances told truthfully (truth.go)
+	attacher *attacher         // Spec.Attachments (attach.go)
+	planner  *capacity.Planner // where instances go (capacity fallbacks, spread)
+	metrics  *metrics.Metrics  // nil records nothing
 
 	spot  *spot.Reclaims // spot reclaims and kept data (reclaims.go)
 	views *views         // what events and metadata show (metadata.go)
 }
+
+// clock is the plugin's clock, shared by its parts: a test may swap fn
+// after New (the capacity tests' real-time budget) without changing the
+// adapter's or the describe cache's clock.
+type clock struct{ fn func() time.Time }
+
+func (c *clock) now() time.Time { return c.fn() }
 
 var (
 	_ instance.Plugin  = (*Plugin)(nil)
@@ -245,37 +248,46 @@ type apis struct {
 }
 
 // build wires the plugin from a normalized Config (normalize runs once).
+// Each part gets what it uses; none holds the Plugin.
 func build(api apis, cfg Config) *Plugin {
+	clk := &clock{fn: cfg.Now}
+	retry := ecs.NewRetryPolicy(cfg.Retry, cfg.Now)
+	cleanup := cleanupBudget(cfg.CallTimeout)
 	pl := &Plugin{
 		api:       api.instances,
-		zoneCalls: api.spot,
 		region:    cfg.RegionID,
 		namespace: cfg.NamespaceTags,
 		log:       cfg.Logger,
-		now:       cfg.Now,
-		retry:     ecs.NewRetryPolicy(cfg.Retry, cfg.Now),
+		clock:     clk,
+		now:       clk.now,
 		nonce:     randomNonce,
 
 		provisionTimeout: cfg.ProvisionTimeout,
-		confirmTimeout:   cfg.ConfirmTimeout,
-		cleanupTimeout:   cfg.CallTimeout,
+		cleanup:          cleanup,
 
-		views:   newViews(cfg.Now),
-		metrics: cfg.Metrics,
+		owner: &ownership{namespace: cfg.NamespaceTags, api: api.instances},
+		creator: &creator{api: api.instances, log: cfg.Logger, now: clk.now, retry: retry,
+			confirmTimeout: cfg.ConfirmTimeout},
+		attacher: &attacher{api: api.instances, log: cfg.Logger, now: clk.now, retry: retry},
+		metrics:  cfg.Metrics,
+		views: newViews(viewsConfig{now: clk.now, eventsNow: cfg.Now, region: cfg.RegionID, namespace: cfg.NamespaceTags,
+			api: api.instances, zoneCalls: api.spot, log: cfg.Logger, metrics: cfg.Metrics}),
 	}
-	pl.spot = pl.newReclaims(api.spot)
-	// The planner reads the plugin's clock through the plugin, so a test
-	// that swaps p.now (the capacity tests' real-time budget) swaps both.
-	pl.planner = capacity.New(capacity.Config{Catalogue: api.capacity, Members: pl.groupMembers, Log: cfg.Logger,
-		Now: func() time.Time { return pl.now() }, Metrics: cfg.Metrics})
+	pl.spot = newReclaims(api.instances, api.spot, cfg, clk.now, retry, cleanup, pl.views.notice)
+	pl.views.spot = pl.spot
+	sp := &spread{api: api.instances, namespace: cfg.NamespaceTags}
+	pl.planner = capacity.New(capacity.Config{Catalogue: api.capacity, Members: sp.members, Log: cfg.Logger,
+		Now: clk.now, Metrics: cfg.Metrics})
+	sp.planner = pl.planner
 	if c, ok := api.instances.(*describeCache); ok {
 		c.metrics = cfg.Metrics
 		c.log = cfg.Logger
 		c.concurrency = cfg.DescribeConcurrency
+		owner := pl.owner
 		c.relevant = func(inst *ecs.Instance) bool {
-			return !skippedStatus[inst.Status] && pl.foreignReason(inst.TagMap()) == ""
+			return !skippedStatus[inst.Status] && owner.foreignReason(inst.TagMap()) == ""
 		}
-		c.onScan = pl.observeScan // every scan refreshes the spread's tallies
+		c.onScan = sp.observeScan // every scan refreshes the spread's tallies
 	}
 	return pl
 }
@@ -370,7 +382,7 @@ func (p *Plugin) Provision(spec instance.Spec) (*instance.ID, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.provisionTimeout)
 	defer cancel()
 
-	disks, err := p.resolveAttachments(ctx, spec.Attachments, props.RunInstances.ZoneId)
+	disks, err := p.attacher.resolve(ctx, spec.Attachments, props.RunInstances.ZoneId)
 	if err != nil {
 		return fail(err)
 	}
@@ -387,20 +399,20 @@ func (p *Plugin) Provision(spec instance.Spec) (*instance.ID, error) {
 		Group: spec.Tags[tagGroup], Props: props, Start: start, BaseToken: req.ClientToken,
 		Disks: append(disks[:len(disks):len(disks)], rep.KeptDisks()...),
 		Try: func(ctx context.Context, c capacity.Choice, token, fallback string) (string, error) {
-			return p.runInstances(ctx, req.forChoice(c, token, fallback)) // truth.go: a lost answer is asked again
+			return p.creator.run(ctx, req.forChoice(c, token, fallback)) // truth.go: a lost answer is asked again
 		},
 	})
-	p.recordCapacity(met) // metadata.go: events and capacity/ metadata
+	p.views.recordCapacity(met) // metadata.go: events and capacity/ metadata
 	if err != nil {
 		return fail(err)
 	}
 	logger = logger.WithField("instance", id)
 	p.spot.Finish(ctx, rep, id)
 
-	if err := p.attach(ctx, id, disks); err != nil {
+	if err := p.attacher.attach(ctx, id, disks); err != nil {
 		// Do not leave an instance without the disks it was promised, even
 		// when the attach failed because the Provision budget ran out.
-		cctx, ccancel := p.cleanupContext(ctx)
+		cctx, ccancel := p.cleanup.context(ctx)
 		derr := p.api.DeleteInstance(cctx, id, true)
 		ccancel()
 		if derr != nil && !ecs.IsNotFound(derr) {
@@ -532,134 +544,6 @@ func clientToken(spec instance.Spec, nonce string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// resolveAttachments finds the disk tagged infrakit.attachment=<ID> for each
-// attachment, before anything is created.
-func (p *Plugin) resolveAttachments(ctx context.Context, atts []instance.Attachment, zone string) ([]ecs.Disk, error) {
-	var out []ecs.Disk
-	for _, a := range atts {
-		disks, err := p.api.DescribeDisks(ctx, ecs.DiskFilter{Tags: map[string]string{TagAttachment: a.ID}})
-		if err != nil {
-			return nil, fmt.Errorf("find disk for attachment %q: %w", a.ID, err)
-		}
-		switch len(disks) {
-		case 0:
-			return nil, fmt.Errorf("find disk for attachment %q: no disk tagged %s=%s", a.ID, TagAttachment, a.ID)
-		case 1:
-		default:
-			ids := make([]string, len(disks))
-			for i, d := range disks {
-				ids[i] = d.ID
-			}
-			return nil, fmt.Errorf("find disk for attachment %q: %d disks tagged %s=%s (%s), want one", a.ID, len(disks), TagAttachment, a.ID, strings.Join(ids, ", "))
-		}
-		d := disks[0]
-		if d.InstanceID != "" || (d.Status != "" && d.Status != "Available") {
-			return nil, fmt.Errorf("find disk for attachment %q: disk %s is %s (instance %q), want Available", a.ID, d.ID, d.Status, d.InstanceID)
-		}
-		if zone != "" && d.Zone != "" && d.Zone != zone {
-			return nil, fmt.Errorf("find disk for attachment %q: disk %s is in zone %s, instances are created in %s", a.ID, d.ID, d.Zone, zone)
-		}
-		out = append(out, d)
-	}
-	return out, nil
-}
-
-// attach attaches the resolved disks. ECS refuses AttachDisk while the new
-// instance is still Pending; those attachments are finished in the
-// background so Provision can return at once.
-func (p *Plugin) attach(ctx context.Context, id string, disks []ecs.Disk) error {
-	var later []ecs.Disk
-	for _, d := range disks {
-		err := p.api.AttachDisk(ctx, id, d.ID, false)
-		switch {
-		case err == nil:
-		case ecs.ErrorCode(err) == ecs.CodeIncorrectInstanceStatus:
-			later = append(later, d)
-		default:
-			return fmt.Errorf("attach disk %s to instance %s: %w", d.ID, id, err)
-		}
-	}
-	if len(later) > 0 {
-		p.background.Add(1)
-		go func() {
-			defer p.background.Done()
-			p.attachLater(id, later)
-		}()
-	}
-	return nil
-}
-
-// attachTimeout is how long attachLater keeps trying a disk while the new
-// instance is not yet in a state that takes it.
-const attachTimeout = 10 * time.Minute
-
-// attachCloseWait bounds, on the plugin's clock, how long Close lets
-// attaches in flight go on: a new instance usually takes its disks within
-// it, and the daemon's shutdown is not held for attachTimeout.
-const attachCloseWait = time.Minute
-
-// closeMark records when Close began.
-type closeMark struct {
-	mu sync.Mutex
-	at time.Time
-}
-
-func (c *closeMark) set(now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.at.IsZero() {
-		c.at = now
-	}
-}
-
-// deadline is d, or earlier once Close began; stopping reports the latter.
-func (c *closeMark) deadline(d time.Time) (end time.Time, stopping bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.at.IsZero() {
-		return d, false
-	}
-	if stop := c.at.Add(attachCloseWait); stop.Before(d) {
-		return stop, true
-	}
-	return d, true
-}
-
-// attachLater retries the attaches ECS refused while the instance was
-// Pending. Close waits for it, for at most attachCloseWait more; an attach
-// still refused then is logged as an error naming the disk and instance
-// (nothing in ECS records it, so no other copy could finish it).
-func (p *Plugin) attachLater(id string, disks []ecs.Disk) {
-	ctx := context.Background()
-	deadline := p.now().Add(attachTimeout)
-	wait := 2 * time.Second
-	for _, d := range disks {
-		logger := p.log.WithFields(log.Fields{"action": "attach", "instance": id, "disk": d.ID})
-		for {
-			if err := p.retry.Sleep(ctx, wait); err != nil {
-				return
-			}
-			err := p.api.AttachDisk(ctx, id, d.ID, false)
-			if err == nil {
-				logger.Info("attached")
-				break
-			}
-			end, stopping := p.closing.deadline(deadline)
-			if ecs.ErrorCode(err) != ecs.CodeIncorrectInstanceStatus || !p.now().Before(end) {
-				if stopping && ecs.ErrorCode(err) == ecs.CodeIncorrectInstanceStatus {
-					logger.WithError(err).Error("the plugin stopped before the instance took the disk: attach it by hand")
-				} else {
-					logger.WithError(err).Error("attach failed")
-				}
-				break
-			}
-			if wait < 15*time.Second {
-				wait *= 2
-			}
-		}
-	}
-}
-
 // Label implements instance.Plugin. It sends only the tags that change, in
 // one TagResources call, after checking the 20-tag limit.
 func (p *Plugin) Label(id instance.ID, labels map[string]string) error {
@@ -682,12 +566,12 @@ func (p *Plugin) label(ctx context.Context, id string, labels map[string]string)
 	if err := probs.Err(); err != nil {
 		return err
 	}
-	inst, err := p.lookupOwned(ctx, id)
+	inst, err := p.owner.lookup(ctx, id)
 	if err != nil {
 		return err
 	}
 	current := inst.TagMap()
-	if err := p.checkLabels(current, labels); err != nil {
+	if err := p.owner.checkLabels(current, labels); err != nil {
 		return err
 	}
 	diff := map[string]string{}
@@ -729,17 +613,17 @@ func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 	defer cancel()
 	// One DescribeInstances by ID first: only an instance that carries the
 	// namespace tags and an InfraKit tag is released (owned.go).
-	inst, err := p.lookupOwned(ctx, string(id))
+	inst, err := p.owner.lookup(ctx, string(id))
 	if ecs.IsNotFound(err) {
-		p.noteDestroyed(string(id)) // asked for, so not "lost" (events.go)
+		p.views.noteDestroyed(string(id)) // asked for, so not "lost" (events.go)
 		logger.Info("already gone")
 		return nil
 	} else if err != nil {
 		logger.WithError(err).WithField("code", ecs.ErrorCode(err)).Warn("destroy refused")
 		return fmt.Errorf("destroy instance %s: %w", id, err)
 	}
-	p.noteDestroyed(string(id))  // not "lost" when it disappears (events.go)
-	p.planner.Forget(string(id)) // the spread stops counting it now
+	p.views.noteDestroyed(string(id)) // not "lost" when it disappears (events.go)
+	p.planner.Forget(string(id))      // the spread stops counting it now
 	if err := p.beforeDelete(ctx, inst, dctx.Reason); err != nil {
 		logger.WithError(err).Warn("destroy failed")
 		return fmt.Errorf("destroy instance %s: %w", id, err)
@@ -764,25 +648,9 @@ func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 func (p *Plugin) beforeDelete(ctx context.Context, inst *ecs.Instance, reason string) error {
 	switch reason {
 	case ReasonRollingUpdate:
-		return p.keepAttachedDisks(ctx, inst.ID)
+		return p.attacher.keepAttached(ctx, inst.ID)
 	case ReasonTerminate:
 		return p.spot.Release(ctx, inst)
-	}
-	return nil
-}
-
-func (p *Plugin) keepAttachedDisks(ctx context.Context, id string) error {
-	disks, err := p.api.DescribeDisks(ctx, ecs.DiskFilter{InstanceID: id})
-	if err != nil {
-		return fmt.Errorf("list disks: %w", err)
-	}
-	for _, d := range disks {
-		if _, ok := d.TagMap()[TagAttachment]; !ok || !d.DeleteWithInstance {
-			continue
-		}
-		if err := p.api.ModifyDiskAttribute(ctx, d.ID, false); err != nil {
-			return fmt.Errorf("keep disk %s: %w", d.ID, err)
-		}
 	}
 	return nil
 }
@@ -835,7 +703,7 @@ func (p *Plugin) DescribeInstances(tags map[string]string, properties bool) ([]i
 	}
 	shared := v.([]instance.Description)
 	// Reclaimed instances are left out of group describes (reclaims.go).
-	return p.afterDescribe(tags, append([]instance.Description(nil), shared...)), nil
+	return p.views.afterDescribe(tags, append([]instance.Description(nil), shared...)), nil
 }
 
 func describeKey(tags map[string]string, properties bool) string {
@@ -881,7 +749,7 @@ func (p *Plugin) describeInstances(tags map[string]string, properties bool) ([]i
 			continue
 		}
 		itags := inst.TagMap()
-		if !hasTags(itags, want) || p.foreignReason(itags) != "" {
+		if !hasTags(itags, want) || p.owner.foreignReason(itags) != "" {
 			continue
 		}
 		p.spot.Observe(inst, "describe") // notices spot reclaims
