@@ -26,7 +26,7 @@ type attacher struct {
 	closing    closeMark      // when Close began: bounds attachLater
 }
 
-// resolveAttachments finds the disk tagged infrakit.attachment=<ID> for each
+// resolve finds the disk tagged infrakit.attachment=<ID> for each
 // attachment, before anything is created.
 func (a *attacher) resolve(ctx context.Context, atts []instance.Attachment, zone string) ([]ecs.Disk, error) {
 	var out []ecs.Disk

@@ -5,7 +5,6 @@ import (
 
 	"infrakit.aliyun/internal/ecs"
 	"infrakit.aliyun/plugin/instance/capacity"
-	"infrakit.aliyun/plugin/instance/groupspec"
 	"infrakit.aliyun/plugin/instance/spot"
 )
 
@@ -59,22 +58,6 @@ func spreadMember(inst *ecs.Instance) bool {
 	return !skippedStatus[inst.Status] && !spot.Reclaimed(inst)
 }
 
-func carriesAll(have []ecs.Tag, want map[string]string) bool {
-	for k, v := range want {
-		found := false
-		for _, h := range have {
-			if h.Key == k {
-				found = h.Value == v
-				break
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
-}
-
 // observeScan hands the capacity planner the members of every group a
 // describe scan fully covered: all groups of a namespace scan, or the one
 // group of a scan by namespace and group tag. (A scan by more tags holds
@@ -108,38 +91,4 @@ func (s *spread) observeScan(scope map[string]string, list []ecs.Instance) {
 	for g, m := range groups {
 		s.planner.Observe(g, m)
 	}
-}
-
-// forChoice is the request of one capacity attempt: base with the choice's
-// instance type, vswitch and spot setting, the attempt's ClientToken, and
-// the TagFallback label when the tags have room for it.
-func (r *runRequest) forChoice(c capacity.Choice, token, fallback string) *runRequest {
-	req := *r
-	req.Args.InstanceType = c.InstanceType
-	if c.VSwitchId != "" {
-		req.Args.VSwitchId = c.VSwitchId
-	}
-	if !c.Spot {
-		req.Args.SpotStrategy = "NoSpot"
-		req.Args.SpotPriceLimit = nil
-		req.Args.SpotDuration = nil
-		req.Args.SpotInterruptionBehavior = ""
-	}
-	req.ClientToken = token
-	if fallback != "" {
-		if _, has := req.Tags[TagFallback]; has || len(req.Tags) < groupspec.MaxTags {
-			req.Tags = mergeTags(req.Tags, map[string]string{TagFallback: fallback})
-		}
-	}
-	return &req
-}
-
-// tagValue is the value of key in a tag list ("" when absent).
-func tagValue(tags []ecs.Tag, key string) string {
-	for _, t := range tags {
-		if t.Key == key {
-			return t.Value
-		}
-	}
-	return ""
 }

@@ -16,7 +16,8 @@ import (
 // The plugin's side of spot reclaims (plugin/instance/spot does the work):
 // describes tell spot.Reclaims what they saw and leave noticed instances out
 // of group describes, Provision asks it for kept data to claim, and each
-// notice becomes a log line, an instance/interrupting event and a metric.
+// notice becomes a log line, an instance/interrupting event and a metric
+// (views.notice).
 
 // Names of spot handling, kept here for the plugin's users.
 const (
@@ -169,16 +170,3 @@ func (p *Plugin) StartWatcher(interval time.Duration) { p.spot.Watch.Start(inter
 // Instance:PreemptibleInstanceInterruption) as a hint (spot.Reclaims.Push):
 // nothing is hidden or kept unless a look-up shows ECS's Recycling lock.
 func (p *Plugin) MarkInterrupting(id, source string) (string, error) { return p.spot.Push(id, source) }
-
-// Close stops the watcher, the spot work in flight and the event relay,
-// and waits for the background attaches of Spec.Attachments (for at most
-// attachCloseWait on the plugin's clock, see attachLater). The daemon calls
-// it on shutdown.
-func (p *Plugin) Close() error {
-	p.attacher.closing.set(p.now())
-	p.views.cancel()
-	p.spot.Close()
-	p.attacher.background.Wait()
-	p.views.events.close()
-	return nil
-}
