@@ -230,7 +230,7 @@ func (a *Adapter) invoke(ctx context.Context, action string, values url.Values, 
 // RunInstances creates one instance. When it fails after an attempt whose
 // outcome is unknown (no answer, or a server error: ECS may have created
 // the instance), the error is an *OutcomeUnknownError, so the plugin knows
-// to ask again with the same ClientToken (runInstances, plugin.go).
+// to ask again with the same ClientToken (creator.run, plugin/instance/truth.go).
 func (a *Adapter) RunInstances(ctx context.Context, req *RunRequest) (string, error) {
 	unknown := false
 	resp, err := call[runInstancesResponse](ctx, a, "RunInstances", func() url.Values {

@@ -5,7 +5,6 @@ import (
 
 	"infrakit.aliyun/internal/ecs"
 	"infrakit.aliyun/plugin/instance/capacity"
-	"infrakit.aliyun/plugin/instance/groupspec"
 	"infrakit.aliyun/plugin/instance/spot"
 )
 
@@ -25,19 +24,28 @@ const (
 // choice had capacity (capacity.NoCapacityError).
 type NoCapacityError = capacity.NoCapacityError
 
-// groupMembers lists the group's live members (not gone, not being
+// spread feeds the capacity planner's zone spread: a group's live members
+// when the planner asks (members), and every describe scan that covered
+// whole groups (observeScan).
+type spread struct {
+	api       ecs.InstanceAPI
+	namespace map[string]string
+	planner   *capacity.Planner // set once the planner is built over members
+}
+
+// members lists the group's live members (not gone, not being
 // reclaimed, carrying the namespace) as instance ID -> vswitch, for the
 // capacity planner's spread.
-func (p *Plugin) groupMembers(ctx context.Context, group string) (map[string]string, error) {
-	want := mergeTags(p.namespace, map[string]string{tagGroup: group})
-	found, err := p.api.DescribeInstances(ctx, ecs.InstanceFilter{Tags: want})
+func (s *spread) members(ctx context.Context, group string) (map[string]string, error) {
+	want := mergeTags(s.namespace, map[string]string{tagGroup: group})
+	found, err := s.api.DescribeInstances(ctx, ecs.InstanceFilter{Tags: want})
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]string{}
 	for i := range found {
 		inst := &found[i]
-		if p.spreadMember(inst) && carriesAll(inst.Tags, want) {
+		if spreadMember(inst) && carriesAll(inst.Tags, want) {
 			out[inst.ID] = inst.VSwitch
 		}
 	}
@@ -46,35 +54,19 @@ func (p *Plugin) groupMembers(ctx context.Context, group string) (map[string]str
 
 // spreadMember tells whether an instance counts for its group's spread:
 // not on its way out, not being reclaimed.
-func (p *Plugin) spreadMember(inst *ecs.Instance) bool {
+func spreadMember(inst *ecs.Instance) bool {
 	return !skippedStatus[inst.Status] && !spot.Reclaimed(inst)
-}
-
-func carriesAll(have []ecs.Tag, want map[string]string) bool {
-	for k, v := range want {
-		found := false
-		for _, h := range have {
-			if h.Key == k {
-				found = h.Value == v
-				break
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
 }
 
 // observeScan hands the capacity planner the members of every group a
 // describe scan fully covered: all groups of a namespace scan, or the one
 // group of a scan by namespace and group tag. (A scan by more tags holds
 // only part of a group and is not used.)
-func (p *Plugin) observeScan(scope map[string]string, list []ecs.Instance) {
+func (s *spread) observeScan(scope map[string]string, list []ecs.Instance) {
 	group, byGroup := scope[tagGroup]
 	switch {
-	case len(scope) == len(p.namespace) && hasTags(scope, p.namespace) && !byGroup:
-	case byGroup && len(scope) == len(p.namespace)+1 && hasTags(scope, p.namespace):
+	case len(scope) == len(s.namespace) && hasTags(scope, s.namespace) && !byGroup:
+	case byGroup && len(scope) == len(s.namespace)+1 && hasTags(scope, s.namespace):
 	default:
 		return
 	}
@@ -84,7 +76,7 @@ func (p *Plugin) observeScan(scope map[string]string, list []ecs.Instance) {
 	}
 	for i := range list {
 		inst := &list[i]
-		if !p.spreadMember(inst) || !carriesAll(inst.Tags, p.namespace) {
+		if !spreadMember(inst) || !carriesAll(inst.Tags, s.namespace) {
 			continue
 		}
 		g := tagValue(inst.Tags, tagGroup)
@@ -97,40 +89,6 @@ func (p *Plugin) observeScan(scope map[string]string, list []ecs.Instance) {
 		groups[g][inst.ID] = inst.VSwitch
 	}
 	for g, m := range groups {
-		p.planner.Observe(g, m)
+		s.planner.Observe(g, m)
 	}
-}
-
-// forChoice is the request of one capacity attempt: base with the choice's
-// instance type, vswitch and spot setting, the attempt's ClientToken, and
-// the TagFallback label when the tags have room for it.
-func (r *runRequest) forChoice(c capacity.Choice, token, fallback string) *runRequest {
-	req := *r
-	req.Args.InstanceType = c.InstanceType
-	if c.VSwitchId != "" {
-		req.Args.VSwitchId = c.VSwitchId
-	}
-	if !c.Spot {
-		req.Args.SpotStrategy = "NoSpot"
-		req.Args.SpotPriceLimit = nil
-		req.Args.SpotDuration = nil
-		req.Args.SpotInterruptionBehavior = ""
-	}
-	req.ClientToken = token
-	if fallback != "" {
-		if _, has := req.Tags[TagFallback]; has || len(req.Tags) < groupspec.MaxTags {
-			req.Tags = mergeTags(req.Tags, map[string]string{TagFallback: fallback})
-		}
-	}
-	return &req
-}
-
-// tagValue is the value of key in a tag list ("" when absent).
-func tagValue(tags []ecs.Tag, key string) string {
-	for _, t := range tags {
-		if t.Key == key {
-			return t.Value
-		}
-	}
-	return ""
 }

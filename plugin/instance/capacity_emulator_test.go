@@ -27,7 +27,7 @@ func emuCapSpec(group, run, top string) instance.Spec {
 // budget is real time, and the emulator's clock runs 1000 times faster.
 func newCapEmu(t *testing.T) *emuEnv {
 	e := newEmu(t)
-	e.plugin.now = time.Now
+	e.plugin.clock.fn = time.Now
 	return e
 }
 

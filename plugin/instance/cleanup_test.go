@@ -107,8 +107,8 @@ func TestProvisionCleanupOutlivesSpentBudget(t *testing.T) {
 			equal(t, []string{"i-0001 force=true"}, fake.deletes)
 			equal(t, 0, len(fake.instances), "instances left behind")
 			equal(t, 1, len(fake.cleanupDeadlines))
-			if left := fake.cleanupDeadlines[0]; left <= 0 || left > p.cleanupTimeout {
-				t.Fatalf("cleanup had %v left, want a deadline of its own within %v", left, p.cleanupTimeout)
+			if left := fake.cleanupDeadlines[0]; left <= 0 || left > time.Duration(p.cleanup) {
+				t.Fatalf("cleanup had %v left, want a deadline of its own within %v", left, time.Duration(p.cleanup))
 			}
 		})
 	}
@@ -148,8 +148,8 @@ func TestClaimKeptDataOutlivesSpentBudget(t *testing.T) {
 				fake.cleanupDeadlines = fake.cleanupDeadlines[:1] // the claim; then the attach's step
 			}
 			equal(t, 1, len(fake.cleanupDeadlines))
-			if left := fake.cleanupDeadlines[0]; left <= 0 || left > p.cleanupTimeout {
-				t.Fatalf("claim had %v left, want a deadline of its own within %v", left, p.cleanupTimeout)
+			if left := fake.cleanupDeadlines[0]; left <= 0 || left > time.Duration(p.cleanup) {
+				t.Fatalf("claim had %v left, want a deadline of its own within %v", left, time.Duration(p.cleanup))
 			}
 		})
 	}

@@ -8,17 +8,25 @@
 // describe cache, recent Provisions for zone spread, its events and
 // metadata) is rebuilt from ECS as it runs.
 //
-// The house: this package holds the SPI methods and their wiring
-// (plugin.go), the namespace guard on every call (owned.go), asking ECS
-// again when a RunInstances answer was lost (truth.go), the describe cache
-// (describecache.go), the spot call sites (reclaims.go) and the events and
-// metadata views (events.go, metadata.go). Below it, with no calls back
-// into it: groupspec parses and validates Instance.Properties
-// (docs/properties.md is generated from it), capacity decides which
-// instance type and zone a Provision tries and returns what it met, spot
-// notices reclaims (describes, its watcher, budgeted pushes), keeps and
-// hands out their data and cleans it up, returning claims and notices, and
-// internal/ecs makes every ECS call.
+// The house: Plugin (plugin.go) is the SPI surface; New builds its parts,
+// each with only what it uses and none holding the Plugin:
+//
+//	ownership      owned.go          which instances are the plugin's (namespace, tag rules)
+//	creator        truth.go          RunInstances told truthfully (ClientToken, settling)
+//	attacher       attach.go         Spec.Attachments: find, attach, finish later, keep
+//	spread         capacity.go       group members and scans for the capacity planner
+//	views          views.go          events, lost members, spot notices, capacity outcomes;
+//	               metadata.go       the Metadata SPI built from them
+//	describeCache  describecache.go  shared describe scans, partitioned (shards.go)
+//
+// request.go builds the RunInstances request, describe.go answers
+// DescribeInstances, reclaims.go is the spot call sites, tags.go holds
+// shared tag helpers. Below it, with no calls back into it: groupspec
+// parses and validates Instance.Properties (docs/properties.md is generated
+// from it), capacity decides which instance type and zone a Provision
+// tries and returns what it met, spot notices reclaims (describes, its
+// watcher, budgeted pushes), keeps and hands out their data and cleans it
+// up, returning claims and notices, and internal/ecs makes every ECS call.
 //
 // The user's guide is README.md; docs/troubleshooting.md lists the
 // plugin's refusals.

@@ -2,10 +2,7 @@ package instance
 
 import (
 	"context"
-	"fmt"
 	"sort"
-	"strings"
-	"sync"
 	"time"
 
 	metadata_plugin "github.com/docker/infrakit/pkg/plugin/metadata"
@@ -52,67 +49,6 @@ func choiceOf(c capacity.Choice, code string) CapacityChoice {
 	return CapacityChoice{InstanceType: c.InstanceType, ZoneId: c.ZoneId, VSwitchId: c.VSwitchId, Spot: c.Spot, Code: code}
 }
 
-// recordCapacity publishes what a Provision's capacity walk met.
-func (p *Plugin) recordCapacity(o capacity.Outcome) {
-	if o.StockOut != nil {
-		p.onStockOut(*o.StockOut)
-	}
-	if o.Fallback != nil {
-		p.onFallback(*o.Fallback)
-	}
-}
-
-// onStockOut publishes instance/no-stock and sets capacity/last-stock-out
-// for a Provision that met stock-outs.
-func (p *Plugin) onStockOut(i capacity.StockOut) {
-	r := StockOut{Group: i.Group, Exhausted: i.Exhausted, At: i.Time}
-	var names []string
-	for _, a := range i.StockOuts {
-		r.StockOuts = append(r.StockOuts, choiceOf(a.Choice, a.Code))
-		names = append(names, a.Choice.String())
-	}
-	p.views.mu.Lock()
-	p.views.stockOut = &r
-	p.views.mu.Unlock()
-	msg := fmt.Sprintf("group %q: no stock for %s", i.Group, strings.Join(names, ", "))
-	if i.Exhausted {
-		msg += "; no choice left, the instance was not created"
-	}
-	p.views.events.publish(TopicNoStock, EventTypeNoStock, msg, r)
-}
-
-// onFallback sets capacity/last-fallback for a Provision that used a
-// fallback.
-func (p *Plugin) onFallback(i capacity.Fallback) {
-	r := Fallback{Group: i.Group, InstanceId: i.InstanceID, Wanted: choiceOf(i.Wanted, ""), Chosen: choiceOf(i.Chosen, ""),
-		Fallback: i.Fallback, At: i.Time}
-	p.views.mu.Lock()
-	p.views.fallback = &r
-	p.views.mu.Unlock()
-}
-
-// views is what the plugin's events and metadata show: events, lost
-// members, the last capacity outcomes and namespace counts.
-type views struct {
-	events *eventHub
-	lost   *lostTracker
-
-	mu       sync.Mutex
-	stockOut *StockOut
-	fallback *Fallback
-	snapshot *instanceSnapshot
-	zones    []string
-	zonesAt  time.Time
-
-	ctx    context.Context // cancelled by Close
-	cancel context.CancelFunc
-}
-
-func newViews(now func() time.Time) *views {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &views{events: newEventHub(now), lost: newLostTracker(), ctx: ctx, cancel: cancel}
-}
-
 // instanceSnapshot is the last namespace-wide describe, for metadata.
 type instanceSnapshot struct {
 	at       time.Time
@@ -126,11 +62,11 @@ type instanceSnapshot struct {
 // describes again (the watcher usually keeps them fresh).
 const snapshotTTL = 10 * time.Second
 
-func (p *Plugin) setSnapshot(list []ecs.Instance) {
-	s := &instanceSnapshot{at: p.now(), byStatus: map[string]int{}, byZone: map[string]int{}}
+func (v *views) setSnapshot(list []ecs.Instance) {
+	s := &instanceSnapshot{at: v.now(), byStatus: map[string]int{}, byZone: map[string]int{}}
 	for i := range list {
 		inst := &list[i]
-		if skippedStatus[inst.Status] || !hasTags(inst.TagMap(), p.namespace) {
+		if skippedStatus[inst.Status] || !hasTags(inst.TagMap(), v.namespace) {
 			continue
 		}
 		s.total++
@@ -142,9 +78,9 @@ func (p *Plugin) setSnapshot(list []ecs.Instance) {
 			s.spot++
 		}
 	}
-	p.views.mu.Lock()
-	p.views.snapshot = s
-	p.views.mu.Unlock()
+	v.mu.Lock()
+	v.snapshot = s
+	v.mu.Unlock()
 }
 
 // MetadataPlugin returns the plugin's read-only Metadata SPI:
@@ -158,52 +94,52 @@ func (p *Plugin) setSnapshot(list []ecs.Instance) {
 //	capacity/last-stock-out         a StockOut
 //	capacity/last-fallback          a Fallback
 //	events/<topic>                  events published per topic, events/dropped
-func (p *Plugin) MetadataPlugin() metadata.Plugin { return metadataView{p} }
+func (p *Plugin) MetadataPlugin() metadata.Plugin { return metadataView{p.views} }
 
-type metadataView struct{ p *Plugin }
+type metadataView struct{ v *views }
 
 var _ metadata.Plugin = metadataView{}
 
 func (m metadataView) Keys(path types.Path) ([]string, error) {
-	return metadata_plugin.NewPluginFromData(m.p.metadataTree()).Keys(path)
+	return metadata_plugin.NewPluginFromData(m.v.metadataTree()).Keys(path)
 }
 
 func (m metadataView) Get(path types.Path) (*types.Any, error) {
-	return metadata_plugin.NewPluginFromData(m.p.metadataTree()).Get(path)
+	return metadata_plugin.NewPluginFromData(m.v.metadataTree()).Get(path)
 }
 
 // metadataTree builds the metadata document; counts come from the last
 // namespace describe, refreshed when older than snapshotTTL.
-func (p *Plugin) metadataTree() map[string]interface{} {
-	ctx, cancel := context.WithTimeout(p.views.ctx, 10*time.Second)
+func (v *views) metadataTree() map[string]interface{} {
+	ctx, cancel := context.WithTimeout(v.ctx, 10*time.Second)
 	defer cancel()
-	now := p.now()
+	now := v.now()
 
-	p.views.mu.Lock()
-	snap := p.views.snapshot
-	zones, zonesAt := p.views.zones, p.views.zonesAt
-	p.views.mu.Unlock()
+	v.mu.Lock()
+	snap := v.snapshot
+	zones, zonesAt := v.zones, v.zonesAt
+	v.mu.Unlock()
 	if snap == nil || now.Sub(snap.at) > snapshotTTL {
-		if list, err := p.api.DescribeInstances(ctx, ecs.InstanceFilter{Tags: p.namespace}); err == nil {
-			p.setSnapshot(list)
+		if list, err := v.api.DescribeInstances(ctx, ecs.InstanceFilter{Tags: v.namespace}); err == nil {
+			v.setSnapshot(list)
 		}
 	}
 	if zones == nil || now.Sub(zonesAt) > time.Hour {
-		if p.zoneCalls != nil {
-			if z, err := p.zoneCalls.DescribeZones(ctx); err == nil {
+		if v.zoneCalls != nil {
+			if z, err := v.zoneCalls.DescribeZones(ctx); err == nil {
 				sort.Strings(z)
-				p.views.mu.Lock()
-				p.views.zones, p.views.zonesAt = z, now
-				p.views.mu.Unlock()
+				v.mu.Lock()
+				v.zones, v.zonesAt = z, now
+				v.mu.Unlock()
 			}
 		}
 	}
 
-	interrupting, last := p.spot.Interrupting()
-	s := p.views
+	interrupting, last := v.spot.Interrupting()
+	s := v
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tree := map[string]interface{}{"region": p.region}
+	tree := map[string]interface{}{"region": v.region}
 	if s.zones != nil {
 		tree["zones"] = append([]string(nil), s.zones...)
 	} else {

@@ -52,12 +52,19 @@ func hasInfraKitTag(tags map[string]string) bool {
 	return false
 }
 
+// ownership is the one ownership check (the namespace tags and the tag
+// rules), with the uncached look-up by ID that Destroy and Label make.
+type ownership struct {
+	namespace map[string]string
+	api       ecs.InstanceAPI // DescribeInstances by ID
+}
+
 // foreignReason is "" for an instance with these tags that the plugin may
 // act on, else why not. It is the one ownership check: Destroy, Label and
 // DescribeInstances all use it.
-func (p *Plugin) foreignReason(tags map[string]string) string {
-	for _, k := range sortedKeys(p.namespace) {
-		want := p.namespace[k]
+func (o *ownership) foreignReason(tags map[string]string) string {
+	for _, k := range sortedKeys(o.namespace) {
+		want := o.namespace[k]
 		have, ok := tags[k]
 		switch {
 		case !ok:
@@ -72,11 +79,11 @@ func (p *Plugin) foreignReason(tags map[string]string) string {
 	return ""
 }
 
-// lookupOwned finds one instance by ID (one DescribeInstances, never
+// lookup finds one instance by ID (one DescribeInstances, never
 // cached) and checks that it is the plugin's. A missing instance is an
 // ecs.APIError with ecs.CodeInstanceNotFound.
-func (p *Plugin) lookupOwned(ctx context.Context, id string) (*ecs.Instance, error) {
-	found, err := p.api.DescribeInstances(ctx, ecs.InstanceFilter{InstanceIDs: []string{id}})
+func (o *ownership) lookup(ctx context.Context, id string) (*ecs.Instance, error) {
+	found, err := o.api.DescribeInstances(ctx, ecs.InstanceFilter{InstanceIDs: []string{id}})
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +92,7 @@ func (p *Plugin) lookupOwned(ctx context.Context, id string) (*ecs.Instance, err
 			continue
 		}
 		inst := found[i]
-		if why := p.foreignReason(inst.TagMap()); why != "" {
+		if why := o.foreignReason(inst.TagMap()); why != "" {
 			return nil, &ForeignInstanceError{ID: id, Reason: why}
 		}
 		return &inst, nil
@@ -98,13 +105,13 @@ func (p *Plugin) lookupOwned(ctx context.Context, id string) (*ecs.Instance, err
 // relabels when it adopts "bootstrap" instances), or one of the plugin's own
 // tags. Passing such a tag with its current value is fine: InfraKit's group
 // plugin labels with {infrakit.group: <its ID>, infrakit.config.hash: ...}.
-func (p *Plugin) checkLabels(current, labels map[string]string) error {
+func (o *ownership) checkLabels(current, labels map[string]string) error {
 	for _, k := range sortedKeys(labels) {
 		v := labels[k]
 		if cur, ok := current[k]; ok && cur == v {
 			continue
 		}
-		if want, ok := p.namespace[k]; ok {
+		if want, ok := o.namespace[k]; ok {
 			return &ProtectedTagError{Key: k, Reason: fmt.Sprintf("namespace tag (this plugin's is %s=%s) cannot be changed by Label", k, want)}
 		}
 		switch {

@@ -3,17 +3,11 @@ package instance
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"net"
-	"sort"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	log "github.com/Sirupsen/logrus"
@@ -105,33 +99,37 @@ type Config struct {
 	Metrics *metrics.Metrics
 }
 
-// Plugin is the InfraKit instance plugin for Alibaba Cloud ECS.
+// Plugin is the InfraKit instance plugin for Alibaba Cloud ECS: the SPI
+// methods over the parts New wires (see the package doc).
 type Plugin struct {
 	api       ecs.InstanceAPI
-	zoneCalls ecs.SpotAPI // DescribeZones for metadata; nil in some test fakes
 	region    string
 	namespace map[string]string
 	log       *log.Logger
-	now       func() time.Time
-	retry     ecs.RetryPolicy
+	clock     *clock
+	now       func() time.Time // clock.now
 	nonce     func() (string, error)
 	describe  singleflight.Group
 
 	provisionTimeout time.Duration
-	cleanupTimeout   time.Duration // see cleanupContext (retry.go)
+	cleanup          cleanupBudget // see retry.go
 
-	background sync.WaitGroup // attachLater
-	closing    closeMark      // when Close began: bounds attachLater
-	settling   sync.WaitGroup // settleLater (truth.go)
-	// confirmTimeout: see Config.ConfirmTimeout.
-	confirmTimeout time.Duration
-
-	planner *capacity.Planner // where instances go (capacity fallbacks, spread)
-	metrics *metrics.Metrics  // nil records nothing
+	owner    *ownership        // which instances are the plugin's (owned.go)
+	creator  *creator          // RunInstances told truthfully (truth.go)
+	attacher *attacher         // Spec.Attachments (attach.go)
+	planner  *capacity.Planner // where instances go (capacity fallbacks, spread)
+	metrics  *metrics.Metrics  // nil records nothing
 
 	spot  *spot.Reclaims // spot reclaims and kept data (reclaims.go)
-	views *views         // what events and metadata show (metadata.go)
+	views *views         // what events and metadata show (views.go, metadata.go)
 }
+
+// clock is the plugin's clock, shared by its parts: a test may swap fn
+// after New (the capacity tests' real-time budget) without changing the
+// adapter's or the describe cache's clock.
+type clock struct{ fn func() time.Time }
+
+func (c *clock) now() time.Time { return c.fn() }
 
 var (
 	_ instance.Plugin  = (*Plugin)(nil)
@@ -245,37 +243,46 @@ type apis struct {
 }
 
 // build wires the plugin from a normalized Config (normalize runs once).
+// Each part gets what it uses; none holds the Plugin.
 func build(api apis, cfg Config) *Plugin {
+	clk := &clock{fn: cfg.Now}
+	retry := ecs.NewRetryPolicy(cfg.Retry, cfg.Now)
+	cleanup := cleanupBudget(cfg.CallTimeout)
 	pl := &Plugin{
 		api:       api.instances,
-		zoneCalls: api.spot,
 		region:    cfg.RegionID,
 		namespace: cfg.NamespaceTags,
 		log:       cfg.Logger,
-		now:       cfg.Now,
-		retry:     ecs.NewRetryPolicy(cfg.Retry, cfg.Now),
+		clock:     clk,
+		now:       clk.now,
 		nonce:     randomNonce,
 
 		provisionTimeout: cfg.ProvisionTimeout,
-		confirmTimeout:   cfg.ConfirmTimeout,
-		cleanupTimeout:   cfg.CallTimeout,
+		cleanup:          cleanup,
 
-		views:   newViews(cfg.Now),
-		metrics: cfg.Metrics,
+		owner: &ownership{namespace: cfg.NamespaceTags, api: api.instances},
+		creator: &creator{api: api.instances, log: cfg.Logger, now: clk.now, retry: retry,
+			confirmTimeout: cfg.ConfirmTimeout},
+		attacher: &attacher{api: api.instances, log: cfg.Logger, now: clk.now, retry: retry},
+		metrics:  cfg.Metrics,
+		views: newViews(viewsConfig{now: clk.now, eventsNow: cfg.Now, region: cfg.RegionID, namespace: cfg.NamespaceTags,
+			api: api.instances, zoneCalls: api.spot, log: cfg.Logger, metrics: cfg.Metrics}),
 	}
-	pl.spot = pl.newReclaims(api.spot)
-	// The planner reads the plugin's clock through the plugin, so a test
-	// that swaps p.now (the capacity tests' real-time budget) swaps both.
-	pl.planner = capacity.New(capacity.Config{Catalogue: api.capacity, Members: pl.groupMembers, Log: cfg.Logger,
-		Now: func() time.Time { return pl.now() }, Metrics: cfg.Metrics})
+	pl.spot = newReclaims(api.instances, api.spot, cfg, clk.now, retry, cleanup, pl.views.notice)
+	pl.views.spot = pl.spot
+	sp := &spread{api: api.instances, namespace: cfg.NamespaceTags}
+	pl.planner = capacity.New(capacity.Config{Catalogue: api.capacity, Members: sp.members, Log: cfg.Logger,
+		Now: clk.now, Metrics: cfg.Metrics})
+	sp.planner = pl.planner
 	if c, ok := api.instances.(*describeCache); ok {
 		c.metrics = cfg.Metrics
 		c.log = cfg.Logger
 		c.concurrency = cfg.DescribeConcurrency
+		owner := pl.owner
 		c.relevant = func(inst *ecs.Instance) bool {
-			return !skippedStatus[inst.Status] && pl.foreignReason(inst.TagMap()) == ""
+			return !skippedStatus[inst.Status] && owner.foreignReason(inst.TagMap()) == ""
 		}
-		c.onScan = pl.observeScan // every scan refreshes the spread's tallies
+		c.onScan = sp.observeScan // every scan refreshes the spread's tallies
 	}
 	return pl
 }
@@ -317,38 +324,12 @@ func (p *Plugin) ExampleProperties() *types.Any {
 func (p *Plugin) Validate(req *types.Any) error {
 	props, err := groupspec.ParseProperties(req)
 	if err == nil {
-		err = p.checkAgainstConfig(props, nil)
+		err = checkAgainstConfig(props, p.region, p.namespace, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("validate properties: %w", err)
 	}
 	return nil
-}
-
-// checkAgainstConfig checks what ParseProperties cannot know: the region and
-// the tag total with the namespace tags (plus extra tags when given).
-func (p *Plugin) checkAgainstConfig(props groupspec.Properties, all map[string]string) error {
-	var probs groupspec.Problems
-	if r := props.RunInstances.RegionId; r != "" && r != p.region {
-		probs.Add(props.Form+".RegionId", "%q, the plugin runs in region %q", r, p.region)
-	}
-	if all == nil {
-		all = mergeTags(props.Tags, p.namespace)
-	}
-	if n := len(all); n > groupspec.MaxTags {
-		probs.Add(groupspec.KeyTags, "%d tags, at most %d per instance including the plugin's own", n, groupspec.MaxTags)
-	}
-	return probs.Err()
-}
-
-func mergeTags(maps ...map[string]string) map[string]string {
-	out := map[string]string{}
-	for _, m := range maps {
-		for k, v := range m {
-			out[k] = v
-		}
-	}
-	return out
 }
 
 // Provision implements instance.Plugin. It makes one RunInstances call
@@ -363,14 +344,14 @@ func (p *Plugin) Provision(spec instance.Spec) (*instance.ID, error) {
 		return nil, fmt.Errorf("provision instance in group %q: %w", group, err)
 	}
 
-	req, props, err := p.buildRunRequest(spec)
+	req, props, err := buildRunRequest(spec, p.region, p.namespace, p.nonce)
 	if err != nil {
 		return fail(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.provisionTimeout)
 	defer cancel()
 
-	disks, err := p.resolveAttachments(ctx, spec.Attachments, props.RunInstances.ZoneId)
+	disks, err := p.attacher.resolve(ctx, spec.Attachments, props.RunInstances.ZoneId)
 	if err != nil {
 		return fail(err)
 	}
@@ -387,20 +368,20 @@ func (p *Plugin) Provision(spec instance.Spec) (*instance.ID, error) {
 		Group: spec.Tags[tagGroup], Props: props, Start: start, BaseToken: req.ClientToken,
 		Disks: append(disks[:len(disks):len(disks)], rep.KeptDisks()...),
 		Try: func(ctx context.Context, c capacity.Choice, token, fallback string) (string, error) {
-			return p.runInstances(ctx, req.forChoice(c, token, fallback)) // truth.go: a lost answer is asked again
+			return p.creator.run(ctx, req.forChoice(c, token, fallback)) // truth.go: a lost answer is asked again
 		},
 	})
-	p.recordCapacity(met) // metadata.go: events and capacity/ metadata
+	p.views.recordCapacity(met) // views.go: events and capacity/ metadata
 	if err != nil {
 		return fail(err)
 	}
 	logger = logger.WithField("instance", id)
 	p.spot.Finish(ctx, rep, id)
 
-	if err := p.attach(ctx, id, disks); err != nil {
+	if err := p.attacher.attach(ctx, id, disks); err != nil {
 		// Do not leave an instance without the disks it was promised, even
 		// when the attach failed because the Provision budget ran out.
-		cctx, ccancel := p.cleanupContext(ctx)
+		cctx, ccancel := p.cleanup.context(ctx)
 		derr := p.api.DeleteInstance(cctx, id, true)
 		ccancel()
 		if derr != nil && !ecs.IsNotFound(derr) {
@@ -412,252 +393,6 @@ func (p *Plugin) Provision(spec instance.Spec) (*instance.ID, error) {
 	logger.WithField("duration", p.now().Sub(start).String()).Info("provisioned")
 	iid := instance.ID(id)
 	return &iid, nil
-}
-
-// runRequest is one RunInstances call as Provision builds it, with the
-// parameters still typed (capacity fallbacks and kept data change them);
-// ecs() is what the ECS seam sends.
-type runRequest struct {
-	Args groupspec.RunInstancesArgs
-	// Tags are sent as Tag.N, sorted by key, so the instance is tagged from
-	// the moment it exists.
-	Tags map[string]string
-	// UserData is plain text; the adapter base64-encodes it for each attempt.
-	UserData string
-	// PrivateIP overrides Args.PrivateIpAddress when set.
-	PrivateIP string
-	// ClientToken makes the call idempotent; it is the same on every retry.
-	ClientToken string
-}
-
-func (r *runRequest) ecs() *ecs.RunRequest {
-	return &ecs.RunRequest{Args: r.Args, Tags: r.Tags, UserData: r.UserData, PrivateIP: r.PrivateIP, ClientToken: r.ClientToken}
-}
-
-// buildRunRequest turns a spec into a RunInstances request, or reports
-// what is wrong with it. It calls no API.
-func (p *Plugin) buildRunRequest(spec instance.Spec) (*runRequest, groupspec.Properties, error) {
-	props, err := groupspec.ParseProperties(spec.Properties)
-	if err != nil {
-		return nil, props, err
-	}
-	var probs groupspec.Problems
-	groupspec.ValidateTags(&probs, "Spec.Tags", spec.Tags, false)
-	if err := probs.Err(); err != nil {
-		return nil, props, err
-	}
-
-	tags := mergeTags(props.Tags, spec.Tags, p.namespace)
-	logical := ""
-	if spec.LogicalID != nil {
-		logical = string(*spec.LogicalID)
-		if logical != "" {
-			tags[TagLogicalID] = logical
-		}
-	}
-	if !hasInfraKitTag(tags) {
-		tags[TagManaged] = "true"
-	}
-	if err := p.checkAgainstConfig(props, tags); err != nil {
-		return nil, props, err
-	}
-	if logical != "" {
-		// It is a tag value like any other (length, no "acs:" prefix).
-		groupspec.ValidateTags(&probs, "LogicalID", map[string]string{TagLogicalID: logical}, false)
-	}
-
-	userData := props.RunInstances.UserData
-	if spec.Init != "" {
-		if userData != "" && !strings.HasSuffix(userData, "\n") {
-			userData += "\n"
-		}
-		userData += spec.Init
-	}
-	if n := len(userData); n > groupspec.MaxUserDataBytes {
-		probs.Add("UserData", "%d bytes (properties UserData and Init together), at most %d before base64", n, groupspec.MaxUserDataBytes)
-	}
-
-	privateIP := ""
-	if ip := net.ParseIP(logical); ip != nil && ip.To4() != nil {
-		privateIP = ip.String()
-		if set := props.RunInstances.PrivateIpAddress; set != "" && set != privateIP {
-			probs.Add("LogicalID", "%q is used as PrivateIpAddress, which conflicts with %s.PrivateIpAddress %q; leave one out or make them equal", logical, props.Form, set)
-		}
-		if vs := props.VSwitchChoices(); len(vs) == 0 {
-			probs.Add("LogicalID", "%q is used as PrivateIpAddress, which needs %s.VSwitchId", logical, props.Form)
-		} else if len(vs) > 1 {
-			probs.Add("LogicalID", "%q is used as PrivateIpAddress, which fits one vswitch only; the properties list %d", logical, len(vs))
-		}
-	}
-	for i, a := range spec.Attachments {
-		if a.Type != "" && a.Type != AttachmentTypeDisk {
-			probs.Add(fmt.Sprintf("Attachments[%d].Type", i), "%q, only %q is supported", a.Type, AttachmentTypeDisk)
-		}
-		if a.ID == "" {
-			probs.Add(fmt.Sprintf("Attachments[%d].ID", i), "required")
-		}
-	}
-	if err := probs.Err(); err != nil {
-		return nil, props, err
-	}
-
-	nonce, err := p.nonce()
-	if err != nil {
-		return nil, props, fmt.Errorf("generate client token: %w", err)
-	}
-	return &runRequest{
-		Args:        props.RunInstances,
-		Tags:        tags,
-		UserData:    userData,
-		PrivateIP:   privateIP,
-		ClientToken: clientToken(spec, nonce),
-	}, props, nil
-}
-
-// clientToken is a 64-character hex idempotency token, fixed for one
-// Provision call (and so for all its retries) and different between calls.
-func clientToken(spec instance.Spec, nonce string) string {
-	h := sha256.New()
-	logical := ""
-	if spec.LogicalID != nil {
-		logical = string(*spec.LogicalID)
-	}
-	hash := spec.Tags[tagConfigHash]
-	if hash == "" {
-		hash = spec.Tags[tagConfigSHA]
-	}
-	for _, part := range []string{spec.Tags[tagGroup], hash, logical, spec.Init, nonce} {
-		fmt.Fprintf(h, "%d:%s;", len(part), part)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// resolveAttachments finds the disk tagged infrakit.attachment=<ID> for each
-// attachment, before anything is created.
-func (p *Plugin) resolveAttachments(ctx context.Context, atts []instance.Attachment, zone string) ([]ecs.Disk, error) {
-	var out []ecs.Disk
-	for _, a := range atts {
-		disks, err := p.api.DescribeDisks(ctx, ecs.DiskFilter{Tags: map[string]string{TagAttachment: a.ID}})
-		if err != nil {
-			return nil, fmt.Errorf("find disk for attachment %q: %w", a.ID, err)
-		}
-		switch len(disks) {
-		case 0:
-			return nil, fmt.Errorf("find disk for attachment %q: no disk tagged %s=%s", a.ID, TagAttachment, a.ID)
-		case 1:
-		default:
-			ids := make([]string, len(disks))
-			for i, d := range disks {
-				ids[i] = d.ID
-			}
-			return nil, fmt.Errorf("find disk for attachment %q: %d disks tagged %s=%s (%s), want one", a.ID, len(disks), TagAttachment, a.ID, strings.Join(ids, ", "))
-		}
-		d := disks[0]
-		if d.InstanceID != "" || (d.Status != "" && d.Status != "Available") {
-			return nil, fmt.Errorf("find disk for attachment %q: disk %s is %s (instance %q), want Available", a.ID, d.ID, d.Status, d.InstanceID)
-		}
-		if zone != "" && d.Zone != "" && d.Zone != zone {
-			return nil, fmt.Errorf("find disk for attachment %q: disk %s is in zone %s, instances are created in %s", a.ID, d.ID, d.Zone, zone)
-		}
-		out = append(out, d)
-	}
-	return out, nil
-}
-
-// attach attaches the resolved disks. ECS refuses AttachDisk while the new
-// instance is still Pending; those attachments are finished in the
-// background so Provision can return at once.
-func (p *Plugin) attach(ctx context.Context, id string, disks []ecs.Disk) error {
-	var later []ecs.Disk
-	for _, d := range disks {
-		err := p.api.AttachDisk(ctx, id, d.ID, false)
-		switch {
-		case err == nil:
-		case ecs.ErrorCode(err) == ecs.CodeIncorrectInstanceStatus:
-			later = append(later, d)
-		default:
-			return fmt.Errorf("attach disk %s to instance %s: %w", d.ID, id, err)
-		}
-	}
-	if len(later) > 0 {
-		p.background.Add(1)
-		go func() {
-			defer p.background.Done()
-			p.attachLater(id, later)
-		}()
-	}
-	return nil
-}
-
-// attachTimeout is how long attachLater keeps trying a disk while the new
-// instance is not yet in a state that takes it.
-const attachTimeout = 10 * time.Minute
-
-// attachCloseWait bounds, on the plugin's clock, how long Close lets
-// attaches in flight go on: a new instance usually takes its disks within
-// it, and the daemon's shutdown is not held for attachTimeout.
-const attachCloseWait = time.Minute
-
-// closeMark records when Close began.
-type closeMark struct {
-	mu sync.Mutex
-	at time.Time
-}
-
-func (c *closeMark) set(now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.at.IsZero() {
-		c.at = now
-	}
-}
-
-// deadline is d, or earlier once Close began; stopping reports the latter.
-func (c *closeMark) deadline(d time.Time) (end time.Time, stopping bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.at.IsZero() {
-		return d, false
-	}
-	if stop := c.at.Add(attachCloseWait); stop.Before(d) {
-		return stop, true
-	}
-	return d, true
-}
-
-// attachLater retries the attaches ECS refused while the instance was
-// Pending. Close waits for it, for at most attachCloseWait more; an attach
-// still refused then is logged as an error naming the disk and instance
-// (nothing in ECS records it, so no other copy could finish it).
-func (p *Plugin) attachLater(id string, disks []ecs.Disk) {
-	ctx := context.Background()
-	deadline := p.now().Add(attachTimeout)
-	wait := 2 * time.Second
-	for _, d := range disks {
-		logger := p.log.WithFields(log.Fields{"action": "attach", "instance": id, "disk": d.ID})
-		for {
-			if err := p.retry.Sleep(ctx, wait); err != nil {
-				return
-			}
-			err := p.api.AttachDisk(ctx, id, d.ID, false)
-			if err == nil {
-				logger.Info("attached")
-				break
-			}
-			end, stopping := p.closing.deadline(deadline)
-			if ecs.ErrorCode(err) != ecs.CodeIncorrectInstanceStatus || !p.now().Before(end) {
-				if stopping && ecs.ErrorCode(err) == ecs.CodeIncorrectInstanceStatus {
-					logger.WithError(err).Error("the plugin stopped before the instance took the disk: attach it by hand")
-				} else {
-					logger.WithError(err).Error("attach failed")
-				}
-				break
-			}
-			if wait < 15*time.Second {
-				wait *= 2
-			}
-		}
-	}
 }
 
 // Label implements instance.Plugin. It sends only the tags that change, in
@@ -682,12 +417,12 @@ func (p *Plugin) label(ctx context.Context, id string, labels map[string]string)
 	if err := probs.Err(); err != nil {
 		return err
 	}
-	inst, err := p.lookupOwned(ctx, id)
+	inst, err := p.owner.lookup(ctx, id)
 	if err != nil {
 		return err
 	}
 	current := inst.TagMap()
-	if err := p.checkLabels(current, labels); err != nil {
+	if err := p.owner.checkLabels(current, labels); err != nil {
 		return err
 	}
 	diff := map[string]string{}
@@ -729,17 +464,17 @@ func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 	defer cancel()
 	// One DescribeInstances by ID first: only an instance that carries the
 	// namespace tags and an InfraKit tag is released (owned.go).
-	inst, err := p.lookupOwned(ctx, string(id))
+	inst, err := p.owner.lookup(ctx, string(id))
 	if ecs.IsNotFound(err) {
-		p.noteDestroyed(string(id)) // asked for, so not "lost" (events.go)
+		p.views.noteDestroyed(string(id)) // asked for, so not "lost" (views.go)
 		logger.Info("already gone")
 		return nil
 	} else if err != nil {
 		logger.WithError(err).WithField("code", ecs.ErrorCode(err)).Warn("destroy refused")
 		return fmt.Errorf("destroy instance %s: %w", id, err)
 	}
-	p.noteDestroyed(string(id))  // not "lost" when it disappears (events.go)
-	p.planner.Forget(string(id)) // the spread stops counting it now
+	p.views.noteDestroyed(string(id)) // not "lost" when it disappears (views.go)
+	p.planner.Forget(string(id))      // the spread stops counting it now
 	if err := p.beforeDelete(ctx, inst, dctx.Reason); err != nil {
 		logger.WithError(err).Warn("destroy failed")
 		return fmt.Errorf("destroy instance %s: %w", id, err)
@@ -764,203 +499,22 @@ func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 func (p *Plugin) beforeDelete(ctx context.Context, inst *ecs.Instance, reason string) error {
 	switch reason {
 	case ReasonRollingUpdate:
-		return p.keepAttachedDisks(ctx, inst.ID)
+		return p.attacher.keepAttached(ctx, inst.ID)
 	case ReasonTerminate:
 		return p.spot.Release(ctx, inst)
 	}
 	return nil
 }
 
-func (p *Plugin) keepAttachedDisks(ctx context.Context, id string) error {
-	disks, err := p.api.DescribeDisks(ctx, ecs.DiskFilter{InstanceID: id})
-	if err != nil {
-		return fmt.Errorf("list disks: %w", err)
-	}
-	for _, d := range disks {
-		if _, ok := d.TagMap()[TagAttachment]; !ok || !d.DeleteWithInstance {
-			continue
-		}
-		if err := p.api.ModifyDiskAttribute(ctx, d.ID, false); err != nil {
-			return fmt.Errorf("keep disk %s: %w", d.ID, err)
-		}
-	}
+// Close stops the watcher, the spot work in flight and the event relay,
+// and waits for the background attaches of Spec.Attachments (for at most
+// attachCloseWait on the plugin's clock, see attachLater). The daemon calls
+// it on shutdown.
+func (p *Plugin) Close() error {
+	p.attacher.closing.set(p.now())
+	p.views.cancel()
+	p.spot.Close()
+	p.attacher.background.Wait()
+	p.views.events.close()
 	return nil
-}
-
-// skippedStatus are states of instances that are on their way out.
-var skippedStatus = map[string]bool{"Deleted": true, "Deleting": true, "Released": true}
-
-// InstanceProperties is the JSON put in Description.Properties when
-// DescribeInstances is asked for properties.
-type InstanceProperties struct {
-	InstanceId         string
-	InstanceName       string `json:",omitempty"`
-	HostName           string `json:",omitempty"`
-	Status             string
-	InstanceType       string
-	ImageId            string   `json:",omitempty"`
-	RegionId           string   `json:",omitempty"`
-	ZoneId             string   `json:",omitempty"`
-	VpcId              string   `json:",omitempty"`
-	VSwitchId          string   `json:",omitempty"`
-	PrivateIpAddress   []string `json:",omitempty"`
-	PublicIpAddress    []string `json:",omitempty"`
-	EipAddress         string   `json:",omitempty"`
-	SecurityGroupIds   []string `json:",omitempty"`
-	InstanceChargeType string   `json:",omitempty"`
-	SpotStrategy       string   `json:",omitempty"`
-	SpotPriceLimit     float64  `json:",omitempty"`
-	CreationTime       string   `json:",omitempty"`
-	OperationLocks     []string `json:",omitempty"`
-	// Fallback is the TagFallback tag: which capacity fallback created the
-	// instance ("instance-type", "zone", "same-memory", "on-demand", joined by "+").
-	Fallback string `json:",omitempty"`
-}
-
-// DescribeInstances implements instance.Plugin. The namespace tags are
-// always part of the filter; every page is read. The logical ID is the
-// infrakit.logical_id tag, else the primary private IP.
-func (p *Plugin) DescribeInstances(tags map[string]string, properties bool) ([]instance.Description, error) {
-	key := describeKey(tags, properties) + "|" + p.describeGeneration()
-	ran := false
-	v, err, _ := p.describe.Do(key, func() (interface{}, error) {
-		ran = true
-		return p.describeInstances(tags, properties)
-	})
-	if err != nil {
-		return nil, err
-	}
-	if !ran {
-		p.metrics.DescribeScan(metrics.ScanShared) // joined another caller's describe
-	}
-	shared := v.([]instance.Description)
-	// Reclaimed instances are left out of group describes (reclaims.go).
-	return p.afterDescribe(tags, append([]instance.Description(nil), shared...)), nil
-}
-
-func describeKey(tags map[string]string, properties bool) string {
-	return strconv.FormatBool(properties) + "|" + filterKey(tags)
-}
-
-func (p *Plugin) describeInstances(tags map[string]string, properties bool) ([]instance.Description, error) {
-	start := p.now()
-	logger := p.log.WithFields(log.Fields{"action": "describe", "group": tags[tagGroup]})
-	want := map[string]string{}
-	for k, v := range tags {
-		want[k] = v
-	}
-	for k, v := range p.namespace {
-		if w, ok := want[k]; ok && w != v {
-			return []instance.Description{}, nil // cannot match the namespace
-		}
-		want[k] = v
-	}
-	var (
-		list []ecs.Instance
-		scan *cachedScan // nil without the describe cache
-		err  error
-	)
-	filter := ecs.InstanceFilter{Tags: serverTags(want, p.namespace)}
-	if c, ok := p.api.(*describeCache); ok {
-		list, scan, err = c.describeScan(context.Background(), filter)
-	} else {
-		list, err = p.api.DescribeInstances(context.Background(), filter)
-	}
-	if err != nil {
-		logger.WithError(err).WithField("code", ecs.ErrorCode(err)).Warn("describe failed")
-		return nil, fmt.Errorf("describe instances: %w", err)
-	}
-	answerKey := describeKey(tags, properties)
-	if out, ok := scan.answer(answerKey); ok {
-		return out, nil // built from this very scan before (describecache.go)
-	}
-	out := []instance.Description{}
-	for i := range list {
-		inst := &list[i]
-		if skippedStatus[inst.Status] {
-			continue
-		}
-		itags := inst.TagMap()
-		if !hasTags(itags, want) || p.foreignReason(itags) != "" {
-			continue
-		}
-		p.spot.Observe(inst, "describe") // notices spot reclaims
-		delete(itags, TagShard)          // the describe partition is the plugin's business (shards.go)
-		d := instance.Description{ID: instance.ID(inst.ID), Tags: itags}
-		if l := itags[TagLogicalID]; l != "" {
-			d.LogicalID = instance.LogicalIDFromString(l)
-		} else if ip := inst.PrivateIP(); ip != "" {
-			d.LogicalID = instance.LogicalIDFromString(ip)
-		}
-		if properties {
-			// Compact JSON, sized to fit: types.AnyValue indents and keeps
-			// twice the capacity, and 10,000 of these live until the RPC
-			// answer is written. (InfraKit's RPC server compacts it anyway.)
-			b, err := json.Marshal(describeProperties(inst, itags))
-			if err != nil {
-				return nil, fmt.Errorf("describe instances: encode properties of %s: %w", inst.ID, err)
-			}
-			d.Properties = types.AnyBytes(b)
-		}
-		out = append(out, d)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	scan.keep(answerKey, out)
-	logger.WithFields(log.Fields{"count": len(out), "duration": p.now().Sub(start).String()}).Debug("described")
-	return out, nil
-}
-
-// serverTags picks at most MaxTags filter tags for ECS (namespace tags
-// first); the rest are matched client-side.
-func serverTags(want, namespace map[string]string) map[string]string {
-	if len(want) <= groupspec.MaxTags {
-		return want
-	}
-	out := map[string]string{}
-	for _, k := range sortedKeys(namespace) {
-		if len(out) < groupspec.MaxTags {
-			out[k] = namespace[k]
-		}
-	}
-	for _, k := range sortedKeys(want) {
-		if len(out) < groupspec.MaxTags {
-			out[k] = want[k]
-		}
-	}
-	return out
-}
-
-func hasTags(have, want map[string]string) bool {
-	for k, v := range want {
-		if h, ok := have[k]; !ok || h != v {
-			return false
-		}
-	}
-	return true
-}
-
-// describeProperties is the instance's properties; tags are its tags.
-func describeProperties(inst *ecs.Instance, tags map[string]string) InstanceProperties {
-	return InstanceProperties{
-		InstanceId:         inst.ID,
-		InstanceName:       inst.Name,
-		HostName:           inst.HostName,
-		Status:             inst.Status,
-		InstanceType:       inst.Type,
-		ImageId:            inst.ImageID,
-		RegionId:           inst.Region,
-		ZoneId:             inst.Zone,
-		VpcId:              inst.VPC,
-		VSwitchId:          inst.VSwitch,
-		PrivateIpAddress:   append([]string(nil), inst.PrivateIPs...),
-		PublicIpAddress:    inst.PublicIPs,
-		EipAddress:         inst.EIP,
-		SecurityGroupIds:   inst.SecurityGroups,
-		InstanceChargeType: inst.ChargeType,
-		SpotStrategy:       inst.SpotStrategy,
-		SpotPriceLimit:     inst.SpotPriceLimit,
-		CreationTime:       inst.CreationTime,
-		OperationLocks:     inst.Locks,
-		Fallback:           tags[TagFallback],
-	}
 }

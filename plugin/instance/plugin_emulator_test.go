@@ -233,7 +233,7 @@ func TestEmulatorAttachmentSurvivesRollingUpdate(t *testing.T) {
 	spec.Attachments = []instance.Attachment{{ID: "data-1", Type: "disk"}}
 	id, err := e.plugin.Provision(spec)
 	noErr(t, err)
-	e.plugin.background.Wait() // the instance boots while the attacher "sleeps"
+	e.plugin.attacher.background.Wait() // the instance boots while the attacher "sleeps"
 	if got := e.srv.Stats().Calls["AttachDisk"]; got < 2 {
 		t.Errorf("want AttachDisk refused while Pending and retried in the background, got %d calls", got)
 	}

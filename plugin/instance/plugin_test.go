@@ -499,7 +499,7 @@ func TestProvisionAttachments(t *testing.T) {
 		p, _, _ := newTestPlugin(t, fake)
 		_, err := p.Provision(spec())
 		noErr(t, err)
-		p.background.Wait()
+		p.attacher.background.Wait()
 		fake.mu.Lock()
 		defer fake.mu.Unlock()
 		equal(t, 4, len(fake.attaches))

@@ -16,7 +16,8 @@ import (
 // The plugin's side of spot reclaims (plugin/instance/spot does the work):
 // describes tell spot.Reclaims what they saw and leave noticed instances out
 // of group describes, Provision asks it for kept data to claim, and each
-// notice becomes a log line, an instance/interrupting event and a metric.
+// notice becomes a log line, an instance/interrupting event and a metric
+// (views.notice).
 
 // Names of spot handling, kept here for the plugin's users.
 const (
@@ -53,33 +54,24 @@ type PushStats = spot.PushStats
 // shortly" (spot.ErrKeptDataNotReady).
 var ErrKeptDataNotReady = spot.ErrKeptDataNotReady
 
-// newReclaims wires spot handling to the plugin. It reads the plugin's
-// clock and timeouts through the plugin, so tests that change them change
-// both.
-func (p *Plugin) newReclaims(calls ecs.SpotAPI) *spot.Reclaims {
+// newReclaims wires spot handling: its calls, the plugin's namespace,
+// clock, retry timer and cleanup budget; notify reports each notice
+// (views.notice).
+func newReclaims(api ecs.InstanceAPI, calls ecs.SpotAPI, cfg Config, now func() time.Time, retry ecs.RetryPolicy,
+	cleanup cleanupBudget, notify func(Interruption)) *spot.Reclaims {
 	return spot.New(spot.Config{
-		Instances: p.api,
+		Instances: api,
 		Kept:      calls,
-		Namespace: p.namespace,
-		Now:       func() time.Time { return p.now() },
-		Log:       p.log,
-		Sleep:     func(ctx context.Context, d time.Duration) error { return p.retry.Sleep(ctx, d) },
-		Detached:  p.cleanupContext,
+		Namespace: cfg.NamespaceTags,
+		Now:       now,
+		Log:       cfg.Logger,
+		Sleep:     retry.Sleep,
+		Detached:  cleanup.context,
 		// Past it, the Provision that tagged kept disks claiming has
 		// answered one way or the other.
-		ClaimingTTL: func() time.Duration { return p.provisionTimeout + time.Minute },
-		Notify:      p.onNotice,
+		ClaimingTTL: func() time.Duration { return cfg.ProvisionTimeout + time.Minute },
+		Notify:      notify,
 	})
-}
-
-// onNotice reports a reclaim spot noticed: log, event, metric.
-func (p *Plugin) onNotice(info Interruption) {
-	p.metrics.SpotNotice(info.Source) // "cloudmonitor" counts as "push"
-	p.log.WithFields(log.Fields{"action": "interruption", "instance": info.InstanceId, "group": info.Group,
-		"logical_id": info.LogicalID, "source": info.Source, "keep_data": info.KeepData}).
-		Warn("spot instance is being reclaimed: no longer reported to its group, a replacement will be provisioned")
-	p.views.events.publish(TopicInterrupting, EventTypeInterrupting,
-		fmt.Sprintf("instance %s of group %q is being reclaimed (released by %s)", info.InstanceId, info.Group, info.ReleaseBy.Format(time.RFC3339)), info)
 }
 
 // prepareReplacement runs in Provision once the RunInstances request is
@@ -178,49 +170,3 @@ func (p *Plugin) StartWatcher(interval time.Duration) { p.spot.Watch.Start(inter
 // Instance:PreemptibleInstanceInterruption) as a hint (spot.Reclaims.Push):
 // nothing is hidden or kept unless a look-up shows ECS's Recycling lock.
 func (p *Plugin) MarkInterrupting(id, source string) (string, error) { return p.spot.Push(id, source) }
-
-// Close stops the watcher, the spot work in flight and the event relay,
-// and waits for the background attaches of Spec.Attachments (for at most
-// attachCloseWait on the plugin's clock, see attachLater). The daemon calls
-// it on shutdown.
-func (p *Plugin) Close() error {
-	p.closing.set(p.now())
-	p.views.cancel()
-	p.spot.Close()
-	p.background.Wait()
-	p.views.events.close()
-	return nil
-}
-
-// afterDescribe post-processes a DescribeInstances result (fresh or cached):
-// group describes leave out instances being reclaimed, and members that
-// vanished since the last describe of the same filter are published as lost.
-func (p *Plugin) afterDescribe(tags map[string]string, out []instance.Description) []instance.Description {
-	if _, isGroup := tags[tagGroup]; !isGroup {
-		return out
-	}
-	kept := out[:0]
-	for _, d := range out {
-		if !p.spot.Noticed(string(d.ID)) {
-			kept = append(kept, d)
-		}
-	}
-	members := make(map[string]string, len(kept))
-	for _, d := range kept {
-		l := ""
-		if d.LogicalID != nil {
-			l = string(*d.LogicalID)
-		}
-		members[string(d.ID)] = l
-	}
-	for _, l := range p.views.lost.update(describeKey(tags, false), members, p.now(), p.spot.Noticed) {
-		l.Group = tags[tagGroup]
-		p.log.WithFields(log.Fields{"action": "describe", "instance": l.InstanceId, "group": l.Group}).Warn("instance vanished outside InfraKit")
-		p.views.events.publish(TopicLost, EventTypeLost, fmt.Sprintf("instance %s of group %q vanished outside InfraKit", l.InstanceId, l.Group), l)
-	}
-	return kept
-}
-
-// noteDestroyed remembers that this plugin destroyed an instance, so its
-// disappearance is not reported as lost.
-func (p *Plugin) noteDestroyed(id string) { p.views.lost.noteDestroyed(id, p.now()) }

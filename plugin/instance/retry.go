@@ -9,7 +9,11 @@ import (
 // waits included): InfraKit gives up on the RPC at 15 s.
 const DefaultProvisionTimeout = 12 * time.Second
 
-// cleanupContext is the context for a call that undoes or records a side
+// cleanupBudget is Config.CallTimeout, the bound of a cleanup call (see
+// context).
+type cleanupBudget time.Duration
+
+// context is the context for a call that undoes or records a side
 // effect Provision has already made (releasing an instance whose disks could
 // not be attached, claiming kept data for a new instance). It must not share
 // the Provision's deadline: that budget is most often spent precisely when
@@ -19,6 +23,6 @@ const DefaultProvisionTimeout = 12 * time.Second
 // worth (Config.CallTimeout, 10 s by default), retries included. In that
 // rare case the Provision may answer after InfraKit's 15 s RPC timeout; the
 // group plugin counts it as failed either way, and nothing is left behind.
-func (p *Plugin) cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), p.cleanupTimeout)
+func (b cleanupBudget) context(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), time.Duration(b))
 }

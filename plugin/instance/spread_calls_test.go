@@ -173,7 +173,7 @@ func TestMetricsFromPlugin(t *testing.T) {
 	m, err := metrics.New(metrics.Config{})
 	noErr(t, err)
 	e := newEmuWith(t, emulator.Options{TimeScale: 1000}, func(c *Config) { c.Metrics = m })
-	e.plugin.now = time.Now
+	e.plugin.clock.fn = time.Now
 	e.srv.SetFaults(emulator.Faults{NoStock: []emulator.StockKey{{ZoneId: "cn-hangzhou-h"}}})
 	spec := emuCapSpec("m", `,"InstanceType":"ecs.g6.large"`, fmt.Sprintf(`,"VSwitchIds":[%q,%q]`, emulator.DefaultVSwitchH, emulator.DefaultVSwitchI))
 	_, err = e.plugin.Provision(spec)

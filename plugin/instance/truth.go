@@ -3,6 +3,7 @@ package instance
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	log "github.com/Sirupsen/logrus"
@@ -26,23 +27,36 @@ const DefaultConfirmTimeout = 2 * time.Second
 // outcome stayed unknown (on the plugin's clock and in real time).
 const settleTimeout = 10 * time.Minute
 
-// runInstances is RunInstances for Provision: when the outcome is unknown
+// creator makes Provision's RunInstances calls and keeps them truthful:
+// it asks again with the same ClientToken, and settles in the background
+// what stayed unknown.
+type creator struct {
+	api   ecs.InstanceAPI
+	log   *log.Logger
+	now   func() time.Time
+	retry ecs.RetryPolicy
+	// confirmTimeout: see Config.ConfirmTimeout.
+	confirmTimeout time.Duration
+	settling       sync.WaitGroup // settleLater
+}
+
+// run is RunInstances for Provision: when the outcome is unknown
 // it asks again with the same ClientToken for up to confirmTimeout (its own
 // budget, so it works even when the Provision's is spent). An ID found so is
 // returned. A definite refusal of the same token means the first call
 // created nothing. If the outcome is still unknown, the call fails and
 // settleLater keeps asking in the background and releases any instance the
 // token created, so the error stays true.
-func (p *Plugin) runInstances(ctx context.Context, req *runRequest) (string, error) {
-	id, err := p.api.RunInstances(ctx, req.ecs())
+func (c *creator) run(ctx context.Context, req *runRequest) (string, error) {
+	id, err := c.api.RunInstances(ctx, req.ecs())
 	if err == nil || !ecs.IsOutcomeUnknown(err) || req.ClientToken == "" {
 		return id, err
 	}
-	logger := p.log.WithFields(log.Fields{"action": "provision", "group": req.Tags[tagGroup]})
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.confirmTimeout)
+	logger := c.log.WithFields(log.Fields{"action": "provision", "group": req.Tags[tagGroup]})
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.confirmTimeout)
 	defer cancel()
 	for cctx.Err() == nil {
-		id, cerr := p.api.RunInstances(cctx, req.ecs())
+		id, cerr := c.api.RunInstances(cctx, req.ecs())
 		if cerr == nil {
 			logger.WithField("instance", id).Info("an earlier RunInstances attempt's answer was lost; the same ClientToken found the instance")
 			return id, nil
@@ -58,33 +72,33 @@ func (p *Plugin) runInstances(ctx context.Context, req *runRequest) (string, err
 		unknown.Err = err
 	}
 	logger.WithField("code", ecs.ErrorCode(err)).Warn("RunInstances outcome unknown; settling it in the background")
-	p.settleLater(req)
+	c.settleLater(req)
 	return "", unknown
 }
 
 // settleLater asks again with req's ClientToken until ECS answers, and
 // releases the instance if one exists: the Provision that made req has
 // already reported failure.
-func (p *Plugin) settleLater(req *runRequest) {
+func (c *creator) settleLater(req *runRequest) {
 	r := *req
-	p.settling.Add(1)
+	c.settling.Add(1)
 	go func() {
-		defer p.settling.Done()
+		defer c.settling.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 		defer cancel()
-		deadline := p.now().Add(settleTimeout)
-		logger := p.log.WithFields(log.Fields{"action": "settle", "group": r.Tags[tagGroup]})
-		for ctx.Err() == nil && p.now().Before(deadline) {
-			id, err := p.api.RunInstances(ctx, r.ecs())
+		deadline := c.now().Add(settleTimeout)
+		logger := c.log.WithFields(log.Fields{"action": "settle", "group": r.Tags[tagGroup]})
+		for ctx.Err() == nil && c.now().Before(deadline) {
+			id, err := c.api.RunInstances(ctx, r.ecs())
 			if err == nil {
-				p.releaseUnreported(ctx, id, deadline, logger.WithField("instance", id))
+				c.releaseUnreported(ctx, id, deadline, logger.WithField("instance", id))
 				return
 			}
 			if !ecs.IsOutcomeUnknown(err) && !ecs.Temporary(err) {
 				logger.WithField("code", ecs.ErrorCode(err)).Info("RunInstances refused for good: the failed Provision created nothing")
 				return
 			}
-			if p.retry.Sleep(ctx, 5*time.Second) != nil {
+			if c.retry.Sleep(ctx, 5*time.Second) != nil {
 				break
 			}
 		}
@@ -93,14 +107,14 @@ func (p *Plugin) settleLater(req *runRequest) {
 }
 
 // releaseUnreported releases an instance whose Provision reported failure.
-func (p *Plugin) releaseUnreported(ctx context.Context, id string, deadline time.Time, logger *log.Entry) {
-	for ctx.Err() == nil && p.now().Before(deadline) {
-		err := p.api.DeleteInstance(ctx, id, true)
+func (c *creator) releaseUnreported(ctx context.Context, id string, deadline time.Time, logger *log.Entry) {
+	for ctx.Err() == nil && c.now().Before(deadline) {
+		err := c.api.DeleteInstance(ctx, id, true)
 		if err == nil || ecs.IsNotFound(err) {
 			logger.Info("released an instance created by a Provision that reported failure")
 			return
 		}
-		if p.retry.Sleep(ctx, 2*time.Second) != nil {
+		if c.retry.Sleep(ctx, 2*time.Second) != nil {
 			break
 		}
 	}

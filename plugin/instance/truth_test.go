@@ -34,7 +34,7 @@ func TestProvisionTellsTheTruthUnderHeavyFaults(t *testing.T) {
 		}
 		return err
 	})
-	p.settling.Wait() // failed Provisions' tokens, settled in the background
+	p.creator.settling.Wait() // failed Provisions' tokens, settled in the background
 	srv.SetFaults(emulator.Faults{})
 
 	var returned []string
@@ -95,7 +95,7 @@ func TestProvisionSettlesAnUnknownOutcomeInTheBackground(t *testing.T) {
 	isErr(t, err)
 	contains(t, fmt.Sprint(err), "whether an instance was created is unknown")
 	equal(t, ecs.CodeCallTimeout, ecs.ErrorCode(err))
-	p.settling.Wait()
+	p.creator.settling.Wait()
 	fake.mu.Lock()
 	defer fake.mu.Unlock()
 	equal(t, 0, len(fake.instances), "the instance the failed Provision's token created is released")
