@@ -87,6 +87,7 @@ type Options struct {
 	DescribeCacheTTL time.Duration
 	Spot             SpotOptions    // --spot-watch-interval, --events-listen, --events-allow-remote
 	Metrics          MetricsOptions // --metrics-listen, --metrics-allow-remote
+	MemoryLimit      string         // --memory-limit (memlimit.go); "" the default
 
 	// The original aliyun plugin's flags (legacyflags.go).
 	SessionToken string // --session-token
@@ -182,6 +183,7 @@ func bindFlags(cmd *cobra.Command, o *Options) {
 		"how long one DescribeInstances scan answers other describes (groups polling at once share it), 0 to disable")
 	addSpotFlags(f, &o.Spot)       // spot.go
 	addMetricsFlags(f, &o.Metrics) // metrics.go
+	addMemoryFlags(f, o)           // memlimit.go
 	f.BoolVar(&o.PrivateIP, "private-ip", true, "kept from the original aliyun plugin: true (its default) is what this plugin does; false is ignored, with a warning")
 }
 

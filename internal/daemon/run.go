@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -23,6 +24,7 @@ func run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	defer applyMemoryLimit(s.memLimit, s.setMemLimit)()
 	s.logStart(opts)
 
 	// Fail fast, before the plugin is built; Serve checks again.
@@ -72,6 +74,10 @@ type settled struct {
 	tags    map[string]string
 	dir     string   // the plugin directory
 	secrets []string // scrubbed from logs and RPC errors
+	// memLimit is the soft memory limit to set, when setMemLimit
+	// (memlimit.go).
+	memLimit    int64
+	setMemLimit bool
 }
 
 // settle checks the options (in the order their errors are reported),
@@ -102,6 +108,9 @@ func (o *Options) settle() (*settled, error) {
 	if o.DescribeCacheTTL < 0 {
 		return nil, errors.New("--describe-cache-ttl must be 0 (no cache) or a positive duration")
 	}
+	if s.memLimit, s.setMemLimit, err = o.memoryLimit(); err != nil {
+		return nil, err
+	}
 	if s.dir, err = rpcserver.PluginsDir(o.LookupEnv); err != nil {
 		return nil, err
 	}
@@ -126,6 +135,7 @@ func (s *settled) logStart(o *Options) {
 		"rate_limit":         o.RateLimit,
 		"describe_cache_ttl": o.DescribeCacheTTL.String(),
 		"metrics_listen":     o.Metrics.Listen,
+		"memory_limit":       formatMemoryLimit(debug.SetMemoryLimit(-1)),
 	}).Info("Starting " + CommandName)
 	o.logLegacyFlags(s.log)
 }
