@@ -263,11 +263,14 @@ func actAuthorizeSecurityGroup(s *Server, c *call) (any, *apiError) {
 	}
 	s.sgs.Lock()
 	defer s.sgs.Unlock()
-	added, err := found(s.sgs.Authorize(id, c.region, rules, c.now))
+	_, err = found(s.sgs.Authorize(id, c.region, rules, c.now))
 	if err != nil {
 		return nil, err
 	}
-	c.mutated = added > 0
+	// Saved even when every rule was there already: that may be the retry
+	// of a call whose save failed (answered InternalError), and its rule is
+	// only in memory.
+	c.mutated = true
 	return &baseResp{c.requestID}, nil
 }
 
