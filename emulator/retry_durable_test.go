@@ -41,3 +41,29 @@ func TestClientTokenRetryIsDurable(t *testing.T) {
 		t.Fatalf("instance %s answered to a ClientToken retry is not in the state file: lost in a crash", id)
 	}
 }
+
+// TestAnswerAfterFailedSaveIsDurable: DeleteInstance whose save failed is
+// answered InternalError, but the instance is released in memory. The
+// retry (the plugin's Destroy looks the instance up, then deletes again)
+// is answered "not found", which the plugin takes as done; that answer
+// must not come before the release is on disk, or a kill -9 right after
+// it brings back an instance the plugin was told is gone.
+func TestAnswerAfterFailedSaveIsDurable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	srv, fc := newTestServer(t, Options{StateFile: path})
+	id := runIDs(t, api(t, srv, fc, runParams(map[string]string{"InstanceChargeType": "PostPaid"})))[0]
+	del := map[string]string{"Action": "DeleteInstance", "RegionId": DefaultRegion, "InstanceId": id, "Force": "true"}
+
+	stop := failNextSave(srv)
+	if r := api(t, srv, fc, del); r.Status != http.StatusInternalServerError {
+		t.Fatalf("DeleteInstance whose save failed: %d %s, want 500", r.Status, r.Text)
+	}
+	stop()
+	if r := api(t, srv, fc, del); r.Code() != "InvalidInstanceId.NotFound" {
+		t.Fatalf("DeleteInstance retry: %d %s, want InvalidInstanceId.NotFound", r.Status, r.Text)
+	}
+	srv2, _ := newTestServer(t, Options{StateFile: crashCopy(t, path)})
+	if liveIDs(srv2)[id] {
+		t.Fatalf("instance %s, answered as not found, is back after a crash", id)
+	}
+}
