@@ -71,9 +71,6 @@ func (s *Server) createOnce(c *call, create func() ([]string, *apiError)) ([]str
 	unlock := s.st.Lock(c.now)
 	defer unlock()
 	if ids, err := found(s.st.Idempotent(c.action, token, hash)); ids != nil || err != nil {
-		// A retry: the first call's save may have failed (it was answered
-		// InternalError), so save again before this success is answered.
-		c.mutated = ids != nil
 		return ids, err
 	}
 	ids, err := create()

@@ -263,14 +263,11 @@ func actAuthorizeSecurityGroup(s *Server, c *call) (any, *apiError) {
 	}
 	s.sgs.Lock()
 	defer s.sgs.Unlock()
-	_, err = found(s.sgs.Authorize(id, c.region, rules, c.now))
+	added, err := found(s.sgs.Authorize(id, c.region, rules, c.now))
 	if err != nil {
 		return nil, err
 	}
-	// Saved even when every rule was there already: that may be the retry
-	// of a call whose save failed (answered InternalError), and its rule is
-	// only in memory.
-	c.mutated = true
+	c.mutated = added > 0
 	return &baseResp{c.requestID}, nil
 }
 
