@@ -467,9 +467,12 @@ func (s *Server) execute(fn actionFunc, c *call) (any, *apiError) {
 	// Write before answering: a change is on disk before the client hears of
 	// it. If the save fails the change stays in memory (the next save keeps
 	// it) and the client gets InternalError, an unknown outcome it can retry
-	// with its ClientToken.
-	if c.mutated {
-		if err := s.commit(); err != nil && aerr == nil {
+	// with its ClientToken. After a failed save any answer, an error such
+	// as the NotFound of a retried delete included, may show a change that
+	// is only in memory: it is saved first too.
+	unsaved := s.persist != nil && s.persist.Failed()
+	if c.mutated || unsaved {
+		if err := s.commit(); err != nil && (aerr == nil || unsaved) {
 			resp, aerr = nil, errInternal()
 		}
 	}

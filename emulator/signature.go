@@ -105,7 +105,7 @@ func (c *nonceCache) use(nonce string, now, ts time.Time) bool {
 	}
 	for c.head < len(c.queue) {
 		e := c.queue[c.head]
-		if now.Before(e.expires) && len(c.seen) < maxNonces {
+		if !now.After(e.expires) && len(c.seen) < maxNonces {
 			break
 		}
 		if t, ok := c.seen[e.nonce]; ok && t.Equal(e.expires) {
@@ -118,7 +118,9 @@ func (c *nonceCache) use(nonce string, now, ts time.Time) bool {
 		c.queue = append(c.queue[:0:0], c.queue[c.head:]...)
 		c.head = 0
 	}
-	if exp, ok := c.seen[nonce]; ok && now.Before(exp) {
+	// Kept through exp inclusive: checkTimestamp still accepts a request
+	// at exactly Timestamp+window.
+	if exp, ok := c.seen[nonce]; ok && !now.After(exp) {
 		return false
 	}
 	exp := now.Add(timestampWindow)

@@ -41,11 +41,11 @@ type Marker interface {
 }
 
 // DefaultLimits are the listener's: events are a few hundred bytes, so a
-// client gets 5 s, and 64 connections at most, one over that answered 503
-// at once.
+// client gets 5 s to send one and 10 s until it has taken the answer, and
+// 64 connections at most, one over that answered 503 at once.
 func DefaultLimits() httplimit.Limits {
 	return httplimit.Limits{ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second,
-		MaxHeaderBytes: 16 << 10, MaxConns: 64}
+		WriteTimeout: 10 * time.Second, MaxHeaderBytes: 16 << 10, MaxConns: 64}
 }
 
 // Results of a request, as told to an Observe function besides the

@@ -30,6 +30,11 @@ type Limits struct {
 	ReadTimeout time.Duration
 	// IdleTimeout closes a keep-alive connection with no request for it.
 	IdleTimeout time.Duration
+	// WriteTimeout, when set, bounds the time from the end of a request's
+	// headers to the end of its answer: a client that never reads its
+	// answer would otherwise block the write, and hold its slot, for ever.
+	// Zero for listeners whose answers are streams (the plugin socket).
+	WriteTimeout time.Duration
 	// MaxHeaderBytes bounds the request headers.
 	MaxHeaderBytes int
 	// MaxConns is the number of connections served at once. One more
@@ -52,6 +57,9 @@ func (l Limits) WithDefaults(d Limits) Limits {
 	if l.IdleTimeout <= 0 {
 		l.IdleTimeout = d.IdleTimeout
 	}
+	if l.WriteTimeout <= 0 {
+		l.WriteTimeout = d.WriteTimeout
+	}
 	if l.MaxHeaderBytes <= 0 {
 		l.MaxHeaderBytes = d.MaxHeaderBytes
 	}
@@ -72,6 +80,7 @@ func (l Limits) Server(h http.Handler, log *logrus.Logger) *http.Server {
 		ReadHeaderTimeout: l.ReadHeaderTimeout,
 		ReadTimeout:       l.ReadTimeout,
 		IdleTimeout:       l.IdleTimeout,
+		WriteTimeout:      l.WriteTimeout,
 		MaxHeaderBytes:    l.MaxHeaderBytes,
 		ErrorLog:          stdLogger(log),
 	}

@@ -17,10 +17,11 @@ import (
 const Path = "/metrics"
 
 // DefaultLimits are the metrics listener's: a scrape is one small GET, so
-// a client gets 5 s to send it, and 16 connections at most.
+// a client gets 5 s to send it, 15 s (the 10 s gathering timeout and
+// then some) to take the answer, and 16 connections at most.
 func DefaultLimits() httplimit.Limits {
 	return httplimit.Limits{ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second,
-		MaxHeaderBytes: 16 << 10, MaxConns: 16}
+		WriteTimeout: 15 * time.Second, MaxHeaderBytes: 16 << 10, MaxConns: 16}
 }
 
 // maxScrapesInFlight bounds concurrent gathering (CPU work); one more

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/Sirupsen/logrus"
@@ -138,7 +137,7 @@ func removeOwned(socketPath string, owned os.FileInfo, pidPath string) {
 	if cur, err := os.Lstat(socketPath); err == nil && os.SameFile(cur, owned) {
 		_ = os.Remove(socketPath)
 	}
-	if b, err := os.ReadFile(pidPath); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
+	if readPid(pidPath) == strconv.Itoa(os.Getpid()) {
 		_ = os.Remove(pidPath)
 	}
 }

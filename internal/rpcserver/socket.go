@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -83,17 +84,35 @@ func CheckNotRunning(dir, name string) error {
 	conn, err := net.DialTimeout("unix", socketPath, 2*time.Second)
 	if err == nil {
 		_ = conn.Close()
-		pid := "unknown"
-		if b, err := os.ReadFile(PidPath(dir, name)); err == nil {
-			pid = strings.TrimSpace(string(b))
-		}
 		return fmt.Errorf("%w: a plugin answers on %s (pid %s); stop it or choose another --name",
-			ErrAlreadyRunning, socketPath, pid)
+			ErrAlreadyRunning, socketPath, readPid(PidPath(dir, name)))
 	}
 	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	return fmt.Errorf("cannot tell whether a plugin is live on %s: %w", socketPath, err)
+}
+
+// readPid reads a pid file for an error message, or "unknown". The file
+// is in the plugin directory, where others may plant things: it is not
+// followed if a symlink, not waited on if a FIFO, and only a number is
+// quoted.
+func readPid(path string) string {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return "unknown"
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return "unknown"
+	}
+	b := make([]byte, 20)
+	n, _ := f.Read(b)
+	pid := strings.TrimSpace(string(b[:n]))
+	if _, err := strconv.Atoi(pid); err != nil {
+		return "unknown"
+	}
+	return pid
 }
 
 // clearStale removes a socket nobody answers on (and its pid file), and

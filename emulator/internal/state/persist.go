@@ -106,6 +106,14 @@ func (p *Persister) Counted() uint64 {
 	return p.gen
 }
 
+// Failed reports whether the last save failed: changes then exist that
+// are applied in memory but not on disk.
+func (p *Persister) Failed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.failErr != nil
+}
+
 // Commit counts one change (already applied under the store lock) and
 // returns once a save covering it succeeded, or with the error of the save
 // that covered it.
