@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -445,7 +446,7 @@ func actDescribeImages(s *Server, c *call) (any, *apiError) {
 	r.Images.Image = []wireImage{}
 	for _, w := range all {
 		if !inFilter(ids, w.ImageId) || (name != "" && !matchName(name, w.ImageName)) ||
-			(osType != "" && w.OSType != osType) || (arch != "" && w.Architecture != arch) || !contains(statuses, w.Status) {
+			(osType != "" && w.OSType != osType) || (arch != "" && w.Architecture != arch) || !slices.Contains(statuses, w.Status) {
 			continue
 		}
 		if r.take() {

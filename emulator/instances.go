@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -303,7 +304,7 @@ func (s *Server) parseSecurityGroups(p params, sp *createSpec) *apiError {
 			return newErr(http.StatusForbidden, "InvalidSecurityGroupId.NotVpc",
 				"The security group %s is not in the VPC of vswitch %s.", id, sp.vsw.VSwitchId)
 		}
-		if !contains(sp.sgs, id) {
+		if !slices.Contains(sp.sgs, id) {
 			sp.sgs = append(sp.sgs, id)
 		}
 	}
@@ -481,19 +482,10 @@ func checkUserData(ud string) *apiError {
 	return nil
 }
 
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
-}
-
 // inFilter reports whether x passes a list filter such as InstanceIds: an
 // empty filter lets everything through.
 func inFilter(filter []string, x string) bool {
-	return len(filter) == 0 || contains(filter, x)
+	return len(filter) == 0 || slices.Contains(filter, x)
 }
 
 // checkCreateState validates what depends on mutable state (custom images,
@@ -877,8 +869,8 @@ func actDescribeInstances(s *Server, c *call) (any, *apiError) {
 		switch {
 		case zone != "" && in.ZoneID != zone, vsw != "" && in.VSwitchID != vsw, vpc != "" && in.VpcID != vpc,
 			itype != "" && in.Type != itype, image != "" && in.ImageID != image, spot != "" && in.SpotStrategy != spot,
-			sg != "" && !contains(in.SecurityGroupIDs, sg), !inFilter(ips, in.PrivateIP),
-			lock != "" && !contains(in.Locks, lock):
+			sg != "" && !slices.Contains(in.SecurityGroupIDs, sg), !inFilter(ips, in.PrivateIP),
+			lock != "" && !slices.Contains(in.Locks, lock):
 			return false
 		case family != "" && (s.cat.types[in.Type] == nil || s.cat.types[in.Type].InstanceTypeFamily != family):
 			return false

@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -53,7 +54,7 @@ func (st *Store) AttachDisk(iid, did, region, device string, deleteWithInstance 
 		dev = "/dev/xvd" + string(ch)
 	}
 	d.InstanceID, d.Device, d.Attached, d.DeleteWithInstance = in.ID, dev, now, deleteWithInstance
-	if !contains(in.DataDiskIDs, d.ID) {
+	if !slices.Contains(in.DataDiskIDs, d.ID) {
 		in.DataDiskIDs = append(in.DataDiskIDs, d.ID)
 	}
 	return nil
@@ -90,15 +91,6 @@ func (st *Store) DeleteDisk(did, region string, now time.Time) error {
 	}
 	d.DeletedAt = now
 	return nil
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 // DiskSpec is a new data disk, validated by the front.

@@ -1,6 +1,9 @@
 package state
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // MaxGroupsPerInstance is how many security groups an instance can be in.
 const MaxGroupsPerInstance = 5
@@ -13,7 +16,7 @@ func DeleteSecurityGroup(st *Store, g *SecGroups, id, region string) error {
 		return err
 	}
 	for _, in := range st.Order {
-		if !in.Released() && contains(in.SecurityGroupIDs, id) {
+		if !in.Released() && slices.Contains(in.SecurityGroupIDs, id) {
 			return &Error{Kind: InUse, Resource: ResSecurityGroup, ID: id, By: ResInstance, ByID: in.ID}
 		}
 	}
@@ -63,7 +66,7 @@ func JoinSecurityGroup(st *Store, g *SecGroups, iid, sid, region string, now tim
 		return err
 	}
 	switch {
-	case contains(in.SecurityGroupIDs, sid):
+	case slices.Contains(in.SecurityGroupIDs, sid):
 		return membershipErr(AlreadyMember, in, sid)
 	case sg.VpcID != in.VpcID:
 		return membershipErr(VPCMismatch, in, sid)
@@ -82,7 +85,7 @@ func LeaveSecurityGroup(st *Store, g *SecGroups, iid, sid, region string, now ti
 		return err
 	}
 	switch {
-	case !contains(in.SecurityGroupIDs, sid):
+	case !slices.Contains(in.SecurityGroupIDs, sid):
 		return membershipErr(NotMember, in, sid)
 	case len(in.SecurityGroupIDs) == 1:
 		return membershipErr(LastGroup, in, sid)
