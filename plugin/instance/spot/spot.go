@@ -31,6 +31,9 @@ const (
 	// instances and put on what is kept from them.
 	TagGroup     = "infrakit.group"
 	TagLogicalID = "infrakit.logical_id"
+	// TagAttachment marks an operator's disk that Spec.Attachments names
+	// (the plugin's TagAttachment): it is never kept data.
+	TagAttachment = "infrakit.attachment"
 	// TagKeepData is put on instances whose spec has Preemption.KeepData,
 	// so the notice (which carries no spec) knows what to keep.
 	TagKeepData = "infrakit-aliyun.keep-data"
