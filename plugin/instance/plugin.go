@@ -507,14 +507,17 @@ func (p *Plugin) beforeDelete(ctx context.Context, inst *ecs.Instance, reason st
 }
 
 // Close stops the watcher, the spot work in flight and the event relay,
-// and waits for the background attaches of Spec.Attachments (for at most
-// attachCloseWait on the plugin's clock, see attachLater). The daemon calls
-// it on shutdown.
+// and waits for the background attaches of Spec.Attachments and the
+// settling of unknown RunInstances outcomes (each for at most
+// attachCloseWait on the plugin's clock, see attachLater and settleLater).
+// The daemon calls it on shutdown.
 func (p *Plugin) Close() error {
 	p.attacher.closing.set(p.now())
+	p.creator.closing.set(p.now())
 	p.views.cancel()
 	p.spot.Close()
 	p.attacher.background.Wait()
+	p.creator.settling.Wait()
 	p.views.events.close()
 	return nil
 }

@@ -2,11 +2,13 @@ package instance
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/docker/infrakit/pkg/spi/instance"
 
+	"infrakit.aliyun/internal/ecs"
 	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
@@ -51,4 +53,51 @@ func TestReclaimLeavesAttachmentDiskAlone(t *testing.T) {
 	equal(t, false, v.Deleted, "the operator's attachment disk deleted as kept data")
 	equal(t, "", v.Tags[TagKeepStep])
 	equal(t, "data-1", v.Tags[TagAttachment])
+}
+
+// Close does not leave a background settle running for up to 10 minutes
+// after the plugin is closed: it lets it go on for attachCloseWait at most
+// (on the plugin's clock), waits for it, and the settle says it stopped
+// without an answer.
+func TestCloseWaitsForSettle(t *testing.T) {
+	fake := newFake()
+	logger, buf := quietLogger()
+	clock := &fakeClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
+	var armed atomic.Bool
+	slept, resume := make(chan struct{}, 1), make(chan struct{})
+	sleep := func(d time.Duration) {
+		if armed.CompareAndSwap(true, false) {
+			slept <- struct{}{}
+			<-resume
+		}
+		clock.Sleep(d)
+	}
+	p, err := newPlugin(fake, Config{RegionID: "cn-hangzhou", NamespaceTags: testNamespace, Logger: logger, Now: clock.Now,
+		Retry: ecs.RetryConfig{Sleep: sleep}, ConfirmTimeout: time.Nanosecond})
+	noErr(t, err)
+	lost := &ecs.OutcomeUnknownError{Err: &ecs.APIError{Action: "RunInstances", Code: ecs.CodeCallTimeout, StatusCode: -1}}
+	for i := 0; i < 400; i++ {
+		fake.failNext("RunInstances", lost)
+	}
+	armed.Store(true)
+	_, err = p.Provision(groupSpec())
+	isErr(t, err)
+	<-slept // the settle waits to ask again
+	fake.mu.Lock()
+	before := len(fake.runs)
+	fake.mu.Unlock()
+
+	closed := make(chan error)
+	go func() { closed <- p.Close() }()
+	<-p.spot.Stopping() // Close began
+	close(resume)
+	noErr(t, <-closed)
+	contains(t, buf.String(), "could not learn whether a failed Provision created an instance")
+	p.creator.settling.Wait()
+	fake.mu.Lock()
+	after := len(fake.runs) - before
+	fake.mu.Unlock()
+	if max := int(attachCloseWait/(5*time.Second)) + 2; after > max {
+		t.Fatalf("the settle asked %d more times after Close began, want at most %d", after, max)
+	}
 }
