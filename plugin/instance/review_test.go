@@ -10,6 +10,7 @@ import (
 
 	"infrakit.aliyun/internal/ecs"
 	"infrakit.aliyun/plugin/instance/groupspec"
+	"infrakit.aliyun/plugin/instance/spot"
 )
 
 // A KeepData "disks" spot member that also has an operator's disk from
@@ -100,4 +101,35 @@ func TestCloseWaitsForSettle(t *testing.T) {
 	if max := int(attachCloseWait/(5*time.Second)) + 2; after > max {
 		t.Fatalf("the settle asked %d more times after Close began, want at most %d", after, max)
 	}
+}
+
+// A terminate Destroy that tagged its instance destroying but never
+// deleted it (DeleteInstance failed, or the copy was killed) leaves a live
+// member: an hour later, the scale-down of the group's other member must
+// not count it as leaving and release the kept disk it holds.
+func TestStaleDestroyingTagIsALiveMember(t *testing.T) {
+	e := preemptEmu(t)
+	p := e.plugin
+	_, disk := e.reclaimKept(t, p)
+	repl, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
+	noErr(t, err)
+	other, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
+	noErr(t, err)
+	e.srv.Advance(time.Minute)
+	p.spot.Wait()
+	e.srv.Advance(5 * time.Minute)
+	equal(t, string(*repl), e.diskView(t, disk).InstanceId)
+
+	found, err := p.api.DescribeInstances(context.Background(), ecs.InstanceFilter{InstanceIDs: []string{string(*repl)}})
+	noErr(t, err)
+	equal(t, 1, len(found))
+	noErr(t, p.spot.Release(context.Background(), &found[0])) // the Destroy of repl, whose DeleteInstance then failed
+	equal(t, false, e.view(t, string(*repl)).Released)
+
+	e.srv.Advance(time.Hour)
+	noErr(t, p.Destroy(*other, instance.Termination)) // a later scale-down
+	p.spot.Watch.Once(context.Background())
+	v := e.diskView(t, disk)
+	equal(t, string(*repl), v.InstanceId)
+	equal(t, spot.KeepStepAttached, v.Tags[TagKeepStep], "released while its holder "+string(*repl)+" still runs")
 }

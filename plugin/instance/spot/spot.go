@@ -120,7 +120,8 @@ type Config struct {
 	// made (a claim after RunInstances), free of the Provision's deadline.
 	Detached func(ctx context.Context) (context.Context, context.CancelFunc)
 	// ClaimingTTL is how long a Provision may still be in RunInstances
-	// after tagging kept disks claiming.
+	// after tagging kept disks claiming (and a Destroy still before its
+	// DeleteInstance after tagging its instance destroying).
 	ClaimingTTL func() time.Duration
 	// Notify is called once per noticed reclaim (the plugin logs it,
 	// publishes its event and counts it); it must not block.
