@@ -466,7 +466,7 @@ func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 	// namespace tags and an InfraKit tag is released (owned.go).
 	inst, err := p.owner.lookup(ctx, string(id))
 	if ecs.IsNotFound(err) {
-		p.views.noteDestroyed(string(id)) // asked for, so not "lost" (views.go)
+		p.views.noteGone(string(id)) // asked for, so not "lost" (views.go)
 		logger.Info("already gone")
 		return nil
 	} else if err != nil {

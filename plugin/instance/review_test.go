@@ -2,6 +2,7 @@ package instance
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -132,4 +133,33 @@ func TestStaleDestroyingTagIsALiveMember(t *testing.T) {
 	v := e.diskView(t, disk)
 	equal(t, string(*repl), v.InstanceId)
 	equal(t, spot.KeepStepAttached, v.Tags[TagKeepStep], "released while its holder "+string(*repl)+" still runs")
+}
+
+// Destroys of IDs that do not exist (a client's junk) leave no memory
+// behind: only a member a group describe listed is remembered as
+// destroyed (so it is not reported lost), not every ID asked for.
+func TestDestroyOfUnknownIDsIsNotRemembered(t *testing.T) {
+	fake := newKeepFake()
+	fake.spotMember("i-1", "172.16.0.1", nil)
+	fake.spotMember("i-2", "172.16.0.2", nil)
+	p, _, _ := newTestPlugin(t, fake)
+	events := subscribe(p)
+	_, err := p.DescribeInstances(groupG, false)
+	noErr(t, err)
+	fake.mu.Lock()
+	delete(fake.instances, "i-1") // gone before InfraKit's Destroy reaches it
+	fake.mu.Unlock()
+	noErr(t, p.Destroy("i-1", instance.Termination))
+	for i := 0; i < 500; i++ {
+		noErr(t, p.Destroy(instance.ID(fmt.Sprintf("i-junk-%d", i)), instance.Termination))
+	}
+	got, err := p.DescribeInstances(groupG, false)
+	noErr(t, err)
+	equal(t, []string{"i-2"}, ids(got))
+	noEvent(t, events) // i-1 was destroyed by InfraKit, not lost
+
+	p.views.lost.mu.Lock()
+	n := len(p.views.lost.destroyed)
+	p.views.lost.mu.Unlock()
+	equal(t, 1, n, "destroyed IDs remembered")
 }
