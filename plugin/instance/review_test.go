@@ -3,6 +3,7 @@ package instance
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -162,4 +163,22 @@ func TestDestroyOfUnknownIDsIsNotRemembered(t *testing.T) {
 	n := len(p.views.lost.destroyed)
 	p.views.lost.mu.Unlock()
 	equal(t, 1, n, "destroyed IDs remembered")
+}
+
+// The properties' Tags cannot set the plugin's own tags (infrakit-aliyun.*):
+// an instance made with replaces=<another group's reclaimed instance> would
+// be taken for that set's replacement, and any copy's watcher would attach
+// the other group's kept disks to it.
+func TestPropertiesCannotSetPluginTags(t *testing.T) {
+	fake := newFake()
+	p, _, _ := newTestPlugin(t, fake)
+	for _, k := range []string{TagReplaces, spot.TagDestroying, TagKeepData, TagManaged} {
+		spec := groupSpec()
+		spec.Properties = props(strings.Replace(goodProps, `"Tags":{"project":"demo"}`, `"Tags":{"`+k+`":"i-other"}`, 1))
+		_, err := p.Provision(spec)
+		contains(t, fmt.Sprint(err), `Tags["`+k+`"]`)
+		contains(t, fmt.Sprint(err), "reserved")
+		isErr(t, p.Validate(spec.Properties))
+	}
+	equal(t, 0, len(fake.runs), "nothing created")
 }
