@@ -263,7 +263,7 @@ func build(api apis, cfg Config) *Plugin {
 		owner: &ownership{namespace: cfg.NamespaceTags, api: api.instances},
 		creator: &creator{api: api.instances, log: cfg.Logger, now: clk.now, retry: retry,
 			confirmTimeout: cfg.ConfirmTimeout},
-		attacher: &attacher{api: api.instances, log: cfg.Logger, now: clk.now, retry: retry},
+		attacher: &attacher{api: api.instances, namespace: cfg.NamespaceTags, log: cfg.Logger, now: clk.now, retry: retry},
 		metrics:  cfg.Metrics,
 		views: newViews(viewsConfig{now: clk.now, eventsNow: cfg.Now, region: cfg.RegionID, namespace: cfg.NamespaceTags,
 			api: api.instances, zoneCalls: api.spot, log: cfg.Logger, metrics: cfg.Metrics}),

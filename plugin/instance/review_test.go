@@ -182,3 +182,26 @@ func TestPropertiesCannotSetPluginTags(t *testing.T) {
 	}
 	equal(t, 0, len(fake.runs), "nothing created")
 }
+
+// Spec.Attachments never take another namespace's disk: a disk tagged
+// infrakit.attachment=<ID> that carries a namespace tag of another value
+// belongs to another plugin sharing the account; it is neither attached
+// nor does it make this namespace's own disk ambiguous.
+func TestAttachmentIgnoresAnotherNamespacesDisk(t *testing.T) {
+	e := newEmu(t)
+	foreign := e.createDisk(t, map[string]string{TagAttachment: "data-1", "infrakit.scope": "other"})
+	spec := emuSpec("stateful")
+	spec.Attachments = []instance.Attachment{{ID: "data-1", Type: "disk"}}
+	before := e.live()
+	_, err := e.plugin.Provision(spec)
+	contains(t, fmt.Sprint(err), "no disk tagged infrakit.attachment=data-1")
+	equal(t, before, e.live())
+	equal(t, "", e.diskView(t, foreign).InstanceId)
+
+	mine := e.createDisk(t, map[string]string{TagAttachment: "data-1"})
+	id, err := e.plugin.Provision(spec)
+	noErr(t, err)
+	e.plugin.attacher.background.Wait()
+	equal(t, string(*id), e.diskView(t, mine).InstanceId)
+	equal(t, "", e.diskView(t, foreign).InstanceId)
+}
