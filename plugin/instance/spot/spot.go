@@ -145,7 +145,7 @@ type Reclaims struct {
 	mu         sync.Mutex
 	doomed     map[string]*doomed
 	lastNotice *Interruption
-	groupLocks map[string]*sync.Mutex
+	groupLocks map[string]*groupLock
 	stopHook   func(point, instanceID string) bool // tests: "kill" this copy at a step
 	push       pushState                           // push.go
 
@@ -165,7 +165,7 @@ func New(cfg Config) *Reclaims {
 		env:        e,
 		keep:       &keeper{env: e},
 		doomed:     map[string]*doomed{},
-		groupLocks: map[string]*sync.Mutex{},
+		groupLocks: map[string]*groupLock{},
 		push:       newPushState(),
 		ctx:        ctx,
 		cancel:     cancel,
