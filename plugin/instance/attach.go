@@ -17,10 +17,13 @@ import (
 // created, attaches them (finishing in the background what ECS refuses
 // while the instance is Pending), and keeps them on a rolling update.
 type attacher struct {
-	api   ecs.InstanceAPI
-	log   *log.Logger
-	now   func() time.Time
-	retry ecs.RetryPolicy
+	api ecs.InstanceAPI
+	// namespace: a disk with one of these keys at another value is
+	// another plugin's, never an attachment of this one.
+	namespace map[string]string
+	log       *log.Logger
+	now       func() time.Time
+	retry     ecs.RetryPolicy
 
 	background sync.WaitGroup // attachLater
 	closing    closeMark      // when Close began: bounds attachLater
@@ -31,9 +34,15 @@ type attacher struct {
 func (a *attacher) resolve(ctx context.Context, atts []instance.Attachment, zone string) ([]ecs.Disk, error) {
 	var out []ecs.Disk
 	for _, at := range atts {
-		disks, err := a.api.DescribeDisks(ctx, ecs.DiskFilter{Tags: map[string]string{TagAttachment: at.ID}})
+		found, err := a.api.DescribeDisks(ctx, ecs.DiskFilter{Tags: map[string]string{TagAttachment: at.ID}})
 		if err != nil {
 			return nil, fmt.Errorf("find disk for attachment %q: %w", at.ID, err)
+		}
+		var disks []ecs.Disk
+		for _, d := range found {
+			if !a.otherNamespace(d.TagMap()) {
+				disks = append(disks, d)
+			}
 		}
 		switch len(disks) {
 		case 0:
@@ -56,6 +65,17 @@ func (a *attacher) resolve(ctx context.Context, atts []instance.Attachment, zone
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// otherNamespace reports whether tags carry one of the namespace's keys
+// at another value (an operator's disk without them is this plugin's to use).
+func (a *attacher) otherNamespace(tags map[string]string) bool {
+	for k, v := range a.namespace {
+		if have, ok := tags[k]; ok && have != v {
+			return true
+		}
+	}
+	return false
 }
 
 // attach attaches the resolved disks. ECS refuses AttachDisk while the new

@@ -219,6 +219,24 @@ func (l *lostTracker) noteDestroyed(id string, now time.Time) {
 	l.destroyed[id] = now
 }
 
+// noteDestroyedIfListed is noteDestroyed for an ID that ECS no longer
+// knows: it is remembered only if a group describe listed it (only such a
+// member could be reported lost), so IDs a client makes up cost no memory.
+func (l *lostTracker) noteDestroyedIfListed(id string, now time.Time) {
+	l.mu.Lock()
+	listed := false
+	for _, s := range l.seen {
+		if _, ok := s.members[id]; ok {
+			listed = true
+			break
+		}
+	}
+	l.mu.Unlock()
+	if listed {
+		l.noteDestroyed(id, now)
+	}
+}
+
 // update records the members (id -> logical ID) of one describe and
 // returns those that were listed last time and are gone now, except
 // destroyed or excluded ones. It keeps members: the caller must not use

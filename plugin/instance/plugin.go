@@ -263,7 +263,7 @@ func build(api apis, cfg Config) *Plugin {
 		owner: &ownership{namespace: cfg.NamespaceTags, api: api.instances},
 		creator: &creator{api: api.instances, log: cfg.Logger, now: clk.now, retry: retry,
 			confirmTimeout: cfg.ConfirmTimeout},
-		attacher: &attacher{api: api.instances, log: cfg.Logger, now: clk.now, retry: retry},
+		attacher: &attacher{api: api.instances, namespace: cfg.NamespaceTags, log: cfg.Logger, now: clk.now, retry: retry},
 		metrics:  cfg.Metrics,
 		views: newViews(viewsConfig{now: clk.now, eventsNow: cfg.Now, region: cfg.RegionID, namespace: cfg.NamespaceTags,
 			api: api.instances, zoneCalls: api.spot, log: cfg.Logger, metrics: cfg.Metrics}),
@@ -466,7 +466,7 @@ func (p *Plugin) Destroy(id instance.ID, dctx instance.Context) error {
 	// namespace tags and an InfraKit tag is released (owned.go).
 	inst, err := p.owner.lookup(ctx, string(id))
 	if ecs.IsNotFound(err) {
-		p.views.noteDestroyed(string(id)) // asked for, so not "lost" (views.go)
+		p.views.noteGone(string(id)) // asked for, so not "lost" (views.go)
 		logger.Info("already gone")
 		return nil
 	} else if err != nil {
@@ -507,14 +507,17 @@ func (p *Plugin) beforeDelete(ctx context.Context, inst *ecs.Instance, reason st
 }
 
 // Close stops the watcher, the spot work in flight and the event relay,
-// and waits for the background attaches of Spec.Attachments (for at most
-// attachCloseWait on the plugin's clock, see attachLater). The daemon calls
-// it on shutdown.
+// and waits for the background attaches of Spec.Attachments and the
+// settling of unknown RunInstances outcomes (each for at most
+// attachCloseWait on the plugin's clock, see attachLater and settleLater).
+// The daemon calls it on shutdown.
 func (p *Plugin) Close() error {
 	p.attacher.closing.set(p.now())
+	p.creator.closing.set(p.now())
 	p.views.cancel()
 	p.spot.Close()
 	p.attacher.background.Wait()
+	p.creator.settling.Wait()
 	p.views.events.close()
 	return nil
 }

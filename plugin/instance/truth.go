@@ -37,7 +37,8 @@ type creator struct {
 	retry ecs.RetryPolicy
 	// confirmTimeout: see Config.ConfirmTimeout.
 	confirmTimeout time.Duration
-	settling       sync.WaitGroup // settleLater
+	settling       sync.WaitGroup // settleLater; Close waits for it
+	closing        closeMark      // when Close began: bounds settleLater
 }
 
 // run is RunInstances for Provision: when the outcome is unknown
@@ -88,7 +89,7 @@ func (c *creator) settleLater(req *runRequest) {
 		defer cancel()
 		deadline := c.now().Add(settleTimeout)
 		logger := c.log.WithFields(log.Fields{"action": "settle", "group": r.Tags[tagGroup]})
-		for ctx.Err() == nil && c.now().Before(deadline) {
+		for ctx.Err() == nil && c.before(deadline) {
 			id, err := c.api.RunInstances(ctx, r.ecs())
 			if err == nil {
 				c.releaseUnreported(ctx, id, deadline, logger.WithField("instance", id))
@@ -106,9 +107,16 @@ func (c *creator) settleLater(req *runRequest) {
 	}()
 }
 
+// before reports whether settling may go on: deadline has not passed, nor
+// attachCloseWait since Close began (Close waits for it).
+func (c *creator) before(deadline time.Time) bool {
+	end, _ := c.closing.deadline(deadline)
+	return c.now().Before(end)
+}
+
 // releaseUnreported releases an instance whose Provision reported failure.
 func (c *creator) releaseUnreported(ctx context.Context, id string, deadline time.Time, logger *log.Entry) {
-	for ctx.Err() == nil && c.now().Before(deadline) {
+	for ctx.Err() == nil && c.before(deadline) {
 		err := c.api.DeleteInstance(ctx, id, true)
 		if err == nil || ecs.IsNotFound(err) {
 			logger.Info("released an instance created by a Provision that reported failure")

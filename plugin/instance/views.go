@@ -145,3 +145,7 @@ func (v *views) afterDescribe(tags map[string]string, key string, out []instance
 // noteDestroyed remembers that this plugin destroyed an instance, so its
 // disappearance is not reported as lost.
 func (v *views) noteDestroyed(id string) { v.lost.noteDestroyed(id, v.now()) }
+
+// noteGone is noteDestroyed for an instance ECS no longer knows (a Destroy
+// of an ID the client may have made up): remembered only if it was listed.
+func (v *views) noteGone(id string) { v.lost.noteDestroyedIfListed(id, v.now()) }

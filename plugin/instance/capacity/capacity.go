@@ -134,8 +134,11 @@ type Planner struct {
 	zones   map[string]string         // vswitch -> zone
 	pending map[string]map[string]int // group -> vswitch -> Provisions using it now
 	recent  map[string]map[string]recentInstance
-	tallies map[string]tally     // group -> members as last listed
-	gone    map[string]time.Time // instance -> when this plugin destroyed it
+	tallies map[string]tally // group -> members as last listed
+	// talliesPruned is when tallies older than tallyTTL were last dropped
+	// (groups are callers' input: the map must not keep every one).
+	talliesPruned time.Time
+	gone          map[string]time.Time // instance -> when this plugin destroyed it
 
 	catalogueMu sync.Mutex                  // serialises the one catalogue fetch
 	catalogue   map[string]ecs.InstanceType // under catalogueMu; nil until fetched once
@@ -562,7 +565,16 @@ func (pl *Planner) Observe(group string, members map[string]string) {
 	if pl.tallies == nil {
 		pl.tallies = map[string]tally{}
 	}
-	pl.tallies[group] = tally{at: pl.cfg.Now(), members: members}
+	now := pl.cfg.Now()
+	if now.Sub(pl.talliesPruned) >= tallyTTL { // a walk per tallyTTL, not per call
+		pl.talliesPruned = now
+		for g, t := range pl.tallies {
+			if now.Sub(t.at) >= tallyTTL {
+				delete(pl.tallies, g) // unused by tally() anyway
+			}
+		}
+	}
+	pl.tallies[group] = tally{at: now, members: members}
 }
 
 // Forget records that this plugin destroyed an instance: the spread stops

@@ -495,8 +495,8 @@ func (a *RunInstancesArgs) validateDisks(p *Problems, f func(string) string) {
 }
 
 // ValidateTags checks tag keys and values against the ECS rules (CheckTag).
-// When fromSpec is true, the "infrakit." prefix is reserved too: those tags
-// are set by the group plugin and by this plugin.
+// When fromSpec is true, the "infrakit." and "infrakit-aliyun." prefixes
+// are reserved too: those tags are set by the group plugin and by this plugin.
 func ValidateTags(p *Problems, path string, tags map[string]string, fromSpec bool) {
 	for _, k := range sortedKeys(tags) {
 		kp := fmt.Sprintf("%s[%q]", path, k)
@@ -505,6 +505,11 @@ func ValidateTags(p *Problems, path string, tags map[string]string, fromSpec boo
 		}
 		if fromSpec && strings.HasPrefix(k, "infrakit.") {
 			p.Add(kp, `key prefix "infrakit." is reserved for InfraKit and this plugin`)
+		}
+		if fromSpec && strings.HasPrefix(k, "infrakit-aliyun.") {
+			// The plugin's own tags (spot moves, shards, destroying):
+			// one set here would be taken for the plugin's record.
+			p.Add(kp, `key prefix "infrakit-aliyun." is reserved for this plugin`)
 		}
 	}
 }

@@ -62,15 +62,33 @@ func (c *Claim) Release() {
 	}
 }
 
-func (r *Reclaims) groupLock(group string) *sync.Mutex {
+// groupLock is one group's claim lock and how many Claims hold or wait
+// for it: it is dropped with the last, so group names (a spec's) are not
+// kept for the plugin's life.
+type groupLock struct {
+	sync.Mutex
+	users int
+}
+
+// lockGroup takes the group's claim lock and returns its unlock.
+func (r *Reclaims) lockGroup(group string) func() {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	m := r.groupLocks[group]
-	if m == nil {
-		m = &sync.Mutex{}
-		r.groupLocks[group] = m
+	l := r.groupLocks[group]
+	if l == nil {
+		l = &groupLock{}
+		r.groupLocks[group] = l
 	}
-	return m
+	l.users++
+	r.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		r.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(r.groupLocks, group)
+		}
+		r.mu.Unlock()
+	}
 }
 
 // Claim finds kept data of a reclaimed instance of the group for a new
@@ -85,9 +103,7 @@ func (r *Reclaims) Claim(ctx context.Context, req ClaimRequest) (*Claim, error) 
 	if err := r.waitKeep(ctx, req.Group, req.LogicalID); err != nil {
 		return nil, err
 	}
-	lock := r.groupLock(req.Group)
-	lock.Lock()
-	c := &Claim{unlock: lock.Unlock}
+	c := &Claim{unlock: r.lockGroup(req.Group)}
 	var err error
 	switch req.KeepData {
 	case groupspec.KeepDataImage:

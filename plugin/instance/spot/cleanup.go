@@ -111,6 +111,9 @@ func (c *cleaner) resumeSet(ctx context.Context, s keptSet, live map[string]stri
 // want it (a reclaimed group of one whose replacement waits for stock).
 func keptDiskUnneeded(d ecs.Disk, now time.Time) string {
 	t := d.TagMap()
+	if _, ok := t[TagAttachment]; ok {
+		return "" // an operator's disk (kept by an older build): never deleted
+	}
 	switch t[TagKeepStep] {
 	case KeepStepReleased:
 		return fmt.Sprintf("released: group %q was destroyed", t[TagGroup])

@@ -83,6 +83,9 @@ func (k *keeper) keepDisks(ctx context.Context, info Interruption) ([]string, er
 		if d.Type != "" && d.Type != "data" {
 			continue // the system disk goes with the instance
 		}
+		if _, ok := d.TagMap()[TagAttachment]; ok {
+			continue // the operator's disk (Spec.Attachments): it outlives the instance, and is never released
+		}
 		if err := k.Kept.TagResource(ctx, "disk", d.ID, keepTags(tags, d)); err != nil {
 			return kept, fmt.Errorf("tag disk %s: %w", d.ID, err)
 		}

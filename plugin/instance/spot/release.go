@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	log "github.com/Sirupsen/logrus"
 
@@ -11,11 +12,22 @@ import (
 	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
-// TagDestroying is put on an instance a terminate Destroy is deleting, so
-// concurrent Destroys of the same group do not count each other as live.
+// TagDestroying is put on an instance a terminate Destroy is deleting (the
+// time, RFC 3339), so concurrent Destroys of the same group do not count
+// each other as live; a stale one (destroyingNow) counts as live.
 // (An instance with 20 tags cannot take it; Destroys of such instances
 // that run at once may then each see the others and release nothing.)
 const TagDestroying = "infrakit-aliyun.destroying"
+
+// destroyingNow reports whether an instance's destroying tag (the time its
+// Destroy began) is recent enough that the Destroy may still be about to
+// delete it: past ClaimingTTL (the Destroy's budget and more) the Destroy
+// has answered, so an instance still here with the tag is one whose
+// DeleteInstance failed or whose copy stopped, and it is a live member.
+func (e *env) destroyingNow(t map[string]string) bool {
+	at, err := time.Parse(time.RFC3339, t[TagDestroying])
+	return err == nil && e.Now().Sub(at) < e.ClaimingTTL()
+}
 
 // StopAfterRelease is the test point right after Release marked kept data,
 // before the plugin deletes the instance.
@@ -42,8 +54,9 @@ func (r *Reclaims) Release(ctx context.Context, inst *ecs.Instance) error {
 	// Tagged first, then the group read: of Destroys running at once (a
 	// group destroy, a scale-down to 0), the one that reads last sees every
 	// other one's tag, so one of them finds it is the last.
-	if len(inst.Tags) < groupspec.MaxTags && t[TagDestroying] == "" {
-		if err := r.env.Instances.TagResources(ctx, inst.ID, map[string]string{TagDestroying: "true"}); err != nil {
+	if _, has := t[TagDestroying]; (has || len(inst.Tags) < groupspec.MaxTags) && !r.env.destroyingNow(t) {
+		stamp := r.env.Now().UTC().Format(time.RFC3339)
+		if err := r.env.Instances.TagResources(ctx, inst.ID, map[string]string{TagDestroying: stamp}); err != nil {
 			return fmt.Errorf("tag instance %s destroying: %w", inst.ID, err)
 		}
 	}
@@ -83,7 +96,7 @@ func (k *keeper) lastMember(ctx context.Context, group, id string) (bool, map[st
 		t := inst.TagMap()
 		switch {
 		case inst.ID == id || gone[inst.Status] || Reclaimed(inst) || !hasTags(t, want):
-		case t[TagDestroying] != "":
+		case k.destroyingNow(t):
 			leaving[inst.ID] = true
 		default:
 			last = false

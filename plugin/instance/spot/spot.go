@@ -31,6 +31,9 @@ const (
 	// instances and put on what is kept from them.
 	TagGroup     = "infrakit.group"
 	TagLogicalID = "infrakit.logical_id"
+	// TagAttachment marks an operator's disk that Spec.Attachments names
+	// (the plugin's TagAttachment): it is never kept data.
+	TagAttachment = "infrakit.attachment"
 	// TagKeepData is put on instances whose spec has Preemption.KeepData,
 	// so the notice (which carries no spec) knows what to keep.
 	TagKeepData = "infrakit-aliyun.keep-data"
@@ -117,7 +120,8 @@ type Config struct {
 	// made (a claim after RunInstances), free of the Provision's deadline.
 	Detached func(ctx context.Context) (context.Context, context.CancelFunc)
 	// ClaimingTTL is how long a Provision may still be in RunInstances
-	// after tagging kept disks claiming.
+	// after tagging kept disks claiming (and a Destroy still before its
+	// DeleteInstance after tagging its instance destroying).
 	ClaimingTTL func() time.Duration
 	// Notify is called once per noticed reclaim (the plugin logs it,
 	// publishes its event and counts it); it must not block.
@@ -141,7 +145,7 @@ type Reclaims struct {
 	mu         sync.Mutex
 	doomed     map[string]*doomed
 	lastNotice *Interruption
-	groupLocks map[string]*sync.Mutex
+	groupLocks map[string]*groupLock
 	stopHook   func(point, instanceID string) bool // tests: "kill" this copy at a step
 	push       pushState                           // push.go
 
@@ -161,7 +165,7 @@ func New(cfg Config) *Reclaims {
 		env:        e,
 		keep:       &keeper{env: e},
 		doomed:     map[string]*doomed{},
-		groupLocks: map[string]*sync.Mutex{},
+		groupLocks: map[string]*groupLock{},
 		push:       newPushState(),
 		ctx:        ctx,
 		cancel:     cancel,
