@@ -5,6 +5,7 @@ package testutil
 
 import (
 	"bytes"
+	"errors"
 	"reflect"
 	"strings"
 	"sync"
@@ -42,6 +43,24 @@ func NotContains(t testing.TB, s, sub string) {
 	if strings.Contains(s, sub) {
 		t.Errorf("%q contains %q", s, sub)
 	}
+}
+
+// IsErr fails the test at once if err is nil.
+func IsErr(t testing.TB, err error) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("want an error, got nil")
+	}
+}
+
+// ErrorAs fails the test at once unless err wraps a T, and returns it.
+func ErrorAs[T error](t testing.TB, err error) T {
+	t.Helper()
+	var target T
+	if !errors.As(err, &target) {
+		t.Fatalf("error %v (%T) is not a %T", err, err, target)
+	}
+	return target
 }
 
 // SyncBuffer is a bytes.Buffer that a process or logger may write to while

@@ -9,6 +9,7 @@ import (
 	"github.com/docker/infrakit/pkg/spi/instance"
 
 	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/internal/testutil"
 	"infrakit.aliyun/plugin/instance/groupspec"
 )
 
@@ -46,7 +47,7 @@ func TestAdversarialDestroyForeignInstances(t *testing.T) {
 			for _, reason := range []instance.Context{instance.Termination, instance.RollingUpdate} {
 				err := p.Destroy("i-foreign", reason)
 				contains(t, fmt.Sprint(err), "destroy instance i-foreign: instance i-foreign is not managed by this plugin ("+tc.want)
-				errorAs[*ForeignInstanceError](t, err)
+				testutil.ErrorAs[*ForeignInstanceError](t, err)
 			}
 			equal(t, 0, len(fake.deletes), "DeleteInstance calls")
 			equal(t, 0, len(fake.modifies), "disk changes")
@@ -54,7 +55,7 @@ func TestAdversarialDestroyForeignInstances(t *testing.T) {
 			equal(t, true, still)
 
 			err := p.Label("i-foreign", map[string]string{"x": "y"})
-			errorAs[*ForeignInstanceError](t, err)
+			testutil.ErrorAs[*ForeignInstanceError](t, err)
 			equal(t, 0, len(fake.tagCalls))
 
 			// The member is still destroyed, after one describe by ID.
@@ -110,7 +111,7 @@ func TestAdversarialLabelNamespaceEscape(t *testing.T) {
 			p := newNamespacedPlugin(t, fake, ns)
 			err := p.Label("i-1", tc.labels)
 			contains(t, fmt.Sprint(err), "label instance i-1: "+tc.want)
-			errorAs[*ProtectedTagError](t, err)
+			testutil.ErrorAs[*ProtectedTagError](t, err)
 			equal(t, 0, len(fake.tagCalls), "TagResources calls")
 		})
 	}

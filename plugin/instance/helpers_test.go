@@ -1,7 +1,6 @@
 package instance
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -22,23 +21,8 @@ var (
 	equal       = testutil.Equal
 	contains    = testutil.Contains
 	notContains = testutil.NotContains
+	isErr       = testutil.IsErr
 )
-
-func isErr(t testing.TB, err error) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("want an error, got nil")
-	}
-}
-
-func errorAs[T error](t testing.TB, err error) T {
-	t.Helper()
-	var target T
-	if !errors.As(err, &target) {
-		t.Fatalf("error %v (%T) is not a %T", err, err, target)
-	}
-	return target
-}
 
 // manyTags is a JSON object of n tags k00..k(n-1).
 func manyTags(n int) string {

@@ -9,6 +9,7 @@ import (
 	"github.com/docker/infrakit/pkg/types"
 
 	"infrakit.aliyun/internal/ecs"
+	"infrakit.aliyun/internal/testutil"
 )
 
 const minimal = `{"RunInstances":{"ImageId":"img-1","InstanceType":"ecs.g7.large"}}`
@@ -49,7 +50,7 @@ func runParseCases(t *testing.T, tests []parseCase) {
 				return
 			}
 			isErr(t, err)
-			errorAs[*PropertiesError](t, err)
+			testutil.ErrorAs[*PropertiesError](t, err)
 			for _, w := range tt.wantErr {
 				contains(t, err.Error(), w)
 			}
@@ -161,7 +162,7 @@ func TestParseProperties(t *testing.T) {
 func TestParsePropertiesReportsAllProblems(t *testing.T) {
 	_, err := ParseProperties(types.AnyString(`{"RunInstances":{"SpotStrategy":"x"},"Tags":{"acs:a":"b"}}`))
 	isErr(t, err)
-	pe := errorAs[*PropertiesError](t, err)
+	pe := testutil.ErrorAs[*PropertiesError](t, err)
 	if len(pe.Problems) < 4 {
 		t.Errorf("want every problem reported, got %q", pe.Problems)
 	}
@@ -219,6 +220,6 @@ func TestParsePropertiesProblemOrderIsStable(t *testing.T) {
 	}
 	for i := 0; i < 20; i++ {
 		_, err := ParseProperties(in)
-		equal(t, want, errorAs[*PropertiesError](t, err).Problems, "parse", i)
+		equal(t, want, testutil.ErrorAs[*PropertiesError](t, err).Problems, "parse", i)
 	}
 }
