@@ -56,6 +56,22 @@ func (e *emuEnv) reclaimKept(t *testing.T, p *Plugin) (string, string) {
 	return string(*old), disk
 }
 
+// keptGroupOfTwo reclaims a KeepData member and provisions its
+// replacement, which takes the kept disk, and a second member; it returns
+// the disk and the two members' IDs, all Running.
+func (e *emuEnv) keptGroupOfTwo(t *testing.T, p *Plugin) (disk string, repl, other *instance.ID) {
+	t.Helper()
+	_, disk = e.reclaimKept(t, p)
+	repl, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
+	noErr(t, err)
+	other, err = p.Provision(spotSpec(groupspec.KeepDataDisks))
+	noErr(t, err)
+	e.srv.Advance(time.Minute)
+	p.spot.Wait()
+	e.srv.Advance(5 * time.Minute)
+	return disk, repl, other
+}
+
 func (e *emuEnv) diskView(t *testing.T, id string) emulator.DiskView {
 	t.Helper()
 	for _, d := range e.srv.Disks() {
@@ -422,14 +438,7 @@ func TestClaimedDiskDeletedAfterGroupDestroy(t *testing.T) {
 func TestConcurrentDestroysRelease(t *testing.T) {
 	e := preemptEmu(t)
 	p := e.plugin
-	_, disk := e.reclaimKept(t, p)
-	repl, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
-	noErr(t, err)
-	other, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
-	noErr(t, err)
-	e.srv.Advance(time.Minute)
-	p.spot.Wait()
-	e.srv.Advance(5 * time.Minute)
+	disk, repl, other := e.keptGroupOfTwo(t, p)
 	lookup := func(id string) *ecs.Instance {
 		found, err := p.api.DescribeInstances(context.Background(), ecs.InstanceFilter{InstanceIDs: []string{id}})
 		noErr(t, err)
@@ -441,6 +450,6 @@ func TestConcurrentDestroysRelease(t *testing.T) {
 	equal(t, spot.KeepStepAttached, e.diskView(t, disk).Tags[TagKeepStep])
 	noErr(t, p.spot.Release(context.Background(), b)) // sees a being destroyed
 	equal(t, spot.KeepStepReleased, e.diskView(t, disk).Tags[TagKeepStep])
-	_, err = time.Parse(time.RFC3339, e.view(t, string(*repl)).Tags[spot.TagDestroying])
+	_, err := time.Parse(time.RFC3339, e.view(t, string(*repl)).Tags[spot.TagDestroying])
 	noErr(t, err) // when its Destroy began
 }

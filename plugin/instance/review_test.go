@@ -112,14 +112,7 @@ func TestCloseWaitsForSettle(t *testing.T) {
 func TestStaleDestroyingTagIsALiveMember(t *testing.T) {
 	e := preemptEmu(t)
 	p := e.plugin
-	_, disk := e.reclaimKept(t, p)
-	repl, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
-	noErr(t, err)
-	other, err := p.Provision(spotSpec(groupspec.KeepDataDisks))
-	noErr(t, err)
-	e.srv.Advance(time.Minute)
-	p.spot.Wait()
-	e.srv.Advance(5 * time.Minute)
+	disk, repl, other := e.keptGroupOfTwo(t, p)
 	equal(t, string(*repl), e.diskView(t, disk).InstanceId)
 
 	found, err := p.api.DescribeInstances(context.Background(), ecs.InstanceFilter{InstanceIDs: []string{string(*repl)}})
