@@ -29,7 +29,11 @@ var (
 	// A URL's query string: aliyungo errors embed the whole signed request.
 	urlQuery = regexp.MustCompile(`(?i)\b((?:https?|wss?)://[^\s"'<>?#]+)\?[^\s"'<>]*`)
 	// name=value / "name":"value" pairs whose value is a credential.
-	sensitiveParam = regexp.MustCompile(`(?i)\b(signature|securitytoken|security_token|accesskeysecret|access_key_secret|secretkey|secret_key|password|passwd)(["']?\s*[=:]\s*["']?)([^\s"'&,;}]+)`)
+	sensitiveParam = regexp.MustCompile(`(?i)\b(signature|security[-_]?token|accesskeysecret|access_key_secret|secretkey|secret_key|password|passwd)(["']?\s*[=:]\s*["']?)([^\s"'&,;}]+)`)
+	// An Authorization header's value (ACS3's carries the key ID and the
+	// signature; the older "acs ID:signature" form too), up to the line's
+	// end: it holds spaces, so sensitiveParam's value would stop early.
+	authorizationHeader = regexp.MustCompile(`(?i)\b(authorization)(["']?\s*[=:]\s*["']?)([^\r\n"']+)`)
 	// Field names whose values are never logged.
 	sensitiveKey = regexp.MustCompile(`(?i)(secret|password|passwd|signature|token|credential$|authorization)`)
 	// ECS's SignatureDoesNotMatch message quotes the server's string to
@@ -66,6 +70,7 @@ func Text(s string, secrets ...string) string {
 	}
 	s = stringToSign.ReplaceAllString(s, "")
 	s = urlQuery.ReplaceAllString(s, "${1}?"+Marker)
+	s = authorizationHeader.ReplaceAllString(s, "${1}${2}"+Marker)
 	return replaceSensitiveParams(s)
 }
 

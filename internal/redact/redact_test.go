@@ -30,6 +30,12 @@ func TestText(t *testing.T) {
 		`access_key_secret: abc`:                          `access_key_secret: REDACTED`,
 		`security_token_set=true credential_source=flags`: `security_token_set=true credential_source=flags`,
 		`the known value s3cr3tvalue here`:                `the known value REDACTED here`,
+		// ACS3 and header forms of the token and the signature.
+		"x-acs-security-token: CAISt0k3n\nx-acs-date: 2026":                                                        "x-acs-security-token: REDACTED\nx-acs-date: 2026",
+		`map[X-Acs-Security-Token:[CAISt0k3n]]`:                                                                    `map[X-Acs-Security-Token:REDACTED`,
+		"Authorization: ACS3-HMAC-SHA256 Credential=LTAIkey,SignedHeaders=host;x-acs-date,Signature=abcd\nHost: x": "Authorization: REDACTED\nHost: x",
+		`"Authorization":"acs LTAIkey:c2lnbmF0dXJl"`:                                                               `"Authorization":"REDACTED"`,
+		`authorization failed for this user`:                                                                       `authorization failed for this user`,
 		// ECS quotes its string to sign, token percent-encoded twice.
 		`Specified signature is not matched with our calculation. server string to sign is:GET&%2F&AccessKeyId%3DLTAIx%26SecurityToken%3DCAIS%252Bt0k%253D`: `Specified signature is not matched with our calculation.`,
 	} {
